@@ -1,0 +1,188 @@
+"""The experiment file: arms, segments file, analysis window, metrics, alpha, correction.
+
+Read once at the edge (the CLI) into frozen pydantic models; core functions take
+the unpacked values. Every validation problem becomes one :class:`ConfigError`
+line naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from experiment.errors import ConfigError
+
+__all__ = [
+    "Correction",
+    "ExperimentConfig",
+    "Measure",
+    "MetricKind",
+    "MetricSpec",
+    "Window",
+    "format_validation_error",
+    "load_experiment",
+    "read_yaml",
+]
+
+MetricKind = Literal["proportion", "mean", "ratio"]
+Correction = Literal["holm", "bh", "none"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Measure(_Frozen):
+    """A per-user quantity from the events table.
+
+    ``event`` selects event rows; ``value`` names a numeric column to sum over
+    them (e.g. ``revenue``), or is omitted to count the events.
+    """
+
+    event: str
+    value: str | None = None
+
+
+class MetricSpec(_Frozen):
+    """One metric: a proportion, a per-user mean, or a ratio of two per-user sums."""
+
+    name: str
+    kind: MetricKind
+    event: str | None = None
+    value: str | None = None
+    numerator: Measure | None = None
+    denominator: Measure | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"metric name {name!r} must be a letter or _ then letters, digits, _")
+        return name
+
+    @model_validator(mode="after")
+    def _fields_match_kind(self) -> MetricSpec:
+        if self.kind == "ratio":
+            if self.numerator is None or self.denominator is None:
+                raise ValueError(f"ratio metric {self.name!r} needs 'numerator' and 'denominator'")
+        elif self.event is None:
+            raise ValueError(f"{self.kind} metric {self.name!r} needs 'event'")
+        if self.kind == "proportion" and self.value is not None:
+            raise ValueError(f"proportion metric {self.name!r} takes no 'value'")
+        return self
+
+    @property
+    def measures(self) -> tuple[Measure, ...]:
+        """The per-user measures the metric needs: ``(y,)`` or ``(numerator, denominator)``."""
+        if self.kind == "ratio":
+            if self.numerator is None or self.denominator is None:  # pragma: no cover
+                raise RuntimeError("Ratio metric without numerator/denominator.")
+            return (self.numerator, self.denominator)
+        if self.event is None:  # pragma: no cover
+            raise RuntimeError("Metric without event.")
+        return (Measure(event=self.event, value=self.value),)
+
+
+class Window(_Frozen):
+    """The analysis window: events with ``start <= ts < start + days`` count.
+
+    Without ``start``, the window starts at the first assignment.
+    """
+
+    start: dt.datetime | None = None
+    days: int = Field(default=14, gt=0, le=3650)
+
+
+class ExperimentConfig(_Frozen):
+    """A parsed experiment file. ``segments`` is resolved relative to the file."""
+
+    name: str
+    salt: str | None = None
+    control: str = "control"
+    arms: dict[str, float] = Field(default_factory=lambda: {"control": 0.5, "treatment": 0.5})
+    segments: Path | None = None
+    window: Window = Field(default_factory=Window)
+    metrics: list[MetricSpec] = Field(min_length=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    correction: Correction = "holm"
+    srm_threshold: float = Field(default=0.001, gt=0, lt=1)
+
+    @field_validator("arms")
+    @classmethod
+    def _arms_are_weights(cls, arms: dict[str, float]) -> dict[str, float]:
+        if len(arms) < 2:
+            raise ValueError("needs at least two arms, e.g. {control: 0.5, treatment: 0.5}")
+        if any(w <= 0 for w in arms.values()):
+            raise ValueError("arm weights must be > 0")
+        return arms
+
+    @model_validator(mode="after")
+    def _control_and_unique_metrics(self) -> ExperimentConfig:
+        if self.control not in self.arms:
+            raise ValueError(f"control arm {self.control!r} is not one of arms {sorted(self.arms)}")
+        names = [m.name for m in self.metrics]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"metric names must be unique; repeated: {dupes}")
+        return self
+
+    @property
+    def assignment_salt(self) -> str:
+        """The hashing salt: ``salt`` if given, else the experiment name."""
+        return self.salt if self.salt is not None else self.name
+
+    @property
+    def treatments(self) -> list[str]:
+        """Arms other than control, in file order."""
+        return [a for a in self.arms if a != self.control]
+
+
+def format_validation_error(path: Path, error: ValidationError) -> str:
+    """One line from pydantic's first error: ``file: field 'a.b': message``."""
+    first = error.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    where = f"field '{loc}'" if loc else "top level"
+    return f"{path}: {where}: {msg}"
+
+
+def read_yaml(path: Path, *, what: str) -> dict[str, Any]:
+    """Read a YAML mapping or raise a one-line :class:`ConfigError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {what} file must be a YAML mapping of fields")
+    return data
+
+
+def load_experiment(path: Path) -> ExperimentConfig:
+    """Load and validate an experiment file.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or a field is invalid.
+    """
+    data = read_yaml(path, what="experiment")
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from None
+    if config.segments is not None and not config.segments.is_absolute():
+        config = config.model_copy(update={"segments": path.parent / config.segments})
+    return config

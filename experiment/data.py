@@ -1,0 +1,82 @@
+"""Open a dataset folder on the embedded engine and check it against the data contract.
+
+A dataset is a folder holding ``customers``, ``events`` and ``assignments``, each
+either ``NAME.parquet`` or a folder ``NAME/`` of Parquet files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from experiment.errors import DataError
+
+if TYPE_CHECKING:
+    import ibis
+    import ibis.expr.types as ir
+
+__all__ = ["REQUIRED_COLUMNS", "Dataset", "open_dataset"]
+
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": ("user_id",),
+    "events": ("user_id", "ts", "event"),
+    "assignments": ("user_id", "experiment", "arm", "assigned_at"),
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The three contract tables as Ibis tables on one connection."""
+
+    path: Path
+    con: ibis.BaseBackend
+    customers: ir.Table
+    events: ir.Table
+    assignments: ir.Table
+
+
+def _source(folder: Path, name: str) -> str:
+    single = folder / f"{name}.parquet"
+    if single.is_file():
+        return str(single)
+    parts = folder / name
+    if parts.is_dir() and any(parts.glob("*.parquet")):
+        return str(parts / "*.parquet")
+    raise DataError(
+        f"{folder}: table '{name}' not found; expected {name}.parquet or a folder {name}/ "
+        "of Parquet files"
+    )
+
+
+def _check_columns(folder: Path, name: str, table: ir.Table) -> None:
+    missing = [c for c in REQUIRED_COLUMNS[name] if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"{folder}: table '{name}' lacks column(s) {', '.join(missing)}; "
+            f"it has: {', '.join(table.columns)}"
+        )
+
+
+def open_dataset(path: Path) -> Dataset:
+    """Open a dataset folder on an in-process DuckDB connection.
+
+    Raises:
+        DataError: the folder, a table or a required column is missing.
+    """
+    import ibis
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: dataset folder not found")
+    con = ibis.duckdb.connect()
+    tables = {}
+    for name in REQUIRED_COLUMNS:
+        source = _source(folder, name)
+        try:
+            tables[name] = con.read_parquet(source, table_name=name)
+        except Exception as exc:  # the engine's own error types vary by backend
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"{source}: cannot read as Parquet ({first})") from None
+        _check_columns(folder, name, tables[name])
+    return Dataset(folder, con, tables["customers"], tables["events"], tables["assignments"])

@@ -1,0 +1,175 @@
+"""Sufficient statistics per cell: counts, means and centred co-moments, mergeable.
+
+A cell is one (segment, arm, metric). Every test in ``experiment.stats`` needs only
+these few numbers, so the query engine reduces millions of rows to them and the
+stats engine never sees a row.
+
+Moments are stored centred (``m2 = Σ(y - ȳ)²``) rather than as raw power sums:
+``Σy² - (Σy)²/n`` cancels catastrophically when the mean is large relative to the
+spread (the warning example is gbstats' ``sum_squares - sum**2/n``). Merging uses
+the pairwise update of Chan, Golub & LeVeque, which is exact in exact arithmetic
+and stable in floating point.
+
+References:
+    Chan, Golub & LeVeque (1979), "Updating formulae and a pairwise algorithm for
+    computing sample variances":
+    https://en.wikipedia.org/wiki/Algorithms_for_calculating_variance#Parallel_algorithm
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["JointSums", "MeanSums"]
+
+FloatArray = NDArray[np.float64]
+
+
+def _arr(value: ArrayLike) -> FloatArray:
+    return np.atleast_1d(np.asarray(value, dtype=np.float64))
+
+
+def _safe_div(numer: FloatArray, denom: FloatArray) -> FloatArray:
+    """Divide elementwise; a zero denominator gives ``nan`` instead of a warning."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, numer / np.where(denom > 0, denom, 1.0), np.nan)
+
+
+@dataclass(frozen=True)
+class MeanSums:
+    """Count, mean and centred sum of squares of one variable, one element per cell.
+
+    Attributes:
+        n: Number of units (users) in each cell.
+        mean: Mean of the variable in each cell (``nan`` where ``n == 0``).
+        m2: Centred sum of squares ``Σ(y - ȳ)²`` in each cell.
+    """
+
+    n: FloatArray
+    mean: FloatArray
+    m2: FloatArray
+
+    def __post_init__(self) -> None:
+        for name in ("n", "mean", "m2"):
+            object.__setattr__(self, name, _arr(getattr(self, name)))
+        if not self.n.shape == self.mean.shape == self.m2.shape:
+            raise ValueError("MeanSums fields n, mean and m2 must have the same shape.")
+
+    @classmethod
+    def from_values(cls, values: ArrayLike) -> MeanSums:
+        """Sums of a single cell from raw values (used by tests and small inputs)."""
+        y = np.asarray(values, dtype=np.float64)
+        if y.size == 0:
+            return cls(n=0.0, mean=np.nan, m2=0.0)
+        mean = y.mean()
+        return cls(n=float(y.size), mean=mean, m2=float(((y - mean) ** 2).sum()))
+
+    @classmethod
+    def from_power_sums(cls, n: ArrayLike, sum_y: ArrayLike, sum_y2: ArrayLike) -> MeanSums:
+        """Sums from raw power sums ``n, Σy, Σy²`` (as other systems export them).
+
+        Prefer the engine's centred moments: this conversion loses precision when
+        ``|mean| >> sd``.
+        """
+        n_, s1, s2 = _arr(n), _arr(sum_y), _arr(sum_y2)
+        mean = _safe_div(s1, n_)
+        m2 = np.maximum(s2 - np.where(n_ > 0, s1 * mean, 0.0), 0.0)
+        return cls(n=n_, mean=mean, m2=m2)
+
+    @property
+    def sum(self) -> FloatArray:
+        """``Σy`` per cell."""
+        return np.where(self.n > 0, self.n * self.mean, 0.0)
+
+    @property
+    def var(self) -> FloatArray:
+        """Sample variance (``ddof=1``) per cell; ``nan`` where ``n < 2``."""
+        return _safe_div(self.m2, self.n - 1.0)
+
+    def __add__(self, other: MeanSums) -> MeanSums:
+        n = self.n + other.n
+        w = _safe_div(other.n, n)
+        ma = np.where(self.n > 0, self.mean, 0.0)
+        mb = np.where(other.n > 0, other.mean, 0.0)
+        delta = mb - ma
+        mean = np.where(n > 0, ma + delta * np.nan_to_num(w), np.nan)
+        m2 = self.m2 + other.m2 + np.nan_to_num(delta**2 * self.n * w)
+        return MeanSums(n=n, mean=mean, m2=m2)
+
+
+@dataclass(frozen=True)
+class JointSums:
+    """Count, means and centred co-moments of a pair ``(y, x)``, one element per cell.
+
+    Used for ratio metrics (``y`` = numerator, ``x`` = denominator, both per user)
+    and for CUPED (``y`` = metric, ``x`` = pre-period covariate).
+
+    Attributes:
+        n: Number of units in each cell.
+        mean_y: Mean of ``y``.
+        mean_x: Mean of ``x``.
+        m2_y: ``Σ(y - ȳ)²``.
+        m2_x: ``Σ(x - x̄)²``.
+        c_xy: ``Σ(x - x̄)(y - ȳ)``.
+    """
+
+    n: FloatArray
+    mean_y: FloatArray
+    mean_x: FloatArray
+    m2_y: FloatArray
+    m2_x: FloatArray
+    c_xy: FloatArray
+
+    def __post_init__(self) -> None:
+        names = ("n", "mean_y", "mean_x", "m2_y", "m2_x", "c_xy")
+        for name in names:
+            object.__setattr__(self, name, _arr(getattr(self, name)))
+        if len({getattr(self, name).shape for name in names}) != 1:
+            raise ValueError("JointSums fields must all have the same shape.")
+
+    @classmethod
+    def from_values(cls, y: ArrayLike, x: ArrayLike) -> JointSums:
+        """Sums of a single cell from raw paired values."""
+        y_ = np.asarray(y, dtype=np.float64)
+        x_ = np.asarray(x, dtype=np.float64)
+        if y_.shape != x_.shape:
+            raise ValueError("y and x must have the same shape.")
+        if y_.size == 0:
+            return cls(n=0.0, mean_y=np.nan, mean_x=np.nan, m2_y=0.0, m2_x=0.0, c_xy=0.0)
+        dy, dx = y_ - y_.mean(), x_ - x_.mean()
+        return cls(
+            n=float(y_.size),
+            mean_y=y_.mean(),
+            mean_x=x_.mean(),
+            m2_y=float((dy**2).sum()),
+            m2_x=float((dx**2).sum()),
+            c_xy=float((dx * dy).sum()),
+        )
+
+    @property
+    def y(self) -> MeanSums:
+        """The ``y`` margin."""
+        return MeanSums(n=self.n, mean=self.mean_y, m2=self.m2_y)
+
+    @property
+    def x(self) -> MeanSums:
+        """The ``x`` margin."""
+        return MeanSums(n=self.n, mean=self.mean_x, m2=self.m2_x)
+
+    @property
+    def cov(self) -> FloatArray:
+        """Sample covariance of ``x`` and ``y`` (``ddof=1``); ``nan`` where ``n < 2``."""
+        return _safe_div(self.c_xy, self.n - 1.0)
+
+    def __add__(self, other: JointSums) -> JointSums:
+        y = self.y + other.y
+        x = self.x + other.x
+        n = self.n + other.n
+        w = np.nan_to_num(_safe_div(other.n, n))
+        dy = np.where(other.n > 0, other.mean_y, 0.0) - np.where(self.n > 0, self.mean_y, 0.0)
+        dx = np.where(other.n > 0, other.mean_x, 0.0) - np.where(self.n > 0, self.mean_x, 0.0)
+        c_xy = self.c_xy + other.c_xy + np.nan_to_num(dx * dy * self.n * w)
+        return JointSums(n=n, mean_y=y.mean, mean_x=x.mean, m2_y=y.m2, m2_x=x.m2, c_xy=c_xy)

@@ -1,0 +1,74 @@
+"""Number formatting for every view: the one place results are rounded."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["fmt_count", "fmt_num", "fmt_p", "fmt_pct", "fmt_pct_interval"]
+
+DASH = "–"
+
+
+def _bad(value: float | None) -> bool:
+    return value is None or not math.isfinite(value)
+
+
+def fmt_num(value: float | None, digits: int = 3) -> str:
+    """A value with ``digits`` significant digits.
+
+    Examples:
+        >>> fmt_num(0.031234), fmt_num(1234.5), fmt_num(float("nan"))
+        ('0.0312', '1.23e+03', '–')
+    """
+    if value is None or math.isnan(value):
+        return DASH
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return f"{value:.{digits}g}"
+
+
+def fmt_pct(value: float | None, digits: int = 1, *, signed: bool = True) -> str:
+    """A share or a relative lift as a percentage.
+
+    Examples:
+        >>> fmt_pct(0.0737), fmt_pct(-0.2), fmt_pct(0.5, signed=False)
+        ('+7.4%', '-20.0%', '50.0%')
+    """
+    if _bad(value):
+        return DASH
+    sign = "+" if signed else ""
+    return f"{value * 100:{sign}.{digits}f}%"
+
+
+def fmt_pct_interval(low: float | None, high: float | None) -> str:
+    """A confidence interval of a relative lift.
+
+    Examples:
+        >>> fmt_pct_interval(0.011, 0.136)
+        '[+1.1%, +13.6%]'
+    """
+    if _bad(low) and _bad(high):
+        return DASH
+    return f"[{fmt_pct(low)}, {fmt_pct(high)}]"
+
+
+def fmt_p(value: float | None) -> str:
+    """A p-value: three decimals, or ``<0.001``.
+
+    Examples:
+        >>> fmt_p(0.0213), fmt_p(1e-7)
+        ('0.021', '<0.001')
+    """
+    if _bad(value):
+        return DASH
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def fmt_count(value: int) -> str:
+    """A count with thousands separators.
+
+    Examples:
+        >>> fmt_count(50112)
+        '50,112'
+    """
+    return f"{value:,}"
