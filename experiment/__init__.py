@@ -1,0 +1,1 @@
+"""Experiments: config, assignment, engine aggregation, the stats engine, results, the CLI."""

@@ -10,11 +10,14 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 
 from experiment.errors import SegliftError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,7 +35,7 @@ DEMO_DAYS = 14
 DEMO_SEED = 7
 
 
-def _console(*, stderr: bool = False):  # type: ignore[no-untyped-def]  # rich is imported lazily
+def _console(*, stderr: bool = False) -> Console:
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False)
@@ -107,7 +110,9 @@ def _analyze(dataset: Path, experiment: Path, out: Path, *, html: bool) -> Path:
         write_text_atomic(out / "report.html", page)
     console.print(lift_table(results))
     console.print(srm_line(results))
-    console.print(f"analysed in {time.perf_counter() - started:.1f}s → {escape(str(out))}/results.json")
+    console.print(
+        f"analysed in {time.perf_counter() - started:.1f}s → {escape(str(out))}/results.json"
+    )
     report = out / "report.html"
     if page is not None:
         console.print(f"report: {escape(str(report.resolve()))}")
@@ -137,7 +142,9 @@ def simulate(
 @app.command()
 @_user_errors
 def analyze(
-    dataset: Annotated[Path, typer.Argument(help="Dataset folder (customers, events, assignments).")],
+    dataset: Annotated[
+        Path, typer.Argument(help="Dataset folder (customers, events, assignments).")
+    ],
     experiment: Annotated[Path, typer.Option("--experiment", "-e", help="Experiment YAML file.")],
     out: Annotated[Path, typer.Option(help="Folder for results.json and report.html.")] = Path(
         "results"

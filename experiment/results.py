@@ -99,7 +99,8 @@ class AnalysisResults:
         doc = asdict(self)
         doc["results"] = self.to_dicts()
         doc["confidence_level"] = self.confidence_level
-        return _clean(doc)
+        cleaned: dict[str, Any] = _clean(doc)
+        return cleaned
 
     def to_json(self) -> str:
         """results.json text (strict JSON: no NaN literals)."""

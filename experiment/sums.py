@@ -63,9 +63,9 @@ class MeanSums:
         """Sums of a single cell from raw values (used by tests and small inputs)."""
         y = np.asarray(values, dtype=np.float64)
         if y.size == 0:
-            return cls(n=0.0, mean=np.nan, m2=0.0)
+            return cls(n=_arr(0.0), mean=_arr(np.nan), m2=_arr(0.0))
         mean = y.mean()
-        return cls(n=float(y.size), mean=mean, m2=float(((y - mean) ** 2).sum()))
+        return cls(n=_arr(y.size), mean=_arr(mean), m2=_arr(((y - mean) ** 2).sum()))
 
     @classmethod
     def from_power_sums(cls, n: ArrayLike, sum_y: ArrayLike, sum_y2: ArrayLike) -> MeanSums:
@@ -138,15 +138,16 @@ class JointSums:
         if y_.shape != x_.shape:
             raise ValueError("y and x must have the same shape.")
         if y_.size == 0:
-            return cls(n=0.0, mean_y=np.nan, mean_x=np.nan, m2_y=0.0, m2_x=0.0, c_xy=0.0)
+            zero, nan = _arr(0.0), _arr(np.nan)
+            return cls(n=zero, mean_y=nan, mean_x=nan, m2_y=zero, m2_x=zero, c_xy=zero)
         dy, dx = y_ - y_.mean(), x_ - x_.mean()
         return cls(
-            n=float(y_.size),
-            mean_y=y_.mean(),
-            mean_x=x_.mean(),
-            m2_y=float((dy**2).sum()),
-            m2_x=float((dx**2).sum()),
-            c_xy=float((dx * dy).sum()),
+            n=_arr(y_.size),
+            mean_y=_arr(y_.mean()),
+            mean_x=_arr(x_.mean()),
+            m2_y=_arr((dy**2).sum()),
+            m2_x=_arr((dx**2).sum()),
+            c_xy=_arr((dx * dy).sum()),
         )
 
     @property

@@ -1,0 +1,1 @@
+"""Presentation: HTML lift reports, terminal tables and results.json, from results only."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 __all__ = ["fmt_count", "fmt_num", "fmt_p", "fmt_pct", "fmt_pct_interval"]
 
 DASH = "–"
 
 
-def _bad(value: float | None) -> bool:
-    return value is None or not math.isfinite(value)
+def _finite(value: float | None) -> TypeGuard[float]:
+    return value is not None and math.isfinite(value)
 
 
 def fmt_num(value: float | None, digits: int = 3) -> str:
@@ -34,7 +35,7 @@ def fmt_pct(value: float | None, digits: int = 1, *, signed: bool = True) -> str
         >>> fmt_pct(0.0737), fmt_pct(-0.2), fmt_pct(0.5, signed=False)
         ('+7.4%', '-20.0%', '50.0%')
     """
-    if _bad(value):
+    if not _finite(value):
         return DASH
     sign = "+" if signed else ""
     return f"{value * 100:{sign}.{digits}f}%"
@@ -47,7 +48,7 @@ def fmt_pct_interval(low: float | None, high: float | None) -> str:
         >>> fmt_pct_interval(0.011, 0.136)
         '[+1.1%, +13.6%]'
     """
-    if _bad(low) and _bad(high):
+    if not _finite(low) and not _finite(high):
         return DASH
     return f"[{fmt_pct(low)}, {fmt_pct(high)}]"
 
@@ -59,7 +60,7 @@ def fmt_p(value: float | None) -> str:
         >>> fmt_p(0.0213), fmt_p(1e-7)
         ('0.021', '<0.001')
     """
-    if _bad(value):
+    if not _finite(value):
         return DASH
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 

@@ -148,14 +148,14 @@ def _compare(node: ast.Compare) -> Node:
     parts: list[Node] = []
     left: ast.expr = node.left
     for op_node, right in zip(node.ops, node.comparators, strict=True):
-        op = _COMPARE_OPS[type(op_node)] if type(op_node) in _COMPARE_OPS else None
+        op = _COMPARE_OPS.get(type(op_node))
         if op is None:
             raise RuleError(f"'is' comparisons are not allowed {_where(node)}; use == or !=")
         lhs = _operand(left)
         rhs: Column | Const | ConstList
         if op in ("in", "not in"):
             if not isinstance(right, ast.List | ast.Tuple | ast.Set):
-                raise RuleError(f"'{op}' needs a list such as [\"a\", \"b\"] {_where(right)}")
+                raise RuleError(f'\'{op}\' needs a list such as ["a", "b"] {_where(right)}')
             rhs = ConstList(values=tuple(_scalar(e) for e in right.elts))
             if not isinstance(lhs, Column):
                 raise RuleError(f"the left side of '{op}' must be a column {_where(left)}")
@@ -213,4 +213,6 @@ def columns_of(node: Node) -> list[tuple[str, int]]:
         return [c for operand in node.operands for c in columns_of(operand)]
     if isinstance(node, Not):
         return columns_of(node.operand)
-    return [(side.name, side.offset) for side in (node.left, node.right) if isinstance(side, Column)]
+    return [
+        (side.name, side.offset) for side in (node.left, node.right) if isinstance(side, Column)
+    ]

@@ -35,7 +35,9 @@ metrics:
 """
 
 
-def write_dataset(folder: Path, *, n_users: int = 3000, n_events: int = 40_000, rng: int = 0) -> Path:
+def write_dataset(
+    folder: Path, *, n_users: int = 3000, n_events: int = 40_000, rng: int = 0
+) -> Path:
     """Customers, events (some before assignment and after the window), assignments."""
     gen = np.random.default_rng(rng)
     uid = np.array([f"u{i:05d}" for i in range(n_users)])
@@ -70,7 +72,9 @@ def write_dataset(folder: Path, *, n_users: int = 3000, n_events: int = 40_000, 
         }
     )
     ev_user = gen.choice(uid, n_events)
-    ev = gen.choice(["impression", "click", "purchase", "session"], n_events, p=[0.7, 0.12, 0.03, 0.15])
+    ev = gen.choice(
+        ["impression", "click", "purchase", "session"], n_events, p=[0.7, 0.12, 0.03, 0.15]
+    )
     offsets = gen.integers(-2 * 86400, 18 * 86400, n_events)
     ts = [START + dt.timedelta(seconds=int(s)) for s in offsets]
     revenue = np.where(ev == "purchase", gen.lognormal(3.5, 0.8, n_events), np.nan)

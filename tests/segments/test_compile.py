@@ -43,10 +43,14 @@ def _reference(df: pd.DataFrame) -> dict[str, np.ndarray]:
         "not_mobile": (~df.device.isin(["mobile"])).to_numpy(),
         "vip": ((df.revenue_90d > 60) | (ok & (o >= 4))).to_numpy(),
         "lapsed_not_vip": (
-            ~(df.revenue_90d > 60) & (df.days_since_last_login >= 30) & (df.days_since_last_login < 60)
+            ~(df.revenue_90d > 60)
+            & (df.days_since_last_login >= 30)
+            & (df.days_since_last_login < 60)
         ).to_numpy(),
         "paid": df.is_paid.to_numpy(),
-        "no_orders": (ok & ~(o >= 1)).to_numpy(),  # null orders: not a member (SQL three-valued logic)
+        "no_orders": (
+            ok & ~(o >= 1)
+        ).to_numpy(),  # null orders: not a member (SQL three-valued logic)
     }
 
 
@@ -64,9 +68,14 @@ def test_membership_equals_pandas_reference():
 
 
 def test_membership_unknown_column_suggests_close_match():
-    seg = parse_segments({"segments": [{"name": "at_risk", "where": "logins_7 > 1"}]}, source="s.yaml")
+    seg = parse_segments(
+        {"segments": [{"name": "at_risk", "where": "logins_7 > 1"}]}, source="s.yaml"
+    )
     table = _table().append_column("logins_7d", pa.array(np.zeros(2000)))
-    with pytest.raises(RuleError, match=r"s.yaml: segment 'at_risk': unknown column 'logins_7'; did you mean 'logins_7d'\?"):
+    with pytest.raises(
+        RuleError,
+        match=r"s.yaml: segment 'at_risk': unknown column 'logins_7'; did you mean 'logins_7d'\?",
+    ):
         membership(table, seg)
 
 

@@ -1,0 +1,76 @@
+import json
+import math
+from dataclasses import fields, replace
+
+import pytest
+
+from experiment.errors import DataError
+from experiment.results import AnalysisResults, ResultRow, SegmentInfo, Srm, load_results
+
+# The results contract of DESIGN.md: these names are read by other tools.
+CONTRACT_ROW = [
+    "segment", "metric", "arm", "n_control", "n_treatment", "mean_control", "mean_treatment",
+    "lift_abs", "lift_rel", "ci_low", "ci_high", "ci_abs_low", "ci_abs_high", "p_value",
+    "p_adjusted", "significant", "method",
+]  # fmt: skip
+
+
+def make_results(segment: str = "all") -> AnalysisResults:
+    row = ResultRow(
+        segment, "conversion", "treatment", 50112, 49888, 0.0312, 0.0335, 0.0023, 0.0737,
+        0.011, 0.136, 0.0003, 0.0043, 0.021, 0.063, False, "welch-t, holm", "proportion", "",
+    )  # fmt: skip
+    nan_row = replace(
+        row, segment="tiny", p_value=math.nan, ci_low=math.inf, reason="too_few_units"
+    )
+    return AnalysisResults(
+        experiment="winback-offer",
+        control="control",
+        srm=Srm(
+            0.41, {"control": 50112, "treatment": 49888}, {"control": 0.5, "treatment": 0.5}, False
+        ),
+        results=(row, nan_row),
+        arms=("control", "treatment"),
+        segments=(SegmentInfo("all", "", "all assigned users", 100000),),
+    )
+
+
+def test_result_row_has_every_contract_field():
+    names = [f.name for f in fields(ResultRow)]
+    assert names[: len(CONTRACT_ROW)] == CONTRACT_ROW
+
+
+def test_to_json_is_strict_json_with_contract_top_level():
+    doc = json.loads(make_results().to_json())
+    assert {"experiment", "control", "srm", "results"} <= set(doc)
+    assert set(doc["srm"]) >= {"p_value", "observed", "expected", "flag"}
+    assert set(CONTRACT_ROW) <= set(doc["results"][0])
+    assert doc["results"][1]["p_value"] is None  # NaN is not JSON
+    assert doc["results"][1]["ci_low"] is None
+
+
+def test_json_round_trip_preserves_everything():
+    original = make_results()
+    back = AnalysisResults.from_json_dict(json.loads(original.to_json()))
+    assert back.results[0] == original.results[0]
+    assert math.isnan(back.results[1].p_value)
+    assert back.srm == original.srm
+    assert back.segments == original.segments
+
+
+def test_to_pandas_and_repr_html():
+    frame = make_results().to_pandas()
+    assert list(frame.columns)[: len(CONTRACT_ROW)] == CONTRACT_ROW
+    assert len(frame) == 2
+    assert "<table" in make_results()._repr_html_()
+
+
+def test_load_results_errors(tmp_path):
+    with pytest.raises(DataError, match="results file not found"):
+        load_results(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(DataError, match="not a JSON results file"):
+        load_results(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text('{"hello": 1}')
+    with pytest.raises(DataError, match="not a seglift results file"):
+        load_results(tmp_path / "other.json")
