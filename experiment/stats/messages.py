@@ -1,0 +1,43 @@
+"""Reason codes: why a cell's statistics are ``nan``.
+
+Every result array carries a ``reason`` per cell: ``""`` when the cell is fine,
+otherwise one of the codes below. The codes are stable strings because reports and
+downstream tools match on them; the wording shown to people lives in ``reports/``.
+A degenerate cell never raises and never gets invented numbers (no ``p = 1``, no
+``ci = (0, 0)``); its inferential fields are ``nan`` and the code says why.
+
+References:
+    GrowthBook's single messages module, the habit copied here:
+    https://github.com/growthbook/growthbook/blob/main/packages/stats/gbstats/messages.py
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "OK",
+    "REASONS",
+    "TOO_FEW_UNITS",
+    "ZERO_BASELINE",
+    "ZERO_DENOMINATOR",
+    "ZERO_VARIANCE",
+]
+
+OK: Final = ""
+"""The cell is fine."""
+
+TOO_FEW_UNITS: Final = "too_few_units"
+"""An arm has fewer than 2 units, so its variance is undefined."""
+
+ZERO_VARIANCE: Final = "zero_variance"
+"""Both arms have zero variance (up to rounding), so there is no test statistic."""
+
+ZERO_BASELINE: Final = "zero_baseline"
+"""The control mean is 0: the relative lift is undefined (the absolute test is fine)."""
+
+ZERO_DENOMINATOR: Final = "zero_denominator"
+"""A ratio metric's denominator mean is 0 in an arm, so the ratio is undefined."""
+
+REASONS: Final = (OK, TOO_FEW_UNITS, ZERO_VARIANCE, ZERO_BASELINE, ZERO_DENOMINATOR)
+"""Every code, for validation and documentation."""

@@ -1,0 +1,258 @@
+"""A simulation run: from a scenario to a dataset folder with its ``truth.json``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from experiment.assignment import assign_many
+from experiment.config import read_yaml
+from experiment.errors import ConfigError
+from segments import membership
+from simulators.catalog import EXPERIMENT_FILE, SEGMENTS_FILE, Scenario, load_scenario
+from simulators.effects import Multipliers, build_multipliers
+from simulators.history import customers_table, user_ids
+from simulators.journeys import TimeProfile, simulate_day
+from simulators.outcomes import PotentialOutcomes
+from simulators.output import Staging, dump_yaml, write_json, write_parquet, write_text
+from simulators.population import Traits, draw_traits
+from simulators.schema import ASSIGNMENTS_SCHEMA, EVENTS_SCHEMA, to_micros
+from simulators.truth import Truth, true_effects
+
+__all__ = ["SimulationSummary", "simulate"]
+
+Progress = Callable[[int, int], None]
+
+_MAX_DAYS = 3650  # the experiment file's window limit
+_POPULATION, _HISTORY, _EVENTS = 0, 1, 2  # independent random streams, see _stream
+_US_PER_DAY = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    """What a simulation run wrote.
+
+    Attributes:
+        scenario: Scenario name (a built-in name or the scenario folder's name).
+        users: Number of customers.
+        days: Number of simulated days.
+        seed: The seed of the run.
+        start: Simulation start (the scenario's start, UTC); everyone is assigned then.
+        events: Number of rows in ``events.parquet``.
+        paths: Files written, in writing order.
+        seconds: Wall-clock duration of the run.
+    """
+
+    scenario: str
+    users: int
+    days: int
+    seed: int
+    start: dt.datetime
+    events: int
+    paths: tuple[Path, ...]
+    seconds: float
+
+
+def _stream(seed: int, *key: int) -> np.random.Generator:
+    """An independent generator per purpose (and per day).
+
+    Results therefore do not depend on how the work is chunked or how many days follow.
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def _check_int(value: object, name: str, *, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ConfigError(f"{name} must be a whole number (got {value!r})")
+    if value < low or (high is not None and value > high):
+        valid = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{name} must be {valid} (got {value})")
+    return int(value)
+
+
+def _experiment_yaml(scenario: Scenario, start: dt.datetime, days: int) -> str:
+    """The scenario's experiment file, pointed at the copied segments and the simulated window."""
+    data = read_yaml(scenario.experiment_path, what="experiment")
+    data["segments"] = SEGMENTS_FILE
+    data["window"] = {"start": start.isoformat().replace("+00:00", "Z"), "days": days}
+    return dump_yaml(data)
+
+
+def _assignments(
+    scenario: Scenario, ids: pa.Array, start: dt.datetime
+) -> tuple[pa.Table, NDArray[np.intp]]:
+    """The assignments table and each user's arm as an index into the experiment's arms."""
+    exp = scenario.experiment
+    arms = assign_many(ids.to_pylist(), salt=exp.assignment_salt, arms=exp.arms)
+    names = np.asarray(list(exp.arms))
+    order = np.argsort(names)
+    index = order[np.searchsorted(names[order], arms)].astype(np.intp)
+    n = len(ids)
+    table = pa.table(
+        {
+            "user_id": ids,
+            "experiment": pa.array([exp.name] * n, pa.string()),
+            "arm": pa.array(arms.tolist(), pa.string()),
+            "assigned_at": pa.array(np.full(n, to_micros(start))).cast(
+                ASSIGNMENTS_SCHEMA.field("assigned_at").type
+            ),
+        },
+        schema=ASSIGNMENTS_SCHEMA,
+    )
+    return table, index
+
+
+@dataclass(frozen=True)
+class _Cohort:
+    """The customers as they are at the start: traits, tables, arms, segments, effects."""
+
+    traits: Traits
+    ids: pa.Array
+    customers: pa.Table
+    assignments: pa.Table
+    arm: NDArray[np.intp]
+    members: dict[str, NDArray[np.bool_]]
+    multipliers: Multipliers
+
+
+def _cohort(scenario: Scenario, users: int, seed: int) -> _Cohort:
+    config, exp = scenario.config, scenario.experiment
+    traits = draw_traits(config.population, config.funnel, users, rng=_stream(seed, _POPULATION))
+    ids = user_ids(users)
+    customers = customers_table(traits, config, ids=ids, rng=_stream(seed, _HISTORY))
+    assignments, arm = _assignments(scenario, ids, config.start)
+    members = {"all": np.ones(users, dtype=np.bool_)}
+    members.update(membership(customers, scenario.segment_set, as_of=config.start))
+    multipliers = build_multipliers(
+        config.effects, members, arms=list(exp.arms), control=exp.control, n_users=users
+    )
+    return _Cohort(traits, ids, customers, assignments, arm, members, multipliers)
+
+
+def _write_events(
+    path: Path,
+    scenario: Scenario,
+    cohort: _Cohort,
+    outcomes: PotentialOutcomes,
+    *,
+    days: int,
+    seed: int,
+    on_day: Callable[[int], None],
+) -> int:
+    """Simulate day by day, appending each day's events as a row group; returns the row count."""
+    config = scenario.config
+    profile = TimeProfile.from_funnel(config.funnel, cohort.traits.device_names)
+    start_us = to_micros(config.start)
+    n_events = 0
+    with pq.ParquetWriter(path, EVENTS_SCHEMA) as writer:
+        for day in range(days):
+            events = simulate_day(
+                cohort.traits,
+                config.funnel,
+                profile,
+                cohort.multipliers,
+                cohort.arm,
+                day_start=start_us + day * _US_PER_DAY,
+                weekday=(config.start.weekday() + day) % 7,
+                outcomes=outcomes,
+                rng=_stream(seed, _EVENTS, day),
+            )
+            table = events.to_arrow(
+                user_ids=cohort.ids, traits=cohort.traits, channels=profile.channel_names
+            )
+            writer.write_table(table)
+            n_events += table.num_rows
+            on_day(day)
+    return n_events
+
+
+def simulate(
+    scenario: str | Path,
+    *,
+    users: int,
+    days: int,
+    seed: int,
+    out: Path,
+    progress: Progress | None = None,
+) -> SimulationSummary:
+    """Simulate a scenario and write a dataset folder ready for ``exp analyze``.
+
+    Writes ``customers.parquet``, ``events.parquet``, ``assignments.parquet``,
+    ``truth.json`` and copies of the scenario's ``segments.yaml`` and
+    ``experiment.yaml`` (the latter with the simulated window). All files appear
+    together at the end; a failed run leaves none of them behind.
+
+    Args:
+        scenario: A built-in scenario name (e.g. ``"ecommerce"``) or a scenario folder.
+        users: Number of customers, >= 1.
+        days: Number of days to simulate from the scenario's start, 1 to 3650.
+        seed: Seed, >= 0; the same scenario, seed and sizes give byte-identical files.
+        out: Output folder, created if needed; existing files of the same names are replaced.
+        progress: Called as ``progress(done_days, days)``: once with 0 when the customers
+            are ready, then after each simulated day.
+
+    Returns:
+        A summary of the run.
+
+    Raises:
+        ConfigError: an unknown scenario, an invalid scenario file or a bad size or seed.
+        RuleError: a segment rule of the scenario is invalid.
+
+    Examples:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     summary = simulate("ecommerce", users=500, days=2, seed=1, out=Path(tmp))
+        ...     sorted(p.name for p in summary.paths)  # doctest: +NORMALIZE_WHITESPACE
+        ['assignments.parquet', 'customers.parquet', 'events.parquet', 'experiment.yaml',
+         'segments.yaml', 'truth.json']
+    """
+    started = time.perf_counter()
+    users = _check_int(users, "users", low=1)
+    days = _check_int(days, "days", low=1, high=_MAX_DAYS)
+    seed = _check_int(seed, "seed", low=0)
+    report = progress if progress is not None else (lambda done, total: None)
+    loaded = load_scenario(scenario)
+    exp = loaded.experiment
+    cohort = _cohort(loaded, users, seed)
+    report(0, days)
+
+    outcomes = PotentialOutcomes.zeros(len(exp.arms), users)
+    with Staging(out) as stage:
+        write_parquet(cohort.customers, stage.path("customers.parquet"))
+        write_parquet(cohort.assignments, stage.path("assignments.parquet"))
+        n_events = _write_events(
+            stage.path("events.parquet"),
+            loaded,
+            cohort,
+            outcomes,
+            days=days,
+            seed=seed,
+            on_day=lambda day: report(day + 1, days),
+        )
+        effects = true_effects(
+            outcomes, exp.metrics, cohort.members, arms=list(exp.arms), control=exp.control
+        )
+        truth = Truth(loaded.name, seed, users, days, effects)
+        write_json(truth.to_dict(), stage.path("truth.json"))
+        shutil.copyfile(loaded.segments_path, stage.path(SEGMENTS_FILE))
+        write_text(_experiment_yaml(loaded, loaded.config.start, days), stage.path(EXPERIMENT_FILE))
+        paths = stage.commit()
+    return SimulationSummary(
+        scenario=loaded.name,
+        users=users,
+        days=days,
+        seed=seed,
+        start=loaded.config.start,
+        events=n_events,
+        paths=paths,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,77 @@
+"""The simulated dataset's tables: event names and Arrow schemas of the data contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Final
+
+import pyarrow as pa
+
+__all__ = [
+    "ASSIGNMENTS_SCHEMA",
+    "CUSTOMERS_SCHEMA",
+    "EVENTS",
+    "EVENTS_SCHEMA",
+    "TIMESTAMP",
+    "VALUE_COLUMNS",
+    "to_micros",
+]
+
+EVENTS: Final = ("session", "impression", "click", "add_to_cart", "purchase")
+"""Event names in funnel order; their index is the event code used internally."""
+
+VALUE_COLUMNS: Final = ("revenue",)
+"""Numeric event columns a metric may sum."""
+
+TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
+
+CUSTOMERS_SCHEMA: Final = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("signup_at", TIMESTAMP),
+        ("country", pa.string()),
+        ("device", pa.string()),
+        ("channel", pa.string()),
+        ("loyalty_tier", pa.string()),
+        ("logins_7d", pa.int64()),
+        ("days_since_last_login", pa.int64()),
+        ("orders_90d", pa.int64()),
+        ("revenue_90d", pa.float64()),
+        ("cart_abandons_30d", pa.int64()),
+        ("pricing_page_views_30d", pa.int64()),
+        ("price_sensitivity", pa.float64()),
+    ]
+)
+
+EVENTS_SCHEMA: Final = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("ts", TIMESTAMP),
+        ("event", pa.string()),
+        ("channel", pa.string()),
+        ("device", pa.string()),
+        ("revenue", pa.float64()),
+    ]
+)
+
+ASSIGNMENTS_SCHEMA: Final = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("experiment", pa.string()),
+        ("arm", pa.string()),
+        ("assigned_at", TIMESTAMP),
+    ]
+)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def to_micros(ts: dt.datetime) -> int:
+    """Microseconds since the Unix epoch of a timezone-aware datetime.
+
+    Examples:
+        >>> to_micros(dt.datetime(1970, 1, 2, tzinfo=dt.UTC))
+        86400000000
+    """
+    return (ts - _EPOCH) // dt.timedelta(microseconds=1)
