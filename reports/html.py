@@ -18,7 +18,7 @@ from reports.verdict import verdict
 
 __all__ = ["render_html", "write_html"]
 
-_PLOT_WIDTH = 220.0
+_PLOT_WIDTH = 160.0
 _PAD = 8.0
 
 
@@ -112,6 +112,7 @@ def render_html(results: AnalysisResults) -> str:
         r=results,
         sections=sections,
         plot_width=_PLOT_WIDTH,
+        multi_arm=len({row.arm for row in results.results}) > 1,
         confidence=f"{results.confidence_level:.0%}",
         srm_p=fmt_p(srm.p_value),
         srm_observed=", ".join(f"{a}: {fmt_count(n)}" for a, n in srm.observed.items()),
