@@ -141,7 +141,7 @@ def test_cli_help_explains_each_command(command):
 def test_demo_default_size_finds_largest_effect_and_not_zero_effects(tmp_path):
     """Issue 2's acceptance: at the demo's size and seed, the largest planted effect is
     significant and no planted-zero segment is."""
-    from experiment.cli import DEMO_DAYS, DEMO_SEED, DEMO_USERS
+    from experiment.cli.simulate import DEMO_DAYS, DEMO_SEED, DEMO_USERS
 
     args = ["--users", str(DEMO_USERS), "--days", str(DEMO_DAYS), "--seed", str(DEMO_SEED)]
     assert runner.invoke(app, ["demo", "--out", str(tmp_path), *args]).exit_code == 0

@@ -1,0 +1,54 @@
+"""The ``exp`` application object and what every command shares: consoles and error handling.
+
+Every user mistake surfaces as ``error: <one line>`` on stderr and exit code 2;
+outputs are written atomically, so a failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+import typer
+
+from experiment.errors import SegliftError
+
+__all__ = ["app", "console", "user_errors"]
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="exp",
+    help="seglift: per-segment lift with statistics you can bet on.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console on stdout (results) or stderr (progress, errors); rich loads lazily."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn :class:`SegliftError` into ``error: ...`` on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except SegliftError as exc:
+            from rich.markup import escape
+
+            console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper

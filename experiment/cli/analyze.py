@@ -1,0 +1,82 @@
+"""``exp analyze`` and ``exp report``: results.json, the HTML report, the terminal table."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from experiment.cli._app import app, console, user_errors
+
+__all__ = ["analyze", "report", "run_analysis"]
+
+
+def run_analysis(dataset: Path, experiment: Path, out: Path, *, html: bool) -> None:
+    """Aggregate in the engine, test, write results.json (and report.html), print the table."""
+    from rich.markup import escape
+
+    from experiment.analysis import analyze_cells
+    from experiment.config import load_experiment
+    from experiment.data import open_dataset
+    from experiment.engine import aggregate
+    from experiment.files import write_text_atomic
+    from reports.html import render_html
+    from reports.serialize import write_results
+    from reports.terminal import lift_table, srm_line
+    from segments import load_segments
+
+    out_console = console()
+    config = load_experiment(experiment)
+    segment_set = load_segments(config.segments) if config.segments is not None else None
+    started = time.perf_counter()
+    with console(stderr=True).status("aggregating in DuckDB…"):
+        cells = aggregate(open_dataset(dataset), config, segment_set)
+    results = analyze_cells(cells, config, segment_set)
+    page = render_html(results) if html else None  # render before writing anything
+    write_results(results, out / "results.json")
+    if page is not None:
+        write_text_atomic(out / "report.html", page)
+    out_console.print(lift_table(results))
+    out_console.print(srm_line(results))
+    elapsed = time.perf_counter() - started
+    out_console.print(f"analysed in {elapsed:.1f}s → {escape(str(out))}/results.json")
+    if page is not None:
+        out_console.print(f"report: {escape(str((out / 'report.html').resolve()))}")
+
+
+@app.command()
+@user_errors
+def analyze(
+    dataset: Annotated[
+        Path, typer.Argument(help="Dataset folder (customers, events, assignments).")
+    ],
+    experiment: Annotated[Path, typer.Option("--experiment", "-e", help="Experiment YAML file.")],
+    out: Annotated[Path, typer.Option(help="Folder for results.json and report.html.")] = Path(
+        "results"
+    ),
+    html: Annotated[bool, typer.Option(help="Also write report.html.")] = True,
+) -> None:
+    """Measure the lift of every treatment arm in every segment and metric.
+
+    Aggregates the dataset to sufficient statistics in DuckDB, runs Welch t-tests
+    (delta method for ratio metrics and relative lifts), corrects for multiple
+    testing within each metric and checks the sample ratio. Writes results.json
+    and report.html to OUT and prints the lift table.
+    """
+    run_analysis(dataset, experiment, out, html=html)
+
+
+@app.command()
+@user_errors
+def report(
+    results: Annotated[Path, typer.Argument(help="results.json written by `exp analyze`.")],
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Render the HTML lift report from a results.json."""
+    from experiment.results import load_results
+    from reports.html import write_html
+
+    write_html(load_results(results), out)
+    console().print(f"report: {out.resolve()}")

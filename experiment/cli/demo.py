@@ -1,0 +1,31 @@
+"""``exp demo``: simulate, analyze and report on the embedded default in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from experiment.cli._app import app, user_errors
+from experiment.cli.analyze import run_analysis
+from experiment.cli.simulate import DEMO_DAYS, DEMO_SEED, DEMO_USERS, run_simulation
+
+__all__ = ["demo"]
+
+
+@app.command()
+@user_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the data and the report.")] = Path("demo"),
+    users: Annotated[int, typer.Option(min=1, help="Number of customers.")] = DEMO_USERS,
+    days: Annotated[int, typer.Option(min=1, help="Days of the experiment.")] = DEMO_DAYS,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = DEMO_SEED,
+) -> None:
+    """Simulate the ecommerce scenario, analyze it and write the HTML report, in one go.
+
+    Writes OUT/data/ (the dataset), OUT/results.json and OUT/report.html.
+    """
+    data = out / "data"
+    run_simulation("ecommerce", users, days, seed, data)
+    run_analysis(data, data / "experiment.yaml", out, html=True)

@@ -1,0 +1,64 @@
+"""``exp simulate``: synthetic customers and journeys with planted effects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from experiment.cli._app import app, console, user_errors
+
+__all__ = ["DEMO_DAYS", "DEMO_SEED", "DEMO_USERS", "run_simulation", "simulate"]
+
+DEMO_USERS = 200_000
+DEMO_DAYS = 14
+DEMO_SEED = 7
+
+
+def run_simulation(scenario: str, users: int, days: int, seed: int, out: Path) -> None:
+    """Simulate with a progress bar on stderr and a one-line summary on stdout."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from simulators import simulate as simulate_dataset
+
+    with Progress(
+        TextColumn("[bold]simulating[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} days"),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{scenario}: {users:,} users", total=days)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        summary = simulate_dataset(
+            scenario, users=users, days=days, seed=seed, out=out, progress=advance
+        )
+    console().print(
+        f"simulated [bold]{summary.users:,}[/] users × {summary.days} days: "
+        f"{summary.events:,} events in {summary.seconds:.1f}s → {out}"
+    )
+
+
+@app.command()
+@user_errors
+def simulate(
+    scenario: Annotated[str, typer.Option(help="Built-in scenario name or scenario folder.")] = (
+        "ecommerce"
+    ),
+    users: Annotated[int, typer.Option(min=1, help="Number of customers.")] = DEMO_USERS,
+    days: Annotated[int, typer.Option(min=1, help="Days of experiment-period events.")] = DEMO_DAYS,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = DEMO_SEED,
+    out: Annotated[Path, typer.Option(help="Dataset folder to write.")] = Path("data"),
+) -> None:
+    """Simulate customers and journeys with planted per-segment effects.
+
+    Writes customers, events and assignments as Parquet, truth.json (the true
+    effect per segment and metric) and the scenario's segments.yaml and
+    experiment.yaml, ready for `exp analyze OUT --experiment OUT/experiment.yaml`.
+    """
+    run_simulation(scenario, users, days, seed, out)
