@@ -69,31 +69,31 @@ def test_report_rerenders_html_from_json(demo_dir, tmp_path):
     assert out.read_text() == (demo_dir / "report.html").read_text()
 
 
-def test_analyze_bad_rule_is_one_line_exit_2_and_writes_nothing(tmp_path):
+@pytest.mark.parametrize(
+    ("segments_yaml", "phrase"),
+    [
+        (
+            "segments:\n  - name: evil\n    where: \"__import__('os').system('touch /tmp/x')\"\n",
+            "segment 'evil': function calls are not allowed in rules at column 1",
+        ),
+        (
+            "segments:\n  - {name: lapsed, where: 'days_since_login >= 14'}\n",
+            "unknown column 'days_since_login'; did you mean 'days_since_last_login'?",
+        ),
+        (
+            "segments:\n  - {name: sql, where: '1=1; DROP TABLE customers'}\n",
+            "segment 'sql': not a valid rule",
+        ),
+    ],
+)
+def test_analyze_bad_rule_is_one_line_exit_2_and_writes_nothing(tmp_path, segments_yaml, phrase):
     data = write_dataset(tmp_path / "data", n_users=300, n_events=2000)
-    (data / "segments.yaml").write_text(
-        "segments:\n  - name: evil\n    where: \"__import__('os').system('touch /tmp/x')\"\n"
-    )
+    (data / "segments.yaml").write_text(segments_yaml)
     out = tmp_path / "out"
     result = runner.invoke(
         app, ["analyze", str(data), "-e", str(data / "experiment.yaml"), "--out", str(out)]
     )
-    _one_line_error(result, "segment 'evil': function calls are not allowed in rules at column 1")
-    assert not out.exists()
-
-
-def test_analyze_unknown_column_suggests_and_writes_nothing(tmp_path):
-    data = write_dataset(tmp_path / "data", n_users=300, n_events=2000)
-    (data / "segments.yaml").write_text(
-        "segments:\n  - {name: lapsed, where: 'days_since_login >= 14'}\n"
-    )
-    out = tmp_path / "out"
-    result = runner.invoke(
-        app, ["analyze", str(data), "-e", str(data / "experiment.yaml"), "--out", str(out)]
-    )
-    _one_line_error(
-        result, "unknown column 'days_since_login'; did you mean 'days_since_last_login'?"
-    )
+    _one_line_error(result, phrase)
     assert not out.exists()
 
 
