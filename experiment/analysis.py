@@ -7,13 +7,15 @@ the sample ratio. Reads no data: its input is :class:`experiment.engine.CellSums
 
 from __future__ import annotations
 
-from dataclasses import fields
-from typing import TYPE_CHECKING, TypeVar
+import math
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from experiment.results import AnalysisResults, ResultRow, SegmentInfo, Srm
-from experiment.stats import adjust_pvalues, ratio_ttest, srm_test, welch_ttest
+from experiment.quality import quality_checks
+from experiment.results import AnalysisResults, ResultRow, SegmentInfo, SegmentSrm, Srm
+from experiment.stats import adjust_pvalues, ratio_ttest, srm_test_many, welch_ttest
 from experiment.sums import JointSums, MeanSums
 
 if TYPE_CHECKING:
@@ -40,6 +42,46 @@ def _test(sums: MeanSums | JointSums, c: int, j: int, alpha: float) -> LiftResul
     return welch_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha)
 
 
+def _srm(cells: CellSums, config: ExperimentConfig) -> Srm:
+    """SRM overall and per segment; expected shares mix the allocations by stratum size.
+
+    A segment whose users were assigned under several allocations (a user's
+    allocation is that of its highest-priority allocation segment) expects the
+    mixture of their weights, weighted by the observed stratum sizes.
+    """
+
+    def shares(stratum: str) -> list[float]:
+        alloc = config.allocation.get(stratum) if stratum else None
+        weights = alloc.arms if alloc is not None and alloc.arms is not None else config.arms
+        total = sum(weights.values())
+        return [weights[a] / total for a in cells.arms]
+
+    per_stratum = np.array([shares(s) for s in cells.strata])
+    expected = np.broadcast_to(per_stratum[0], cells.units.shape).copy()
+    if cells.strata_units is not None:
+        mix = cells.strata_units.sum(axis=2) @ per_stratum
+        total = mix.sum(axis=1, keepdims=True)
+        expected = np.where(total > 0, mix / np.where(total > 0, total, 1), expected)
+    res = srm_test_many(cells.units, expected, threshold=config.srm_threshold)
+    return Srm(
+        p_value=float(res.p_value[0]),
+        observed={a: int(n) for a, n in zip(cells.arms, cells.units[0], strict=True)},
+        expected={a: float(w) for a, w in zip(cells.arms, expected[0], strict=True)},
+        flag=bool(res.flag[0]),
+        threshold=config.srm_threshold,
+        segments=tuple(
+            SegmentSrm(
+                segment=segment,
+                p_value=float(res.p_value[si]),
+                observed={a: int(n) for a, n in zip(cells.arms, cells.units[si], strict=True)},
+                flag=bool(res.flag[si]),
+            )
+            for si, segment in enumerate(cells.segments)
+            if si > 0
+        ),
+    )
+
+
 def analyze_cells(
     cells: CellSums, config: ExperimentConfig, segment_set: SegmentSet | None
 ) -> AnalysisResults:
@@ -48,6 +90,7 @@ def analyze_cells(
     The multiple-testing family is one metric: all its segments (``all``
     included) and treatment arms, corrected with the experiment's method.
     """
+    data_quality = quality_checks(cells.quality, invalid_threshold=config.invalid_revenue_threshold)
     c = cells.arms.index(config.control)
     pending: list[tuple[str, str, str, int, LiftResult]] = []
     for metric in config.metrics:
@@ -90,8 +133,6 @@ def analyze_cells(
             )
         offset += len(cells.segments)
 
-    srm = srm_test(cells.units[0], list(config.arms.values()), threshold=config.srm_threshold)
-    total = sum(config.arms.values())
     defs = {s.name: s for s in segment_set.segments} if segment_set else {}
     segments = tuple(
         SegmentInfo(
@@ -102,16 +143,23 @@ def analyze_cells(
         )
         for si, name in enumerate(cells.segments)
     )
+    floor = segment_set.min_size if segment_set is not None else 0
+    hidden = {seg.name for seg in segments[1:] if seg.users < floor}  # [0] is `all`
+    rows, segments, srm = _suppress(rows, segments, _srm(cells, config), hidden)
+    notes: tuple[str, ...] = ()
+    if segment_set is not None:
+        notes = (
+            "segments: exclusive (priority order, first match wins, plus rest)"
+            if segment_set.exclusive
+            else "segments: overlapping (each segment analysed on its own)",
+        )
+        if hidden:
+            notes += (f"{len(hidden)} segment(s) below {floor} users withheld (privacy floor)",)
     return AnalysisResults(
         experiment=config.name,
         control=config.control,
-        srm=Srm(
-            p_value=float(srm.p_value),
-            observed={a: int(n) for a, n in zip(cells.arms, cells.units[0], strict=True)},
-            expected={a: w / total for a, w in config.arms.items()},
-            flag=bool(srm.flag),
-            threshold=config.srm_threshold,
-        ),
+        srm=srm,
+        notes=notes,
         results=tuple(rows),
         alpha=config.alpha,
         correction=config.correction,
@@ -119,4 +167,36 @@ def analyze_cells(
         window_start=cells.window_start.isoformat(),
         window_end=cells.window_end.isoformat(),
         segments=segments,
+        data_quality=data_quality,
     )
+
+
+_WITHHELD = (
+    "mean_control", "mean_treatment", "lift_abs", "lift_rel", "ci_low", "ci_high",
+    "ci_abs_low", "ci_abs_high", "p_value", "p_adjusted", "cuped_variance_reduction",
+    "chance_to_win", "expected_loss", "seq_p_value", "seq_ci_low", "seq_ci_high", "mde_rel",
+)  # fmt: skip
+
+
+def _suppress(
+    rows: list[ResultRow], segments: tuple[SegmentInfo, ...], srm: Srm, hidden: set[str]
+) -> tuple[list[ResultRow], tuple[SegmentInfo, ...], Srm]:
+    """Withhold every number of segments under the privacy floor (``min_size`` users).
+
+    Their rows keep segment, metric and arm, get ``suppressed=True`` and ``nan``
+    numbers (``null`` in results.json); their sizes and per-segment SRM are dropped.
+    """
+    if not hidden:
+        return rows, segments, srm
+    nan: dict[str, Any] = {name: math.nan for name in _WITHHELD}
+    rows = [
+        replace(r, **nan, n_control=0, n_treatment=0, significant=False, suppressed=True)
+        if r.segment in hidden
+        else r
+        for r in rows
+    ]
+    segments = tuple(
+        replace(s, users=0, suppressed=True) if s.name in hidden else s for s in segments
+    )
+    srm = replace(srm, segments=tuple(s for s in srm.segments if s.segment not in hidden))
+    return rows, segments, srm

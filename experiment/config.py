@@ -18,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from experiment.errors import ConfigError
 
 __all__ = [
+    "Allocation",
     "Correction",
     "ExperimentConfig",
     "Measure",
     "MetricKind",
     "MetricSpec",
     "Window",
+    "check_allocation",
     "format_validation_error",
     "load_experiment",
     "read_yaml",
@@ -100,8 +102,30 @@ class Window(_Frozen):
     days: int = Field(default=14, gt=0, le=3650)
 
 
+class Allocation(_Frozen):
+    """A segment's own split: arm weights and/or traffic share overriding the experiment's."""
+
+    arms: dict[str, float] | None = None
+    traffic: float | None = Field(default=None, gt=0, le=1)
+
+    @field_validator("arms")
+    @classmethod
+    def _weights(cls, arms: dict[str, float] | None) -> dict[str, float] | None:
+        if arms is not None and (any(w < 0 for w in arms.values()) or sum(arms.values()) <= 0):
+            raise ValueError("arm weights must be >= 0 and not all 0")
+        return arms
+
+
 class ExperimentConfig(_Frozen):
-    """A parsed experiment file. ``segments`` is resolved relative to the file."""
+    """A parsed experiment file. ``segments`` is resolved relative to the file.
+
+    Assignment fields (see :mod:`experiment.assignment` for the bucket layout):
+    ``holdout`` is the share of all users kept out of every arm (hashed with
+    ``holdout_salt``, so experiments sharing that salt share the holdout);
+    ``traffic`` the share of users that enter the experiment; ``allocation``
+    per-segment arm weights and traffic, the segment priority deciding for users
+    in several segments.
+    """
 
     name: str
     salt: str | None = None
@@ -113,6 +137,11 @@ class ExperimentConfig(_Frozen):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     correction: Correction = "holm"
     srm_threshold: float = Field(default=0.001, gt=0, lt=1)
+    holdout: float = Field(default=0.0, ge=0, lt=1)
+    holdout_salt: str = "holdout"
+    traffic: float = Field(default=1.0, gt=0, le=1)
+    allocation: dict[str, Allocation] = Field(default_factory=dict)
+    invalid_revenue_threshold: float = Field(default=0.01, ge=0, le=1)
 
     @field_validator("arms")
     @classmethod
@@ -127,6 +156,14 @@ class ExperimentConfig(_Frozen):
     def _control_and_unique_metrics(self) -> ExperimentConfig:
         if self.control not in self.arms:
             raise ValueError(f"control arm {self.control!r} is not one of arms {sorted(self.arms)}")
+        if "holdout" in self.arms:
+            raise ValueError("'holdout' is reserved for held-out users; rename that arm")
+        for segment, alloc in self.allocation.items():
+            if alloc.arms is not None and set(alloc.arms) != set(self.arms):
+                raise ValueError(
+                    f"allocation for segment {segment!r} must weight exactly the arms "
+                    f"{sorted(self.arms)}; got {sorted(alloc.arms)}"
+                )
         names = [m.name for m in self.metrics]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -142,6 +179,26 @@ class ExperimentConfig(_Frozen):
     def treatments(self) -> list[str]:
         """Arms other than control, in file order."""
         return [a for a in self.arms if a != self.control]
+
+
+def check_allocation(config: ExperimentConfig, segment_names: list[str]) -> None:
+    """Check that every ``allocation`` entry names a segment of the segments file.
+
+    Raises:
+        ConfigError: an allocation without a segments file, or naming an unknown segment.
+    """
+    unknown = [s for s in config.allocation if s not in segment_names]
+    if not unknown:
+        return
+    if config.segments is None:
+        raise ConfigError(
+            f"experiment {config.name!r}: field 'allocation' needs a 'segments' file "
+            "to define its segments"
+        )
+    raise ConfigError(
+        f"{config.segments}: field 'allocation' names unknown segment {unknown[0]!r}; "
+        f"segments are: {', '.join(segment_names) or 'none'}"
+    )
 
 
 def format_validation_error(path: Path, error: ValidationError) -> str:

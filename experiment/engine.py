@@ -6,19 +6,23 @@ filtered aggregates per segment scans the per-user table once and returns a
 handful of numbers per cell: the count, the mean and the population variance
 (and, for ratio metrics, the covariance) of each per-user metric. Those become
 centred moments in :mod:`experiment.sums`; no Python loop touches a user or an
-event.
+event. The same query counts what the data-quality checks report (events before
+assignment or outside the window, invalid values, users with duplicate or no
+customer rows) and the units per allocation stratum for the per-segment SRM.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.config import check_allocation
 from experiment.errors import ConfigError, DataError
+from experiment.quality import QualityCounts
 from experiment.sums import JointSums, MeanSums
 from segments.compile import compile_segments
 
@@ -40,6 +44,11 @@ _N = "__n__{}__"
 _MEAN = "__mean__{}__{}__{}__"  # segment, metric, y|x
 _VAR = "__var__{}__{}__{}__"
 _COV = "__cov__{}__{}__"
+_STRATUM_N = "__stratum__{}__{}__"  # segment, stratum
+_Q = "__q__{}__"  # quality count name
+_NCUST = "__ncust__"
+_STRATUM = "__stratum__"
+_QUALITY_EVENTS = ("events_before_assignment", "invalid_revenue")
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,9 @@ class CellSums:
     """Sufficient statistics for every (segment, arm) cell of every metric.
 
     Arrays have shape ``(len(segments), len(arms))``; ``segments[0]`` is ``"all"``.
+    ``strata`` names the allocation each unit was assigned under (``""``: the
+    experiment's weights, else the allocation's segment); ``strata_units`` counts
+    units per (segment, stratum, arm) when there is more than one stratum.
     """
 
     segments: tuple[str, ...]
@@ -55,22 +67,29 @@ class CellSums:
     metrics: dict[str, MeanSums | JointSums]
     window_start: dt.datetime
     window_end: dt.datetime
+    strata: tuple[str, ...] = ("",)
+    strata_units: NDArray[np.float64] | None = None
+    quality: QualityCounts = field(default_factory=QualityCounts)
 
 
 def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
-    """One row per user assigned to exactly one known arm of this experiment."""
+    """One row per user of this experiment: arm, number of arms seen, first assignment.
+
+    Users seen in several arms stay in the table (``arms_seen > 1``) so that the
+    main query counts them; every aggregate excludes them.
+    """
     a = dataset.assignments
     a = a.filter((a.experiment == config.name) & a.arm.isin(list(config.arms)))
     per_user = a.group_by("user_id").aggregate(
         arm=a.arm.min(), arms_seen=a.arm.nunique(), assigned_at=a.assigned_at.min()
     )
-    return per_user.filter(per_user.arms_seen == 1).drop("arms_seen")
+    return per_user.mutate(user_id=per_user.user_id.cast("string"))
 
 
 def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tuple[Any, Any]:
     start = config.window.start
     if start is None:
-        first = units.assigned_at.min().to_pyarrow().as_py()
+        first = units.assigned_at.min(where=units.arms_seen == 1).to_pyarrow().as_py()
         if first is None:
             present = dataset.assignments.experiment.value_counts().to_pyarrow()
             names = sorted(str(v) for v in present.column(0).to_pylist())
@@ -84,33 +103,94 @@ def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tupl
     return start, start + dt.timedelta(days=config.window.days)
 
 
-def _measure_expr(events: ir.Table, measure: Measure, metric: MetricSpec) -> ir.Scalar:
-    is_event = events.event == measure.event
-    if measure.value is None:
-        return events.count(where=is_event)
+def _value(events: ir.Table, measure: Measure, metric: MetricSpec) -> ir.FloatingValue:
     if measure.value not in events.columns:
         raise ConfigError(
             f"metric {metric.name!r}: events table has no column {measure.value!r} to sum; "
             f"columns are: {', '.join(events.columns)}"
         )
-    return events[measure.value].cast("float64").sum(where=is_event)
+    value: ir.FloatingValue = events[measure.value].cast("float64")
+    return value
+
+
+def _invalid(value: ir.FloatingValue) -> ir.BooleanValue:
+    """NaN, ±inf or negative (null is missing, not invalid)."""
+    bad: ir.BooleanValue = value.isnan() | value.isinf() | (value < 0)
+    return bad.fill_null(False)
 
 
 def _per_user_measures(
     dataset: Dataset, units: ir.Table, metrics: list[MetricSpec], start: Any, end: Any
-) -> tuple[ir.Table, dict[Measure, str]]:
+) -> tuple[ir.Table, dict[Measure, str], tuple[str, ...]]:
+    """Per-user metric measures (post-exposure, in-window) and per-user quality counts.
+
+    Events are grouped by (user, post-exposure flag) with plain per-event filters,
+    then folded per user: measures from the post-exposure group, the count of
+    events before assignment from the other. Cheaper than testing the exposure
+    time inside every aggregate.
+    """
     ev = dataset.events
     ev = ev.filter((ev.ts >= start) & (ev.ts < end))
     exposed = ev.inner_join(units.select("user_id", "assigned_at"), "user_id")
-    exposed = exposed.filter(exposed.ts >= exposed.assigned_at)  # post-exposure only
+    exposed = exposed.mutate(__post__=exposed.ts >= exposed.assigned_at)
     names: dict[Measure, str] = {}
-    aggs = {}
+    aggs: dict[str, Any] = {"__events__": exposed.count()}
+    invalid: list[Any] = []
+    examined: list[Any] = []
+    columns: list[str] = []
     for metric in metrics:
         for measure in metric.measures:
-            if measure not in names:
-                names[measure] = _MEASURE.format(len(names))
-                aggs[names[measure]] = _measure_expr(exposed, measure, metric)
-    return exposed.group_by("user_id").aggregate(**aggs), names
+            if measure in names:
+                continue
+            names[measure] = _MEASURE.format(len(names))
+            is_event = exposed.event == measure.event
+            if measure.value is None:
+                aggs[names[measure]] = exposed.count(where=is_event)
+                continue
+            value = _value(exposed, measure, metric)
+            bad = _invalid(value)
+            aggs[names[measure]] = value.sum(where=is_event & ~bad)
+            invalid.append(exposed.count(where=is_event & bad))
+            examined.append(exposed.count(where=is_event & value.notnull()))
+            columns += [measure.value] if measure.value not in columns else []
+    aggs[_Q.format("invalid_revenue")] = sum(invalid[1:], invalid[0]) if invalid else 0
+    aggs[_Q.format("revenue_values")] = sum(examined[1:], examined[0]) if examined else 0
+    g = exposed.group_by(["user_id", "__post__"]).aggregate(**aggs)
+    post = g.__post__
+    folded = {name: g[name].sum(where=post) for name in aggs if name != "__events__"}
+    folded[_Q.format("events_before_assignment")] = g["__events__"].sum(where=~post)
+    return g.group_by("user_id").aggregate(**folded), names, tuple(columns)
+
+
+def _table_checks(dataset: Dataset, start: Any, end: Any) -> tuple[int, int]:
+    """Events outside the window and surplus customer rows (one cheap scan of each)."""
+    ev, cust = dataset.events, dataset.customers
+    outside = ev.count(where=(ev.ts < start) | (ev.ts >= end)).to_pyarrow().as_py()
+    row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()).to_pyarrow().to_pylist()[0]
+    return int(outside or 0), int(row["rows"] or 0) - int(row["ids"] or 0)
+
+
+def _members(
+    customers: ir.Table,
+    seg_exprs: dict[str, ir.BooleanValue],
+    strata: tuple[str, ...],
+    *,
+    duplicates: bool,
+) -> ir.Table:
+    """One row per customer id: rows per id, segment flags and allocation stratum."""
+    import ibis
+
+    cols: dict[str, Any] = {_SEG.format(i + 1): e for i, e in enumerate(seg_exprs.values())}
+    if len(strata) > 1:
+        branches = [(seg_exprs[name], k) for k, name in enumerate(strata) if k > 0]
+        cols[_STRATUM] = ibis.cases(*branches, else_=0)
+    m = customers.select(user_id=customers.user_id.cast("string"), **cols)
+    if not duplicates:  # the common case: no GROUP BY over the customers
+        return m.mutate(**{_NCUST: ibis.literal(1)})
+    aggs: dict[str, Any] = {_NCUST: m.count()}
+    for name in cols:
+        aggs[name] = m[name].max() if name == _STRATUM else m[name].any()
+    return m.group_by("user_id").aggregate(**aggs)
 
 
 def aggregate(
@@ -121,26 +201,32 @@ def aggregate(
     Raises:
         DataError: no assignments for the experiment.
         RuleError: a segment rule does not fit the customers table.
-        ConfigError: a metric names a column the events table lacks.
+        ConfigError: a metric names a column the events table lacks, or an
+            allocation names a segment the segments file lacks.
     """
     import ibis
 
     units = _units(dataset, config)
     start, end = _window(units, dataset, config)
-    per_user, measure_cols = _per_user_measures(dataset, units, config.metrics, start, end)
-
-    seg_exprs = compile_segments(segment_set, dataset.customers) if segment_set else {}
-    segments = (ALL, *seg_exprs)
-    members = dataset.customers.select(
-        "user_id", **{_SEG.format(i + 1): e for i, e in enumerate(seg_exprs.values())}
+    per_user, measure_cols, value_columns = _per_user_measures(
+        dataset, units, config.metrics, start, end
     )
+
+    seg_exprs = compile_segments(segment_set, dataset.customers, as_of=start) if segment_set else {}
+    check_allocation(config, list(seg_exprs))
+    strata = ("", *(s for s in seg_exprs if s in config.allocation))
+    segments = (ALL, *seg_exprs)
+    outside, surplus = _table_checks(dataset, start, end)
+    members = _members(dataset.customers, seg_exprs, strata, duplicates=surplus > 0)
+    q_cols = [_Q.format(q) for q in (*_QUALITY_EVENTS, "revenue_values")]
     t = units.left_join(per_user, units.user_id == per_user.user_id).select(
         units.user_id,
         units.arm,
-        *[ibis.coalesce(per_user[c], 0).name(c) for c in measure_cols.values()],
+        units.arms_seen,
+        *[ibis.coalesce(per_user[c], 0).name(c) for c in (*measure_cols.values(), *q_cols)],
     )
-    if seg_exprs:
-        t = t.left_join(members, t.user_id == members.user_id).drop("user_id_right")
+    t = t.left_join(members, t.user_id == members.user_id).drop("user_id_right")
+    valid = (t.arms_seen == 1) & (t[_NCUST].fill_null(0) <= 1)
 
     def values(metric: MetricSpec) -> list[ir.NumericColumn]:
         cols = [t[measure_cols[m]].cast("float64") for m in metric.measures]
@@ -148,10 +234,19 @@ def aggregate(
             return [(cols[0] > 0).cast("float64")]
         return cols
 
-    aggs: dict[str, Any] = {}
+    aggs: dict[str, Any] = {
+        _Q.format("multiple_arms"): t.count(where=t.arms_seen > 1),
+        _Q.format("duplicate_customers"): t.count(where=(t.arms_seen == 1) & (t[_NCUST] > 1)),
+        _Q.format("assignments_without_customer"): t.count(
+            where=(t.arms_seen == 1) & t[_NCUST].isnull()
+        ),
+        **{c: t[c].sum(where=valid) for c in q_cols},
+    }
     for si in range(len(segments)):
-        mask = None if si == 0 else t[_SEG.format(si)].fill_null(False)
+        mask = valid if si == 0 else valid & t[_SEG.format(si)].fill_null(False)
         aggs[_N.format(si)] = t.count(where=mask)
+        for k in range(1, len(strata)) if len(strata) > 1 else ():
+            aggs[_STRATUM_N.format(si, k)] = t.count(where=mask & (t[_STRATUM] == k))
         for mi, metric in enumerate(config.metrics):
             cols = values(metric)
             for part, col in zip("yx", cols, strict=False):
@@ -161,7 +256,42 @@ def aggregate(
                 aggs[_COV.format(si, mi)] = cols[0].cov(cols[1], how="pop", where=mask)
 
     table = t.group_by("arm").aggregate(**aggs).to_pyarrow()
-    return _to_cells(table, segments, config, start, end)
+    cells = _to_cells(table, segments, config, start, end)
+    total = {
+        name: int(np.nansum(table.column(name).to_numpy(zero_copy_only=False)))
+        for name in table.column_names
+        if name.startswith("__q__")
+    }
+    quality = QualityCounts(
+        events_outside_window=outside,
+        **{
+            f: total[_Q.format(f)]
+            for f in (
+                "multiple_arms",
+                "duplicate_customers",
+                "assignments_without_customer",
+                *_QUALITY_EVENTS,
+                "revenue_values",
+            )
+        },
+        value_columns=value_columns,
+    )
+    strata_units = _strata_units(table, cells, strata) if len(strata) > 1 else None
+    return replace(cells, strata=strata, strata_units=strata_units, quality=quality)
+
+
+def _strata_units(table: Any, cells: CellSums, strata: tuple[str, ...]) -> NDArray[np.float64]:
+    """Units per (segment, stratum, arm); stratum 0 is what the allocations leave."""
+    arm_rows = table.column("arm").to_pylist()
+    out = np.zeros((len(cells.segments), len(strata), len(cells.arms)))
+    for si in range(len(cells.segments)):
+        for k in range(1, len(strata)):
+            col = table.column(_STRATUM_N.format(si, k)).to_pylist()
+            for r, arm in enumerate(arm_rows):
+                if arm in cells.arms:
+                    out[si, k, cells.arms.index(arm)] = col[r] or 0
+    out[:, 0, :] = cells.units - out[:, 1:, :].sum(axis=1)
+    return out
 
 
 def _to_cells(

@@ -17,7 +17,18 @@ from experiment.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AnalysisResults", "ResultRow", "SegmentInfo", "Srm", "load_results"]
+__all__ = [
+    "AnalysisResults",
+    "DataQuality",
+    "DataQualityCheck",
+    "Heterogeneity",
+    "ResultRow",
+    "SegmentInfo",
+    "SegmentSrm",
+    "Srm",
+    "TimelinePoint",
+    "load_results",
+]
 
 SCHEMA_VERSION = 1
 
@@ -45,6 +56,27 @@ class ResultRow:
     method: str
     metric_kind: str = ""
     reason: str = ""
+    # Optional method fields (DESIGN.md "Results contract"); NaN/False when the method did not run.
+    cuped_variance_reduction: float = math.nan
+    chance_to_win: float = math.nan
+    expected_loss: float = math.nan
+    seq_p_value: float = math.nan
+    seq_ci_low: float = math.nan
+    seq_ci_high: float = math.nan
+    underpowered: bool = False
+    mde_rel: float = math.nan
+    # Below the segments file's min_size (privacy floor): every number is withheld (null).
+    suppressed: bool = False
+
+
+@dataclass(frozen=True)
+class SegmentSrm:
+    """The sample-ratio check of one segment (expected shares: its allocation)."""
+
+    segment: str
+    p_value: float
+    observed: dict[str, int]
+    flag: bool
 
 
 @dataclass(frozen=True)
@@ -56,6 +88,54 @@ class Srm:
     expected: dict[str, float]
     flag: bool
     threshold: float = 0.001
+    segments: tuple[SegmentSrm, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataQualityCheck:
+    """One data-quality check run before analysis.
+
+    ``name`` is one of ``multiple_arms``, ``duplicate_customers``,
+    ``assignments_without_customer``, ``events_before_assignment``,
+    ``events_outside_window``, ``invalid_revenue``; ``action`` one of ``excluded``,
+    ``counted``, ``error``; ``severity`` one of ``info``, ``warning``, ``error``.
+    """
+
+    name: str
+    count: int
+    action: str
+    message: str
+    severity: str
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """Every data-quality check of an analysis, in a fixed order."""
+
+    checks: tuple[DataQualityCheck, ...] = ()
+
+
+@dataclass(frozen=True)
+class Heterogeneity:
+    """Cochran's Q test of whether one metric's lift differs between segments."""
+
+    metric: str
+    q: float
+    p_value: float
+    i2: float
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """Cumulative relative lift of one (segment, metric, arm) up to ``date`` (sequential)."""
+
+    date: str
+    segment: str
+    metric: str
+    arm: str
+    lift_rel: float
+    ci_low: float
+    ci_high: float
 
 
 @dataclass(frozen=True)
@@ -66,6 +146,7 @@ class SegmentInfo:
     where: str
     description: str
     users: int
+    suppressed: bool = False  # under the privacy floor: ``users`` is withheld
 
 
 @dataclass(frozen=True)
@@ -84,6 +165,10 @@ class AnalysisResults:
     segments: tuple[SegmentInfo, ...] = ()
     schema_version: int = SCHEMA_VERSION
     notes: tuple[str, ...] = field(default=())
+    heterogeneity: tuple[Heterogeneity, ...] = ()
+    timeline: tuple[TimelinePoint, ...] = ()
+    cuped_covariates: dict[str, str] = field(default_factory=dict)
+    data_quality: DataQuality = field(default_factory=DataQuality)
 
     @property
     def confidence_level(self) -> float:
@@ -92,13 +177,20 @@ class AnalysisResults:
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """The result rows as plain dicts, contract field names as keys."""
-        return [asdict(r) for r in self.results]
+        rows = [asdict(r) for r in self.results]
+        for row in rows:
+            if row.get("suppressed"):  # privacy floor: no counts either
+                row["n_control"] = row["n_treatment"] = None
+        return rows
 
     def to_json_dict(self) -> dict[str, Any]:
         """The whole document, JSON-ready (``nan``/``inf`` become ``null``)."""
         doc = asdict(self)
         doc["results"] = self.to_dicts()
         doc["confidence_level"] = self.confidence_level
+        for seg in doc.get("segments") or ():
+            if seg.get("suppressed"):
+                seg["users"] = None
         cleaned: dict[str, Any] = _clean(doc)
         return cleaned
 
@@ -113,7 +205,18 @@ class AnalysisResults:
         return pd.DataFrame(self.to_dicts(), columns=[f.name for f in fields(ResultRow)])
 
     def _repr_html_(self) -> str:
-        return self.to_pandas().to_html(index=False, float_format=lambda v: f"{v:.4g}")
+        """Notebook view: a one-line header (experiment, SRM) over the escaped result rows."""
+        import html
+
+        srm = "sample ratio MISMATCH" if self.srm.flag else "sample ratio ok"
+        head = (
+            f"<p><b>{html.escape(self.experiment)}</b> · control {html.escape(self.control)}"
+            f" · {srm} (p = {self.srm.p_value:.3g}) · {len(self.results)} rows</p>"
+        )
+        table = self.to_pandas().to_html(
+            index=False, escape=True, na_rep="–", float_format=lambda v: f"{v:.4g}"
+        )
+        return head + table
 
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> AnalysisResults:
@@ -129,6 +232,15 @@ class AnalysisResults:
             expected=dict(srm_doc["expected"]),
             flag=bool(srm_doc["flag"]),
             threshold=float(srm_doc.get("threshold", 0.001)),
+            segments=tuple(
+                SegmentSrm(
+                    segment=str(s["segment"]),
+                    p_value=_nan(s.get("p_value")),
+                    observed=dict(s["observed"]),
+                    flag=bool(s["flag"]),
+                )
+                for s in srm_doc.get("segments") or ()
+            ),
         )
         segments = tuple(SegmentInfo(**s) for s in doc.get("segments", ()))
         return cls(
@@ -144,7 +256,24 @@ class AnalysisResults:
             segments=segments,
             schema_version=int(doc.get("schema_version", SCHEMA_VERSION)),
             notes=tuple(doc.get("notes", ())),
+            heterogeneity=tuple(
+                Heterogeneity(**_typed(Heterogeneity, h)) for h in doc.get("heterogeneity") or ()
+            ),
+            timeline=tuple(
+                TimelinePoint(**_typed(TimelinePoint, t)) for t in doc.get("timeline") or ()
+            ),
+            cuped_covariates=dict(doc.get("cuped_covariates") or {}),
+            data_quality=DataQuality(
+                tuple(
+                    DataQualityCheck(**_typed(DataQualityCheck, c))
+                    for c in (doc.get("data_quality") or {}).get("checks") or ()
+                )
+            ),
         )
+
+
+def _typed(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    return {f.name: _num(doc.get(f.name), f.type) for f in fields(cls)}
 
 
 def _nan(value: Any) -> float:

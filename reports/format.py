@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TypeGuard
 
-__all__ = ["fmt_count", "fmt_num", "fmt_p", "fmt_pct", "fmt_pct_interval"]
+__all__ = ["DASH", "fmt_count", "fmt_num", "fmt_p", "fmt_pct", "fmt_pct_interval"]
 
 DASH = "–"
 

@@ -1,8 +1,10 @@
 """The self-contained HTML lift report, rendered by Jinja2 with autoescaping.
 
-The template receives only formatted strings and plotting coordinates computed
-here; every piece of user text (segment names, rules, metric names) goes through
-Jinja2's HTML escaping. Nothing is loaded from the network when the report opens.
+The template receives formatted strings and chart SVG computed here; every piece
+of user text (segment names, rules, metric names) goes through Jinja2's HTML
+escaping, and the charts are drawn by matplotlib, which escapes its text too.
+Nothing is loaded from the network when the report opens. Suppressed segments
+(below the privacy floor) are named but never shown with their numbers.
 """
 
 from __future__ import annotations
@@ -10,26 +12,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from experiment.files import write_text_atomic
 from experiment.results import AnalysisResults, ResultRow
-from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
+from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
+from reports.decision import RULE, decisions, is_suppressed
+from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
+from reports.optional import field_of, items_of
 from reports.verdict import verdict
 
 __all__ = ["render_html", "write_html"]
 
-_PLOT_WIDTH = 160.0
-_PAD = 8.0
-
-
-@dataclass(frozen=True)
-class _Bar:
-    """Pixel coordinates of one row's CI bar in the forest column."""
-
-    zero: float
-    low: float
-    high: float
-    point: float
+_MAX_TIMELINE_SERIES = 6
+BELOW_FLOOR = "below minimum size"
 
 
 @dataclass(frozen=True)
@@ -44,80 +40,253 @@ class _Row:
     ci: str
     p_value: str
     p_adjusted: str
+    chance_to_win: str
+    seq: str
+    cuped: str
     verdict: str
     reason: str
     is_all: bool
-    bar: _Bar | None
+    suppressed: bool
+    underpowered: bool
 
 
-def _finite(*values: float) -> bool:
-    return all(math.isfinite(v) for v in values)
+def _p_is(value: float) -> str:
+    """``p = 0.042`` or ``p < 0.001``."""
+    text = fmt_p(value)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
 
 
-def _bars(rows: list[ResultRow]) -> list[_Bar | None]:
-    """Place every row's relative-lift CI on one shared axis that includes zero."""
-    spans = [(r.ci_low, r.ci_high, r.lift_rel) for r in rows]
-    finite = [s for s in spans if _finite(*s)]
-    lo = min([0.0, *(s[0] for s in finite)])
-    hi = max([0.0, *(s[1] for s in finite)])
-    scale = (_PLOT_WIDTH - 2 * _PAD) / (hi - lo) if hi > lo else 1.0
-
-    def x(v: float) -> float:
-        return round(_PAD + (v - lo) * scale, 2)
-
-    return [_Bar(x(0.0), x(s[0]), x(s[1]), x(s[2])) if _finite(*s) else None for s in spans]
+def _day(stamp: str) -> str:
+    """An ISO timestamp at midnight shown as its date."""
+    return stamp[:10] if stamp[10:19] in ("T00:00:00", " 00:00:00") else stamp
 
 
-def _rows(rows: list[ResultRow], *, kind: str) -> list[_Row]:
-    digits = 4 if kind in ("proportion", "ratio") else 3
-    return [
-        _Row(
-            segment=r.segment,
-            arm=r.arm,
-            users=f"{fmt_count(r.n_control)} / {fmt_count(r.n_treatment)}",
-            mean_control=fmt_num(r.mean_control, digits),
-            mean_treatment=fmt_num(r.mean_treatment, digits),
-            lift_abs=fmt_num(r.lift_abs, 3),
-            lift_rel=fmt_pct(r.lift_rel),
-            ci=fmt_pct_interval(r.ci_low, r.ci_high),
-            p_value=fmt_p(r.p_value),
-            p_adjusted=fmt_p(r.p_adjusted),
-            verdict=verdict(r),
-            reason=r.reason,
-            is_all=r.segment == "all",
-            bar=bar,
+_NUMBERS = (
+    "users", "mean_control", "mean_treatment", "lift_abs", "lift_rel", "ci", "p_value",
+    "p_adjusted", "chance_to_win", "seq", "cuped",
+)  # fmt: skip
+
+
+def _state(row: ResultRow) -> RowState:
+    if is_suppressed(row) or not all(map(math.isfinite, (row.lift_rel, row.ci_low, row.ci_high))):
+        return "hidden"
+    if row.significant:
+        return "positive" if row.lift_abs > 0 else "negative"
+    return "underpowered" if row.underpowered else "neutral"
+
+
+def _label(row: ResultRow, *, multi_arm: bool) -> str:
+    return f"{row.segment} · {row.arm}" if multi_arm else row.segment
+
+
+def _forest(rows: list[ResultRow], *, index: int, multi_arm: bool, confidence: str) -> str:
+    items = []
+    for r in rows:
+        state = _state(r)
+        if is_suppressed(r):
+            note = BELOW_FLOOR
+        elif state == "hidden":
+            note = f"no estimate ({r.reason or 'no data'})"
+        else:
+            note = f"{fmt_pct(r.lift_rel)} {fmt_pct_interval(r.ci_low, r.ci_high)}"
+        label = _label(r, multi_arm=multi_arm)
+        items.append(
+            ForestRow(label, r.lift_rel, r.ci_low, r.ci_high, state, note, r.segment == "all")
         )
-        for r, bar in zip(rows, _bars(rows), strict=True)
-    ]
+    return forest_svg(items, id_prefix=f"forest-{index}", confidence=confidence)
+
+
+def _row(r: ResultRow, *, digits: int) -> _Row:
+    if is_suppressed(r):  # privacy floor: keep the name, withhold every number
+        blank = dict.fromkeys(_NUMBERS, DASH)
+        return _Row(r.segment, r.arm, **blank, verdict=BELOW_FLOOR, reason="",
+                    is_all=r.segment == "all", suppressed=True, underpowered=False)  # fmt: skip
+    seq = DASH
+    if math.isfinite(r.seq_p_value):
+        seq = f"{fmt_p(r.seq_p_value)} {fmt_pct_interval(r.seq_ci_low, r.seq_ci_high)}"
+    return _Row(
+        segment=r.segment,
+        arm=r.arm,
+        users=f"{fmt_count(r.n_control)} / {fmt_count(r.n_treatment)}",
+        mean_control=fmt_num(r.mean_control, digits),
+        mean_treatment=fmt_num(r.mean_treatment, digits),
+        lift_abs=fmt_num(r.lift_abs, 3),
+        lift_rel=fmt_pct(r.lift_rel),
+        ci=fmt_pct_interval(r.ci_low, r.ci_high),
+        p_value=fmt_p(r.p_value),
+        p_adjusted=fmt_p(r.p_adjusted),
+        chance_to_win=fmt_pct(r.chance_to_win, signed=False),
+        seq=seq,
+        cuped=fmt_pct(r.cuped_variance_reduction, signed=False),
+        verdict=verdict(r),
+        reason=r.reason,
+        is_all=r.segment == "all",
+        suppressed=False,
+        underpowered=r.underpowered,
+    )
+
+
+def _present(rows: list[ResultRow], name: str) -> bool:
+    return any(math.isfinite(getattr(r, name)) for r in rows if not is_suppressed(r))
+
+
+def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> list[Any]:
+    metrics: dict[str, list[ResultRow]] = {}
+    for row in results.results:
+        metrics.setdefault(row.metric, []).append(row)
+    sections = []
+    for index, (name, rows) in enumerate(metrics.items()):
+        kind = rows[0].metric_kind
+        digits = 4 if kind in ("proportion", "ratio") else 3
+        sections.append(
+            {
+                "name": name,
+                "kind": kind,
+                "index": index,
+                "n_rows": len(rows),
+                "forest": _forest(rows, index=index, multi_arm=multi_arm, confidence=confidence),
+                "rows": [_row(r, digits=digits) for r in rows],
+                "has_ctw": _present(rows, "chance_to_win"),
+                "has_seq": _present(rows, "seq_p_value"),
+                "has_cuped": _present(rows, "cuped_variance_reduction"),
+            }
+        )
+    return sections
+
+
+def _timelines(results: AnalysisResults, confidence: str) -> list[dict[str, str]]:
+    by_metric: dict[str, dict[tuple[str, str], list[Any]]] = {}
+    for p in results.timeline:
+        by_metric.setdefault(p.metric, {}).setdefault((p.segment, p.arm), []).append(p)
+    charts = []
+    for metric, groups in by_metric.items():
+        keys = sorted(groups, key=lambda k: (k[0] != "all", k))[:_MAX_TIMELINE_SERIES]
+        series = []
+        for segment, arm in keys:
+            pts = sorted(groups[(segment, arm)], key=lambda p: p.date)
+            label = segment if len({a for _, a in keys}) == 1 else f"{segment} · {arm}"
+            series.append(
+                Series(
+                    label,
+                    tuple(p.date for p in pts),
+                    tuple(p.lift_rel for p in pts),
+                    tuple(p.ci_low for p in pts),
+                    tuple(p.ci_high for p in pts),
+                )
+            )
+        charts.append({"metric": metric, "svg": timeline_svg(series, confidence=confidence)})
+    return charts
+
+
+def _checks(results: AnalysisResults) -> tuple[list[str], list[str]]:
+    """Data-quality checks that found something, one line each with its count.
+
+    Returns (problems, notes): warnings and errors go into the red banner;
+    ``info`` findings (expected in real data, e.g. events after the window) are notes.
+    """
+    problems: list[str] = []
+    notes: list[str] = []
+    for check in items_of(field_of(results, "data_quality"), "checks"):
+        count = field_of(check, "count", 0)
+        if not isinstance(count, int | float) or count <= 0:
+            continue
+        severity = str(field_of(check, "severity", "") or "warning")
+        action = str(field_of(check, "action", "") or "")
+        message = str(field_of(check, "message", "") or "")
+        name = str(field_of(check, "name", "check"))
+        line = f"{name}: {fmt_count(int(count))}{' — ' + message if message else ''}"
+        line += f" ({severity}{'; ' + action if action else ''})"
+        (notes if severity == "info" else problems).append(line)
+    return problems, notes
+
+
+def _segment_srm(results: AnalysisResults) -> list[str]:
+    lines = []
+    for item in items_of(results.srm, "segments"):
+        if field_of(item, "flag"):
+            p = field_of(item, "p_value")
+            observed = field_of(item, "observed") or {}
+            counts = ", ".join(
+                f"{a}: {fmt_count(int(n))}"
+                for a, n in dict(observed).items()  # type: ignore[call-overload]
+            )
+            p_text = _p_is(float(p)) if isinstance(p, int | float) else "p = –"
+            lines.append(f"{field_of(item, 'segment')}: {p_text}; observed {counts}")
+    return lines
+
+
+def _methods(results: AnalysisResults) -> dict[str, Any]:
+    rows = [r for r in results.results if not is_suppressed(r)]
+    return {
+        "tests": sorted({r.method for r in rows if r.method}),
+        "kinds": sorted({r.metric_kind for r in rows if r.metric_kind}),
+        "cuped": dict(results.cuped_covariates),
+        "cuped_rows": _present(rows, "cuped_variance_reduction"),
+        "bayes": _present(rows, "chance_to_win"),
+        "sequential": _present(rows, "seq_p_value") or bool(results.timeline),
+        "power": any(r.underpowered for r in rows) or _present(rows, "mde_rel"),
+    }
 
 
 def render_html(results: AnalysisResults) -> str:
     """The report as one HTML string."""
     import jinja2
+    from markupsafe import Markup
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("reports", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    metrics: dict[str, list[ResultRow]] = {}
-    for row in results.results:
-        metrics.setdefault(row.metric, []).append(row)
-    sections = [
-        {"name": name, "kind": rows[0].metric_kind, "rows": _rows(rows, kind=rows[0].metric_kind)}
-        for name, rows in metrics.items()
-    ]
+    confidence = f"{results.confidence_level:.0%}"
+    multi_arm = len({row.arm for row in results.results}) > 1
+    sections = _sections(results, multi_arm=multi_arm, confidence=confidence)
+    for s in sections:  # matplotlib escaped every string it drew
+        s["forest"] = Markup(s["forest"])  # noqa: S704
+    timelines = _timelines(results, confidence)
+    for t in timelines:
+        t["svg"] = Markup(t["svg"])  # noqa: S704
     srm = results.srm
+    suppressed = {r.segment for r in results.results if is_suppressed(r)}
+    suppressed |= {s.name for s in results.segments if field_of(s, "suppressed", False)}
+    floor = field_of(results, "min_segment_size") or field_of(results, "privacy_floor")
+    made = decisions(results)
+    problems, notes = _checks(results)
+    counts = {k: sum(d.kind == k for d in made) for k in ("ship", "don't ship", "keep testing")}
     return env.get_template("report.html").render(
         r=results,
+        window=f"{_day(results.window_start) or '–'} → {_day(results.window_end) or '–'}",
         sections=sections,
-        plot_width=_PLOT_WIDTH,
-        multi_arm=len({row.arm for row in results.results}) > 1,
-        confidence=f"{results.confidence_level:.0%}",
-        srm_p=fmt_p(srm.p_value),
+        timelines=timelines,
+        multi_arm=multi_arm,
+        confidence=confidence,
+        primary=results.results[0].metric if results.results else "",
+        users=fmt_count(sum(srm.observed.values())),
+        decisions=made,
+        decision_counts=counts,
+        rule=RULE,
+        srm_p=_p_is(srm.p_value),
         srm_observed=", ".join(f"{a}: {fmt_count(n)}" for a, n in srm.observed.items()),
         srm_expected=", ".join(f"{a}: {fmt_pct(w, signed=False)}" for a, w in srm.expected.items()),
-        segments=[(s, fmt_count(s.users)) for s in results.segments],
+        srm_segments=_segment_srm(results),
+        problems=problems,
+        quality_notes=notes,
+        heterogeneity=[
+            {
+                "metric": h.metric,
+                "q": fmt_num(h.q),
+                "p": fmt_p(h.p_value),
+                "i2": fmt_pct(h.i2, signed=False),
+            }
+            for h in results.heterogeneity
+        ],
+        segments=[
+            (s, BELOW_FLOOR if s.name in suppressed else fmt_count(s.users))
+            for s in results.segments
+        ],
+        floor=fmt_count(int(floor)) if isinstance(floor, int | float) else "",
+        any_suppressed=bool(suppressed),
+        methods=_methods(results),
     )
 
 

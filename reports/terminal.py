@@ -5,15 +5,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from experiment.results import AnalysisResults
+from reports.decision import RULE, decisions, is_suppressed
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.verdict import verdict
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["lift_table", "srm_line"]
+__all__ = ["decision_table", "lift_table", "quality_lines", "srm_line"]
 
-_STYLE = {"win": "bold green", "loss": "bold red", "inconclusive": "dim", "no data": "dim"}
+_STYLE = {"win": "bold blue", "loss": "bold red", "inconclusive": "dim", "no data": "dim"}
+_DECISION_STYLE = {
+    "ship": "bold blue",
+    "don't ship": "bold red",
+    "keep testing": "yellow",
+    "below minimum size": "dim italic",
+    "no data": "dim",
+}
+_MARK = {"ship": "✔ ", "don't ship": "✖ ", "keep testing": "… "}
 
 
 def lift_table(results: AnalysisResults) -> Table:
@@ -37,6 +46,16 @@ def lift_table(results: AnalysisResults) -> Table:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     previous = None
     for row in results.results:
+        if is_suppressed(row):
+            table.add_row(
+                Text(row.metric if row.metric != previous else ""),
+                Text(row.segment),
+                Text(row.arm),
+                *[""] * 6,
+                Text("below minimum size", style="dim italic"),
+            )
+            previous = row.metric
+            continue
         v = verdict(row)
         table.add_row(
             Text(row.metric if row.metric != previous else ""),
@@ -57,7 +76,53 @@ def lift_table(results: AnalysisResults) -> Table:
 
 def srm_line(results: AnalysisResults) -> str:
     """A one-line sample-ratio verdict with rich markup."""
+    from rich.markup import escape
+
     srm = results.srm
+    flagged = [s for s in srm.segments if s.flag]
+    listed = ", ".join(f"{escape(s.segment)} (p = {fmt_p(s.p_value)})" for s in flagged)
+    where = f" in segment(s) {listed}" if flagged else ""
     if srm.flag:
-        return f"[bold red]SRM: sample ratio mismatch (p = {fmt_p(srm.p_value)})[/]"
+        return f"[bold red]SRM: sample ratio mismatch (p = {fmt_p(srm.p_value)}){where}[/]"
+    if flagged:
+        return f"[bold red]SRM: sample ratio mismatch{where}[/] (overall p = {fmt_p(srm.p_value)})"
     return f"[green]SRM check passed[/] (p = {fmt_p(srm.p_value)})"
+
+
+_SEVERITY_STYLE = {"info": "dim", "warning": "yellow", "error": "bold red"}
+
+
+def quality_lines(results: AnalysisResults) -> list[str]:
+    """One line with rich markup per data-quality check that found something."""
+    from rich.markup import escape
+
+    return [
+        f"[{_SEVERITY_STYLE.get(c.severity, 'dim')}]data quality: {escape(c.message)}[/]"
+        for c in results.data_quality.checks
+        if c.count > 0
+    ]
+
+
+def decision_table(results: AnalysisResults) -> Table:
+    """One row per (segment, arm): ship / don't ship / keep testing and why."""
+    from rich.table import Table
+    from rich.text import Text
+
+    primary = results.results[0].metric if results.results else ""
+    table = Table(
+        title=f"decisions (primary metric: {primary})", caption=RULE, caption_justify="left"
+    )
+    multi_arm = len({row.arm for row in results.results}) > 1
+    table.add_column("segment")
+    if multi_arm:
+        table.add_column("arm")
+    table.add_column("decision")
+    table.add_column("why")
+    for d in decisions(results):
+        label = _MARK.get(d.kind, "") + d.kind + (" (underpowered)" if d.underpowered else "")
+        cells = [Text(d.segment, style="bold" if d.segment == "all" else "")]
+        if multi_arm:
+            cells.append(Text(d.arm))
+        cells += [Text(label, style=_DECISION_STYLE[d.kind]), Text(d.reason)]
+        table.add_row(*cells)
+    return table

@@ -1,78 +1,215 @@
-"""The segments file: named rule segments, parsed and checked when loaded."""
+"""The segments file: rule, crossed, cluster and predictive segments, parsed when loaded.
+
+A file lists segments in priority order. Each entry is one of:
+
+* ``where: RULE``: a rule segment (see :mod:`segments.rules`);
+* ``cross: [lifecycle, device]``: one segment per combination of the columns'
+  values (a one-column cross is a "family"), skipping combinations under ``min_size``;
+* ``cluster: {features: [...], k: auto}``: k-means clusters on standardised features;
+* ``predict: {target: RULE, features: [...], bands: {...}}``: score bands of a
+  logistic propensity model.
+
+``min_size`` (default 100) is the privacy floor, ``exclusive: true`` makes the
+set first-match-wins plus ``rest``, and ``lifecycle:`` tunes the built-in
+``lifecycle`` column (:mod:`segments.lifecycle`).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from experiment.config import format_validation_error, read_yaml
 from experiment.errors import ConfigError, RuleError
-from segments.rules import Node, parse_rule
+from segments.lifecycle import LifecycleConfig
+from segments.rules import Node, parse_rule, segments_of
 
-__all__ = ["RESERVED_NAMES", "SegmentDef", "SegmentSet", "load_segments", "parse_segments"]
+__all__ = [
+    "DEFAULT_MIN_SIZE",
+    "RESERVED_NAMES",
+    "REST",
+    "ClusterSpec",
+    "PredictSpec",
+    "SegmentDef",
+    "SegmentSet",
+    "load_segments",
+    "parse_segments",
+]
 
-RESERVED_NAMES = frozenset({"all"})
+REST = "rest"
+RESERVED_NAMES = frozenset({"all", REST})
+DEFAULT_MIN_SIZE = 100
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
+SegmentKind = Literal["rule", "cross", "cluster", "predict"]
 
-class _SegmentModel(BaseModel):
+
+class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
-    where: str
+
+class ClusterSpec(_Frozen):
+    """k-means on standardised numeric features; ``k="auto"`` picks k by silhouette."""
+
+    features: list[str] = Field(min_length=1)
+    k: int | Literal["auto"] = "auto"
+    k_max: int = Field(default=8, ge=2, le=20)
+    seed: int = Field(default=0, ge=0)
+    sample: int = Field(default=20_000, ge=100)
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, k: int | str) -> int | str:
+        if isinstance(k, int) and not 2 <= k <= 20:
+            raise ValueError("k must be 'auto' or an integer from 2 to 20")
+        return k
+
+
+class PredictSpec(_Frozen):
+    """A logistic propensity model of ``target`` (a rule) and segments by score band.
+
+    ``bands`` maps a band name to ``[low, high]`` quantiles of the score, e.g.
+    ``top_decile: [0.9, 1.0]``.
+    """
+
+    target: str
+    features: list[str] = Field(min_length=1)
+    bands: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"top_decile": (0.9, 1.0)}, min_length=1
+    )
+    holdout: float = Field(default=0.3, gt=0, lt=1)
+    seed: int = Field(default=0, ge=0)
+    sample: int = Field(default=50_000, ge=200)
+    l2: float = Field(default=1e-3, ge=0, le=10)
+
+    @field_validator("bands")
+    @classmethod
+    def _bands(cls, bands: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (low, high) in bands.items():
+            if not _NAME.match(name):
+                raise ValueError(f"band name {name!r} must use letters, digits, _ or -")
+            if not 0 <= low < high <= 1:
+                raise ValueError(f"band {name!r} must be [low, high] with 0 <= low < high <= 1")
+        return bands
+
+
+class _SegmentModel(_Frozen):
+    name: str | None = None
+    where: str | None = None
+    cross: list[str] | None = Field(default=None, min_length=1, max_length=4)
+    cluster: ClusterSpec | None = None
+    predict: PredictSpec | None = None
     description: str = ""
 
     @field_validator("name")
     @classmethod
-    def _valid_name(cls, name: str) -> str:
+    def _valid_name(cls, name: str | None) -> str | None:
+        if name is None:
+            return name
         if not _NAME.match(name) or len(name) > 64:
             raise ValueError(
                 f"segment name {name!r} must start with a letter or _ and use letters, "
                 "digits, _ or - (at most 64)"
             )
         if name in RESERVED_NAMES:
-            raise ValueError(f"segment name {name!r} is reserved for the whole population")
+            raise ValueError(f"segment name {name!r} is reserved")
         return name
 
+    @model_validator(mode="after")
+    def _one_kind(self) -> _SegmentModel:
+        kinds = [k for k in ("where", "cross", "cluster", "predict") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError("each segment needs exactly one of: where, cross, cluster, predict")
+        if self.name is None and kinds[0] != "cross":
+            raise ValueError(f"a '{kinds[0]}' segment needs a name")
+        return self
 
-class _FileModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
+class _FileModel(_Frozen):
     segments: list[_SegmentModel] = Field(min_length=1)
+    min_size: int = Field(default=DEFAULT_MIN_SIZE, ge=1)
+    exclusive: bool = False
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
 
 
 @dataclass(frozen=True)
 class SegmentDef:
-    """One named segment with its parsed rule."""
+    """One entry of a segments file.
+
+    ``rule`` is set for rule segments (``kind="rule"``); ``cross``, ``cluster`` and
+    ``predict`` hold the other kinds' specifications. Crossed, cluster and
+    predictive entries expand into several segments when compiled.
+    """
 
     name: str
     where: str
-    rule: Node
+    rule: Node | None
     description: str = ""
+    kind: SegmentKind = "rule"
+    cross: tuple[str, ...] = ()
+    cluster: ClusterSpec | None = None
+    predict: PredictSpec | None = None
+    target: Node | None = None
 
 
 @dataclass(frozen=True)
 class SegmentSet:
-    """The segments of one file, in file order."""
+    """The segments of one file, in file (priority) order, and the file's options."""
 
     segments: tuple[SegmentDef, ...]
     source: str
+    min_size: int = DEFAULT_MIN_SIZE
+    exclusive: bool = False
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
 
     @property
     def names(self) -> list[str]:
-        """Segment names in file order."""
+        """Entry names in file order (crossed/cluster/predictive entries expand later)."""
         return [s.name for s in self.segments]
 
+    @property
+    def sidecar(self) -> Path:
+        """Where fitted cluster and predictive models live: ``<file>.models.json``."""
+        path = Path(self.source)
+        return path.with_name(f"{path.stem}.models.json")
 
-def parse_segments(data: dict[str, object], *, source: str) -> SegmentSet:
+
+def _parse(source: str, seg: _SegmentModel, what: str, text: str) -> Node:
+    try:
+        return parse_rule(text)
+    except RuleError as exc:
+        raise RuleError(f"{source}: segment {seg.name!r}: {what}{exc}") from None
+
+
+def _entry(source: str, seg: _SegmentModel) -> SegmentDef:
+    if seg.where is not None:
+        name = str(seg.name)
+        return SegmentDef(name, seg.where, _parse(source, seg, "", seg.where), seg.description)
+    if seg.cross is not None:
+        name = seg.name or "_".join(seg.cross)
+        return SegmentDef(name, "", None, seg.description, kind="cross", cross=tuple(seg.cross))
+    if seg.cluster is not None:
+        return SegmentDef(str(seg.name), "", None, seg.description, "cluster", cluster=seg.cluster)
+    if seg.predict is None:  # pragma: no cover - the model validator guarantees one kind
+        raise RuntimeError("Segment without a kind.")
+    target = _parse(source, seg, "target: ", seg.predict.target)
+    if segments_of(target):
+        raise RuleError(f"{source}: segment {seg.name!r}: target may not use segment()")
+    return SegmentDef(
+        str(seg.name), "", None, seg.description, "predict", predict=seg.predict, target=target
+    )
+
+
+def parse_segments(data: dict[str, Any], *, source: str) -> SegmentSet:
     """Validate a segments mapping (as read from YAML) and parse every rule.
 
     Raises:
         ConfigError: a field is missing or invalid, or a name repeats.
-        RuleError: a rule does not parse; the message names the segment.
+        RuleError: a rule does not parse; the message names the segment and position.
     """
     try:
         model = _FileModel.model_validate(data)
@@ -81,15 +218,18 @@ def parse_segments(data: dict[str, object], *, source: str) -> SegmentSet:
     seen: set[str] = set()
     parsed = []
     for seg in model.segments:
-        if seg.name in seen:
-            raise ConfigError(f"{source}: segment {seg.name!r} is defined twice")
-        seen.add(seg.name)
-        try:
-            rule = parse_rule(seg.where)
-        except RuleError as exc:
-            raise RuleError(f"{source}: segment {seg.name!r}: {exc}") from None
-        parsed.append(SegmentDef(seg.name, seg.where, rule, seg.description))
-    return SegmentSet(segments=tuple(parsed), source=source)
+        entry = _entry(source, seg)
+        if entry.name in seen:
+            raise ConfigError(f"{source}: segment {entry.name!r} is defined twice")
+        seen.add(entry.name)
+        parsed.append(entry)
+    return SegmentSet(
+        segments=tuple(parsed),
+        source=source,
+        min_size=model.min_size,
+        exclusive=model.exclusive,
+        lifecycle=model.lifecycle,
+    )
 
 
 def load_segments(path: Path) -> SegmentSet:

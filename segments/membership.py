@@ -26,16 +26,15 @@ def membership(
 
     Rules compile to Ibis and run on an embedded DuckDB connection, the same path
     the analysis takes, so a simulator's truth and an analysis agree on who is in
-    a segment. ``as_of`` is the reference time for date rules (reserved for the
-    date functions of the rule language; unused by plain comparisons).
+    a segment. ``as_of`` is the analysis start, the reference time of
+    ``days_since()`` and of the ``lifecycle`` stages.
     """
     import ibis
 
-    del as_of  # date arithmetic arrives with the full rule language
     con = ibis.duckdb.connect()
     try:
         t = con.create_table("customers", table)
-        exprs = compile_segments(segment_set, t)
+        exprs = compile_segments(segment_set, t, as_of=as_of)
         if not exprs:
             return {}
         # row order of a projection of one table is preserved by DuckDB

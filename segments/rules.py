@@ -4,10 +4,17 @@ A rule is a boolean expression over customer columns, e.g.
 ``days_since_last_login >= 14 and orders_90d == 0`` or ``device in ["mobile", "tablet"]``.
 It is parsed by Python's ``ast`` in eval mode and every node is checked against a
 whitelist: comparisons (``== != < <= > >=``, ``in``, ``not in``), ``and``/``or``/``not``,
-column names, number/string/boolean constants and lists of constants. Anything
-else (calls, attributes, subscripts, arithmetic, lambdas, ``;``) is rejected with
-the column position. The text is never evaluated: the tree is compiled to engine
-expressions by :mod:`segments.compile`.
+column names, number/string/boolean constants, lists of constants and five
+functions:
+
+* ``days_since(col)``: whole days from a timestamp column to the analysis start;
+* ``between(x, low, high)``: ``low <= x <= high`` (``x`` a column or ``days_since``);
+* ``is_null(col)`` / ``not_null(col)``: null checks (other conditions are false on nulls);
+* ``segment("name")``: membership of another named segment of the same file.
+
+Anything else (other calls, attributes, subscripts, arithmetic, lambdas, ``;``) is
+rejected with the column position. The text is never evaluated: the tree is
+compiled to engine expressions by :mod:`segments.compile`.
 """
 
 from __future__ import annotations
@@ -19,21 +26,29 @@ from typing import Literal
 from experiment.errors import RuleError
 
 __all__ = [
+    "FUNCTIONS",
+    "Between",
     "BoolOp",
     "Column",
     "Compare",
     "CompareOp",
     "Const",
     "ConstList",
+    "DaysSince",
     "Node",
     "Not",
+    "NullCheck",
+    "Operand",
     "Scalar",
+    "SegmentRef",
     "columns_of",
     "parse_rule",
+    "segments_of",
 ]
 
 Scalar = bool | int | float | str
 CompareOp = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not in"]
+FUNCTIONS = ("between", "days_since", "is_null", "not_null", "segment")
 
 _COMPARE_OPS: dict[type[ast.cmpop], CompareOp] = {
     ast.Eq: "==",
@@ -57,6 +72,13 @@ class Column:
 
 
 @dataclass(frozen=True)
+class DaysSince:
+    """``days_since(col)``: whole days from ``col`` to the analysis start."""
+
+    column: Column
+
+
+@dataclass(frozen=True)
 class Const:
     """A constant: number, string or boolean."""
 
@@ -70,13 +92,41 @@ class ConstList:
     values: tuple[Scalar, ...]
 
 
+Operand = Column | DaysSince | Const
+
+
 @dataclass(frozen=True)
 class Compare:
-    """``left op right``; at least one side is a column."""
+    """``left op right``; at least one side is a column or ``days_since``."""
 
     op: CompareOp
-    left: Column | Const
-    right: Column | Const | ConstList
+    left: Operand
+    right: Operand | ConstList
+
+
+@dataclass(frozen=True)
+class Between:
+    """``between(value, low, high)``: ``low <= value <= high``."""
+
+    value: Column | DaysSince
+    low: Const
+    high: Const
+
+
+@dataclass(frozen=True)
+class NullCheck:
+    """``is_null(col)`` (``negate=False``) or ``not_null(col)`` (``negate=True``)."""
+
+    column: Column
+    negate: bool
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    """``segment("name")``: membership of another segment of the same file."""
+
+    name: str
+    offset: int
 
 
 @dataclass(frozen=True)
@@ -94,7 +144,7 @@ class Not:
     operand: Node
 
 
-Node = Compare | BoolOp | Not
+Node = Compare | Between | NullCheck | SegmentRef | BoolOp | Not
 
 
 def _where(node: ast.AST) -> str:
@@ -129,18 +179,48 @@ def _scalar(node: ast.expr) -> Scalar:
     raise RuleError(f"only numbers, strings and True/False are allowed in lists {_where(node)}")
 
 
-def _operand(node: ast.expr) -> Column | Const:
+def _call_name(node: ast.Call) -> str:
+    """The whitelisted function a call names, or a one-line error."""
+    allowed = ", ".join(f"{f}()" for f in FUNCTIONS)
+    if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+        raise RuleError(
+            f"function calls are not allowed in rules {_where(node)}; the only functions are "
+            f"{allowed}"
+        )
+    if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+        raise RuleError(f"{node.func.id}() takes plain positional arguments {_where(node)}")
+    return node.func.id
+
+
+def _arity(node: ast.Call, name: str, n: int) -> None:
+    if len(node.args) != n:
+        raise RuleError(f"{name}() takes {n} argument(s), got {len(node.args)} {_where(node)}")
+
+
+def _column_arg(node: ast.expr, func: str) -> Column:
+    if not isinstance(node, ast.Name):
+        raise RuleError(f"{func}() needs a column name {_where(node)}")
+    return Column(name=node.id, offset=node.col_offset)
+
+
+def _operand(node: ast.expr) -> Operand:
     if isinstance(node, ast.Name):
         return Column(name=node.id, offset=node.col_offset)
-    if isinstance(node, ast.Constant | ast.UnaryOp) and not (
-        isinstance(node, ast.Constant) and node.value is None
-    ):
+    if isinstance(node, ast.Call):
+        name = _call_name(node)
+        if name != "days_since":
+            raise RuleError(f"{name}() is a condition, not a value {_where(node)}")
+        _arity(node, name, 1)
+        return DaysSince(column=_column_arg(node.args[0], name))
+    if isinstance(node, ast.Constant) and node.value is None:
+        raise RuleError(
+            f"None is not a value here {_where(node)}; use is_null(col) or not_null(col)"
+        )
+    if isinstance(node, ast.Constant | ast.UnaryOp):
         try:
             return Const(value=_scalar(node))
         except RuleError:
             pass
-    if isinstance(node, ast.Constant) and node.value is None:
-        raise RuleError(f"None is not a value here {_where(node)}; null checks come later")
     raise RuleError(f"{_describe(node)} not allowed in rules {_where(node)}")
 
 
@@ -150,22 +230,50 @@ def _compare(node: ast.Compare) -> Node:
     for op_node, right in zip(node.ops, node.comparators, strict=True):
         op = _COMPARE_OPS.get(type(op_node))
         if op is None:
-            raise RuleError(f"'is' comparisons are not allowed {_where(node)}; use == or !=")
+            raise RuleError(
+                f"'is' comparisons are not allowed {_where(node)}; use ==, != or is_null(col)"
+            )
         lhs = _operand(left)
-        rhs: Column | Const | ConstList
+        rhs: Operand | ConstList
         if op in ("in", "not in"):
             if not isinstance(right, ast.List | ast.Tuple | ast.Set):
                 raise RuleError(f'\'{op}\' needs a list such as ["a", "b"] {_where(right)}')
             rhs = ConstList(values=tuple(_scalar(e) for e in right.elts))
-            if not isinstance(lhs, Column):
+            if isinstance(lhs, Const):
                 raise RuleError(f"the left side of '{op}' must be a column {_where(left)}")
         else:
             rhs = _operand(right)
-            if not isinstance(lhs, Column) and not isinstance(rhs, Column):
+            if isinstance(lhs, Const) and isinstance(rhs, Const):
                 raise RuleError(f"a comparison needs a column on one side {_where(left)}")
         parts.append(Compare(op=op, left=lhs, right=rhs))
         left = right
     return parts[0] if len(parts) == 1 else BoolOp(op="and", operands=tuple(parts))
+
+
+def _condition_call(node: ast.Call) -> Node:
+    name = _call_name(node)
+    if name == "segment":
+        _arity(node, name, 1)
+        arg = node.args[0]
+        if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+            raise RuleError(f'segment() needs a quoted name such as segment("vip") {_where(arg)}')
+        return SegmentRef(name=arg.value, offset=node.col_offset)
+    if name in ("is_null", "not_null"):
+        _arity(node, name, 1)
+        return NullCheck(column=_column_arg(node.args[0], name), negate=name == "not_null")
+    if name == "between":
+        _arity(node, name, 3)
+        value = _operand(node.args[0])
+        if isinstance(value, Const):
+            raise RuleError(f"between() needs a column or days_since() first {_where(node)}")
+        bounds = [_operand(a) for a in node.args[1:]]
+        if not all(isinstance(b, Const) for b in bounds):
+            raise RuleError(f"between() bounds must be constants {_where(node)}")
+        low, high = bounds
+        if not isinstance(low, Const) or not isinstance(high, Const):  # pragma: no cover
+            raise RuntimeError("Bounds are not constants.")
+        return Between(value=value, low=low, high=high)
+    raise RuleError(f"days_since() is a value, compare it, e.g. days_since(x) <= 30 {_where(node)}")
 
 
 def _convert(node: ast.expr) -> Node:
@@ -176,6 +284,8 @@ def _convert(node: ast.expr) -> Node:
         return Not(operand=_convert(node.operand))
     if isinstance(node, ast.Compare):
         return _compare(node)
+    if isinstance(node, ast.Call):
+        return _condition_call(node)
     if isinstance(node, ast.Name):
         raise RuleError(
             f"'{node.id}' alone is not a condition {_where(node)}; compare it, e.g. {node.id} == 1"
@@ -189,10 +299,12 @@ def parse_rule(text: str) -> Node:
     Examples:
         >>> parse_rule("orders_90d == 0").op
         '=='
-        >>> parse_rule("__import__('os').system('x')")
+        >>> parse_rule("days_since(signup_at) <= 30").left
+        DaysSince(column=Column(name='signup_at', offset=11))
+        >>> parse_rule("__import__('os').system('x')")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        experiment.errors.RuleError: function calls are not allowed in rules at column 1
+        experiment.errors.RuleError: function calls are not allowed in rules at column 1; ...
     """
     if not isinstance(text, str) or not text.strip():
         raise RuleError("the rule is empty; write a condition such as orders_90d >= 1")
@@ -207,12 +319,35 @@ def parse_rule(text: str) -> Node:
     return _convert(tree.body)
 
 
+def _columns(side: object) -> list[tuple[str, int]]:
+    if isinstance(side, Column):
+        return [(side.name, side.offset)]
+    if isinstance(side, DaysSince):
+        return [(side.column.name, side.column.offset)]
+    return []
+
+
 def columns_of(node: Node) -> list[tuple[str, int]]:
     """Every column a rule references, with its position, in order of appearance."""
     if isinstance(node, BoolOp):
         return [c for operand in node.operands for c in columns_of(operand)]
     if isinstance(node, Not):
         return columns_of(node.operand)
-    return [
-        (side.name, side.offset) for side in (node.left, node.right) if isinstance(side, Column)
-    ]
+    if isinstance(node, SegmentRef):
+        return []
+    if isinstance(node, NullCheck):
+        return _columns(node.column)
+    if isinstance(node, Between):
+        return _columns(node.value)
+    return _columns(node.left) + _columns(node.right)
+
+
+def segments_of(node: Node) -> list[str]:
+    """Every segment a rule references with ``segment("name")``, in order of appearance."""
+    if isinstance(node, BoolOp):
+        return [s for operand in node.operands for s in segments_of(operand)]
+    if isinstance(node, Not):
+        return segments_of(node.operand)
+    if isinstance(node, SegmentRef):
+        return [node.name]
+    return []

@@ -6,6 +6,12 @@ the last 90 days are Poisson at the user's past rate and split binomially into
 the last 30 and 7 days; carts come from sessions, orders from carts, revenue
 from orders. So ``days_since_last_login >= 14`` really selects less active users,
 and ``cart_abandons_30d >= 1 and orders_90d == 0`` users who carted but did not buy.
+Impressions, clicks, carts and orders are nested the same way (binomial thinning at
+the customer's own CTR, cart and purchase rates), and feature uses, premium-feature
+uses and pricing-page views are Poisson per session at the rates the journeys use.
+
+The pre-period is drawn in aggregate and is not written to ``events.parquet``: the
+events table starts at the assignment, so an analysis never has to skip it.
 """
 
 from __future__ import annotations
@@ -89,19 +95,42 @@ def _activity(
     sessions_30 = (dsl < 30) + earlier_30
     sessions_90 = (dsl < 90) + earlier_90
 
-    cart_per_session = config.funnel.impressions_per_session * traits.ctr * traits.cart_rate
-    carts_30 = rng.poisson(sessions_30 * cart_per_session)
-    carts_older = rng.poisson((sessions_90 - sessions_30) * cart_per_session)
+    funnel = config.funnel
+    ctr = np.minimum(traits.ctr * _channel_factor(config, traits), 1.0)
+    impressions_30 = rng.poisson(sessions_30 * funnel.impressions_per_session)
+    clicks_30 = rng.binomial(impressions_30, ctr)
+    carts_30 = rng.binomial(clicks_30, traits.cart_rate)
+    older = rng.poisson((sessions_90 - sessions_30) * funnel.impressions_per_session * ctr)
+    carts_older = rng.binomial(older, traits.cart_rate)
     orders_30 = rng.binomial(carts_30, traits.purchase_rate)
-    ps_ratio = traits.price_sensitivity / traits.price_sensitivity.mean()
-    pricing_rate = config.funnel.pricing_views_per_session * (0.25 + 0.75 * ps_ratio)
     return {
         "logins_7d": (dsl < 7) + earlier_7,
         "days_since_last_login": dsl,
+        "sessions_30d": sessions_30,
+        "impressions_30d": impressions_30,
+        "clicks_30d": clicks_30,
+        "feature_uses_30d": rng.poisson(sessions_30 * traits.feature_rate),
+        "premium_feature_uses_30d": rng.poisson(sessions_30 * traits.premium_rate),
         "orders_90d": orders_30 + rng.binomial(carts_older, traits.purchase_rate),
         "cart_abandons_30d": carts_30 - orders_30,
-        "pricing_page_views_30d": rng.poisson(sessions_30 * pricing_rate),
+        "pricing_page_views_30d": rng.poisson(sessions_30 * traits.pricing_rate),
     }
+
+
+def _channel_factor(config: ScenarioConfig, traits: Traits) -> NDArray[np.float64]:
+    """Each customer's mean CTR factor over the channels their device's sessions use."""
+    funnel = config.funnel
+    by_device = np.asarray(
+        [
+            sum(
+                share * funnel.channel_ctr.get(ch, 1.0)
+                for ch, share in funnel.session_channels[d].items()
+            )
+            for d in traits.device_names
+        ]
+    )
+    factor: NDArray[np.float64] = by_device[traits.device]
+    return factor
 
 
 def _revenue(
@@ -147,8 +176,12 @@ def customers_table(
         "user_id": ids,
         "signup_at": signup.cast(CUSTOMERS_SCHEMA.field("signup_at").type),
         "country": _names(traits.country_names, traits.country),
+        "age_band": _names(traits.age_names, traits.age),
+        "company_size": _names(traits.company_names, traits.company),
+        "plan": _names(traits.plan_names, traits.plan),
         "device": _names(traits.device_names, traits.device),
         "channel": _names(traits.channel_names, traits.channel),
+        "interest": _names(traits.interest_names, traits.interest),
         "loyalty_tier": _names(LOYALTY_TIERS, tier.astype(np.intp)),
         **{k: pa.array(v.astype(np.int64)) for k, v in activity.items()},
         "revenue_90d": pa.array(revenue),

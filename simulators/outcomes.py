@@ -25,18 +25,29 @@ class PotentialOutcomes:
     ``counts[a, e, u]`` is how many events ``EVENTS[e]`` user ``u`` has in the
     world where everyone is in arm ``a``; ``revenue[a, u]`` is the user's
     purchase revenue there. The arrays are filled in place, day by day.
+    Only the events in ``tracked`` are counted (those some metric measures):
+    counting the others would cost time and change no truth.
     """
 
     counts: NDArray[np.int32]
     revenue: NDArray[np.float64]
+    tracked: frozenset[str] = frozenset(EVENTS)
 
     @classmethod
-    def zeros(cls, n_arms: int, n_users: int) -> PotentialOutcomes:
+    def zeros(
+        cls, n_arms: int, n_users: int, *, tracked: frozenset[str] | None = None
+    ) -> PotentialOutcomes:
         """Empty outcomes for ``n_arms`` worlds and ``n_users`` customers."""
         return cls(
             counts=np.zeros((n_arms, len(EVENTS), n_users), dtype=np.int32),
             revenue=np.zeros((n_arms, n_users), dtype=np.float64),
+            tracked=frozenset(EVENTS) if tracked is None else tracked,
         )
+
+    def merge(self, other: PotentialOutcomes) -> None:
+        """Add another accumulator's counts and revenue to this one, in place."""
+        np.add(self.counts, other.counts, out=self.counts)
+        np.add(self.revenue, other.revenue, out=self.revenue)
 
     @property
     def n_users(self) -> int:
@@ -45,6 +56,8 @@ class PotentialOutcomes:
 
     def add_events(self, event: str, users: NDArray[np.intp], *, arm: int | None = None) -> None:
         """Count one event per element of ``users`` in arm ``arm``'s world (every world if None)."""
+        if event not in self.tracked:
+            return
         code = EVENTS.index(event)
         target = self.counts[:, code] if arm is None else self.counts[arm, code]
         target += np.bincount(users, minlength=self.n_users)
@@ -60,9 +73,10 @@ class PotentialOutcomes:
         (zero for an event that never carries the value, as in the events table).
 
         Raises:
-            KeyError: the event or value is not one the simulator produces.
+            KeyError: the event or value is not one the simulator produces, or the
+                event is not tracked.
         """
-        if measure.event not in EVENTS:
+        if measure.event not in EVENTS or measure.event not in self.tracked:
             raise KeyError(measure.event)
         if measure.value is None:
             counts: NDArray[np.int32] = self.counts[arm, EVENTS.index(measure.event)]

@@ -32,10 +32,19 @@ class Traits:
     device_names: tuple[str, ...]
     country_names: tuple[str, ...]
     channel_names: tuple[str, ...]
+    age_names: tuple[str, ...]
+    company_names: tuple[str, ...]
+    plan_names: tuple[str, ...]
+    interest_names: tuple[str, ...]
     stage: NDArray[np.intp]
     device: NDArray[np.intp]
     country: NDArray[np.intp]
     channel: NDArray[np.intp]
+    age: NDArray[np.intp]
+    company: NDArray[np.intp]
+    plan: NDArray[np.intp]
+    interest: NDArray[np.intp]
+    lapsed: NDArray[np.bool_]
     tenure_days: NDArray[np.int64]
     price_sensitivity: NDArray[np.float64]
     sessions_per_day: NDArray[np.float64]
@@ -44,6 +53,9 @@ class Traits:
     cart_rate: NDArray[np.float64]
     purchase_rate: NDArray[np.float64]
     value_log_mean: NDArray[np.float64]
+    pricing_rate: NDArray[np.float64]
+    feature_rate: NDArray[np.float64]
+    premium_rate: NDArray[np.float64]
 
     @property
     def n_users(self) -> int:
@@ -67,6 +79,42 @@ def _uniform_days(
     return low + np.floor(rng.random(low.size) * (high - low + 1)).astype(np.int64)
 
 
+def _ranked_like(sample: NDArray[np.float64], z: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``sample``'s values rearranged so that their ranks follow ``z``'s.
+
+    The marginal stays exactly that of ``sample`` while the dependence follows the
+    latent normal traits (a Gaussian copula by rank matching, Iman & Conover 1982).
+
+    References:
+        Iman & Conover (1982), https://doi.org/10.1080/03610918208812265
+    """
+    out = np.empty_like(sample)
+    out[np.argsort(z)] = np.sort(sample)  # continuous z: no ties, so any sort agrees
+    return out
+
+
+def _latent(
+    rng: np.random.Generator, rho: tuple[float, float, float], n: int
+) -> NDArray[np.float64]:
+    """Engagement, price and value traits: rows of a standard trivariate normal."""
+    ep, ev, pv = rho
+    corr = np.array([[1.0, ep, ev], [ep, 1.0, pv], [ev, pv, 1.0]])
+    z: NDArray[np.float64] = rng.standard_normal((3, n)).T @ np.linalg.cholesky(corr).T
+    return z.T
+
+
+def _ranked(
+    rng: np.random.Generator, shares: dict[str, float], score: NDArray[np.float64]
+) -> tuple[tuple[str, ...], NDArray[np.intp]]:
+    """Categories listed low to high, given to customers by the rank of a noisy ``score``."""
+    names = tuple(shares)
+    noisy = score + rng.standard_normal(score.size)
+    rank = np.empty(score.size, dtype=np.float64)
+    rank[np.argsort(noisy)] = (np.arange(score.size) + 0.5) / score.size  # no ties
+    edges = np.cumsum(np.asarray(list(shares.values())) / sum(shares.values()))[:-1]
+    return names, np.searchsorted(edges, rank, side="right").astype(np.intp)
+
+
 def draw_traits(
     population: PopulationSpec,
     funnel: FunnelSpec,
@@ -76,9 +124,12 @@ def draw_traits(
 ) -> Traits:
     """Draw the latent traits of ``n_users`` customers.
 
-    The activity rate is Gamma-distributed around the stage mean (a Gamma-Poisson,
-    i.e. NBD, session count); the click-through rate is Beta-distributed per user;
-    order values are lognormal around a per-user log-mean.
+    Three correlated latent traits (engagement, price sensitivity, value) drive the
+    attributes. The activity rate is the Gamma quantile of engagement around the
+    stage mean (a Gamma-Poisson, i.e. NBD, session count); price sensitivity is the
+    Beta quantile of its trait; order values are lognormal around a per-user
+    log-mean shifted by value; plans and company sizes rank by value. The
+    click-through rate is Beta-distributed per user.
 
     Args:
         population: Lifecycle mix and attribute shares.
@@ -101,6 +152,11 @@ def draw_traits(
     device_names, device = _categorical(rng, population.devices, n_users)
     country_names, country = _categorical(rng, population.countries, n_users)
     channel_names, channel = _categorical(rng, population.channels, n_users)
+    age_names, age = _categorical(rng, population.age_bands, n_users)
+    interest_names, interest = _categorical(rng, population.interests, n_users)
+    engagement, price, value = _latent(rng, population.latent_correlation, n_users)
+    plan_names, plan = _ranked(rng, population.plans, value)
+    company_names, company = _ranked(rng, population.company_sizes, value)
 
     def per_stage(values: list[float]) -> NDArray[np.float64]:
         return np.asarray(values, dtype=np.float64)[stage]
@@ -110,9 +166,11 @@ def draw_traits(
     tenure = _uniform_days(rng, tenure_low, tenure_high)
 
     ps_a, ps_b = population.price_sensitivity
-    price_sensitivity = rng.beta(ps_a, ps_b, n_users)
+    price_sensitivity = _ranked_like(rng.beta(ps_a, ps_b, n_users), price)
     shape = population.activity_shape
-    weekly = rng.gamma(shape, per_stage([s.sessions_per_week for s in stages]) / shape)
+    gamma = _ranked_like(rng.gamma(shape, 1.0 / shape, n_users), engagement)  # mean 1
+    weekly = gamma * per_stage([s.sessions_per_week for s in stages])
+    lapsed = rng.random(n_users) < per_stage([s.lapsed for s in stages])
     ctr_a = funnel.ctr_mean * funnel.ctr_concentration
     ctr = rng.beta(ctr_a, funnel.ctr_concentration - ctr_a, n_users)
     purchase_base = np.asarray([funnel.purchase_per_cart[d] for d in device_names])[device]
@@ -127,17 +185,27 @@ def draw_traits(
     value_log_mean = (
         np.log(funnel.order_value_median)
         + per_stage([s.value for s in stages])
-        + funnel.order_value_user_sigma * rng.standard_normal(n_users)
+        + funnel.order_value_user_sigma * value
     )
+    ps_ratio = price_sensitivity / (ps_a / (ps_a + ps_b))
     return Traits(
         stage_names=stage_names,
         device_names=device_names,
         country_names=country_names,
         channel_names=channel_names,
+        age_names=age_names,
+        company_names=company_names,
+        plan_names=plan_names,
+        interest_names=interest_names,
         stage=stage,
         device=device,
         country=country,
         channel=channel,
+        age=age,
+        company=company,
+        plan=plan,
+        interest=interest,
+        lapsed=lapsed,
         tenure_days=tenure,
         price_sensitivity=price_sensitivity,
         sessions_per_day=weekly / 7.0,
@@ -146,4 +214,7 @@ def draw_traits(
         cart_rate=np.minimum(funnel.cart_per_click * per_stage([s.intent for s in stages]), 1.0),
         purchase_rate=purchase,
         value_log_mean=value_log_mean,
+        pricing_rate=funnel.pricing_views_per_session * (0.25 + 0.75 * ps_ratio),
+        feature_rate=funnel.features_per_session * np.exp(0.5 * engagement - 0.125),
+        premium_rate=funnel.premium_features_per_session * np.exp(0.7 * value - 0.245),
     )

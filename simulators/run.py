@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +21,13 @@ from experiment.config import read_yaml
 from experiment.errors import ConfigError
 from segments import membership
 from simulators.catalog import EXPERIMENT_FILE, SEGMENTS_FILE, Scenario, load_scenario
-from simulators.effects import Multipliers, build_multipliers
+from simulators.effects import Multipliers, build_multipliers, has_novelty
 from simulators.history import customers_table, user_ids
-from simulators.journeys import TimeProfile, simulate_day
+from simulators.journeys import MAX_USERS, TimeProfile, simulate_day
 from simulators.outcomes import PotentialOutcomes
 from simulators.output import Staging, dump_yaml, write_json, write_parquet, write_text
 from simulators.population import Traits, draw_traits
-from simulators.schema import ASSIGNMENTS_SCHEMA, EVENTS_SCHEMA, to_micros
+from simulators.schema import ASSIGNMENTS_SCHEMA, to_micros
 from simulators.truth import Truth, true_effects
 
 __all__ = ["SimulationSummary", "simulate"]
@@ -33,7 +35,18 @@ __all__ = ["SimulationSummary", "simulate"]
 Progress = Callable[[int, int], None]
 
 _MAX_DAYS = 3650  # the experiment file's window limit
-_POPULATION, _HISTORY, _EVENTS = 0, 1, 2  # independent random streams, see _stream
+_POPULATION, _HISTORY, _EVENTS, _CHURN = 0, 1, 2, 3  # independent random streams, see _stream
+# Parquet settings for events, measured on a 430k-row day (benchmarks/simulate.py): a
+# dictionary for the three name columns only (user ids are nearly unique per day, so a
+# dictionary costs more than it saves), delta encoding for the sorted timestamps, zstd
+# level 1; store_schema=False so readers see plain strings, not Arrow dictionaries.
+_PARQUET: dict[str, object] = {
+    "compression": "zstd",
+    "compression_level": 1,
+    "use_dictionary": ["event", "channel", "device"],
+    "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
+    "store_schema": False,
+}
 _US_PER_DAY = 86_400_000_000
 
 
@@ -123,6 +136,21 @@ class _Cohort:
     members: dict[str, NDArray[np.bool_]]
     multipliers: Multipliers
 
+    def multipliers_on(self, scenario: Scenario, day: int) -> Multipliers:
+        """The planted effects on ``day`` (they change only with a novelty part)."""
+        effects = scenario.config.effects
+        if not has_novelty(effects):
+            return self.multipliers
+        exp = scenario.experiment
+        return build_multipliers(
+            effects,
+            self.members,
+            arms=list(exp.arms),
+            control=exp.control,
+            n_users=self.traits.n_users,
+            day=day,
+        )
+
 
 def _cohort(scenario: Scenario, users: int, seed: int) -> _Cohort:
     config, exp = scenario.config, scenario.experiment
@@ -138,6 +166,28 @@ def _cohort(scenario: Scenario, users: int, seed: int) -> _Cohort:
     return _Cohort(traits, ids, customers, assignments, arm, members, multipliers)
 
 
+class _Churn:
+    """Who is lapsed, day by day (see :class:`simulators.scenario.ChurnSpec`)."""
+
+    def __init__(self, scenario: Scenario, traits: Traits, seed: int) -> None:
+        self.spec = scenario.config.funnel.churn
+        self.lapsed = traits.lapsed.copy()
+        self.seed = seed
+
+    def activity(self) -> NDArray[np.float64] | None:
+        """Today's factor of each customer's session rate."""
+        if self.spec is None or not self.lapsed.any():
+            return None
+        return np.where(self.lapsed, self.spec.lapsed_activity, 1.0)
+
+    def step(self, day: int) -> None:
+        """Move customers between active and lapsed at the end of ``day``."""
+        if self.spec is None:
+            return
+        u = _stream(self.seed, _CHURN, day).random(self.lapsed.size)
+        self.lapsed = np.where(self.lapsed, u >= self.spec.reactivation, u < self.spec.hazard)
+
+
 def _write_events(
     path: Path,
     scenario: Scenario,
@@ -148,30 +198,70 @@ def _write_events(
     seed: int,
     on_day: Callable[[int], None],
 ) -> int:
-    """Simulate day by day, appending each day's events as a row group; returns the row count."""
+    """Simulate day by day, appending each day's events as a row group; returns the row count.
+
+    Two days are simulated at once on two threads and a third thread compresses and
+    writes the finished day before them (numpy and Parquet release the GIL). Day
+    ``d`` adds its potential outcomes to accumulator ``d % 2``, and only consecutive
+    days are in flight, so no two threads touch one accumulator and the sums are
+    the same on every run. At most three days are held, so memory does not grow
+    with the number of days.
+    """
     config = scenario.config
     profile = TimeProfile.from_funnel(config.funnel, cohort.traits.device_names)
     start_us = to_micros(config.start)
+    churn = _Churn(scenario, cohort.traits, seed)
+    odd = PotentialOutcomes.zeros(
+        outcomes.counts.shape[0], outcomes.n_users, tracked=outcomes.tracked
+    )
+
+    def one_day(day: int, activity: NDArray[np.float64] | None) -> pa.Table:
+        events = simulate_day(
+            cohort.traits,
+            config.funnel,
+            profile,
+            cohort.multipliers_on(scenario, day),
+            cohort.arm,
+            day_start=start_us + day * _US_PER_DAY,
+            weekday=(config.start.weekday() + day) % 7,
+            outcomes=odd if day % 2 else outcomes,
+            activity=activity,
+            rng=_stream(seed, _EVENTS, day),
+        )
+        return events.to_arrow(
+            user_ids=cohort.ids, traits=cohort.traits, channels=profile.channel_names
+        )
+
     n_events = 0
-    with pq.ParquetWriter(path, EVENTS_SCHEMA) as writer:
-        for day in range(days):
-            events = simulate_day(
-                cohort.traits,
-                config.funnel,
-                profile,
-                cohort.multipliers,
-                cohort.arm,
-                day_start=start_us + day * _US_PER_DAY,
-                weekday=(config.start.weekday() + day) % 7,
-                outcomes=outcomes,
-                rng=_stream(seed, _EVENTS, day),
-            )
-            table = events.to_arrow(
-                user_ids=cohort.ids, traits=cohort.traits, channels=profile.channel_names
-            )
-            writer.write_table(table)
-            n_events += table.num_rows
-            on_day(day)
+    writer: pq.ParquetWriter | None = None
+    pending: Future[None] | None = None
+    running: deque[Future[pa.Table]] = deque()
+    with ThreadPoolExecutor(max_workers=2) as days_pool, ThreadPoolExecutor(1) as write_pool:
+        try:
+            submitted = 0
+            for day in range(days):
+                while submitted < days and len(running) < 2:
+                    running.append(days_pool.submit(one_day, submitted, churn.activity()))
+                    churn.step(submitted)
+                    submitted += 1
+                table = running.popleft().result()  # day order is kept
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema, **_PARQUET)
+                if pending is not None:
+                    pending.result()
+                pending = write_pool.submit(writer.write_table, table)
+                n_events += table.num_rows
+                on_day(day)
+            if pending is not None:
+                pending.result()
+        finally:
+            for future in running:
+                future.cancel()
+            if pending is not None:
+                pending.exception()  # let the last write finish before closing
+            if writer is not None:
+                writer.close()
+    outcomes.merge(odd)
     return n_events
 
 
@@ -189,7 +279,9 @@ def simulate(
     Writes ``customers.parquet``, ``events.parquet``, ``assignments.parquet``,
     ``truth.json`` and copies of the scenario's ``segments.yaml`` and
     ``experiment.yaml`` (the latter with the simulated window). All files appear
-    together at the end; a failed run leaves none of them behind.
+    together at the end; a failed run leaves none of them behind. Events start at
+    the assignment (the pre-period only shapes the customers table); each day is
+    one Parquet row group, so memory does not grow with ``days``.
 
     Args:
         scenario: A built-in scenario name (e.g. ``"ecommerce"``) or a scenario folder.
@@ -217,6 +309,8 @@ def simulate(
     """
     started = time.perf_counter()
     users = _check_int(users, "users", low=1)
+    if users > MAX_USERS:
+        raise ConfigError(f"users must be at most {MAX_USERS:,} per run (got {users:,})")
     days = _check_int(days, "days", low=1, high=_MAX_DAYS)
     seed = _check_int(seed, "seed", low=0)
     report = progress if progress is not None else (lambda done, total: None)
@@ -225,7 +319,8 @@ def simulate(
     cohort = _cohort(loaded, users, seed)
     report(0, days)
 
-    outcomes = PotentialOutcomes.zeros(len(exp.arms), users)
+    tracked = frozenset(m.event for metric in exp.metrics for m in metric.measures)
+    outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked)
     with Staging(out) as stage:
         write_parquet(cohort.customers, stage.path("customers.parquet"))
         write_parquet(cohort.assignments, stage.path("assignments.parquet"))

@@ -13,8 +13,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "ChurnSpec",
     "EffectSpec",
     "FunnelSpec",
+    "NoveltySpec",
     "PopulationSpec",
     "ScenarioConfig",
     "StageSpec",
@@ -23,6 +25,7 @@ __all__ = [
 Share = Annotated[float, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, le=1)]
 Relative = Annotated[float, Field(gt=-1)]
+_MAX_CHANNELS = 16  # simulators.journeys packs a channel code into 4 bits
 
 
 class _Frozen(BaseModel):
@@ -50,10 +53,12 @@ class StageSpec(_Frozen):
     ``past_activity`` scales that rate for the 90-day pre-period (lapsed users
     used to be more active); ``intent`` multiplies add-to-cart per click;
     ``value`` is added to the log of the order value; ``tenure`` and ``recency``
-    are inclusive day ranges for days since signup and since the last login.
+    are inclusive day ranges for days since signup and since the last login;
+    ``lapsed`` is the probability of starting the experiment churned (see :class:`ChurnSpec`).
     """
 
     share: Share
+    lapsed: Probability = 0.0
     sessions_per_week: float = Field(gt=0)
     past_activity: float = Field(default=1.0, gt=0)
     intent: float = Field(default=1.0, gt=0)
@@ -74,16 +79,39 @@ class StageSpec(_Frozen):
 
 
 class PopulationSpec(_Frozen):
-    """Who the customers are: lifecycle mix and attribute distributions."""
+    """Who the customers are: lifecycle mix, latent traits and attribute distributions.
+
+    Three latent traits per customer, standard normal with the given correlations
+    (``latent_correlation`` = engagement-price, engagement-value, price-value),
+    drive the attributes: engagement sets the activity rate (a Gamma quantile) and
+    feature use, price sensitivity is a Beta quantile of its trait, value shifts the
+    order value and ranks customers into ``plans`` and ``company_sizes`` (listed from
+    low to high value). ``age_bands`` and ``interests`` are drawn independently.
+    """
 
     stages: dict[str, StageSpec]
     activity_shape: float = Field(gt=0)
+    latent_correlation: tuple[float, float, float] = (-0.2, 0.3, -0.3)
     countries: dict[str, Share]
     devices: dict[str, Share]
     channels: dict[str, Share]
+    age_bands: dict[str, Share] = Field(
+        default_factory=lambda: {
+            "18-24": 0.15,
+            "25-34": 0.3,
+            "35-44": 0.25,
+            "45-54": 0.17,
+            "55+": 0.13,
+        }
+    )
+    company_sizes: dict[str, Share] = Field(default_factory=lambda: {"consumer": 1.0})
+    plans: dict[str, Share] = Field(default_factory=lambda: {"none": 1.0})
+    interests: dict[str, Share] = Field(default_factory=lambda: {"general": 1.0})
     price_sensitivity: tuple[float, float]
 
-    @field_validator("countries", "devices", "channels")
+    @field_validator(
+        "countries", "devices", "channels", "age_bands", "company_sizes", "plans", "interests"
+    )
     @classmethod
     def _attribute_shares(cls, shares: dict[str, float]) -> dict[str, float]:
         return _check_shares(shares, "attribute")
@@ -95,10 +123,38 @@ class PopulationSpec(_Frozen):
             raise ValueError("price_sensitivity is Beta(a, b) with a, b > 0")
         return ab
 
+    @field_validator("latent_correlation")
+    @classmethod
+    def _positive_definite(cls, rho: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not _is_correlation(rho):
+            raise ValueError("latent_correlation must form a positive definite correlation matrix")
+        return rho
+
     @model_validator(mode="after")
     def _stage_shares(self) -> PopulationSpec:
         _check_shares({k: s.share for k, s in self.stages.items()}, "stage")
         return self
+
+
+def _is_correlation(rho: tuple[float, float, float]) -> bool:
+    """Whether the 3x3 matrix with off-diagonals ``rho`` is positive definite (Sylvester)."""
+    ep, ev, pv = rho
+    det = 1 + 2 * ep * ev * pv - ep**2 - ev**2 - pv**2
+    return all(abs(r) < 1 for r in rho) and det > 0
+
+
+class ChurnSpec(_Frozen):
+    """Churn and reactivation, a two-state daily Markov chain per customer.
+
+    An active customer lapses with probability ``hazard`` a day; a lapsed one comes
+    back with probability ``reactivation``; while lapsed, the activity rate is
+    multiplied by ``lapsed_activity``. Lifecycle stages (new, active, at-risk,
+    dormant) then follow from recency as customers lapse and come back.
+    """
+
+    hazard: Probability
+    reactivation: Probability
+    lapsed_activity: float = Field(ge=0, le=1)
 
 
 class FunnelSpec(_Frozen):
@@ -107,9 +163,18 @@ class FunnelSpec(_Frozen):
     Per-user rates are heterogeneous: click-through is Beta with mean ``ctr_mean``
     and concentration ``ctr_concentration``; purchase per cart is Beta around the
     device rate (shifted by price sensitivity) with ``purchase_concentration``, or
-    exactly that rate when it is omitted.
+    exactly that rate when it is omitted. ``channel_ctr`` multiplies the CTR of
+    impressions on a channel (a missing channel: 1). Besides the funnel, each
+    session emits a ``login`` with probability ``login_per_session`` and Poisson
+    numbers of ``page_view``, ``pricing_view``, ``feature_use`` and
+    ``premium_feature_use`` events around the ``*_per_session`` means (scaled per
+    customer by engagement, price sensitivity and value).
     """
 
+    login_per_session: Probability = 0.0
+    pages_per_session: float = Field(default=0.0, ge=0)
+    features_per_session: float = Field(default=0.0, ge=0)
+    premium_features_per_session: float = Field(default=0.0, ge=0)
     impressions_per_session: float = Field(ge=1)
     impressions_dispersion: float = Field(gt=0)
     ctr_mean: float = Field(gt=0, lt=1)
@@ -125,6 +190,15 @@ class FunnelSpec(_Frozen):
     day_of_week: list[Share] = Field(min_length=7, max_length=7)
     hour_of_day: list[Share] = Field(min_length=24, max_length=24)
     session_channels: dict[str, dict[str, Share]]
+    channel_ctr: dict[str, float] = Field(default_factory=dict)
+    churn: ChurnSpec | None = None
+
+    @field_validator("channel_ctr")
+    @classmethod
+    def _positive_factors(cls, factors: dict[str, float]) -> dict[str, float]:
+        if any(f <= 0 for f in factors.values()):
+            raise ValueError("channel CTR factors must be > 0")
+        return factors
 
     @field_validator("day_of_week", "hour_of_day")
     @classmethod
@@ -140,20 +214,39 @@ class FunnelSpec(_Frozen):
             _check_shares(shares, "session channel")
         if len({tuple(s) for s in table.values()}) > 1:
             raise ValueError("every device must list the same channels in the same order")
+        if any(len(s) > _MAX_CHANNELS for s in table.values()):
+            raise ValueError(f"at most {_MAX_CHANNELS} session channels")
         return table
+
+
+class NoveltySpec(_Frozen):
+    """A novelty effect: the change on day ``t`` is ``change * (1 + boost * exp(-t / days))``.
+
+    References:
+        Sadeghi et al. (2021), novelty and primacy in online experiments,
+        https://arxiv.org/abs/2102.12893 (REALISM.md A6: boost 1, days 3 to 7).
+    """
+
+    boost: float = Field(ge=0)
+    days: float = Field(gt=0)
 
 
 class EffectSpec(_Frozen):
     """A planted effect: relative changes for treated users of one segment.
 
     Each field is a relative change (``0.4`` means x1.4) of one stage of the
-    funnel: ``ctr`` (click per impression), ``cart`` (add-to-cart per click),
-    ``purchase`` (purchase per cart) and ``order_value``. ``arm`` limits the
-    effect to one treatment arm; by default every treatment arm gets it.
+    journey: ``sessions`` (visits, logins and everything in them), ``feature_use``
+    (feature and premium-feature uses per session), ``ctr`` (click per
+    impression), ``cart`` (add-to-cart per click), ``purchase`` (purchase per cart)
+    and ``order_value``. ``arm`` limits the effect to one treatment arm; by default
+    every treatment arm gets it. ``novelty`` makes the change start larger and decay.
     """
 
     segment: str
     arm: str | None = None
+    novelty: NoveltySpec | None = None
+    sessions: Relative = 0.0
+    feature_use: Relative = 0.0
     ctr: Relative = 0.0
     cart: Relative = 0.0
     purchase: Relative = 0.0
@@ -183,4 +276,10 @@ class ScenarioConfig(_Frozen):
             keys = sorted(getattr(self.funnel, field))
             if keys != devices:
                 raise ValueError(f"funnel.{field} must list exactly the devices {devices}")
+        channels = next(iter(self.funnel.session_channels.values()))
+        unknown = sorted(set(self.funnel.channel_ctr) - set(channels))
+        if unknown:
+            raise ValueError(
+                f"funnel.channel_ctr: unknown channel {unknown[0]!r}; valid: {', '.join(channels)}"
+            )
         return self

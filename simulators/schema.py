@@ -17,8 +17,24 @@ __all__ = [
     "to_micros",
 ]
 
-EVENTS: Final = ("session", "impression", "click", "add_to_cart", "purchase")
-"""Event names in funnel order; their index is the event code used internally."""
+EVENTS: Final = (
+    "session",
+    "login",
+    "page_view",
+    "pricing_view",
+    "feature_use",
+    "premium_feature_use",
+    "impression",
+    "click",
+    "add_to_cart",
+    "purchase",
+)
+"""Event names; their index is the event code used internally and in the Parquet dictionary.
+
+``pricing_view`` is a page view of the pricing page (not also counted as ``page_view``);
+``impression`` is a recommendation, message or ad shown on one of the channels; a
+cart abandonment is an ``add_to_cart`` without a ``purchase`` from the same impression.
+"""
 
 VALUE_COLUMNS: Final = ("revenue",)
 """Numeric event columns a metric may sum."""
@@ -29,17 +45,30 @@ CUSTOMERS_SCHEMA: Final = pa.schema(
     [
         ("user_id", pa.string()),
         ("signup_at", TIMESTAMP),
+        # demographic / firmographic
         ("country", pa.string()),
+        ("age_band", pa.string()),
+        ("company_size", pa.string()),
+        ("plan", pa.string()),
+        # contextual
         ("device", pa.string()),
         ("channel", pa.string()),
+        # psychographic
+        ("interest", pa.string()),
+        ("price_sensitivity", pa.float64()),
+        # behavioural and transactional, derived from the pre-period
         ("loyalty_tier", pa.string()),
         ("logins_7d", pa.int64()),
         ("days_since_last_login", pa.int64()),
+        ("sessions_30d", pa.int64()),
+        ("impressions_30d", pa.int64()),
+        ("clicks_30d", pa.int64()),
+        ("feature_uses_30d", pa.int64()),
+        ("premium_feature_uses_30d", pa.int64()),
         ("orders_90d", pa.int64()),
         ("revenue_90d", pa.float64()),
         ("cart_abandons_30d", pa.int64()),
         ("pricing_page_views_30d", pa.int64()),
-        ("price_sensitivity", pa.float64()),
     ]
 )
 

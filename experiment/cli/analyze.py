@@ -24,7 +24,7 @@ def run_analysis(dataset: Path, experiment: Path, out: Path, *, html: bool) -> N
     from experiment.files import write_text_atomic
     from reports.html import render_html
     from reports.serialize import write_results
-    from reports.terminal import lift_table, srm_line
+    from reports.terminal import decision_table, lift_table, quality_lines, srm_line
     from segments import load_segments
 
     out_console = console()
@@ -38,8 +38,11 @@ def run_analysis(dataset: Path, experiment: Path, out: Path, *, html: bool) -> N
     write_results(results, out / "results.json")
     if page is not None:
         write_text_atomic(out / "report.html", page)
+    out_console.print(srm_line(results))  # on top: a broken split voids everything below
+    for line in quality_lines(results):
+        out_console.print(line)
     out_console.print(lift_table(results))
-    out_console.print(srm_line(results))
+    out_console.print(decision_table(results))
     elapsed = time.perf_counter() - started
     out_console.print(f"analysed in {elapsed:.1f}s → {escape(str(out))}/results.json")
     if page is not None:
@@ -74,9 +77,19 @@ def report(
     results: Annotated[Path, typer.Argument(help="results.json written by `exp analyze`.")],
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
 ) -> None:
-    """Render the HTML lift report from a results.json."""
+    """Re-render the HTML lift report from a results.json, without the data.
+
+    The page is self-contained (inline CSS and SVG charts): open it offline or
+    attach it to an e-mail. Also prints the per-segment decisions.
+    """
+    from rich.markup import escape
+
     from experiment.results import load_results
     from reports.html import write_html
+    from reports.terminal import decision_table
 
-    write_html(load_results(results), out)
-    console().print(f"report: {out.resolve()}")
+    loaded = load_results(results)
+    write_html(loaded, out)
+    out_console = console()
+    out_console.print(decision_table(loaded))
+    out_console.print(f"report: {escape(str(out.resolve()))}")

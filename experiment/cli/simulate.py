@@ -47,9 +47,13 @@ def run_simulation(scenario: str, users: int, days: int, seed: int, out: Path) -
 @app.command()
 @user_errors
 def simulate(
-    scenario: Annotated[str, typer.Option(help="Built-in scenario name or scenario folder.")] = (
-        "ecommerce"
-    ),
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="Built-in scenario (aa, ecommerce, media, saas) or a folder with scenario.yaml, "
+            "segments.yaml and experiment.yaml."
+        ),
+    ] = "ecommerce",
     users: Annotated[int, typer.Option(min=1, help="Number of customers.")] = DEMO_USERS,
     days: Annotated[int, typer.Option(min=1, help="Days of experiment-period events.")] = DEMO_DAYS,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = DEMO_SEED,

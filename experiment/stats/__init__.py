@@ -7,18 +7,46 @@ from ``experiment.stats.messages``; caller mistakes raise ``TypeError``/``ValueE
 
 from __future__ import annotations
 
+from experiment.stats.bayes import BayesResult, bayes_beta_binomial, bayes_normal
+from experiment.stats.cuped import CupedResult, cuped_ttest
+from experiment.stats.heterogeneity import HeterogeneityResult, cochran_q
 from experiment.stats.multiplicity import Correction, adjust_pvalues
+from experiment.stats.power import (
+    MdeResult,
+    detectable_effect_size,
+    mde_mean,
+    mde_proportion,
+    power_normal,
+)
 from experiment.stats.ratio import ratio_ttest
-from experiment.stats.srm import SrmResult, srm_test
+from experiment.stats.sequential import SequentialResult, sequential_interval, sequential_rho
+from experiment.stats.srm import SrmManyResult, SrmResult, srm_test, srm_test_many
 from experiment.stats.ttest import Alternative, LiftResult, welch_ttest
 
 __all__ = [
     "Alternative",
+    "BayesResult",
     "Correction",
+    "CupedResult",
+    "HeterogeneityResult",
     "LiftResult",
+    "MdeResult",
+    "SequentialResult",
+    "SrmManyResult",
     "SrmResult",
     "adjust_pvalues",
+    "bayes_beta_binomial",
+    "bayes_normal",
+    "cochran_q",
+    "cuped_ttest",
+    "detectable_effect_size",
+    "mde_mean",
+    "mde_proportion",
+    "power_normal",
     "ratio_ttest",
+    "sequential_interval",
+    "sequential_rho",
     "srm_test",
+    "srm_test_many",
     "welch_ttest",
 ]

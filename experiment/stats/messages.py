@@ -18,6 +18,7 @@ from typing import Final
 __all__ = [
     "OK",
     "REASONS",
+    "TOO_FEW_SEGMENTS",
     "TOO_FEW_UNITS",
     "ZERO_BASELINE",
     "ZERO_DENOMINATOR",
@@ -39,5 +40,16 @@ ZERO_BASELINE: Final = "zero_baseline"
 ZERO_DENOMINATOR: Final = "zero_denominator"
 """A ratio metric's denominator mean is 0 in an arm, so the ratio is undefined."""
 
-REASONS: Final = (OK, TOO_FEW_UNITS, ZERO_VARIANCE, ZERO_BASELINE, ZERO_DENOMINATOR)
+TOO_FEW_SEGMENTS: Final = "too_few_segments"
+"""Fewer than 2 segments have a finite estimate and a positive standard error, so there
+is no heterogeneity to measure."""
+
+REASONS: Final = (
+    OK,
+    TOO_FEW_UNITS,
+    ZERO_VARIANCE,
+    ZERO_BASELINE,
+    ZERO_DENOMINATOR,
+    TOO_FEW_SEGMENTS,
+)
 """Every code, for validation and documentation."""

@@ -74,3 +74,47 @@ def test_load_experiment_file_problems(tmp_path):
         _load(tmp_path, "name: e\n  bad: [\n")
     with pytest.raises(ConfigError, match="must be a YAML mapping"):
         _load(tmp_path, "- a\n- b\n")
+
+
+def test_load_experiment_assignment_fields(tmp_path):
+    cfg = _load(tmp_path, BASE)
+    assert (cfg.holdout, cfg.traffic, cfg.allocation) == (0.0, 1.0, {})
+    cfg = _load(
+        tmp_path,
+        BASE
+        + "holdout: 0.05\ntraffic: 0.2\nallocation:\n"
+        + "  vip: {arms: {control: 0.1, treatment: 0.9}}\n  at_risk: {traffic: 0.5}\n",
+    )
+    assert cfg.holdout == 0.05
+    assert cfg.traffic == 0.2
+    assert list(cfg.allocation) == ["vip", "at_risk"]
+    assert cfg.allocation["vip"].arms == {"control": 0.1, "treatment": 0.9}
+    assert cfg.allocation["at_risk"].traffic == 0.5
+
+
+@pytest.mark.parametrize(
+    ("extra", "phrase"),
+    [
+        ("holdout: 1\n", "field 'holdout'"),
+        ("traffic: 0\n", "field 'traffic'"),
+        ("allocation: {vip: {arms: {control: 1, b: 1}}}\n", "must weight exactly the arms"),
+        ("allocation: {vip: {arms: {control: 0, treatment: 0}}}\n", "not all 0"),
+        ("allocation: {vip: {traffic: 2}}\n", "field 'allocation.vip.traffic'"),
+        ("arms: {control: 1, holdout: 1}\n", "'holdout' is reserved"),
+    ],
+)
+def test_load_experiment_invalid_assignment_fields(tmp_path, extra, phrase):
+    with pytest.raises(ConfigError, match=phrase):
+        _load(tmp_path, BASE + extra)
+
+
+def test_check_allocation_names_unknown_segments(tmp_path):
+    from experiment.config import check_allocation
+
+    cfg = _load(tmp_path, BASE + "allocation: {vip: {traffic: 0.5}}\n")
+    with pytest.raises(ConfigError, match="needs a 'segments' file"):
+        check_allocation(cfg, [])
+    cfg = _load(tmp_path, BASE + "segments: s.yaml\nallocation: {vipp: {traffic: 0.5}}\n")
+    with pytest.raises(ConfigError, match="unknown segment 'vipp'; segments are: vip"):
+        check_allocation(cfg, ["vip"])
+    check_allocation(cfg, ["vip", "vipp"])

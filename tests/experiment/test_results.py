@@ -74,3 +74,30 @@ def test_load_results_errors(tmp_path):
     (tmp_path / "other.json").write_text('{"hello": 1}')
     with pytest.raises(DataError, match="not a seglift results file"):
         load_results(tmp_path / "other.json")
+
+
+def test_json_round_trip_of_segment_srm_and_data_quality():
+    from experiment.results import DataQuality, DataQualityCheck, SegmentSrm
+
+    base = make_results()
+    srm = replace(
+        base.srm, segments=(SegmentSrm("vip", 1e-5, {"control": 90, "treatment": 10}, True),)
+    )
+    dq = DataQuality((DataQualityCheck("multiple_arms", 3, "excluded", "3 users ...", "warning"),))
+    original = replace(base, srm=srm, data_quality=dq)
+    doc = json.loads(original.to_json())
+    seg = doc["srm"]["segments"][0]
+    assert seg == {"segment": "vip", "p_value": 1e-5, "observed": seg["observed"], "flag": True}
+    assert seg["observed"] == {"control": 90, "treatment": 10}
+    assert set(doc["data_quality"]["checks"][0]) == {
+        "name",
+        "count",
+        "action",
+        "message",
+        "severity",
+    }
+    back = AnalysisResults.from_json_dict(doc)
+    assert back.srm == srm
+    assert back.data_quality == dq
+    old = {k: v for k, v in doc.items() if k != "data_quality"}
+    assert AnalysisResults.from_json_dict(old).data_quality == DataQuality()

@@ -1,10 +1,15 @@
+import json
 import re
+import time
 from dataclasses import replace
 
+from experiment.results import AnalysisResults
 from reports.html import render_html, write_html
 from tests.experiment.test_results import make_results
+from tests.reports.factory import make_many, make_row, with_srm
 
 EVIL = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 def test_render_html_escapes_segment_names():
@@ -14,25 +19,123 @@ def test_render_html_escapes_segment_names():
     )
     page = render_html(results)
     assert EVIL not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert ESCAPED in page
     assert "<script" not in page
 
 
+def test_render_html_escapes_names_inside_charts_and_every_text_field():
+    base = make_many(n_segments=3, n_metrics=2)
+    rows = tuple(replace(r, segment=EVIL, metric=f"m{EVIL}") for r in base.results)
+    evil = replace(
+        base,
+        results=rows,
+        notes=(EVIL,),
+        cuped_covariates={EVIL: EVIL},
+        segments=(replace(base.segments[0], name=EVIL, description=EVIL),),
+    )
+    page = render_html(evil)
+    assert "<script" not in page
+    svg = page[page.index('<figure class="forest"') :]
+    assert ESCAPED in svg[: svg.index("</figure>")]  # the forest label is text, not markup
+
+
 def test_render_html_is_self_contained():
-    page = render_html(make_results())
+    page = render_html(make_many(n_segments=5))
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "<link" not in page
     assert "@import" not in page
+    assert "url(" not in page.replace("url(#", "")  # only in-document SVG references
 
 
-def test_render_html_has_a_ci_bar_per_finite_row_and_srm_state():
+def test_render_html_has_forest_row_per_segment_and_srm_state():
     results = make_results()
     page = render_html(results)
-    assert page.count('<svg class="ci"') == 1  # the nan row has no bar, it shows its reason
+    assert page.count('id="forest-0-row-') == 2  # the nan row is a row too, with its reason
     assert "too_few_units" in page
     assert 'id="srm-banner"' not in page
-    flagged = replace(results, srm=replace(results.srm, flag=True, p_value=1e-9))
-    assert 'id="srm-banner"' in render_html(flagged)
+    assert 'id="srm-banner"' in render_html(with_srm(results))
+
+
+def test_render_html_sections_in_order():
+    page = render_html(make_many(n_segments=4))
+    marks = ["<h1>", 'id="decisions"', 'class="forest"', 'class="metric"', 'id="heterogeneity"']
+    marks += ['class="timeline"', 'id="segments"', 'id="methods"']
+    positions = [page.index(m) for m in marks]
+    assert positions == sorted(positions)
+
+
+def test_render_html_decision_rule_and_counts():
+    win = make_row("all", "conversion", 0.1, 0.05)
+    flat = make_row("a", "conversion", 0.0, 0.05)
+    harm = make_row("b", "conversion", -0.2, 0.05)
+    base = make_results()
+    page = render_html(replace(base, results=(win, flat, harm), segments=()))
+    assert 'data-segment="all" data-decision="ship"' in page
+    assert 'data-segment="a" data-decision="keep testing"' in page
+    assert 'data-segment="b" data-decision="don&#39;t ship"' in page
+    assert 'id="decision-rule"' in page
+
+
+def test_render_html_suppressed_segment_never_shows_numbers():
+    row = replace(make_row("tiny", "conversion", 0.4321, 0.01), n_control=17, n_treatment=19)
+    object.__setattr__(row, "suppressed", True)  # the privacy-floor flag (added by analysis)
+    base = make_results()
+    seg = replace(base.segments[0], name="tiny", users=36)
+    page = render_html(replace(base, results=(*base.results, row), segments=(seg,)))
+    body = page[page.index("<body>") :]
+    for leak in ("+43.2%", "17 / 19", ">36<", ">0.0716<"):
+        assert leak not in body
+    assert body.count("below minimum size") >= 3  # decision, table, segment size
+
+
+def test_render_html_shows_data_quality_and_segment_srm_problems():
+    base = make_results()
+    srm = replace(base.srm)
+    object.__setattr__(
+        srm, "segments", [{"segment": "vip", "p_value": 1e-6, "observed": {"c": 10}, "flag": True}]
+    )
+    results = replace(base, srm=srm)
+    object.__setattr__(
+        results,
+        "data_quality",
+        {"checks": [{"name": "duplicate_users", "count": 42, "action": "dropped",
+                     "message": "users in two arms", "severity": "error"},
+                    {"name": "late_events", "count": 0, "action": "", "message": "",
+                     "severity": "warning"},
+                    {"name": "events_outside_window", "count": 7, "action": "excluded",
+                     "message": "after the window", "severity": "info"}]},
+    )  # fmt: skip
+    page = render_html(results)
+    assert 'id="data-quality-banner"' in page
+    assert "duplicate_users: 42" in page
+    assert "late_events" not in page  # nothing found, nothing shown
+    # info findings are a note after the banner, not an alarm inside it
+    assert page.index("events_outside_window") > page.index('id="data-quality-notes"')
+    assert 'id="data-quality-notes"' in page
+    assert "events_outside_window: 7" in page
+    assert 'id="srm-segments-banner"' in page
+    assert "vip: p &lt; 0.001" in page
+
+
+def test_render_html_from_json_round_trip_keeps_optional_sections():
+    results = make_many(n_segments=3)
+    back = AnalysisResults.from_json_dict(json.loads(results.to_json()))
+    assert back == results
+    page = render_html(back)
+    assert "Chance to win" in page
+    assert "Always-valid p" in page
+    assert "CUPED var. cut" in page
+    assert "conversion ← <code>conversion_pre</code>" in page
+
+
+def test_render_html_50_segments_4_metrics_is_small_and_fast():
+    results = make_many(n_segments=50, n_metrics=4)
+    render_html(make_many(n_segments=2, n_metrics=1))  # warm the imports and font cache
+    started = time.perf_counter()
+    page = render_html(results)
+    elapsed = time.perf_counter() - started
+    assert len(page.encode()) < 2_000_000
+    assert elapsed < 3.0 * 2  # target < 3 s; slack for a loaded CI machine
 
 
 def test_write_html_is_atomic(tmp_path):

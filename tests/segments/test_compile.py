@@ -109,7 +109,34 @@ def test_parse_segments_names_the_segment_of_a_bad_rule():
     [
         ({"segments": [{"name": "all", "where": "a == 1"}]}, "reserved"),
         ({"segments": [{"name": "a b", "where": "a == 1"}]}, "must start with a letter"),
-        ({"segments": [{"name": "x"}]}, "field 'segments.0.where'"),
+        ({"segments": [{"name": "x"}]}, "field 'segments.0': each segment needs exactly one of"),
+        ({"segments": [{"where": "a == 1"}]}, "a 'where' segment needs a name"),
+        ({"segments": [{"name": "x", "where": "a == 1", "cross": ["d"]}]}, "exactly one of"),
+        ({"segments": [{"name": "rest", "where": "a == 1"}]}, "reserved"),
+        ({"segments": [{"name": "x", "where": "a == 1"}], "min_size": 0}, "min_size"),
+        (
+            {"segments": [{"name": "c", "cluster": {"features": ["a"], "k": 1}}]},
+            "k must be 'auto' or an integer",
+        ),
+        (
+            {
+                "segments": [
+                    {
+                        "name": "p",
+                        "predict": {
+                            "target": "a == 1",
+                            "features": ["b"],
+                            "bands": {"x": [0.5, 0.2]},
+                        },
+                    }
+                ]
+            },
+            "0 <= low < high <= 1",
+        ),
+        (
+            {"segments": [{"name": "x", "where": "a == 1"}], "lifecycle": {"dormant_days": 7}},
+            "dormant_days must be greater",
+        ),
         ({"segments": [{"name": "x", "where": "a == 1", "colour": 1}]}, "segments.0.colour"),
         ({"segments": []}, "field 'segments'"),
         (

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from simulators import SimulationSummary, simulate
+from simulators.schema import EVENTS
 
 USERS = 20_000
 DAYS = 14
@@ -37,10 +38,7 @@ def per_user(customers: pa.Table, events: pa.Table) -> tuple[dict[str, np.ndarra
     ids = customers.column("user_id").to_numpy(zero_copy_only=False)
     user = np.searchsorted(ids, events.column("user_id").to_numpy(zero_copy_only=False))
     event = events.column("event").to_numpy(zero_copy_only=False)
-    counts = {
-        name: np.bincount(user[event == name], minlength=ids.size)
-        for name in ("session", "impression", "click", "add_to_cart", "purchase")
-    }
+    counts = {name: np.bincount(user[event == name], minlength=ids.size) for name in EVENTS}
     amounts = np.nan_to_num(events.column("revenue").to_numpy(zero_copy_only=False))
     return counts, np.bincount(user, weights=amounts, minlength=ids.size)
 

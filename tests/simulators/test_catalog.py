@@ -16,8 +16,16 @@ def _copy(tmp_path: Path) -> Path:
     return folder
 
 
-def test_builtin_scenarios_lists_ecommerce():
-    assert builtin_scenarios() == ["ecommerce"]
+def test_builtin_scenarios_lists_every_shipped_scenario():
+    assert builtin_scenarios() == ["aa", "ecommerce", "media", "saas"]
+
+
+@pytest.mark.parametrize("name", ["aa", "ecommerce", "media", "saas"])
+def test_load_scenario_loads_every_builtin(name: str):
+    scenario = load_scenario(name)
+    assert scenario.name == name
+    assert scenario.segment_set.names
+    assert scenario.experiment.metrics
 
 
 def test_load_scenario_by_name_and_by_path(tmp_path: Path):
@@ -63,4 +71,23 @@ def test_load_scenario_rejects_a_metric_on_an_unknown_event(tmp_path: Path):
     path = folder / "experiment.yaml"
     path.write_text(path.read_text().replace("event: purchase}", "event: signup}"))
     with pytest.raises(ConfigError, match="does not produce event 'signup'"):
+        load_scenario(folder)
+
+
+def test_load_scenario_rejects_a_ctr_factor_for_an_unknown_channel(tmp_path: Path):
+    folder = _copy(tmp_path)
+    path = folder / "scenario.yaml"
+    path.write_text(path.read_text().replace("    ads: 0.1 ", "    sms: 0.1 "))
+    with pytest.raises(ConfigError, match=r"unknown channel 'sms'; valid: web, app, email, ads"):
+        load_scenario(folder)
+
+
+def test_load_scenario_rejects_a_novelty_without_decay(tmp_path: Path):
+    folder = _copy(tmp_path)
+    path = folder / "scenario.yaml"
+    text = path.read_text().replace(
+        "{segment: vip, purchase: 0.10,", "{segment: vip, novelty: {boost: 1}, purchase: 0.10,"
+    )
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"effects\.1\.novelty\.days"):
         load_scenario(folder)

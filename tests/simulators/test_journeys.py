@@ -8,6 +8,7 @@ from simulators.journeys import TimeProfile, simulate_day
 from simulators.outcomes import PotentialOutcomes
 from simulators.population import draw_traits
 from simulators.scenario import EffectSpec
+from simulators.schema import EVENTS
 
 N = 3000
 
@@ -38,10 +39,10 @@ def _day(effects: list[EffectSpec], arm: np.ndarray):
 def test_simulate_day_observes_the_assigned_world():
     arm = np.random.default_rng(0).integers(0, 2, N).astype(np.intp)
     events, outcomes = _day([EffectSpec(segment="half", ctr=1.0, purchase=1.0)], arm)
-    for code, name in enumerate(("session", "impression", "click", "add_to_cart", "purchase")):
+    for code, name in enumerate(EVENTS):
         observed = np.bincount(events.user[events.event == code], minlength=N)
         assert np.array_equal(observed, outcomes.counts[arm, code, np.arange(N)]), name
-    purchases = events.event == 4
+    purchases = events.event == EVENTS.index("purchase")
     observed_revenue = np.bincount(events.user[purchases], events.revenue[purchases], minlength=N)
     assert np.allclose(observed_revenue, outcomes.revenue[arm, np.arange(N)])
 
@@ -53,8 +54,9 @@ def test_simulate_day_worlds_differ_only_where_the_effect_acts():
     untouched = np.arange(N) % 2 == 1
     assert np.array_equal(control[:, untouched], treatment[:, untouched])
     # common random numbers: a raised CTR only adds clicks
-    assert np.all(treatment[2] >= control[2])
-    assert treatment[2].sum() > control[2].sum()
+    click = EVENTS.index("click")
+    assert np.all(treatment[click] >= control[click])
+    assert treatment[click].sum() > control[click].sum()
 
 
 def test_simulate_day_events_are_sorted_in_the_day():

@@ -116,12 +116,15 @@ def test_simulate_values_are_in_their_domains(simulated: Simulated):
     ev = simulated.events
     assert set(ev.column("event").to_pylist()) == {
         "session",
+        "login",
+        "page_view",
+        "pricing_view",
         "impression",
         "click",
         "add_to_cart",
         "purchase",
     }
-    assert set(ev.column("channel").to_pylist()) <= {"web", "app", "email"}
+    assert set(ev.column("channel").to_pylist()) == {"web", "app", "email", "ads"}
     ts = ev.column("ts").cast(pa.int64()).to_numpy()
     start_us = int(start.timestamp()) * 1_000_000
     assert ts.min() >= start_us
@@ -177,7 +180,7 @@ def test_simulate_rejects_bad_sizes(tmp_path: Path, kwargs: dict[str, object], m
 
 
 def test_simulate_rejects_unknown_scenario(tmp_path: Path):
-    with pytest.raises(ConfigError, match=r"unknown scenario 'foo'; built-in scenarios: ecommerce"):
+    with pytest.raises(ConfigError, match=r"unknown scenario 'foo'; built-in scenarios: aa, ecomm"):
         simulate("foo", users=10, days=1, seed=0, out=tmp_path)
 
 

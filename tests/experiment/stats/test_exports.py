@@ -9,7 +9,10 @@ import pathlib
 import experiment.stats
 from experiment.stats import messages
 
-MODULES = ["multiplicity", "ratio", "srm", "ttest"]
+MODULES = [
+    "bayes", "cuped", "heterogeneity", "multiplicity", "power",
+    "ratio", "sequential", "srm", "ttest",
+]  # fmt: skip
 ALLOWED_IMPORTS = {"__future__", "dataclasses", "typing", "numpy", "scipy", "experiment"}
 
 

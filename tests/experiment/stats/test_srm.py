@@ -60,3 +60,21 @@ def test_srm_test_bad_arguments_raise(observed, weights, match):
 def test_srm_test_bad_threshold_raises():
     with pytest.raises(ValueError, match=r"threshold == 0\.0, must be > 0 and < 1"):
         srm_test([10, 10], [1, 1], threshold=0)
+
+
+def test_srm_test_many_matches_scipy_row_by_row():
+    from experiment.stats import srm_test_many
+
+    observed = np.array([[50_112, 49_888], [1_930, 18_070], [0, 0], [10, 0]])
+    shares = np.array([[0.5, 0.5], [0.1, 0.9], [0.5, 0.5], [1.0, 0.0]])
+    got = srm_test_many(observed, shares)
+    for i in range(2):
+        ref = scipy.stats.chisquare(observed[i], f_exp=observed[i].sum() * shares[i])
+        assert got.p_value[i] == pytest.approx(ref.pvalue, rel=1e-9)
+        assert got.statistic[i] == pytest.approx(ref.statistic, rel=1e-12)
+    assert np.isnan(got.p_value[2])
+    assert not got.flag[2]
+    assert got.p_value[3] == pytest.approx(1.0)  # an arm with share 0 and no units: fine
+    assert srm_test_many([[0, 5]], [[1.0, 0.0]]).p_value[0] == 0.0  # units where none expected
+    with pytest.raises(ValueError, match="need shape"):
+        srm_test_many([1, 2], [1, 1])

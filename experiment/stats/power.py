@@ -1,0 +1,178 @@
+"""Minimum detectable effects of a two-sample test, vectorised over cells.
+
+Both forms solve the power equation of a two-sided normal (z) test for the
+standardised effect ``d``, exactly as statsmodels' ``NormalIndPower`` does
+(both rejection tails are counted)::
+
+    power = Φ(d·√m − z) + Φ(−d·√m − z),   m = n_c·n_t / (n_c + n_t),  z = Φ⁻¹(1 − alpha/2)
+
+and then turn ``d`` into an effect on the metric's scale:
+
+* proportions use Cohen's arcsine effect size ``h = 2·asin(√p₁) − 2·asin(√p₀)``, so
+  the MDE is ``sin²(asin(√p₀) + h/2) − p₀`` (an increase);
+* means use ``d = δ / σ`` with the baseline standard deviation, so the MDE is ``d·σ``.
+
+References:
+    Cohen (1988), Statistical Power Analysis, ch. 6 (arcsine ``h``):
+    https://doi.org/10.4324/9780203771587
+    statsmodels ``NormalIndPower`` and ``normal_power``:
+    https://www.statsmodels.org/stable/generated/statsmodels.stats.power.NormalIndPower.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+from experiment.stats._checks import check_scalar
+from experiment.stats.messages import OK, TOO_FEW_UNITS, ZERO_BASELINE
+
+__all__ = ["MdeResult", "detectable_effect_size", "mde_mean", "mde_proportion", "power_normal"]
+
+_NEWTON_STEPS = 50
+
+
+@dataclass(frozen=True)
+class MdeResult:
+    """Minimum detectable effects, one element per cell.
+
+    Attributes:
+        effect_size: The standardised effect (Cohen's ``h`` or ``d``).
+        mde_abs: The smallest detectable increase on the metric's scale.
+        mde_rel: ``mde_abs`` relative to the baseline.
+        reason: A reason code where the MDE is ``nan`` (see ``messages``), else ``""``.
+    """
+
+    effect_size: NDArray[np.float64]
+    mde_abs: NDArray[np.float64]
+    mde_rel: NDArray[np.float64]
+    reason: NDArray[np.str_]
+
+
+def _effective_n(n_control: ArrayLike, n_treatment: ArrayLike) -> NDArray[np.float64]:
+    nc = np.asarray(n_control, dtype=np.float64)
+    nt = np.asarray(n_treatment, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = np.where((nc > 0) & (nt > 0), 1.0 / (1.0 / nc + 1.0 / nt), np.nan)
+    return np.asarray(m, dtype=np.float64)
+
+
+def power_normal(
+    effect_size: ArrayLike, n_control: ArrayLike, n_treatment: ArrayLike, *, alpha: float
+) -> NDArray[np.float64]:
+    """Power of a two-sided two-sample z test for a standardised effect (both tails).
+
+    Examples:
+        >>> round(float(power_normal(0.2, 393, 393, alpha=0.05)), 2)
+        0.8
+    """
+    alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
+    crit = stats.norm.isf(alpha / 2)
+    shift = np.asarray(effect_size, dtype=np.float64) * np.sqrt(
+        _effective_n(n_control, n_treatment)
+    )
+    return np.asarray(stats.norm.sf(crit - shift) + stats.norm.cdf(-crit - shift))
+
+
+def detectable_effect_size(
+    n_control: ArrayLike, n_treatment: ArrayLike, *, alpha: float = 0.05, power: float = 0.8
+) -> NDArray[np.float64]:
+    """The standardised effect a two-sided z test detects with probability ``power``.
+
+    Starts from the one-tail closed form ``(z_{1-alpha/2} + z_power) / √m`` and refines
+    with Newton steps on the two-tail power equation (the second tail matters
+    only for tiny samples). Cells with an empty arm give ``nan``.
+    """
+    alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
+    power = check_scalar(power, "power", gt=alpha / 2, lt=1)
+    m = _effective_n(n_control, n_treatment)
+    root = np.sqrt(m)
+    crit = stats.norm.isf(alpha / 2)
+    d = (crit + stats.norm.isf(1 - power)) / root
+    for _ in range(_NEWTON_STEPS):
+        f = stats.norm.sf(crit - d * root) + stats.norm.cdf(-crit - d * root) - power
+        slope = root * (stats.norm.pdf(crit - d * root) - stats.norm.pdf(-crit - d * root))
+        step = np.where(slope > 0, f / np.where(slope > 0, slope, 1.0), 0.0)
+        d = d - step
+        if np.all(~np.isfinite(step) | (np.abs(step) <= 1e-15 * np.maximum(np.abs(d), 1.0))):
+            break
+    return np.asarray(d, dtype=np.float64)
+
+
+def _reasons(n_control: ArrayLike, n_treatment: ArrayLike) -> NDArray[np.str_]:
+    nc = np.asarray(n_control, dtype=np.float64)
+    nt = np.asarray(n_treatment, dtype=np.float64)
+    return np.where((nc > 0) & (nt > 0), OK, TOO_FEW_UNITS).astype(np.str_)
+
+
+def mde_proportion(
+    baseline: ArrayLike,
+    n_control: ArrayLike,
+    n_treatment: ArrayLike,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> MdeResult:
+    """Smallest detectable increase of a conversion rate (Cohen's ``h``, two-sided z test).
+
+    Args:
+        baseline: Control conversion rate(s), in [0, 1].
+        n_control: Users per cell in control.
+        n_treatment: Users per cell in treatment.
+        alpha: Two-sided significance level.
+        power: Probability of detecting the MDE.
+
+    Returns:
+        The MDE per cell; ``nan`` with a reason when an arm is empty, or when no rate
+        up to 1 is detectable (reason ``too_few_units``).
+
+    Examples:
+        >>> r = mde_proportion(0.03, 10_000, 10_000)
+        >>> round(float(r.mde_abs), 5), round(float(r.mde_rel), 3)
+        (0.00713, 0.238)
+    """
+    h = detectable_effect_size(n_control, n_treatment, alpha=alpha, power=power)
+    p0 = np.clip(np.asarray(baseline, dtype=np.float64), 0.0, 1.0)
+    angle = np.arcsin(np.sqrt(p0)) + h / 2
+    reachable = angle <= np.pi / 2
+    p1 = np.where(reachable, np.sin(np.minimum(angle, np.pi / 2)) ** 2, np.nan)
+    mde_abs = p1 - p0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mde_rel = np.where(p0 > 0, mde_abs / p0, np.nan)
+    reason = _reasons(n_control, n_treatment)
+    reason = np.where((reason == OK) & ~reachable, TOO_FEW_UNITS, reason)
+    reason = np.where((reason == OK) & (p0 == 0), ZERO_BASELINE, reason).astype(np.str_)
+    return MdeResult(effect_size=h, mde_abs=mde_abs, mde_rel=mde_rel, reason=reason)
+
+
+def mde_mean(
+    mean: ArrayLike,
+    sd: ArrayLike,
+    n_control: ArrayLike,
+    n_treatment: ArrayLike,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> MdeResult:
+    """Smallest detectable increase of a mean, given the baseline mean and standard deviation.
+
+    The standardised effect is ``d = δ / σ`` (normal approximation, as
+    statsmodels' ``NormalIndPower``), so ``mde_abs = d·σ``.
+
+    Examples:
+        >>> r = mde_mean(10.0, 20.0, 5_000, 5_000)
+        >>> round(float(r.mde_abs), 4)
+        1.1206
+    """
+    d = detectable_effect_size(n_control, n_treatment, alpha=alpha, power=power)
+    mu = np.asarray(mean, dtype=np.float64)
+    sigma = np.asarray(sd, dtype=np.float64)
+    mde_abs = d * sigma
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mde_rel = np.where(mu != 0, mde_abs / np.abs(mu), np.nan)
+    reason = _reasons(n_control, n_treatment)
+    reason = np.where((reason == OK) & (mu == 0), ZERO_BASELINE, reason).astype(np.str_)
+    return MdeResult(effect_size=d, mde_abs=mde_abs, mde_rel=mde_rel, reason=reason)

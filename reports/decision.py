@@ -1,0 +1,131 @@
+"""The ship / don't ship / keep testing decision per segment, shared by every view.
+
+The rule (also printed in the report, :data:`RULE`): the experiment's first metric
+is the primary metric and every other metric is a guardrail; higher is better for
+all of them. A segment's treatment arm is
+
+* **don't ship** when any metric's lift is significantly negative (adjusted p);
+* **ship** when the primary metric's lift is significantly positive and no
+  guardrail is significantly negative, and the sample ratio is healthy;
+* **keep testing** otherwise, labelled *underpowered* when the primary row is
+  flagged as underpowered, and always when a sample ratio mismatch makes the
+  numbers untrustworthy.
+
+Suppressed segments (below the privacy floor) get no decision.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from experiment.results import AnalysisResults, ResultRow
+from reports.optional import field_of, items_of
+
+__all__ = ["RULE", "Decision", "DecisionKind", "decide", "decisions", "is_suppressed"]
+
+DecisionKind = Literal["ship", "don't ship", "keep testing", "below minimum size", "no data"]
+
+RULE = (
+    "Primary metric = the experiment's first metric; the others are guardrails (higher is "
+    "better). Ship: the primary metric's lift is significant and positive, no guardrail is "
+    "significantly negative and the sample ratio is healthy. Don't ship: any metric is "
+    "significantly negative. Keep testing: anything else (marked underpowered when the "
+    "experiment cannot detect its minimum effect). Significant = adjusted p below alpha."
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The decision for one (segment, arm) and the one-line reason for it."""
+
+    segment: str
+    arm: str
+    kind: DecisionKind
+    reason: str
+    underpowered: bool = False
+
+
+def is_suppressed(row: ResultRow) -> bool:
+    """Whether the row is below the privacy floor (its numbers must not be shown)."""
+    return bool(field_of(row, "suppressed", False))
+
+
+def _srm_flagged_segments(results: AnalysisResults) -> set[str]:
+    return {
+        str(field_of(item, "segment"))
+        for item in items_of(results.srm, "segments")
+        if field_of(item, "flag")
+    }
+
+
+def _direction(row: ResultRow) -> int:
+    if not row.significant or math.isnan(row.lift_abs):
+        return 0
+    return 1 if row.lift_abs > 0 else -1
+
+
+def decide(rows: list[ResultRow], *, srm_flag: bool = False) -> DecisionKind:
+    """The decision for one (segment, arm) from its rows, primary metric first.
+
+    Examples:
+        >>> from dataclasses import replace
+        >>> win = ResultRow("all", "conversion", "treatment", 10, 10, 0.1, 0.2, 0.1, 1.0,
+        ...                 0.5, 1.5, 0.05, 0.15, 0.001, 0.002, True, "welch-t, holm")
+        >>> harm = replace(win, metric="revenue", lift_abs=-1.0, lift_rel=-0.1)
+        >>> decide([win]), decide([win, harm]), decide([replace(win, significant=False)])
+        ('ship', "don't ship", 'keep testing')
+        >>> decide([win], srm_flag=True)
+        'keep testing'
+    """
+    primary = rows[0]
+    if is_suppressed(primary):
+        return "below minimum size"
+    if math.isnan(primary.p_value):
+        return "no data"
+    directions = [_direction(r) for r in rows if not is_suppressed(r)]
+    if -1 in directions:
+        return "don't ship"
+    if directions[0] == 1 and not srm_flag:
+        return "ship"
+    return "keep testing"
+
+
+def _reason(kind: DecisionKind, rows: list[ResultRow], *, srm_flag: bool) -> str:
+    primary = rows[0]
+    hurt = ", ".join(r.metric for r in rows if _direction(r) == -1 and not is_suppressed(r))
+    if kind == "keep testing" and srm_flag:
+        return "sample ratio mismatch: fix the assignment before deciding"
+    if kind == "keep testing" and primary.underpowered:
+        return f"{primary.metric} not significant and the test is underpowered"
+    return {
+        "below minimum size": "fewer users than the privacy floor; numbers withheld",
+        "no data": primary.reason or "no test result for the primary metric",
+        "don't ship": f"significantly negative: {hurt}",
+        "ship": f"{primary.metric} significantly positive, no guardrail harmed",
+        "keep testing": f"{primary.metric} not significant yet",
+    }[kind]
+
+
+def decisions(results: AnalysisResults) -> list[Decision]:
+    """One decision per (segment, treatment arm), in the order rows first appear."""
+    metrics: list[str] = []
+    groups: dict[tuple[str, str], dict[str, ResultRow]] = {}
+    for row in results.results:
+        if row.metric not in metrics:
+            metrics.append(row.metric)
+        groups.setdefault((row.segment, row.arm), {})[row.metric] = row
+    segment_srm = _srm_flagged_segments(results)
+    out = []
+    for (segment, arm), by_metric in groups.items():
+        rows = [by_metric[m] for m in metrics if m in by_metric]
+        if metrics[0] not in by_metric:
+            out.append(Decision(segment, arm, "no data", f"no {metrics[0]} result"))
+            continue
+        srm_flag = results.srm.flag or segment in segment_srm
+        kind = decide(rows, srm_flag=srm_flag)
+        reason = _reason(kind, rows, srm_flag=srm_flag)
+        underpowered = kind == "keep testing" and rows[0].underpowered
+        out.append(Decision(segment, arm, kind, reason, underpowered=underpowered))
+    return out

@@ -1,0 +1,332 @@
+"""Validation before rollout: size, share, overlap, coverage, MDE and the privacy floor.
+
+One aggregate query on the customers table counts every segment, every pairwise
+overlap and the coverage of the population, and gives the baseline mean and
+standard deviation of every pre-period metric per segment. The minimum
+detectable effect per (segment, metric) comes from :mod:`experiment.stats.power`
+with the experiment's alpha, power, traffic and allocation. A segment fails a
+check when it is under the privacy floor ``min_size`` (its numbers are then never
+shown), empty, or UNDERPOWERED (its MDE exceeds the target lift).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from experiment.errors import RuleError
+from experiment.stats import mde_mean, mde_proportion
+from segments.compile import Compiler, compile_segments
+from segments.rules import Column, parse_rule
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from segments.definitions import SegmentSet
+
+__all__ = ["Baseline", "SegmentCheck", "ValidationReport", "baselines_from_columns", "validate"]
+
+BELOW_MIN_SIZE = "BELOW_MIN_SIZE"
+UNDERPOWERED = "UNDERPOWERED"
+EMPTY = "EMPTY"
+_MAX_OVERLAP = 80
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A metric's baseline per segment (aligned with the segment names)."""
+
+    kind: Literal["proportion", "mean"]
+    mean: NDArray[np.float64]
+    sd: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SegmentCheck:
+    """One segment's row; numbers are ``None`` when the segment is under the floor."""
+
+    name: str
+    size: int | None
+    share: float | None
+    suppressed: bool
+    flags: tuple[str, ...]
+    mde_rel: dict[str, float | None] = field(default_factory=dict)
+    mde_abs: dict[str, float | None] = field(default_factory=dict)
+    baseline: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the segment passes every check."""
+        return not self.flags
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Everything ``exp segments validate`` shows, as plain data."""
+
+    source: str
+    exclusive: bool
+    min_size: int
+    population: int
+    coverage: float
+    segments: tuple[SegmentCheck, ...]
+    overlap: tuple[tuple[int | None, ...], ...] | None
+    metrics: tuple[str, ...]
+    alpha: float
+    power: float
+    target_lift: float
+    users_per_arm_share: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every segment passes."""
+        return all(s.ok for s in self.segments)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``None`` for suppressed or undefined numbers)."""
+
+        def clean(v: Any) -> Any:
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            return v
+
+        return {
+            "source": self.source,
+            "set": "exclusive" if self.exclusive else "overlapping",
+            "min_size": self.min_size,
+            "population": self.population,
+            "coverage": clean(self.coverage),
+            "alpha": self.alpha,
+            "power": self.power,
+            "target_lift": self.target_lift,
+            "users_per_arm_share": self.users_per_arm_share,
+            "metrics": list(self.metrics),
+            "ok": self.ok,
+            "segments": [
+                {
+                    "name": s.name,
+                    "size": s.size,
+                    "share": clean(s.share),
+                    "suppressed": s.suppressed,
+                    "flags": list(s.flags),
+                    "baseline": clean(s.baseline),
+                    "mde_abs": clean(s.mde_abs),
+                    "mde_rel": clean(s.mde_rel),
+                }
+                for s in self.segments
+            ],
+            "overlap": [list(r) for r in self.overlap] if self.overlap is not None else None,
+        }
+
+
+def _metric_value(compiler: Compiler, text: str) -> tuple[Literal["proportion", "mean"], Any]:
+    """A column name gives a mean metric; a rule gives a proportion (share where it holds)."""
+    name = text.strip()
+    if name.isidentifier() and name not in ("lifecycle",):
+        col = compiler.column(Column(name, 0))
+        if col.type().is_boolean():
+            return "proportion", col.cast("float64")
+        if not col.type().is_numeric():
+            raise RuleError(f"metric column {name!r} is {col.type()}; use a numeric column")
+        return "mean", col.cast("float64")
+    return "proportion", compiler.rule(parse_rule(text)).fill_null(False).cast("float64")
+
+
+def baselines_from_columns(
+    table: ir.Table,
+    masks: dict[str, ir.BooleanValue],
+    metrics: dict[str, str],
+    *,
+    as_of: dt.datetime | None,
+) -> dict[str, Baseline]:
+    """Per-segment baselines of pre-period metrics given as a column or a rule.
+
+    Raises:
+        RuleError: a metric names an unknown column or is not a valid rule.
+    """
+    if not metrics or not masks:
+        return {}
+    compiler = Compiler(table, as_of=as_of)
+    values: dict[str, tuple[str, Any]] = {}
+    for name, text in metrics.items():
+        try:
+            values[name] = _metric_value(compiler, text)
+        except RuleError as exc:
+            raise RuleError(f"metric {name!r}: {exc}") from None
+    cols = {f"s{i}": m for i, m in enumerate(masks.values())}
+    cols.update({f"v{i}": v for i, (_, v) in enumerate(values.values())})
+    flat = table.select(**cols)  # each rule and metric evaluated once per row
+    aggs: dict[str, Any] = {}
+    for si in range(len(masks)):
+        for mi in range(len(values)):
+            value, mask = flat[f"v{mi}"], flat[f"s{si}"]
+            aggs[f"m_{si}_{mi}"] = value.mean(where=mask)
+            aggs[f"s_{si}_{mi}"] = value.std(how="sample", where=mask)
+    row = flat.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+
+    def grid(prefix: str, mi: int) -> NDArray[np.float64]:
+        got = [row[f"{prefix}_{si}_{mi}"] for si in range(len(masks))]
+        return np.array([np.nan if v is None else v for v in got], dtype=np.float64)
+
+    out = {}
+    for mi, (name, (kind, _)) in enumerate(values.items()):
+        mean = grid("m", mi)
+        sd = np.sqrt(mean * (1 - mean)) if kind == "proportion" else grid("s", mi)
+        out[name] = Baseline(
+            kind="proportion" if kind == "proportion" else "mean", mean=mean, sd=sd
+        )
+    return out
+
+
+def validate(
+    table: ir.Table,
+    segment_set: SegmentSet,
+    *,
+    as_of: dt.datetime | None,
+    metrics: dict[str, str] | None = None,
+    baselines: dict[str, Baseline] | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    target_lift: float = 0.10,
+    control_share: float = 0.5,
+    treatment_share: float = 0.5,
+    traffic: float = 1.0,
+) -> ValidationReport:
+    """Check a segments file against a customers table.
+
+    Args:
+        table: The customers table.
+        segment_set: The parsed segments file.
+        as_of: The analysis start (for ``days_since`` and ``lifecycle``).
+        metrics: Pre-period metrics, name → a numeric column (mean) or a rule (proportion).
+        baselines: Baselines computed elsewhere (e.g. from an experiment's control arm),
+            aligned with the compiled segment names.
+        alpha: Two-sided significance level of the planned test.
+        power: Power at which the MDE is computed.
+        target_lift: A segment is UNDERPOWERED when its relative MDE exceeds this.
+        control_share: Share of a segment's users expected in control.
+        treatment_share: Share expected in the (smallest) treatment arm.
+        traffic: Share of customers expected to enter the experiment in its window.
+
+    Raises:
+        RuleError: a rule, metric or model does not fit the table.
+    """
+    masks = compile_segments(segment_set, table, as_of=as_of)
+    names = list(masks)
+    row = _counts(table, masks)
+    population = int(row["population"])
+    sizes = np.array([int(row[f"n_{i}"] or 0) for i in range(len(names))], dtype=np.float64)
+    all_baselines = dict(baselines or {})
+    all_baselines.update(baselines_from_columns(table, masks, metrics or {}, as_of=as_of))
+    n_c, n_t = sizes * traffic * control_share, sizes * traffic * treatment_share
+    mdes: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+    for metric, base in all_baselines.items():
+        if base.kind == "proportion":
+            res = mde_proportion(base.mean, n_c, n_t, alpha=alpha, power=power)
+        else:
+            res = mde_mean(base.mean, base.sd, n_c, n_t, alpha=alpha, power=power)
+        mdes[metric] = (res.mde_abs, res.mde_rel)
+    checks = tuple(
+        _check(
+            name,
+            int(sizes[i]),
+            population,
+            floor=segment_set.min_size,
+            target_lift=target_lift,
+            mde_abs={m: float(v[0][i]) for m, v in mdes.items()},
+            mde_rel={m: float(v[1][i]) for m, v in mdes.items()},
+            baseline={m: float(b.mean[i]) for m, b in all_baselines.items()},
+        )
+        for i, name in enumerate(names)
+    )
+    return ValidationReport(
+        source=segment_set.source,
+        exclusive=segment_set.exclusive,
+        min_size=segment_set.min_size,
+        population=population,
+        coverage=int(row.get("covered") or 0) / population if population else math.nan,
+        segments=checks,
+        overlap=_overlap(row, sizes, segment_set.min_size) if "o_0_1" in row else None,
+        metrics=tuple(all_baselines),
+        alpha=alpha,
+        power=power,
+        target_lift=target_lift,
+        users_per_arm_share=traffic * min(control_share, treatment_share),
+    )
+
+
+def _counts(table: ir.Table, masks: dict[str, ir.BooleanValue]) -> dict[str, Any]:
+    """One query: population, segment sizes, pairwise overlaps and coverage."""
+    # project the masks once, so the engine evaluates each rule once per row
+    flags = table.select(**{f"s{i}": m for i, m in enumerate(masks.values())}) if masks else table
+    exprs = [flags[f"s{i}"] for i in range(len(masks))]
+    aggs: dict[str, Any] = {"population": flags.count()}
+    for i, mask in enumerate(exprs):
+        aggs[f"n_{i}"] = mask.sum()
+    if len(exprs) <= _MAX_OVERLAP:
+        for i in range(len(exprs)):
+            for j in range(i + 1, len(exprs)):
+                aggs[f"o_{i}_{j}"] = (exprs[i] & exprs[j]).sum()
+    if exprs:
+        covered = exprs[0]
+        for e in exprs[1:]:
+            covered = covered | e
+        aggs["covered"] = covered.sum()
+    row: dict[str, Any] = flags.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    return row
+
+
+def _overlap(
+    row: dict[str, Any], sizes: NDArray[np.float64], floor: int
+) -> tuple[tuple[int | None, ...], ...]:
+    """Users in both segments; counts under the privacy floor are hidden (``None``)."""
+    matrix = []
+    for i in range(len(sizes)):
+        cells: list[int | None] = []
+        for j in range(len(sizes)):
+            k = int(sizes[i]) if i == j else int(row[f"o_{min(i, j)}_{max(i, j)}"] or 0)
+            cells.append(None if 0 < k < floor else k)
+        matrix.append(tuple(cells))
+    return tuple(matrix)
+
+
+def _check(
+    name: str,
+    size: int,
+    population: int,
+    *,
+    floor: int,
+    target_lift: float,
+    mde_abs: dict[str, float],
+    mde_rel: dict[str, float],
+    baseline: dict[str, float],
+) -> SegmentCheck:
+    suppressed = size < floor
+    flags: list[str] = []
+    if size == 0:
+        flags.append(EMPTY)
+    if suppressed:
+        flags.append(BELOW_MIN_SIZE)
+    elif any(not r <= target_lift for r in mde_rel.values()):  # nan MDE is underpowered too
+        flags.append(UNDERPOWERED)
+
+    def hide(values: dict[str, float]) -> dict[str, float | None]:
+        return {k: (None if suppressed else v) for k, v in values.items()}
+
+    return SegmentCheck(
+        name=name,
+        size=None if suppressed else size,
+        share=None if suppressed or population == 0 else size / population,
+        suppressed=suppressed,
+        flags=tuple(flags),
+        mde_rel=hide(mde_rel),
+        mde_abs=hide(mde_abs),
+        baseline=hide(baseline),
+    )

@@ -1,0 +1,62 @@
+import math
+import re
+
+from reports.charts import ForestRow, Series, forest_svg, timeline_svg
+
+EVIL = "<script>alert(1)</script> $\\alpha$"
+
+
+def _rows(n):
+    return [
+        ForestRow(f"s{i}", 0.01 * i, 0.01 * i - 0.05, 0.01 * i + 0.05, "neutral", "+1%")
+        for i in range(n)
+    ]
+
+
+def test_forest_svg_one_group_per_row_and_text_kept_as_text():
+    svg = forest_svg(_rows(7), id_prefix="f", confidence="95%")
+    assert svg.startswith("<svg")
+    assert len(re.findall(r'<g id="f-row-\d+"', svg)) == 7
+    assert "<text" in svg  # svg.fonttype none: labels stay searchable text
+    assert "viewBox" in svg
+    assert not re.match(r'<svg[^>]* width="', svg)  # CSS sizes it
+
+
+def test_forest_svg_escapes_labels_and_does_not_parse_math():
+    rows = [ForestRow(EVIL, 0.1, 0.0, 0.2, "positive", "+10%", emphasised=True)]
+    svg = forest_svg(rows, id_prefix="f", confidence="95%")
+    assert "<script" not in svg
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; $\\alpha$" in svg
+
+
+def test_forest_svg_hidden_rows_show_their_note():
+    rows = [
+        *_rows(2),
+        ForestRow("tiny", math.nan, math.nan, math.nan, "hidden", "below minimum size"),
+    ]
+    svg = forest_svg(rows, id_prefix="f", confidence="95%")
+    assert "below minimum size" in svg
+    assert len(re.findall(r'<g id="f-row-\d+"', svg)) == 3
+
+
+def test_forest_svg_states_differ_beyond_colour():
+    rows = [
+        ForestRow("a", 0.1, 0.05, 0.15, "positive", ""),
+        ForestRow("b", -0.1, -0.15, -0.05, "negative", ""),
+        ForestRow("c", 0.0, -0.05, 0.05, "underpowered", ""),
+    ]
+    svg = forest_svg(rows, id_prefix="f", confidence="95%")
+    groups = re.split(r'<g id="f-row-', svg)[1:]
+    markers = [re.search(r'xlink:href="#([^"]+)"', g) for g in groups]
+    assert len({m.group(1) for m in markers if m}) == 3  # circle, square, diamond
+    assert "stroke-dasharray" in groups[2]  # underpowered is dashed
+
+
+def test_timeline_svg_draws_each_series_with_legend():
+    series = [
+        Series(name, ("2026-01-01", "2026-01-02"), (0.1, 0.05), (-0.1, 0.0), (0.3, 0.1))
+        for name in ("all", "vip <b>")
+    ]
+    svg = timeline_svg(series, confidence="95%")
+    assert "vip &lt;b&gt;" in svg
+    assert svg.count("<path") >= 3

@@ -1,0 +1,65 @@
+from dataclasses import replace
+
+import pytest
+
+from reports.decision import decide, decisions
+from tests.experiment.test_results import make_results
+from tests.reports.factory import make_row
+
+WIN = make_row("s", "conversion", 0.10, 0.05)
+FLAT = make_row("s", "conversion", 0.00, 0.05)
+LOSS = make_row("s", "conversion", -0.10, 0.05)
+GUARD_OK = make_row("s", "revenue", 0.00, 0.05)
+GUARD_HARM = make_row("s", "revenue", -0.10, 0.05)
+
+
+@pytest.mark.parametrize(
+    ("rows", "srm", "expected"),
+    [
+        ([WIN, GUARD_OK], False, "ship"),
+        ([WIN, GUARD_HARM], False, "don't ship"),
+        ([LOSS, GUARD_OK], False, "don't ship"),
+        ([FLAT, GUARD_OK], False, "keep testing"),
+        ([FLAT, GUARD_HARM], False, "don't ship"),
+        ([WIN, GUARD_OK], True, "keep testing"),
+        ([replace(WIN, p_value=float("nan")), GUARD_OK], False, "no data"),
+    ],
+)
+def test_decide_rule(rows, srm, expected):
+    assert decide(rows, srm_flag=srm) == expected
+
+
+def test_decide_suppressed_primary_is_no_decision():
+    row = replace(WIN)
+    object.__setattr__(row, "suppressed", True)
+    assert decide([row, GUARD_OK]) == "below minimum size"
+
+
+def test_decisions_group_by_segment_and_arm_primary_first():
+    rows = (
+        make_row("all", "conversion", 0.1, 0.05),
+        make_row("vip", "conversion", 0.0, 0.05, underpowered=True),
+        make_row("all", "revenue", 0.0, 0.05),
+        make_row("vip", "revenue", 0.0, 0.05),
+        replace(make_row("vip", "conversion", 0.1, 0.05), arm="b"),
+    )
+    made = decisions(replace(make_results(), results=rows))
+    assert [(d.segment, d.arm, d.kind) for d in made] == [
+        ("all", "treatment", "ship"),
+        ("vip", "treatment", "keep testing"),
+        ("vip", "b", "ship"),
+    ]
+    assert made[1].underpowered
+    assert "underpowered" in made[1].reason
+
+
+def test_decisions_segment_srm_blocks_shipping_that_segment_only():
+    rows = (make_row("all", "conversion", 0.1, 0.05), make_row("vip", "conversion", 0.1, 0.05))
+    results = replace(make_results(), results=rows)
+    object.__setattr__(results.srm, "segments", [{"segment": "vip", "flag": True}])
+    kinds = {d.segment: (d.kind, d.reason) for d in decisions(results)}
+    assert kinds["all"][0] == "ship"
+    assert kinds["vip"] == (
+        "keep testing",
+        "sample ratio mismatch: fix the assignment before deciding",
+    )

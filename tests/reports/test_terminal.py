@@ -1,0 +1,35 @@
+import io
+from dataclasses import replace
+
+from rich.console import Console  # noqa: TID251 - rendering the terminal view under test
+
+from reports.terminal import decision_table, lift_table
+from tests.experiment.test_results import make_results
+from tests.reports.factory import make_row
+
+
+def _text(renderable) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_decision_table_lists_each_segment_with_decision():
+    rows = (
+        make_row("all", "conversion", 0.1, 0.05),
+        make_row("[red]x[/]", "conversion", 0.0, 0.05),
+    )
+    text = _text(decision_table(replace(make_results(), results=rows)))
+    assert "✔ ship" in text
+    assert "… keep testing" in text
+    assert "[red]x[/]" in text  # user text is never rich markup
+    assert "primary metric: conversion" in text
+
+
+def test_lift_table_hides_suppressed_numbers():
+    row = replace(make_row("tiny", "conversion", 0.4321, 0.01), n_control=17, n_treatment=19)
+    object.__setattr__(row, "suppressed", True)
+    text = _text(lift_table(replace(make_results(), results=(row,))))
+    assert "below minimum size" in text
+    assert "17" not in text
+    assert "43.2" not in text
