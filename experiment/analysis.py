@@ -14,14 +14,30 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from experiment.quality import quality_checks
-from experiment.results import AnalysisResults, ResultRow, SegmentInfo, SegmentSrm, Srm
-from experiment.stats import adjust_pvalues, ratio_ttest, srm_test_many, welch_ttest
+from experiment.results import (
+    AnalysisResults,
+    Heterogeneity,
+    ResultRow,
+    SegmentInfo,
+    SegmentSrm,
+    Srm,
+)
+from experiment.stats import (
+    adjust_pvalues,
+    bayes_beta_binomial,
+    bayes_normal,
+    cochran_q,
+    ratio_ttest,
+    sequential_interval,
+    srm_test_many,
+    welch_ttest,
+)
 from experiment.sums import JointSums, MeanSums
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
     from experiment.engine import CellSums
-    from experiment.stats import LiftResult
+    from experiment.stats import BayesResult, LiftResult, SequentialResult
     from segments.definitions import SegmentSet
 
 __all__ = ["METHOD_NAMES", "analyze_cells"]
@@ -40,6 +56,44 @@ def _test(sums: MeanSums | JointSums, c: int, j: int, alpha: float) -> LiftResul
     if isinstance(sums, JointSums):
         return ratio_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha)
     return welch_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha)
+
+
+def _bayes(sums: MeanSums | JointSums, kind: str, c: int, j: int, lift: LiftResult) -> BayesResult:
+    """Chance to beat control and expected loss (absolute units, GrowthBook's risk).
+
+    Proportions use Beta-Binomial posteriors; means and ratios the normal
+    approximation of the lift's sampling distribution under a flat prior.
+    """
+    if kind == "proportion" and isinstance(sums, MeanSums):
+        return bayes_beta_binomial(_arm(sums, c), _arm(sums, j))
+    return bayes_normal(lift)
+
+
+def _heterogeneity(
+    pending: list[tuple[str, str, str, int, LiftResult]], segment_set: SegmentSet | None
+) -> tuple[Heterogeneity, ...]:
+    """Cochran's Q across segments, per metric and arm, for exclusive segment sets only.
+
+    Q assumes independent estimates: overlapping segments share users, so their
+    lifts are correlated and Q would overstate heterogeneity. ``all`` (row 0) is
+    never part of the family.
+    """
+    if segment_set is None or not segment_set.exclusive:
+        return ()
+    out = []
+    for name, _kind, arm, _j, res in pending:
+        q = cochran_q(res.lift_rel[1:], res.se_rel[1:])
+        out.append(
+            Heterogeneity(
+                metric=name,
+                q=float(q.q),
+                p_value=float(q.p_value),
+                i2=float(q.i2),
+                arm=arm,
+                segments=int(q.k),
+            )
+        )
+    return tuple(out)
 
 
 def _srm(cells: CellSums, config: ExperimentConfig) -> Srm:
@@ -106,6 +160,16 @@ def analyze_cells(
     rows: list[ResultRow] = []
     offset = 0
     for name, kind, arm, j, res in pending:
+        bayes = _bayes(cells.metrics[name], kind, c, j, res)
+        seq: SequentialResult | None = None
+        if config.sequential:
+            n_total = cells.units[:, c] + cells.units[:, j]
+            seq = sequential_interval(
+                res, n_total, alpha=config.alpha, tuning=config.sequential_tuning
+            )
+        method = f"{METHOD_NAMES[kind]}, {config.correction}"
+        if seq is not None:
+            method += ", confidence sequence"
         for si, segment in enumerate(cells.segments):
             k = offset + si
             rows.append(
@@ -126,9 +190,14 @@ def analyze_cells(
                     p_value=float(p_raw[k]),
                     p_adjusted=float(p_adj[k]),
                     significant=bool(p_adj[k] < config.alpha),
-                    method=f"{METHOD_NAMES[kind]}, {config.correction}",
+                    method=method,
                     metric_kind=kind,
                     reason=str(res.reason[si]),
+                    chance_to_win=float(bayes.chance_to_win[si]),
+                    expected_loss=float(bayes.expected_loss[si]),
+                    seq_p_value=float(seq.seq_p_value[si]) if seq is not None else math.nan,
+                    seq_ci_low=float(seq.seq_ci_low[si]) if seq is not None else math.nan,
+                    seq_ci_high=float(seq.seq_ci_high[si]) if seq is not None else math.nan,
                 )
             )
         offset += len(cells.segments)
@@ -168,6 +237,7 @@ def analyze_cells(
         window_end=cells.window_end.isoformat(),
         segments=segments,
         data_quality=data_quality,
+        heterogeneity=_heterogeneity(pending, segment_set),
     )
 
 

@@ -142,6 +142,8 @@ class ExperimentConfig(_Frozen):
     traffic: float = Field(default=1.0, gt=0, le=1)
     allocation: dict[str, Allocation] = Field(default_factory=dict)
     invalid_revenue_threshold: float = Field(default=0.01, ge=0, le=1)
+    sequential: bool = False
+    sequential_tuning: float = Field(default=5000.0, gt=0)
 
     @field_validator("arms")
     @classmethod

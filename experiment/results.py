@@ -123,6 +123,8 @@ class Heterogeneity:
     q: float
     p_value: float
     i2: float
+    arm: str = ""
+    segments: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,93 @@
+"""The analysis step's wiring of the Bayesian, sequential and heterogeneity methods."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from experiment.analysis import analyze_cells
+from experiment.config import load_experiment
+from experiment.data import open_dataset
+from experiment.engine import aggregate
+from experiment.stats import welch_ttest
+from segments import load_segments
+
+EXCLUSIVE = """\
+exclusive: true
+segments:
+  - {name: mobile, where: "device == 'mobile'"}
+  - {name: desktop, where: "device == 'desktop'"}
+"""
+
+
+@pytest.fixture(scope="module")
+def analysed(dataset_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("exp")
+    (folder / "segments.yaml").write_text(EXCLUSIVE)
+    text = (dataset_dir / "experiment.yaml").read_text().replace("segments: segments.yaml\n", "")
+    (folder / "experiment.yaml").write_text(text + "segments: segments.yaml\nsequential: true\n")
+    config = load_experiment(folder / "experiment.yaml")
+    assert config.segments is not None
+    segment_set = load_segments(config.segments)
+    cells = aggregate(open_dataset(dataset_dir), config, segment_set)
+    return config, cells, analyze_cells(cells, config, segment_set)
+
+
+def test_chance_to_win_matches_beta_posterior_monte_carlo(analysed):
+    _config, cells, results = analysed
+    conv = cells.metrics["conversion"]
+    rng = np.random.default_rng(11)
+    draws = 400_000
+    for si, segment in enumerate(cells.segments):
+        row = next(r for r in results.results if r.segment == segment and r.metric == "conversion")
+        s = conv.n[si] * conv.mean[si]
+        post_c = rng.beta(1 + s[0], 1 + conv.n[si, 0] - s[0], draws)
+        post_t = rng.beta(1 + s[1], 1 + conv.n[si, 1] - s[1], draws)
+        p = float((post_t > post_c).mean())
+        assert row.chance_to_win == pytest.approx(
+            p, abs=3.29 * math.sqrt(p * (1 - p) / draws) + 1e-4
+        )
+        loss = float(np.maximum(post_c - post_t, 0).mean())
+        assert row.expected_loss == pytest.approx(loss, rel=0.02, abs=1e-5)
+
+
+def test_sequential_interval_contains_fixed_horizon_interval(analysed):
+    _config, _cells, results = analysed
+    finite = [r for r in results.results if math.isfinite(r.ci_low) and math.isfinite(r.seq_ci_low)]
+    assert len(finite) == len(results.results)
+    for row in finite:
+        assert row.seq_ci_low <= row.ci_low
+        assert row.seq_ci_high >= row.ci_high
+        assert 0 <= row.seq_p_value <= 1
+        assert "confidence sequence" in row.method
+
+
+def test_heterogeneity_matches_statsmodels_meta_analysis(analysed):
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    config, cells, results = analysed
+    assert cells.segments == ("all", "mobile", "desktop", "rest")
+    assert {h.metric for h in results.heterogeneity} == {m.name for m in config.metrics}
+    conv = cells.metrics["conversion"]
+    lift = welch_ttest(
+        type(conv)(n=conv.n[:, 0], mean=conv.mean[:, 0], m2=conv.m2[:, 0]),
+        type(conv)(n=conv.n[:, 1], mean=conv.mean[:, 1], m2=conv.m2[:, 1]),
+    )
+    ref = combine_effects(lift.lift_rel[1:], lift.se_rel[1:] ** 2)
+    het = next(h for h in results.heterogeneity if h.metric == "conversion")
+    assert het.q == pytest.approx(ref.q, rel=1e-9)
+    assert het.p_value == pytest.approx(stats.chi2.sf(ref.q, 2), rel=1e-9)
+    assert het.i2 == pytest.approx(max(ref.i2, 0.0), abs=1e-12)
+    assert het.segments == 3
+
+
+def test_heterogeneity_skipped_for_overlapping_segments(dataset_dir):
+    config = load_experiment(dataset_dir / "experiment.yaml")
+    assert config.segments is not None
+    segment_set = load_segments(config.segments)
+    cells = aggregate(open_dataset(dataset_dir), config, segment_set)
+    results = analyze_cells(cells, config, segment_set)
+    assert results.heterogeneity == ()
+    assert all(math.isnan(r.seq_p_value) for r in results.results)  # sequential is off
+    assert all(0 <= r.chance_to_win <= 1 for r in results.results if r.reason == "")
