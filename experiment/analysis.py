@@ -12,6 +12,7 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from experiment.quality import quality_checks
 from experiment.results import (
@@ -27,6 +28,7 @@ from experiment.stats import (
     bayes_beta_binomial,
     bayes_normal,
     cochran_q,
+    mde_mean,
     ratio_ttest,
     sequential_interval,
     srm_test_many,
@@ -67,6 +69,21 @@ def _bayes(sums: MeanSums | JointSums, kind: str, c: int, j: int, lift: LiftResu
     if kind == "proportion" and isinstance(sums, MeanSums):
         return bayes_beta_binomial(_arm(sums, c), _arm(sums, j))
     return bayes_normal(lift)
+
+
+def _mde_rel(
+    lift: LiftResult, n_c: NDArray[np.float64], n_t: NDArray[np.float64], config: ExperimentConfig
+) -> NDArray[np.float64]:
+    """Relative MDE of each cell at its own sample size and observed spread.
+
+    The per-user standard deviation is backed out of the lift's standard error,
+    ``sd = se / sqrt(1/n_c + 1/n_t)``, so one formula serves means, proportions and
+    (linearised) ratios.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = lift.se_abs / np.sqrt(1.0 / n_c + 1.0 / n_t)
+    mde = mde_mean(lift.mean_control, sd, n_c, n_t, alpha=config.alpha, power=config.power)
+    return mde.mde_rel
 
 
 def _heterogeneity(
@@ -167,6 +184,7 @@ def analyze_cells(
             seq = sequential_interval(
                 res, n_total, alpha=config.alpha, tuning=config.sequential_tuning
             )
+        mde_rel = _mde_rel(res, cells.units[:, c], cells.units[:, j], config)
         method = f"{METHOD_NAMES[kind]}, {config.correction}"
         if seq is not None:
             method += ", confidence sequence"
@@ -198,6 +216,10 @@ def analyze_cells(
                     seq_p_value=float(seq.seq_p_value[si]) if seq is not None else math.nan,
                     seq_ci_low=float(seq.seq_ci_low[si]) if seq is not None else math.nan,
                     seq_ci_high=float(seq.seq_ci_high[si]) if seq is not None else math.nan,
+                    mde_rel=float(mde_rel[si]),
+                    underpowered=bool(
+                        not mde_rel[si] <= config.target_lift  # nan counts as underpowered
+                    ),
                 )
             )
         offset += len(cells.segments)

@@ -143,6 +143,8 @@ class ExperimentConfig(_Frozen):
     allocation: dict[str, Allocation] = Field(default_factory=dict)
     invalid_revenue_threshold: float = Field(default=0.01, ge=0, le=1)
     sequential: bool = False
+    target_lift: float = Field(default=0.10, gt=0)
+    power: float = Field(default=0.8, gt=0, lt=1)
     sequential_tuning: float = Field(default=5000.0, gt=0)
 
     @field_validator("arms")
