@@ -16,7 +16,14 @@ if TYPE_CHECKING:
     import ibis
     import ibis.expr.types as ir
 
-__all__ = ["REQUIRED_COLUMNS", "Dataset", "open_dataset"]
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "Dataset",
+    "find_table",
+    "open_dataset",
+    "read_table",
+    "require_table",
+]
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": ("user_id",),
@@ -36,17 +43,35 @@ class Dataset:
     assignments: ir.Table
 
 
-def _source(folder: Path, name: str) -> str:
+def find_table(folder: Path, name: str) -> str | None:
+    """The Parquet source of table ``name`` in a dataset folder, or ``None``."""
     single = folder / f"{name}.parquet"
     if single.is_file():
         return str(single)
     parts = folder / name
     if parts.is_dir() and any(parts.glob("*.parquet")):
         return str(parts / "*.parquet")
-    raise DataError(
-        f"{folder}: table '{name}' not found; expected {name}.parquet or a folder {name}/ "
-        "of Parquet files"
-    )
+    return None
+
+
+def require_table(folder: Path, name: str) -> str:
+    """Like :func:`find_table`, but a missing table is a :class:`DataError`."""
+    source = find_table(folder, name)
+    if source is None:
+        raise DataError(
+            f"{folder}: table '{name}' not found; expected {name}.parquet or a folder {name}/ "
+            "of Parquet files"
+        )
+    return source
+
+
+def read_table(con: ibis.BaseBackend, source: str, name: str) -> ir.Table:
+    """Register a Parquet source on the connection; unreadable files are a DataError."""
+    try:
+        return con.read_parquet(source, table_name=name)
+    except Exception as exc:  # the engine's own error types vary by backend
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{source}: cannot read as Parquet ({first})") from None
 
 
 def _check_columns(folder: Path, name: str, table: ir.Table) -> None:
@@ -72,11 +97,6 @@ def open_dataset(path: Path) -> Dataset:
     con = ibis.duckdb.connect()
     tables = {}
     for name in REQUIRED_COLUMNS:
-        source = _source(folder, name)
-        try:
-            tables[name] = con.read_parquet(source, table_name=name)
-        except Exception as exc:  # the engine's own error types vary by backend
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DataError(f"{source}: cannot read as Parquet ({first})") from None
+        tables[name] = read_table(con, require_table(folder, name), name)
         _check_columns(folder, name, tables[name])
     return Dataset(folder, con, tables["customers"], tables["events"], tables["assignments"])

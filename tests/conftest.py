@@ -95,6 +95,17 @@ def write_dataset(
     return folder
 
 
+def assert_one_line_error(result: object, phrase: str) -> None:
+    """A CLI result failed as bad input: exit 2, one ``error:`` line naming ``phrase``."""
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    stderr: str = result.stderr  # type: ignore[attr-defined]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    assert phrase in lines[0]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_dataset(tmp_path_factory.mktemp("dataset"))

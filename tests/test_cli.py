@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from experiment.cli import app
-from tests.conftest import write_dataset
+from tests.conftest import assert_one_line_error, write_dataset
 
 runner = CliRunner()
 
@@ -17,15 +17,6 @@ CONTRACT_ROW = {
     "lift_abs", "lift_rel", "ci_low", "ci_high", "ci_abs_low", "ci_abs_high", "p_value",
     "p_adjusted", "significant", "method",
 }  # fmt: skip
-
-
-def _one_line_error(result, phrase: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert phrase in lines[0]
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +84,7 @@ def test_analyze_bad_rule_is_one_line_exit_2_and_writes_nothing(tmp_path, segmen
     result = runner.invoke(
         app, ["analyze", str(data), "-e", str(data / "experiment.yaml"), "--out", str(out)]
     )
-    _one_line_error(result, phrase)
+    assert_one_line_error(result, phrase)
     assert not out.exists()
 
 
@@ -120,7 +111,7 @@ def test_analyze_small_dataset_end_to_end(tmp_path):
 )
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, monkeypatch, args, phrase):
     monkeypatch.chdir(tmp_path)
-    _one_line_error(runner.invoke(app, args), phrase)
+    assert_one_line_error(runner.invoke(app, args), phrase)
     assert list(tmp_path.iterdir()) == []
 
 

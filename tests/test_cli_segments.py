@@ -11,7 +11,7 @@ from statsmodels.stats.power import NormalIndPower
 from typer.testing import CliRunner
 
 from experiment.cli import app
-from tests.conftest import write_dataset
+from tests.conftest import assert_one_line_error, write_dataset
 
 runner = CliRunner()
 
@@ -34,15 +34,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _one_line_error(result, phrase: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert phrase in lines[0]
-    assert "Traceback" not in result.output
-
-
 @pytest.mark.parametrize(
     ("rule", "phrase"),
     [
@@ -63,7 +54,7 @@ def test_segments_commands_reject_unsafe_rules_without_running_them(
     text = rule.format(marker=marker).replace('"', '\\"')
     plan.write_text(f'segments:\n  - name: evil\n    where: "{text}"\n')
     result = runner.invoke(app, ["segments", command, str(plan), "--data", str(data_dir)])
-    _one_line_error(result, phrase)
+    assert_one_line_error(result, phrase)
     assert "segment 'evil'" in result.stderr
     assert not marker.exists()
     assert not (tmp_path / "bad.models.json").exists()
@@ -73,7 +64,7 @@ def test_segments_validate_unknown_column_suggests_and_exits_2(data_dir, tmp_pat
     plan = tmp_path / "typo.yaml"
     plan.write_text('segments:\n  - name: lapsed\n    where: "days_since_last_logn >= 14"\n')
     result = runner.invoke(app, ["segments", "validate", str(plan), "--data", str(data_dir)])
-    _one_line_error(result, "did you mean 'days_since_last_login'?")
+    assert_one_line_error(result, "did you mean 'days_since_last_login'?")
 
 
 def test_segments_validate_json_sizes_overlap_privacy_and_exit_code(data_dir):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,26 +18,6 @@ __all__ = ["assign", "run_assign", "summary_table"]
 _SEG = "__seg__{}__"
 _OUT = "not entered"
 _TS = "timestamp('UTC', 6)"
-
-
-def _source(folder: Path, name: str) -> str | None:
-    single = folder / f"{name}.parquet"
-    if single.is_file():
-        return str(single)
-    parts = folder / name
-    if parts.is_dir() and any(parts.glob("*.parquet")):
-        return str(parts / "*.parquet")
-    return None
-
-
-def _read(con: Any, source: str, name: str) -> Any:
-    from experiment.errors import DataError
-
-    try:
-        return con.read_parquet(source, table_name=name)
-    except Exception as exc:  # the engine's own error types vary by backend
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{source}: cannot read as Parquet ({first})") from None
 
 
 def run_assign(
@@ -60,6 +40,7 @@ def run_assign(
 
     from experiment.assignment import HOLDOUT, AssignmentSpec, assignment_expr
     from experiment.config import check_allocation, load_experiment
+    from experiment.data import find_table, read_table, require_table
     from experiment.errors import DataError
     from experiment.files import atomic_path
     from segments import compile_segments, load_segments
@@ -69,14 +50,9 @@ def run_assign(
     folder = Path(dataset)
     if not folder.is_dir():
         raise DataError(f"{folder}: dataset folder not found")
-    source = _source(folder, "customers")
-    if source is None:
-        raise DataError(
-            f"{folder}: table 'customers' not found; expected customers.parquet or a folder "
-            "customers/ of Parquet files"
-        )
     con = ibis.duckdb.connect()
-    customers = _read(con, source, "customers")
+    source = require_table(folder, "customers")
+    customers = read_table(con, source, "customers")
     if "user_id" not in customers.columns:
         raise DataError(f"{source}: table 'customers' lacks column user_id")
 
@@ -106,9 +82,9 @@ def run_assign(
     rows = fresh.select(
         "user_id", experiment=ibis.literal(config.name), arm=fresh.arm, assigned_at=now_lit
     )
-    old_source = _source(folder, "assignments")
+    old_source = find_table(folder, "assignments")
     if old_source is not None:
-        old = _read(con, old_source, "assignments_old")
+        old = read_table(con, old_source, "assignments_old")
         old = old.select(
             user_id=old.user_id.cast("string"),
             experiment=old.experiment.cast("string"),
