@@ -7,7 +7,8 @@ A file lists segments in priority order. Each entry is one of:
   values (a one-column cross is a "family"), skipping combinations under ``min_size``;
 * ``cluster: {features: [...], k: auto}``: k-means clusters on standardised features;
 * ``predict: {target: RULE, features: [...], bands: {...}}``: score bands of a
-  logistic propensity model.
+  logistic propensity model; the target is a rule on customer columns or an
+  event target ``{event: purchase, days: 14}`` (see :class:`EventTarget`).
 
 ``min_size`` (default 100) is the privacy floor, ``exclusive: true`` makes the
 set first-match-wins plus ``rest``, and ``lifecycle:`` tunes the built-in
@@ -16,6 +17,7 @@ set first-match-wins plus ``rest``, and ``lifecycle:`` tunes the built-in
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ __all__ = [
     "RESERVED_NAMES",
     "REST",
     "ClusterSpec",
+    "EventTarget",
     "PredictSpec",
     "SegmentDef",
     "SegmentSet",
@@ -69,14 +72,42 @@ class ClusterSpec(_Frozen):
         return k
 
 
-class PredictSpec(_Frozen):
-    """A logistic propensity model of ``target`` (a rule) and segments by score band.
+class EventTarget(_Frozen):
+    """A target event: at least one ``event`` in the ``days`` days after the reference time.
 
-    ``bands`` maps a band name to ``[low, high]`` quantiles of the score, e.g.
+    ``absent: true`` flips it to "no such event" (churn: no ``session`` in 14 days).
+    The reference time is the user's ``assigned_at`` in ``experiment`` (default: the
+    only experiment in the assignments), and only its ``control`` arm is labelled:
+    treated users' behaviour carries the treatment effect, so a model fitted on them
+    would learn the treatment, not the customer's own propensity. Without
+    assignments, ``as_of`` is everyone's reference time. Labels are computed from
+    the events table when fitting; membership needs customer columns only.
+    """
+
+    event: str = Field(min_length=1)
+    days: int
+    absent: bool = False
+    experiment: str | None = None
+    control: str = "control"
+    as_of: dt.datetime | None = None
+
+    @field_validator("as_of")
+    @classmethod
+    def _utc(cls, as_of: dt.datetime | None) -> dt.datetime | None:
+        if as_of is not None and as_of.tzinfo is None:
+            return as_of.replace(tzinfo=dt.UTC)
+        return as_of
+
+
+class PredictSpec(_Frozen):
+    """A logistic propensity model of ``target`` and segments by score band.
+
+    ``target`` is a rule on customer columns or an :class:`EventTarget`. ``bands``
+    maps a band name to ``[low, high]`` quantiles of the score, e.g.
     ``top_decile: [0.9, 1.0]``.
     """
 
-    target: str
+    target: EventTarget | str
     features: list[str] = Field(min_length=1)
     bands: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"top_decile": (0.9, 1.0)}, min_length=1
@@ -185,6 +216,16 @@ def _parse(source: str, seg: _SegmentModel, what: str, text: str) -> Node:
         raise RuleError(f"{source}: segment {seg.name!r}: {what}{exc}") from None
 
 
+def _check_event_target(source: str, seg: _SegmentModel, target: EventTarget) -> None:
+    where = f"{source}: segment {seg.name!r}: target"
+    if target.days <= 0:
+        raise ConfigError(
+            f"{where} days must be a positive whole number of days, not {target.days}"
+        )
+    if target.experiment is not None and target.as_of is not None:
+        raise ConfigError(f"{where}: give experiment (assignment times) or as_of, not both")
+
+
 def _entry(source: str, seg: _SegmentModel) -> SegmentDef:
     if seg.where is not None:
         name = str(seg.name)
@@ -196,6 +237,9 @@ def _entry(source: str, seg: _SegmentModel) -> SegmentDef:
         return SegmentDef(str(seg.name), "", None, seg.description, "cluster", cluster=seg.cluster)
     if seg.predict is None:  # pragma: no cover - the model validator guarantees one kind
         raise RuntimeError("Segment without a kind.")
+    if isinstance(seg.predict.target, EventTarget):
+        _check_event_target(source, seg, seg.predict.target)
+        return SegmentDef(str(seg.name), "", None, seg.description, "predict", predict=seg.predict)
     target = _parse(source, seg, "target: ", seg.predict.target)
     if segments_of(target):
         raise RuleError(f"{source}: segment {seg.name!r}: target may not use segment()")

@@ -7,6 +7,11 @@ atomically by ``exp segments fit`` or, when missing or outdated, the first time
 the segments are compiled against data. With the sidecar in place, membership is
 a pure Ibis expression of saved numbers: the same segments on every run, on a
 fresh copy of the data, and on new data at rollout.
+
+A predictive entry with an event target (:class:`segments.definitions.EventTarget`)
+is labelled from the dataset's events and assignments when fitted
+(:mod:`segments.targets`), so it must be fitted with those tables
+(``exp segments fit``); membership still needs customer columns only.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from experiment.errors import DataError, RuleError
+from experiment.errors import ConfigError, DataError, RuleError
 from experiment.files import write_text_atomic
 from segments.clusters import ClusterModel, cluster_exprs, fit_clusters
 from segments.predictive import PredictModel, fit_propensity, predict_exprs
@@ -31,13 +36,29 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from segments.compile import Compiler
-    from segments.definitions import SegmentDef, SegmentSet
+    from segments.definitions import EventTarget, SegmentDef, SegmentSet
 
-__all__ = ["Model", "fit_models", "load_models", "model_segments"]
+__all__ = ["EventTables", "Model", "fit_models", "load_models", "model_segments"]
 
 Model = ClusterModel | PredictModel
 SIDECAR_VERSION = 1
 _MAX_PULL = 5_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class EventTables:
+    """The events and assignments tables (same connection as the customers) for labels."""
+
+    events: ir.Table
+    assignments: ir.Table | None = None
+
+
+def _event_target(entry: SegmentDef) -> EventTarget | None:
+    from segments.definitions import EventTarget
+
+    if entry.predict is not None and isinstance(entry.predict.target, EventTarget):
+        return entry.predict.target
+    return None
 
 
 def _spec(entry: SegmentDef) -> dict[str, Any]:
@@ -77,8 +98,6 @@ def load_models(segment_set: SegmentSet) -> dict[str, tuple[dict[str, Any], Mode
     Raises:
         ConfigError: the sidecar exists but is not a valid models file.
     """
-    from experiment.errors import ConfigError
-
     path = segment_set.sidecar
     if not path.is_file():
         return {}
@@ -116,7 +135,9 @@ def _features(compiler: Compiler, entry: SegmentDef) -> list[Any]:
     return cols
 
 
-def _pull(compiler: Compiler, entry: SegmentDef) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+def _pull(
+    compiler: Compiler, entry: SegmentDef, tables: EventTables | None
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Feature rows (and target) without nulls, in user_id order, sampled with the seed."""
     cols = _features(compiler, entry)
     spec = entry.cluster or entry.predict
@@ -128,7 +149,21 @@ def _pull(compiler: Compiler, entry: SegmentDef) -> tuple[NDArray[np.float64], N
     table = compiler.table
     if "user_id" in table.columns:
         select["_order"] = table.user_id
-    sample = table.select(**select).drop_null([f"f{i}" for i in range(len(cols))])
+    sample = table.select(**select)
+    event_target = _event_target(entry)
+    if event_target is not None:
+        if tables is None:
+            raise RuleError(
+                "an event target is labelled from the events table; "
+                "fit it with `exp segments fit SEGMENTS --data DATASET`"
+            )
+        if "_order" not in select:
+            raise DataError("an event target needs a user_id column in the customers table")
+        from segments.targets import event_labels
+
+        labels = event_labels(event_target, table, tables.events, tables.assignments)
+        sample = sample.inner_join(labels, sample._order == labels.user_id).drop("user_id")
+    sample = sample.drop_null([f"f{i}" for i in range(len(cols))])
     if "_order" in select:
         sample = sample.order_by("_order")
     arrow = sample.limit(_MAX_PULL).to_pyarrow()
@@ -140,7 +175,7 @@ def _pull(compiler: Compiler, entry: SegmentDef) -> tuple[NDArray[np.float64], N
     ).astype(np.float64)
     y = (
         arrow.column("y").to_numpy(zero_copy_only=False).astype(np.bool_)
-        if "y" in select
+        if "y" in sample.columns
         else np.zeros(n, np.bool_)
     )
     if n > spec.sample:
@@ -149,8 +184,8 @@ def _pull(compiler: Compiler, entry: SegmentDef) -> tuple[NDArray[np.float64], N
     return x, y
 
 
-def _fit(compiler: Compiler, entry: SegmentDef) -> Model:
-    x, y = _pull(compiler, entry)
+def _fit(compiler: Compiler, entry: SegmentDef, tables: EventTables | None = None) -> Model:
+    x, y = _pull(compiler, entry, tables)
     if entry.cluster is not None:
         c = entry.cluster
         return fit_clusters(x, tuple(c.features), k=c.k, k_max=c.k_max, seed=c.seed)
@@ -167,12 +202,24 @@ def _writable(segment_set: SegmentSet) -> bool:
 
 
 def fit_models(
-    segment_set: SegmentSet, table: ir.Table, *, as_of: dt.datetime | None
+    segment_set: SegmentSet,
+    table: ir.Table,
+    *,
+    as_of: dt.datetime | None,
+    events: EventTables | None = None,
 ) -> dict[str, Model]:
     """Fit every cluster and predictive entry on ``table`` and write the sidecar.
 
+    Args:
+        segment_set: The parsed segments file.
+        table: The customers table (features, rule targets).
+        as_of: Analysis start for ``days_since()`` and lifecycle.
+        events: Events and assignments on ``table``'s connection, to label event targets.
+
     Raises:
-        RuleError: a feature or target names an unknown column.
+        ConfigError: an event target names an unknown event, experiment or arm.
+        RuleError: a feature or target names an unknown column, or an event target
+            has no events table.
         DataError: too few complete rows, or a model cannot be fitted.
     """
     from segments.compile import Compiler
@@ -182,8 +229,8 @@ def fit_models(
     for entry in segment_set.segments:
         if entry.kind in ("cluster", "predict"):
             try:
-                models[entry.name] = (_spec(entry), _fit(compiler, entry))
-            except (RuleError, DataError) as exc:
+                models[entry.name] = (_spec(entry), _fit(compiler, entry, events))
+            except (ConfigError, RuleError, DataError) as exc:
                 raise type(exc)(f"{segment_set.source}: segment {entry.name!r}: {exc}") from None
     if models:
         _save(segment_set, models)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from experiment.config import ExperimentConfig
     from segments.definitions import SegmentSet
+    from segments.models import EventTables
     from segments.validate import Baseline, ValidationReport
 
 __all__ = ["fit", "segments_app", "show", "validate"]
@@ -61,6 +62,28 @@ def _customers(data: Path) -> ir.Table:
     except Exception as exc:  # the engine's own error types vary by backend
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{source}: cannot read as Parquet ({first})") from None
+
+
+def _event_tables(data: Path, customers: ir.Table) -> EventTables | None:
+    """Events (and assignments, if any) beside the customers, for event targets."""
+    from experiment.errors import DataError
+    from segments.models import EventTables
+
+    con: Any = customers.get_backend()
+    found = {}
+    for name in ("events", "assignments"):
+        single, parts = Path(data) / f"{name}.parquet", Path(data) / name
+        source = str(single) if single.is_file() else str(parts / "*.parquet")
+        if not (single.is_file() or (parts.is_dir() and any(parts.glob("*.parquet")))):
+            continue
+        try:
+            found[name] = con.read_parquet(source, table_name=name)
+        except Exception as exc:  # the engine's own error types vary by backend
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"{source}: cannot read as Parquet ({first})") from None
+    if "events" not in found:
+        return None
+    return EventTables(found["events"], found.get("assignments"))
 
 
 def _as_of(
@@ -378,7 +401,9 @@ def fit(segments_file: SegmentsFile, data: DataOption, as_of: AsOfOption = None)
 
     Writes SEGMENTS.models.json (atomically): scaling, centroids or coefficients and
     score-band thresholds, so the same segments are reproduced exactly later, on
-    any engine. Without it, models are fitted the first time the file is used.
+    any engine. Without it, models are fitted the first time the file is used
+    (except event targets such as {event: purchase, days: 14}: those are labelled
+    from the dataset's events and control-arm assignments, so fit them here).
     """
     from rich.markup import escape
 
@@ -388,7 +413,10 @@ def fit(segments_file: SegmentsFile, data: DataOption, as_of: AsOfOption = None)
     segment_set = load_segments(segments_file)
     start = _as_of(as_of, data, None)
     with console(stderr=True).status("fitting segment models…"):
-        models = fit_models(segment_set, _customers(data), as_of=start)
+        customers = _customers(data)
+        models = fit_models(
+            segment_set, customers, as_of=start, events=_event_tables(data, customers)
+        )
     out = console()
     if not models:
         out.print("no cluster or predictive segments to fit")
@@ -403,7 +431,8 @@ def fit(segments_file: SegmentsFile, data: DataOption, as_of: AsOfOption = None)
         else:
             out.print(
                 f"{escape(name)}: logistic propensity, held-out AUC {model.auc:.3f} "
-                f"(train {model.n_train:,}, test {model.n_test:,}); bands: "
+                f"(train {model.n_train:,}, test {model.n_test:,}, base rate "
+                f"{model.base_rate:.1%}); bands: "
                 f"{escape(', '.join(model.bands))}"
             )
     out.print(f"saved {escape(str(segment_set.sidecar))}")
