@@ -24,10 +24,12 @@ from experiment.results import (
     Srm,
 )
 from experiment.stats import (
+    CupedResult,
     adjust_pvalues,
     bayes_beta_binomial,
     bayes_normal,
     cochran_q,
+    cuped_ttest,
     mde_mean,
     ratio_ttest,
     sequential_interval,
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from experiment.stats import BayesResult, LiftResult, SequentialResult
     from segments.definitions import SegmentSet
 
-__all__ = ["METHOD_NAMES", "analyze_cells"]
+__all__ = ["METHOD_NAMES", "analyze_cells", "arm_baselines"]
 
 METHOD_NAMES = {"proportion": "welch-t", "mean": "welch-t", "ratio": "delta-method z"}
 
@@ -60,13 +62,47 @@ def _test(sums: MeanSums | JointSums, c: int, j: int, alpha: float) -> LiftResul
     return welch_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha)
 
 
-def _bayes(sums: MeanSums | JointSums, kind: str, c: int, j: int, lift: LiftResult) -> BayesResult:
+def arm_baselines(
+    cells: CellSums, arm: str
+) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """Each metric's per-user mean and standard deviation in one arm, per segment.
+
+    Ratio metrics give the ratio of means and the standard deviation of its
+    linearisation ``(y - r·x) / x̄`` (delta method), so one power formula serves
+    every kind. Capped metrics are already capped in the sums.
+
+    References:
+        Deng, Knoblich & Lu (KDD 2018), "Applying the Delta Method in Metric
+        Analytics": https://arxiv.org/abs/1803.06336
+    """
+    j = cells.arms.index(arm)
+    out = {}
+    for name, sums in cells.metrics.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if isinstance(sums, JointSums):
+                mean = sums.mean_y[:, j] / sums.mean_x[:, j]
+                m2 = sums.m2_y[:, j] - 2 * mean * sums.c_xy[:, j] + mean**2 * sums.m2_x[:, j]
+                var = np.maximum(m2, 0.0) / (sums.n[:, j] - 1) / sums.mean_x[:, j] ** 2
+            else:
+                mean, var = sums.mean[:, j], sums.var[:, j]
+            out[name] = (mean, np.where(sums.n[:, j] >= 2, np.sqrt(var), np.nan))
+    return out
+
+
+def _cuped(sums: JointSums, c: int, j: int, alpha: float) -> CupedResult:
+    return cuped_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha)
+
+
+def _bayes(
+    sums: MeanSums | JointSums, kind: str, c: int, j: int, lift: LiftResult, *, cuped: bool
+) -> BayesResult:
     """Chance to beat control and expected loss (absolute units, GrowthBook's risk).
 
-    Proportions use Beta-Binomial posteriors; means and ratios the normal
-    approximation of the lift's sampling distribution under a flat prior.
+    Proportions use Beta-Binomial posteriors; means, ratios and CUPED-adjusted
+    lifts the normal approximation of the lift's sampling distribution under a
+    flat prior.
     """
-    if kind == "proportion" and isinstance(sums, MeanSums):
+    if kind == "proportion" and isinstance(sums, MeanSums) and not cuped:
         return bayes_beta_binomial(_arm(sums, c), _arm(sums, j))
     return bayes_normal(lift)
 
@@ -166,9 +202,17 @@ def analyze_cells(
     pending: list[tuple[str, str, str, int, LiftResult]] = []
     for metric in config.metrics:
         sums = cells.metrics[metric.name]
+        joint = cells.cuped.get(metric.name)
         for j, arm in enumerate(cells.arms):
-            if j != c:
-                pending.append((metric.name, metric.kind, arm, j, _test(sums, c, j, config.alpha)))
+            if j == c:
+                continue
+            res = (
+                _cuped(joint, c, j, config.alpha)
+                if joint is not None
+                else _test(sums, c, j, config.alpha)
+            )
+            pending.append((metric.name, metric.kind, arm, j, res))
+    covariates = {m.name: m.cuped for m in config.metrics if m.name in cells.cuped and m.cuped}
 
     p_raw = np.concatenate([res.p_value for *_, res in pending])
     groups = np.concatenate([[name] * len(res.p_value) for name, *_, res in pending])
@@ -177,7 +221,7 @@ def analyze_cells(
     rows: list[ResultRow] = []
     offset = 0
     for name, kind, arm, j, res in pending:
-        bayes = _bayes(cells.metrics[name], kind, c, j, res)
+        bayes = _bayes(cells.metrics[name], kind, c, j, res, cuped=name in covariates)
         seq: SequentialResult | None = None
         if config.sequential:
             n_total = cells.units[:, c] + cells.units[:, j]
@@ -186,6 +230,9 @@ def analyze_cells(
             )
         mde_rel = _mde_rel(res, cells.units[:, c], cells.units[:, j], config)
         method = f"{METHOD_NAMES[kind]}, {config.correction}"
+        if name in covariates:
+            method = f"cuped({covariates[name]}) {method}"
+        reduction = res.variance_reduction if isinstance(res, CupedResult) else None
         if seq is not None:
             method += ", confidence sequence"
         for si, segment in enumerate(cells.segments):
@@ -217,6 +264,9 @@ def analyze_cells(
                     seq_ci_low=float(seq.seq_ci_low[si]) if seq is not None else math.nan,
                     seq_ci_high=float(seq.seq_ci_high[si]) if seq is not None else math.nan,
                     mde_rel=float(mde_rel[si]),
+                    cuped_variance_reduction=(
+                        float(reduction[si]) if reduction is not None else math.nan
+                    ),
                     underpowered=bool(
                         not mde_rel[si] <= config.target_lift  # nan counts as underpowered
                     ),
@@ -260,6 +310,7 @@ def analyze_cells(
         segments=segments,
         data_quality=data_quality,
         heterogeneity=_heterogeneity(pending, segment_set),
+        cuped_covariates=covariates,
     )
 
 

@@ -19,6 +19,7 @@ from experiment.errors import ConfigError
 
 __all__ = [
     "Allocation",
+    "Cap",
     "Correction",
     "ExperimentConfig",
     "Measure",
@@ -52,8 +53,32 @@ class Measure(_Frozen):
     value: str | None = None
 
 
+class Cap(_Frozen):
+    """Winsorising of a per-user value: at a fixed ``value`` or at a ``quantile``.
+
+    The quantile is taken over all assigned users (every arm), in the engine, with
+    linear interpolation (DuckDB's ``quantile_cont``, numpy's default ``linear``).
+    """
+
+    value: float | None = Field(default=None, ge=0)
+    quantile: float | None = Field(default=None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Cap:
+        if (self.value is None) == (self.quantile is None):
+            raise ValueError(
+                "cap needs exactly one of 'value' (e.g. 500) or 'quantile' (e.g. 0.99)"
+            )
+        return self
+
+
 class MetricSpec(_Frozen):
-    """One metric: a proportion, a per-user mean, or a ratio of two per-user sums."""
+    """One metric: a proportion, a per-user mean, or a ratio of two per-user sums.
+
+    ``cuped`` names a numeric pre-period column of the customers table used as the
+    CUPED covariate (means and proportions; nulls count as 0). ``cap`` winsorises
+    the per-user value of a mean metric.
+    """
 
     name: str
     kind: MetricKind
@@ -61,6 +86,8 @@ class MetricSpec(_Frozen):
     value: str | None = None
     numerator: Measure | None = None
     denominator: Measure | None = None
+    cuped: str | None = None
+    cap: Cap | None = None
 
     @field_validator("name")
     @classmethod
@@ -78,6 +105,15 @@ class MetricSpec(_Frozen):
             raise ValueError(f"{self.kind} metric {self.name!r} needs 'event'")
         if self.kind == "proportion" and self.value is not None:
             raise ValueError(f"proportion metric {self.name!r} takes no 'value'")
+        if self.kind == "ratio" and self.cuped is not None:
+            raise ValueError(
+                f"ratio metric {self.name!r} takes no 'cuped'; CUPED adjusts mean and "
+                "proportion metrics only"
+            )
+        if self.kind != "mean" and self.cap is not None:
+            raise ValueError(
+                f"{self.kind} metric {self.name!r} takes no 'cap'; capping applies to mean metrics"
+            )
         return self
 
     @property

@@ -9,11 +9,18 @@ centred moments in :mod:`experiment.sums`; no Python loop touches a user or an
 event. The same query counts what the data-quality checks report (events before
 assignment or outside the window, invalid values, users with duplicate or no
 customer rows) and the units per allocation stratum for the per-segment SRM.
+
+A metric with a CUPED covariate (``cuped: revenue_90d``) also gets, in the same
+aggregate, the covariate's mean and variance and its covariance with the metric
+(:class:`JointSums` in ``CellSums.cuped``); the covariate is a customers column,
+joined beside the segment flags. A metric with a quantile ``cap`` costs one extra
+scalar query (the quantile over all assigned users) before the main one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +55,8 @@ _STRATUM_N = "__stratum__{}__{}__"  # segment, stratum
 _Q = "__q__{}__"  # quality count name
 _NCUST = "__ncust__"
 _STRATUM = "__stratum__"
+_COVARIATE = "__covariate__{}__"  # index into the covariate columns
+_CAP = "__cap__{}__"  # metric index
 _QUALITY_EVENTS = ("events_before_assignment", "invalid_revenue")
 
 
@@ -70,6 +79,8 @@ class CellSums:
     strata: tuple[str, ...] = ("",)
     strata_units: NDArray[np.float64] | None = None
     quality: QualityCounts = field(default_factory=QualityCounts)
+    cuped: dict[str, JointSums] = field(default_factory=dict)
+    caps: dict[str, float] = field(default_factory=dict)
 
 
 def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
@@ -170,27 +181,84 @@ def _table_checks(dataset: Dataset, start: Any, end: Any) -> tuple[int, int]:
     return int(outside or 0), int(row["rows"] or 0) - int(row["ids"] or 0)
 
 
+def _covariates(customers: ir.Table, metrics: list[MetricSpec]) -> tuple[str, ...]:
+    """The customers columns used as CUPED covariates, each checked to be numeric.
+
+    Raises:
+        ConfigError: a metric's ``cuped`` column is missing or not numeric.
+    """
+    out: list[str] = []
+    for metric in metrics:
+        if metric.cuped is None:
+            continue
+        col = metric.cuped
+        if col not in customers.columns or not customers[col].type().is_numeric():
+            numeric = [c for c in customers.columns if customers[c].type().is_numeric()]
+            what = "is not numeric" if col in customers.columns else "is not a column"
+            raise ConfigError(
+                f"metric {metric.name!r}: field 'cuped': {col!r} {what} of the customers "
+                f"table; numeric columns are: {', '.join(numeric) or 'none'}"
+            )
+        out += [col] if col not in out else []
+    return tuple(out)
+
+
 def _members(
     customers: ir.Table,
     seg_exprs: dict[str, ir.BooleanValue],
     strata: tuple[str, ...],
     *,
     duplicates: bool,
+    covariates: tuple[str, ...] = (),
 ) -> ir.Table:
-    """One row per customer id: rows per id, segment flags and allocation stratum."""
+    """One row per customer id: rows per id, segment flags, allocation stratum, covariates."""
     import ibis
 
     cols: dict[str, Any] = {_SEG.format(i + 1): e for i, e in enumerate(seg_exprs.values())}
     if len(strata) > 1:
         branches = [(seg_exprs[name], k) for k, name in enumerate(strata) if k > 0]
         cols[_STRATUM] = ibis.cases(*branches, else_=0)
+    for k, col in enumerate(covariates):  # null, NaN and ±inf count as no history: 0
+        value = customers[col].cast("float64")
+        cols[_COVARIATE.format(k)] = ibis.ifelse(value.isnan() | value.isinf(), 0.0, value)
     m = customers.select(user_id=customers.user_id.cast("string"), **cols)
     if not duplicates:  # the common case: no GROUP BY over the customers
         return m.mutate(**{_NCUST: ibis.literal(1)})
     aggs: dict[str, Any] = {_NCUST: m.count()}
     for name in cols:
-        aggs[name] = m[name].max() if name == _STRATUM else m[name].any()
+        # duplicated customers are excluded from every aggregate; any value will do
+        numeric = name == _STRATUM or name.startswith("__covariate__")
+        aggs[name] = m[name].max() if numeric else m[name].any()
     return m.group_by("user_id").aggregate(**aggs)
+
+
+def _caps(
+    t: ir.Table, config: ExperimentConfig, raw: dict[str, Any], valid: Any
+) -> dict[str, float]:
+    """Each capped metric's cap: the fixed value, or its quantile over the analysed users.
+
+    Analysed users are every arm's users (not those seen in two arms or with
+    duplicate customer rows), so the cap does not depend on the arm.
+
+    All quantiles come from one scalar query (linear interpolation,
+    ``quantile_cont``, as numpy's default ``np.quantile``).
+    """
+    caps: dict[str, float] = {}
+    quantiles: dict[str, Any] = {}
+    for mi, metric in enumerate(config.metrics):
+        if metric.cap is None:
+            continue
+        if metric.cap.value is not None:
+            caps[metric.name] = float(metric.cap.value)
+        else:
+            quantiles[_CAP.format(mi)] = raw[metric.name].quantile(metric.cap.quantile, where=valid)
+    if quantiles:
+        row = t.aggregate(**quantiles).to_pyarrow().to_pylist()[0]
+        for mi, metric in enumerate(config.metrics):
+            if _CAP.format(mi) in row:
+                value = row[_CAP.format(mi)]
+                caps[metric.name] = math.nan if value is None else float(value)
+    return caps
 
 
 def aggregate(
@@ -201,8 +269,9 @@ def aggregate(
     Raises:
         DataError: no assignments for the experiment.
         RuleError: a segment rule does not fit the customers table.
-        ConfigError: a metric names a column the events table lacks, or an
-            allocation names a segment the segments file lacks.
+        ConfigError: a metric names a column the events table lacks, a CUPED
+            covariate that is not a numeric customers column, or an allocation
+            names a segment the segments file lacks.
     """
     import ibis
 
@@ -217,7 +286,10 @@ def aggregate(
     strata = ("", *(s for s in seg_exprs if s in config.allocation))
     segments = (ALL, *seg_exprs)
     outside, surplus = _table_checks(dataset, start, end)
-    members = _members(dataset.customers, seg_exprs, strata, duplicates=surplus > 0)
+    covariates = _covariates(dataset.customers, config.metrics)
+    members = _members(
+        dataset.customers, seg_exprs, strata, duplicates=surplus > 0, covariates=covariates
+    )
     q_cols = [_Q.format(q) for q in (*_QUALITY_EVENTS, "revenue_values")]
     t = units.left_join(per_user, units.user_id == per_user.user_id).select(
         units.user_id,
@@ -227,11 +299,18 @@ def aggregate(
     )
     t = t.left_join(members, t.user_id == members.user_id).drop("user_id_right")
     valid = (t.arms_seen == 1) & (t[_NCUST].fill_null(0) <= 1)
+    raw = {m.name: t[measure_cols[m.measures[0]]].cast("float64") for m in config.metrics}
+    caps = _caps(t, config, raw, valid)
 
     def values(metric: MetricSpec) -> list[ir.NumericColumn]:
         cols = [t[measure_cols[m]].cast("float64") for m in metric.measures]
         if metric.kind == "proportion":
-            return [(cols[0] > 0).cast("float64")]
+            cols = [(cols[0] > 0).cast("float64")]
+        if metric.name in caps and math.isfinite(caps[metric.name]):
+            cols = [ibis.least(cols[0], ibis.literal(caps[metric.name], type="float64"))]
+        if metric.cuped is not None:  # covariate of users without a customer row: 0
+            covariate = t[_COVARIATE.format(covariates.index(metric.cuped))]
+            cols.append(covariate.fill_null(0.0))
         return cols
 
     aggs: dict[str, Any] = {
@@ -277,7 +356,7 @@ def aggregate(
         value_columns=value_columns,
     )
     strata_units = _strata_units(table, cells, strata) if len(strata) > 1 else None
-    return replace(cells, strata=strata, strata_units=strata_units, quality=quality)
+    return replace(cells, strata=strata, strata_units=strata_units, quality=quality, caps=caps)
 
 
 def _strata_units(table: Any, cells: CellSums, strata: tuple[str, ...]) -> NDArray[np.float64]:
@@ -311,15 +390,17 @@ def _to_cells(
 
     n = np.stack([np.nan_to_num(grid(_N, si)) for si in range(shape[0])])
     metrics: dict[str, MeanSums | JointSums] = {}
+    cuped: dict[str, JointSums] = {}
     for mi, metric in enumerate(config.metrics):
 
         def stat(template: str, part: str, mi: int = mi) -> NDArray[np.float64]:
             return np.stack([grid(template, si, mi, part) for si in range(shape[0])])
 
         m2_y = np.nan_to_num(stat(_VAR, "y")) * n
-        if metric.kind == "ratio":
+        joint = None
+        if metric.kind == "ratio" or metric.cuped is not None:
             cov = np.stack([grid(_COV, si, mi) for si in range(shape[0])])
-            metrics[metric.name] = JointSums(
+            joint = JointSums(
                 n=n,
                 mean_y=stat(_MEAN, "y"),
                 mean_x=stat(_MEAN, "x"),
@@ -327,6 +408,10 @@ def _to_cells(
                 m2_x=np.nan_to_num(stat(_VAR, "x")) * n,
                 c_xy=np.nan_to_num(cov) * n,
             )
-        else:
+        if metric.kind == "ratio" and joint is not None:
+            metrics[metric.name] = joint
+        else:  # a CUPED metric's y margin stays the metric; its joint sums go to ``cuped``
             metrics[metric.name] = MeanSums(n=n, mean=stat(_MEAN, "y"), m2=m2_y)
-    return CellSums(segments, arms, n, metrics, start, end)
+            if joint is not None:
+                cuped[metric.name] = joint
+    return CellSums(segments, arms, n, metrics, start, end, cuped=cuped)

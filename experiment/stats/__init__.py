@@ -13,10 +13,13 @@ from experiment.stats.heterogeneity import HeterogeneityResult, cochran_q
 from experiment.stats.multiplicity import Correction, adjust_pvalues
 from experiment.stats.power import (
     MdeResult,
+    SampleSizeResult,
     detectable_effect_size,
     mde_mean,
     mde_proportion,
     power_normal,
+    sample_size_mean,
+    sample_size_proportion,
 )
 from experiment.stats.ratio import ratio_ttest
 from experiment.stats.sequential import SequentialResult, sequential_interval, sequential_rho
@@ -31,6 +34,7 @@ __all__ = [
     "HeterogeneityResult",
     "LiftResult",
     "MdeResult",
+    "SampleSizeResult",
     "SequentialResult",
     "SrmManyResult",
     "SrmResult",
@@ -44,6 +48,8 @@ __all__ = [
     "mde_proportion",
     "power_normal",
     "ratio_ttest",
+    "sample_size_mean",
+    "sample_size_proportion",
     "sequential_interval",
     "sequential_rho",
     "srm_test",

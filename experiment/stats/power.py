@@ -30,7 +30,16 @@ from scipy import stats
 from experiment.stats._checks import check_scalar
 from experiment.stats.messages import OK, TOO_FEW_UNITS, ZERO_BASELINE
 
-__all__ = ["MdeResult", "detectable_effect_size", "mde_mean", "mde_proportion", "power_normal"]
+__all__ = [
+    "MdeResult",
+    "SampleSizeResult",
+    "detectable_effect_size",
+    "mde_mean",
+    "mde_proportion",
+    "power_normal",
+    "sample_size_mean",
+    "sample_size_proportion",
+]
 
 _NEWTON_STEPS = 50
 
@@ -176,3 +185,118 @@ def mde_mean(
     reason = _reasons(n_control, n_treatment)
     reason = np.where((reason == OK) & (mu == 0), ZERO_BASELINE, reason).astype(np.str_)
     return MdeResult(effect_size=d, mde_abs=mde_abs, mde_rel=mde_rel, reason=reason)
+
+
+@dataclass(frozen=True)
+class SampleSizeResult:
+    """Users needed per arm to detect a given lift, one element per cell.
+
+    Attributes:
+        effect_size: The standardised effect (Cohen's ``h`` or ``d``) of the lift.
+        n_control: Control users needed (not rounded; round up to plan).
+        n_treatment: Treatment users needed, ``ratio · n_control``.
+        reason: A reason code where the size is ``nan`` (see ``messages``), else ``""``.
+    """
+
+    effect_size: NDArray[np.float64]
+    n_control: NDArray[np.float64]
+    n_treatment: NDArray[np.float64]
+    reason: NDArray[np.str_]
+
+
+def _required_shift(alpha: float, power: float) -> float:
+    """The ``d·√m`` at which the two-tailed z test has the requested power."""
+    from scipy.optimize import brentq
+
+    crit = stats.norm.isf(alpha / 2)
+
+    def gap(shift: float) -> float:
+        return float(stats.norm.sf(crit - shift) + stats.norm.cdf(-crit - shift) - power)
+
+    return float(brentq(gap, 0.0, crit + stats.norm.isf(1 - power) + 10.0, xtol=1e-14))
+
+
+def _sample_size(
+    d: NDArray[np.float64], *, alpha: float, power: float, ratio: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
+    power = check_scalar(power, "power", gt=alpha / 2, lt=1)
+    ratio = check_scalar(ratio, "ratio", gt=0, lt=np.inf)
+    shift = _required_shift(alpha, power)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = np.where(np.abs(d) > 0, (shift / np.abs(d)) ** 2, np.nan)
+    n_control = m * (1.0 + ratio) / ratio  # m = n_c·n_t / (n_c + n_t), n_t = ratio·n_c
+    return n_control, ratio * n_control
+
+
+def sample_size_proportion(
+    baseline: ArrayLike,
+    lift_rel: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    ratio: float = 1.0,
+) -> SampleSizeResult:
+    """Users per arm for a two-sided z test to detect a relative lift of a conversion rate.
+
+    The effect is Cohen's ``h`` between ``p₀`` and ``p₀·(1 + lift_rel)``; the size
+    solves the two-tailed power equation exactly (as statsmodels'
+    ``NormalIndPower.solve_power``).
+
+    Args:
+        baseline: Control conversion rate(s), in [0, 1].
+        lift_rel: Relative lift to detect, e.g. ``0.05``.
+        alpha: Two-sided significance level.
+        power: Probability of detecting the lift.
+        ratio: ``n_treatment / n_control``.
+
+    Returns:
+        Users needed per arm; ``nan`` with reason ``zero_baseline`` for a zero rate,
+        ``too_few_units`` when the lifted rate would exceed 1.
+
+    Examples:
+        >>> r = sample_size_proportion(0.03, 0.1)
+        >>> int(np.ceil(r.n_control[0]))
+        53182
+    """
+    lift_rel = check_scalar(lift_rel, "lift_rel", gt=-1, lt=np.inf)
+    p0 = np.atleast_1d(np.asarray(baseline, dtype=np.float64))
+    p1 = p0 * (1.0 + lift_rel)
+    reachable = (p1 >= 0) & (p1 <= 1)
+    h = np.where(
+        reachable,
+        2 * np.arcsin(np.sqrt(np.clip(p1, 0, 1))) - 2 * np.arcsin(np.sqrt(np.clip(p0, 0, 1))),
+        np.nan,
+    )
+    n_control, n_treatment = _sample_size(h, alpha=alpha, power=power, ratio=ratio)
+    reason = np.where(p0 > 0, np.where(reachable, OK, TOO_FEW_UNITS), ZERO_BASELINE)
+    return SampleSizeResult(h, n_control, n_treatment, reason.astype(np.str_))
+
+
+def sample_size_mean(
+    mean: ArrayLike,
+    sd: ArrayLike,
+    lift_rel: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    ratio: float = 1.0,
+) -> SampleSizeResult:
+    """Users per arm for a two-sided z test to detect a relative lift of a mean.
+
+    The standardised effect is ``d = lift_rel·|μ| / σ`` (normal approximation, as
+    statsmodels' ``NormalIndPower``).
+
+    Examples:
+        >>> r = sample_size_mean(10.0, 20.0, 0.1)
+        >>> int(np.ceil(r.n_control[0]))
+        6280
+    """
+    lift_rel = check_scalar(lift_rel, "lift_rel", gt=-1, lt=np.inf)
+    mu = np.atleast_1d(np.asarray(mean, dtype=np.float64))
+    sigma = np.atleast_1d(np.asarray(sd, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(sigma > 0, lift_rel * np.abs(mu) / sigma, np.nan)
+    n_control, n_treatment = _sample_size(d, alpha=alpha, power=power, ratio=ratio)
+    reason = np.where(mu != 0, OK, ZERO_BASELINE).astype(np.str_)
+    return SampleSizeResult(d, n_control, n_treatment, reason)
