@@ -1,17 +1,16 @@
-"""The customers table: attributes and pre-period behaviour drawn from the latent traits.
+"""The customers table: attributes drawn from the latent traits, behaviour counted from history.
 
-Pre-period counts are nested so they agree with each other and with the traits:
-the last login happened ``days_since_last_login`` days ago, earlier sessions of
-the last 90 days are Poisson at the user's past rate and split binomially into
-the last 30 and 7 days; carts come from sessions, orders from carts, revenue
-from orders. So ``days_since_last_login >= 14`` really selects less active users,
-and ``cart_abandons_30d >= 1 and orders_90d == 0`` users who carted but did not buy.
-Impressions, clicks, carts and orders are nested the same way (binomial thinning at
-the customer's own CTR, cart and purchase rates), and feature uses, premium-feature
-uses and pricing-page views are Poisson per session at the rates the journeys use.
+The behavioural columns are counts over the simulated pre-period
+(:mod:`simulators.pre_period`), the same journeys day by day before the start, so
+they are consistent with the events by construction: ``orders_90d`` is the number
+of purchases of the last 90 days, ``revenue_90d`` their sum, ``cart_abandons_30d``
+the add-to-carts minus purchases of the last 30 days, ``logins_7d`` the logins of
+the last 7, and so on. ``days_since_last_login`` is ``j - 1`` for the latest
+pre-period day ``j`` (days before the start) with a login; a customer with no login
+in the history gets the rule of :func:`_no_login_days`.
 
-The pre-period is drawn in aggregate and is not written to ``events.parquet``: the
-events table starts at the assignment, so an analysis never has to skip it.
+The pre-period is written to ``events.parquet`` only with ``pre_period_events``
+(rows before ``assigned_at``, which the analysis skips and reports).
 """
 
 from __future__ import annotations
@@ -23,10 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from simulators.pre_period import HISTORY_DAYS
 from simulators.schema import CUSTOMERS_SCHEMA, to_micros
 
 if TYPE_CHECKING:
     from simulators.population import Traits
+    from simulators.pre_period import PrePeriod
     from simulators.scenario import ScenarioConfig
 
 __all__ = ["LOYALTY_TIERS", "customers_table", "user_ids"]
@@ -62,85 +63,45 @@ def _days_since_last_login(
     return days
 
 
-def _window(tenure: NDArray[np.int64], dsl: NDArray[np.int64], days: int) -> NDArray[np.float64]:
-    """Days of the last ``days`` before the last login on which earlier sessions fall."""
-    return np.clip(np.minimum(days, tenure + 1) - dsl - 1, 0, None).astype(np.float64)
-
-
-def _split(
-    rng: np.random.Generator,
-    n: NDArray[np.int64],
-    part: NDArray[np.float64],
-    whole: NDArray[np.float64],
+def _no_login_days(
+    rng: np.random.Generator, traits: Traits, config: ScenarioConfig
 ) -> NDArray[np.int64]:
-    share = np.divide(part, whole, out=np.zeros_like(part), where=whole > 0)
-    return rng.binomial(n, share)
+    """Days since the last login of a customer with no login in the simulated history.
+
+    The rule (documented in the scenario files): beyond the history the last login
+    is geometric in the customer's past daily login rate, truncated to the stage's
+    recency range moved past the history (``[max(low, H), max(high, H)]``, ``H`` =
+    :data:`~simulators.pre_period.HISTORY_DAYS`), and never earlier than the signup
+    (a customer who never logged in counts from the signup: ``tenure_days``).
+    """
+    stages = list(config.population.stages.values())
+    low = np.asarray([s.recency[0] for s in stages], dtype=np.int64)[traits.stage]
+    high = np.asarray([s.recency[1] for s in stages], dtype=np.int64)[traits.stage]
+    low, high = np.maximum(low, HISTORY_DAYS), np.maximum(high, HISTORY_DAYS)
+    rate = traits.sessions_per_day * traits.past_activity * config.funnel.login_per_session
+    days = _days_since_last_login(rng, -np.expm1(-rate), low, high)
+    capped: NDArray[np.int64] = np.minimum(days, traits.tenure_days)
+    return capped
 
 
 def _activity(
-    rng: np.random.Generator, traits: Traits, config: ScenarioConfig
+    rng: np.random.Generator, traits: Traits, config: ScenarioConfig, pre: PrePeriod
 ) -> dict[str, NDArray[np.int64]]:
-    stages = list(config.population.stages.values())
-    rec_low = np.asarray([s.recency[0] for s in stages], dtype=np.int64)[traits.stage]
-    rec_high = np.asarray([s.recency[1] for s in stages], dtype=np.int64)[traits.stage]
-    rec_high = np.minimum(rec_high, traits.tenure_days)
-    p_day = -np.expm1(-traits.sessions_per_day)
-    dsl = _days_since_last_login(rng, p_day, np.minimum(rec_low, rec_high), rec_high)
-
-    tenure = traits.tenure_days
-    w90, w30, w7 = (_window(tenure, dsl, d) for d in (90, 30, 7))
-    earlier_90 = rng.poisson(traits.sessions_per_day * traits.past_activity * w90)
-    earlier_30 = _split(rng, earlier_90, w30, w90)
-    earlier_7 = _split(rng, earlier_30, w7, w30)
-    sessions_30 = (dsl < 30) + earlier_30
-    sessions_90 = (dsl < 90) + earlier_90
-
-    funnel = config.funnel
-    ctr = np.minimum(traits.ctr * _channel_factor(config, traits), 1.0)
-    impressions_30 = rng.poisson(sessions_30 * funnel.impressions_per_session)
-    clicks_30 = rng.binomial(impressions_30, ctr)
-    carts_30 = rng.binomial(clicks_30, traits.cart_rate)
-    older = rng.poisson((sessions_90 - sessions_30) * funnel.impressions_per_session * ctr)
-    carts_older = rng.binomial(older, traits.cart_rate)
-    orders_30 = rng.binomial(carts_30, traits.purchase_rate)
+    """The behavioural columns, counted from the simulated pre-period."""
+    dsl = np.where(pre.last_login > 0, pre.last_login - 1, _no_login_days(rng, traits, config))
+    carts_30, orders_30 = pre.count("add_to_cart", 30), pre.count("purchase", 30)
     return {
-        "logins_7d": (dsl < 7) + earlier_7,
+        "logins_7d": pre.count("login", 7),
         "days_since_last_login": dsl,
-        "sessions_30d": sessions_30,
-        "impressions_30d": impressions_30,
-        "clicks_30d": clicks_30,
-        "feature_uses_30d": rng.poisson(sessions_30 * traits.feature_rate),
-        "premium_feature_uses_30d": rng.poisson(sessions_30 * traits.premium_rate),
-        "orders_90d": orders_30 + rng.binomial(carts_older, traits.purchase_rate),
-        "cart_abandons_30d": carts_30 - orders_30,
-        "pricing_page_views_30d": rng.poisson(sessions_30 * traits.pricing_rate),
+        "sessions_30d": pre.count("session", 30),
+        "impressions_30d": pre.count("impression", 30),
+        "clicks_30d": pre.count("click", 30),
+        "feature_uses_30d": pre.count("feature_use", 30),
+        "premium_feature_uses_30d": pre.count("premium_feature_use", 30),
+        "orders_90d": pre.count("purchase", 90),
+        "cart_abandons_30d": np.maximum(carts_30 - orders_30, 0),
+        "pricing_page_views_30d": pre.count("pricing_view", 30),
     }
-
-
-def _channel_factor(config: ScenarioConfig, traits: Traits) -> NDArray[np.float64]:
-    """Each customer's mean CTR factor over the channels their device's sessions use."""
-    funnel = config.funnel
-    by_device = np.asarray(
-        [
-            sum(
-                share * funnel.channel_ctr.get(ch, 1.0)
-                for ch, share in funnel.session_channels[d].items()
-            )
-            for d in traits.device_names
-        ]
-    )
-    factor: NDArray[np.float64] = by_device[traits.device]
-    return factor
-
-
-def _revenue(
-    rng: np.random.Generator, traits: Traits, orders: NDArray[np.int64], sigma: float
-) -> NDArray[np.float64]:
-    buyer = np.repeat(np.arange(orders.size), orders)
-    values = np.round(
-        np.exp(traits.value_log_mean[buyer] + sigma * rng.standard_normal(buyer.size)), 2
-    )
-    return np.round(np.bincount(buyer, weights=values, minlength=orders.size), 2)
 
 
 def _names(names: tuple[str, ...], codes: NDArray[np.intp]) -> pa.Array:
@@ -152,6 +113,7 @@ def customers_table(
     config: ScenarioConfig,
     *,
     ids: pa.Array,
+    pre: PrePeriod,
     rng: int | np.random.Generator | None = None,
 ) -> pa.Table:
     """The customers table of the data contract, one row per customer.
@@ -160,14 +122,15 @@ def customers_table(
         traits: Latent traits of the customers.
         config: The scenario (funnel rates, stage recency ranges, start date).
         ids: User ids aligned with ``traits``.
-        rng: Seed or generator.
+        pre: The simulated pre-period the behavioural columns are counted from.
+        rng: Seed or generator (signup times and the no-login rule).
 
     Returns:
         A table with :data:`simulators.schema.CUSTOMERS_SCHEMA`.
     """
     rng = np.random.default_rng(rng)
-    activity = _activity(rng, traits, config)
-    revenue = _revenue(rng, traits, activity["orders_90d"], config.funnel.order_value_sigma)
+    activity = _activity(rng, traits, config, pre)
+    revenue = pre.revenue_90d
     tier = np.where(revenue > 0, np.searchsorted(_TIER_EDGES, revenue, side="right"), 0)
     start_us = to_micros(config.start)
     age_us = (traits.tenure_days + rng.random(traits.n_users)) * _US_PER_DAY

@@ -27,6 +27,7 @@ from simulators.journeys import MAX_USERS, TimeProfile, simulate_day
 from simulators.outcomes import PotentialOutcomes
 from simulators.output import Staging, dump_yaml, write_json, write_parquet, write_text
 from simulators.population import Traits, draw_traits
+from simulators.pre_period import simulate_pre_period
 from simulators.schema import ASSIGNMENTS_SCHEMA, to_micros
 from simulators.truth import Truth, true_effects
 
@@ -35,7 +36,7 @@ __all__ = ["SimulationSummary", "simulate"]
 Progress = Callable[[int, int], None]
 
 _MAX_DAYS = 3650  # the experiment file's window limit
-_POPULATION, _HISTORY, _EVENTS, _CHURN = 0, 1, 2, 3  # independent random streams, see _stream
+_POPULATION, _HISTORY, _EVENTS, _CHURN, _PRE = 0, 1, 2, 3, 4  # independent streams, see _stream
 # Parquet settings for events, measured on a 430k-row day (benchmarks/simulate.py): a
 # dictionary for the three name columns only (user ids are nearly unique per day, so a
 # dictionary costs more than it saves), delta encoding for the sorted timestamps, zstd
@@ -63,6 +64,8 @@ class SimulationSummary:
         events: Number of rows in ``events.parquet``.
         paths: Files written, in writing order.
         seconds: Wall-clock duration of the run.
+        pre_period_events: Of ``events``, the rows before the start (the pre-period,
+            written only with ``pre_period_events``).
     """
 
     scenario: str
@@ -73,6 +76,7 @@ class SimulationSummary:
     events: int
     paths: tuple[Path, ...]
     seconds: float
+    pre_period_events: int = 0
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -152,11 +156,39 @@ class _Cohort:
         )
 
 
-def _cohort(scenario: Scenario, users: int, seed: int) -> _Cohort:
+class _Sink:
+    """The events file, opened on the first table (its schema is the tables')."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema, **_PARQUET)
+        self.writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _cohort(scenario: Scenario, users: int, seed: int, sink: _Sink | None) -> _Cohort:
     config, exp = scenario.config, scenario.experiment
     traits = draw_traits(config.population, config.funnel, users, rng=_stream(seed, _POPULATION))
     ids = user_ids(users)
-    customers = customers_table(traits, config, ids=ids, rng=_stream(seed, _HISTORY))
+    pre = simulate_pre_period(
+        traits,
+        config,
+        start_us=to_micros(config.start),
+        rng=lambda day: _stream(seed, _PRE, day),
+        ids=ids,
+        sink=None if sink is None else sink.write,
+    )
+    customers = customers_table(traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY))
     assignments, arm = _assignments(scenario, ids, config.start)
     members = {"all": np.ones(users, dtype=np.bool_)}
     members.update(membership(customers, scenario.segment_set, as_of=config.start))
@@ -189,7 +221,7 @@ class _Churn:
 
 
 def _write_events(
-    path: Path,
+    sink: _Sink,
     scenario: Scenario,
     cohort: _Cohort,
     outcomes: PotentialOutcomes,
@@ -198,7 +230,7 @@ def _write_events(
     seed: int,
     on_day: Callable[[int], None],
 ) -> int:
-    """Simulate day by day, appending each day's events as a row group; returns the row count.
+    """Simulate day by day, appending each day's events as a row group; returns the file's rows.
 
     Two days are simulated at once on two threads and a third thread compresses and
     writes the finished day before them (numpy and Parquet release the GIL). Day
@@ -232,8 +264,6 @@ def _write_events(
             user_ids=cohort.ids, traits=cohort.traits, channels=profile.channel_names
         )
 
-    n_events = 0
-    writer: pq.ParquetWriter | None = None
     pending: Future[None] | None = None
     running: deque[Future[pa.Table]] = deque()
     with ThreadPoolExecutor(max_workers=2) as days_pool, ThreadPoolExecutor(1) as write_pool:
@@ -245,12 +275,9 @@ def _write_events(
                     churn.step(submitted)
                     submitted += 1
                 table = running.popleft().result()  # day order is kept
-                if writer is None:
-                    writer = pq.ParquetWriter(path, table.schema, **_PARQUET)
                 if pending is not None:
                     pending.result()
-                pending = write_pool.submit(writer.write_table, table)
-                n_events += table.num_rows
+                pending = write_pool.submit(sink.write, table)
                 on_day(day)
             if pending is not None:
                 pending.result()
@@ -259,10 +286,9 @@ def _write_events(
                 future.cancel()
             if pending is not None:
                 pending.exception()  # let the last write finish before closing
-            if writer is not None:
-                writer.close()
+            sink.close()
     outcomes.merge(odd)
-    return n_events
+    return sink.rows
 
 
 def simulate(
@@ -273,15 +299,18 @@ def simulate(
     seed: int,
     out: Path,
     progress: Progress | None = None,
+    pre_period_events: bool | None = None,
 ) -> SimulationSummary:
     """Simulate a scenario and write a dataset folder ready for ``exp analyze``.
 
     Writes ``customers.parquet``, ``events.parquet``, ``assignments.parquet``,
     ``truth.json`` and copies of the scenario's ``segments.yaml`` and
     ``experiment.yaml`` (the latter with the simulated window). All files appear
-    together at the end; a failed run leaves none of them behind. Events start at
-    the assignment (the pre-period only shapes the customers table); each day is
-    one Parquet row group, so memory does not grow with ``days``.
+    together at the end; a failed run leaves none of them behind. The customers'
+    behavioural columns are counted from a simulated 90-day pre-period (see
+    :mod:`simulators.pre_period`); events start at the assignment unless
+    ``pre_period_events`` also writes that pre-period. Each day is one Parquet row
+    group, so memory does not grow with ``days``.
 
     Args:
         scenario: A built-in scenario name (e.g. ``"ecommerce"``) or a scenario folder.
@@ -291,6 +320,8 @@ def simulate(
         out: Output folder, created if needed; existing files of the same names are replaced.
         progress: Called as ``progress(done_days, days)``: once with 0 when the customers
             are ready, then after each simulated day.
+        pre_period_events: Also write the pre-period's events (``ts < assigned_at``);
+            None takes the scenario's ``pre_period_events``.
 
     Returns:
         A summary of the run.
@@ -316,23 +347,29 @@ def simulate(
     report = progress if progress is not None else (lambda done, total: None)
     loaded = load_scenario(scenario)
     exp = loaded.experiment
-    cohort = _cohort(loaded, users, seed)
-    report(0, days)
-
+    if pre_period_events is None:
+        pre_period_events = loaded.config.pre_period_events
     tracked = frozenset(m.event for metric in exp.metrics for m in metric.measures)
     outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked)
     with Staging(out) as stage:
-        write_parquet(cohort.customers, stage.path("customers.parquet"))
-        write_parquet(cohort.assignments, stage.path("assignments.parquet"))
-        n_events = _write_events(
-            stage.path("events.parquet"),
-            loaded,
-            cohort,
-            outcomes,
-            days=days,
-            seed=seed,
-            on_day=lambda day: report(day + 1, days),
-        )
+        sink = _Sink(stage.path("events.parquet"))
+        try:
+            cohort = _cohort(loaded, users, seed, sink if pre_period_events else None)
+            n_pre = sink.rows
+            report(0, days)
+            write_parquet(cohort.customers, stage.path("customers.parquet"))
+            write_parquet(cohort.assignments, stage.path("assignments.parquet"))
+            n_events = _write_events(
+                sink,
+                loaded,
+                cohort,
+                outcomes,
+                days=days,
+                seed=seed,
+                on_day=lambda day: report(day + 1, days),
+            )
+        finally:
+            sink.close()
         effects = true_effects(
             outcomes, exp.metrics, cohort.members, arms=list(exp.arms), control=exp.control
         )
@@ -350,4 +387,5 @@ def simulate(
         events=n_events,
         paths=paths,
         seconds=time.perf_counter() - started,
+        pre_period_events=n_pre,
     )

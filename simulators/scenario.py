@@ -53,7 +53,9 @@ class StageSpec(_Frozen):
     ``past_activity`` scales that rate for the 90-day pre-period (lapsed users
     used to be more active); ``intent`` multiplies add-to-cart per click;
     ``value`` is added to the log of the order value; ``tenure`` and ``recency``
-    are inclusive day ranges for days since signup and since the last login;
+    are inclusive day ranges for days since signup and since the last login (the
+    pre-period simulates a member only on days after signup and more than
+    ``recency[0]`` days before the start; see :mod:`simulators.pre_period`);
     ``lapsed`` is the probability of starting the experiment churned (see :class:`ChurnSpec`).
     """
 
@@ -254,10 +256,17 @@ class EffectSpec(_Frozen):
 
 
 class ScenarioConfig(_Frozen):
-    """A parsed ``scenario.yaml``."""
+    """A parsed ``scenario.yaml``.
+
+    ``pre_period_events`` also writes the simulated pre-period (the 90 days before
+    ``start`` the customers' behavioural columns are counted from) to
+    ``events.parquet``, with timestamps before the assignment; off by default
+    because it multiplies the file's size.
+    """
 
     description: str = ""
     start: dt.datetime
+    pre_period_events: bool = False
     population: PopulationSpec
     funnel: FunnelSpec
     effects: list[EffectSpec] = Field(default_factory=list)

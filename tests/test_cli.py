@@ -147,3 +147,19 @@ def test_demo_default_size_finds_largest_effect_and_not_zero_effects(tmp_path):
     for seg in zero:
         for metric in ("conversion", "ctr", "revenue_per_user"):
             assert not rows[(seg, metric)]["significant"], (seg, metric)
+
+
+def test_simulate_pre_period_events_flag_writes_events_before_assignment(tmp_path):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "d"
+    args = ["simulate", "--users", "2000", "--days", "2", "--out", str(out)]
+    assert runner.invoke(app, [*args, "--pre-period-events"]).exit_code == 0
+    events = pq.read_table(out / "events.parquet", columns=["ts"])
+    start = pq.read_table(out / "assignments.parquet", columns=["assigned_at"]).column(0)[0]
+    before = pc.sum(pc.less(events.column("ts"), start)).as_py()
+    assert before > 0
+    assert runner.invoke(app, [*args, "--no-pre-period-events"]).exit_code == 0
+    events = pq.read_table(out / "events.parquet", columns=["ts"])
+    assert pc.sum(pc.less(events.column("ts"), start)).as_py() == 0

@@ -16,7 +16,15 @@ DEMO_DAYS = 14
 DEMO_SEED = 7
 
 
-def run_simulation(scenario: str, users: int, days: int, seed: int, out: Path) -> None:
+def run_simulation(
+    scenario: str,
+    users: int,
+    days: int,
+    seed: int,
+    out: Path,
+    *,
+    pre_period_events: bool | None = None,
+) -> None:
     """Simulate with a progress bar on stderr and a one-line summary on stdout."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -36,7 +44,13 @@ def run_simulation(scenario: str, users: int, days: int, seed: int, out: Path) -
             progress.update(task, completed=done, total=total)
 
         summary = simulate_dataset(
-            scenario, users=users, days=days, seed=seed, out=out, progress=advance
+            scenario,
+            users=users,
+            days=days,
+            seed=seed,
+            out=out,
+            progress=advance,
+            pre_period_events=pre_period_events,
         )
     console().print(
         f"simulated [bold]{summary.users:,}[/] users × {summary.days} days: "
@@ -58,6 +72,14 @@ def simulate(
     days: Annotated[int, typer.Option(min=1, help="Days of experiment-period events.")] = DEMO_DAYS,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = DEMO_SEED,
     out: Annotated[Path, typer.Option(help="Dataset folder to write.")] = Path("data"),
+    pre_period_events: Annotated[
+        bool | None,
+        typer.Option(
+            "--pre-period-events/--no-pre-period-events",
+            help="Also write the 90-day pre-period's events (before assignment); "
+            "default: the scenario's pre_period_events setting.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate customers and journeys with planted per-segment effects.
 
@@ -65,4 +87,4 @@ def simulate(
     effect per segment and metric) and the scenario's segments.yaml and
     experiment.yaml, ready for `exp analyze OUT --experiment OUT/experiment.yaml`.
     """
-    run_simulation(scenario, users, days, seed, out)
+    run_simulation(scenario, users, days, seed, out, pre_period_events=pre_period_events)
