@@ -22,6 +22,7 @@ from experiment.results import (
     SegmentInfo,
     SegmentSrm,
     Srm,
+    TimelinePoint,
 )
 from experiment.stats import (
     CupedResult,
@@ -39,14 +40,19 @@ from experiment.stats import (
 from experiment.sums import JointSums, MeanSums
 
 if TYPE_CHECKING:
-    from experiment.config import ExperimentConfig
+    from experiment.config import ExperimentConfig, MetricSpec
     from experiment.engine import CellSums
-    from experiment.stats import BayesResult, LiftResult, SequentialResult
+    from experiment.stats import Alternative, BayesResult, LiftResult, SequentialResult
     from segments.definitions import SegmentSet
 
 __all__ = ["METHOD_NAMES", "analyze_cells", "arm_baselines"]
 
-METHOD_NAMES = {"proportion": "welch-t", "mean": "welch-t", "ratio": "delta-method z"}
+METHOD_NAMES = {
+    "proportion": "welch-t",
+    "mean": "welch-t",
+    "ratio": "delta-method z",
+    "retention": "welch-t",
+}
 
 S = TypeVar("S", MeanSums, JointSums)
 
@@ -56,10 +62,12 @@ def _arm(sums: S, j: int) -> S:
     return type(sums)(**{f.name: getattr(sums, f.name)[:, j] for f in fields(sums)})
 
 
-def _test(sums: MeanSums | JointSums, c: int, j: int, alpha: float) -> LiftResult:
+def _test(
+    sums: MeanSums | JointSums, c: int, j: int, alpha: float, alternative: Alternative
+) -> LiftResult:
     if isinstance(sums, JointSums):
-        return ratio_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha)
-    return welch_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha)
+        return ratio_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha, alternative=alternative)
+    return welch_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha, alternative=alternative)
 
 
 def arm_baselines(
@@ -89,8 +97,75 @@ def arm_baselines(
     return out
 
 
-def _cuped(sums: JointSums, c: int, j: int, alpha: float) -> CupedResult:
-    return cuped_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha)
+def _lift(
+    cells: CellSums,
+    name: str,
+    c: int,
+    j: int,
+    alpha: float,
+    *,
+    alternative: Alternative = "two-sided",
+) -> LiftResult:
+    """The lift of arm ``j`` over control ``c``: CUPED-adjusted when the metric has a covariate."""
+    joint = cells.cuped.get(name)
+    if joint is not None:
+        return _cuped(joint, c, j, alpha, alternative)
+    return _test(cells.metrics[name], c, j, alpha, alternative)
+
+
+def _guardrail(
+    cells: CellSums, metric: MetricSpec, c: int, j: int, alpha: float
+) -> NDArray[np.bool_]:
+    """Per segment: is ``lift_rel < -max_drop`` significant (one-sided, level ``alpha``)?
+
+    Breached when the one-sided ``1 - alpha`` upper bound of ``lift_rel`` (the
+    ``"less"`` test's ``ci_high``) is below ``-max_drop``; ``nan`` is not breached.
+    """
+    if metric.guardrail is None:
+        return np.zeros(len(cells.segments), dtype=bool)
+    upper = _lift(cells, metric.name, c, j, alpha, alternative="less").ci_high
+    return np.nan_to_num(upper, nan=np.inf) < -metric.guardrail.max_drop
+
+
+def _timeline(
+    cells: CellSums, config: ExperimentConfig, hidden: set[str]
+) -> tuple[TimelinePoint, ...]:
+    """Cumulative relative lift and its confidence sequence per window day (sequential only).
+
+    Each day runs the final analysis's test on the sums up to that day's end, so
+    the last day's point is the final row's ``lift_rel``, ``seq_ci_low``,
+    ``seq_ci_high``. Segments under the privacy floor are left out.
+    """
+    c = cells.arms.index(config.control)
+    points = []
+    for date, day in cells.timeline:
+        for metric in config.metrics:
+            for j, arm in enumerate(day.arms):
+                if j == c:
+                    continue
+                res = _lift(day, metric.name, c, j, config.alpha)
+                n_total = day.units[:, c] + day.units[:, j]
+                seq = sequential_interval(
+                    res, n_total, alpha=config.alpha, tuning=config.sequential_tuning
+                )
+                points += [
+                    TimelinePoint(
+                        date=date,
+                        segment=segment,
+                        metric=metric.name,
+                        arm=arm,
+                        lift_rel=float(res.lift_rel[si]),
+                        ci_low=float(seq.seq_ci_low[si]),
+                        ci_high=float(seq.seq_ci_high[si]),
+                    )
+                    for si, segment in enumerate(day.segments)
+                    if segment not in hidden
+                ]
+    return tuple(points)
+
+
+def _cuped(sums: JointSums, c: int, j: int, alpha: float, alternative: Alternative) -> CupedResult:
+    return cuped_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha, alternative=alternative)
 
 
 def _bayes(
@@ -102,7 +177,7 @@ def _bayes(
     lifts the normal approximation of the lift's sampling distribution under a
     flat prior.
     """
-    if kind == "proportion" and isinstance(sums, MeanSums) and not cuped:
+    if kind in {"proportion", "retention"} and isinstance(sums, MeanSums) and not cuped:
         return bayes_beta_binomial(_arm(sums, c), _arm(sums, j))
     return bayes_normal(lift)
 
@@ -201,16 +276,10 @@ def analyze_cells(
     c = cells.arms.index(config.control)
     pending: list[tuple[str, str, str, int, LiftResult]] = []
     for metric in config.metrics:
-        sums = cells.metrics[metric.name]
-        joint = cells.cuped.get(metric.name)
         for j, arm in enumerate(cells.arms):
             if j == c:
                 continue
-            res = (
-                _cuped(joint, c, j, config.alpha)
-                if joint is not None
-                else _test(sums, c, j, config.alpha)
-            )
+            res = _lift(cells, metric.name, c, j, config.alpha, alternative=metric.alternative)
             pending.append((metric.name, metric.kind, arm, j, res))
     covariates = {m.name: m.cuped for m in config.metrics if m.name in cells.cuped and m.cuped}
 
@@ -220,7 +289,9 @@ def analyze_cells(
 
     rows: list[ResultRow] = []
     offset = 0
+    specs = {m.name: m for m in config.metrics}
     for name, kind, arm, j, res in pending:
+        breached = _guardrail(cells, specs[name], c, j, config.alpha)
         bayes = _bayes(cells.metrics[name], kind, c, j, res, cuped=name in covariates)
         seq: SequentialResult | None = None
         if config.sequential:
@@ -229,7 +300,9 @@ def analyze_cells(
                 res, n_total, alpha=config.alpha, tuning=config.sequential_tuning
             )
         mde_rel = _mde_rel(res, cells.units[:, c], cells.units[:, j], config)
-        method = f"{METHOD_NAMES[kind]}, {config.correction}"
+        alternative = specs[name].alternative
+        test = METHOD_NAMES[kind] + ("" if alternative == "two-sided" else f" ({alternative})")
+        method = f"{test}, {config.correction}"
         if name in covariates:
             method = f"cuped({covariates[name]}) {method}"
         reduction = res.variance_reduction if isinstance(res, CupedResult) else None
@@ -270,6 +343,7 @@ def analyze_cells(
                     underpowered=bool(
                         not mde_rel[si] <= config.target_lift  # nan counts as underpowered
                     ),
+                    guardrail_breached=bool(breached[si]),
                 )
             )
         offset += len(cells.segments)
@@ -310,6 +384,7 @@ def analyze_cells(
         segments=segments,
         data_quality=data_quality,
         heterogeneity=_heterogeneity(pending, segment_set),
+        timeline=_timeline(cells, config, hidden),
         cuped_covariates=covariates,
     )
 
@@ -333,7 +408,15 @@ def _suppress(
         return rows, segments, srm
     nan: dict[str, Any] = {name: math.nan for name in _WITHHELD}
     rows = [
-        replace(r, **nan, n_control=0, n_treatment=0, significant=False, suppressed=True)
+        replace(
+            r,
+            **nan,
+            n_control=0,
+            n_treatment=0,
+            significant=False,
+            guardrail_breached=False,
+            suppressed=True,
+        )
         if r.segment in hidden
         else r
         for r in rows

@@ -22,6 +22,7 @@ __all__ = [
     "Cap",
     "Correction",
     "ExperimentConfig",
+    "Guardrail",
     "Measure",
     "MetricKind",
     "MetricSpec",
@@ -32,7 +33,7 @@ __all__ = [
     "read_yaml",
 ]
 
-MetricKind = Literal["proportion", "mean", "ratio"]
+MetricKind = Literal["proportion", "mean", "ratio", "retention"]
 Correction = Literal["holm", "bh", "none"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -46,11 +47,13 @@ class Measure(_Frozen):
     """A per-user quantity from the events table.
 
     ``event`` selects event rows; ``value`` names a numeric column to sum over
-    them (e.g. ``revenue``), or is omitted to count the events.
+    them (e.g. ``revenue``), or is omitted to count the events. ``day`` (retention)
+    keeps only events in ``[assigned_at + day·24h, assigned_at + (day+1)·24h)``.
     """
 
     event: str
     value: str | None = None
+    day: int | None = None
 
 
 class Cap(_Frozen):
@@ -72,12 +75,32 @@ class Cap(_Frozen):
         return self
 
 
+class Guardrail(_Frozen):
+    """A metric that must not drop: by more than ``max_drop`` (relative, 0.02 = 2 %).
+
+    A row is breached when the one-sided test of ``lift_rel < -max_drop`` is
+    significant at the experiment's ``alpha`` (unadjusted: a safety check errs
+    towards flagging), i.e. when the one-sided ``1 - alpha`` upper confidence bound
+    of ``lift_rel`` is below ``-max_drop``. Stricter than "the lift is significantly
+    negative" by the margin, looser than "the two-sided upper bound is below it".
+    """
+
+    max_drop: float = Field(ge=0, lt=1)
+
+
 class MetricSpec(_Frozen):
-    """One metric: a proportion, a per-user mean, or a ratio of two per-user sums.
+    """One metric: a proportion, a per-user mean, a ratio of two per-user sums, or retention.
+
+    ``retention`` (with ``day``) is the share of users with at least one ``event``
+    on day ``day`` after their assignment (day 0 starts at ``assigned_at``); it is
+    analysed as a proportion.
 
     ``cuped`` names a numeric pre-period column of the customers table used as the
     CUPED covariate (means and proportions; nulls count as 0). ``cap`` winsorises
-    the per-user value of a mean metric.
+    the per-user value of a mean metric. ``guardrail`` flags rows whose lift drops
+    significantly by more than its ``max_drop`` (:class:`Guardrail`).
+    ``alternative`` makes the test (p-value and interval) one-sided: ``greater``
+    (treatment above control) or ``less``; the confidence sequence stays two-sided.
     """
 
     name: str
@@ -88,6 +111,9 @@ class MetricSpec(_Frozen):
     denominator: Measure | None = None
     cuped: str | None = None
     cap: Cap | None = None
+    guardrail: Guardrail | None = None
+    alternative: Literal["two-sided", "greater", "less"] = "two-sided"
+    day: int | None = Field(default=None, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -103,7 +129,11 @@ class MetricSpec(_Frozen):
                 raise ValueError(f"ratio metric {self.name!r} needs 'numerator' and 'denominator'")
         elif self.event is None:
             raise ValueError(f"{self.kind} metric {self.name!r} needs 'event'")
-        if self.kind == "proportion" and self.value is not None:
+        if (self.kind == "retention") != (self.day is not None):
+            raise ValueError(
+                f"metric {self.name!r}: 'day' is required by, and only allowed for, kind retention"
+            )
+        if self.kind in {"proportion", "retention"} and self.value is not None:
             raise ValueError(f"proportion metric {self.name!r} takes no 'value'")
         if self.kind == "ratio" and self.cuped is not None:
             raise ValueError(
@@ -125,7 +155,7 @@ class MetricSpec(_Frozen):
             return (self.numerator, self.denominator)
         if self.event is None:  # pragma: no cover
             raise RuntimeError("Metric without event.")
-        return (Measure(event=self.event, value=self.value),)
+        return (Measure(event=self.event, value=self.value, day=self.day),)
 
 
 class Window(_Frozen):
@@ -208,6 +238,12 @@ class ExperimentConfig(_Frozen):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"metric names must be unique; repeated: {dupes}")
+        for m in self.metrics:  # the retention day must fit in the analysis window
+            if m.day is not None and m.day >= self.window.days:
+                raise ValueError(
+                    f"metric {m.name!r}: retention day {m.day} is past the window "
+                    f"(window.days = {self.window.days}); use a day below {self.window.days}"
+                )
         return self
 
     @property

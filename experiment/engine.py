@@ -14,7 +14,9 @@ A metric with a CUPED covariate (``cuped: revenue_90d``) also gets, in the same
 aggregate, the covariate's mean and variance and its covariance with the metric
 (:class:`JointSums` in ``CellSums.cuped``); the covariate is a customers column,
 joined beside the segment flags. A metric with a quantile ``cap`` costs one extra
-scalar query (the quantile over all assigned users) before the main one.
+scalar query (the quantile over all assigned users) before the main one. A
+sequential experiment costs one more query: the same aggregates per (arm, window
+day) on per-user values cumulated up to each day (``CellSums.timeline``).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class CellSums:
     ``strata`` names the allocation each unit was assigned under (``""``: the
     experiment's weights, else the allocation's segment); ``strata_units`` counts
     units per (segment, stratum, arm) when there is more than one stratum.
+    ``timeline`` (sequential experiments only) holds, per window day (ISO date),
+    the same cell sums cumulated up to the end of that day.
     """
 
     segments: tuple[str, ...]
@@ -81,6 +85,7 @@ class CellSums:
     quality: QualityCounts = field(default_factory=QualityCounts)
     cuped: dict[str, JointSums] = field(default_factory=dict)
     caps: dict[str, float] = field(default_factory=dict)
+    timeline: tuple[tuple[str, CellSums], ...] = ()
 
 
 def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
@@ -124,6 +129,17 @@ def _value(events: ir.Table, measure: Measure, metric: MetricSpec) -> ir.Floatin
     return value
 
 
+def _selects(events: ir.Table, measure: Measure) -> ir.BooleanValue:
+    """The event rows of a measure: its event, and for retention its day after assignment."""
+    import ibis
+
+    chosen: ir.BooleanValue = events.event == measure.event
+    if measure.day is not None:
+        begin = events.assigned_at + ibis.interval(days=measure.day)
+        chosen &= (events.ts >= begin) & (events.ts < begin + ibis.interval(days=1))
+    return chosen
+
+
 def _invalid(value: ir.FloatingValue) -> ir.BooleanValue:
     """NaN, ±inf or negative (null is missing, not invalid)."""
     bad: ir.BooleanValue = value.isnan() | value.isinf() | (value < 0)
@@ -154,7 +170,7 @@ def _per_user_measures(
             if measure in names:
                 continue
             names[measure] = _MEASURE.format(len(names))
-            is_event = exposed.event == measure.event
+            is_event = _selects(exposed, measure)
             if measure.value is None:
                 aggs[names[measure]] = exposed.count(where=is_event)
                 continue
@@ -261,6 +277,146 @@ def _caps(
     return caps
 
 
+def _values(
+    t: ir.Table,
+    metric: MetricSpec,
+    measure_cols: dict[Measure, str],
+    caps: dict[str, float],
+    covariates: tuple[str, ...],
+) -> list[ir.NumericColumn]:
+    """The per-user columns of one metric: ``[y]``, ``[y, x]`` (ratio) or ``[y, covariate]``."""
+    import ibis
+
+    cols = [t[measure_cols[m]].cast("float64") for m in metric.measures]
+    if metric.kind in {"proportion", "retention"}:
+        cols = [(cols[0] > 0).cast("float64")]
+    if metric.name in caps and math.isfinite(caps[metric.name]):
+        cols = [ibis.least(cols[0], ibis.literal(caps[metric.name], type="float64"))]
+    if metric.cuped is not None:  # covariate of users without a customer row: 0
+        covariate = t[_COVARIATE.format(covariates.index(metric.cuped))]
+        cols.append(covariate.fill_null(0.0))
+    return cols
+
+
+def _cell_aggs(
+    t: ir.Table,
+    n_segments: int,
+    config: ExperimentConfig,
+    *,
+    measure_cols: dict[Measure, str],
+    caps: dict[str, float],
+    covariates: tuple[str, ...],
+) -> dict[str, Any]:
+    """The FILTER-ed aggregates of every (segment, metric): count, means, variances, covariance.
+
+    ``t`` has one row per (user[, day]) with ``arms_seen``, ``_NCUST``, the segment
+    flags, covariates and measure columns; the caller groups by arm (and day).
+    """
+    valid = (t.arms_seen == 1) & (t[_NCUST].fill_null(0) <= 1)
+    aggs: dict[str, Any] = {}
+    for si in range(n_segments):
+        mask = valid if si == 0 else valid & t[_SEG.format(si)].fill_null(False)
+        aggs[_N.format(si)] = t.count(where=mask)
+        for mi, metric in enumerate(config.metrics):
+            cols = _values(t, metric, measure_cols, caps, covariates)
+            for part, col in zip("yx", cols, strict=False):
+                aggs[_MEAN.format(si, mi, part)] = col.mean(where=mask)
+                aggs[_VAR.format(si, mi, part)] = col.var(how="pop", where=mask)
+            if len(cols) == 2:
+                aggs[_COV.format(si, mi)] = cols[0].cov(cols[1], how="pop", where=mask)
+    return aggs
+
+
+def _day_of(ts: ir.TimestampValue, start: Any) -> ir.IntegerValue:
+    """Whole days since ``start``, floored (exact to the microsecond; negative before it)."""
+    import ibis
+
+    day: ir.IntegerValue = ts.delta(ibis.literal(start), unit="microsecond") // 86_400_000_000
+    return day.cast("int64")
+
+
+def _timeline(
+    dataset: Dataset,
+    units: ir.Table,
+    members: ir.Table,
+    config: ExperimentConfig,
+    *,
+    columns: tuple[dict[Measure, str], dict[str, float], tuple[str, ...]],
+    window: tuple[Any, Any],
+    n_segments: int,
+) -> Any:
+    """One query: the cell aggregates per (arm, window day), cumulated up to each day's end.
+
+    Post-exposure in-window events become per-(user, day) measures; a grid gives
+    every user a row for each day from its assignment day on (users assigned after
+    the window join on its last day, so that the last day is the final analysis);
+    the grid LEFT JOINs the daily measures and a cumulative window sum per user
+    turns them into per-user values up to that day. Rows: users × days at most.
+    Quantile caps are the final analysis's caps.
+    """
+    import ibis
+    import pyarrow as pa
+
+    measure_cols, caps, covariates = columns
+    start, end = window
+    days = config.window.days
+    ev = dataset.events
+    ev = ev.filter((ev.ts >= start) & (ev.ts < end))
+    ev = ev.inner_join(units.select("user_id", "assigned_at"), "user_id")
+    ev = ev.filter(ev.ts >= ev.assigned_at)
+    ev = ev.mutate(__day__=_day_of(ev.ts, start))
+    aggs: dict[str, Any] = {}
+    for metric in config.metrics:
+        for measure in metric.measures:
+            name = measure_cols[measure]
+            if name in aggs:
+                continue
+            is_event = _selects(ev, measure)
+            if measure.value is None:
+                aggs[name] = ev.count(where=is_event)
+            else:
+                value = _value(ev, measure, metric)
+                aggs[name] = value.sum(where=is_event & ~_invalid(value))
+    daily = ev.group_by(["user_id", "__day__"]).aggregate(**aggs)
+    daily = daily.rename(__uid__="user_id", __d__="__day__")
+
+    calendar = ibis.memtable(pa.table({"__day__": pa.array(range(days), pa.int64())}))
+    first = ibis.least(_day_of(units.assigned_at, start), days - 1)
+    grid = units.mutate(__first__=first).cross_join(calendar)
+    grid = grid.filter(grid["__day__"] >= grid["__first__"])
+    g = grid.left_join(
+        daily, (grid.user_id == daily["__uid__"]) & (grid["__day__"] == daily["__d__"])
+    )
+    per_user = ibis.window(group_by=g.user_id, order_by=g["__day__"], preceding=None, following=0)
+    g = g.select(
+        "user_id",
+        "arm",
+        "arms_seen",
+        "__day__",
+        **{c: g[c].fill_null(0).sum().over(per_user) for c in aggs},
+    )
+    g = g.left_join(members, g.user_id == members.user_id).drop("user_id_right")
+    cell = _cell_aggs(
+        g, n_segments, config, measure_cols=measure_cols, caps=caps, covariates=covariates
+    )
+    return g.group_by(["__day__", "arm"]).aggregate(**cell).to_pyarrow()
+
+
+def _timeline_cells(
+    table: Any, segments: tuple[str, ...], config: ExperimentConfig, start: Any, end: Any
+) -> tuple[tuple[str, CellSums], ...]:
+    """Split the per-(day, arm) table into one :class:`CellSums` per day."""
+    import pyarrow.compute as pc
+
+    out = []
+    for d in range(config.window.days):
+        day_end = min(start + dt.timedelta(days=d + 1), end)
+        part = table.filter(pc.equal(table.column("__day__"), d))
+        date = (start + dt.timedelta(days=d)).date().isoformat()
+        out.append((date, _to_cells(part, segments, config, start, day_end)))
+    return tuple(out)
+
+
 def aggregate(
     dataset: Dataset, config: ExperimentConfig, segment_set: SegmentSet | None
 ) -> CellSums:
@@ -302,17 +458,6 @@ def aggregate(
     raw = {m.name: t[measure_cols[m.measures[0]]].cast("float64") for m in config.metrics}
     caps = _caps(t, config, raw, valid)
 
-    def values(metric: MetricSpec) -> list[ir.NumericColumn]:
-        cols = [t[measure_cols[m]].cast("float64") for m in metric.measures]
-        if metric.kind == "proportion":
-            cols = [(cols[0] > 0).cast("float64")]
-        if metric.name in caps and math.isfinite(caps[metric.name]):
-            cols = [ibis.least(cols[0], ibis.literal(caps[metric.name], type="float64"))]
-        if metric.cuped is not None:  # covariate of users without a customer row: 0
-            covariate = t[_COVARIATE.format(covariates.index(metric.cuped))]
-            cols.append(covariate.fill_null(0.0))
-        return cols
-
     aggs: dict[str, Any] = {
         _Q.format("multiple_arms"): t.count(where=t.arms_seen > 1),
         _Q.format("duplicate_customers"): t.count(where=(t.arms_seen == 1) & (t[_NCUST] > 1)),
@@ -321,21 +466,29 @@ def aggregate(
         ),
         **{c: t[c].sum(where=valid) for c in q_cols},
     }
-    for si in range(len(segments)):
+    for si in range(len(segments)) if len(strata) > 1 else ():
         mask = valid if si == 0 else valid & t[_SEG.format(si)].fill_null(False)
-        aggs[_N.format(si)] = t.count(where=mask)
-        for k in range(1, len(strata)) if len(strata) > 1 else ():
+        for k in range(1, len(strata)):
             aggs[_STRATUM_N.format(si, k)] = t.count(where=mask & (t[_STRATUM] == k))
-        for mi, metric in enumerate(config.metrics):
-            cols = values(metric)
-            for part, col in zip("yx", cols, strict=False):
-                aggs[_MEAN.format(si, mi, part)] = col.mean(where=mask)
-                aggs[_VAR.format(si, mi, part)] = col.var(how="pop", where=mask)
-            if len(cols) == 2:
-                aggs[_COV.format(si, mi)] = cols[0].cov(cols[1], how="pop", where=mask)
+    aggs.update(
+        _cell_aggs(
+            t, len(segments), config, measure_cols=measure_cols, caps=caps, covariates=covariates
+        )
+    )
 
     table = t.group_by("arm").aggregate(**aggs).to_pyarrow()
     cells = _to_cells(table, segments, config, start, end)
+    if config.sequential:
+        timeline = _timeline(
+            dataset,
+            units,
+            members,
+            config,
+            columns=(measure_cols, caps, covariates),
+            window=(start, end),
+            n_segments=len(segments),
+        )
+        cells = replace(cells, timeline=_timeline_cells(timeline, segments, config, start, end))
     total = {
         name: int(np.nansum(table.column(name).to_numpy(zero_copy_only=False)))
         for name in table.column_names

@@ -65,6 +65,8 @@ class ResultRow:
     seq_ci_high: float = math.nan
     underpowered: bool = False
     mde_rel: float = math.nan
+    # The metric's guardrail: lift_rel significantly below -max_drop (one-sided, alpha).
+    guardrail_breached: bool = False
     # Below the segments file's min_size (privacy floor): every number is withheld (null).
     suppressed: bool = False
 

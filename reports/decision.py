@@ -4,7 +4,8 @@ The rule (also printed in the report, :data:`RULE`): the experiment's first metr
 is the primary metric and every other metric is a guardrail; higher is better for
 all of them. A segment's treatment arm is
 
-* **don't ship** when any metric's lift is significantly negative (adjusted p);
+* **don't ship** when any metric's lift is significantly negative (adjusted p) or
+  any row's ``guardrail_breached`` is set (the metric's ``guardrail.max_drop``);
 * **ship** when the primary metric's lift is significantly positive and no
   guardrail is significantly negative, and the sample ratio is healthy;
 * **keep testing** otherwise, labelled *underpowered* when the primary row is
@@ -31,8 +32,9 @@ RULE = (
     "Primary metric = the experiment's first metric; the others are guardrails (higher is "
     "better). Ship: the primary metric's lift is significant and positive, no guardrail is "
     "significantly negative and the sample ratio is healthy. Don't ship: any metric is "
-    "significantly negative. Keep testing: anything else (marked underpowered when the "
-    "experiment cannot detect its minimum effect). Significant = adjusted p below alpha."
+    "significantly negative or breaches its guardrail (drops significantly by more than its "
+    "max_drop). Keep testing: anything else (marked underpowered when the experiment cannot "
+    "detect its minimum effect). Significant = adjusted p below alpha."
 )
 
 
@@ -66,6 +68,10 @@ def _direction(row: ResultRow) -> int:
     return 1 if row.lift_abs > 0 else -1
 
 
+def _breached(row: ResultRow) -> bool:
+    return bool(field_of(row, "guardrail_breached", False)) and not is_suppressed(row)
+
+
 def decide(rows: list[ResultRow], *, srm_flag: bool = False) -> DecisionKind:
     """The decision for one (segment, arm) from its rows, primary metric first.
 
@@ -85,7 +91,7 @@ def decide(rows: list[ResultRow], *, srm_flag: bool = False) -> DecisionKind:
     if math.isnan(primary.p_value):
         return "no data"
     directions = [_direction(r) for r in rows if not is_suppressed(r)]
-    if -1 in directions:
+    if -1 in directions or any(_breached(r) for r in rows):
         return "don't ship"
     if directions[0] == 1 and not srm_flag:
         return "ship"
@@ -95,6 +101,7 @@ def decide(rows: list[ResultRow], *, srm_flag: bool = False) -> DecisionKind:
 def _reason(kind: DecisionKind, rows: list[ResultRow], *, srm_flag: bool) -> str:
     primary = rows[0]
     hurt = ", ".join(r.metric for r in rows if _direction(r) == -1 and not is_suppressed(r))
+    breached = ", ".join(r.metric for r in rows if _breached(r))
     if kind == "keep testing" and srm_flag:
         return "sample ratio mismatch: fix the assignment before deciding"
     if kind == "keep testing" and primary.underpowered:
@@ -102,7 +109,14 @@ def _reason(kind: DecisionKind, rows: list[ResultRow], *, srm_flag: bool) -> str
     return {
         "below minimum size": "fewer users than the privacy floor; numbers withheld",
         "no data": primary.reason or "no test result for the primary metric",
-        "don't ship": f"significantly negative: {hurt}",
+        "don't ship": "; ".join(
+            part
+            for part in (
+                f"significantly negative: {hurt}" if hurt else "",
+                f"guardrail breached: {breached}" if breached else "",
+            )
+            if part
+        ),
         "ship": f"{primary.metric} significantly positive, no guardrail harmed",
         "keep testing": f"{primary.metric} not significant yet",
     }[kind]

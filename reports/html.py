@@ -137,7 +137,7 @@ def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> 
     sections = []
     for index, (name, rows) in enumerate(metrics.items()):
         kind = rows[0].metric_kind
-        digits = 4 if kind in ("proportion", "ratio") else 3
+        digits = 4 if kind in ("proportion", "ratio", "retention") else 3
         sections.append(
             {
                 "name": name,

@@ -139,7 +139,7 @@ def power_rows(
     rows = []
     for metric in config.metrics:
         mean, sd = base[metric.name]
-        if metric.kind == "proportion":
+        if metric.kind in {"proportion", "retention"}:
             mde = mde_proportion(mean, n_c, n_t, alpha=config.alpha, power=power)
             size = sample_size_proportion(
                 mean, lift, alpha=config.alpha, power=power, ratio=w_t / w_c

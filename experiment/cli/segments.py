@@ -133,7 +133,7 @@ def _experiment_baselines(
         else:
             mean = sums.mean[1:, c]
             sd = np.sqrt(sums.m2[1:, c] / np.maximum(sums.n[1:, c] - 1, 1))
-            if metric.kind == "proportion":
+            if metric.kind in {"proportion", "retention"}:
                 out[metric.name] = Baseline("proportion", mean, sd)
             else:
                 out[metric.name] = Baseline("mean", mean, sd)

@@ -63,3 +63,18 @@ def test_decisions_segment_srm_blocks_shipping_that_segment_only():
         "keep testing",
         "sample ratio mismatch: fix the assignment before deciding",
     )
+
+
+def test_decide_guardrail_breach_blocks_shipping():
+    breach = replace(make_row("s", "revenue", -0.03, 0.05), guardrail_breached=True)
+    assert decide([WIN, replace(breach, significant=False)]) == "don't ship"
+    assert decide([WIN, replace(breach, guardrail_breached=False, significant=False)]) == "ship"
+    assert decide([WIN, replace(breach, suppressed=True, significant=False)]) == "ship"
+
+
+def test_decisions_name_the_breached_guardrail():
+    breach = replace(make_row("all", "revenue", -0.03, 0.5), guardrail_breached=True)
+    win = make_row("all", "conversion", 0.10, 0.05)
+    (decision,) = decisions(replace(make_results(), results=(win, breach)))
+    assert decision.kind == "don't ship"
+    assert decision.reason == "guardrail breached: revenue"
