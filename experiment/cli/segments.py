@@ -109,34 +109,20 @@ def _experiment_baselines(
     data: Path, config: ExperimentConfig, segment_set: SegmentSet
 ) -> dict[str, Baseline]:
     """Each metric's control-arm mean and sd per segment, computed by the engine."""
-    import numpy as np
-
+    from experiment.analysis import arm_baselines
     from experiment.data import open_dataset
     from experiment.engine import aggregate
-    from experiment.sums import JointSums
     from segments.validate import Baseline
 
     cells = aggregate(open_dataset(data), config, segment_set)
-    c = cells.arms.index(config.control)
+    stats = arm_baselines(cells, config.control)
     out = {}
     for metric in config.metrics:
-        sums = cells.metrics[metric.name]
-        if isinstance(sums, JointSums):
-            r = sums.mean_y[1:, c] / sums.mean_x[1:, c]
-            n = np.maximum(sums.n[1:, c] - 1, 1)
-            var = (
-                (sums.m2_y[1:, c] - 2 * r * sums.c_xy[1:, c] + r**2 * sums.m2_x[1:, c])
-                / n
-                / sums.mean_x[1:, c] ** 2
-            )
-            out[metric.name] = Baseline("mean", r, np.sqrt(var))
+        mean, sd = stats[metric.name]
+        if metric.kind in {"proportion", "retention"}:
+            out[metric.name] = Baseline("proportion", mean[1:], sd[1:])  # [0] is `all`
         else:
-            mean = sums.mean[1:, c]
-            sd = np.sqrt(sums.m2[1:, c] / np.maximum(sums.n[1:, c] - 1, 1))
-            if metric.kind in {"proportion", "retention"}:
-                out[metric.name] = Baseline("proportion", mean, sd)
-            else:
-                out[metric.name] = Baseline("mean", mean, sd)
+            out[metric.name] = Baseline("mean", mean[1:], sd[1:])
     return out
 
 
