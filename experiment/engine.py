@@ -22,44 +22,43 @@ day) on per-user values cumulated up to each day (``CellSums.timeline``).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from experiment.config import check_allocation
-from experiment.errors import ConfigError, DataError
 from experiment.quality import QualityCounts
 from experiment.sums import JointSums, MeanSums
-from segments.compile import compile_segments
+from experiment.users import (
+    ALL,
+    NCUST,
+    QUALITY_COLUMNS,
+    QUALITY_EVENTS,
+    STRATUM,
+    Q,
+    UserTable,
+    event_value,
+    invalid,
+    selects,
+    user_table,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from experiment.config import ExperimentConfig, Measure, MetricSpec
+    from experiment.config import ExperimentConfig
     from experiment.data import Dataset
     from segments.definitions import SegmentSet
 
-__all__ = ["ALL", "CellSums", "aggregate"]
-
-ALL = "all"
+__all__ = ["ALL", "CellSums", "aggregate", "cell_aggs", "to_cells"]
 
 # Private names of engine-side columns; indices, never user text, go into them.
-_SEG = "__seg__{}__"
-_MEASURE = "__measure__{}__"
 _N = "__n__{}__"
 _MEAN = "__mean__{}__{}__{}__"  # segment, metric, y|x
 _VAR = "__var__{}__{}__{}__"
 _COV = "__cov__{}__{}__"
 _STRATUM_N = "__stratum__{}__{}__"  # segment, stratum
-_Q = "__q__{}__"  # quality count name
-_NCUST = "__ncust__"
-_STRATUM = "__stratum__"
-_COVARIATE = "__covariate__{}__"  # index into the covariate columns
-_CAP = "__cap__{}__"  # metric index
-_QUALITY_EVENTS = ("events_before_assignment", "invalid_revenue")
 
 
 @dataclass(frozen=True)
@@ -88,237 +87,28 @@ class CellSums:
     timeline: tuple[tuple[str, CellSums], ...] = ()
 
 
-def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
-    """One row per user of this experiment: arm, number of arms seen, first assignment.
-
-    Users seen in several arms stay in the table (``arms_seen > 1``) so that the
-    main query counts them; every aggregate excludes them.
-    """
-    a = dataset.assignments
-    a = a.filter((a.experiment == config.name) & a.arm.isin(list(config.arms)))
-    per_user = a.group_by("user_id").aggregate(
-        arm=a.arm.min(), arms_seen=a.arm.nunique(), assigned_at=a.assigned_at.min()
-    )
-    return per_user.mutate(user_id=per_user.user_id.cast("string"))
-
-
-def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tuple[Any, Any]:
-    start = config.window.start
-    if start is None:
-        first = units.assigned_at.min(where=units.arms_seen == 1).to_pyarrow().as_py()
-        if first is None:
-            present = dataset.assignments.experiment.value_counts().to_pyarrow()
-            names = sorted(str(v) for v in present.column(0).to_pylist())
-            raise DataError(
-                f"{dataset.path}: no assignments for experiment {config.name!r}; "
-                f"experiments present: {', '.join(names) or 'none'}"
-            )
-        start = first
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=dt.UTC)
-    return start, start + dt.timedelta(days=config.window.days)
-
-
-def _value(events: ir.Table, measure: Measure, metric: MetricSpec) -> ir.FloatingValue:
-    if measure.value not in events.columns:
-        raise ConfigError(
-            f"metric {metric.name!r}: events table has no column {measure.value!r} to sum; "
-            f"columns are: {', '.join(events.columns)}"
-        )
-    value: ir.FloatingValue = events[measure.value].cast("float64")
-    return value
-
-
-def _selects(events: ir.Table, measure: Measure) -> ir.BooleanValue:
-    """The event rows of a measure: its event, and for retention its day after assignment."""
-    import ibis
-
-    chosen: ir.BooleanValue = events.event == measure.event
-    if measure.day is not None:
-        begin = events.assigned_at + ibis.interval(days=measure.day)
-        chosen &= (events.ts >= begin) & (events.ts < begin + ibis.interval(days=1))
-    return chosen
-
-
-def _invalid(value: ir.FloatingValue) -> ir.BooleanValue:
-    """NaN, ±inf or negative (null is missing, not invalid)."""
-    bad: ir.BooleanValue = value.isnan() | value.isinf() | (value < 0)
-    return bad.fill_null(False)
-
-
-def _per_user_measures(
-    dataset: Dataset, units: ir.Table, metrics: list[MetricSpec], start: Any, end: Any
-) -> tuple[ir.Table, dict[Measure, str], tuple[str, ...]]:
-    """Per-user metric measures (post-exposure, in-window) and per-user quality counts.
-
-    Events are grouped by (user, post-exposure flag) with plain per-event filters,
-    then folded per user: measures from the post-exposure group, the count of
-    events before assignment from the other. Cheaper than testing the exposure
-    time inside every aggregate.
-    """
-    ev = dataset.events
-    ev = ev.filter((ev.ts >= start) & (ev.ts < end))
-    exposed = ev.inner_join(units.select("user_id", "assigned_at"), "user_id")
-    exposed = exposed.mutate(__post__=exposed.ts >= exposed.assigned_at)
-    names: dict[Measure, str] = {}
-    aggs: dict[str, Any] = {"__events__": exposed.count()}
-    invalid: list[Any] = []
-    examined: list[Any] = []
-    columns: list[str] = []
-    for metric in metrics:
-        for measure in metric.measures:
-            if measure in names:
-                continue
-            names[measure] = _MEASURE.format(len(names))
-            is_event = _selects(exposed, measure)
-            if measure.value is None:
-                aggs[names[measure]] = exposed.count(where=is_event)
-                continue
-            value = _value(exposed, measure, metric)
-            bad = _invalid(value)
-            aggs[names[measure]] = value.sum(where=is_event & ~bad)
-            invalid.append(exposed.count(where=is_event & bad))
-            examined.append(exposed.count(where=is_event & value.notnull()))
-            columns += [measure.value] if measure.value not in columns else []
-    aggs[_Q.format("invalid_revenue")] = sum(invalid[1:], invalid[0]) if invalid else 0
-    aggs[_Q.format("revenue_values")] = sum(examined[1:], examined[0]) if examined else 0
-    g = exposed.group_by(["user_id", "__post__"]).aggregate(**aggs)
-    post = g.__post__
-    folded = {name: g[name].sum(where=post) for name in aggs if name != "__events__"}
-    folded[_Q.format("events_before_assignment")] = g["__events__"].sum(where=~post)
-    return g.group_by("user_id").aggregate(**folded), names, tuple(columns)
-
-
-def _table_checks(dataset: Dataset, start: Any, end: Any) -> tuple[int, int]:
-    """Events outside the window and surplus customer rows (one cheap scan of each)."""
-    ev, cust = dataset.events, dataset.customers
-    outside = ev.count(where=(ev.ts < start) | (ev.ts >= end)).to_pyarrow().as_py()
-    row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()).to_pyarrow().to_pylist()[0]
-    return int(outside or 0), int(row["rows"] or 0) - int(row["ids"] or 0)
-
-
-def _covariates(customers: ir.Table, metrics: list[MetricSpec]) -> tuple[str, ...]:
-    """The customers columns used as CUPED covariates, each checked to be numeric.
-
-    Raises:
-        ConfigError: a metric's ``cuped`` column is missing or not numeric.
-    """
-    out: list[str] = []
-    for metric in metrics:
-        if metric.cuped is None:
-            continue
-        col = metric.cuped
-        if col not in customers.columns or not customers[col].type().is_numeric():
-            numeric = [c for c in customers.columns if customers[c].type().is_numeric()]
-            what = "is not numeric" if col in customers.columns else "is not a column"
-            raise ConfigError(
-                f"metric {metric.name!r}: field 'cuped': {col!r} {what} of the customers "
-                f"table; numeric columns are: {', '.join(numeric) or 'none'}"
-            )
-        out += [col] if col not in out else []
-    return tuple(out)
-
-
-def _members(
-    customers: ir.Table,
-    seg_exprs: dict[str, ir.BooleanValue],
-    strata: tuple[str, ...],
-    *,
-    duplicates: bool,
-    covariates: tuple[str, ...] = (),
-) -> ir.Table:
-    """One row per customer id: rows per id, segment flags, allocation stratum, covariates."""
-    import ibis
-
-    cols: dict[str, Any] = {_SEG.format(i + 1): e for i, e in enumerate(seg_exprs.values())}
-    if len(strata) > 1:
-        branches = [(seg_exprs[name], k) for k, name in enumerate(strata) if k > 0]
-        cols[_STRATUM] = ibis.cases(*branches, else_=0)
-    for k, col in enumerate(covariates):  # null, NaN and ±inf count as no history: 0
-        value = customers[col].cast("float64")
-        cols[_COVARIATE.format(k)] = ibis.ifelse(value.isnan() | value.isinf(), 0.0, value)
-    m = customers.select(user_id=customers.user_id.cast("string"), **cols)
-    if not duplicates:  # the common case: no GROUP BY over the customers
-        return m.mutate(**{_NCUST: ibis.literal(1)})
-    aggs: dict[str, Any] = {_NCUST: m.count()}
-    for name in cols:
-        # duplicated customers are excluded from every aggregate; any value will do
-        numeric = name == _STRATUM or name.startswith("__covariate__")
-        aggs[name] = m[name].max() if numeric else m[name].any()
-    return m.group_by("user_id").aggregate(**aggs)
-
-
-def _caps(
-    t: ir.Table, config: ExperimentConfig, raw: dict[str, Any], valid: Any
-) -> dict[str, float]:
-    """Each capped metric's cap: the fixed value, or its quantile over the analysed users.
-
-    Analysed users are every arm's users (not those seen in two arms or with
-    duplicate customer rows), so the cap does not depend on the arm.
-
-    All quantiles come from one scalar query (linear interpolation,
-    ``quantile_cont``, as numpy's default ``np.quantile``).
-    """
-    caps: dict[str, float] = {}
-    quantiles: dict[str, Any] = {}
-    for mi, metric in enumerate(config.metrics):
-        if metric.cap is None:
-            continue
-        if metric.cap.value is not None:
-            caps[metric.name] = float(metric.cap.value)
-        else:
-            quantiles[_CAP.format(mi)] = raw[metric.name].quantile(metric.cap.quantile, where=valid)
-    if quantiles:
-        row = t.aggregate(**quantiles).to_pyarrow().to_pylist()[0]
-        for mi, metric in enumerate(config.metrics):
-            if _CAP.format(mi) in row:
-                value = row[_CAP.format(mi)]
-                caps[metric.name] = math.nan if value is None else float(value)
-    return caps
-
-
-def _values(
-    t: ir.Table,
-    metric: MetricSpec,
-    measure_cols: dict[Measure, str],
-    caps: dict[str, float],
-    covariates: tuple[str, ...],
-) -> list[ir.NumericColumn]:
-    """The per-user columns of one metric: ``[y]``, ``[y, x]`` (ratio) or ``[y, covariate]``."""
-    import ibis
-
-    cols = [t[measure_cols[m]].cast("float64") for m in metric.measures]
-    if metric.kind in {"proportion", "retention"}:
-        cols = [(cols[0] > 0).cast("float64")]
-    if metric.name in caps and math.isfinite(caps[metric.name]):
-        cols = [ibis.least(cols[0], ibis.literal(caps[metric.name], type="float64"))]
-    if metric.cuped is not None:  # covariate of users without a customer row: 0
-        covariate = t[_COVARIATE.format(covariates.index(metric.cuped))]
-        cols.append(covariate.fill_null(0.0))
-    return cols
-
-
-def _cell_aggs(
-    t: ir.Table,
-    n_segments: int,
+def cell_aggs(
+    users: UserTable,
     config: ExperimentConfig,
+    t: ir.Table | None = None,
     *,
-    measure_cols: dict[Measure, str],
-    caps: dict[str, float],
-    covariates: tuple[str, ...],
+    extra: ir.BooleanValue | None = None,
 ) -> dict[str, Any]:
     """The FILTER-ed aggregates of every (segment, metric): count, means, variances, covariance.
 
-    ``t`` has one row per (user[, day]) with ``arms_seen``, ``_NCUST``, the segment
-    flags, covariates and measure columns; the caller groups by arm (and day).
+    ``t`` (default: ``users.table``) has one row per user (or per user and day) with
+    the per-user table's columns; the caller groups it by arm (and day, or sample
+    half and attribute bin). ``extra`` narrows every segment further (a refinement's
+    candidate side). :func:`to_cells` reads the result back.
     """
-    valid = (t.arms_seen == 1) & (t[_NCUST].fill_null(0) <= 1)
+    t = users.table if t is None else t
     aggs: dict[str, Any] = {}
-    for si in range(n_segments):
-        mask = valid if si == 0 else valid & t[_SEG.format(si)].fill_null(False)
+    for si in range(len(users.segments)):
+        mask = users.in_segment(si, t)
+        mask = mask if extra is None else mask & extra
         aggs[_N.format(si)] = t.count(where=mask)
         for mi, metric in enumerate(config.metrics):
-            cols = _values(t, metric, measure_cols, caps, covariates)
+            cols = users.metric_columns(metric, t)
             for part, col in zip("yx", cols, strict=False):
                 aggs[_MEAN.format(si, mi, part)] = col.mean(where=mask)
                 aggs[_VAR.format(si, mi, part)] = col.var(how="pop", where=mask)
@@ -335,16 +125,7 @@ def _day_of(ts: ir.TimestampValue, start: Any) -> ir.IntegerValue:
     return day.cast("int64")
 
 
-def _timeline(
-    dataset: Dataset,
-    units: ir.Table,
-    members: ir.Table,
-    config: ExperimentConfig,
-    *,
-    columns: tuple[dict[Measure, str], dict[str, float], tuple[str, ...]],
-    window: tuple[Any, Any],
-    n_segments: int,
-) -> Any:
+def _timeline(dataset: Dataset, users: UserTable, config: ExperimentConfig) -> Any:
     """One query: the cell aggregates per (arm, window day), cumulated up to each day's end.
 
     Post-exposure in-window events become per-(user, day) measures; a grid gives
@@ -357,8 +138,8 @@ def _timeline(
     import ibis
     import pyarrow as pa
 
-    measure_cols, caps, covariates = columns
-    start, end = window
+    units, measure_cols = users.units, users.measure_cols
+    start, end = users.start, users.end
     days = config.window.days
     ev = dataset.events
     ev = ev.filter((ev.ts >= start) & (ev.ts < end))
@@ -371,12 +152,12 @@ def _timeline(
             name = measure_cols[measure]
             if name in aggs:
                 continue
-            is_event = _selects(ev, measure)
+            is_event = selects(ev, measure)
             if measure.value is None:
                 aggs[name] = ev.count(where=is_event)
             else:
-                value = _value(ev, measure, metric)
-                aggs[name] = value.sum(where=is_event & ~_invalid(value))
+                value = event_value(ev, measure, metric)
+                aggs[name] = value.sum(where=is_event & ~invalid(value))
     daily = ev.group_by(["user_id", "__day__"]).aggregate(**aggs)
     daily = daily.rename(__uid__="user_id", __d__="__day__")
 
@@ -395,10 +176,8 @@ def _timeline(
         "__day__",
         **{c: g[c].fill_null(0).sum().over(per_user) for c in aggs},
     )
-    g = g.left_join(members, g.user_id == members.user_id).drop("user_id_right")
-    cell = _cell_aggs(
-        g, n_segments, config, measure_cols=measure_cols, caps=caps, covariates=covariates
-    )
+    g = g.left_join(users.members, g.user_id == users.members.user_id).drop("user_id_right")
+    cell = cell_aggs(users, config, g)
     return g.group_by(["__day__", "arm"]).aggregate(**cell).to_pyarrow()
 
 
@@ -413,7 +192,7 @@ def _timeline_cells(
         day_end = min(start + dt.timedelta(days=d + 1), end)
         part = table.filter(pc.equal(table.column("__day__"), d))
         date = (start + dt.timedelta(days=d)).date().isoformat()
-        out.append((date, _to_cells(part, segments, config, start, day_end)))
+        out.append((date, to_cells(part, segments, config, start, day_end)))
     return tuple(out)
 
 
@@ -429,65 +208,27 @@ def aggregate(
             covariate that is not a numeric customers column, or an allocation
             names a segment the segments file lacks.
     """
-    import ibis
-
-    units = _units(dataset, config)
-    start, end = _window(units, dataset, config)
-    per_user, measure_cols, value_columns = _per_user_measures(
-        dataset, units, config.metrics, start, end
-    )
-
-    seg_exprs = compile_segments(segment_set, dataset.customers, as_of=start) if segment_set else {}
-    check_allocation(config, list(seg_exprs))
-    strata = ("", *(s for s in seg_exprs if s in config.allocation))
-    segments = (ALL, *seg_exprs)
-    outside, surplus = _table_checks(dataset, start, end)
-    covariates = _covariates(dataset.customers, config.metrics)
-    members = _members(
-        dataset.customers, seg_exprs, strata, duplicates=surplus > 0, covariates=covariates
-    )
-    q_cols = [_Q.format(q) for q in (*_QUALITY_EVENTS, "revenue_values")]
-    t = units.left_join(per_user, units.user_id == per_user.user_id).select(
-        units.user_id,
-        units.arm,
-        units.arms_seen,
-        *[ibis.coalesce(per_user[c], 0).name(c) for c in (*measure_cols.values(), *q_cols)],
-    )
-    t = t.left_join(members, t.user_id == members.user_id).drop("user_id_right")
-    valid = (t.arms_seen == 1) & (t[_NCUST].fill_null(0) <= 1)
-    raw = {m.name: t[measure_cols[m.measures[0]]].cast("float64") for m in config.metrics}
-    caps = _caps(t, config, raw, valid)
-
+    users = user_table(dataset, config, segment_set)
+    t, segments, strata = users.table, users.segments, users.strata
+    valid = users.valid()
     aggs: dict[str, Any] = {
-        _Q.format("multiple_arms"): t.count(where=t.arms_seen > 1),
-        _Q.format("duplicate_customers"): t.count(where=(t.arms_seen == 1) & (t[_NCUST] > 1)),
-        _Q.format("assignments_without_customer"): t.count(
-            where=(t.arms_seen == 1) & t[_NCUST].isnull()
+        Q.format("multiple_arms"): t.count(where=t.arms_seen > 1),
+        Q.format("duplicate_customers"): t.count(where=(t.arms_seen == 1) & (t[NCUST] > 1)),
+        Q.format("assignments_without_customer"): t.count(
+            where=(t.arms_seen == 1) & t[NCUST].isnull()
         ),
-        **{c: t[c].sum(where=valid) for c in q_cols},
+        **{c: t[c].sum(where=valid) for c in QUALITY_COLUMNS},
     }
     for si in range(len(segments)) if len(strata) > 1 else ():
-        mask = valid if si == 0 else valid & t[_SEG.format(si)].fill_null(False)
         for k in range(1, len(strata)):
-            aggs[_STRATUM_N.format(si, k)] = t.count(where=mask & (t[_STRATUM] == k))
-    aggs.update(
-        _cell_aggs(
-            t, len(segments), config, measure_cols=measure_cols, caps=caps, covariates=covariates
-        )
-    )
+            aggs[_STRATUM_N.format(si, k)] = t.count(where=users.in_segment(si) & (t[STRATUM] == k))
+    aggs.update(cell_aggs(users, config))
 
     table = t.group_by("arm").aggregate(**aggs).to_pyarrow()
-    cells = _to_cells(table, segments, config, start, end)
+    start, end = users.start, users.end
+    cells = to_cells(table, segments, config, start, end)
     if config.sequential:
-        timeline = _timeline(
-            dataset,
-            units,
-            members,
-            config,
-            columns=(measure_cols, caps, covariates),
-            window=(start, end),
-            n_segments=len(segments),
-        )
+        timeline = _timeline(dataset, users, config)
         cells = replace(cells, timeline=_timeline_cells(timeline, segments, config, start, end))
     total = {
         name: int(np.nansum(table.column(name).to_numpy(zero_copy_only=False)))
@@ -495,21 +236,23 @@ def aggregate(
         if name.startswith("__q__")
     }
     quality = QualityCounts(
-        events_outside_window=outside,
+        events_outside_window=users.outside,
         **{
-            f: total[_Q.format(f)]
+            f: total[Q.format(f)]
             for f in (
                 "multiple_arms",
                 "duplicate_customers",
                 "assignments_without_customer",
-                *_QUALITY_EVENTS,
+                *QUALITY_EVENTS,
                 "revenue_values",
             )
         },
-        value_columns=value_columns,
+        value_columns=users.value_columns,
     )
     strata_units = _strata_units(table, cells, strata) if len(strata) > 1 else None
-    return replace(cells, strata=strata, strata_units=strata_units, quality=quality, caps=caps)
+    return replace(
+        cells, strata=strata, strata_units=strata_units, quality=quality, caps=users.caps
+    )
 
 
 def _strata_units(table: Any, cells: CellSums, strata: tuple[str, ...]) -> NDArray[np.float64]:
@@ -526,9 +269,10 @@ def _strata_units(table: Any, cells: CellSums, strata: tuple[str, ...]) -> NDArr
     return out
 
 
-def _to_cells(
+def to_cells(
     table: Any, segments: tuple[str, ...], config: ExperimentConfig, start: Any, end: Any
 ) -> CellSums:
+    """Read :func:`cell_aggs` results (one row per arm) back into :class:`CellSums`."""
     arms = tuple(config.arms)
     row_of = {arm: i for i, arm in enumerate(table.column("arm").to_pylist())}
     shape = (len(segments), len(arms))

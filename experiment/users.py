@@ -1,0 +1,352 @@
+"""The per-user table: one row per assigned user, the input of every engine aggregate.
+
+Each row holds the user's arm (and how many arms it was seen in), its customer
+row count, a flag per segment, the allocation stratum, CUPED covariates and the
+user's post-exposure, in-window measures (event counts and value sums). The
+analysis (:mod:`experiment.engine`) groups it by arm; ``exp refine`` groups it by
+arm, sample half and attribute bin. Everything stays an Ibis expression, so the
+engine does the work and nothing here touches a row in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from experiment.config import check_allocation
+from experiment.errors import ConfigError, DataError
+from segments.compile import compile_segments
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from experiment.config import ExperimentConfig, Measure, MetricSpec
+    from experiment.data import Dataset
+    from segments.definitions import SegmentSet
+
+__all__ = ["ALL", "UserTable", "event_value", "invalid", "selects", "user_table"]
+
+ALL = "all"
+
+# Column names of the per-user table (dunder names cannot clash with a user's columns).
+SEG = "__seg__{}__"
+MEASURE = "__measure__{}__"
+Q = "__q__{}__"  # quality count name
+NCUST = "__ncust__"
+STRATUM = "__stratum__"
+COVARIATE = "__covariate__{}__"  # index into the covariate columns
+CAP = "__cap__{}__"  # metric index
+QUALITY_EVENTS = ("events_before_assignment", "invalid_revenue")
+QUALITY_COLUMNS = tuple(Q.format(q) for q in (*QUALITY_EVENTS, "revenue_values"))
+
+
+@dataclass(frozen=True)
+class UserTable:
+    """The per-user table and what is needed to read metrics and segments off it.
+
+    ``segments[0]`` is ``"all"``; segment ``i > 0`` has the flag column ``SEG.format(i)``.
+    ``members`` is the customers side (flags, stratum, covariates), kept for the
+    sequential timeline, which joins it to per-(user, day) rows. ``outside`` and
+    ``surplus`` are the events outside the window and the surplus customer rows.
+    """
+
+    table: ir.Table
+    units: ir.Table
+    members: ir.Table
+    segments: tuple[str, ...]
+    strata: tuple[str, ...]
+    measure_cols: dict[Measure, str]
+    value_columns: tuple[str, ...]
+    covariates: tuple[str, ...]
+    caps: dict[str, float]
+    start: dt.datetime
+    end: dt.datetime
+    outside: int
+    surplus: int
+
+    def valid(self, t: ir.Table | None = None) -> ir.BooleanValue:
+        """Users analysed: seen in one arm, with at most one customer row."""
+        t = self.table if t is None else t
+        ok: ir.BooleanValue = (t.arms_seen == 1) & (t[NCUST].fill_null(0) <= 1)
+        return ok
+
+    def in_segment(self, si: int, t: ir.Table | None = None) -> ir.BooleanValue:
+        """Analysed users of segment ``si`` (0 is ``all``)."""
+        t = self.table if t is None else t
+        return self.valid(t) if si == 0 else self.valid(t) & t[SEG.format(si)].fill_null(False)
+
+    def metric_columns(
+        self, metric: MetricSpec, t: ir.Table | None = None
+    ) -> list[ir.NumericColumn]:
+        """``[y]``, ``[y, x]`` (ratio) or ``[y, covariate]`` (CUPED) of one metric, per user."""
+        t = self.table if t is None else t
+        return _values(t, metric, self.measure_cols, self.caps, self.covariates)
+
+
+def user_table(
+    dataset: Dataset, config: ExperimentConfig, segment_set: SegmentSet | None
+) -> UserTable:
+    """Build the per-user table of an experiment (one scalar query for quantile caps).
+
+    Raises:
+        DataError: no assignments for the experiment.
+        RuleError: a segment rule does not fit the customers table.
+        ConfigError: a metric names a column the events table lacks, a CUPED
+            covariate that is not a numeric customers column, or an allocation
+            names a segment the segments file lacks.
+    """
+    import ibis
+
+    units = _units(dataset, config)
+    start, end = _window(units, dataset, config)
+    per_user, measure_cols, value_columns = _per_user_measures(
+        dataset, units, config.metrics, start, end
+    )
+    seg_exprs = compile_segments(segment_set, dataset.customers, as_of=start) if segment_set else {}
+    check_allocation(config, list(seg_exprs))
+    strata = ("", *(s for s in seg_exprs if s in config.allocation))
+    outside, surplus = _table_checks(dataset, start, end)
+    covariates = _covariates(dataset.customers, config.metrics)
+    members = _members(
+        dataset.customers, seg_exprs, strata, duplicates=surplus > 0, covariates=covariates
+    )
+    t = units.left_join(per_user, units.user_id == per_user.user_id).select(
+        units.user_id,
+        units.arm,
+        units.arms_seen,
+        *[
+            ibis.coalesce(per_user[c], 0).name(c)
+            for c in (*measure_cols.values(), *QUALITY_COLUMNS)
+        ],
+    )
+    t = t.left_join(members, t.user_id == members.user_id).drop("user_id_right")
+    valid = (t.arms_seen == 1) & (t[NCUST].fill_null(0) <= 1)
+    raw = {m.name: t[measure_cols[m.measures[0]]].cast("float64") for m in config.metrics}
+    return UserTable(
+        table=t,
+        units=units,
+        members=members,
+        segments=(ALL, *seg_exprs),
+        strata=strata,
+        measure_cols=measure_cols,
+        value_columns=value_columns,
+        covariates=covariates,
+        caps=_caps(t, config, raw, valid),
+        start=start,
+        end=end,
+        outside=outside,
+        surplus=surplus,
+    )
+
+
+def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
+    """One row per user of this experiment: arm, number of arms seen, first assignment.
+
+    Users seen in several arms stay in the table (``arms_seen > 1``) so that the
+    main query counts them; every aggregate excludes them.
+    """
+    a = dataset.assignments
+    a = a.filter((a.experiment == config.name) & a.arm.isin(list(config.arms)))
+    per_user = a.group_by("user_id").aggregate(
+        arm=a.arm.min(), arms_seen=a.arm.nunique(), assigned_at=a.assigned_at.min()
+    )
+    return per_user.mutate(user_id=per_user.user_id.cast("string"))
+
+
+def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tuple[Any, Any]:
+    start = config.window.start
+    if start is None:
+        first = units.assigned_at.min(where=units.arms_seen == 1).to_pyarrow().as_py()
+        if first is None:
+            present = dataset.assignments.experiment.value_counts().to_pyarrow()
+            names = sorted(str(v) for v in present.column(0).to_pylist())
+            raise DataError(
+                f"{dataset.path}: no assignments for experiment {config.name!r}; "
+                f"experiments present: {', '.join(names) or 'none'}"
+            )
+        start = first
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=dt.UTC)
+    return start, start + dt.timedelta(days=config.window.days)
+
+
+def event_value(events: ir.Table, measure: Measure, metric: MetricSpec) -> ir.FloatingValue:
+    """The value column a measure sums, as float64 (a missing column is a config error)."""
+    if measure.value not in events.columns:
+        raise ConfigError(
+            f"metric {metric.name!r}: events table has no column {measure.value!r} to sum; "
+            f"columns are: {', '.join(events.columns)}"
+        )
+    value: ir.FloatingValue = events[measure.value].cast("float64")
+    return value
+
+
+def selects(events: ir.Table, measure: Measure) -> ir.BooleanValue:
+    """The event rows of a measure: its event, and for retention its day after assignment."""
+    import ibis
+
+    chosen: ir.BooleanValue = events.event == measure.event
+    if measure.day is not None:
+        begin = events.assigned_at + ibis.interval(days=measure.day)
+        chosen &= (events.ts >= begin) & (events.ts < begin + ibis.interval(days=1))
+    return chosen
+
+
+def invalid(value: ir.FloatingValue) -> ir.BooleanValue:
+    """NaN, ±inf or negative (null is missing, not invalid)."""
+    bad: ir.BooleanValue = value.isnan() | value.isinf() | (value < 0)
+    return bad.fill_null(False)
+
+
+def _per_user_measures(
+    dataset: Dataset, units: ir.Table, metrics: list[MetricSpec], start: Any, end: Any
+) -> tuple[ir.Table, dict[Measure, str], tuple[str, ...]]:
+    """Per-user metric measures (post-exposure, in-window) and per-user quality counts.
+
+    Events are grouped by (user, post-exposure flag) with plain per-event filters,
+    then folded per user: measures from the post-exposure group, the count of
+    events before assignment from the other. Cheaper than testing the exposure
+    time inside every aggregate.
+    """
+    ev = dataset.events
+    ev = ev.filter((ev.ts >= start) & (ev.ts < end))
+    exposed = ev.inner_join(units.select("user_id", "assigned_at"), "user_id")
+    exposed = exposed.mutate(__post__=exposed.ts >= exposed.assigned_at)
+    names: dict[Measure, str] = {}
+    aggs: dict[str, Any] = {"__events__": exposed.count()}
+    bad_counts: list[Any] = []
+    examined: list[Any] = []
+    columns: list[str] = []
+    for metric in metrics:
+        for measure in metric.measures:
+            if measure in names:
+                continue
+            names[measure] = MEASURE.format(len(names))
+            is_event = selects(exposed, measure)
+            if measure.value is None:
+                aggs[names[measure]] = exposed.count(where=is_event)
+                continue
+            value = event_value(exposed, measure, metric)
+            bad = invalid(value)
+            aggs[names[measure]] = value.sum(where=is_event & ~bad)
+            bad_counts.append(exposed.count(where=is_event & bad))
+            examined.append(exposed.count(where=is_event & value.notnull()))
+            columns += [measure.value] if measure.value not in columns else []
+    aggs[Q.format("invalid_revenue")] = sum(bad_counts[1:], bad_counts[0]) if bad_counts else 0
+    aggs[Q.format("revenue_values")] = sum(examined[1:], examined[0]) if examined else 0
+    g = exposed.group_by(["user_id", "__post__"]).aggregate(**aggs)
+    post = g.__post__
+    folded = {name: g[name].sum(where=post) for name in aggs if name != "__events__"}
+    folded[Q.format("events_before_assignment")] = g["__events__"].sum(where=~post)
+    return g.group_by("user_id").aggregate(**folded), names, tuple(columns)
+
+
+def _table_checks(dataset: Dataset, start: Any, end: Any) -> tuple[int, int]:
+    """Events outside the window and surplus customer rows (one cheap scan of each)."""
+    ev, cust = dataset.events, dataset.customers
+    outside = ev.count(where=(ev.ts < start) | (ev.ts >= end)).to_pyarrow().as_py()
+    row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()).to_pyarrow().to_pylist()[0]
+    return int(outside or 0), int(row["rows"] or 0) - int(row["ids"] or 0)
+
+
+def _covariates(customers: ir.Table, metrics: list[MetricSpec]) -> tuple[str, ...]:
+    """The customers columns used as CUPED covariates, each checked to be numeric.
+
+    Raises:
+        ConfigError: a metric's ``cuped`` column is missing or not numeric.
+    """
+    out: list[str] = []
+    for metric in metrics:
+        if metric.cuped is None:
+            continue
+        col = metric.cuped
+        if col not in customers.columns or not customers[col].type().is_numeric():
+            numeric = [c for c in customers.columns if customers[c].type().is_numeric()]
+            what = "is not numeric" if col in customers.columns else "is not a column"
+            raise ConfigError(
+                f"metric {metric.name!r}: field 'cuped': {col!r} {what} of the customers "
+                f"table; numeric columns are: {', '.join(numeric) or 'none'}"
+            )
+        out += [col] if col not in out else []
+    return tuple(out)
+
+
+def _members(
+    customers: ir.Table,
+    seg_exprs: dict[str, ir.BooleanValue],
+    strata: tuple[str, ...],
+    *,
+    duplicates: bool,
+    covariates: tuple[str, ...] = (),
+) -> ir.Table:
+    """One row per customer id: rows per id, segment flags, allocation stratum, covariates."""
+    import ibis
+
+    cols: dict[str, Any] = {SEG.format(i + 1): e for i, e in enumerate(seg_exprs.values())}
+    if len(strata) > 1:
+        branches = [(seg_exprs[name], k) for k, name in enumerate(strata) if k > 0]
+        cols[STRATUM] = ibis.cases(*branches, else_=0)
+    for k, col in enumerate(covariates):  # null, NaN and ±inf count as no history: 0
+        value = customers[col].cast("float64")
+        cols[COVARIATE.format(k)] = ibis.ifelse(value.isnan() | value.isinf(), 0.0, value)
+    m = customers.select(user_id=customers.user_id.cast("string"), **cols)
+    if not duplicates:  # the common case: no GROUP BY over the customers
+        return m.mutate(**{NCUST: ibis.literal(1)})
+    aggs: dict[str, Any] = {NCUST: m.count()}
+    for name in cols:
+        # duplicated customers are excluded from every aggregate; any value will do
+        numeric = name == STRATUM or name.startswith("__covariate__")
+        aggs[name] = m[name].max() if numeric else m[name].any()
+    return m.group_by("user_id").aggregate(**aggs)
+
+
+def _caps(
+    t: ir.Table, config: ExperimentConfig, raw: dict[str, Any], valid: Any
+) -> dict[str, float]:
+    """Each capped metric's cap: the fixed value, or its quantile over the analysed users.
+
+    Analysed users are every arm's users (not those seen in two arms or with
+    duplicate customer rows), so the cap does not depend on the arm.
+
+    All quantiles come from one scalar query (linear interpolation,
+    ``quantile_cont``, as numpy's default ``np.quantile``).
+    """
+    caps: dict[str, float] = {}
+    quantiles: dict[str, Any] = {}
+    for mi, metric in enumerate(config.metrics):
+        if metric.cap is None:
+            continue
+        if metric.cap.value is not None:
+            caps[metric.name] = float(metric.cap.value)
+        else:
+            quantiles[CAP.format(mi)] = raw[metric.name].quantile(metric.cap.quantile, where=valid)
+    if quantiles:
+        row = t.aggregate(**quantiles).to_pyarrow().to_pylist()[0]
+        for mi, metric in enumerate(config.metrics):
+            if CAP.format(mi) in row:
+                value = row[CAP.format(mi)]
+                caps[metric.name] = math.nan if value is None else float(value)
+    return caps
+
+
+def _values(
+    t: ir.Table,
+    metric: MetricSpec,
+    measure_cols: dict[Measure, str],
+    caps: dict[str, float],
+    covariates: tuple[str, ...],
+) -> list[ir.NumericColumn]:
+    """The per-user columns of one metric: ``[y]``, ``[y, x]`` (ratio) or ``[y, covariate]``."""
+    import ibis
+
+    cols = [t[measure_cols[m]].cast("float64") for m in metric.measures]
+    if metric.kind in {"proportion", "retention"}:
+        cols = [(cols[0] > 0).cast("float64")]
+    if metric.name in caps and math.isfinite(caps[metric.name]):
+        cols = [ibis.least(cols[0], ibis.literal(caps[metric.name], type="float64"))]
+    if metric.cuped is not None:  # covariate of users without a customer row: 0
+        covariate = t[COVARIATE.format(covariates.index(metric.cuped))]
+        cols.append(covariate.fill_null(0.0))
+    return cols
