@@ -27,6 +27,7 @@ __all__ = [
     "SegmentSrm",
     "Srm",
     "TimelinePoint",
+    "json_ready",
     "load_results",
 ]
 
@@ -195,7 +196,7 @@ class AnalysisResults:
         for seg in doc.get("segments") or ():
             if seg.get("suppressed"):
                 seg["users"] = None
-        cleaned: dict[str, Any] = _clean(doc)
+        cleaned: dict[str, Any] = json_ready(doc)
         return cleaned
 
     def to_json(self) -> str:
@@ -294,13 +295,14 @@ def _num(value: Any, typ: Any) -> Any:
     return "" if value is None else value
 
 
-def _clean(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """``value`` with NaN and infinities (at any depth) as ``None``, tuples as lists."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [json_ready(v) for v in value]
     return value
 
 

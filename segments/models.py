@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from experiment.errors import ConfigError, DataError, RuleError
 from experiment.files import write_text_atomic
+from experiment.results import json_ready
 from segments.clusters import ClusterModel, cluster_exprs, fit_clusters
 from segments.predictive import PredictModel, fit_propensity, predict_exprs
 from segments.rules import Column
@@ -68,16 +69,6 @@ def _spec(entry: SegmentDef) -> dict[str, Any]:
     return {"kind": entry.kind, **spec.model_dump(mode="json")}
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _to_model(doc: dict[str, Any]) -> Model:
     params = dict(doc["params"])
     if doc["spec"]["kind"] == "cluster":
@@ -114,7 +105,7 @@ def _save(segment_set: SegmentSet, models: dict[str, tuple[dict[str, Any], Model
         "segments_file": Path(segment_set.source).name,
         "fitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "models": {
-            name: {"spec": spec, "params": _clean(dataclasses.asdict(model))}
+            name: {"spec": spec, "params": json_ready(dataclasses.asdict(model))}
             for name, (spec, model) in models.items()
         },
     }
