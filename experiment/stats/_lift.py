@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import t as t_dist
 
-from experiment.stats.messages import OK, REASONS, ZERO_BASELINE
+from experiment.stats.messages import OK, REASONS, ZERO_BASELINE, ZERO_TREATMENT
 
 __all__ = [
     "ALTERNATIVES",
@@ -196,7 +196,10 @@ def lift_result(
         alpha: Significance level, already validated.
         alternative: Alternative hypothesis, already validated.
         reason: ``""`` where inference is possible, else the code that says why not;
-            ``ZERO_BASELINE`` is added here where ``mean_c == 0``.
+            ``ZERO_BASELINE`` is added here where ``mean_c == 0``, and
+            ``ZERO_TREATMENT`` where the treatment estimate is 0 with no variance: the
+            delta method would give the interval [-100%, -100%], a certainty the data
+            do not have, so the relative interval is ``nan`` there.
 
     Returns:
         The finished result. Cells with a reason keep their point estimates and get
@@ -225,7 +228,9 @@ def lift_result(
 
         base = np.where(mean_c != 0, mean_c, np.nan)
         lift_rel = lift_abs / base
-        se_rel = np.where(inferable, np.sqrt(var_t / base**2 + mean_t**2 * var_c / base**4), np.nan)
+        no_spread = inferable & (mean_t == 0) & (var_t == 0) & (mean_c != 0)
+        se_rel = np.sqrt(var_t / base**2 + mean_t**2 * var_c / base**4)
+        se_rel = np.where(inferable & ~no_spread, se_rel, np.nan)
         ci_low, ci_high = _bounds(lift_rel, se_rel, crit, direction * np.sign(base))
         pvalue = p_value(lift_abs / se_abs, dof, alternative)
     return LiftResult(
@@ -241,5 +246,7 @@ def lift_result(
         ci_high=ci_high,
         p_value=pvalue,
         dof=dof,
-        reason=np.where(inferable & (mean_c == 0), ZERO_BASELINE, reason).astype(_REASON_DTYPE),
+        reason=np.select(
+            [inferable & (mean_c == 0), no_spread], [ZERO_BASELINE, ZERO_TREATMENT], reason
+        ).astype(_REASON_DTYPE),
     )

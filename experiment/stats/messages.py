@@ -22,6 +22,7 @@ __all__ = [
     "TOO_FEW_UNITS",
     "ZERO_BASELINE",
     "ZERO_DENOMINATOR",
+    "ZERO_TREATMENT",
     "ZERO_VARIANCE",
 ]
 
@@ -40,6 +41,10 @@ ZERO_BASELINE: Final = "zero_baseline"
 ZERO_DENOMINATOR: Final = "zero_denominator"
 """A ratio metric's denominator mean is 0 in an arm, so the ratio is undefined."""
 
+ZERO_TREATMENT: Final = "zero_treatment"
+"""The treatment arm's values are all 0: the relative lift is exactly -100% with no
+spread, so the delta-method interval is undefined (the absolute test is fine)."""
+
 TOO_FEW_SEGMENTS: Final = "too_few_segments"
 """Fewer than 2 segments have a finite estimate and a positive standard error, so there
 is no heterogeneity to measure."""
@@ -50,6 +55,7 @@ REASONS: Final = (
     ZERO_VARIANCE,
     ZERO_BASELINE,
     ZERO_DENOMINATOR,
+    ZERO_TREATMENT,
     TOO_FEW_SEGMENTS,
 )
 """Every code, for validation and documentation."""

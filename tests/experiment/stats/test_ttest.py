@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from experiment.stats import _lift, welch_ttest
-from experiment.stats.messages import TOO_FEW_UNITS, ZERO_BASELINE, ZERO_VARIANCE
+from experiment.stats.messages import TOO_FEW_UNITS, ZERO_BASELINE, ZERO_TREATMENT, ZERO_VARIANCE
 from experiment.sums import MeanSums
 
 ALTERNATIVES = ["two-sided", "greater", "less"]
@@ -187,6 +187,19 @@ def test_welch_ttest_zero_baseline_keeps_absolute_test():
     assert res.reason.tolist() == [ZERO_BASELINE]
     assert np.isfinite([res.p_value, res.ci_abs_low, res.ci_abs_high, res.se_abs]).all()
     assert np.isnan([res.lift_rel, res.se_rel, res.ci_low, res.ci_high]).all()
+
+
+def test_welch_ttest_all_zero_treatment_has_no_relative_interval():
+    # 0 of 40 treated users converted: lift_rel is -100%, but the delta method's
+    # [-100%, -100%] would claim certainty; the absolute test still runs.
+    control = MeanSums.from_values([1.0] * 3 + [0.0] * 37)
+    treatment = MeanSums.from_values([0.0] * 40)
+    res = welch_ttest(control, treatment)
+    assert res.reason.tolist() == [ZERO_TREATMENT]
+    assert res.lift_rel.tolist() == [-1.0]
+    assert np.isnan([res.se_rel, res.ci_low, res.ci_high]).all()
+    ref = scipy.stats.ttest_ind([1.0] * 3 + [0.0] * 37, [0.0] * 40, equal_var=False)
+    np.testing.assert_allclose(res.p_value, ref.pvalue, rtol=1e-9)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0, 1.5, -0.1, float("nan")])
