@@ -13,10 +13,11 @@ from experiment.config import (
     load_experiment,
     read_yaml,
 )
-from experiment.errors import ConfigError
+from experiment.errors import ConfigError, RuleError
 from segments import SegmentSet, load_segments
+from simulators.effects import check_where
 from simulators.scenario import ScenarioConfig
-from simulators.schema import EVENTS, VALUE_COLUMNS
+from simulators.schema import CUSTOMERS_SCHEMA, EVENTS, VALUE_COLUMNS
 
 __all__ = ["BUILTIN_DIR", "Scenario", "builtin_scenarios", "load_scenario"]
 
@@ -92,6 +93,10 @@ def _check_effects(path: Path, config: ScenarioConfig, scenario: Scenario) -> No
                 f"{path}: field 'effects.{i}.arm': {effect.arm!r} is not a treatment arm; "
                 f"valid: {', '.join(treatments)}"
             )
+        try:
+            check_where(effect, CUSTOMERS_SCHEMA, scenario.segment_set, as_of=config.start)
+        except RuleError as exc:
+            raise RuleError(f"{path}: field 'effects.{i}.where': {exc}") from None
 
 
 def _check_metrics(scenario: Scenario) -> None:
@@ -122,7 +127,7 @@ def load_scenario(scenario: str | Path) -> Scenario:
     Raises:
         ConfigError: unknown scenario, a missing or invalid file, or files that do not
             agree (an effect on an unknown segment or arm, a metric on an unknown event).
-        RuleError: a segment rule does not parse.
+        RuleError: a segment rule or an effect's ``where:`` rule is not valid.
     """
     folder = _resolve(scenario)
     config_path = folder / SCENARIO_FILE

@@ -1,4 +1,8 @@
-"""Planted effects: per-arm, per-user multipliers of the funnel stages."""
+"""Planted effects: per-arm, per-user multipliers of the funnel stages.
+
+An effect applies to the treated customers of its segment; a ``where:`` rule (the
+segments rule language) restricts it further to the customers matching the rule.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,25 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
+from segments.rules import parse_rule
+
 if TYPE_CHECKING:
+    import datetime as dt
+
+    import ibis.expr.types as ir
+    import pyarrow as pa
+
+    from segments.definitions import SegmentSet
     from simulators.scenario import EffectSpec
 
-__all__ = ["Multipliers", "Stage", "build_multipliers", "has_novelty"]
+__all__ = [
+    "Multipliers",
+    "Stage",
+    "build_multipliers",
+    "check_where",
+    "has_novelty",
+    "where_masks",
+]
 
 Stage = Literal["sessions", "feature_use", "ctr", "cart", "purchase", "order_value"]
 
@@ -42,6 +61,7 @@ def build_multipliers(
     control: str,
     n_users: int,
     day: int = 0,
+    where: Sequence[NDArray[np.bool_] | None] | None = None,
 ) -> Multipliers:
     """Turn planted effects into multipliers; effects of overlapping segments multiply.
 
@@ -53,20 +73,28 @@ def build_multipliers(
         control: The control arm, which never gets an effect.
         n_users: Number of customers.
         day: Days since the start of the experiment, for effects with a novelty part.
+        where: Per effect, the customers matching its ``where:`` rule (None: no rule);
+            see :func:`where_masks`. Omitted: no effect has a rule.
 
     Returns:
         The multipliers.
 
     Raises:
         KeyError: an effect names a segment missing from ``members``.
+        ValueError: an effect has a ``where:`` rule but no mask in ``where``.
     """
     table = {stage: np.ones((len(arms), n_users)) for stage in get_args(Stage)}
     everyone = np.ones(n_users, dtype=np.bool_)
-    for effect in effects:
+    for i, effect in enumerate(effects):
         decay = 1.0
         if effect.novelty is not None:
             decay += effect.novelty.boost * math.exp(-day / effect.novelty.days)
         mask = everyone if effect.segment == "all" else members[effect.segment]
+        if effect.where is not None:
+            rule = where[i] if where is not None else None
+            if rule is None:
+                raise ValueError(f"Effect {i} has a where rule but no mask was given.")
+            mask = mask & rule
         targets = [effect.arm] if effect.arm is not None else [a for a in arms if a != control]
         for arm in targets:
             row = list(arms).index(arm)
@@ -80,3 +108,84 @@ def build_multipliers(
 def has_novelty(effects: Sequence[EffectSpec]) -> bool:
     """Whether any effect changes from day to day."""
     return any(e.novelty is not None and e.novelty.boost > 0 for e in effects)
+
+
+def _rule(
+    effect: EffectSpec, table: ir.Table, segment_set: SegmentSet, as_of: dt.datetime | None
+) -> ir.BooleanValue:
+    from segments.compile import Compiler
+
+    if effect.where is None:  # pragma: no cover - callers pass effects with a rule only
+        raise RuntimeError("Effect without a where rule.")
+    compiler = Compiler(table, as_of=as_of, segment_set=segment_set)
+    return compiler.rule(parse_rule(effect.where)).fill_null(False)
+
+
+def check_where(
+    effect: EffectSpec, schema: pa.Schema, segment_set: SegmentSet, *, as_of: dt.datetime
+) -> None:
+    """Parse and compile an effect's ``where:`` rule against the customers' columns.
+
+    Args:
+        effect: A planted effect (nothing is checked without a rule).
+        schema: The customers table's schema.
+        segment_set: The scenario's segments, for ``segment("name")`` references.
+        as_of: The simulation start, the reference time of ``days_since()``.
+
+    Raises:
+        RuleError: the rule does not parse, names an unknown column or segment, or
+            compares a column with a constant of another type.
+    """
+    if effect.where is None:
+        return
+    import ibis
+
+    _rule(
+        effect, ibis.table(ibis.Schema.from_pyarrow(schema), name="customers"), segment_set, as_of
+    )
+
+
+def where_masks(
+    effects: Sequence[EffectSpec],
+    customers: pa.Table,
+    segment_set: SegmentSet,
+    *,
+    as_of: dt.datetime | None,
+) -> tuple[NDArray[np.bool_] | None, ...]:
+    """Per effect, which customers match its ``where:`` rule (None for an effect without one).
+
+    Rules compile with :mod:`segments.compile` and run on an embedded DuckDB, exactly
+    like segment membership (:func:`segments.membership`): a customer with a null in
+    a compared column does not match.
+
+    Args:
+        effects: Planted effects from the scenario.
+        customers: The customers table.
+        segment_set: The scenario's segments, for ``segment("name")`` references.
+        as_of: The simulation start, the reference time of ``days_since()``.
+
+    Returns:
+        One mask (aligned with the rows of ``customers``) or None per effect.
+
+    Raises:
+        RuleError: a rule is not valid for the table.
+    """
+    rules = [i for i, e in enumerate(effects) if e.where is not None]
+    if not rules:
+        return tuple(None for _ in effects)
+    import ibis
+
+    con = ibis.duckdb.connect()
+    try:
+        t = con.create_table("customers", customers)
+        exprs = {f"w{i}": _rule(effects[i], t, segment_set, as_of) for i in rules}
+        # row order of a projection of one table is preserved by DuckDB (as in membership)
+        result = t.select(**exprs).to_pyarrow()
+    finally:
+        con.disconnect()
+    return tuple(
+        result.column(f"w{i}").to_numpy(zero_copy_only=False).astype(np.bool_)
+        if i in rules
+        else None
+        for i in range(len(effects))
+    )

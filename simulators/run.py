@@ -21,7 +21,7 @@ from experiment.config import read_yaml
 from experiment.errors import ConfigError
 from segments import membership
 from simulators.catalog import EXPERIMENT_FILE, SEGMENTS_FILE, Scenario, load_scenario
-from simulators.effects import Multipliers, build_multipliers, has_novelty
+from simulators.effects import Multipliers, build_multipliers, has_novelty, where_masks
 from simulators.history import customers_table, user_ids
 from simulators.journeys import MAX_USERS, TimeProfile, simulate_day
 from simulators.outcomes import PotentialOutcomes
@@ -139,6 +139,7 @@ class _Cohort:
     arm: NDArray[np.intp]
     members: dict[str, NDArray[np.bool_]]
     multipliers: Multipliers
+    where: tuple[NDArray[np.bool_] | None, ...]  # per effect, who matches its where rule
 
     def multipliers_on(self, scenario: Scenario, day: int) -> Multipliers:
         """The planted effects on ``day`` (they change only with a novelty part)."""
@@ -153,6 +154,7 @@ class _Cohort:
             control=exp.control,
             n_users=self.traits.n_users,
             day=day,
+            where=self.where,
         )
 
 
@@ -192,10 +194,16 @@ def _cohort(scenario: Scenario, users: int, seed: int, sink: _Sink | None) -> _C
     assignments, arm = _assignments(scenario, ids, config.start)
     members = {"all": np.ones(users, dtype=np.bool_)}
     members.update(membership(customers, scenario.segment_set, as_of=config.start))
+    where = where_masks(config.effects, customers, scenario.segment_set, as_of=config.start)
     multipliers = build_multipliers(
-        config.effects, members, arms=list(exp.arms), control=exp.control, n_users=users
+        config.effects,
+        members,
+        arms=list(exp.arms),
+        control=exp.control,
+        n_users=users,
+        where=where,
     )
-    return _Cohort(traits, ids, customers, assignments, arm, members, multipliers)
+    return _Cohort(traits, ids, customers, assignments, arm, members, multipliers, where)
 
 
 class _Churn:

@@ -241,10 +241,14 @@ class EffectSpec(_Frozen):
     (feature and premium-feature uses per session), ``ctr`` (click per
     impression), ``cart`` (add-to-cart per click), ``purchase`` (purchase per cart)
     and ``order_value``. ``arm`` limits the effect to one treatment arm; by default
-    every treatment arm gets it. ``novelty`` makes the change start larger and decay.
+    every treatment arm gets it. ``where`` restricts it to the segment's customers
+    matching a rule of the segments rule language (``"price_sensitivity >= 0.5"``),
+    checked against the customers' columns when the scenario loads.
+    ``novelty`` makes the change start larger and decay.
     """
 
     segment: str
+    where: str | None = Field(default=None, min_length=1)
     arm: str | None = None
     novelty: NoveltySpec | None = None
     sessions: Relative = 0.0
