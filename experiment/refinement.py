@@ -81,7 +81,9 @@ class Proposal:
     ``sides`` are the two parts compared (split: the side with the larger
     discovery effect first; merge: the two segments). ``discovery_z`` is the
     search's best interaction z on the discovery half, kept only to explain the
-    choice: no inference uses it.
+    choice: no inference uses it. ``equivalence_p`` (merges only; ``nan`` otherwise)
+    is the two one-sided tests' p-value that the sides' relative lifts differ by
+    less than the target lift; a merge's ``p_adjusted`` corrects it over the merges.
     """
 
     kind: ProposalKind
@@ -99,6 +101,7 @@ class Proposal:
     p_adjusted: float
     significant: bool
     summary: str
+    equivalence_p: float = math.nan
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,245 @@
+"""``refine()``: search refinements on the discovery half, test them on the estimation half."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from experiment.errors import ConfigError
+from experiment.refinement import Refinement
+from experiment.users import user_table
+from segments.definitions import DEFAULT_MIN_SIZE
+from segments.refine.build import (
+    Context,
+    finish,
+    merge_proposals,
+    split_proposal,
+    threshold_proposal,
+)
+from segments.refine.candidates import attribute_kinds, attributes_of, threshold_bases
+from segments.refine.choose import Best, best_cuts
+from segments.refine.propose import parent_rules
+from segments.refine.search import bin_sums, sample_table
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Sequence
+
+    import ibis.expr.types as ir
+
+    from experiment.config import ExperimentConfig, MetricSpec
+    from experiment.data import Dataset
+    from segments.definitions import SegmentSet
+    from segments.refine.candidates import ThresholdBase
+    from segments.refine.search import Attribute, Sample
+
+__all__ = ["refine"]
+
+
+def _metric(config: ExperimentConfig, metric: str | None) -> MetricSpec:
+    if metric is None:
+        return config.metrics[0]
+    for spec in config.metrics:
+        if spec.name == metric:
+            return spec
+    names = ", ".join(m.name for m in config.metrics)
+    raise ConfigError(f"metric {metric!r} is not in experiment {config.name!r}; metrics: {names}")
+
+
+def _arm(config: ExperimentConfig, arm: str | None) -> str:
+    if arm is None:
+        return config.treatments[0]
+    if arm not in config.treatments:
+        arms = ", ".join(config.treatments)
+        raise ConfigError(
+            f"arm {arm!r} is not a treatment arm of experiment {config.name!r}; "
+            f"treatment arms: {arms}"
+        )
+    return arm
+
+
+def refine(
+    dataset: Dataset,
+    config: ExperimentConfig,
+    segment_set: SegmentSet | None,
+    *,
+    metric: str | None = None,
+    arm: str | None = None,
+    attributes: Sequence[str] | None = None,
+    seed: int = 0,
+    min_size: int | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Refinement:
+    """Search and test refinements of the experiment's segments for one metric and arm.
+
+    Users are split by a hash (salted with the experiment's salt and ``seed``)
+    into a discovery and an estimation half. On the discovery half, every
+    segment's best split (the attribute and cut-off or grouping with the largest
+    interaction ``|z|`` of the relative lifts, both sides at least ``min_size``
+    users), every rule threshold's best cut-off and every segment's nearest
+    neighbour by lift are chosen. Only the estimation half measures them:
+    each side's lift and CI, the interaction p-value (adjusted over the split and
+    threshold proposals by the experiment's correction) and, for merges, the
+    equivalence p-value within ``config.target_lift`` (adjusted over the merges).
+
+    Args:
+        dataset: The dataset (``experiment.data.open_dataset``).
+        config: The experiment.
+        segment_set: Its segments file, or ``None`` (only ``all`` is refined).
+        metric: The metric refined (default: the experiment's first).
+        arm: The treatment arm (default: the first treatment arm).
+        attributes: Customers columns to cut (default: every numeric column and
+            every string/boolean column with at most 30 values, but ``user_id``).
+            The column of a rule threshold is scanned for the threshold kind
+            whether listed or not.
+        seed: Salts the discovery/estimation split.
+        min_size: Smallest side in users (default: the segments file's ``min_size``).
+        progress: Called with (steps done, steps total, label) after each scan.
+
+    Returns:
+        The proposals with their held-out evidence.
+
+    Raises:
+        ConfigError: unknown metric, arm or attribute, or an attribute that cannot be cut.
+        RuleError: a segment rule does not fit the customers table.
+        DataError: no assignments for the experiment.
+    """
+    spec = _metric(config, metric)
+    arm = _arm(config, arm)
+    if min_size is not None and min_size < 1:
+        raise ConfigError(f"min_size must be at least 1, not {min_size}")
+    size = min_size or (segment_set.min_size if segment_set else DEFAULT_MIN_SIZE)
+    spec = spec.model_copy(update={"cuped": None})  # CUPED is not used here
+    plain = config.model_copy(update={"metrics": [spec]})
+    kinds = attribute_kinds(dataset.customers, attributes)
+    users = user_table(dataset, plain, segment_set)
+    parents = parent_rules(segment_set, users.segments)
+    searched = [i for i, s in enumerate(users.segments) if s in parents]
+    every = attribute_kinds(dataset.customers, None)
+    numeric = {c for c, k in every.items() if k != "categorical"}
+    bases: tuple[ThresholdBase, ...] = ()
+    if segment_set is not None and not segment_set.exclusive:
+        bases = tuple(b for b in threshold_bases(segment_set, numeric) if b.segment in parents)
+    base_exprs = _base_exprs(dataset, segment_set, bases, users.start)
+    first_base = len(users.segments)
+    scan_kinds = {**kinds, **{b.column: every[b.column] for b in bases}}
+    sample = sample_table(
+        users,
+        dataset.customers,
+        spec,
+        control=config.control,
+        arm=arm,
+        salt=config.assignment_salt,
+        seed=seed,
+        attributes=tuple(scan_kinds),
+        base={first_base + k: e for k, e in enumerate(base_exprs)},
+    )
+    try:
+        attrs = attributes_of(sample.table, scan_kinds, explicit=attributes is not None)
+        totals = bin_sums(sample, None, searched)
+        if progress is not None:
+            progress(1, len(attrs) + 1, "totals")
+        plan = {
+            a.name: [g for g in searched if a.name in kinds]
+            + [first_base + k for k, b in enumerate(bases) if b.column == a.name]
+            for a in attrs
+        }
+        skip = {first_base + k: _same_cut(b, every[b.column]) for k, b in enumerate(bases)}
+        best = _search(sample, attrs, plan, size=size, skip=skip, progress=progress)
+    finally:
+        sample.table.release()
+    ctx = Context(
+        config=config, metric=spec.name, arm=arm, used=_names(segment_set, users.segments)
+    )
+    proposals = []
+    for g in searched:
+        if g in best:
+            name = users.segments[g]
+            proposals.append(split_proposal(name, parents[name], best[g], ctx))
+    for k, b in enumerate(bases):
+        if first_base + k in best:
+            proposals.append(threshold_proposal(b, best[first_base + k], ctx))
+    names = {g: users.segments[g] for g in searched}
+    proposals += merge_proposals(totals, searched, names, parents, ctx)
+    n_all = totals.control.n[:, 0, 0] + totals.treatment.n[:, 0, 0]
+    return Refinement(
+        experiment=config.name,
+        metric=spec.name,
+        arm=arm,
+        control=config.control,
+        alpha=config.alpha,
+        correction=config.correction,
+        seed=seed,
+        discovery_users=int(n_all[0]),
+        estimation_users=int(n_all[1]),
+        attributes=tuple(a.name for a in attrs if a.name in kinds),
+        candidates=sum(p.candidates for p in proposals),
+        proposals=finish(proposals, config),
+    )
+
+
+def _same_cut(base: ThresholdBase, kind: str) -> set[float]:
+    """Cut-offs ``c`` whose rule ``col >= c`` / ``col < c`` is the base's own rule again.
+
+    ``col >= v`` and ``col < v`` are cut ``v``; ``col > v`` and ``col <= v`` are
+    cut ``v`` too up to ties at ``v``, and exactly cut ``v + 1`` for an integer column.
+    """
+    same = {base.value}
+    if base.op in (">", "<=") and kind == "integer" and base.value.is_integer():
+        same.add(base.value + 1)
+    return same
+
+
+def _search(
+    sample: Sample,
+    attrs: tuple[Attribute, ...],
+    plan: dict[str, list[int]],
+    *,
+    size: int,
+    skip: dict[int, set[float]],
+    progress: Callable[[int, int, str], None] | None,
+) -> dict[int, Best]:
+    """One scan per attribute; per group, the best cut over all attributes.
+
+    ``plan`` maps each attribute to the groups cut on it. A group's ``candidates``
+    become its total over every attribute scanned.
+    """
+    best: dict[int, Best] = {}
+    counts: dict[int, int] = {}
+    for step, attribute in enumerate(attrs, start=2):
+        groups = plan[attribute.name]
+        if groups:
+            scan = bin_sums(sample, attribute, groups)
+            for g, found in best_cuts(scan, groups, size, skip=skip).items():
+                counts[g] = counts.get(g, 0) + found.candidates
+                if g not in best or abs(found.z) > abs(best[g].z):
+                    best[g] = found
+        if progress is not None:
+            progress(step, len(attrs) + 1, attribute.name)
+    return {g: replace(b, candidates=counts[g]) for g, b in best.items()}
+
+
+def _names(segment_set: SegmentSet | None, segments: tuple[str, ...]) -> set[str]:
+    """Names a new segment may not take: the file's entries, the expanded segments, reserved."""
+    used = {*segments, "all", "rest"}
+    if segment_set is not None:
+        used |= set(segment_set.names)
+    return used
+
+
+def _base_exprs(
+    dataset: Dataset,
+    segment_set: SegmentSet | None,
+    bases: tuple[ThresholdBase, ...],
+    as_of: dt.datetime,
+) -> list[ir.BooleanValue]:
+    """Each threshold base's rule (the segment's rule without its comparison) on customers."""
+    import ibis
+
+    from segments.compile import Compiler
+
+    compiler = Compiler(dataset.customers, as_of=as_of, segment_set=segment_set)
+    return [
+        ibis.literal(True) if b.rest is None else compiler.rule(b.rest).fill_null(False)
+        for b in bases
+    ]

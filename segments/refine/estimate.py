@@ -1,0 +1,81 @@
+"""Estimation: measure a chosen proposal's sides on the estimation half only.
+
+Everything a :class:`experiment.refinement.Side` reports (sizes, means, lift,
+CI, p-value) and the interaction and equivalence tests read the estimation
+half's sums. The follow-up MDE scales the estimation half's per-user spread to
+the side's full size (user counts of both halves; counts do not depend on
+outcomes).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from experiment.refinement import Side
+from experiment.stats import mde_mean
+from segments.refine.inference import cut_sides, lift, pick
+
+if TYPE_CHECKING:
+    from experiment.config import ExperimentConfig
+    from experiment.stats import LiftResult
+    from segments.refine.choose import Best
+    from segments.refine.search import Sums
+
+__all__ = ["DISCOVERY", "ESTIMATION", "cut_sums", "side"]
+
+DISCOVERY, ESTIMATION = 0, 1
+
+
+def cut_sums(best: Best, half: int) -> tuple[tuple[Sums, Sums], tuple[Sums, Sums]]:
+    """``((low_control, low_treatment), (high_control, high_treatment))``, shape (1,) each."""
+    order = best.order[:, None]
+    out = []
+    for arm in (best.control, best.treatment):
+        per_bin = pick(arm, (half, slice(None), None))  # (bins, 1)
+        low, high = cut_sides(per_bin, order)
+        out.append((pick(low, best.cut - 1), pick(high, best.cut - 1)))
+    (low_c, high_c), (low_t, high_t) = out
+    return (low_c, low_t), (high_c, high_t)
+
+
+def side(
+    name: str,
+    rule: str,
+    *,
+    control: Sums,
+    treatment: Sums,
+    full_n: tuple[float, float],
+    config: ExperimentConfig,
+) -> tuple[Side, LiftResult]:
+    """A side measured on the estimation half (``control``/``treatment``, shape (1,)).
+
+    ``full_n`` is the side's (control, treatment) users over both halves, for the MDE.
+    The per-user standard deviation is backed out of the lift's standard error,
+    ``sd = se / sqrt(1/n_c + 1/n_t)``, as the analysis does, so means,
+    proportions and linearised ratios share one power formula.
+    """
+    res = lift(control, treatment, config.alpha)
+    n_c, n_t = float(control.n[0]), float(treatment.n[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = res.se_abs / np.sqrt(1.0 / n_c + 1.0 / n_t)
+    mde = mde_mean(
+        res.mean_control, sd, full_n[0], full_n[1], alpha=config.alpha, power=config.power
+    )
+    out = Side(
+        name=name,
+        rule=rule,
+        users=int(n_c + n_t),
+        n_control=int(n_c),
+        n_treatment=int(n_t),
+        mean_control=float(res.mean_control[0]),
+        mean_treatment=float(res.mean_treatment[0]),
+        lift_abs=float(res.lift_abs[0]),
+        lift_rel=float(res.lift_rel[0]),
+        ci_low=float(res.ci_low[0]),
+        ci_high=float(res.ci_high[0]),
+        p_value=float(res.p_value[0]),
+        mde_rel=float(mde.mde_rel[0]),
+    )
+    return out, res

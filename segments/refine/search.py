@@ -1,0 +1,266 @@
+"""The engine side of ``exp refine``: one cached sample table, one GROUP BY per attribute.
+
+The per-user table of :mod:`experiment.users` (built for the one metric refined)
+is narrowed to the analysed users of the two arms compared, given a sample half
+(an md5 hash of the user id, salted with the experiment's salt and the refine
+seed: ``0`` discovery, ``1`` estimation), a flag per searched segment, the
+metric's per-user values and the candidate attribute columns, and cached once.
+Each attribute then costs one ``group_by([arm, half, bin])`` with FILTER-ed
+aggregates per segment: count, mean and population variance (and the ratio
+metric's denominator moments and covariance). Those become centred moments in
+:mod:`experiment.sums`; no Python loop touches a user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from experiment.sums import JointSums, MeanSums
+from experiment.users import SEG
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import ibis.expr.types as ir
+
+    from experiment.config import MetricSpec
+    from experiment.users import UserTable
+
+__all__ = [
+    "HALF",
+    "SUB",
+    "Attribute",
+    "Sample",
+    "Scan",
+    "bin_sums",
+    "half_of",
+    "sample_table",
+]
+
+Sums = MeanSums | JointSums
+ARM, HALF, BIN, SUB = "__arm__", "__half__", "__bin__", "__sub__"
+Y, X = "__y__", "__x__"
+FLAG = "__flag__{}__"
+_N, _MY, _VY, _MX, _VX, _CXY = (f"__{p}__{{}}__" for p in ("n", "my", "vy", "mx", "vx", "cxy"))
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A candidate attribute: numeric (cut at ``edges``) or categorical (its ``levels``).
+
+    A numeric attribute's bin ``b`` holds ``edges[b-1] <= value < edges[b]`` (bin 0:
+    below the first edge; the last bin: at or above the last edge); null values
+    fall in no bin. A categorical attribute has one bin per non-null level seen.
+    """
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    edges: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The cached sample table and what its columns mean.
+
+    ``flags[i]`` names the column that marks members of searched group ``i``
+    (a segment, or a threshold proposal's base rule); ``ratio``: the metric has a
+    denominator column.
+    """
+
+    table: ir.Table
+    flags: tuple[str, ...]
+    ratio: bool
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Sums of one attribute, shape ``(2 halves, bins, groups)`` per arm (control, treatment).
+
+    ``bins`` labels axis 1: a numeric attribute's bin index, or a categorical level.
+    """
+
+    attribute: Attribute | None
+    bins: tuple[Any, ...]
+    control: Sums
+    treatment: Sums
+
+
+def half_of(
+    user_id: ir.StringValue, salt: str, seed: int
+) -> tuple[ir.IntegerValue, ir.StringValue]:
+    """The half, ``0`` (discovery) or ``1`` (estimation), and a sub-sample digit.
+
+    From ``md5(f"refine:{salt}:{seed}:{user_id}")``: a first hex digit below ``8``
+    is discovery (exactly half of the 16 digits, independent of the arm hash,
+    which uses another salt prefix); the second hex digit picks sub-samples (for
+    the cut-off quantiles).
+    """
+    import ibis
+
+    digest = (ibis.literal(f"refine:{salt}:{seed}:") + user_id.cast("string")).hexdigest("md5")
+    half: ir.IntegerValue = (digest.substr(0, 1) >= "8").cast("int8")
+    return half, digest.substr(1, 1)
+
+
+def sample_table(
+    users: UserTable,
+    customers: ir.Table,
+    metric: MetricSpec,
+    *,
+    control: str,
+    arm: str,
+    salt: str,
+    seed: int,
+    attributes: tuple[str, ...],
+    base: dict[int, ir.BooleanValue],
+) -> Sample:
+    """Build and cache the sample table (analysed users of ``control`` and ``arm`` only).
+
+    Args:
+        users: The per-user table of the one metric refined.
+        customers: The customers table (attribute columns and ``base`` rules come from it).
+        metric: The metric refined.
+        control: The control arm.
+        arm: The treatment arm compared.
+        salt: The experiment's assignment salt.
+        seed: The refine seed.
+        attributes: Customers columns to carry.
+        base: Extra group index (after the segments of ``users``, ``0`` being ``all``)
+            → its membership as an expression on ``customers``.
+    """
+    import ibis
+
+    t = users.table
+    t = t.filter(users.valid(t) & t.arm.isin([control, arm]))
+    metric_cols = users.metric_columns(metric, t)
+    half, sub = half_of(t.user_id, salt, seed)
+    cols: dict[str, Any] = {
+        "user_id": t.user_id,
+        ARM: (t.arm == arm).cast("int8"),
+        HALF: half,
+        SUB: sub,
+        Y: metric_cols[0],
+    }
+    if len(metric_cols) == 2:
+        cols[X] = metric_cols[1]
+    for i in range(len(users.segments)):
+        cols[FLAG.format(i)] = ibis.literal(True) if i == 0 else t[SEG.format(i)].fill_null(False)
+    s = t.select(**cols)
+    feats: dict[str, Any] = {a: customers[a] for a in attributes}
+    feats.update({FLAG.format(i): e.fill_null(False) for i, e in base.items()})
+    if feats:
+        f = customers.select(__uid__=customers.user_id.cast("string"), **feats)
+        if users.surplus > 0:  # duplicated customers are not analysed; any row will do
+            f = f.group_by("__uid__").aggregate(**{c: f[c].arbitrary() for c in feats})
+        s = s.left_join(f, s.user_id == f["__uid__"]).drop("__uid__")
+        s = s.mutate(**{FLAG.format(i): s[FLAG.format(i)].fill_null(False) for i in base})
+    s = s.drop("user_id")
+    flags = tuple(FLAG.format(i) for i in range(len(users.segments) + len(base)))
+    return Sample(table=s.cache(), flags=flags, ratio=len(metric_cols) == 2)
+
+
+def bin_expr(column: ir.Value, attribute: Attribute) -> ir.Value:
+    """The bin of each row: an int (numeric, by binary search over the edges) or the level."""
+    import ibis
+
+    if attribute.kind == "categorical":
+        return column
+
+    def search(lo: int, hi: int) -> Any:  # bins lo..hi; edges[lo..hi-1] separate them
+        if lo == hi:
+            return ibis.literal(lo, type="int16")
+        mid = (lo + hi) // 2
+        edge = ibis.literal(attribute.edges[mid], type="float64")
+        return ibis.ifelse(column.cast("float64") >= edge, search(mid + 1, hi), search(lo, mid))
+
+    return search(0, len(attribute.edges))
+
+
+def bin_sums(sample: Sample, attribute: Attribute | None, groups: Sequence[int]) -> Scan:
+    """One GROUP BY [arm, half, bin] of the sample with the sums of the given groups.
+
+    Rows whose attribute is null fall in no bin. ``attribute=None`` gives one bin
+    holding every row (each group's totals per half). Axis 2 of the result
+    follows ``groups``.
+    """
+    import ibis
+
+    t = sample.table
+    if attribute is None:
+        t = t.mutate(**{BIN: ibis.literal(0, type="int16")})
+    else:
+        col = t[attribute.name]
+        t = t.filter(col.notnull()).mutate(**{BIN: bin_expr(col, attribute)})
+    aggs: dict[str, Any] = {}
+    y = t[Y]
+    for i, g in enumerate(groups):
+        m = t[sample.flags[g]]
+        aggs[_N.format(i)] = t.count(where=m)
+        aggs[_MY.format(i)] = y.mean(where=m)
+        aggs[_VY.format(i)] = y.var(how="pop", where=m)
+        if sample.ratio:
+            x = t[X]
+            aggs[_MX.format(i)] = x.mean(where=m)
+            aggs[_VX.format(i)] = x.var(how="pop", where=m)
+            aggs[_CXY.format(i)] = y.cov(x, how="pop", where=m)
+    table = t.group_by([ARM, HALF, BIN]).aggregate(**aggs).to_pyarrow()
+    keys = table.column(BIN).to_pylist()
+    bins: tuple[Any, ...]
+    if attribute is None:
+        bins = (0,)
+    elif attribute.kind == "numeric":
+        bins = tuple(range(len(attribute.edges) + 1))
+    else:
+        bins = tuple(sorted(set(keys), key=str))
+    return _read(table, keys, attribute, bins, len(groups), ratio=sample.ratio)
+
+
+def _read(
+    table: Any,
+    keys: list[Any],
+    attribute: Attribute | None,
+    bins: tuple[Any, ...],
+    groups: int,
+    *,
+    ratio: bool,
+) -> Scan:
+    """Scatter the GROUP BY rows into ``(arm, half, bin, group)`` arrays."""
+    index = {b: k for k, b in enumerate(bins)}
+    arm = table.column(ARM).to_numpy(zero_copy_only=False).astype(np.int64)
+    half = table.column(HALF).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+    keep = rows >= 0
+    shape = (2, 2, len(bins), groups)
+
+    def grid(template: str, fill: float) -> NDArray[np.float64]:
+        out = np.full(shape, fill)
+        for i in range(groups):
+            col = table.column(template.format(i)).to_numpy(zero_copy_only=False)
+            vals = np.asarray(col, dtype=np.float64)  # nulls arrive as nan
+            out[arm[keep], half[keep], rows[keep], i] = vals[keep]
+        return out
+
+    n = np.nan_to_num(grid(_N, 0.0))
+    empty = n == 0
+    my = np.where(empty, np.nan, grid(_MY, np.nan))
+    m2y = np.nan_to_num(grid(_VY, 0.0)) * n
+    if ratio:
+        mx = np.where(empty, np.nan, grid(_MX, np.nan))
+        sums: tuple[Sums, Sums] = tuple(  # type: ignore[assignment]
+            JointSums(
+                n=n[a],
+                mean_y=my[a],
+                mean_x=mx[a],
+                m2_y=m2y[a],
+                m2_x=np.nan_to_num(grid(_VX, 0.0))[a] * n[a],
+                c_xy=np.nan_to_num(grid(_CXY, 0.0))[a] * n[a],
+            )
+            for a in (0, 1)
+        )
+    else:
+        sums = tuple(MeanSums(n=n[a], mean=my[a], m2=m2y[a]) for a in (0, 1))  # type: ignore[assignment]
+    return Scan(attribute=attribute, bins=bins, control=sums[0], treatment=sums[1])
