@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from experiment.files import write_text_atomic
+from experiment.refinement import Refinement
 from experiment.results import AnalysisResults, ResultRow
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
 from reports.decision import RULE, decisions, is_suppressed
 from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.optional import field_of, items_of
+from reports.refinement import refinement_context
 from reports.verdict import verdict
 
 __all__ = ["render_html", "write_html"]
@@ -228,8 +230,8 @@ def _methods(results: AnalysisResults) -> dict[str, Any]:
     }
 
 
-def render_html(results: AnalysisResults) -> str:
-    """The report as one HTML string."""
+def render_html(results: AnalysisResults, refinement: Refinement | None = None) -> str:
+    """The report as one HTML string; with ``refinement``, a Refinements section too."""
     import jinja2
     from markupsafe import Markup
 
@@ -287,10 +289,11 @@ def render_html(results: AnalysisResults) -> str:
         floor=fmt_count(int(floor)) if isinstance(floor, int | float) else "",
         any_suppressed=bool(suppressed),
         methods=_methods(results),
+        refinement=refinement_context(refinement) if refinement is not None else None,
     )
 
 
-def write_html(results: AnalysisResults, path: Path) -> Path:
+def write_html(results: AnalysisResults, path: Path, refinement: Refinement | None = None) -> Path:
     """Render and write report.html atomically; return its path."""
-    write_text_atomic(path, render_html(results))
+    write_text_atomic(path, render_html(results, refinement))
     return path

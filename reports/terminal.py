@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from experiment.refinement import Refinement
 from experiment.results import AnalysisResults
 from reports.decision import RULE, decisions, is_suppressed
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
+from reports.refinement import proposal_views
 from reports.verdict import verdict
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["decision_table", "lift_table", "quality_lines", "srm_line"]
+__all__ = ["decision_table", "lift_table", "quality_lines", "refinement_table", "srm_line"]
 
 _STYLE = {"win": "bold blue", "loss": "bold red", "inconclusive": "dim", "no data": "dim"}
 _DECISION_STYLE = {
@@ -125,4 +127,48 @@ def decision_table(results: AnalysisResults) -> Table:
             cells.append(Text(d.arm))
         cells += [Text(label, style=_DECISION_STYLE[d.kind]), Text(d.reason)]
         table.add_row(*cells)
+    return table
+
+
+def refinement_table(refinement: Refinement) -> Table:
+    """One row per proposal: the cut, each side's held-out lift and CI, the test, the verdict."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=f"{refinement.experiment}: refinements of {refinement.metric} "
+        f"({refinement.arm} vs {refinement.control}), measured on the held-out half",
+        caption=f"p: interaction test (merges: equivalence test); p adj.: "
+        f"{refinement.correction}-adjusted; proposed when below {fmt_num(refinement.alpha)}. "
+        "MDE: a follow-up experiment on that side alone.",
+        caption_justify="left",
+    )
+    for name, justify in [
+        ("proposal", "left"),
+        ("side", "left"),
+        ("users", "right"),
+        ("lift", "right"),
+        (f"{1 - refinement.alpha:.0%} CI", "right"),
+        ("MDE", "right"),
+        ("p", "right"),
+        ("p adj.", "right"),
+        ("verdict", "left"),
+    ]:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for view in proposal_views(refinement):
+        style = "bold blue" if view.significant else "dim"
+        for i, side in enumerate(view.sides):
+            first = i == 0
+            table.add_row(
+                Text(view.cut if first else "", overflow="fold"),
+                Text(side.label, overflow="fold"),
+                side.users,
+                side.lift_rel,
+                side.ci,
+                side.mde,
+                view.test_p if first else "",
+                view.p_adjusted if first else "",
+                Text(view.verdict if first else "", style=style),
+                end_section=not first,
+            )
     return table

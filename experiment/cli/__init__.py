@@ -6,7 +6,7 @@ surfaces as ``error: <one line>`` on stderr and exit code 2; outputs are
 written atomically, so a failed run leaves nothing half-written.
 """
 
-from experiment.cli import analyze, assign, demo, power, segments, simulate
+from experiment.cli import analyze, assign, demo, power, refine, segments, simulate
 from experiment.cli._app import app
 
-__all__ = ["analyze", "app", "assign", "demo", "power", "segments", "simulate"]
+__all__ = ["analyze", "app", "assign", "demo", "power", "refine", "segments", "simulate"]

@@ -76,6 +76,10 @@ def analyze(
 def report(
     results: Annotated[Path, typer.Argument(help="results.json written by `exp analyze`.")],
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+    refinement: Annotated[
+        Path | None,
+        typer.Option(help="proposals.json written by `exp refine`: adds a Refinements section."),
+    ] = None,
 ) -> None:
     """Re-render the HTML lift report from a results.json, without the data.
 
@@ -84,12 +88,20 @@ def report(
     """
     from rich.markup import escape
 
+    from experiment.errors import DataError
+    from experiment.refinement import load_refinement
     from experiment.results import load_results
     from reports.html import write_html
     from reports.terminal import decision_table
 
     loaded = load_results(results)
-    write_html(loaded, out)
+    found = load_refinement(refinement) if refinement is not None else None
+    if found is not None and found.experiment != loaded.experiment:
+        raise DataError(
+            f"{refinement}: refinement of experiment {found.experiment!r}, "
+            f"but {results} is of {loaded.experiment!r}"
+        )
+    write_html(loaded, out, found)
     out_console = console()
     out_console.print(decision_table(loaded))
     out_console.print(f"report: {escape(str(out.resolve()))}")

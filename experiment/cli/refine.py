@@ -1,0 +1,219 @@
+"""``exp refine``: propose better segment definitions from held-out lift evidence."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from experiment.cli._app import app, console, user_errors
+
+if TYPE_CHECKING:
+    from experiment.config import ExperimentConfig
+    from experiment.data import Dataset
+    from experiment.refinement import Refinement
+    from experiment.results import AnalysisResults
+    from segments.definitions import SegmentSet
+
+__all__ = ["refine"]
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+def _attributes(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [a.strip() for a in text.split(",") if a.strip()]
+    if not names:
+        raise typer.BadParameter("give column names separated by commas", param_hint="--attributes")
+    return names
+
+
+def _search(
+    data: Dataset,
+    config: ExperimentConfig,
+    segment_set: SegmentSet | None,
+    *,
+    metric: str | None,
+    arm: str | None,
+    attributes: list[str] | None,
+    seed: int,
+    min_size: int | None,
+) -> Refinement:
+    """Run the search with a progress bar over the attribute scans (on stderr)."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from segments.refine import refine as run_refine
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("searching refinements", total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=escape(label))
+
+        return run_refine(
+            data,
+            config,
+            segment_set,
+            metric=metric,
+            arm=arm,
+            attributes=attributes,
+            seed=seed,
+            min_size=min_size,
+            progress=progress,
+        )
+
+
+def _results_for_report(
+    data: Dataset, config: ExperimentConfig, segment_set: SegmentSet | None
+) -> AnalysisResults:
+    """The experiment's analysis, for the report the Refinements section joins."""
+    from experiment.analysis import analyze_cells
+    from experiment.engine import aggregate
+
+    with console(stderr=True).status("analysing the experiment for the report…"):
+        cells = aggregate(data, config, segment_set)
+    return analyze_cells(cells, config, segment_set)
+
+
+@app.command()
+@user_errors
+def refine(
+    dataset: Annotated[
+        Path, typer.Argument(help="Dataset folder (customers, events, assignments).")
+    ],
+    experiment: Annotated[Path, typer.Option("--experiment", "-e", help="Experiment YAML file.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Proposals segments file to write (.yaml); its evidence goes to the same "
+            "name with .json."
+        ),
+    ] = Path("proposals.yaml"),
+    metric: Annotated[
+        str | None, typer.Option(help="Metric to refine on (default: the experiment's first).")
+    ] = None,
+    arm: Annotated[
+        str | None, typer.Option(help="Treatment arm (default: the first treatment arm).")
+    ] = None,
+    attributes: Annotated[
+        str | None,
+        typer.Option(
+            help="Customer columns to split on, comma-separated (default: every customers "
+            "column except ids and timestamps; text columns with at most 30 values)."
+        ),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Salts the random discovery/estimation split.", min=0)
+    ] = 0,
+    min_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Smallest side of a cut, in users (default: the segments file's "
+            "min_size, else 100).",
+            min=1,
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write the HTML lift report with a Refinements section."),
+    ] = None,
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            help="results.json of `exp analyze` for --report (default: analyse the dataset)."
+        ),
+    ] = None,
+) -> None:
+    """Propose better segment definitions from the measured lift, without fooling yourself.
+
+    For each segment the search tries splitting it on a customer attribute (numeric
+    thresholds at quantiles, groupings of categories), moving a threshold already in
+    its rule, and merging segments whose lifts are indistinguishable; it runs in the
+    engine, one pass per attribute, on sufficient statistics.
+
+    Honest inference: users are split at random into two halves. The search sees only
+    the discovery half and keeps the best cut per segment; every proposal is then
+    measured on the estimation half, which the search never saw: each side's lift with
+    its confidence interval, sizes, the interaction test (do the two sides' relative
+    lifts differ?) and the MDE a follow-up experiment on that side would have. The
+    interaction p-values are corrected over the split and threshold proposals with
+    the experiment's correction; merges need two one-sided tests (corrected over
+    the merges) showing the lifts equivalent within the experiment's target_lift.
+
+    Writes OUT: the original segments file unchanged plus the new segments of
+    significant proposals, each with its evidence as YAML comments (the others as
+    comments only), valid input to `exp segments validate` and `exp analyze`; the
+    evidence as JSON beside it (for `exp report --refinement`); and copies the fitted
+    models file of cluster and predictive segments. Prints a table of the proposals.
+    """
+    from rich.markup import escape
+
+    from experiment.config import load_experiment
+    from experiment.data import open_dataset
+    from experiment.errors import ConfigError, DataError
+    from experiment.files import write_text_atomic
+    from experiment.results import load_results
+    from reports.html import render_html
+    from reports.terminal import refinement_table
+    from segments import load_segments
+    from segments.proposals import write_proposals
+
+    if out.suffix.lower() not in _SUFFIXES:
+        raise typer.BadParameter(f"{out}: must end in .yaml or .yml", param_hint="--out")
+    if results is not None and report is None:
+        raise typer.BadParameter("--results is only read for --report", param_hint="--results")
+    names = _attributes(attributes)
+    config = load_experiment(experiment)
+    segment_set = load_segments(config.segments) if config.segments is not None else None
+    if segment_set is not None and out.resolve() == Path(segment_set.source).resolve():
+        raise ConfigError(f"{out}: --out would overwrite the experiment's segments file")
+    loaded = load_results(results) if results is not None else None
+    if loaded is not None and loaded.experiment != config.name:
+        raise DataError(
+            f"{results}: results of experiment {loaded.experiment!r}, not {config.name!r}"
+        )
+    data = open_dataset(dataset)
+    started = time.perf_counter()
+    found = _search(
+        data,
+        config,
+        segment_set,
+        metric=metric,
+        arm=arm,
+        attributes=names,
+        seed=seed,
+        min_size=min_size,
+    )
+    elapsed = time.perf_counter() - started
+    page = None
+    if report is not None:  # rendered before anything is written
+        analysis = loaded or _results_for_report(data, config, segment_set)
+        page = render_html(analysis, found)
+    files = write_proposals(found, segment_set, out)
+    if page is not None and report is not None:
+        write_text_atomic(report, page)
+    out_console = console()
+    out_console.print(refinement_table(found))
+    added = sum(p.significant for p in found.proposals)
+    out_console.print(
+        f"searched in {elapsed:.1f}s: {added} of {len(found.proposals)} proposals added → "
+        f"{escape(str(files.segments))} (evidence {escape(str(files.evidence))})"
+    )
+    if segment_set is None and not added:
+        out_console.print(
+            "[yellow]no segments file and no proposal added: the YAML lists no segments[/]"
+        )
+    if files.models is not None:
+        out_console.print(f"fitted models copied → {escape(str(files.models))}")
+    if report is not None:
+        out_console.print(f"report: {escape(str(report.resolve()))}")
