@@ -1,142 +1,366 @@
 """Benchmark: `exp analyze`'s engine + stats path against a bare DuckDB query.
 
-Simulates the ecommerce scenario once (cached in a folder), then times, in one
-process and on the same Parquet files:
+Builds a synthetic dataset once (``--users`` users, about 10 events each; cached in
+``--data``, reused when present), then times, in one process and on the same
+Parquet files:
 
-* baseline: one hand-written DuckDB SQL query computing the same sums
-  (per-user measures, then count/mean/var/cov per segment and arm);
-* seglift: open_dataset + aggregate (Ibis -> DuckDB) + analyze_cells (stats).
+* baseline: hand-written DuckDB SQL computing the same sums: per-user measures
+  (post-exposure, in-window), the revenue cap (99th percentile), then count, mean,
+  variance (and the clicks/impressions covariance) per segment and arm. Two
+  forms, ``GROUP BY arm`` with a ``FILTER`` per segment and ``GROUP BY segment,
+  arm`` over the unnested memberships; the faster one is the baseline;
+* seglift: ``open_dataset`` + ``aggregate`` (Ibis -> DuckDB, with the data-quality
+  counts) + ``analyze_cells`` (every test, Holm, Bayes, MDE, SRM), i.e. what
+  ``exp analyze`` computes before writing its files.
 
-It prints each as seconds and as a ratio of the baseline, plus the stats step on
-its own and the process's peak RSS.
+20 overlapping segments (plus ``all``) x 4 metrics: conversion (proportion), CTR
+(clicks / impressions, ratio), revenue per user (mean, capped at its 99th
+percentile) and sessions per user (mean).
 
-    python benchmarks/analyze.py --users 1000000 --days 14
+The dataset is not simulated (``simulators`` would take long and much memory at
+10M users): DuckDB SQL writes it straight to Parquet from hash-based uniforms
+(deterministic). Customers get a latent activity level that drives their
+pre-period columns and their event mix; events are 45% impressions, 20% sessions,
+~4% clicks, ~1.5% purchases (log-normal revenue), the rest page views and carts,
+spread over the window and a little outside it and before assignment; treatment
+users click and buy a few percent more. The build runs in a child process, so it
+counts neither in the timings nor in the peak RSS.
+
+Peak RSS is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of this process (Linux:
+KiB). seglift runs first (after a warm-up scan of the files that holds little
+memory), so the peak read right after it is seglift's own (plus the interpreter
+and the imports); the baseline runs after and its peak is read last.
+
+    python benchmarks/analyze.py                       # 1M users, ~10M events
+    python benchmarks/analyze.py --users 10000000      # 10M users, ~100M events
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import duckdb
+EXPERIMENT = "bench"
+START = "2026-03-02 00:00:00+00"
+DAYS = 14
+EVENTS_PER_USER = 10
 
-from experiment.analysis import analyze_cells
-from experiment.config import load_experiment
-from experiment.data import open_dataset
-from experiment.engine import aggregate
-from segments import load_segments
-from simulators import simulate
+# (name, rule in the segment language, the same rule in SQL): constants, not user text.
+SEGMENTS: tuple[tuple[str, str], ...] = (
+    ("mobile", "device == 'mobile'"),
+    ("desktop", "device == 'desktop'"),
+    ("tablet", "device == 'tablet'"),
+    ("us", "country == 'US'"),
+    ("europe", "country in ['DE', 'FR', 'GB']"),
+    ("paid_plan", "plan in ['pro', 'team']"),
+    ("free_plan", "plan == 'free'"),
+    ("frequent_shoppers", "orders_90d >= 3"),
+    ("first_time_buyers", "orders_90d == 1"),
+    ("never_ordered", "orders_90d == 0"),
+    ("cart_abandoners", "cart_abandons_30d >= 1 and orders_90d == 0"),
+    ("vip", "revenue_90d >= 150 and orders_90d >= 2"),
+    ("dormant", "days_since_last_login > 90"),
+    ("recently_active", "days_since_last_login <= 7"),
+    ("heavy_sessions", "sessions_30d >= 20"),
+    ("light_sessions", "sessions_30d < 3"),
+    ("search", "channel == 'search'"),
+    ("social", "channel == 'social'"),
+    ("email", "channel == 'email'"),
+    ("mobile_us", "device == 'mobile' and country == 'US'"),
+)
 
-# The ecommerce segments, written as SQL by hand for the baseline (constants, not user text).
-SEGMENT_SQL = {
-    "all": "TRUE",
-    "frequent_shoppers": "orders_90d >= 3",
-    "first_time_buyers": "orders_90d = 1",
-    "cart_abandoners": "cart_abandons_30d >= 1 AND orders_90d = 0",
-    "vip": "revenue_90d >= 150 AND orders_90d >= 2",
-    "dormant": "days_since_last_login > 90",
-}
+EXPERIMENT_YAML = f"""\
+name: {EXPERIMENT}
+control: control
+arms: {{control: 0.5, treatment: 0.5}}
+segments: segments.yaml
+window: {{start: "{START.replace(" ", "T").replace("+00", "Z")}", days: {DAYS}}}
+metrics:
+  - {{name: conversion, kind: proportion, event: purchase}}
+  - {{name: ctr, kind: ratio, numerator: {{event: click}}, denominator: {{event: impression}}}}
+  - {{name: revenue, kind: mean, event: purchase, value: revenue, cap: {{quantile: 0.99}}}}
+  - {{name: sessions, kind: mean, event: session}}
+"""
 
 
-def baseline_sql(folder: Path) -> str:
-    aggs = []
-    for i, rule in enumerate(SEGMENT_SQL.values()):
-        f = f"FILTER (WHERE {rule})"
-        aggs += [
-            f"count(*) {f} AS n{i}",
-            f"avg(conv) {f} AS conv_mean{i}",
-            f"var_pop(conv) {f} AS conv_var{i}",
-            f"avg(rev) {f} AS rev_mean{i}",
-            f"var_pop(rev) {f} AS rev_var{i}",
-            f"avg(clicks) {f} AS c_mean{i}",
-            f"var_pop(clicks) {f} AS c_var{i}",
-            f"avg(imps) {f} AS i_mean{i}",
-            f"var_pop(imps) {f} AS i_var{i}",
-            f"covar_pop(clicks, imps) {f} AS ci_cov{i}",
-        ]
+def sql_rule(rule: str) -> str:
+    """The SQL twin of one of the constant rules above."""
+    for a, b in ((" == ", " = "), (" and ", " AND "), ("[", "("), ("]", ")")):
+        rule = rule.replace(a, b)
+    return rule
+
+
+def build(folder: Path, users: int) -> None:
+    """Write customers, assignments and events Parquet files and the YAML files."""
+    import duckdb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    # u(k, s): a deterministic uniform in [0, 1) from a key and a stream number.
+    con.execute("CREATE MACRO u(k, s) AS (hash(k, s) % 1000000007)::DOUBLE / 1000000007")
+    con.execute(
+        "CREATE MACRO activity(k) AS -ln(1 - u(k, 5))"  # exponential, mean 1
+    )
+    start = f"TIMESTAMPTZ '{START}'"
+    con.execute(f"""
+    COPY (
+      SELECT 'u' || lpad(k::VARCHAR, 9, '0') AS user_id,
+             {start} - to_days((u(k, 11) * 700)::INTEGER) AS signup_at,
+             ['US', 'DE', 'FR', 'GB', 'BR', 'IN', 'JP'][1 + floor(u(k, 2) * 7)::INTEGER]
+               AS country,
+             CASE WHEN u(k, 1) < 0.55 THEN 'mobile' WHEN u(k, 1) < 0.9 THEN 'desktop'
+                  ELSE 'tablet' END AS device,
+             ['search', 'social', 'email', 'direct'][1 + floor(u(k, 3) * 4)::INTEGER]
+               AS channel,
+             CASE WHEN u(k, 4) < 0.6 THEN 'free' WHEN u(k, 4) < 0.9 THEN 'pro'
+                  ELSE 'team' END AS plan,
+             floor(-ln(1 - u(k, 6)) * activity(k))::BIGINT AS orders_90d,
+             round(floor(-ln(1 - u(k, 6)) * activity(k)) * (20 + 80 * u(k, 7)), 2)
+               AS revenue_90d,
+             floor(activity(k) * 20 * u(k, 8))::BIGINT AS sessions_30d,
+             least(floor(-ln(1 - u(k, 9)) * 40 / (activity(k) + 0.1)), 365)::BIGINT
+               AS days_since_last_login,
+             floor(-ln(1 - u(k, 10)) * 0.5 * activity(k))::BIGINT AS cart_abandons_30d
+      FROM range({users}) r(k)
+    ) TO '{folder}/customers.parquet' (FORMAT parquet, COMPRESSION zstd)""")
+    con.execute(f"""
+    COPY (
+      SELECT 'u' || lpad(k::VARCHAR, 9, '0') AS user_id, '{EXPERIMENT}' AS experiment,
+             CASE WHEN u(k, 20) < 0.5 THEN 'control' ELSE 'treatment' END AS arm,
+             {start} + to_microseconds((u(k, 21) * 7 * 86400e6)::BIGINT) AS assigned_at
+      FROM range({users}) r(k)
+    ) TO '{folder}/assignments.parquet' (FORMAT parquet, COMPRESSION zstd)""")
+    # Each event picks a user uniformly (Poisson(10) events per user); the user's
+    # activity and arm shift its event mix. Revenue: log-normal via Box-Muller.
+    con.execute(f"""
+    COPY (
+      WITH e AS (
+        SELECT i, floor(u(i, 1) * {users})::BIGINT AS k, u(i, 2) AS r FROM range({
+        users * EVENTS_PER_USER
+    }) t(i)),
+      p AS (
+        SELECT i, k, r,
+               0.04 * (1 + 0.05 * (u(k, 20) >= 0.5)::INTEGER) AS p_click,
+               0.01 * (0.5 + least(activity(k), 3)) * (1 + 0.03 * (u(k, 20) >= 0.5)::INTEGER)
+                 AS p_buy
+        FROM e)
+      SELECT 'u' || lpad(k::VARCHAR, 9, '0') AS user_id,
+             {start} + to_microseconds(((u(i, 5) * 14.5 - 0.25) * 86400e6)::BIGINT) AS ts,
+             CASE WHEN r < 0.45 THEN 'impression'
+                  WHEN r < 0.45 + p_click THEN 'click'
+                  WHEN r < 0.65 + p_click THEN 'session'
+                  WHEN r < 0.68 + p_click THEN 'add_to_cart'
+                  WHEN r < 0.68 + p_click + p_buy THEN 'purchase'
+                  ELSE 'page_view' END AS event,
+             CASE WHEN r >= 0.68 + p_click AND r < 0.68 + p_click + p_buy
+                  THEN round(exp(3.2 + 0.9 * sqrt(-2 * ln(1 - u(i, 3)))
+                                 * cos(2 * pi() * u(i, 4))), 2) END AS revenue
+      FROM p
+    ) TO '{folder}/events.parquet' (FORMAT parquet, COMPRESSION zstd)""")
+    lines = ["segments:"]
+    lines += [f'  - {{name: {name}, where: "{rule}"}}' for name, rule in SEGMENTS]
+    (folder / "segments.yaml").write_text("\n".join(lines) + "\n")
+    (folder / "experiment.yaml").write_text(EXPERIMENT_YAML)
+    (folder / "done").write_text("ok\n")
+
+
+def _per_user(folder: Path) -> str:
+    """CTEs shared by both baselines: per-user measures joined to the customers, capped."""
     return f"""
-    WITH u AS (SELECT user_id, arm, assigned_at FROM read_parquet('{folder}/assignments.parquet')),
-    w AS (SELECT min(assigned_at) AS s, min(assigned_at) + INTERVAL 14 DAY AS e FROM u),
+    u AS (SELECT user_id, arm, assigned_at FROM read_parquet('{folder}/assignments.parquet')
+          WHERE experiment = '{EXPERIMENT}'),
     pu AS (
       SELECT ev.user_id,
              count(*) FILTER (WHERE event = 'purchase') AS purchases,
              count(*) FILTER (WHERE event = 'click') AS clicks,
              count(*) FILTER (WHERE event = 'impression') AS imps,
+             count(*) FILTER (WHERE event = 'session') AS sessions,
              sum(revenue) FILTER (WHERE event = 'purchase') AS rev
-      FROM read_parquet('{folder}/events.parquet') ev JOIN u USING (user_id), w
-      WHERE ev.ts >= w.s AND ev.ts < w.e AND ev.ts >= u.assigned_at
+      FROM read_parquet('{folder}/events.parquet') ev JOIN u USING (user_id)
+      WHERE ev.ts >= TIMESTAMPTZ '{START}' AND ev.ts < TIMESTAMPTZ '{START}' + INTERVAL {DAYS} DAY
+        AND ev.ts >= u.assigned_at
       GROUP BY ev.user_id),
-    t AS (
+    t0 AS (
       SELECT u.arm, c.*, (coalesce(pu.purchases, 0) > 0)::DOUBLE AS conv,
-             coalesce(pu.rev, 0) AS rev, coalesce(pu.clicks, 0)::DOUBLE AS clicks,
-             coalesce(pu.imps, 0)::DOUBLE AS imps
+             coalesce(pu.rev, 0)::DOUBLE AS rev, coalesce(pu.clicks, 0)::DOUBLE AS clicks,
+             coalesce(pu.imps, 0)::DOUBLE AS imps, coalesce(pu.sessions, 0)::DOUBLE AS sess
       FROM u LEFT JOIN pu USING (user_id)
-             LEFT JOIN read_parquet('{folder}/customers.parquet') c USING (user_id))
-    SELECT arm, {", ".join(aggs)} FROM t GROUP BY arm
+             LEFT JOIN read_parquet('{folder}/customers.parquet') c USING (user_id)),
+    cap AS (SELECT quantile_cont(rev, 0.99) AS cap FROM t0),
+    t AS (SELECT t0.* REPLACE (least(t0.rev, cap.cap) AS rev) FROM t0, cap)"""
+
+
+def _stats(f: str, suffix: str) -> list[str]:
+    return [
+        f"count(*) {f} AS n{suffix}",
+        *(
+            f"avg({c}) {f} AS {c}_mean{suffix}, var_pop({c}) {f} AS {c}_var{suffix}"
+            for c in ("conv", "rev", "clicks", "imps", "sess")
+        ),
+        f"covar_pop(clicks, imps) {f} AS ci_cov{suffix}",
+    ]
+
+
+def baseline_filter_sql(folder: Path) -> str:
+    """``GROUP BY arm`` with one ``FILTER`` per segment (one pass over the users)."""
+    aggs = _stats("", "_all")
+    for i, (_, rule) in enumerate(SEGMENTS):
+        aggs += _stats(f"FILTER (WHERE {sql_rule(rule)})", str(i))
+    return f"WITH {_per_user(folder)} SELECT arm, {', '.join(aggs)} FROM t GROUP BY arm"
+
+
+def baseline_group_sql(folder: Path) -> str:
+    """``GROUP BY segment, arm`` over each user's unnested segment memberships."""
+    flags = ", ".join(["'all'"] + [f"CASE WHEN {sql_rule(r)} THEN '{n}' END" for n, r in SEGMENTS])
+    return f"""WITH {_per_user(folder)},
+    m AS (SELECT t.*, unnest(list_filter([{flags}], lambda x: x IS NOT NULL)) AS segment FROM t)
+    SELECT segment, arm, {", ".join(_stats("", ""))} FROM m GROUP BY segment, arm"""
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (DuckDB's threads included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def best_of(repeats: int, func: Callable[[], object]) -> tuple[float, float]:
+    """The fastest wall-clock and the least CPU time of ``repeats`` runs of ``func``.
+
+    CPU time is reported beside wall time because it hardly moves when other
+    processes compete for the cores, which wall time does.
     """
-
-
-def best_of(repeats: int, func: Callable[[], object]) -> float:
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         func()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        walls.append(time.perf_counter() - started)
+        cpus.append(cpu_seconds() - cpu)
+    return min(walls), min(cpus)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MB (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--users", type=int, default=500_000)
-    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=Path("benchmarks/.data"))
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "seglift-bench",
+        help="cache folder; the dataset lives in DATA/users-N (default: TMPDIR/seglift-bench)",
+    )
+    parser.add_argument(
+        "--filter-baseline",
+        action="store_true",
+        help="also time the GROUP BY arm + FILTER form of the baseline (slower)",
+    )
+    parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    folder = args.data / f"ecommerce-{args.users}-{args.days}"
-    if not (folder / "truth.json").exists():
-        print(f"simulating {args.users:,} users x {args.days} days into {folder} ...")
-        summary = simulate("ecommerce", users=args.users, days=args.days, seed=1, out=folder)
-        print(
-            f"  {summary.events:,} events in {summary.seconds:.1f}s "
-            f"({summary.events / summary.seconds / 1e6:.2f}M events/s)"
-        )
-    n_events = duckdb.sql(
-        f"SELECT count(*) FROM read_parquet('{folder}/events.parquet')"
-    ).fetchall()[0][0]
+    folder = args.data / f"users-{args.users}"
+    if args.build_only:
+        build(folder, args.users)
+        return
+    if not (folder / "done").exists():
+        print(f"building {args.users:,} users into {folder} (child process) ...", flush=True)
+        started = time.perf_counter()
+        child = [sys.executable, __file__, "--build-only", "--users", str(args.users)]
+        subprocess.run([*child, "--data", str(args.data)], check=True)  # noqa: S603 (this script)
+        size = sum(p.stat().st_size for p in folder.glob("*.parquet")) / 1e9
+        print(f"  built in {time.perf_counter() - started:.1f} s ({size:.2f} GB of Parquet)")
+    measure(folder, args.repeats, filter_baseline=args.filter_baseline)
+
+
+def measure(folder: Path, repeats: int, *, filter_baseline: bool) -> None:
+    """Time seglift, then the baseline(s), in this process; print times, ratios, peak RSS."""
+    import duckdb
+
+    from experiment.analysis import analyze_cells
+    from experiment.config import load_experiment
+    from experiment.data import open_dataset
+    from experiment.engine import aggregate
+    from segments import load_segments
+
+    con = duckdb.connect()
+    n_users, n_events = (
+        con.execute(f"SELECT count(*) FROM read_parquet('{folder}/{name}.parquet')").fetchall()[0][
+            0
+        ]
+        for name in ("customers", "events")
+    )
     config = load_experiment(folder / "experiment.yaml")
     assert config.segments is not None
     segment_set = load_segments(config.segments)
 
-    sql = baseline_sql(folder)
-    con = duckdb.connect()
-    con.execute(sql).fetchall()  # warm the OS cache
-    t_base = best_of(args.repeats, lambda: con.execute(sql).fetchall())
+    rss_start = peak_rss_mb()
+    box: dict[str, Any] = {}
 
-    cells_box = {}
+    def seglift() -> None:
+        cells = aggregate(open_dataset(folder), config, segment_set)
+        box["results"] = analyze_cells(cells, config, segment_set)
+        box["cells"] = cells
 
-    def engine() -> None:
-        cells_box["cells"] = aggregate(open_dataset(folder), config, segment_set)
-        analyze_cells(cells_box["cells"], config, segment_set)
+    for name in ("assignments", "customers", "events"):  # warm the OS cache, in little memory
+        con.execute(
+            f"SELECT count(*) FROM read_parquet('{folder}/{name}.parquet') t "
+            "WHERE hash(COLUMNS(*)) = 0"
+        ).fetchall()
+    rss_warm = peak_rss_mb()
+    t_ours, c_ours = best_of(repeats, seglift)
+    t_stats, _ = best_of(5, lambda: analyze_cells(box["cells"], config, segment_set))
+    rss_ours = peak_rss_mb()
 
-    t_ours = best_of(args.repeats, engine)
-    t_stats = best_of(20, lambda: analyze_cells(cells_box["cells"], config, segment_set))
-    cells = len(segment_set.segments) + 1
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sql_group = baseline_group_sql(folder)
+    base = {"GROUP BY segment, arm (unnest)": best_of(repeats, lambda: run(con, sql_group))}
+    if filter_baseline:
+        sql_filter = baseline_filter_sql(folder)
+        base["GROUP BY arm + FILTER/segment"] = best_of(repeats, lambda: run(con, sql_filter))
+    con.close()
+    t_base = min(w for w, _ in base.values())
+    c_base = min(c for _, c in base.values())
+    rss_base = peak_rss_mb()
+    segments = len(segment_set.segments) + 1
 
     print(
-        f"dataset: {args.users:,} users, {n_events:,} events, "
-        f"{cells} segments x {len(config.metrics)} metrics"
+        f"dataset: {n_users:,} users, {n_events:,} events, {segments} segments (all "
+        f"included) x {len(config.metrics)} metrics; best of {repeats}"
     )
-    print(f"baseline bare DuckDB SQL      : {t_base:7.3f} s   1.00x")
-    print(f"seglift aggregate + stats     : {t_ours:7.3f} s   {t_ours / t_base:.2f}x baseline")
-    print(f"stats step alone ({cells * len(config.metrics)} cells)   : {t_stats * 1000:7.2f} ms")
-    print(f"peak RSS                      : {rss_mb:7.0f} MB")
+    print(f"{'':38} {'wall':>8} {'ratio':>6} {'cpu':>8} {'ratio':>6}")
+    for name, (wall, cpu) in base.items():
+        print(
+            f"bare DuckDB, {name:25} {wall:7.2f}s {wall / t_base:5.2f}x {cpu:7.2f}s "
+            f"{cpu / c_base:5.2f}x"
+        )
+    print(
+        f"{'seglift aggregate + analyze_cells':38} {t_ours:7.2f}s {t_ours / t_base:5.2f}x "
+        f"{c_ours:7.2f}s {c_ours / c_base:5.2f}x"
+    )
+    print(f"  of which analyze_cells alone       {t_stats:8.3f}s")
+    print(
+        f"peak RSS (ru_maxrss): {rss_start:.0f} MB at start, {rss_warm:.0f} MB after the "
+        f"warm-up scan, {rss_ours:.0f} MB after seglift, {rss_base:.0f} MB after the baseline"
+    )
+    ok = t_ours / t_base <= 1.5 and rss_ours <= 2048
+    print(f"targets (wall ratio <= 1.5x, seglift peak RSS <= 2048 MB): {'met' if ok else 'MISSED'}")
+
+
+def run(con: Any, sql: str) -> None:
+    """Run a query to the end, fetching its (small) result."""
+    con.execute(sql).fetchall()
 
 
 if __name__ == "__main__":

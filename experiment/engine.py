@@ -1,20 +1,22 @@
 """Data access: reduce a dataset to sufficient statistics per (segment, arm, metric).
 
 Everything heavy happens in the query engine. Segment rules and metric
-definitions compile to Ibis expressions; one ``group_by(arm).aggregate(...)`` with
-filtered aggregates per segment scans the per-user table once and returns a
-handful of numbers per cell: the count, the mean and the population variance
-(and, for ratio metrics, the covariance) of each per-user metric. Those become
-centred moments in :mod:`experiment.sums`; no Python loop touches a user or an
-event. The same query counts what the data-quality checks report (events before
-assignment or outside the window, invalid values, users with duplicate or no
-customer rows) and the units per allocation stratum for the per-segment SRM.
+definitions compile to Ibis expressions; one query repeats each user's row once
+per segment it belongs to and groups by (segment, arm), scanning the per-user
+table once, and returns a handful of numbers per cell: the count, the mean and
+the population variance (and, for ratio metrics, the covariance) of each per-user
+metric. Those become centred moments in :mod:`experiment.sums`; no Python loop
+touches a user or an event. The same query counts what the data-quality checks
+report (events before assignment or outside the window, invalid values, users
+with duplicate or no customer rows) and the units per allocation stratum for the
+per-segment SRM. :func:`cell_aggs` gives the same cell sums as ``FILTER``-ed
+aggregates for callers that group the per-user table their own way.
 
 A metric with a CUPED covariate (``cuped: revenue_90d``) also gets, in the same
 aggregate, the covariate's mean and variance and its covariance with the metric
 (:class:`JointSums` in ``CellSums.cuped``); the covariate is a customers column,
-joined beside the segment flags. A metric with a quantile ``cap`` costs one extra
-scalar query (the quantile over all assigned users) before the main one. A
+joined beside the segment flags. A metric with a quantile ``cap`` gets its cap
+(the quantile over all analysed users) from a scalar subquery of the main query. A
 sequential experiment costs one more query: the same aggregates per (arm, window
 day) on per-user values cumulated up to each day (``CellSums.timeline``).
 """
@@ -22,6 +24,7 @@ day) on per-user values cumulated up to each day (``CellSums.timeline``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +41,7 @@ from experiment.users import (
     STRATUM,
     Q,
     UserTable,
+    cap_quantiles,
     event_value,
     invalid,
     selects,
@@ -59,6 +63,8 @@ _MEAN = "__mean__{}__{}__{}__"  # segment, metric, y|x
 _VAR = "__var__{}__{}__{}__"
 _COV = "__cov__{}__{}__"
 _STRATUM_N = "__stratum__{}__{}__"  # segment, stratum
+
+MEMORY_LIMIT = "1.5GiB"  # DuckDB's working memory for the analysis (peak RSS target: 2 GB)
 
 
 @dataclass(frozen=True)
@@ -208,27 +214,14 @@ def aggregate(
             covariate that is not a numeric customers column, or an allocation
             names a segment the segments file lacks.
     """
-    users = user_table(dataset, config, segment_set)
-    t, segments, strata = users.table, users.segments, users.strata
-    valid = users.valid()
-    aggs: dict[str, Any] = {
-        Q.format("multiple_arms"): t.count(where=t.arms_seen > 1),
-        Q.format("duplicate_customers"): t.count(where=(t.arms_seen == 1) & (t[NCUST] > 1)),
-        Q.format("assignments_without_customer"): t.count(
-            where=(t.arms_seen == 1) & t[NCUST].isnull()
-        ),
-        **{c: t[c].sum(where=valid) for c in QUALITY_COLUMNS},
-    }
-    for si in range(len(segments)) if len(strata) > 1 else ():
-        for k in range(1, len(strata)):
-            aggs[_STRATUM_N.format(si, k)] = t.count(where=users.in_segment(si) & (t[STRATUM] == k))
-    aggs.update(cell_aggs(users, config))
-
-    table = t.group_by("arm").aggregate(**aggs).to_pyarrow()
+    _tune(dataset)
+    users = user_table(dataset, config, segment_set, quantile_caps=False)
+    segments, strata = users.segments, users.strata
+    table, caps = _cell_table(users, config)
     start, end = users.start, users.end
     cells = to_cells(table, segments, config, start, end)
-    if config.sequential:
-        timeline = _timeline(dataset, users, config)
+    if config.sequential:  # the timeline caps at the final analysis's caps
+        timeline = _timeline(dataset, replace(users, caps=caps), config)
         cells = replace(cells, timeline=_timeline_cells(timeline, segments, config, start, end))
     total = {
         name: int(np.nansum(table.column(name).to_numpy(zero_copy_only=False)))
@@ -250,9 +243,134 @@ def aggregate(
         value_columns=users.value_columns,
     )
     strata_units = _strata_units(table, cells, strata) if len(strata) > 1 else None
-    return replace(
-        cells, strata=strata, strata_units=strata_units, quality=quality, caps=users.caps
-    )
+    return replace(cells, strata=strata, strata_units=strata_units, quality=quality, caps=caps)
+
+
+def _tune(dataset: Dataset) -> None:
+    """DuckDB settings for one big aggregate: no row order to keep, bounded memory.
+
+    DuckDB's default memory limit is 80% of the machine's RAM; the engine's hash
+    tables at 10M users fit in :data:`MEMORY_LIMIT` and spill to disk beyond it
+    (only ever lowered, never raised above a limit the connection already has).
+    """
+    if dataset.con.name != "duckdb":
+        return
+    dataset.con.raw_sql("SET preserve_insertion_order = false").fetchall()
+    current = dataset.con.raw_sql("SELECT current_setting('memory_limit')").fetchall()
+    if not current or _bytes(str(current[0][0])) > _bytes(MEMORY_LIMIT):
+        dataset.con.raw_sql(f"SET memory_limit = '{MEMORY_LIMIT}'").fetchall()
+
+
+def _bytes(size: str) -> float:
+    """``'1.5 GiB'`` or ``'1500MB'`` as bytes (DuckDB's formats: KB = 1000, KiB = 1024).
+
+    Anything else reads as infinitely large, so the engine's own limit applies.
+    """
+    number = size.rstrip("BbIiKkMmGgTt ")
+    unit = size[len(number) :].strip().upper()
+    power = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}.get(unit[:1] if unit[:1] != "B" else "")
+    try:
+        value = float(number)
+    except ValueError:
+        return math.inf
+    return math.inf if power is None else value * float((1024 if "I" in unit else 1000) ** power)
+
+
+def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[str, float]]:
+    """The main query: every cell's sums, quality and stratum counts; and the caps.
+
+    Each user's row is repeated once per segment it belongs to (an unnested list
+    of segment indices: ``0`` for ``all``, ``-1`` for every assigned user, valid or
+    not, which carries the quality counts), then one plain ``GROUP BY segment,
+    arm`` computes count, means, variances and covariances: no per-segment
+    ``FILTER`` re-evaluates the metric expressions. Quantile caps are scalar
+    subqueries of the same query, so the per-user table is built once. The result
+    is pivoted to :func:`cell_aggs`' layout (one row per arm) for :func:`to_cells`.
+    """
+    import ibis
+
+    t, valid, strata = users.table, users.valid(), users.strata
+    deferred = cap_quantiles(users, config)
+    cols: dict[str, Any] = {}
+    stats: dict[str, tuple[str, Any]] = {}  # query name: (cell_aggs name template, agg)
+    for mi, metric in enumerate(config.metrics):
+        values = users.metric_columns(metric)
+        if metric.name in deferred:
+            values[0] = ibis.least(values[0], deferred[metric.name])
+            cols[f"cap{mi}"] = deferred[metric.name]
+        for part, col in zip("yx", values, strict=False):
+            cols[f"{part}{mi}"] = col
+        for part in "yx"[: len(values)]:
+            stats[f"mean_{part}{mi}"] = (_MEAN.format("{}", mi, part), ("mean", f"{part}{mi}"))
+            stats[f"var_{part}{mi}"] = (_VAR.format("{}", mi, part), ("var", f"{part}{mi}"))
+        if len(values) == 2:
+            stats[f"cov{mi}"] = (_COV.format("{}", mi), ("cov", f"y{mi}"))
+    one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
+    quality = {
+        Q.format("multiple_arms"): ibis.ifelse(t.arms_seen > 1, one, zero),
+        Q.format("duplicate_customers"): ibis.ifelse(
+            (t.arms_seen == 1) & (t[NCUST] > 1), one, zero
+        ),
+        Q.format("assignments_without_customer"): ibis.ifelse(
+            (t.arms_seen == 1) & t[NCUST].isnull(), one, zero
+        ),
+        **{c: ibis.ifelse(valid, t[c], 0) for c in QUALITY_COLUMNS},
+    }
+    for k in range(1, len(strata)):
+        cols[f"stratum{k}"] = ibis.ifelse(t[STRATUM] == k, one, zero)
+    member = [ibis.literal(-1, type="int16"), ibis.ifelse(valid, 0, None).cast("int16")]
+    member += [
+        ibis.ifelse(users.in_segment(si), si, None).cast("int16")
+        for si in range(1, len(users.segments))
+    ]
+    long = t.select("arm", __si__=ibis.array(member).unnest(), **cols, **quality)
+    long = long.filter(long["__si__"].notnull())
+    aggs: dict[str, Any] = {"n": long.count()}
+    for name, (_, (how, col)) in stats.items():
+        if how == "mean":
+            aggs[name] = long[col].mean()
+        elif how == "var":
+            aggs[name] = long[col].var(how="pop")
+        else:
+            aggs[name] = long[col].cov(long["x" + col[1:]], how="pop")
+    aggs.update({c: long[c].sum() for c in quality})
+    aggs.update({c: long[c].sum() for c in cols if c.startswith("stratum")})
+    aggs.update({c: long[c].max() for c in cols if c.startswith("cap")})
+    rows = long.group_by(["__si__", "arm"]).aggregate(**aggs).to_pyarrow().to_pylist()
+    return _pivot(rows, users, config, stats, tuple(quality))
+
+
+def _pivot(
+    rows: list[dict[str, Any]],
+    users: UserTable,
+    config: ExperimentConfig,
+    stats: dict[str, tuple[str, Any]],
+    quality: tuple[str, ...],
+) -> tuple[Any, dict[str, float]]:
+    """:func:`_cell_table`'s rows, one per (segment, arm), as one row per arm; and the caps."""
+    import pyarrow as pa
+
+    strata = users.strata
+    arms = sorted({r["arm"] for r in rows})
+    wide: dict[str, list[Any]] = {"arm": arms}
+    for si in range(len(users.segments)):  # every cell exists, an empty one with n = 0
+        wide[_N.format(si)] = [0] * len(arms)
+        wide.update({template.format(si): [None] * len(arms) for template, _ in stats.values()})
+        wide.update({_STRATUM_N.format(si, k): [0] * len(arms) for k in range(1, len(strata))})
+    wide.update({c: [0] * len(arms) for c in quality})
+    caps = dict(users.caps)
+    for r in rows:
+        si, j = r["__si__"], arms.index(r["arm"])
+        out = {c: r[c] for c in quality} if si < 0 else {_N.format(si): r["n"]}
+        if si >= 0:
+            out.update({template.format(si): r[name] for name, (template, _) in stats.items()})
+            out.update({_STRATUM_N.format(si, k): r[f"stratum{k}"] for k in range(1, len(strata))})
+        for name, value in out.items():
+            wide[name][j] = value
+        for mi, metric in enumerate(config.metrics):
+            if si < 0 and f"cap{mi}" in r:
+                caps[metric.name] = math.nan if r[f"cap{mi}"] is None else float(r[f"cap{mi}"])
+    return pa.table(wide), caps
 
 
 def _strata_units(table: Any, cells: CellSums, strata: tuple[str, ...]) -> NDArray[np.float64]:
