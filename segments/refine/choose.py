@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.sums import JointSums
 from segments.refine.inference import cut_sides, lift, log_lift, pick
 
 if TYPE_CHECKING:
@@ -62,18 +63,29 @@ def _order(scan: Scan) -> NDArray[np.int64]:
     return np.asarray(np.broadcast_to(np.arange(bins)[:, None], (bins, groups)), dtype=np.int64)
 
 
+def _events(sums: Sums) -> NDArray[np.float64]:
+    """Events per cell: ``n × mean`` (conversions; a ratio metric's numerator total)."""
+    mean = sums.mean_y if isinstance(sums, JointSums) else sums.mean
+    return np.asarray(np.nan_to_num(sums.n * mean), dtype=np.float64)
+
+
 def best_cuts(
     scan: Scan,
     groups: Sequence[int],
     min_size: int,
     *,
     skip: Mapping[int, set[float]] | None = None,
+    min_events: float = 0.0,
 ) -> dict[int, Best]:
     """Per group (keyed by ``groups``), the cut with the largest discovery ``|z|``.
 
     Only cuts with both sides at least ``min_size`` users (both arms) in each
-    half and a defined ``z`` count as candidates; groups without one are left
-    out. ``skip`` maps a group to numeric cut-offs it may not take.
+    half, at least ``min_events`` events (``n × mean``: conversions, or a ratio's
+    numerator) in each arm of each side on the discovery half, and a defined ``z``
+    count as candidates; groups without one are left out. The event floor keeps
+    the search away from sides whose lift rests on a handful of conversions, where
+    the normal approximation of the relative lift is anti-conservative. ``skip``
+    maps a group to numeric cut-offs it may not take.
     """
     if scan.attribute is None or len(scan.bins) < 2:
         return {}
@@ -91,6 +103,9 @@ def best_cuts(
     held_high = held.sum(axis=0) - held_low
     ok = (low_c.n + low_t.n >= min_size) & (high_c.n + high_t.n >= min_size) & np.isfinite(z)
     ok &= (held_low >= min_size) & (held_high >= min_size)
+    if min_events > 0:
+        for side in (low_c, high_c, low_t, high_t):
+            ok &= _events(side) >= min_events
     if skip and scan.attribute.kind == "numeric":
         edges = np.asarray(scan.attribute.edges)
         for k, g in enumerate(groups):

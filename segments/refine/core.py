@@ -33,7 +33,11 @@ if TYPE_CHECKING:
     from segments.refine.candidates import ThresholdBase
     from segments.refine.search import Attribute, Sample
 
-__all__ = ["refine"]
+__all__ = ["MIN_EVENTS", "refine"]
+
+MIN_EVENTS = 20.0
+"""Fewest events (conversions, a ratio's numerator) per arm and side on the discovery
+half for a cut to be a candidate; mean metrics have no floor."""
 
 
 def _metric(config: ExperimentConfig, metric: str | None) -> MetricSpec:
@@ -145,7 +149,10 @@ def refine(
             for a in attrs
         }
         skip = {first_base + k: _same_cut(b, every[b.column]) for k, b in enumerate(bases)}
-        best = _search(sample, attrs, plan, size=size, skip=skip, progress=progress)
+        events = MIN_EVENTS if spec.kind != "mean" else 0.0
+        best = _search(
+            sample, attrs, plan, size=size, skip=skip, min_events=events, progress=progress
+        )
     finally:
         sample.table.release()
     ctx = Context(
@@ -197,6 +204,7 @@ def _search(
     *,
     size: int,
     skip: dict[int, set[float]],
+    min_events: float,
     progress: Callable[[int, int, str], None] | None,
 ) -> dict[int, Best]:
     """One scan per attribute; per group, the best cut over all attributes.
@@ -210,7 +218,7 @@ def _search(
         groups = plan[attribute.name]
         if groups:
             scan = bin_sums(sample, attribute, groups)
-            for g, found in best_cuts(scan, groups, size, skip=skip).items():
+            for g, found in best_cuts(scan, groups, size, skip=skip, min_events=min_events).items():
                 counts[g] = counts.get(g, 0) + found.candidates
                 if g not in best or abs(found.z) > abs(best[g].z):
                     best[g] = found

@@ -12,7 +12,7 @@ from scipy import stats
 from experiment.stats import welch_ttest
 from experiment.sums import JointSums, MeanSums
 from segments.refine.choose import best_cuts
-from segments.refine.estimate import ESTIMATION, cut_sums
+from segments.refine.estimate import DISCOVERY, ESTIMATION, cut_sums
 from segments.refine.inference import cumulate, cut_sides, equivalence_p, interaction_z, lift, pick
 from segments.refine.search import Attribute, Scan
 
@@ -150,3 +150,20 @@ def test_best_cuts_needs_min_size_in_both_halves() -> None:
     thin = Scan(scan.attribute, scan.bins, emptied[0], emptied[1])
     assert best_cuts(thin, [0], 100)[0].candidates == BINS - 2
     assert best_cuts(thin, [0], 100)[0].cut != 1
+
+
+def test_best_cuts_needs_min_events_per_arm_and_side() -> None:
+    """Cuts whose side has fewer than ``min_events`` conversions in an arm are no candidates."""
+    gen = np.random.default_rng(4)
+    scan = _scan(gen, 4_000, np.zeros(BINS))
+    c, t = scan.control, scan.treatment
+    assert isinstance(c, MeanSums) and isinstance(t, MeanSums)
+    events = [(s.n[DISCOVERY, :, 0] * s.mean[DISCOVERY, :, 0]) for s in (c, t)]
+    # the low side of cut j holds bins 0..j-1; its events are the cumulative sums
+    low = np.minimum(*(np.cumsum(e)[:-1] for e in events))
+    high = np.minimum(*(e.sum() - np.cumsum(e)[:-1] for e in events))
+    floor = 25.0
+    want = int(((low >= floor) & (high >= floor)).sum())
+    assert 0 < want < BINS - 1  # the floor binds on some cuts and not on others
+    assert best_cuts(scan, [0], 10)[0].candidates == BINS - 1
+    assert best_cuts(scan, [0], 10, min_events=floor)[0].candidates == want
