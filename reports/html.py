@@ -124,7 +124,8 @@ def _row(r: ResultRow, *, digits: int) -> _Row:
         reason=r.reason,
         is_all=r.segment == "all",
         suppressed=False,
-        underpowered=r.underpowered,
+        # A significant lift was detected, so "could not detect the target" does not apply.
+        underpowered=r.underpowered and not r.significant,
     )
 
 

@@ -143,3 +143,20 @@ def test_write_html_is_atomic(tmp_path):
     write_html(make_results(), target)
     assert target.read_text().startswith("<!doctype html>")
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]
+
+
+def test_render_html_tags_underpowered_only_rows_without_a_significant_lift():
+    base = make_results()
+    win = make_row("winners", "conversion", 0.3, 0.1, underpowered=True)  # significant
+    flat = make_row("flat", "conversion", 0.0, 0.1, underpowered=True)  # not significant
+    page = render_html(replace(base, results=(*base.results, win, flat)))
+
+    def result_cell(name: str) -> str:  # the metric table's "Result" cell of the segment
+        row = rf'data-segment="{name}">\s*<td class="l">{name}</td><td>(?:(?!</tr>).)*?'
+        found = re.search(row + r'<td class="l v-[^"]*">(.*?)</td>', page, re.S)
+        assert found is not None
+        return found.group(1)
+
+    assert result_cell("winners").startswith("win")
+    assert "underpowered" not in result_cell("winners")
+    assert "underpowered" in result_cell("flat")
