@@ -194,9 +194,11 @@ def _null_counts(results: list[Refinement]) -> tuple[int, int, int, int, int]:
     return tests, sig, seeds_any, merges, merge_sig
 
 
-def part_null(cache: Path, *, seeds: int, users: int, days: int) -> None:
+def part_null(
+    cache: Path, *, seeds: int, users: int, days: int, scenarios: tuple[str, ...] = NULL_SCENARIOS
+) -> None:
     """Part 2: how often does a proposal reach significance where there is nothing to find?"""
-    for scenario in NULL_SCENARIOS:
+    for scenario in scenarios:
         print(f"\n== 2. {scenario}: {seeds} seeds x {users:,} users x {days} days ==")
         results = []
         for seed in range(seeds):
@@ -396,6 +398,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=50, help="datasets per scenario")
     parser.add_argument("--users", type=int, default=200_000, help="users per dataset (parts 1-2)")
     parser.add_argument("--days", type=int, default=14, help="simulated days")
+    parser.add_argument(
+        "--null-scenarios", default=",".join(NULL_SCENARIOS), help="scenarios of part 2"
+    )
     parser.add_argument("--big-users", type=int, default=1_000_000, help="users of part 3")
     parser.add_argument(
         "--data",
@@ -423,7 +428,13 @@ def main(argv: list[str] | None = None) -> None:
     if "split" in parts:
         part_split(args.data, seeds=args.seeds, users=args.users, days=args.days)
     if "null" in parts:
-        part_null(args.data, seeds=args.seeds, users=args.users, days=args.days)
+        part_null(
+            args.data,
+            seeds=args.seeds,
+            users=args.users,
+            days=args.days,
+            scenarios=tuple(args.null_scenarios.split(",")),
+        )
     if "runtime" in parts:
         part_runtime(args.data, users=args.big_users, days=args.days)
     print(f"\n(total {time.perf_counter() - started:.0f}s)")

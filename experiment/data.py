@@ -95,6 +95,7 @@ def open_dataset(path: Path) -> Dataset:
     if not folder.is_dir():
         raise DataError(f"{folder}: dataset folder not found")
     con = ibis.duckdb.connect()
+    con.raw_sql("SET enable_progress_bar = false")  # our own progress bars own the terminal
     tables = {}
     for name in REQUIRED_COLUMNS:
         tables[name] = read_table(con, require_table(folder, name), name)

@@ -64,8 +64,9 @@ def simulate(
     scenario: Annotated[
         str,
         typer.Option(
-            help="Built-in scenario (aa, ecommerce, media, saas) or a folder with scenario.yaml, "
-            "segments.yaml and experiment.yaml."
+            help="Built-in scenario (aa, ecommerce, media, saas, split: an effect only above a "
+            "threshold inside one segment, uniform: one effect for everyone) or a folder with "
+            "scenario.yaml, segments.yaml and experiment.yaml."
         ),
     ] = "ecommerce",
     users: Annotated[int, typer.Option(min=1, help="Number of customers.")] = DEMO_USERS,
