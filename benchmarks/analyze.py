@@ -268,6 +268,10 @@ def main() -> None:
         action="store_true",
         help="also time the GROUP BY arm + FILTER form of the baseline (slower)",
     )
+    parser.add_argument(
+        "--memory-limit",
+        help="DuckDB memory_limit for seglift's connection, e.g. 1.5GiB (default: DuckDB's)",
+    )
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -282,10 +286,12 @@ def main() -> None:
         subprocess.run([*child, "--data", str(args.data)], check=True)  # noqa: S603 (this script)
         size = sum(p.stat().st_size for p in folder.glob("*.parquet")) / 1e9
         print(f"  built in {time.perf_counter() - started:.1f} s ({size:.2f} GB of Parquet)")
-    measure(folder, args.repeats, filter_baseline=args.filter_baseline)
+    measure(
+        folder, args.repeats, filter_baseline=args.filter_baseline, memory_limit=args.memory_limit
+    )
 
 
-def measure(folder: Path, repeats: int, *, filter_baseline: bool) -> None:
+def measure(folder: Path, repeats: int, *, filter_baseline: bool, memory_limit: str | None) -> None:
     """Time seglift, then the baseline(s), in this process; print times, ratios, peak RSS."""
     import duckdb
 
@@ -310,7 +316,10 @@ def measure(folder: Path, repeats: int, *, filter_baseline: bool) -> None:
     box: dict[str, Any] = {}
 
     def seglift() -> None:
-        cells = aggregate(open_dataset(folder), config, segment_set)
+        dataset = open_dataset(folder)
+        if memory_limit is not None:  # a constant from the command line, not user data
+            dataset.con.raw_sql(f"SET memory_limit = '{memory_limit}'").fetchall()
+        cells = aggregate(dataset, config, segment_set)
         box["results"] = analyze_cells(cells, config, segment_set)
         box["cells"] = cells
 
@@ -337,7 +346,8 @@ def measure(folder: Path, repeats: int, *, filter_baseline: bool) -> None:
 
     print(
         f"dataset: {n_users:,} users, {n_events:,} events, {segments} segments (all "
-        f"included) x {len(config.metrics)} metrics; best of {repeats}"
+        f"included) x {len(config.metrics)} metrics; best of {repeats}; seglift's DuckDB "
+        f"memory_limit: {memory_limit or 'default (80% of RAM)'}"
     )
     print(f"{'':38} {'wall':>8} {'ratio':>6} {'cpu':>8} {'ratio':>6}")
     for name, (wall, cpu) in base.items():

@@ -64,8 +64,6 @@ _VAR = "__var__{}__{}__{}__"
 _COV = "__cov__{}__{}__"
 _STRATUM_N = "__stratum__{}__{}__"  # segment, stratum
 
-MEMORY_LIMIT = "1.5GiB"  # DuckDB's working memory for the analysis (peak RSS target: 2 GB)
-
 
 @dataclass(frozen=True)
 class CellSums:
@@ -247,33 +245,15 @@ def aggregate(
 
 
 def _tune(dataset: Dataset) -> None:
-    """DuckDB settings for one big aggregate: no row order to keep, bounded memory.
+    """DuckDB settings for one big aggregate: no row order to keep (less memory).
 
-    DuckDB's default memory limit is 80% of the machine's RAM; the engine's hash
-    tables at 10M users fit in :data:`MEMORY_LIMIT` and spill to disk beyond it
-    (only ever lowered, never raised above a limit the connection already has).
+    The memory limit stays the connection's (DuckDB's default is 80% of RAM): a
+    caller that needs a bound sets ``memory_limit`` on ``dataset.con`` first, and
+    DuckDB spills beyond it (at 10M users, 1.5 GiB keeps peak RSS under 2 GB but
+    doubles the time; see README "Benchmarks").
     """
-    if dataset.con.name != "duckdb":
-        return
-    dataset.con.raw_sql("SET preserve_insertion_order = false").fetchall()
-    current = dataset.con.raw_sql("SELECT current_setting('memory_limit')").fetchall()
-    if not current or _bytes(str(current[0][0])) > _bytes(MEMORY_LIMIT):
-        dataset.con.raw_sql(f"SET memory_limit = '{MEMORY_LIMIT}'").fetchall()
-
-
-def _bytes(size: str) -> float:
-    """``'1.5 GiB'`` or ``'1500MB'`` as bytes (DuckDB's formats: KB = 1000, KiB = 1024).
-
-    Anything else reads as infinitely large, so the engine's own limit applies.
-    """
-    number = size.rstrip("BbIiKkMmGgTt ")
-    unit = size[len(number) :].strip().upper()
-    power = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}.get(unit[:1] if unit[:1] != "B" else "")
-    try:
-        value = float(number)
-    except ValueError:
-        return math.inf
-    return math.inf if power is None else value * float((1024 if "I" in unit else 1000) ** power)
+    if dataset.con.name == "duckdb":
+        dataset.con.raw_sql("SET preserve_insertion_order = false").fetchall()
 
 
 def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[str, float]]:

@@ -129,10 +129,10 @@ def user_table(
     members = _members(
         dataset.customers, seg_exprs, strata, duplicates=surplus > 0, covariates=covariates
     )
-    t = units.left_join(per_user, units.user_id == per_user.user_id).select(
-        units.user_id,
-        units.arm,
-        units.arms_seen,
+    t = per_user.select(
+        "user_id",
+        "arm",
+        "arms_seen",
         *[
             ibis.coalesce(per_user[c], 0).name(c)
             for c in (*measure_cols.values(), *QUALITY_COLUMNS)
@@ -229,15 +229,18 @@ def invalid(value: ir.FloatingValue) -> ir.BooleanValue:
 def _per_user_measures(
     dataset: Dataset, units: ir.Table, metrics: list[MetricSpec], start: Any, end: Any
 ) -> tuple[ir.Table, dict[Measure, str], tuple[str, ...]]:
-    """Per-user metric measures (post-exposure, in-window) and per-user quality counts.
+    """Every unit with its metric measures (post-exposure, in-window) and quality counts.
 
-    One ``GROUP BY user`` over the in-window events joined to the units, the
-    exposure test inside each aggregate's filter (at 10M events this is about a
-    third cheaper than grouping by (user, post-exposure flag) and folding).
+    One ``GROUP BY user`` over the units LEFT JOINed to their in-window events (a
+    user without events keeps one row of nulls, which no aggregate counts), the
+    exposure test inside each aggregate's filter: one join and one hash aggregate
+    per user, about a third cheaper in time and memory at 10M users than grouping
+    the events by (user, post-exposure flag), folding, and joining back to the units.
     """
     ev = dataset.events
     ev = ev.filter((ev.ts >= start) & (ev.ts < end))
-    exposed = ev.inner_join(units.select("user_id", "assigned_at"), "user_id")
+    who = units.select("user_id", "arm", "arms_seen", "assigned_at")
+    exposed = who.left_join(ev, who.user_id == ev.user_id)
     post = exposed.ts >= exposed.assigned_at
     names: dict[Measure, str] = {}
     aggs: dict[str, Any] = {}
@@ -253,6 +256,7 @@ def _per_user_measures(
             if measure.value is None:
                 aggs[names[measure]] = exposed.count(where=is_event)
                 continue
+            event_value(ev, measure, metric)  # the column must be the events table's
             value = event_value(exposed, measure, metric)
             bad = invalid(value)
             aggs[names[measure]] = value.sum(where=is_event & ~bad)
@@ -262,7 +266,8 @@ def _per_user_measures(
     aggs[Q.format("invalid_revenue")] = sum(bad_counts[1:], bad_counts[0]) if bad_counts else 0
     aggs[Q.format("revenue_values")] = sum(examined[1:], examined[0]) if examined else 0
     aggs[Q.format("events_before_assignment")] = exposed.count(where=~post)
-    return exposed.group_by("user_id").aggregate(**aggs), names, tuple(columns)
+    per_user = exposed.group_by(["user_id", "arm", "arms_seen"]).aggregate(**aggs)
+    return per_user, names, tuple(columns)
 
 
 def _table_checks(dataset: Dataset, start: Any, end: Any) -> tuple[int, int]:

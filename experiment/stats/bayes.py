@@ -177,14 +177,14 @@ def bayes_beta_binomial(
     x[nt] = _quantile(at[nt], bt[nt])
     x[nc] = _quantile(ac[nc], bc[nc])
     xt, xc = x[nt], x[nc]
-    win[nt] = special.betainc(ac[nt], bc[nt], xt)
-    win[nc] = special.betaincc(at[nc], bt[nc], xc)
-    loss[nt] = m_c[nt, None] * special.betaincc(ac[nt] + 1.0, bc[nt], xt) - xt * special.betaincc(
-        ac[nt], bc[nt], xt
-    )
-    loss[nc] = xc * special.betainc(at[nc], bt[nc], xc) - m_t[nc, None] * special.betainc(
-        at[nc] + 1.0, bt[nc], xc
-    )
+    # One incomplete beta function per node: the other arm's CDF gives the chance to
+    # win, and I(a + 1, b; x) = I(a, b; x) - x^a (1 - x)^b / (a B(a, b)) the loss.
+    upper = special.betaincc(ac[nt], bc[nt], xt)
+    win[nt] = 1.0 - upper
+    loss[nt] = (m_c[nt, None] - xt) * upper + m_c[nt, None] * _step(ac[nt], bc[nt], xt)
+    lower = special.betainc(at[nc], bt[nc], xc)
+    win[nc] = 1.0 - lower
+    loss[nc] = (xc - m_t[nc, None]) * lower + m_t[nc, None] * _step(at[nc], bt[nc], xc)
     expected_loss = np.maximum(loss @ _WEIGHTS, 0.0)
     shape = control.n.shape
     return BayesResult(
@@ -206,6 +206,17 @@ def _posterior(
 
 def _beta_var(a: FloatArray, b: FloatArray) -> FloatArray:
     return np.asarray(a * b / ((a + b) ** 2 * (a + b + 1.0)), dtype=np.float64)
+
+
+def _step(a: FloatArray, b: FloatArray, x: FloatArray) -> FloatArray:
+    """``x^a (1 - x)^b / (a B(a, b))``: ``I(a, b; x) - I(a + 1, b; x)``, computed in logs.
+
+    References:
+        DLMF 8.17.20: https://dlmf.nist.gov/8.17.E20
+    """
+    with np.errstate(divide="ignore"):
+        log = a * np.log(x) + b * np.log1p(-x) - np.log(a) - special.betaln(a, b)
+    return np.asarray(np.exp(log), dtype=np.float64)
 
 
 def _quantile(a: FloatArray, b: FloatArray) -> FloatArray:

@@ -157,7 +157,8 @@ def test_best_cuts_needs_min_events_per_arm_and_side() -> None:
     gen = np.random.default_rng(4)
     scan = _scan(gen, 4_000, np.zeros(BINS))
     c, t = scan.control, scan.treatment
-    assert isinstance(c, MeanSums) and isinstance(t, MeanSums)
+    assert isinstance(c, MeanSums)
+    assert isinstance(t, MeanSums)
     events = [(s.n[DISCOVERY, :, 0] * s.mean[DISCOVERY, :, 0]) for s in (c, t)]
     # the low side of cut j holds bins 0..j-1; its events are the cumulative sums
     low = np.minimum(*(np.cumsum(e)[:-1] for e in events))

@@ -135,7 +135,15 @@ def test_pre_period_events_are_skipped_by_the_analysis_and_reported(
         assert result.exit_code == 0, result.output
         docs[data.name] = json.loads((out / "results.json").read_text())
     with_pre, without = docs["with"], docs["without"]
-    assert with_pre["results"] == without["results"]  # the lifts ignore the pre-period
+    # the lifts ignore the pre-period (to rounding: DuckDB's parallel sums vary in the last bit)
+    assert len(with_pre["results"]) == len(without["results"])
+    for a, b in zip(with_pre["results"], without["results"], strict=True):
+        assert a.keys() == b.keys()
+        for key, value in a.items():
+            if isinstance(value, float) and isinstance(b[key], float):
+                assert value == pytest.approx(b[key], rel=1e-9, abs=1e-12), key
+            else:
+                assert value == b[key], key
     outside = {
         name: next(c for c in doc["data_quality"]["checks"] if c["name"] == "events_outside_window")
         for name, doc in docs.items()
