@@ -67,9 +67,11 @@ def _reference(folder):
         aggs[f"stratum_{si}"] = t.count(where=users.in_segment(si) & (t[STRATUM] == 1))
     table = t.group_by("arm").aggregate(**aggs).to_pyarrow()
     cells = to_cells(table, users.segments, config, users.start, users.end)
+    rows = table.column("arm").to_pylist()  # GROUP BY gives no row order: map to the arms
+    order = [rows.index(arm) for arm in config.arms]
     strata = np.array(
         [table.column(f"stratum_{si}").to_pylist() for si in range(len(users.segments))]
-    )
+    )[:, order]
     return config, users, cells, strata
 
 
