@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from experiment.config import check_allocation
@@ -139,9 +139,7 @@ def user_table(
         ],
     )
     t = t.left_join(members, t.user_id == members.user_id).drop("user_id_right")
-    valid = (t.arms_seen == 1) & (t[NCUST].fill_null(0) <= 1)
-    raw = {m.name: t[measure_cols[m.measures[0]]].cast("float64") for m in config.metrics}
-    return UserTable(
+    users = UserTable(
         table=t,
         units=units,
         members=members,
@@ -150,12 +148,13 @@ def user_table(
         measure_cols=measure_cols,
         value_columns=value_columns,
         covariates=covariates,
-        caps=_caps(t, config, raw, valid) if quantile_caps else _fixed_caps(config),
+        caps=_fixed_caps(config),
         start=start,
         end=end,
         outside=outside,
         surplus=surplus,
     )
+    return _with_quantile_caps(users, config) if quantile_caps else users
 
 
 def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
@@ -329,30 +328,22 @@ def _members(
     return m.group_by("user_id").aggregate(**aggs)
 
 
-def _caps(
-    t: ir.Table, config: ExperimentConfig, raw: dict[str, Any], valid: Any
-) -> dict[str, float]:
-    """Each capped metric's cap: the fixed value, or its quantile over the analysed users.
+def _with_quantile_caps(users: UserTable, config: ExperimentConfig) -> UserTable:
+    """``users`` with its quantile caps filled in, all from one scalar query.
 
-    Analysed users are every arm's users (not those seen in two arms or with
-    duplicate customer rows), so the cap does not depend on the arm.
-
-    All quantiles come from one scalar query (linear interpolation,
-    ``quantile_cont``, as numpy's default ``np.quantile``).
+    Quantiles are over the analysed users of every arm (not those seen in two arms
+    or with duplicate customer rows), so a cap does not depend on the arm; linear
+    interpolation (``quantile_cont``, as numpy's default ``np.quantile``).
     """
-    caps = _fixed_caps(config)
-    quantiles = {
-        CAP.format(mi): raw[metric.name].quantile(metric.cap.quantile, where=valid)
-        for mi, metric in enumerate(config.metrics)
-        if metric.cap is not None and metric.cap.quantile is not None
-    }
-    if quantiles:
-        row = t.aggregate(**quantiles).to_pyarrow().to_pylist()[0]
-        for mi, metric in enumerate(config.metrics):
-            if CAP.format(mi) in row:
-                value = row[CAP.format(mi)]
-                caps[metric.name] = math.nan if value is None else float(value)
-    return caps
+    deferred = cap_quantiles(users, config)
+    if not deferred:
+        return users
+    names = {CAP.format(mi): m.name for mi, m in enumerate(config.metrics) if m.name in deferred}
+    row = users.table.aggregate(**{k: deferred[v] for k, v in names.items()})
+    caps = dict(users.caps)
+    for key, value in row.to_pyarrow().to_pylist()[0].items():
+        caps[names[key]] = math.nan if value is None else float(value)
+    return replace(users, caps=caps)
 
 
 def _fixed_caps(config: ExperimentConfig) -> dict[str, float]:
@@ -367,9 +358,9 @@ def _fixed_caps(config: ExperimentConfig) -> dict[str, float]:
 def cap_quantiles(users: UserTable, config: ExperimentConfig) -> dict[str, ir.FloatingScalar]:
     """Each quantile-capped metric's cap as a scalar expression over the analysed users.
 
-    The same quantile as :func:`user_table` computes (``quantile_cont`` of the raw
-    per-user value over every valid user); metrics already in ``users.caps`` are
-    left out.
+    ``quantile_cont`` of the raw per-user value over every valid user; metrics
+    already in ``users.caps`` are left out. :func:`user_table` runs them as one
+    scalar query; :func:`experiment.engine.aggregate` folds them into its own.
     """
     t, valid = users.table, users.valid()
     out: dict[str, ir.FloatingScalar] = {}
