@@ -26,7 +26,7 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -124,26 +124,14 @@ def cut_sides(sums: Sums, order: NDArray[np.int64]) -> tuple[Sums, Sums]:
 def lift(control: Sums, treatment: Sums, alpha: float) -> LiftResult:
     """The experiment's test of treatment against control (Welch t, or delta-method ratio).
 
-    Where the treatment estimate is 0 (e.g. no conversion in a small side) the
-    delta-method variance of the relative lift collapses to the control term
-    times 0, so ``se_rel`` and the relative CI are set to ``nan`` there (the
-    test of the absolute difference is kept): a lift of −100% ± 0 is not evidence.
+    A side with no treatment events has no relative CI (``experiment.stats`` reason
+    ``zero_treatment``), so its interaction z is undefined: −100% ± 0 is not evidence.
     """
     if isinstance(control, JointSums) and isinstance(treatment, JointSums):
-        res = ratio_ttest(control, treatment, alpha=alpha)
-    elif isinstance(control, MeanSums) and isinstance(treatment, MeanSums):
-        res = welch_ttest(control, treatment, alpha=alpha)
-    else:
-        raise TypeError("control and treatment must be sums of the same kind")
-    flat = res.mean_treatment == 0
-    if not flat.any():
-        return res
-    return replace(
-        res,
-        se_rel=np.where(flat, np.nan, res.se_rel),
-        ci_low=np.where(flat, np.nan, res.ci_low),
-        ci_high=np.where(flat, np.nan, res.ci_high),
-    )
+        return ratio_ttest(control, treatment, alpha=alpha)
+    if isinstance(control, MeanSums) and isinstance(treatment, MeanSums):
+        return welch_ttest(control, treatment, alpha=alpha)
+    raise TypeError("control and treatment must be sums of the same kind")
 
 
 def interaction_z(a: LiftResult, b: LiftResult) -> FloatArray:
