@@ -22,10 +22,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulators.catalog import Scenario, load_scenario
-from simulators.journeys import MAX_USERS, TimeProfile, simulate_day
+from simulators.journeys import MAX_USERS, TimeProfile
 from simulators.outcomes import PotentialOutcomes
-from simulators.run import _EVENTS, _MAX_DAYS, _US_PER_DAY, _check_int, _Churn, _cohort, _stream
-from simulators.schema import to_micros
+from simulators.run import _MAX_DAYS, _check_int, _Churn, _cohort, _cohort_day
 from simulators.truth import TruthEffect, true_effects
 
 if TYPE_CHECKING:
@@ -153,21 +152,17 @@ def simulate_potential(
     outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked)
     cohort = _cohort(loaded, users, seed, None)
     profile = TimeProfile.from_funnel(config.funnel, cohort.traits.device_names)
-    start_us = to_micros(config.start)
     churn = _Churn(loaded, cohort.traits, seed)
     snapshots: list[PotentialOutcomes] = []
     for day in range(days):
-        simulate_day(
-            cohort.traits,
-            config.funnel,
+        _cohort_day(
+            loaded,
+            cohort,
             profile,
-            cohort.multipliers_on(loaded, day),
-            cohort.arm,
-            day_start=start_us + day * _US_PER_DAY,
-            weekday=(config.start.weekday() + day) % 7,
+            day,
+            seed=seed,
             outcomes=outcomes,
             activity=churn.activity(),
-            rng=_stream(seed, _EVENTS, day),
             ordered=False,
         )
         churn.step(day)

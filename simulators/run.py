@@ -23,7 +23,7 @@ from segments import membership
 from simulators.catalog import EXPERIMENT_FILE, SEGMENTS_FILE, Scenario, load_scenario
 from simulators.effects import Multipliers, build_multipliers, has_novelty, where_masks
 from simulators.history import customers_table, user_ids
-from simulators.journeys import MAX_USERS, TimeProfile, simulate_day
+from simulators.journeys import MAX_USERS, DayEvents, TimeProfile, simulate_day
 from simulators.outcomes import PotentialOutcomes
 from simulators.output import Staging, dump_yaml, write_json, write_parquet, write_text
 from simulators.population import Traits, draw_traits
@@ -228,6 +228,38 @@ class _Churn:
         self.lapsed = np.where(self.lapsed, u >= self.spec.reactivation, u < self.spec.hazard)
 
 
+def _cohort_day(
+    scenario: Scenario,
+    cohort: _Cohort,
+    profile: TimeProfile,
+    day: int,
+    *,
+    seed: int,
+    outcomes: PotentialOutcomes,
+    activity: NDArray[np.float64] | None,
+    ordered: bool = True,
+) -> DayEvents:
+    """Day ``day`` of the experiment for the cohort, on that day's own random stream.
+
+    The one place that fixes a day's inputs, so that :func:`simulate` and
+    :func:`simulators.potential.simulate_potential` draw the same journeys.
+    """
+    config = scenario.config
+    return simulate_day(
+        cohort.traits,
+        config.funnel,
+        profile,
+        cohort.multipliers_on(scenario, day),
+        cohort.arm,
+        day_start=to_micros(config.start) + day * _US_PER_DAY,
+        weekday=(config.start.weekday() + day) % 7,
+        outcomes=outcomes,
+        activity=activity,
+        rng=_stream(seed, _EVENTS, day),
+        ordered=ordered,
+    )
+
+
 def _write_events(
     sink: _Sink,
     scenario: Scenario,
@@ -247,26 +279,21 @@ def _write_events(
     the same on every run. At most three days are held, so memory does not grow
     with the number of days.
     """
-    config = scenario.config
-    profile = TimeProfile.from_funnel(config.funnel, cohort.traits.device_names)
-    start_us = to_micros(config.start)
+    profile = TimeProfile.from_funnel(scenario.config.funnel, cohort.traits.device_names)
     churn = _Churn(scenario, cohort.traits, seed)
     odd = PotentialOutcomes.zeros(
         outcomes.counts.shape[0], outcomes.n_users, tracked=outcomes.tracked
     )
 
     def one_day(day: int, activity: NDArray[np.float64] | None) -> pa.Table:
-        events = simulate_day(
-            cohort.traits,
-            config.funnel,
+        events = _cohort_day(
+            scenario,
+            cohort,
             profile,
-            cohort.multipliers_on(scenario, day),
-            cohort.arm,
-            day_start=start_us + day * _US_PER_DAY,
-            weekday=(config.start.weekday() + day) % 7,
+            day,
+            seed=seed,
             outcomes=odd if day % 2 else outcomes,
             activity=activity,
-            rng=_stream(seed, _EVENTS, day),
         )
         return events.to_arrow(
             user_ids=cohort.ids, traits=cohort.traits, channels=profile.channel_names
