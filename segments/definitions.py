@@ -40,6 +40,7 @@ __all__ = [
     "SegmentDef",
     "SegmentSet",
     "load_segments",
+    "models_path",
     "parse_segments",
 ]
 
@@ -205,8 +206,12 @@ class SegmentSet:
     @property
     def sidecar(self) -> Path:
         """Where fitted cluster and predictive models live: ``<file>.models.json``."""
-        path = Path(self.source)
-        return path.with_name(f"{path.stem}.models.json")
+        return models_path(Path(self.source))
+
+
+def models_path(segments_file: Path) -> Path:
+    """Where a segments file's fitted models live: ``<stem>.models.json`` beside it."""
+    return segments_file.with_name(f"{segments_file.stem}.models.json")
 
 
 def _parse(source: str, seg: _SegmentModel, what: str, text: str) -> Node:

@@ -33,7 +33,7 @@ from experiment.errors import ConfigError, RuleError
 from experiment.files import write_text_atomic
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.refinement import describe_cut, p_is
-from segments.definitions import RESERVED_NAMES, parse_segments
+from segments.definitions import RESERVED_NAMES, models_path, parse_segments
 from segments.rules import parse_rule, segments_of
 
 if TYPE_CHECKING:
@@ -55,11 +55,6 @@ class ProposalFiles:
     segments: Path
     evidence: Path
     models: Path | None
-
-
-def models_path(segments_file: Path) -> Path:
-    """Where a segments file's fitted models live: ``<stem>.models.json`` beside it."""
-    return segments_file.with_name(f"{segments_file.stem}.models.json")
 
 
 def _clean(text: object) -> str:
