@@ -12,7 +12,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,25 +58,18 @@ METHOD_NAMES = {
     "retention": "welch-t",
 }
 
-S = TypeVar("S", MeanSums, JointSums)
-
 # Beta-Binomial read-outs: segments per thread below which a thread costs more than
 # it saves, and the most threads.
 _MIN_SLICE = 256
 _MAX_WORKERS = 8
 
 
-def _arm(sums: S, j: int) -> S:
-    """The column of one arm: a per-segment view of the cell sums."""
-    return type(sums)(**{f.name: getattr(sums, f.name)[:, j] for f in fields(sums)})
-
-
 def _test(
     sums: MeanSums | JointSums, c: int, j: int, alpha: float, alternative: Alternative
 ) -> LiftResult:
     if isinstance(sums, JointSums):
-        return ratio_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha, alternative=alternative)
-    return welch_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha, alternative=alternative)
+        return ratio_ttest(sums[:, c], sums[:, j], alpha=alpha, alternative=alternative)
+    return welch_ttest(sums[:, c], sums[:, j], alpha=alpha, alternative=alternative)
 
 
 def arm_baselines(
@@ -174,7 +167,7 @@ def _timeline(
 
 
 def _cuped(sums: JointSums, c: int, j: int, alpha: float, alternative: Alternative) -> CupedResult:
-    return cuped_ttest(_arm(sums, c), _arm(sums, j), alpha=alpha, alternative=alternative)
+    return cuped_ttest(sums[:, c], sums[:, j], alpha=alpha, alternative=alternative)
 
 
 def _bayes(
@@ -187,7 +180,7 @@ def _bayes(
     flat prior.
     """
     if kind in {"proportion", "retention"} and isinstance(sums, MeanSums) and not cuped:
-        return _threaded_beta_binomial(_arm(sums, c), _arm(sums, j))
+        return _threaded_beta_binomial(sums[:, c], sums[:, j])
     return bayes_normal(lift)
 
 
@@ -207,10 +200,7 @@ def _threaded_beta_binomial(control: MeanSums, treatment: MeanSums) -> BayesResu
     slices = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
 
     def part(s: slice) -> BayesResult:
-        return bayes_beta_binomial(
-            MeanSums(n=control.n[s], mean=control.mean[s], m2=control.m2[s]),
-            MeanSums(n=treatment.n[s], mean=treatment.mean[s], m2=treatment.m2[s]),
-        )
+        return bayes_beta_binomial(control[s], treatment[s])
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parts = list(pool.map(part, slices))

@@ -19,6 +19,7 @@ References:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -57,6 +58,10 @@ class MeanSums:
             object.__setattr__(self, name, _arr(getattr(self, name)))
         if not self.n.shape == self.mean.shape == self.m2.shape:
             raise ValueError("MeanSums fields n, mean and m2 must have the same shape.")
+
+    def __getitem__(self, index: Any) -> MeanSums:
+        """The same cells of every field (numpy indexing), e.g. one arm's column."""
+        return MeanSums(n=self.n[index], mean=self.mean[index], m2=self.m2[index])
 
     @classmethod
     def from_values(cls, values: ArrayLike) -> MeanSums:
@@ -129,6 +134,17 @@ class JointSums:
             object.__setattr__(self, name, _arr(getattr(self, name)))
         if len({getattr(self, name).shape for name in names}) != 1:
             raise ValueError("JointSums fields must all have the same shape.")
+
+    def __getitem__(self, index: Any) -> JointSums:
+        """The same cells of every field (numpy indexing), e.g. one arm's column."""
+        return JointSums(
+            n=self.n[index],
+            mean_y=self.mean_y[index],
+            mean_x=self.mean_x[index],
+            m2_y=self.m2_y[index],
+            m2_x=self.m2_x[index],
+            c_xy=self.c_xy[index],
+        )
 
     @classmethod
     def from_values(cls, y: ArrayLike, x: ArrayLike) -> JointSums:

@@ -17,7 +17,7 @@ import numpy as np
 from experiment.refinement import NewSegment, Proposal
 from experiment.stats import adjust_pvalues
 from segments.refine.estimate import DISCOVERY, ESTIMATION, cut_sums, side
-from segments.refine.inference import equivalence_p, interaction_z, lift, pick, two_sided_p
+from segments.refine.inference import equivalence_p, interaction_z, lift, two_sided_p
 from segments.refine.propose import condition, conjoin, percent, safe_name, token, unparse
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def merge_proposals(
     cols = [k for k, g in enumerate(groups) if g != 0]
     if len(cols) < 2:
         return []
-    disc = lift(pick(totals.control, (0, 0)), pick(totals.treatment, (0, 0)), 0.05)
+    disc = lift(totals.control[0, 0], totals.treatment[0, 0], 0.05)
     pairs: set[tuple[int, int]] = set()
     for k in cols:
         others = [o for o in cols if o != k and np.isfinite(disc.lift_rel[o])]
@@ -196,8 +196,8 @@ def merge_proposals(
         a, b = names[groups[k]], names[groups[o]]
         measured: list[tuple[Side, LiftResult]] = []
         for col in (k, o):
-            est_c: Sums = pick(totals.control, (ESTIMATION, 0, [col]))
-            est_t: Sums = pick(totals.treatment, (ESTIMATION, 0, [col]))
+            est_c: Sums = totals.control[ESTIMATION, 0, [col]]
+            est_t: Sums = totals.treatment[ESTIMATION, 0, [col]]
             full = (
                 float(totals.control.n[:, 0, col].sum()),
                 float(totals.treatment.n[:, 0, col].sum()),

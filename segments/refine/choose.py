@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from experiment.sums import JointSums
-from segments.refine.inference import cut_sides, lift, log_lift, pick
+from segments.refine.inference import cut_sides, lift, log_lift
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -58,7 +58,7 @@ def _order(scan: Scan) -> NDArray[np.int64]:
     """Bin order per group, shape ``(bins, groups)``: as is, or levels by discovery lift."""
     bins, groups = scan.control.n.shape[1:]
     if scan.attribute is not None and scan.attribute.kind == "categorical":
-        per_level = lift(pick(scan.control, 0), pick(scan.treatment, 0), _ALPHA).lift_rel
+        per_level = lift(scan.control[0], scan.treatment[0], _ALPHA).lift_rel
         return np.argsort(per_level, axis=0, kind="stable")  # nan last
     return np.asarray(np.broadcast_to(np.arange(bins)[:, None], (bins, groups)), dtype=np.int64)
 
@@ -90,8 +90,8 @@ def best_cuts(
     if scan.attribute is None or len(scan.bins) < 2:
         return {}
     order = _order(scan)
-    low_c, high_c = cut_sides(pick(scan.control, 0), order)
-    low_t, high_t = cut_sides(pick(scan.treatment, 0), order)
+    low_c, high_c = cut_sides(scan.control[0], order)
+    low_t, high_t = cut_sides(scan.treatment[0], order)
     (log_low, var_low), (log_high, var_high) = log_lift(low_c, low_t), log_lift(high_c, high_t)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (log_high - log_low) / np.sqrt(var_low + var_high)
@@ -126,7 +126,7 @@ def best_cuts(
             z=float(z[j, k]),
             high_first=bool(z[j, k] >= 0),
             candidates=int(ok[:, k].sum()),
-            control=pick(scan.control, col),
-            treatment=pick(scan.treatment, col),
+            control=scan.control[col],
+            treatment=scan.treatment[col],
         )
     return out

@@ -15,7 +15,7 @@ import numpy as np
 
 from experiment.refinement import Side
 from experiment.stats import mde_mean
-from segments.refine.inference import cut_sides, lift, pick
+from segments.refine.inference import cut_sides, lift
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
@@ -33,9 +33,9 @@ def cut_sums(best: Best, half: int) -> tuple[tuple[Sums, Sums], tuple[Sums, Sums
     order = best.order[:, None]
     out = []
     for arm in (best.control, best.treatment):
-        per_bin = pick(arm, (half, slice(None), None))  # (bins, 1)
+        per_bin = arm[half, :, None]  # (bins, 1)
         low, high = cut_sides(per_bin, order)
-        out.append((pick(low, best.cut - 1), pick(high, best.cut - 1)))
+        out.append((low[best.cut - 1], high[best.cut - 1]))
     (low_c, high_c), (low_t, high_t) = out
     return (low_c, low_t), (high_c, high_t)
 

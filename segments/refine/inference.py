@@ -26,9 +26,6 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import fields
-from typing import Any
-
 import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import norm
@@ -43,18 +40,11 @@ __all__ = [
     "interaction_z",
     "lift",
     "log_lift",
-    "pick",
     "two_sided_p",
 ]
 
 Sums = MeanSums | JointSums
 FloatArray = NDArray[np.float64]
-
-
-def pick(sums: Sums, index: Any) -> Sums:
-    """The same element(s) of every field (numpy indexing)."""
-    out: Sums = type(sums)(**{f.name: getattr(sums, f.name)[index] for f in fields(sums)})
-    return out
 
 
 def _shifted(n: FloatArray, mean: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -115,10 +105,10 @@ def cut_sides(sums: Sums, order: NDArray[np.int64]) -> tuple[Sums, Sums]:
         ``(low, high)``; row ``j - 1`` is cut ``j``.
     """
     cols = np.arange(order.shape[1])[None, :]
-    ordered = pick(sums, (order, cols))
+    ordered = sums[order, cols]
     prefix = cumulate(ordered)
-    suffix = pick(cumulate(pick(ordered, slice(None, None, -1))), slice(None, None, -1))
-    return pick(prefix, slice(None, -1)), pick(suffix, slice(1, None))
+    suffix = cumulate(ordered[::-1])[::-1]
+    return prefix[:-1], suffix[1:]
 
 
 def lift(control: Sums, treatment: Sums, alpha: float) -> LiftResult:

@@ -161,3 +161,15 @@ def test_joint_sums_merge_is_associative_and_order_independent(sizes, seed):
     _assert_joint_sums_equal((sa + sb) + sc, whole)
     _assert_joint_sums_equal(sa + (sb + sc), whole)
     _assert_joint_sums_equal(sb + sc + sa, whole)
+
+
+def test_sums_index_every_field_alike():
+    y = np.array([[1.0, 2.0, 4.0], [3.0, 5.0, 8.0]])
+    x = y + 1.0
+    mean = MeanSums(n=y, mean=2 * y, m2=3 * y)
+    joint = JointSums(n=y, mean_y=2 * y, mean_x=3 * y, m2_y=4 * y, m2_x=5 * y, c_xy=x)
+    col = mean[:, 1]
+    assert (col.n.tolist(), col.mean.tolist(), col.m2.tolist()) == ([2, 5], [4, 10], [6, 15])
+    cell = joint[1, 2]
+    got = [getattr(cell, f).item() for f in ("n", "mean_y", "mean_x", "m2_y", "m2_x", "c_xy")]
+    assert got == [8, 16, 24, 32, 40, 9]

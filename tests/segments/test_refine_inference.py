@@ -13,7 +13,7 @@ from experiment.stats import welch_ttest
 from experiment.sums import JointSums, MeanSums
 from segments.refine.choose import best_cuts
 from segments.refine.estimate import DISCOVERY, ESTIMATION, cut_sums
-from segments.refine.inference import cumulate, cut_sides, equivalence_p, interaction_z, lift, pick
+from segments.refine.inference import cumulate, cut_sides, equivalence_p, interaction_z, lift
 from segments.refine.search import Attribute, Scan
 
 BINS = 10
@@ -40,11 +40,11 @@ def test_cumulate_equals_repeated_chan_merge() -> None:
     rows[3][1] = JointSums.from_values([], [])
     sums = _cells(JointSums, rows)
     cum = cumulate(sums)
-    acc: Any = pick(sums, 0)
+    acc: Any = sums[0]
     for k in range(1, 8):
-        acc = acc + pick(sums, k)
+        acc = acc + sums[k]
         for f in fields(JointSums):
-            got, want = getattr(pick(cum, k), f.name), getattr(acc, f.name)
+            got, want = getattr(cum[k], f.name), getattr(acc, f.name)
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
 
