@@ -8,7 +8,10 @@ numbers (no data, no query), then times, in one process:
 * ``analyze_cells``: every test, Holm, Bayesian chance to win, MDE, SRM and
   the typed ``ResultRow`` objects ``exp analyze`` writes to results.json;
 * a baseline: the bare vectorised ``welch_ttest`` over the same arrays (one call
-  per metric), the least any analysis of these cells must do.
+  per metric), the least any analysis of these cells must do;
+* ``bayes_beta_binomial`` alone on the conversion cells, on one thread: the
+  costliest part of the step (Beta quantiles and incomplete beta functions), and
+  a steadier number than the whole step when other work shares the machine.
 
 Prints the best-of-``--repeats`` time of each, the ratio, and whether the step meets
 the issue's target (< 0.5 s for 10,000 segment x metric cells).
@@ -29,7 +32,7 @@ import numpy as np
 from experiment.analysis import analyze_cells
 from experiment.config import ExperimentConfig
 from experiment.engine import CellSums
-from experiment.stats import welch_ttest
+from experiment.stats import bayes_beta_binomial, welch_ttest
 from experiment.sums import JointSums, MeanSums
 
 TARGET_SECONDS = 0.5
@@ -130,6 +133,13 @@ def baseline(cells: CellSums) -> None:
         )
 
 
+def beta_binomial(cells: CellSums) -> None:
+    """The Bayesian read-out of the conversion metric, all segments in one call."""
+    sums = cells.metrics["conversion"]
+    assert isinstance(sums, MeanSums)
+    bayes_beta_binomial(sums[:, 0], sums[:, 1])
+
+
 def best_of(repeats: int, func: Callable[[], object]) -> float:
     """The fastest of ``repeats`` wall-clock timings of ``func``."""
     times = []
@@ -157,6 +167,7 @@ def main() -> None:
     assert len(results.results) == n_cells
     t_base = best_of(args.repeats, lambda: baseline(cells))
     t_stats = best_of(args.repeats, lambda: analyze_cells(cells, config, None))
+    t_beta = best_of(args.repeats, lambda: beta_binomial(cells))
     verdict = "meets" if t_stats < TARGET_SECONDS else "MISSES"
     print(
         f"cells: {args.segments:,} segments x {len(config.metrics)} metrics = {n_cells:,} "
@@ -164,6 +175,7 @@ def main() -> None:
     )
     print(f"baseline welch_ttest per metric : {t_base:7.3f} s   1.00x")
     print(f"analyze_cells                   : {t_stats:7.3f} s   {t_stats / t_base:.1f}x baseline")
+    print(f"bayes_beta_binomial alone       : {t_beta:7.3f} s   {args.segments:,} cells, 1 thread")
     print(f"target < {TARGET_SECONDS} s: {verdict} ({t_stats / TARGET_SECONDS:.0%} of budget)")
 
 

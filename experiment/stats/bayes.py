@@ -8,6 +8,7 @@ import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import special
 
+from experiment.stats._beta import incbeta, logit_quantile
 from experiment.stats._checks import check_arms, check_scalar
 from experiment.stats._lift import BoolArray, FloatArray, LiftResult, StrArray
 from experiment.stats.messages import OK, TOO_FEW_UNITS
@@ -16,7 +17,7 @@ from experiment.sums import MeanSums
 __all__ = ["BayesResult", "bayes_beta_binomial", "bayes_normal"]
 
 # Probabilists' Gauss-Hermite rule: E[g(Z)] for Z ~ N(0, 1) as a weighted sum. The
-# integrands below are smooth in z, so 64 nodes agree with closed forms to ~1e-12.
+# integrands below are smooth in z, so 32 nodes agree with closed forms to ~1e-11.
 _NODES, _WEIGHTS = hermegauss(32)
 _WEIGHTS = _WEIGHTS / np.sqrt(2.0 * np.pi)
 
@@ -121,7 +122,11 @@ def bayes_beta_binomial(
     (``Ī`` the upper regularized incomplete beta function, ``m_c`` the control
     posterior mean; or the mirrored forms over ``p_c``) are taken over the **narrower**
     posterior by Gauss-Hermite quadrature in its normal-score scale, which keeps the
-    integrand smooth for any split and any sample size; no sampling is involved.
+    integrand smooth for any split and any sample size; no sampling is involved. The
+    nodes' Beta quantiles come from Halley and Newton steps on the incomplete beta
+    function in the logit scale (``experiment.stats._beta.logit_quantile``), to 1e-12
+    relative: several times faster than ``scipy.special.betaincinv``, and more
+    accurate at large counts.
 
     Args:
         control: Sums of the 0/1 metric in the control arm, one element per cell.
@@ -144,6 +149,9 @@ def bayes_beta_binomial(
         Miller, "Formulas for Bayesian A/B Testing",
         https://www.evanmiller.org/bayesian-ab-testing.html
         Gauss-Hermite quadrature: https://en.wikipedia.org/wiki/Gauss%E2%80%93Hermite_quadrature
+        Inverting the incomplete beta function by Halley's method (in ``x`` rather
+        than its logit): Numerical Recipes, 3rd ed., chapter 6, ``invbetai``,
+        https://numerical.recipes/book.html
 
     Examples:
         >>> from experiment.sums import MeanSums
@@ -170,27 +178,30 @@ def bayes_beta_binomial(
     # (row masks, not np.where, which would compute both and double the cost).
     nt = narrow_t.ravel()
     nc = ~nt
-    x = np.empty((nt.size, _NODES.size))
-    win = np.empty_like(x)
-    loss = np.empty_like(x)
+    y = np.empty((nt.size, _NODES.size))  # logits of the nodes' rates
+    win = np.empty_like(y)
+    loss = np.empty_like(y)
     ac, bc, at, bt = (v[:, None] for v in (a_c, b_c, a_t, b_t))
-    x[nt] = _quantile(at[nt], bt[nt])
-    x[nc] = _quantile(ac[nc], bc[nc])
-    xt, xc = x[nt], x[nc]
+    y[nt] = logit_quantile(at[nt], bt[nt], _NODES)
+    y[nc] = logit_quantile(ac[nc], bc[nc], _NODES)
+    yt, yc = y[nt], y[nc]
+    xt, xc = special.expit(yt), special.expit(yc)
     # One incomplete beta function per node: the other arm's CDF gives the chance to
     # win, and I(a + 1, b; x) = I(a, b; x) - x^a (1 - x)^b / (a B(a, b)) the loss.
-    upper = special.betaincc(ac[nt], bc[nt], xt)
+    upper = incbeta(bc[nt], ac[nt], -yt)  # Ī(a, b; x) = I(b, a; 1 - x)
     win[nt] = 1.0 - upper
-    loss[nt] = (m_c[nt, None] - xt) * upper + m_c[nt, None] * _step(ac[nt], bc[nt], xt)
-    lower = special.betainc(at[nc], bt[nc], xc)
+    loss[nt] = (m_c[nt, None] - xt) * upper + m_c[nt, None] * _step(ac[nt], bc[nt], yt)
+    lower = incbeta(at[nc], bt[nc], yc)
     win[nc] = 1.0 - lower
-    loss[nc] = (xc - m_t[nc, None]) * lower + m_t[nc, None] * _step(at[nc], bt[nc], xc)
+    loss[nc] = (xc - m_t[nc, None]) * lower + m_t[nc, None] * _step(at[nc], bt[nc], yc)
     expected_loss = np.maximum(loss @ _WEIGHTS, 0.0)
     shape = control.n.shape
     return BayesResult(
         chance_to_win=np.where(ok, np.clip(win @ _WEIGHTS, 0.0, 1.0), np.nan).reshape(shape),
         expected_loss=np.where(ok, expected_loss, np.nan).reshape(shape),
-        expected_loss_control=np.where(ok, expected_loss + (m_t - m_c), np.nan).reshape(shape),
+        expected_loss_control=np.where(
+            ok, np.maximum(expected_loss + (m_t - m_c), 0.0), np.nan
+        ).reshape(shape),
         reason=np.where(ok, OK, TOO_FEW_UNITS).reshape(shape),
     )
 
@@ -208,25 +219,13 @@ def _beta_var(a: FloatArray, b: FloatArray) -> FloatArray:
     return np.asarray(a * b / ((a + b) ** 2 * (a + b + 1.0)), dtype=np.float64)
 
 
-def _step(a: FloatArray, b: FloatArray, x: FloatArray) -> FloatArray:
-    """``x^a (1 - x)^b / (a B(a, b))``: ``I(a, b; x) - I(a + 1, b; x)``, computed in logs.
+def _step(a: FloatArray, b: FloatArray, y: FloatArray) -> FloatArray:
+    """``x^a (1 - x)^b / (a B(a, b))`` at ``x = expit(y)``: ``I(a, b; x) - I(a + 1, b; x)``.
+
+    Computed in logs, with ``log x = -log(1 + e^-y)`` and ``log(1 - x) = -log(1 + e^y)``.
 
     References:
         DLMF 8.17.20: https://dlmf.nist.gov/8.17.E20
     """
-    with np.errstate(divide="ignore"):
-        log = a * np.log(x) + b * np.log1p(-x) - np.log(a) - special.betaln(a, b)
+    log = -a * np.logaddexp(0.0, -y) - b * np.logaddexp(0.0, y) - np.log(a) - special.betaln(a, b)
     return np.asarray(np.exp(log), dtype=np.float64)
-
-
-def _quantile(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Beta quantiles at the normal scores of the nodes, each tail from its own side.
-
-    Taking ``u = Φ(z)`` directly would round ``1 - u`` to 0 in the upper tail, so the
-    upper half inverts the upper regularized function at ``Φ(-z)`` instead.
-    """
-    out = np.empty((a.shape[0], _NODES.size))
-    low = _NODES <= 0
-    out[:, low] = special.betaincinv(a, b, special.ndtr(_NODES[low])[None, :])
-    out[:, ~low] = special.betainccinv(a, b, special.ndtr(-_NODES[~low])[None, :])
-    return out

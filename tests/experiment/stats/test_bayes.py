@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.stats
+from scipy import special
 from scipy.special import betaln
 
 from experiment.stats import (
@@ -194,3 +198,77 @@ def test_bayes_beta_binomial_rejects_bad_arguments():
         bayes_beta_binomial(rates, rates, prior_failures=0.0)
     with pytest.raises(TypeError, match="must be an instance of MeanSums"):
         bayes_beta_binomial(rates, JointSums.from_values([1.0], [1.0]))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ larger counts
+def _quad_chance(a_c, b_c, a_t, b_t):
+    """P(p_t > p_c) = E[I(a_c, b_c; p_t)] by adaptive quadrature over the treatment posterior."""
+    post = scipy.stats.beta(a_t, b_t)
+    sd = math.sqrt(a_t * b_t / ((a_t + b_t) ** 2 * (a_t + b_t + 1)))
+    points = np.clip(post.mean() + sd * np.arange(-8, 9), 0, 1)
+    value, _ = scipy.integrate.quad(
+        lambda x: special.betainc(a_c, b_c, x) * post.pdf(x),
+        post.ppf(1e-17),
+        post.isf(1e-17),
+        points=points,
+        epsabs=0,
+        epsrel=1e-13,
+        limit=500,
+    )
+    return value
+
+
+LARGE_CASES = [  # beyond the closed form's precision (scipy's betaln rounds to ~1e-8 here)
+    (100_000, 3_000, 100_000, 3_100),
+    (1_000_000, 2_000, 1_000_000, 2_100),
+    (2_000_000, 50_000, 1_000_000, 25_500),
+    (50_000, 40, 60_000, 30),
+]
+
+
+@pytest.mark.parametrize("case", LARGE_CASES)
+def test_bayes_beta_binomial_chance_matches_quadrature_at_scale(case):
+    n_c, s_c, n_t, s_t = case
+    res = bayes_beta_binomial(_rates([n_c], [s_c]), _rates([n_t], [s_t]))
+    expected = _quad_chance(1 + s_c, 1 + n_c - s_c, 1 + s_t, 1 + n_t - s_t)
+    assert res.chance_to_win[0] == pytest.approx(expected, rel=1e-10)
+    assert 1 - res.chance_to_win[0] == pytest.approx(1 - expected, rel=1e-9)
+
+
+def _log_beta_int(a, b):
+    """log B(a, b) for a whole a: log((a - 1)!) - sum_k log(b + k), exactly summed."""
+    return math.lgamma(a) - math.fsum(math.log(b + k) for k in range(int(a)))
+
+
+def _exact_chance(a_c, b_c, a_t, b_t):
+    """Evan Miller's sum for a whole a_t, with exact log-beta terms (scipy's betaln is not)."""
+    return math.fsum(
+        math.exp(
+            _log_beta_int(a_c + i, b_c + b_t)
+            - math.log(b_t + i)
+            - _log_beta_int(1 + i, b_t)
+            - _log_beta_int(a_c, b_c)
+        )
+        for i in range(int(a_t))
+    )
+
+
+RARE_CASES = [  # (n_c, s_c, n_t, s_t) at millions of users, few conversions or few failures
+    (5_000_000, 10, 5_000_000, 15),
+    (10_000_000, 1, 10_000_000, 3),
+    (2_000_000, 60, 1_000_000, 40),
+    (5_000_000, 4_999_990, 5_000_000, 4_999_985),
+    (3_000_000, 0, 3_000_000, 0),
+]
+
+
+@pytest.mark.parametrize("case", RARE_CASES)
+def test_bayes_beta_binomial_chance_matches_exact_sum_at_millions(case):
+    n_c, s_c, n_t, s_t = case
+    res = bayes_beta_binomial(_rates([n_c], [s_c]), _rates([n_t], [s_t]))
+    a_c, b_c, a_t, b_t = 1 + s_c, 1 + n_c - s_c, 1 + s_t, 1 + n_t - s_t
+    if a_t <= b_c:
+        expected = _exact_chance(a_c, b_c, a_t, b_t)
+    else:  # P(p_t > p_c) = P(1 - p_c > 1 - p_t): the sum over the few failures
+        expected = _exact_chance(b_t, a_t, b_c, a_c)
+    assert res.chance_to_win[0] == pytest.approx(expected, rel=1e-10)
