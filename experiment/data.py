@@ -6,6 +6,7 @@ either ``NAME.parquet`` or a folder ``NAME/`` of Parquet files.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,6 +97,9 @@ def open_dataset(path: Path) -> Dataset:
         raise DataError(f"{folder}: dataset folder not found")
     con = ibis.duckdb.connect()
     con.raw_sql("SET enable_progress_bar = false")  # our own progress bars own the terminal
+    # DuckDB spills to ./.tmp by default: keep it out of the user's working directory
+    spill = Path(tempfile.gettempdir()) / "seglift-duckdb"
+    con.raw_sql("SET temp_directory = ?", parameters=[str(spill)]).fetchall()
     tables = {}
     for name in REQUIRED_COLUMNS:
         tables[name] = read_table(con, require_table(folder, name), name)

@@ -35,6 +35,7 @@ from experiment.quality import QualityCounts
 from experiment.sums import JointSums, MeanSums
 from experiment.users import (
     ALL,
+    CAP,
     NCUST,
     QUALITY_COLUMNS,
     QUALITY_EVENTS,
@@ -263,21 +264,43 @@ def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[s
     of segment indices: ``0`` for ``all``, ``-1`` for every assigned user, valid or
     not, which carries the quality counts), then one plain ``GROUP BY segment,
     arm`` computes count, means, variances and covariances: no per-segment
-    ``FILTER`` re-evaluates the metric expressions. Quantile caps are scalar
-    subqueries of the same query, so the per-user table is built once. The result
-    is pivoted to :func:`cell_aggs`' layout (one row per arm) for :func:`to_cells`.
+    ``FILTER`` re-evaluates the metric expressions. The result is pivoted to
+    :func:`cell_aggs`' layout (one row per arm) for :func:`to_cells`.
+
+    A quantile cap needs every user's value before any capped sum. Inlined, it is
+    a window over the whole per-user query (DuckDB then holds every row and column
+    in memory) and Ibis repeats that query rather than share it; so with quantile
+    caps the per-user table is written once to a temporary table, read by a
+    one-row cap query cross joined to it, and dropped.
+    """
+    if not cap_quantiles(users, config):
+        return _cell_rows(users, config, capped=())
+    with users.table.drop("user_id").cache() as cached:
+        deferred = cap_quantiles(replace(users, table=cached), config)
+        names = {CAP.format(mi): m.name for mi, m in enumerate(config.metrics)}
+        caps = cached.aggregate(**{k: deferred[v] for k, v in names.items() if v in deferred})
+        t = cached.cross_join(caps)
+        return _cell_rows(replace(users, table=t), config, capped=tuple(deferred))
+
+
+def _cell_rows(
+    users: UserTable, config: ExperimentConfig, *, capped: tuple[str, ...]
+) -> tuple[Any, dict[str, float]]:
+    """The query of :func:`_cell_table` on ``users.table``.
+
+    Its column ``CAP.format(mi)`` holds the quantile cap of each metric in ``capped``.
     """
     import ibis
 
-    t, valid, strata = users.table, users.valid(), users.strata
-    deferred = cap_quantiles(users, config)
+    t, strata = users.table, users.strata
+    valid = users.valid(t)
     cols: dict[str, Any] = {}
     stats: dict[str, tuple[str, Any]] = {}  # query name: (cell_aggs name template, agg)
     for mi, metric in enumerate(config.metrics):
-        values = users.metric_columns(metric)
-        if metric.name in deferred:
-            values[0] = ibis.least(values[0], deferred[metric.name])
-            cols[f"cap{mi}"] = deferred[metric.name]
+        values = users.metric_columns(metric, t)
+        if metric.name in capped:
+            values[0] = ibis.least(values[0], t[CAP.format(mi)])
+            cols[f"cap{mi}"] = t[CAP.format(mi)]
         for part, col in zip("yx", values, strict=False):
             cols[f"{part}{mi}"] = col
         for part in "yx"[: len(values)]:
@@ -300,7 +323,7 @@ def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[s
         cols[f"stratum{k}"] = ibis.ifelse(t[STRATUM] == k, one, zero)
     member = [ibis.literal(-1, type="int16"), ibis.ifelse(valid, 0, None).cast("int16")]
     member += [
-        ibis.ifelse(users.in_segment(si), si, None).cast("int16")
+        ibis.ifelse(users.in_segment(si, t), si, None).cast("int16")
         for si in range(1, len(users.segments))
     ]
     long = t.select("arm", __si__=ibis.array(member).unnest(), **cols, **quality)

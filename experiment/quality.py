@@ -36,7 +36,8 @@ class QualityCounts:
         multiple_arms: Users assigned to two or more arms of the experiment.
         duplicate_customers: Assigned users with more than one customers row.
         assignments_without_customer: Assigned users with no customers row.
-        events_before_assignment: Events in the window before the user's assignment.
+        events_before_assignment: Events of the metrics' event types, in the window,
+            before the user's assignment (other event types are not read).
         events_outside_window: Events outside the analysis window (of any user).
         invalid_revenue: Metric values (``value`` columns) that are NaN, ±inf or negative.
         revenue_values: Non-null metric values examined (the share's denominator).
@@ -118,7 +119,7 @@ def quality_checks(
             "events_before_assignment",
             c.events_before_assignment,
             "excluded",
-            f"{c.events_before_assignment:,} events before the user's assignment: excluded "
+            f"{c.events_before_assignment:,} metric events before the user's assignment: excluded "
             "(only post-exposure behaviour counts)",
         ),
         _check(

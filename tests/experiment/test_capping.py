@@ -103,3 +103,22 @@ def test_cap_invalid_is_one_line_config_error(tmp_path, metric, phrase):
         load_experiment(tmp_path / "e.yaml")
     assert phrase in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_quantile_cap_leaves_no_temporary_table_and_allows_any_metric_name(dataset_dir, tmp_path):
+    # A metric named like a per-user column must not clash with the cap column; the
+    # per-user table the cap query reads is dropped once the cells are computed.
+    (tmp_path / "segments.yaml").write_text((dataset_dir / "segments.yaml").read_text())
+    (tmp_path / "experiment.yaml").write_text(
+        CAPPED_YAML.replace("revenue_q90", "arm").replace("clicks_q75", "arms_seen")
+    )
+    config = load_experiment(tmp_path / "experiment.yaml")
+    assert config.segments is not None
+    dataset = open_dataset(dataset_dir)
+    tables = "SELECT database_name, schema_name, table_name FROM duckdb_tables()"
+    before = dataset.con.raw_sql(tables).fetchall()
+    cells = aggregate(dataset, config, load_segments(config.segments))
+    assert dataset.con.raw_sql(tables).fetchall() == before
+    df = _reference(dataset_dir)
+    assert cells.caps["arm"] == pytest.approx(float(np.quantile(df.revenue, 0.9)), rel=1e-12)
+    assert cells.caps["arms_seen"] == pytest.approx(float(np.quantile(df.click, 0.75)), rel=1e-12)

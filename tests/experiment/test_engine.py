@@ -168,3 +168,12 @@ def test_ibis_duckdb_create_table_round_trip():
     assert con.table("t").user_id.hexdigest("md5").to_pyarrow().to_pylist()[0] == (
         "0cc175b9c0f1b6a831c399e269772661"
     )
+
+
+def test_open_dataset_spills_to_the_system_temp_folder(dataset_dir):
+    # DuckDB's default would be ./.tmp, inside whatever folder the user runs exp from
+    import tempfile
+
+    con = open_dataset(dataset_dir).con
+    (spill,) = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()
+    assert Path(spill).parent == Path(tempfile.gettempdir())

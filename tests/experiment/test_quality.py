@@ -92,6 +92,9 @@ def _reference(folder):
     raw_ts = ev.ts
     ev["is_nan"] = pc.is_nan(raw.column("revenue")).fill_null(False).to_numpy(zero_copy_only=False)
     ev = ev.merge(units.rename("asg_at"), on="user_id")
+    config = load_experiment(folder / "experiment.yaml")  # only the metrics' event types count
+    kinds = {m.event for metric in config.metrics for m in metric.measures}
+    assert set(ev.event) - kinds  # the data has events no metric reads
     inside = (ev.ts >= start) & (ev.ts < end)
     post = ev[inside & (ev.ts >= ev.asg_at) & (ev.event == "purchase")]
     valid_users = units.index[~units.index.isin(rows[rows > 1].index)]
@@ -103,7 +106,9 @@ def _reference(folder):
         "duplicate_customers": int(units.index.isin(rows[rows > 1].index).sum()),
         "assignments_without_customer": int((~units.index.isin(rows.index)).sum()),
         "events_before_assignment": int(
-            (inside & (ev.ts < ev.asg_at) & ev.user_id.isin(valid_users)).sum()
+            (
+                inside & (ev.ts < ev.asg_at) & ev.user_id.isin(valid_users) & ev.event.isin(kinds)
+            ).sum()
         ),
         "events_outside_window": int(((raw_ts < start) | (raw_ts >= end)).sum()),
         "invalid_revenue": int(bad.sum()),
