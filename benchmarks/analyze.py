@@ -316,9 +316,7 @@ def measure(folder: Path, repeats: int, *, filter_baseline: bool, memory_limit: 
     box: dict[str, Any] = {}
 
     def seglift() -> None:
-        dataset = open_dataset(folder)
-        if memory_limit is not None:  # a constant from the command line, not user data
-            dataset.con.raw_sql(f"SET memory_limit = '{memory_limit}'").fetchall()
+        dataset = open_dataset(folder, memory_limit=memory_limit)
         cells = aggregate(dataset, config, segment_set)
         box["results"] = analyze_cells(cells, config, segment_set)
         box["cells"] = cells

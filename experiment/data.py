@@ -6,12 +6,13 @@ either ``NAME.parquet`` or a folder ``NAME/`` of Parquet files.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from experiment.errors import DataError
+from experiment.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     import ibis
@@ -25,6 +26,8 @@ __all__ = [
     "read_table",
     "require_table",
 ]
+
+_SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B)", re.IGNORECASE)
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": ("user_id",),
@@ -84,18 +87,29 @@ def _check_columns(folder: Path, name: str, table: ir.Table) -> None:
         )
 
 
-def open_dataset(path: Path) -> Dataset:
+def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
     """Open a dataset folder on an in-process DuckDB connection.
+
+    ``memory_limit`` (e.g. ``"1.5GB"``, ``"800MiB"``) caps DuckDB's memory; beyond
+    it DuckDB spills to the system temp folder, which bounds the peak memory at the
+    cost of time. ``None`` keeps DuckDB's default (80% of RAM).
 
     Raises:
         DataError: the folder, a table or a required column is missing.
+        ConfigError: ``memory_limit`` is not a size.
     """
     import ibis
 
     folder = Path(path)
+    if memory_limit is not None and not _SIZE.fullmatch(memory_limit.strip()):
+        raise ConfigError(
+            f"memory limit {memory_limit!r}: expected a size such as 1.5GB, 800MiB or 4GiB"
+        )
     if not folder.is_dir():
         raise DataError(f"{folder}: dataset folder not found")
     con = ibis.duckdb.connect()
+    if memory_limit is not None:
+        con.raw_sql("SET memory_limit = ?", parameters=[memory_limit.strip()]).fetchall()
     con.raw_sql("SET enable_progress_bar = false")  # our own progress bars own the terminal
     # DuckDB spills to ./.tmp by default: keep it out of the user's working directory
     spill = Path(tempfile.gettempdir()) / "seglift-duckdb"

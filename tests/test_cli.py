@@ -163,3 +163,31 @@ def test_simulate_pre_period_events_flag_writes_events_before_assignment(tmp_pat
     assert runner.invoke(app, [*args, "--no-pre-period-events"]).exit_code == 0
     events = pq.read_table(out / "events.parquet", columns=["ts"])
     assert pc.sum(pc.less(events.column("ts"), start)).as_py() == 0
+
+
+@pytest.mark.parametrize(
+    ("limit", "phrase"),
+    [
+        ("lots", "memory limit 'lots': expected a size such as 1.5GB"),
+        ("1KB", "--memory-limit 1KB: too small for this dataset"),
+    ],
+)
+def test_analyze_bad_memory_limit_is_one_line_exit_2_and_writes_nothing(tmp_path, limit, phrase):
+    data = write_dataset(tmp_path / "data", n_users=300, n_events=2000)
+    out = tmp_path / "out"
+    args = ["analyze", str(data), "-e", str(data / "experiment.yaml"), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--memory-limit", limit])
+    assert_one_line_error(result, phrase)
+    assert not out.exists()
+
+
+def test_analyze_under_a_memory_limit_equals_the_unbounded_run(tmp_path):
+    data = write_dataset(tmp_path / "data", n_users=600, n_events=6000)
+    docs = []
+    for name, extra in (("free", []), ("bounded", ["--memory-limit", "256MB"])):
+        out = tmp_path / name
+        args = ["analyze", str(data), "-e", str(data / "experiment.yaml"), "--out", str(out)]
+        result = runner.invoke(app, [*args, "--no-html", *extra])
+        assert result.exit_code == 0, result.output
+        docs.append(json.loads((out / "results.json").read_text())["results"])
+    assert docs[0] == docs[1]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +15,9 @@ from experiment.cli._app import app, console, user_errors
 __all__ = ["analyze", "report", "run_analysis"]
 
 
-def run_analysis(dataset: Path, experiment: Path, out: Path, *, html: bool) -> None:
+def run_analysis(
+    dataset: Path, experiment: Path, out: Path, *, html: bool, memory_limit: str | None = None
+) -> None:
     """Aggregate in the engine, test, write results.json (and report.html), print the table."""
     from rich.markup import escape
 
@@ -31,8 +35,8 @@ def run_analysis(dataset: Path, experiment: Path, out: Path, *, html: bool) -> N
     config = load_experiment(experiment)
     segment_set = load_segments(config.segments) if config.segments is not None else None
     started = time.perf_counter()
-    with console(stderr=True).status("aggregating in DuckDB…"):
-        cells = aggregate(open_dataset(dataset), config, segment_set)
+    with console(stderr=True).status("aggregating in DuckDB…"), _memory_bound(memory_limit):
+        cells = aggregate(open_dataset(dataset, memory_limit=memory_limit), config, segment_set)
     results = analyze_cells(cells, config, segment_set)
     page = render_html(results) if html else None  # render before writing anything
     write_results(results, out / "results.json")
@@ -49,6 +53,28 @@ def run_analysis(dataset: Path, experiment: Path, out: Path, *, html: bool) -> N
         out_console.print(f"report: {escape(str((out / 'report.html').resolve()))}")
 
 
+@contextlib.contextmanager
+def _memory_bound(memory_limit: str | None) -> Iterator[None]:
+    """Turn DuckDB running out of memory under ``--memory-limit`` into a one-line error."""
+    import duckdb
+
+    from experiment.errors import ConfigError, DataError
+
+    try:
+        yield
+    except (duckdb.OutOfMemoryException, DataError) as exc:
+        cause = exc.__cause__ or exc.__context__  # read_table's DataError hides its cause
+        oom = isinstance(exc, duckdb.OutOfMemoryException) or isinstance(
+            cause, duckdb.OutOfMemoryException
+        )
+        if memory_limit is None or not oom:
+            raise
+        raise ConfigError(
+            f"--memory-limit {memory_limit}: too small for this dataset (DuckDB ran out "
+            "of memory); raise it, or leave it out for DuckDB's default"
+        ) from exc
+
+
 @app.command()
 @user_errors
 def analyze(
@@ -60,6 +86,13 @@ def analyze(
         "results"
     ),
     html: Annotated[bool, typer.Option(help="Also write report.html.")] = True,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Cap DuckDB's memory, e.g. 1.5GB: beyond it DuckDB spills to the system "
+            "temp folder (slower, bounded). Default: DuckDB's, 80% of RAM."
+        ),
+    ] = None,
 ) -> None:
     """Measure the lift of every treatment arm in every segment and metric.
 
@@ -68,7 +101,7 @@ def analyze(
     testing within each metric and checks the sample ratio. Writes results.json
     and report.html to OUT and prints the lift table.
     """
-    run_analysis(dataset, experiment, out, html=html)
+    run_analysis(dataset, experiment, out, html=html, memory_limit=memory_limit)
 
 
 @app.command()
