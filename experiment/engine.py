@@ -236,9 +236,10 @@ def aggregate(
                 "duplicate_customers",
                 "assignments_without_customer",
                 *QUALITY_EVENTS,
-                "revenue_values",
             )
         },
+        invalid_revenue=users.invalid_values,
+        revenue_values=users.values,
         value_columns=users.value_columns,
     )
     strata_units = _strata_units(table, cells, strata) if len(strata) > 1 else None

@@ -39,7 +39,9 @@ class QualityCounts:
         events_before_assignment: Events of the metrics' event types, in the window,
             before the user's assignment (other event types are not read).
         events_outside_window: Events outside the analysis window (of any user).
-        invalid_revenue: Metric values (``value`` columns) that are NaN, ±inf or negative.
+        invalid_revenue: Metric values (``value`` columns) that are NaN, ±inf or
+            negative, among the window's events of the metrics' event types (every
+            user's, assigned or not: a check of the events table).
         revenue_values: Non-null metric values examined (the share's denominator).
         value_columns: The ``value`` columns examined.
     """

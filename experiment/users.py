@@ -46,8 +46,8 @@ NCUST = "__ncust__"
 STRATUM = "__stratum__"
 COVARIATE = "__covariate__{}__"  # index into the covariate columns
 CAP = "__cap__{}__"  # metric index
-QUALITY_EVENTS = ("events_before_assignment", "invalid_revenue")
-QUALITY_COLUMNS = tuple(Q.format(q) for q in (*QUALITY_EVENTS, "revenue_values"))
+QUALITY_EVENTS = ("events_before_assignment",)
+QUALITY_COLUMNS = tuple(Q.format(q) for q in QUALITY_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,9 @@ class UserTable:
     ``segments[0]`` is ``"all"``; segment ``i > 0`` has the flag column ``SEG.format(i)``.
     ``members`` is the customers side (flags, stratum, covariates), kept for the
     sequential timeline, which joins it to per-(user, day) rows. ``outside`` and
-    ``surplus`` are the events outside the window and the surplus customer rows.
+    ``surplus`` are the events outside the window and the surplus customer rows;
+    ``invalid_values`` and ``values`` the invalid and the non-null metric values
+    among the window's events.
     """
 
     table: ir.Table
@@ -73,6 +75,8 @@ class UserTable:
     end: dt.datetime
     outside: int
     surplus: int
+    invalid_values: int
+    values: int
 
     def valid(self, t: ir.Table | None = None) -> ir.BooleanValue:
         """Users analysed: seen in one arm, with at most one customer row."""
@@ -124,7 +128,7 @@ def user_table(
     seg_exprs = compile_segments(segment_set, dataset.customers, as_of=start) if segment_set else {}
     check_allocation(config, list(seg_exprs))
     strata = ("", *(s for s in seg_exprs if s in config.allocation))
-    outside, surplus = _table_checks(dataset, start, end)
+    outside, surplus, invalid_values, values = _table_checks(dataset, config.metrics, start, end)
     covariates = _covariates(dataset.customers, config.metrics)
     members = _members(
         dataset.customers, seg_exprs, strata, duplicates=surplus > 0, covariates=covariates
@@ -153,6 +157,8 @@ def user_table(
         end=end,
         outside=outside,
         surplus=surplus,
+        invalid_values=invalid_values,
+        values=values,
     )
     return _with_quantile_caps(users, config) if quantile_caps else users
 
@@ -249,8 +255,6 @@ def _per_user_measures(
     post = exposed.ts >= exposed.assigned_at
     names: dict[Measure, str] = {}
     aggs: dict[str, Any] = {}
-    bad_counts: list[Any] = []
-    examined: list[Any] = []
     columns: list[str] = []
     for metric in metrics:
         for measure in metric.measures:
@@ -265,22 +269,37 @@ def _per_user_measures(
             value = event_value(exposed, measure, metric)
             bad = invalid(value)
             aggs[names[measure]] = value.sum(where=is_event & ~bad)
-            bad_counts.append(exposed.count(where=is_event & bad))
-            examined.append(exposed.count(where=is_event & value.notnull()))
             columns += [measure.value] if measure.value not in columns else []
-    aggs[Q.format("invalid_revenue")] = sum(bad_counts[1:], bad_counts[0]) if bad_counts else 0
-    aggs[Q.format("revenue_values")] = sum(examined[1:], examined[0]) if examined else 0
     aggs[Q.format("events_before_assignment")] = exposed.count(where=~post)
     per_user = exposed.group_by("user_id").aggregate(**aggs)
     return per_user, names, tuple(columns)
 
 
-def _table_checks(dataset: Dataset, start: Any, end: Any) -> tuple[int, int]:
-    """Events outside the window and surplus customer rows (one cheap scan of each)."""
+def _table_checks(
+    dataset: Dataset, metrics: list[MetricSpec], start: Any, end: Any
+) -> tuple[int, int, int, int]:
+    """Events outside the window, surplus customer rows, and the metric values checked.
+
+    One scan of the events counts the events outside the window and, among the
+    window's events of every user, the values each ``(event, value column)`` pair of
+    the metrics sums: invalid ones (NaN, ±inf, negative) and non-null ones. Kept out
+    of the per-user aggregate, these counts do not widen its hash table.
+    """
     ev, cust = dataset.events, dataset.customers
-    outside = ev.count(where=(ev.ts < start) | (ev.ts >= end)).to_pyarrow().as_py()
+    inside = (ev.ts >= start) & (ev.ts < end)
+    aggs: dict[str, Any] = {"outside": ev.count(where=~inside)}
+    pairs = {(m.event, m.value): metric for metric in metrics for m in metric.measures if m.value}
+    for k, ((event, _), metric) in enumerate(pairs.items()):
+        measure = next(m for m in metric.measures if m.value and m.event == event)
+        value = event_value(ev, measure, metric)
+        aggs[f"bad{k}"] = ev.count(where=inside & (ev.event == event) & invalid(value))
+        aggs[f"seen{k}"] = ev.count(where=inside & (ev.event == event) & value.notnull())
+    counts = ev.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    bad = sum(int(counts[f"bad{k}"] or 0) for k in range(len(pairs)))
+    seen = sum(int(counts[f"seen{k}"] or 0) for k in range(len(pairs)))
     row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()).to_pyarrow().to_pylist()[0]
-    return int(outside or 0), int(row["rows"] or 0) - int(row["ids"] or 0)
+    surplus = int(row["rows"] or 0) - int(row["ids"] or 0)
+    return int(counts["outside"] or 0), surplus, bad, seen
 
 
 def _covariates(customers: ir.Table, metrics: list[MetricSpec]) -> tuple[str, ...]:

@@ -101,6 +101,13 @@ def _reference(folder):
     post = post[post.user_id.isin(valid_users)]
     rev = post.revenue
     bad = post.is_nan | np.isinf(rev) | (rev < 0)
+    # the value checks read every user's purchases in the window, assigned or not
+    window = raw.to_pandas()
+    window["is_nan"] = (
+        pc.is_nan(raw.column("revenue")).fill_null(False).to_numpy(zero_copy_only=False)
+    )
+    window = window[(window.ts >= start) & (window.ts < end) & (window.event == "purchase")]
+    window_bad = window.is_nan | np.isinf(window.revenue) | (window.revenue < 0)
     return {
         "multiple_arms": int((arms > 1).sum()),
         "duplicate_customers": int(units.index.isin(rows[rows > 1].index).sum()),
@@ -111,7 +118,8 @@ def _reference(folder):
             ).sum()
         ),
         "events_outside_window": int(((raw_ts < start) | (raw_ts >= end)).sum()),
-        "invalid_revenue": int(bad.sum()),
+        "invalid_revenue": int(window_bad.sum()),
+        "revenue_values": int((window.revenue.notna() | window.is_nan).sum()),  # NaN is a value
         "valid_revenue_sum": float(rev[~bad].sum()),
         "units": len(valid_users),
     }
@@ -128,6 +136,7 @@ def test_engine_quality_counts_equal_pandas_reference(dirty):
     assert q.events_before_assignment == ref["events_before_assignment"] > 0
     assert q.events_outside_window == ref["events_outside_window"] > 0
     assert q.invalid_revenue == ref["invalid_revenue"] > 0
+    assert q.revenue_values == ref["revenue_values"] > q.invalid_revenue
     assert cells.units[0].sum() == ref["units"]
     rev = cells.metrics["revenue_per_user"]
     assert isinstance(rev, MeanSums)
