@@ -7,16 +7,19 @@ table once, and returns a handful of numbers per cell: the count, the mean and
 the population variance (and, for ratio metrics, the covariance) of each per-user
 metric. Those become centred moments in :mod:`experiment.sums`; no Python loop
 touches a user or an event. The same query counts what the data-quality checks
-report (events before assignment or outside the window, invalid values, users
-with duplicate or no customer rows) and the units per allocation stratum for the
-per-segment SRM. :func:`cell_aggs` gives the same cell sums as ``FILTER``-ed
-aggregates for callers that group the per-user table their own way.
+report per user (events before assignment, users seen in two arms or with
+duplicate or no customer rows) and the units per allocation stratum for the
+per-segment SRM; one scan of the events counts those outside the window and the
+invalid metric values (:mod:`experiment.users`). :func:`cell_aggs` gives the same
+cell sums as ``FILTER``-ed aggregates for callers that group the per-user table
+their own way.
 
 A metric with a CUPED covariate (``cuped: revenue_90d``) also gets, in the same
 aggregate, the covariate's mean and variance and its covariance with the metric
 (:class:`JointSums` in ``CellSums.cuped``); the covariate is a customers column,
 joined beside the segment flags. A metric with a quantile ``cap`` gets its cap
-(the quantile over all analysed users) from a scalar subquery of the main query. A
+(the quantile over all analysed users) from a one-row query over the per-user
+table, which is then written once to a temporary table that both queries read. A
 sequential experiment costs one more query: the same aggregates per (arm, window
 day) on per-user values cumulated up to each day (``CellSums.timeline``).
 """
@@ -250,9 +253,9 @@ def _tune(dataset: Dataset) -> None:
     """DuckDB settings for one big aggregate: no row order to keep (less memory).
 
     The memory limit stays the connection's (DuckDB's default is 80% of RAM): a
-    caller that needs a bound sets ``memory_limit`` on ``dataset.con`` first, and
-    DuckDB spills beyond it (at 10M users, 1.5 GiB keeps peak RSS under 2 GB but
-    doubles the time; see README "Benchmarks").
+    caller that needs a bound opens the dataset with ``memory_limit``, and DuckDB
+    spills beyond it (at 10M users, 1.5 GiB keeps peak RSS under 2 GB for about
+    10 s more; see README "Benchmarks").
     """
     if dataset.con.name == "duckdb":
         dataset.con.raw_sql("SET preserve_insertion_order = false").fetchall()

@@ -234,7 +234,7 @@ def invalid(value: ir.FloatingValue) -> ir.BooleanValue:
 def _per_user_measures(
     dataset: Dataset, units: ir.Table, metrics: list[MetricSpec], start: Any, end: Any
 ) -> tuple[ir.Table, dict[Measure, str], tuple[str, ...]]:
-    """Per-user metric measures (post-exposure, in-window) and quality counts.
+    """Per-user metric measures (post-exposure, in-window) and events before assignment.
 
     One ``GROUP BY user_id`` over the in-window events INNER JOINed to the units
     (their assignment time): users without events have no row here, and
