@@ -288,12 +288,14 @@ def _table_checks(
     ev, cust = dataset.events, dataset.customers
     inside = (ev.ts >= start) & (ev.ts < end)
     aggs: dict[str, Any] = {"outside": ev.count(where=~inside)}
-    pairs = {(m.event, m.value): metric for metric in metrics for m in metric.measures if m.value}
-    for k, ((event, _), metric) in enumerate(pairs.items()):
-        measure = next(m for m in metric.measures if m.value and m.event == event)
+    pairs = {
+        (m.event, m.value): (m, metric) for metric in metrics for m in metric.measures if m.value
+    }
+    for k, (measure, metric) in enumerate(pairs.values()):
         value = event_value(ev, measure, metric)
-        aggs[f"bad{k}"] = ev.count(where=inside & (ev.event == event) & invalid(value))
-        aggs[f"seen{k}"] = ev.count(where=inside & (ev.event == event) & value.notnull())
+        is_event = inside & (ev.event == measure.event)
+        aggs[f"bad{k}"] = ev.count(where=is_event & invalid(value))
+        aggs[f"seen{k}"] = ev.count(where=is_event & value.notnull())
     counts = ev.aggregate(**aggs).to_pyarrow().to_pylist()[0]
     bad = sum(int(counts[f"bad{k}"] or 0) for k in range(len(pairs)))
     seen = sum(int(counts[f"seen{k}"] or 0) for k in range(len(pairs)))

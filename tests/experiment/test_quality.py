@@ -189,3 +189,28 @@ def test_srm_per_segment_flags_a_dropout_in_one_segment(tmp_path):
     results = _analyze(folder)
     flagged = {s.segment for s in results.srm.segments if s.flag}
     assert flagged == {"mobile"}
+
+
+def test_value_checks_read_every_value_column_of_one_event(tmp_path):
+    # One metric summing two columns of the same event: both columns are checked.
+    folder = write_dataset(tmp_path / "data", n_users=500, n_events=8000, rng=3)
+    ev = pq.read_table(folder / "events.parquet")
+    revenue = ev.column("revenue").to_numpy(zero_copy_only=False)
+    cost = np.where(np.isnan(revenue), np.nan, -1.0)  # every purchase's cost is invalid
+    ev = ev.append_column("cost", pa.array(cost, from_pandas=True))
+    pq.write_table(ev, folder / "events.parquet")
+    (folder / "experiment.yaml").write_text(
+        "name: exp1\nsalt: exp1-salt\nwindow: {days: 14}\nmetrics:\n"
+        "  - {name: margin, kind: ratio, numerator: {event: purchase, value: revenue},\n"
+        "     denominator: {event: purchase, value: cost}}\n"
+    )
+    cells = aggregate(open_dataset(folder), load_experiment(folder / "experiment.yaml"), None)
+    df = ev.to_pandas()
+    asg = pd.read_parquet(folder / "assignments.parquet")
+    start = asg[asg.experiment == "exp1"].assigned_at.min()
+    window = df[(df.ts >= start) & (df.ts < start + pd.Timedelta(days=14))]
+    purchases = window[window.event == "purchase"]
+    values = int(purchases.revenue.notna().sum())
+    assert values > 0
+    assert cells.quality.invalid_revenue == values  # the costs, all negative
+    assert cells.quality.revenue_values == 2 * values
