@@ -277,22 +277,18 @@ def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[s
     caps the per-user table is written once to a temporary table, read by a
     one-row cap query cross joined to it, and dropped.
     """
-    if not cap_quantiles(users, config):
-        return _cell_rows(users, config, capped=())
+    if cap_quantiles(users, config) is None:
+        return _cell_rows(users, config)
     with users.table.drop("user_id").cache() as cached:
-        deferred = cap_quantiles(replace(users, table=cached), config)
-        names = {CAP.format(mi): m.name for mi, m in enumerate(config.metrics)}
-        caps = cached.aggregate(**{k: deferred[v] for k, v in names.items() if v in deferred})
-        t = cached.cross_join(caps)
-        return _cell_rows(replace(users, table=t), config, capped=tuple(deferred))
+        caps = cap_quantiles(replace(users, table=cached), config)
+        t = cached if caps is None else cached.cross_join(caps)
+        return _cell_rows(replace(users, table=t), config)
 
 
-def _cell_rows(
-    users: UserTable, config: ExperimentConfig, *, capped: tuple[str, ...]
-) -> tuple[Any, dict[str, float]]:
+def _cell_rows(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[str, float]]:
     """The query of :func:`_cell_table` on ``users.table``.
 
-    Its column ``CAP.format(mi)`` holds the quantile cap of each metric in ``capped``.
+    A column ``CAP.format(mi)`` of the table, where present, caps metric ``mi``.
     """
     import ibis
 
@@ -302,7 +298,7 @@ def _cell_rows(
     stats: dict[str, tuple[str, Any]] = {}  # query name: (cell_aggs name template, agg)
     for mi, metric in enumerate(config.metrics):
         values = users.metric_columns(metric, t)
-        if metric.name in capped:
+        if CAP.format(mi) in t.columns:
             values[0] = ibis.least(values[0], t[CAP.format(mi)])
             cols[f"cap{mi}"] = t[CAP.format(mi)]
         for part, col in zip("yx", values, strict=False):

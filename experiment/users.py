@@ -107,9 +107,8 @@ def user_table(
     """Build the per-user table of an experiment (one scalar query for quantile caps).
 
     ``quantile_caps=False`` skips that query and leaves quantile caps out of
-    ``caps`` (fixed caps stay): the caller computes them inside its own query with
-    :func:`cap_quantiles`, as :func:`experiment.engine.aggregate` does, so that the
-    per-user table is built once.
+    ``caps`` (fixed caps stay): the caller joins :func:`cap_quantiles` into its own
+    query, as :func:`experiment.engine.aggregate` does.
 
     Raises:
         DataError: no assignments for the experiment.
@@ -356,19 +355,13 @@ def _members(
 
 
 def _with_quantile_caps(users: UserTable, config: ExperimentConfig) -> UserTable:
-    """``users`` with its quantile caps filled in, all from one scalar query.
-
-    Quantiles are over the analysed users of every arm (not those seen in two arms
-    or with duplicate customer rows), so a cap does not depend on the arm; linear
-    interpolation (``quantile_cont``, as numpy's default ``np.quantile``).
-    """
-    deferred = cap_quantiles(users, config)
-    if not deferred:
+    """``users`` with its quantile caps filled in, all from one scalar query."""
+    query = cap_quantiles(users, config)
+    if query is None:
         return users
-    names = {CAP.format(mi): m.name for mi, m in enumerate(config.metrics) if m.name in deferred}
-    row = users.table.aggregate(**{k: deferred[v] for k, v in names.items()})
+    names = {CAP.format(mi): m.name for mi, m in enumerate(config.metrics)}
     caps = dict(users.caps)
-    for key, value in row.to_pyarrow().to_pylist()[0].items():
+    for key, value in query.to_pyarrow().to_pylist()[0].items():
         caps[names[key]] = math.nan if value is None else float(value)
     return replace(users, caps=caps)
 
@@ -382,21 +375,24 @@ def _fixed_caps(config: ExperimentConfig) -> dict[str, float]:
     }
 
 
-def cap_quantiles(users: UserTable, config: ExperimentConfig) -> dict[str, ir.FloatingScalar]:
-    """Each quantile-capped metric's cap as a scalar expression over the analysed users.
+def cap_quantiles(users: UserTable, config: ExperimentConfig) -> ir.Table | None:
+    """One row: the quantile cap of each quantile-capped metric, as column ``CAP.format(mi)``.
 
-    ``quantile_cont`` of the raw per-user value over every valid user; metrics
-    already in ``users.caps`` are left out. :func:`user_table` runs them as one
-    scalar query; :func:`experiment.engine.aggregate` folds them into its own.
+    ``None`` if no metric needs one (fixed caps and metrics already in ``users.caps``
+    are left out). A cap is ``quantile_cont`` (linear interpolation, as numpy's
+    default ``np.quantile``) of the raw per-user value over the analysed users of
+    every arm (not those seen in two arms or with duplicate customer rows), so it
+    does not depend on the arm. :func:`user_table` runs it;
+    :func:`experiment.engine.aggregate` cross joins it to the per-user table.
     """
     t, valid = users.table, users.valid()
-    out: dict[str, ir.FloatingScalar] = {}
-    for metric in config.metrics:
+    caps: dict[str, ir.FloatingScalar] = {}
+    for mi, metric in enumerate(config.metrics):
         if metric.cap is None or metric.cap.quantile is None or metric.name in users.caps:
             continue
         raw = t[users.measure_cols[metric.measures[0]]].cast("float64")
-        out[metric.name] = raw.quantile(metric.cap.quantile, where=valid)
-    return out
+        caps[CAP.format(mi)] = raw.quantile(metric.cap.quantile, where=valid)
+    return t.aggregate(**caps) if caps else None
 
 
 def _values(
