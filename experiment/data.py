@@ -101,15 +101,16 @@ def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
     import ibis
 
     folder = Path(path)
-    if memory_limit is not None and not _SIZE.fullmatch(memory_limit.strip()):
+    limit = None if memory_limit is None else memory_limit.strip()
+    if limit is not None and not _SIZE.fullmatch(limit):
         raise ConfigError(
             f"memory limit {memory_limit!r}: expected a size such as 1.5GB, 800MiB or 4GiB"
         )
     if not folder.is_dir():
         raise DataError(f"{folder}: dataset folder not found")
     con = ibis.duckdb.connect()
-    if memory_limit is not None:
-        con.raw_sql("SET memory_limit = ?", parameters=[memory_limit.strip()]).fetchall()
+    if limit is not None:
+        con.raw_sql("SET memory_limit = ?", parameters=[limit]).fetchall()
     con.raw_sql("SET enable_progress_bar = false")  # our own progress bars own the terminal
     # DuckDB spills to ./.tmp by default: keep it out of the user's working directory
     spill = Path(tempfile.gettempdir()) / "seglift-duckdb"
