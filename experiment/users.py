@@ -34,6 +34,7 @@ __all__ = [
     "invalid",
     "selects",
     "user_table",
+    "with_quantile_caps",
 ]
 
 ALL = "all"
@@ -159,7 +160,7 @@ def user_table(
         invalid_values=invalid_values,
         values=values,
     )
-    return _with_quantile_caps(users, config) if quantile_caps else users
+    return with_quantile_caps(users, config) if quantile_caps else users
 
 
 def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
@@ -354,8 +355,13 @@ def _members(
     return m.group_by("user_id").aggregate(**aggs)
 
 
-def _with_quantile_caps(users: UserTable, config: ExperimentConfig) -> UserTable:
-    """``users`` with its quantile caps filled in, all from one scalar query."""
+def with_quantile_caps(users: UserTable, config: ExperimentConfig) -> UserTable:
+    """``users`` with its quantile caps filled in, all from one scalar query.
+
+    :func:`user_table` runs it by default; a caller that reads the per-user table
+    more than once caches the table first and runs it on the cache, so that the
+    cap query does not build the table again.
+    """
     query = cap_quantiles(users, config)
     if query is None:
         return users

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from experiment.errors import ConfigError
 from experiment.refinement import Refinement
-from experiment.users import user_table
+from experiment.users import cap_quantiles, user_table, with_quantile_caps
 from segments.definitions import DEFAULT_MIN_SIZE
 from segments.refine.build import (
     Context,
@@ -116,7 +116,7 @@ def refine(
     spec = spec.model_copy(update={"cuped": None})  # CUPED is not used here
     plain = config.model_copy(update={"metrics": [spec]})
     kinds = attribute_kinds(dataset.customers, attributes)
-    users = user_table(dataset, plain, segment_set)
+    users = user_table(dataset, plain, segment_set, quantile_caps=False)
     parents = parent_rules(segment_set, users.segments)
     searched = [i for i, s in enumerate(users.segments) if s in parents]
     every = attribute_kinds(dataset.customers, None)
@@ -127,17 +127,25 @@ def refine(
     base_exprs = _base_exprs(dataset, segment_set, bases, users.start)
     first_base = len(users.segments)
     scan_kinds = {**kinds, **{b.column: every[b.column] for b in bases}}
-    sample = sample_table(
-        users,
-        dataset.customers,
-        spec,
-        control=config.control,
-        arm=arm,
-        salt=config.assignment_salt,
-        seed=seed,
-        attributes=tuple(scan_kinds),
-        base={first_base + k: e for k, e in enumerate(base_exprs)},
-    )
+    # The sample is cached; a quantile cap's own query would build the per-user table
+    # once more, so with one the table is cached first and both read the cache.
+    full = users.table.cache() if cap_quantiles(users, plain) is not None else None
+    try:
+        capped = users if full is None else with_quantile_caps(replace(users, table=full), plain)
+        sample = sample_table(
+            capped,
+            dataset.customers,
+            spec,
+            control=config.control,
+            arm=arm,
+            salt=config.assignment_salt,
+            seed=seed,
+            attributes=tuple(scan_kinds),
+            base={first_base + k: e for k, e in enumerate(base_exprs)},
+        )
+    finally:
+        if full is not None:
+            full.release()
     try:
         attrs = attributes_of(sample.table, scan_kinds, explicit=attributes is not None)
         totals = bin_sums(sample, None, searched)
