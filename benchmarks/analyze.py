@@ -297,8 +297,8 @@ def measure(folder: Path, repeats: int, *, filter_baseline: bool, memory_limit: 
 
     from experiment.analysis import analyze_cells
     from experiment.config import load_experiment
-    from experiment.data import open_dataset
     from experiment.engine import aggregate
+    from experiment.engine.dataset import open_dataset
     from segments import load_segments
 
     con = duckdb.connect()

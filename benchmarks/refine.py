@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from experiment.refinement import Proposal, Refinement
+    from experiment.results.refinement import Proposal, Refinement
 
 PARTS = ("split", "null", "runtime")
 NULL_SCENARIOS = ("aa", "uniform")
@@ -118,7 +118,7 @@ def run_refine(
 ) -> tuple[Refinement, float]:
     """``refine`` on a dataset folder with its own experiment file; returns it and seconds."""
     from experiment.config import load_experiment
-    from experiment.data import open_dataset
+    from experiment.engine.dataset import open_dataset
     from segments import load_segments
     from segments.refine import refine
 

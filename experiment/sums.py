@@ -18,13 +18,14 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["JointSums", "MeanSums"]
+__all__ = ["CellSums", "JointSums", "MeanSums", "QualityCounts"]
 
 FloatArray = NDArray[np.float64]
 
@@ -190,3 +191,57 @@ class JointSums:
         dx = np.where(other.n > 0, other.mean_x, 0.0) - np.where(self.n > 0, self.mean_x, 0.0)
         c_xy = self.c_xy + other.c_xy + np.nan_to_num(dx * dy * self.n * w)
         return JointSums(n=n, mean_y=y.mean, mean_x=x.mean, m2_y=y.m2, m2_x=x.m2, c_xy=c_xy)
+
+
+@dataclass(frozen=True)
+class QualityCounts:
+    """Raw counts from the engine.
+
+    Attributes:
+        multiple_arms: Users assigned to two or more arms of the experiment.
+        duplicate_customers: Assigned users with more than one customers row.
+        assignments_without_customer: Assigned users with no customers row.
+        events_before_assignment: Events of the metrics' event types, in the window,
+            before the user's assignment (other event types are not read).
+        events_outside_window: Events outside the analysis window (of any user).
+        invalid_revenue: Metric values (``value`` columns) that are NaN, ±inf or
+            negative, among the window's events of the metrics' event types (every
+            user's, assigned or not: a check of the events table).
+        revenue_values: Non-null metric values examined (the share's denominator).
+        value_columns: The ``value`` columns examined.
+    """
+
+    multiple_arms: int = 0
+    duplicate_customers: int = 0
+    assignments_without_customer: int = 0
+    events_before_assignment: int = 0
+    events_outside_window: int = 0
+    invalid_revenue: int = 0
+    revenue_values: int = 0
+    value_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CellSums:
+    """Sufficient statistics for every (segment, arm) cell of every metric.
+
+    Arrays have shape ``(len(segments), len(arms))``; ``segments[0]`` is ``"all"``.
+    ``strata`` names the allocation each unit was assigned under (``""``: the
+    experiment's weights, else the allocation's segment); ``strata_units`` counts
+    units per (segment, stratum, arm) when there is more than one stratum.
+    ``timeline`` (sequential experiments only) holds, per window day (ISO date),
+    the same cell sums cumulated up to the end of that day.
+    """
+
+    segments: tuple[str, ...]
+    arms: tuple[str, ...]
+    units: NDArray[np.float64]
+    metrics: dict[str, MeanSums | JointSums]
+    window_start: dt.datetime
+    window_end: dt.datetime
+    strata: tuple[str, ...] = ("",)
+    strata_units: NDArray[np.float64] | None = None
+    quality: QualityCounts = field(default_factory=QualityCounts)
+    cuped: dict[str, JointSums] = field(default_factory=dict)
+    caps: dict[str, float] = field(default_factory=dict)
+    timeline: tuple[tuple[str, CellSums], ...] = ()

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from experiment.files import write_text_atomic
-from experiment.refinement import Refinement
 from experiment.results import AnalysisResults, ResultRow
+from experiment.results.refinement import Refinement
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
 from reports.decision import RULE, decisions, is_suppressed
 from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval

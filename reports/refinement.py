@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from experiment.refinement import Proposal, Refinement, Side
+from experiment.results.refinement import Proposal, Refinement, Side
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 
 __all__ = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from experiment.refinement import Refinement
 from experiment.results import AnalysisResults
+from experiment.results.refinement import Refinement
 from reports.decision import RULE, decisions, is_suppressed
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.refinement import proposal_views

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from experiment.refinement import NewSegment, Proposal, Refinement, Side
+from experiment.results.refinement import NewSegment, Proposal, Refinement, Side
 
 
 def make_side(name: str, rule: str, lift_rel: float, half: float, users: int = 800) -> Side:

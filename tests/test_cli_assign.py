@@ -109,8 +109,8 @@ def test_assign_help_explains():
 
 def test_assigned_dataset_passes_srm_per_allocation_and_ignores_holdout(folder):
     from experiment.analysis import analyze_cells
-    from experiment.data import open_dataset
     from experiment.engine import aggregate
+    from experiment.engine.dataset import open_dataset
 
     run_assign(folder, folder / "experiment.yaml", now=dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
     config = load_experiment(folder / "experiment.yaml")

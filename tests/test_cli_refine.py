@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from experiment.cli import app
-from experiment.refinement import load_refinement
+from experiment.results.refinement import load_refinement
 from segments import load_segments
 from tests.conftest import EXPERIMENT_YAML, assert_one_line_error, write_dataset
 from tests.refinement_factory import make_refinement

@@ -23,8 +23,8 @@ def run_analysis(
 
     from experiment.analysis import analyze_cells
     from experiment.config import load_experiment
-    from experiment.data import open_dataset
     from experiment.engine import aggregate
+    from experiment.engine.dataset import open_dataset
     from experiment.files import write_text_atomic
     from reports.html import render_html
     from reports.serialize import write_results
@@ -122,8 +122,8 @@ def report(
     from rich.markup import escape
 
     from experiment.errors import DataError
-    from experiment.refinement import load_refinement
     from experiment.results import load_results
+    from experiment.results.refinement import load_refinement
     from reports.html import write_html
     from reports.terminal import decision_table
 

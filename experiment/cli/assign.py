@@ -40,7 +40,7 @@ def run_assign(
 
     from experiment.assignment import HOLDOUT, AssignmentSpec, assignment_expr
     from experiment.config import check_allocation, load_experiment
-    from experiment.data import find_table, read_table, require_table
+    from experiment.engine.dataset import find_table, read_table, require_table
     from experiment.errors import DataError
     from experiment.files import atomic_path
     from segments import compile_segments, load_segments

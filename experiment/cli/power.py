@@ -15,7 +15,7 @@ from experiment.cli._app import app, console, user_errors
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
-    from experiment.data import Dataset
+    from experiment.engine.dataset import Dataset
     from segments.definitions import SegmentSet
 
 __all__ = ["power", "power_rows"]
@@ -25,7 +25,7 @@ def _open(folder: Path) -> tuple[Dataset, bool]:
     """The dataset, and whether it has an assignments table (pre-launch data may not)."""
     import ibis
 
-    from experiment.data import (
+    from experiment.engine.dataset import (
         REQUIRED_COLUMNS,
         Dataset,
         find_table,

@@ -12,9 +12,9 @@ from experiment.cli._app import app, console, user_errors
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
-    from experiment.data import Dataset
-    from experiment.refinement import Refinement
+    from experiment.engine.dataset import Dataset
     from experiment.results import AnalysisResults
+    from experiment.results.refinement import Refinement
     from segments.definitions import SegmentSet
 
 __all__ = ["refine"]
@@ -159,14 +159,14 @@ def refine(
     from rich.markup import escape
 
     from experiment.config import load_experiment
-    from experiment.data import open_dataset
+    from experiment.engine.dataset import open_dataset
     from experiment.errors import ConfigError, DataError
     from experiment.files import write_text_atomic
     from experiment.results import load_results
     from reports.html import render_html
+    from reports.proposals import write_proposals
     from reports.terminal import refinement_table
     from segments import load_segments
-    from segments.proposals import write_proposals
 
     if out.suffix.lower() not in _SUFFIXES:
         raise typer.BadParameter(f"{out}: must end in .yaml or .yml", param_hint="--out")

@@ -110,8 +110,8 @@ def _experiment_baselines(
 ) -> dict[str, Baseline]:
     """Each metric's control-arm mean and sd per segment, computed by the engine."""
     from experiment.analysis import arm_baselines
-    from experiment.data import open_dataset
     from experiment.engine import aggregate
+    from experiment.engine.dataset import open_dataset
     from segments.validate import Baseline
 
     cells = aggregate(open_dataset(data), config, segment_set)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from experiment.refinement import NewSegment, Proposal
+from experiment.results.refinement import NewSegment, Proposal
 from experiment.stats import adjust_pvalues
 from segments.refine.estimate import DISCOVERY, ESTIMATION, cut_sums, side
 from segments.refine.inference import equivalence_p, interaction_z, lift, two_sided_p
@@ -22,7 +22,7 @@ from segments.refine.propose import condition, conjoin, percent, safe_name, toke
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
-    from experiment.refinement import ProposalKind, Side
+    from experiment.results.refinement import ProposalKind, Side
     from experiment.stats import LiftResult
     from segments.refine.candidates import ThresholdBase
     from segments.refine.choose import Best

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from experiment.engine.users import cap_quantiles, user_table, with_quantile_caps
 from experiment.errors import ConfigError
-from experiment.refinement import Refinement
-from experiment.users import cap_quantiles, user_table, with_quantile_caps
+from experiment.results.refinement import Refinement
 from segments.definitions import DEFAULT_MIN_SIZE
 from segments.refine.build import (
     Context,
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig, MetricSpec
-    from experiment.data import Dataset
+    from experiment.engine.dataset import Dataset
     from segments.definitions import SegmentSet
     from segments.refine.candidates import ThresholdBase
     from segments.refine.search import Attribute, Sample
@@ -87,7 +87,7 @@ def refine(
     equivalence p-value within ``config.target_lift`` (adjusted over the merges).
 
     Args:
-        dataset: The dataset (``experiment.data.open_dataset``).
+        dataset: The dataset (``experiment.engine.dataset.open_dataset``).
         config: The experiment.
         segment_set: Its segments file, or ``None`` (only ``all`` is refined).
         metric: The metric refined (default: the experiment's first).

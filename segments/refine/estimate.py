@@ -1,6 +1,6 @@
 """Estimation: measure a chosen proposal's sides on the estimation half only.
 
-Everything a :class:`experiment.refinement.Side` reports (sizes, means, lift,
+Everything a :class:`experiment.results.refinement.Side` reports (sizes, means, lift,
 CI, p-value) and the interaction and equivalence tests read the estimation
 half's sums. The follow-up MDE scales the estimation half's per-user spread to
 the side's full size (user counts of both halves; counts do not depend on
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from experiment.refinement import Side
+from experiment.results.refinement import Side
 from experiment.stats import mde_mean
 from segments.refine.inference import cut_sides, lift
 

@@ -1,6 +1,6 @@
 """The engine side of ``exp refine``: one cached sample table, one GROUP BY per attribute.
 
-The per-user table of :mod:`experiment.users` (built for the one metric refined)
+The per-user table of :mod:`experiment.engine.users` (built for the one metric refined)
 is narrowed to the analysed users of the two arms compared, given a sample half
 (an md5 hash of the user id, salted with the experiment's salt and the refine
 seed: ``0`` discovery, ``1`` estimation), a flag per searched segment, the
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.engine.users import SEG
 from experiment.sums import JointSums, MeanSums
-from experiment.users import SEG
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from experiment.config import MetricSpec
-    from experiment.users import UserTable
+    from experiment.engine.users import UserTable
 
 __all__ = [
     "HALF",

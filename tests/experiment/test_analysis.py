@@ -8,8 +8,8 @@ from scipy import stats
 
 from experiment.analysis import analyze_cells
 from experiment.config import load_experiment
-from experiment.data import open_dataset
 from experiment.engine import aggregate
+from experiment.engine.dataset import open_dataset
 from experiment.stats import welch_ttest
 from segments import load_segments
 

@@ -5,8 +5,8 @@ import pytest
 
 from experiment.analysis import analyze_cells
 from experiment.config import load_experiment
-from experiment.data import open_dataset
 from experiment.engine import aggregate
+from experiment.engine.dataset import open_dataset
 from experiment.errors import ConfigError
 from experiment.sums import MeanSums
 from segments import load_segments

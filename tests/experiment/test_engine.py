@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from experiment.config import load_experiment
-from experiment.data import open_dataset
 from experiment.engine import aggregate
+from experiment.engine.dataset import open_dataset
 from experiment.errors import ConfigError, DataError
 from experiment.sums import JointSums, MeanSums
 from segments import load_segments

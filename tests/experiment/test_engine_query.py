@@ -10,13 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from experiment.analysis import _threaded_beta_binomial
+from experiment.analysis.lift import _threaded_beta_binomial
 from experiment.config import load_experiment
-from experiment.data import open_dataset
 from experiment.engine import aggregate, cell_aggs, to_cells
+from experiment.engine.dataset import open_dataset
+from experiment.engine.users import STRATUM, user_table
 from experiment.stats import bayes_beta_binomial
 from experiment.sums import MeanSums
-from experiment.users import STRATUM, user_table
 from segments import load_segments
 
 EXPERIMENT = """\

@@ -6,13 +6,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from experiment.analysis import analyze_cells
+from experiment.analysis.quality import quality_checks
 from experiment.assignment import assign_many
 from experiment.config import load_experiment
-from experiment.data import open_dataset
 from experiment.engine import aggregate
+from experiment.engine.dataset import open_dataset
 from experiment.errors import DataError
-from experiment.quality import QualityCounts, quality_checks
-from experiment.sums import MeanSums
+from experiment.sums import MeanSums, QualityCounts
 from segments import load_segments
 from tests.conftest import write_dataset
 

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from experiment.analysis import analyze_cells
 from experiment.config import ExperimentConfig, load_experiment
-from experiment.data import open_dataset
 from experiment.engine import aggregate
+from experiment.engine.dataset import open_dataset
 from experiment.sums import MeanSums
 
 METRICS = """\

@@ -11,8 +11,8 @@ import pytest
 
 from experiment.analysis import analyze_cells
 from experiment.config import ExperimentConfig, load_experiment
-from experiment.data import open_dataset
 from experiment.engine import aggregate
+from experiment.engine.dataset import open_dataset
 from experiment.results import AnalysisResults
 from experiment.stats import sequential_interval, welch_ttest
 from experiment.sums import MeanSums

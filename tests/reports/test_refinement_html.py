@@ -3,7 +3,7 @@ from dataclasses import replace
 
 from rich.console import Console  # noqa: TID251 - rendering the terminal view under test
 
-from experiment.refinement import NewSegment
+from experiment.results.refinement import NewSegment
 from reports.html import render_html, write_html
 from reports.refinement import describe_cut, proposal_views
 from reports.terminal import refinement_table

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from experiment.cli import app
-from experiment.data import open_dataset
+from experiment.engine.dataset import open_dataset
 from experiment.errors import ConfigError, RuleError
 from segments import fit_models, load_segments, membership
 from segments.definitions import EventTarget, SegmentSet

@@ -6,9 +6,9 @@ import yaml
 from typer.testing import CliRunner
 
 from experiment.cli import app
-from experiment.refinement import NewSegment, load_refinement
+from experiment.results.refinement import NewSegment, load_refinement
+from reports.proposals import models_path, proposals_yaml, write_proposals
 from segments import load_models, load_segments
-from segments.proposals import models_path, proposals_yaml, write_proposals
 from tests.conftest import EXPERIMENT_YAML, SEGMENTS_YAML, write_dataset
 from tests.refinement_factory import (
     group_proposal,

@@ -10,9 +10,9 @@ import pytest
 from scipy import stats
 
 from experiment.config import load_experiment
-from experiment.data import open_dataset
+from experiment.engine.dataset import open_dataset
 from experiment.errors import ConfigError
-from experiment.refinement import Proposal, Refinement
+from experiment.results.refinement import Proposal, Refinement
 from segments import compile_segments, load_segments, parse_segments
 from segments.refine import refine
 from tests.segments.refine_data import halves, per_user, ratio_lift, relative_lift, write_planted
@@ -168,7 +168,7 @@ def test_refine_new_segments_are_valid(planted: Path, planted_result: Refinement
 
 
 def test_refine_json_round_trip(planted_result: Refinement, tmp_path: Path) -> None:
-    from experiment.refinement import load_refinement
+    from experiment.results.refinement import load_refinement
 
     path = tmp_path / "r.json"
     path.write_text(planted_result.to_json())

@@ -39,7 +39,7 @@ from segments.rules import parse_rule, segments_of
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from experiment.refinement import Proposal, Refinement, Side
+    from experiment.results.refinement import Proposal, Refinement, Side
     from segments.definitions import SegmentSet
 
 __all__ = ["ProposalFiles", "models_path", "proposals_yaml", "write_proposals"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from experiment.errors import DataError
-from experiment.results import json_ready
+from experiment.results.analysis import json_ready
 
 __all__ = [
     "NewSegment",

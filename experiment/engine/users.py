@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig, Measure, MetricSpec
-    from experiment.data import Dataset
+    from experiment.engine.dataset import Dataset
     from segments.definitions import SegmentSet
 
 __all__ = [

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from experiment.quality import quality_checks
+from experiment.analysis.quality import quality_checks
 from experiment.results import (
     AnalysisResults,
     Heterogeneity,

@@ -10,7 +10,7 @@ touches a user or an event. The same query counts what the data-quality checks
 report per user (events before assignment, users seen in two arms or with
 duplicate or no customer rows) and the units per allocation stratum for the
 per-segment SRM; one scan of the events counts those outside the window and the
-invalid metric values (:mod:`experiment.users`). :func:`cell_aggs` gives the same
+invalid metric values (:mod:`experiment.engine.users`). :func:`cell_aggs` gives the same
 cell sums as ``FILTER``-ed aggregates for callers that group the per-user table
 their own way.
 
@@ -28,15 +28,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from experiment.quality import QualityCounts
-from experiment.sums import JointSums, MeanSums
-from experiment.users import (
+from experiment.engine.users import (
     ALL,
     CAP,
     NCUST,
@@ -51,12 +49,13 @@ from experiment.users import (
     selects,
     user_table,
 )
+from experiment.sums import CellSums, JointSums, MeanSums, QualityCounts
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig
-    from experiment.data import Dataset
+    from experiment.engine.dataset import Dataset
     from segments.definitions import SegmentSet
 
 __all__ = ["ALL", "CellSums", "aggregate", "cell_aggs", "to_cells"]
@@ -67,32 +66,6 @@ _MEAN = "__mean__{}__{}__{}__"  # segment, metric, y|x
 _VAR = "__var__{}__{}__{}__"
 _COV = "__cov__{}__{}__"
 _STRATUM_N = "__stratum__{}__{}__"  # segment, stratum
-
-
-@dataclass(frozen=True)
-class CellSums:
-    """Sufficient statistics for every (segment, arm) cell of every metric.
-
-    Arrays have shape ``(len(segments), len(arms))``; ``segments[0]`` is ``"all"``.
-    ``strata`` names the allocation each unit was assigned under (``""``: the
-    experiment's weights, else the allocation's segment); ``strata_units`` counts
-    units per (segment, stratum, arm) when there is more than one stratum.
-    ``timeline`` (sequential experiments only) holds, per window day (ISO date),
-    the same cell sums cumulated up to the end of that day.
-    """
-
-    segments: tuple[str, ...]
-    arms: tuple[str, ...]
-    units: NDArray[np.float64]
-    metrics: dict[str, MeanSums | JointSums]
-    window_start: dt.datetime
-    window_end: dt.datetime
-    strata: tuple[str, ...] = ("",)
-    strata_units: NDArray[np.float64] | None = None
-    quality: QualityCounts = field(default_factory=QualityCounts)
-    cuped: dict[str, JointSums] = field(default_factory=dict)
-    caps: dict[str, float] = field(default_factory=dict)
-    timeline: tuple[tuple[str, CellSums], ...] = ()
 
 
 def cell_aggs(

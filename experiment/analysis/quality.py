@@ -8,13 +8,13 @@ analysis when too many revenue values are invalid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from experiment.errors import DataError
 from experiment.results import DataQuality, DataQualityCheck
+from experiment.sums import QualityCounts
 
-__all__ = ["Action", "CheckName", "QualityCounts", "Severity", "quality_checks"]
+__all__ = ["Action", "CheckName", "Severity", "quality_checks"]
 
 CheckName = Literal[
     "multiple_arms",
@@ -26,34 +26,6 @@ CheckName = Literal[
 ]
 Action = Literal["excluded", "counted", "error"]
 Severity = Literal["info", "warning", "error"]
-
-
-@dataclass(frozen=True)
-class QualityCounts:
-    """Raw counts from the engine.
-
-    Attributes:
-        multiple_arms: Users assigned to two or more arms of the experiment.
-        duplicate_customers: Assigned users with more than one customers row.
-        assignments_without_customer: Assigned users with no customers row.
-        events_before_assignment: Events of the metrics' event types, in the window,
-            before the user's assignment (other event types are not read).
-        events_outside_window: Events outside the analysis window (of any user).
-        invalid_revenue: Metric values (``value`` columns) that are NaN, ±inf or
-            negative, among the window's events of the metrics' event types (every
-            user's, assigned or not: a check of the events table).
-        revenue_values: Non-null metric values examined (the share's denominator).
-        value_columns: The ``value`` columns examined.
-    """
-
-    multiple_arms: int = 0
-    duplicate_customers: int = 0
-    assignments_without_customer: int = 0
-    events_before_assignment: int = 0
-    events_outside_window: int = 0
-    invalid_revenue: int = 0
-    revenue_values: int = 0
-    value_columns: tuple[str, ...] = ()
 
 
 def _check(name: CheckName, count: int, action: Action, message: str) -> DataQualityCheck:

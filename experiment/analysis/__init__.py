@@ -1,0 +1,10 @@
+"""The analysis stage: sufficient statistics in, typed results out (numpy only, no data).
+
+:func:`analyze_cells` turns :class:`experiment.sums.CellSums` into
+:class:`experiment.results.AnalysisResults`: lifts, intervals, multiplicity,
+SRM, the privacy floor, the sequential timeline and the data-quality section.
+"""
+
+from experiment.analysis.lift import METHOD_NAMES, analyze_cells, arm_baselines
+
+__all__ = ["METHOD_NAMES", "analyze_cells", "arm_baselines"]

@@ -1,0 +1,33 @@
+"""The results stage: typed, frozen contracts and their JSON files.
+
+The field names are the results.json contract (README, "results.json"): other
+tools read them, so extra fields may be added and none renamed.
+"""
+
+from experiment.results.analysis import (
+    AnalysisResults,
+    DataQuality,
+    DataQualityCheck,
+    Heterogeneity,
+    ResultRow,
+    SegmentInfo,
+    SegmentSrm,
+    Srm,
+    TimelinePoint,
+    json_ready,
+    load_results,
+)
+
+__all__ = [
+    "AnalysisResults",
+    "DataQuality",
+    "DataQualityCheck",
+    "Heterogeneity",
+    "ResultRow",
+    "SegmentInfo",
+    "SegmentSrm",
+    "Srm",
+    "TimelinePoint",
+    "json_ready",
+    "load_results",
+]
