@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from experiment.errors import ConfigError
+from experiment.plan import MetricKind, kind_plan
 
 __all__ = [
     "Allocation",
@@ -33,7 +34,6 @@ __all__ = [
     "read_yaml",
 ]
 
-MetricKind = Literal["proportion", "mean", "ratio", "retention"]
 Correction = Literal["holm", "bh", "none"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -124,23 +124,24 @@ class MetricSpec(_Frozen):
 
     @model_validator(mode="after")
     def _fields_match_kind(self) -> MetricSpec:
-        if self.kind == "ratio":
+        plan = kind_plan(self.kind)
+        if plan.ratio:
             if self.numerator is None or self.denominator is None:
                 raise ValueError(f"ratio metric {self.name!r} needs 'numerator' and 'denominator'")
         elif self.event is None:
             raise ValueError(f"{self.kind} metric {self.name!r} needs 'event'")
-        if (self.kind == "retention") != (self.day is not None):
+        if plan.needs_day != (self.day is not None):
             raise ValueError(
                 f"metric {self.name!r}: 'day' is required by, and only allowed for, kind retention"
             )
-        if self.kind in {"proportion", "retention"} and self.value is not None:
+        if plan.binary and self.value is not None:
             raise ValueError(f"proportion metric {self.name!r} takes no 'value'")
-        if self.kind == "ratio" and self.cuped is not None:
+        if not plan.takes_cuped and self.cuped is not None:
             raise ValueError(
                 f"ratio metric {self.name!r} takes no 'cuped'; CUPED adjusts mean and "
                 "proportion metrics only"
             )
-        if self.kind != "mean" and self.cap is not None:
+        if not plan.takes_cap and self.cap is not None:
             raise ValueError(
                 f"{self.kind} metric {self.name!r} takes no 'cap'; capping applies to mean metrics"
             )
@@ -149,7 +150,7 @@ class MetricSpec(_Frozen):
     @property
     def measures(self) -> tuple[Measure, ...]:
         """The per-user measures the metric needs: ``(y,)`` or ``(numerator, denominator)``."""
-        if self.kind == "ratio":
+        if kind_plan(self.kind).ratio:
             if self.numerator is None or self.denominator is None:  # pragma: no cover
                 raise RuntimeError("Ratio metric without numerator/denominator.")
             return (self.numerator, self.denominator)

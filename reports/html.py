@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from experiment.files import write_text_atomic
+from experiment.plan import KINDS, kind_plan
 from experiment.results import AnalysisResults, ResultRow
 from experiment.results.refinement import Refinement
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
@@ -140,7 +141,7 @@ def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> 
     sections = []
     for index, (name, rows) in enumerate(metrics.items()):
         kind = rows[0].metric_kind
-        digits = 4 if kind in ("proportion", "ratio", "retention") else 3
+        digits = 4 if kind in KINDS and kind_plan(kind).rate_scale else 3
         sections.append(
             {
                 "name": name,

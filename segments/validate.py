@@ -14,12 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from experiment.errors import RuleError
+from experiment.plan import PowerFormula
 from experiment.stats import mde_mean, mde_proportion
 from segments.compile import Compiler, compile_segments
 from segments.rules import Column, parse_rule
@@ -41,7 +42,7 @@ _MAX_OVERLAP = 80
 class Baseline:
     """A metric's baseline per segment (aligned with the segment names)."""
 
-    kind: Literal["proportion", "mean"]
+    kind: PowerFormula
     mean: NDArray[np.float64]
     sd: NDArray[np.float64]
 
@@ -126,7 +127,7 @@ class ValidationReport:
         }
 
 
-def _metric_value(compiler: Compiler, text: str) -> tuple[Literal["proportion", "mean"], Any]:
+def _metric_value(compiler: Compiler, text: str) -> tuple[PowerFormula, Any]:
     """A column name gives a mean metric; a rule gives a proportion (share where it holds)."""
     name = text.strip()
     if name.isidentifier() and name not in ("lifecycle",):

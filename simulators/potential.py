@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.plan import kind_plan
 from simulators.catalog import Scenario, load_scenario
 from simulators.journeys import MAX_USERS, TimeProfile
 from simulators.outcomes import PotentialOutcomes
@@ -90,7 +91,7 @@ class PotentialRun:
         outcomes = self.daily[day]
         a = self.arms.index(arm)
         parts = tuple(outcomes.measure(m, a) for m in spec.measures)
-        if spec.kind == "proportion":
+        if kind_plan(spec.kind).binary:
             return ((parts[0] > 0).astype(np.float64),)
         return parts
 

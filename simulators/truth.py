@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.plan import kind_plan
+
 if TYPE_CHECKING:
     from experiment.config import MetricSpec
     from simulators.outcomes import PotentialOutcomes
@@ -73,9 +75,10 @@ def metric_value(
     values = [outcomes.measure(m, arm)[mask] for m in metric.measures]
     if mask.sum() == 0:
         return math.nan
-    if metric.kind == "proportion":
+    plan = kind_plan(metric.kind)
+    if plan.binary:
         return float(np.mean(values[0] > 0))
-    if metric.kind == "mean":
+    if not plan.ratio:
         return float(np.mean(values[0]))
     denom = float(values[1].sum())  # ratio
     return float(values[0].sum()) / denom if denom != 0 else math.nan

@@ -5,6 +5,6 @@
 SRM, the privacy floor, the sequential timeline and the data-quality section.
 """
 
-from experiment.analysis.lift import METHOD_NAMES, analyze_cells, arm_baselines
+from experiment.analysis.lift import analyze_cells, arm_baselines
 
-__all__ = ["METHOD_NAMES", "analyze_cells", "arm_baselines"]
+__all__ = ["analyze_cells", "arm_baselines"]

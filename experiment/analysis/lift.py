@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from experiment.analysis.quality import quality_checks
+from experiment.plan import kind_plan
 from experiment.results import (
     AnalysisResults,
     Heterogeneity,
@@ -49,14 +50,8 @@ if TYPE_CHECKING:
     from experiment.stats import Alternative, LiftResult, SequentialResult
     from segments.definitions import SegmentSet
 
-__all__ = ["METHOD_NAMES", "analyze_cells", "arm_baselines"]
+__all__ = ["analyze_cells", "arm_baselines"]
 
-METHOD_NAMES = {
-    "proportion": "welch-t",
-    "mean": "welch-t",
-    "ratio": "delta-method z",
-    "retention": "welch-t",
-}
 
 # Beta-Binomial read-outs: segments per thread below which a thread costs more than
 # it saves, and the most threads.
@@ -179,7 +174,7 @@ def _bayes(
     lifts the normal approximation of the lift's sampling distribution under a
     flat prior.
     """
-    if kind in {"proportion", "retention"} and isinstance(sums, MeanSums) and not cuped:
+    if kind_plan(kind).bayes == "beta-binomial" and isinstance(sums, MeanSums) and not cuped:
         return _threaded_beta_binomial(sums[:, c], sums[:, j])
     return bayes_normal(lift)
 
@@ -326,7 +321,7 @@ def analyze_cells(
             )
         mde_rel = _mde_rel(res, cells.units[:, c], cells.units[:, j], config)
         alternative = specs[name].alternative
-        test = METHOD_NAMES[kind] + ("" if alternative == "two-sided" else f" ({alternative})")
+        test = kind_plan(kind).method + ("" if alternative == "two-sided" else f" ({alternative})")
         method = f"{test}, {config.correction}"
         if name in covariates:
             method = f"cuped({covariates[name]}) {method}"

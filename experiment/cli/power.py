@@ -113,6 +113,7 @@ def power_rows(
 
     from experiment.analysis import arm_baselines
     from experiment.engine import aggregate
+    from experiment.plan import kind_plan
     from experiment.stats import mde_mean, mde_proportion, sample_size_mean, sample_size_proportion
 
     assigned = has_assignments and _has_assignments(dataset, config)
@@ -139,7 +140,7 @@ def power_rows(
     rows = []
     for metric in config.metrics:
         mean, sd = base[metric.name]
-        if metric.kind in {"proportion", "retention"}:
+        if kind_plan(metric.kind).power == "proportion":
             mde = mde_proportion(mean, n_c, n_t, alpha=config.alpha, power=power)
             size = sample_size_proportion(
                 mean, lift, alpha=config.alpha, power=power, ratio=w_t / w_c

@@ -112,6 +112,7 @@ def _experiment_baselines(
     from experiment.analysis import arm_baselines
     from experiment.engine import aggregate
     from experiment.engine.dataset import open_dataset
+    from experiment.plan import kind_plan
     from segments.validate import Baseline
 
     cells = aggregate(open_dataset(data), config, segment_set)
@@ -119,8 +120,9 @@ def _experiment_baselines(
     out = {}
     for metric in config.metrics:
         mean, sd = stats[metric.name]
-        if metric.kind in {"proportion", "retention"}:
-            out[metric.name] = Baseline("proportion", mean[1:], sd[1:])  # [0] is `all`
+        formula = kind_plan(metric.kind).power
+        if formula == "proportion":
+            out[metric.name] = Baseline(formula, mean[1:], sd[1:])  # [0] is `all`
         else:
             out[metric.name] = Baseline("mean", mean[1:], sd[1:])
     return out

@@ -49,6 +49,7 @@ from experiment.engine.users import (
     selects,
     user_table,
 )
+from experiment.plan import kind_plan
 from experiment.sums import CellSums, JointSums, MeanSums, QualityCounts
 
 if TYPE_CHECKING:
@@ -389,7 +390,8 @@ def to_cells(
 
         m2_y = np.nan_to_num(stat(_VAR, "y")) * n
         joint = None
-        if metric.kind == "ratio" or metric.cuped is not None:
+        ratio = kind_plan(metric.kind).ratio
+        if ratio or metric.cuped is not None:
             cov = np.stack([grid(_COV, si, mi) for si in range(shape[0])])
             joint = JointSums(
                 n=n,
@@ -399,7 +401,7 @@ def to_cells(
                 m2_x=np.nan_to_num(stat(_VAR, "x")) * n,
                 c_xy=np.nan_to_num(cov) * n,
             )
-        if metric.kind == "ratio" and joint is not None:
+        if ratio and joint is not None:
             metrics[metric.name] = joint
         else:  # a CUPED metric's y margin stays the metric; its joint sums go to ``cuped``
             metrics[metric.name] = MeanSums(n=n, mean=stat(_MEAN, "y"), m2=m2_y)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from experiment.config import check_allocation
 from experiment.errors import ConfigError, DataError
+from experiment.plan import kind_plan
 from segments.compile import compile_segments
 
 if TYPE_CHECKING:
@@ -412,7 +413,7 @@ def _values(
     import ibis
 
     cols = [t[measure_cols[m]].cast("float64") for m in metric.measures]
-    if metric.kind in {"proportion", "retention"}:
+    if kind_plan(metric.kind).binary:
         cols = [(cols[0] > 0).cast("float64")]
     if metric.name in caps and math.isfinite(caps[metric.name]):
         cols = [ibis.least(cols[0], ibis.literal(caps[metric.name], type="float64"))]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from experiment.engine.users import cap_quantiles, user_table, with_quantile_caps
 from experiment.errors import ConfigError
+from experiment.plan import kind_plan
 from experiment.results.refinement import Refinement
 from segments.definitions import DEFAULT_MIN_SIZE
 from segments.refine.build import (
@@ -157,7 +158,7 @@ def refine(
             for a in attrs
         }
         skip = {first_base + k: _same_cut(b, every[b.column]) for k, b in enumerate(bases)}
-        events = MIN_EVENTS if spec.kind != "mean" else 0.0
+        events = MIN_EVENTS if kind_plan(spec.kind).event_floor else 0.0
         best = _search(
             sample, attrs, plan, size=size, skip=skip, min_events=events, progress=progress
         )
