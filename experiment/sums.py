@@ -193,7 +193,7 @@ class JointSums:
         return JointSums(n=n, mean_y=y.mean, mean_x=x.mean, m2_y=y.m2, m2_x=x.m2, c_xy=c_xy)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QualityCounts:
     """Raw counts from the engine.
 
@@ -221,7 +221,7 @@ class QualityCounts:
     value_columns: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CellSums:
     """Sufficient statistics for every (segment, arm) cell of every metric.
 

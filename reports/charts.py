@@ -47,7 +47,7 @@ _RC: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ForestRow:
     """One row of a forest plot: a label, a relative lift and its interval."""
 
@@ -60,7 +60,7 @@ class ForestRow:
     emphasised: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Series:
     """One line of the cumulative-lift chart, dates as ISO strings."""
 

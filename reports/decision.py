@@ -38,7 +38,7 @@ RULE = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Decision:
     """The decision for one (segment, arm) and the one-line reason for it."""
 
@@ -77,8 +77,11 @@ def decide(rows: list[ResultRow], *, srm_flag: bool = False) -> DecisionKind:
 
     Examples:
         >>> from dataclasses import replace
-        >>> win = ResultRow("all", "conversion", "treatment", 10, 10, 0.1, 0.2, 0.1, 1.0,
-        ...                 0.5, 1.5, 0.05, 0.15, 0.001, 0.002, True, "welch-t, holm")
+        >>> win = ResultRow(
+        ...     segment="all", metric="conversion", arm="treatment", n_control=10,
+        ...     n_treatment=10, mean_control=0.1, mean_treatment=0.2, lift_abs=0.1,
+        ...     lift_rel=1.0, ci_low=0.5, ci_high=1.5, ci_abs_low=0.05, ci_abs_high=0.15,
+        ...     p_value=0.001, p_adjusted=0.002, significant=True, method="welch-t, holm")
         >>> harm = replace(win, metric="revenue", lift_abs=-1.0, lift_rel=-0.1)
         >>> decide([win]), decide([win, harm]), decide([replace(win, significant=False)])
         ('ship', "don't ship", 'keep testing')
@@ -135,11 +138,15 @@ def decisions(results: AnalysisResults) -> list[Decision]:
     for (segment, arm), by_metric in groups.items():
         rows = [by_metric[m] for m in metrics if m in by_metric]
         if metrics[0] not in by_metric:
-            out.append(Decision(segment, arm, "no data", f"no {metrics[0]} result"))
+            out.append(
+                Decision(segment=segment, arm=arm, kind="no data", reason=f"no {metrics[0]} result")
+            )
             continue
         srm_flag = results.srm.flag or segment in segment_srm
         kind = decide(rows, srm_flag=srm_flag)
         reason = _reason(kind, rows, srm_flag=srm_flag)
         underpowered = kind == "keep testing" and rows[0].underpowered
-        out.append(Decision(segment, arm, kind, reason, underpowered=underpowered))
+        out.append(
+            Decision(segment=segment, arm=arm, kind=kind, reason=reason, underpowered=underpowered)
+        )
     return out

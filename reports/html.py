@@ -31,7 +31,7 @@ _MAX_TIMELINE_SERIES = 6
 BELOW_FLOOR = "below minimum size"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Row:
     segment: str
     arm: str
@@ -94,7 +94,15 @@ def _forest(rows: list[ResultRow], *, index: int, multi_arm: bool, confidence: s
             note = f"{fmt_pct(r.lift_rel)} {fmt_pct_interval(r.ci_low, r.ci_high)}"
         label = _label(r, multi_arm=multi_arm)
         items.append(
-            ForestRow(label, r.lift_rel, r.ci_low, r.ci_high, state, note, r.segment == "all")
+            ForestRow(
+                label=label,
+                lift=r.lift_rel,
+                low=r.ci_low,
+                high=r.ci_high,
+                state=state,
+                annotation=note,
+                emphasised=r.segment == "all",
+            )
         )
     return forest_svg(items, id_prefix=f"forest-{index}", confidence=confidence)
 
@@ -102,7 +110,7 @@ def _forest(rows: list[ResultRow], *, index: int, multi_arm: bool, confidence: s
 def _row(r: ResultRow, *, digits: int) -> _Row:
     if is_suppressed(r):  # privacy floor: keep the name, withhold every number
         blank = dict.fromkeys(_NUMBERS, DASH)
-        return _Row(r.segment, r.arm, **blank, verdict=BELOW_FLOOR, reason="",
+        return _Row(segment=r.segment, arm=r.arm, **blank, verdict=BELOW_FLOOR, reason="",
                     is_all=r.segment == "all", suppressed=True, underpowered=False)  # fmt: skip
     seq = DASH
     if math.isfinite(r.seq_p_value):
@@ -171,11 +179,11 @@ def _timelines(results: AnalysisResults, confidence: str) -> list[dict[str, str]
             label = segment if len({a for _, a in keys}) == 1 else f"{segment} · {arm}"
             series.append(
                 Series(
-                    label,
-                    tuple(p.date for p in pts),
-                    tuple(p.lift_rel for p in pts),
-                    tuple(p.ci_low for p in pts),
-                    tuple(p.ci_high for p in pts),
+                    label=label,
+                    dates=tuple(p.date for p in pts),
+                    lift=tuple(p.lift_rel for p in pts),
+                    low=tuple(p.ci_low for p in pts),
+                    high=tuple(p.ci_high for p in pts),
                 )
             )
         charts.append({"metric": metric, "svg": timeline_svg(series, confidence=confidence)})

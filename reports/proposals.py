@@ -48,7 +48,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 _WIDTH = 100
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProposalFiles:
     """The files ``exp refine`` wrote: the segments YAML, its JSON evidence, the models copy."""
 
@@ -326,4 +326,6 @@ def write_proposals(
     write_text_atomic(evidence, doc)
     if models is not None:
         write_text_atomic(models_path(out), models)
-    return ProposalFiles(out, evidence, models_path(out) if models is not None else None)
+    return ProposalFiles(
+        segments=out, evidence=evidence, models=models_path(out) if models is not None else None
+    )

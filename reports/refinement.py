@@ -40,7 +40,7 @@ METHOD_NOTE = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SideView:
     """One side of a proposal, formatted; ``label`` is a short name for narrow tables."""
 
@@ -57,7 +57,7 @@ class SideView:
     mde: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProposalView:
     """One proposal, formatted: what it cuts, both sides, the test, the new rules.
 

@@ -17,8 +17,11 @@ def verdict(row: ResultRow) -> Verdict:
 
     Examples:
         >>> from dataclasses import replace
-        >>> row = ResultRow("all", "conversion", "treatment", 10, 10, 0.1, 0.2, 0.1, 1.0,
-        ...                 0.5, 1.5, 0.05, 0.15, 0.001, 0.002, True, "welch-t, holm")
+        >>> row = ResultRow(
+        ...     segment="all", metric="conversion", arm="treatment", n_control=10,
+        ...     n_treatment=10, mean_control=0.1, mean_treatment=0.2, lift_abs=0.1,
+        ...     lift_rel=1.0, ci_low=0.5, ci_high=1.5, ci_abs_low=0.05, ci_abs_high=0.15,
+        ...     p_value=0.001, p_adjusted=0.002, significant=True, method="welch-t, holm")
         >>> verdict(row), verdict(replace(row, significant=False))
         ('win', 'inconclusive')
     """

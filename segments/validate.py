@@ -38,7 +38,7 @@ EMPTY = "EMPTY"
 _MAX_OVERLAP = 80
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Baseline:
     """A metric's baseline per segment (aligned with the segment names)."""
 
@@ -47,7 +47,7 @@ class Baseline:
     sd: NDArray[np.float64]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SegmentCheck:
     """One segment's row; numbers are ``None`` when the segment is under the floor."""
 
@@ -66,7 +66,7 @@ class SegmentCheck:
         return not self.flags
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ValidationReport:
     """Everything ``exp segments validate`` shows, as plain data."""
 

@@ -49,8 +49,14 @@ def split_proposal(*, significant: bool = True) -> Proposal:
             make_side(lo, "days_since_last_login >= 30", 0.01, 0.07),
         ),
         new_segments=(
-            NewSegment(hi, 'segment("buyers") and days_since_last_login < 30', "Recent buyers."),
-            NewSegment(lo, 'segment("buyers") and days_since_last_login >= 30', ""),
+            NewSegment(
+                name=hi,
+                where='segment("buyers") and days_since_last_login < 30',
+                description="Recent buyers.",
+            ),
+            NewSegment(
+                name=lo, where='segment("buyers") and days_since_last_login >= 30', description=""
+            ),
         ),
         candidates=240,
         discovery_z=4.1,
@@ -77,8 +83,16 @@ def group_proposal() -> Proposal:
             make_side(b, "device not in ['desktop']", -0.02, 0.1),
         ),
         new_segments=(
-            NewSegment(a, "segment(\"lapsed_desktop\") and device in ['desktop']", ""),
-            NewSegment(b, "segment(\"lapsed_desktop\") and device not in ['desktop']", ""),
+            NewSegment(
+                name=a,
+                where="segment(\"lapsed_desktop\") and device in ['desktop']",
+                description="",
+            ),
+            NewSegment(
+                name=b,
+                where="segment(\"lapsed_desktop\") and device not in ['desktop']",
+                description="",
+            ),
         ),
         candidates=3,
         discovery_z=1.2,
@@ -104,7 +118,11 @@ def merge_proposal() -> Proposal:
             make_side("mobile", 'segment("mobile")', 0.05, 0.03, users=1000),
         ),
         new_segments=(
-            NewSegment("buyers_or_mobile", 'segment("buyers") or segment("mobile")', "Merged."),
+            NewSegment(
+                name="buyers_or_mobile",
+                where='segment("buyers") or segment("mobile")',
+                description="Merged.",
+            ),
         ),
         candidates=3,
         discovery_z=0.1,

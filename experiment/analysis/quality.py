@@ -34,7 +34,9 @@ def _check(name: CheckName, count: int, action: Action, message: str) -> DataQua
         severity = "error"
     elif name in ("events_before_assignment", "events_outside_window"):
         severity = "info"  # expected in real data: only post-exposure behaviour counts
-    return DataQualityCheck(name, count, action, message, severity)
+    return DataQualityCheck(
+        name=name, count=count, action=action, message=message, severity=severity
+    )
 
 
 def quality_checks(
@@ -109,4 +111,4 @@ def quality_checks(
             f"{invalid_msg}: excluded from sums (the events still count)",
         ),
     )
-    return DataQuality(checks)
+    return DataQuality(checks=checks)

@@ -46,7 +46,11 @@ def _open(folder: Path) -> tuple[Dataset, bool]:
             raise DataError(f"{folder}: table '{name}' lacks column(s) {', '.join(missing)}")
     # the assignments are replaced by every customer in control (see _all_users)
     return Dataset(
-        Path(folder), con, tables["customers"], tables["events"], tables["customers"]
+        path=Path(folder),
+        con=con,
+        customers=tables["customers"],
+        events=tables["events"],
+        assignments=tables["customers"],
     ), False
 
 

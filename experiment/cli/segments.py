@@ -122,9 +122,9 @@ def _experiment_baselines(
         mean, sd = stats[metric.name]
         formula = kind_plan(metric.kind).power
         if formula == "proportion":
-            out[metric.name] = Baseline(formula, mean[1:], sd[1:])  # [0] is `all`
+            out[metric.name] = Baseline(kind=formula, mean=mean[1:], sd=sd[1:])  # [0] is `all`
         else:
-            out[metric.name] = Baseline("mean", mean[1:], sd[1:])
+            out[metric.name] = Baseline(kind="mean", mean=mean[1:], sd=sd[1:])
     return out
 
 

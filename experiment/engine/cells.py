@@ -407,4 +407,12 @@ def to_cells(
             metrics[metric.name] = MeanSums(n=n, mean=stat(_MEAN, "y"), m2=m2_y)
             if joint is not None:
                 cuped[metric.name] = joint
-    return CellSums(segments, arms, n, metrics, start, end, cuped=cuped)
+    return CellSums(
+        segments=segments,
+        arms=arms,
+        units=n,
+        metrics=metrics,
+        window_start=start,
+        window_end=end,
+        cuped=cuped,
+    )

@@ -36,7 +36,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dataset:
     """The three contract tables as Ibis tables on one connection."""
 
@@ -119,4 +119,10 @@ def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
     for name in REQUIRED_COLUMNS:
         tables[name] = read_table(con, require_table(folder, name), name)
         _check_columns(folder, name, tables[name])
-    return Dataset(folder, con, tables["customers"], tables["events"], tables["assignments"])
+    return Dataset(
+        path=folder,
+        con=con,
+        customers=tables["customers"],
+        events=tables["events"],
+        assignments=tables["assignments"],
+    )

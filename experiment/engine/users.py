@@ -52,7 +52,7 @@ QUALITY_EVENTS = ("events_before_assignment",)
 QUALITY_COLUMNS = tuple(Q.format(q) for q in QUALITY_EVENTS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UserTable:
     """The per-user table and what is needed to read metrics and segments off it.
 

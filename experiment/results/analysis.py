@@ -34,7 +34,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResultRow:
     """One (segment, metric, treatment arm) comparison against control."""
 
@@ -72,7 +72,7 @@ class ResultRow:
     suppressed: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SegmentSrm:
     """The sample-ratio check of one segment (expected shares: its allocation)."""
 
@@ -82,7 +82,7 @@ class SegmentSrm:
     flag: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Srm:
     """Sample-ratio-mismatch check of the arm counts against the design weights."""
 
@@ -94,7 +94,7 @@ class Srm:
     segments: tuple[SegmentSrm, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DataQualityCheck:
     """One data-quality check run before analysis.
 
@@ -111,14 +111,14 @@ class DataQualityCheck:
     severity: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DataQuality:
     """Every data-quality check of an analysis, in a fixed order."""
 
     checks: tuple[DataQualityCheck, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Heterogeneity:
     """Cochran's Q test of whether one metric's lift differs between segments."""
 
@@ -130,7 +130,7 @@ class Heterogeneity:
     segments: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TimelinePoint:
     """Cumulative relative lift of one (segment, metric, arm) up to ``date`` (sequential)."""
 
@@ -143,7 +143,7 @@ class TimelinePoint:
     ci_high: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SegmentInfo:
     """A segment's definition and its assigned size."""
 
@@ -154,7 +154,7 @@ class SegmentInfo:
     suppressed: bool = False  # under the privacy floor: ``users`` is withheld
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AnalysisResults:
     """Everything ``exp analyze`` concludes; serialises to results.json."""
 
@@ -269,7 +269,7 @@ class AnalysisResults:
             ),
             cuped_covariates=dict(doc.get("cuped_covariates") or {}),
             data_quality=DataQuality(
-                tuple(
+                checks=tuple(
                     DataQualityCheck(**_typed(DataQualityCheck, c))
                     for c in (doc.get("data_quality") or {}).get("checks") or ()
                 )

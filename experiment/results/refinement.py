@@ -34,7 +34,7 @@ __all__ = [
 ProposalKind = Literal["split", "threshold", "merge"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Side:
     """One side of a proposal, measured on the estimation half.
 
@@ -59,7 +59,7 @@ class Side:
     mde_rel: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NewSegment:
     """A segment the proposal adds to the segments file (valid ``where`` rule text)."""
 
@@ -68,7 +68,7 @@ class NewSegment:
     description: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Proposal:
     """One refinement of one segment (or, for ``merge``, of a pair of segments).
 
@@ -104,7 +104,7 @@ class Proposal:
     equivalence_p: float = math.nan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Refinement:
     """Everything ``exp refine`` found, with how it searched."""
 

@@ -130,7 +130,10 @@ def split_proposal(segment: str, parent: str, best: Best, ctx: Context) -> Propo
     conds = _conditions(best)
     rules = (conjoin(parent, conds[0]), conjoin(parent, conds[1]))
     sides, p, high_first = _measure(best, (names[0], names[1]), rules, ctx)
-    new = tuple(NewSegment(s.name, s.rule, f"{segment} split on {a} by exp refine") for s in sides)
+    new = tuple(
+        NewSegment(name=s.name, where=s.rule, description=f"{segment} split on {a} by exp refine")
+        for s in sides
+    )
     ordered = (conds[1], conds[0]) if high_first else conds
     summary = _split_summary(segment, sides, ordered, p)
     return _proposal("split", segment, best, sides=sides, new=new, p=p, summary=summary, ctx=ctx)
@@ -159,9 +162,11 @@ def threshold_proposal(base: ThresholdBase, best: Best, ctx: Context) -> Proposa
     )
     new = (
         NewSegment(
-            kept.name,
-            kept.rule,
-            f"{base.segment} with {base.column} {base.op} {base.value:g} moved by exp refine",
+            name=kept.name,
+            where=kept.rule,
+            description=(
+                f"{base.segment} with {base.column} {base.op} {base.value:g} moved by exp refine"
+            ),
         ),
     )
     return _proposal(
@@ -237,7 +242,11 @@ def merge_proposals(
                 threshold=None,
                 groups=None,
                 sides=(measured[0][0], measured[1][0]),
-                new_segments=(NewSegment(name, where, f"{a} and {b} merged by exp refine"),),
+                new_segments=(
+                    NewSegment(
+                        name=name, where=where, description=f"{a} and {b} merged by exp refine"
+                    ),
+                ),
                 candidates=len(cols) - 1,
                 discovery_z=float(dz),
                 interaction_p=float(two_sided_p(z)[0]),

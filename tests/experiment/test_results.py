@@ -17,8 +17,11 @@ CONTRACT_ROW = [
 
 def make_results(segment: str = "all") -> AnalysisResults:
     row = ResultRow(
-        segment, "conversion", "treatment", 50112, 49888, 0.0312, 0.0335, 0.0023, 0.0737,
-        0.011, 0.136, 0.0003, 0.0043, 0.021, 0.063, False, "welch-t, holm", "proportion", "",
+        segment=segment, metric="conversion", arm="treatment",
+        n_control=50112, n_treatment=49888, mean_control=0.0312, mean_treatment=0.0335,
+        lift_abs=0.0023, lift_rel=0.0737, ci_low=0.011, ci_high=0.136,
+        ci_abs_low=0.0003, ci_abs_high=0.0043, p_value=0.021, p_adjusted=0.063,
+        significant=False, method="welch-t, holm", metric_kind="proportion", reason="",
     )  # fmt: skip
     nan_row = replace(
         row, segment="tiny", p_value=math.nan, ci_low=math.inf, reason="too_few_units"
@@ -27,11 +30,16 @@ def make_results(segment: str = "all") -> AnalysisResults:
         experiment="winback-offer",
         control="control",
         srm=Srm(
-            0.41, {"control": 50112, "treatment": 49888}, {"control": 0.5, "treatment": 0.5}, False
+            p_value=0.41,
+            observed={"control": 50112, "treatment": 49888},
+            expected={"control": 0.5, "treatment": 0.5},
+            flag=False,
         ),
         results=(row, nan_row),
         arms=("control", "treatment"),
-        segments=(SegmentInfo("all", "", "all assigned users", 100000),),
+        segments=(
+            SegmentInfo(name="all", where="", description="all assigned users", users=100000),
+        ),
     )
 
 
@@ -81,9 +89,24 @@ def test_json_round_trip_of_segment_srm_and_data_quality():
 
     base = make_results()
     srm = replace(
-        base.srm, segments=(SegmentSrm("vip", 1e-5, {"control": 90, "treatment": 10}, True),)
+        base.srm,
+        segments=(
+            SegmentSrm(
+                segment="vip", p_value=1e-5, observed={"control": 90, "treatment": 10}, flag=True
+            ),
+        ),
     )
-    dq = DataQuality((DataQualityCheck("multiple_arms", 3, "excluded", "3 users ...", "warning"),))
+    dq = DataQuality(
+        checks=(
+            DataQualityCheck(
+                name="multiple_arms",
+                count=3,
+                action="excluded",
+                message="3 users ...",
+                severity="warning",
+            ),
+        )
+    )
     original = replace(base, srm=srm, data_quality=dq)
     doc = json.loads(original.to_json())
     seg = doc["srm"]["segments"][0]

@@ -80,29 +80,35 @@ def make_many(
                 for name in names[:3]:
                     points.append(
                         TimelinePoint(
-                            f"2026-01-{day:02d}",
-                            name,
-                            metric,
-                            "treatment",
-                            0.05,
-                            0.05 - width,
-                            0.05 + width,
+                            date=f"2026-01-{day:02d}",
+                            segment=name,
+                            metric=metric,
+                            arm="treatment",
+                            lift_rel=0.05,
+                            ci_low=0.05 - width,
+                            ci_high=0.05 + width,
                         )
                     )
     return AnalysisResults(
         experiment="big-campaign",
         control="control",
         srm=Srm(
-            0.5, {"control": 50000, "treatment": 50000}, {"control": 0.5, "treatment": 0.5}, False
+            p_value=0.5,
+            observed={"control": 50000, "treatment": 50000},
+            expected={"control": 0.5, "treatment": 0.5},
+            flag=False,
         ),
         results=tuple(rows),
         arms=("control", "treatment"),
         window_start="2026-01-01",
         window_end="2026-01-14",
         segments=tuple(
-            SegmentInfo(n, f"x >= {i}", f"segment {i}", 2000 + i) for i, n in enumerate(names)
+            SegmentInfo(name=n, where=f"x >= {i}", description=f"segment {i}", users=2000 + i)
+            for i, n in enumerate(names)
         ),
-        heterogeneity=tuple(Heterogeneity(m, 60.0, 0.02, 0.3) for m, _ in METRICS[:n_metrics]),
+        heterogeneity=tuple(
+            Heterogeneity(metric=m, q=60.0, p_value=0.02, i2=0.3) for m, _ in METRICS[:n_metrics]
+        ),
         timeline=tuple(points),
         cuped_covariates={m: f"{m}_pre" for m, _ in METRICS[:n_metrics]},
     )

@@ -8,7 +8,14 @@ EVIL = "<script>alert(1)</script> $\\alpha$"
 
 def _rows(n):
     return [
-        ForestRow(f"s{i}", 0.01 * i, 0.01 * i - 0.05, 0.01 * i + 0.05, "neutral", "+1%")
+        ForestRow(
+            label=f"s{i}",
+            lift=0.01 * i,
+            low=0.01 * i - 0.05,
+            high=0.01 * i + 0.05,
+            state="neutral",
+            annotation="+1%",
+        )
         for i in range(n)
     ]
 
@@ -23,7 +30,17 @@ def test_forest_svg_one_group_per_row_and_text_kept_as_text():
 
 
 def test_forest_svg_escapes_labels_and_does_not_parse_math():
-    rows = [ForestRow(EVIL, 0.1, 0.0, 0.2, "positive", "+10%", emphasised=True)]
+    rows = [
+        ForestRow(
+            label=EVIL,
+            lift=0.1,
+            low=0.0,
+            high=0.2,
+            state="positive",
+            annotation="+10%",
+            emphasised=True,
+        )
+    ]
     svg = forest_svg(rows, id_prefix="f", confidence="95%")
     assert "<script" not in svg
     assert "&lt;script&gt;alert(1)&lt;/script&gt; $\\alpha$" in svg
@@ -32,7 +49,14 @@ def test_forest_svg_escapes_labels_and_does_not_parse_math():
 def test_forest_svg_hidden_rows_show_their_note():
     rows = [
         *_rows(2),
-        ForestRow("tiny", math.nan, math.nan, math.nan, "hidden", "below minimum size"),
+        ForestRow(
+            label="tiny",
+            lift=math.nan,
+            low=math.nan,
+            high=math.nan,
+            state="hidden",
+            annotation="below minimum size",
+        ),
     ]
     svg = forest_svg(rows, id_prefix="f", confidence="95%")
     assert "below minimum size" in svg
@@ -41,9 +65,9 @@ def test_forest_svg_hidden_rows_show_their_note():
 
 def test_forest_svg_states_differ_beyond_colour():
     rows = [
-        ForestRow("a", 0.1, 0.05, 0.15, "positive", ""),
-        ForestRow("b", -0.1, -0.15, -0.05, "negative", ""),
-        ForestRow("c", 0.0, -0.05, 0.05, "underpowered", ""),
+        ForestRow(label="a", lift=0.1, low=0.05, high=0.15, state="positive", annotation=""),
+        ForestRow(label="b", lift=-0.1, low=-0.15, high=-0.05, state="negative", annotation=""),
+        ForestRow(label="c", lift=0.0, low=-0.05, high=0.05, state="underpowered", annotation=""),
     ]
     svg = forest_svg(rows, id_prefix="f", confidence="95%")
     groups = re.split(r'<g id="f-row-', svg)[1:]
@@ -54,7 +78,13 @@ def test_forest_svg_states_differ_beyond_colour():
 
 def test_timeline_svg_draws_each_series_with_legend():
     series = [
-        Series(name, ("2026-01-01", "2026-01-02"), (0.1, 0.05), (-0.1, 0.0), (0.3, 0.1))
+        Series(
+            label=name,
+            dates=("2026-01-01", "2026-01-02"),
+            lift=(0.1, 0.05),
+            low=(-0.1, 0.0),
+            high=(0.3, 0.1),
+        )
         for name in ("all", "vip <b>")
     ]
     svg = timeline_svg(series, confidence="95%")

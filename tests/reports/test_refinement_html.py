@@ -81,7 +81,7 @@ def test_render_html_refinement_escapes_every_text_field():
         attribute=EVIL,
         summary=EVIL,
         sides=(replace(split.sides[0], name=EVIL, rule=EVIL), split.sides[1]),
-        new_segments=(NewSegment(EVIL, EVIL, EVIL),),
+        new_segments=(NewSegment(name=EVIL, where=EVIL, description=EVIL),),
     )
     refinement = replace(
         make_refinement(evil, group_proposal()), metric=EVIL, attributes=(EVIL,), arm=EVIL

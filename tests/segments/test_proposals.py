@@ -96,7 +96,9 @@ def test_proposals_yaml_exclusive_file_puts_new_segments_before_their_parent(tmp
     on_all = replace(
         split_proposal(),
         segment="all",
-        new_segments=(NewSegment("recent", "days_since_last_login < 30", ""),),
+        new_segments=(
+            NewSegment(name="recent", where="days_since_last_login < 30", description=""),
+        ),
     )
     refinement = make_refinement(split_proposal(), merge_proposal(), on_all)
     text = proposals_yaml(refinement, original)
@@ -138,10 +140,22 @@ segments:
 @pytest.mark.parametrize(
     ("new", "phrase"),
     [
-        (NewSegment("mobile", "orders_90d >= 2", ""), "a segment named 'mobile' already exists"),
-        (NewSegment("all", "orders_90d >= 2", ""), "'all' is not a valid segment name"),
-        (NewSegment("x", "orders_90d >=", ""), "the rule of 'x' does not parse"),
-        (NewSegment("x", 'segment("nope") and device == "a"', ""), "its rule refers to 'nope'"),
+        (
+            NewSegment(name="mobile", where="orders_90d >= 2", description=""),
+            "a segment named 'mobile' already exists",
+        ),
+        (
+            NewSegment(name="all", where="orders_90d >= 2", description=""),
+            "'all' is not a valid segment name",
+        ),
+        (
+            NewSegment(name="x", where="orders_90d >=", description=""),
+            "the rule of 'x' does not parse",
+        ),
+        (
+            NewSegment(name="x", where='segment("nope") and device == "a"', description=""),
+            "its rule refers to 'nope'",
+        ),
     ],
 )
 def test_proposals_yaml_invalid_new_segment_stays_a_comment(tmp_path, new, phrase):
@@ -155,7 +169,9 @@ def test_proposals_yaml_without_segments_file_lists_only_new_segments(tmp_path):
     on_all = replace(
         split_proposal(),
         segment="all",
-        new_segments=(NewSegment("recent", "days_since_last_login < 30", ""),),
+        new_segments=(
+            NewSegment(name="recent", where="days_since_last_login < 30", description=""),
+        ),
     )
     loaded = _load(tmp_path, proposals_yaml(make_refinement(on_all), None))
     assert loaded.names == ["recent"]
