@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from simulators.catalog import Scenario
-    from simulators.journeys import DayEvents, TimeProfile
+    from simulators.day import DayEvents
+    from simulators.journeys import TimeProfile
     from simulators.outcomes import PotentialOutcomes
 
 __all__ = ["MAX_DAYS", "Churn", "Cohort", "build_cohort", "check_int", "cohort_day"]

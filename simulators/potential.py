@@ -24,7 +24,8 @@ from numpy.typing import NDArray
 from experiment.plan import kind_plan
 from simulators.catalog import Scenario, load_scenario
 from simulators.cohort import MAX_DAYS, Churn, build_cohort, check_int, cohort_day
-from simulators.journeys import MAX_USERS, TimeProfile
+from simulators.day import MAX_USERS
+from simulators.journeys import TimeProfile
 from simulators.outcomes import PotentialOutcomes
 from simulators.truth import TruthEffect, true_effects
 

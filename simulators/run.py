@@ -20,7 +20,8 @@ from experiment.config import read_yaml
 from experiment.errors import ConfigError
 from simulators.catalog import EXPERIMENT_FILE, SEGMENTS_FILE, Scenario, load_scenario
 from simulators.cohort import MAX_DAYS, Churn, Cohort, build_cohort, check_int, cohort_day
-from simulators.journeys import MAX_USERS, TimeProfile
+from simulators.day import MAX_USERS
+from simulators.journeys import TimeProfile
 from simulators.outcomes import PotentialOutcomes
 from simulators.output import Staging, dump_yaml, write_json, write_parquet, write_text
 from simulators.truth import Truth, true_effects
