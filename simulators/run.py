@@ -99,6 +99,25 @@ class _Sink:
             self.writer = None
 
 
+def _write_truth_and_files(
+    stage: Staging,
+    scenario: Scenario,
+    outcomes: PotentialOutcomes,
+    members: dict[str, NDArray[np.bool_]],
+    *,
+    users: int,
+    days: int,
+    seed: int,
+) -> None:
+    """Stage ``truth.json`` and the scenario's segments and experiment files beside the tables."""
+    exp = scenario.experiment
+    effects = true_effects(outcomes, exp.metrics, members, arms=list(exp.arms), control=exp.control)
+    truth = Truth(scenario.name, seed, users, days, effects)
+    write_json(truth.to_dict(), stage.path("truth.json"))
+    shutil.copyfile(scenario.segments_path, stage.path(SEGMENTS_FILE))
+    write_text(_experiment_yaml(scenario, scenario.config.start, days), stage.path(EXPERIMENT_FILE))
+
+
 def _write_events(
     sink: _Sink,
     scenario: Scenario,
@@ -244,13 +263,9 @@ def simulate(
             )
         finally:
             sink.close()
-        effects = true_effects(
-            outcomes, exp.metrics, cohort.members, arms=list(exp.arms), control=exp.control
+        _write_truth_and_files(
+            stage, loaded, outcomes, cohort.members, users=users, days=days, seed=seed
         )
-        truth = Truth(loaded.name, seed, users, days, effects)
-        write_json(truth.to_dict(), stage.path("truth.json"))
-        shutil.copyfile(loaded.segments_path, stage.path(SEGMENTS_FILE))
-        write_text(_experiment_yaml(loaded, loaded.config.start, days), stage.path(EXPERIMENT_FILE))
         paths = stage.commit()
     return SimulationSummary(
         scenario=loaded.name,
