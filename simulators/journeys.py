@@ -21,27 +21,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
 
-from simulators.schema import EVENTS, TIMESTAMP
+from simulators.day import DayRows, World
 
 if TYPE_CHECKING:
+    from simulators.day import DayEvents
     from simulators.effects import Multipliers
     from simulators.outcomes import PotentialOutcomes
     from simulators.population import Traits
     from simulators.scenario import FunnelSpec
 
-__all__ = ["MAX_CHANNELS", "MAX_USERS", "DayEvents", "TimeProfile", "simulate_day"]
+__all__ = ["TimeProfile", "simulate_day"]
 
 _US = 1_000_000
 _US_PER_DAY = 86_400 * _US
 _IMPRESSION_GAP_S = 20.0  # mean seconds between impressions of a session (judgment)
 _SESSION_SPAN_S = 600.0  # logins, page views and feature uses fall in a session's first 10 min
 _DELAYS_S = {"click": (2.0, 30.0), "add_to_cart": (20.0, 120.0), "purchase": (60.0, 600.0)}
-_CODE = {name: np.int8(i) for i, name in enumerate(EVENTS)}
-
-World = NDArray[np.bool_] | None
 
 
 @dataclass(frozen=True)
@@ -67,51 +64,6 @@ class TimeProfile:
             channel_names=channels,
             channel_cdf=np.cumsum(rows, axis=1)[:, :-1] / rows.sum(axis=1, keepdims=True),
             channel_ctr=np.asarray([funnel.channel_ctr.get(c, 1.0) for c in channels]),
-        )
-
-
-@dataclass(frozen=True)
-class DayEvents:
-    """The observed events of one day, sorted by time; ``revenue`` is NaN off purchases.
-
-    ``event`` and ``channel`` are codes into :data:`simulators.schema.EVENTS` and the
-    profile's channel names.
-    """
-
-    user: NDArray[np.int32]
-    ts: NDArray[np.int64]
-    event: NDArray[np.int8]
-    channel: NDArray[np.int8]
-    revenue: NDArray[np.float64]
-
-    def __len__(self) -> int:
-        return int(self.user.size)
-
-    def to_arrow(
-        self, *, user_ids: pa.Array, traits: Traits, channels: tuple[str, ...]
-    ) -> pa.Table:
-        """The events table rows; ``event``, ``channel`` and ``device`` dictionary-encoded.
-
-        No Python strings are made per row: names are codes into a small dictionary,
-        and user ids are taken from the customers' id array. Parquet keeps the
-        dictionaries; readers (DuckDB, pyarrow) see plain strings.
-        """
-        device = traits.device.astype(np.int8)[self.user]
-        return pa.table(
-            {
-                "user_id": user_ids.take(pa.array(self.user)),
-                "ts": pa.array(self.ts, pa.int64()).cast(TIMESTAMP),
-                "event": pa.DictionaryArray.from_arrays(
-                    pa.array(self.event), pa.array(EVENTS, pa.string())
-                ),
-                "channel": pa.DictionaryArray.from_arrays(
-                    pa.array(self.channel), pa.array(channels, pa.string())
-                ),
-                "device": pa.DictionaryArray.from_arrays(
-                    pa.array(device), pa.array(traits.device_names, pa.string())
-                ),
-                "revenue": pa.array(self.revenue, pa.float64(), from_pandas=True),
-            }
         )
 
 
@@ -152,92 +104,6 @@ def _thinned(
     user = owner[unit]
     keep = rng.random(unit.size) * top[user] < mult[:, user]
     return unit, keep
-
-
-@dataclass
-class _Day:
-    """Observed rows and potential-outcome counts collected while a day is built."""
-
-    arm: NDArray[np.intp]
-    outcomes: PotentialOutcomes
-    parts: list[tuple[NDArray[np.intp], NDArray[np.int64], np.int8, NDArray[np.int8]]]
-    revenue: tuple[int, NDArray[np.float64]] | None = None
-
-    def add(
-        self,
-        name: str,
-        user: NDArray[np.intp],
-        world: World,
-        ts: NDArray[np.int64],
-        channel: NDArray[np.int8],
-    ) -> NDArray[np.bool_] | None:
-        """Count the events in every world and keep those of the assigned world."""
-        if world is None:
-            self.outcomes.add_events(name, user)
-            seen = None
-        else:
-            for a in range(world.shape[0]):
-                self.outcomes.add_events(name, user[world[a]], arm=a)
-            seen = world[self.arm[user], np.arange(user.size)]
-            user, ts, channel = user[seen], ts[seen], channel[seen]
-        self.parts.append((user, ts, _CODE[name], channel))
-        return seen
-
-    def concat(self, day_end: int, *, ordered: bool = True) -> DayEvents:
-        """All rows in time order; user, event, channel and revenue row travel packed in one int64.
-
-        One gather of the packed column by the sort order replaces four (a day at 1M
-        users has ~3M rows, and random gathers are what a day's sort costs). With
-        ``ordered=False`` the rows stay in the order they were built (no sort).
-        """
-        # a session late in the day may run past midnight: keep its events in the day
-        ts = np.minimum(np.concatenate([p[1] for p in self.parts]), day_end - 1)
-        sizes = [p[0].size for p in self.parts]
-        packed = np.concatenate([p[0] for p in self.parts]).astype(np.int64)
-        packed |= np.repeat(np.asarray([p[2] for p in self.parts], dtype=np.int64), sizes) << 27
-        packed |= np.concatenate([p[3] for p in self.parts]).astype(np.int64) << 31
-        amounts: NDArray[np.float64] = np.empty(0)
-        if self.revenue is not None:
-            offset, amounts = self.revenue
-            rows = slice(offset, offset + amounts.size)
-            packed[rows] |= np.arange(1, amounts.size + 1, dtype=np.int64) << 35
-        if ordered:
-            order, ts = _time_order(ts)
-            packed = packed[order]
-        revenue_row = packed >> 35
-        revenue = np.full(ts.size, np.nan)
-        has = np.flatnonzero(revenue_row)
-        revenue[has] = amounts[revenue_row[has] - 1]
-        return DayEvents(
-            user=(packed & _USER_MASK).astype(np.int32),
-            ts=ts,
-            event=((packed >> 27) & 15).astype(np.int8),
-            channel=((packed >> 31) & 15).astype(np.int8),
-            revenue=revenue,
-        )
-
-
-_INDEX_BITS = 26  # events per day < 2**26; µs of a day < 2**37; 26 + 37 = 63 bits
-_USER_MASK = (1 << 27) - 1  # packed rows: user 27 bits | event 4 | channel 4 | revenue row 28
-MAX_USERS = 1 << 27
-"""Most customers one run can hold (the packed row layout of a day)."""
-MAX_CHANNELS = 16
-"""Most session channels a scenario can list (4 bits in the packed row layout)."""
-
-
-def _time_order(ts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """The stable sort order of ``ts`` (one day's timestamps) and the sorted timestamps.
-
-    Sorting unique ``(ts << 26) | index`` keys with an unstable (SIMD) sort gives
-    the same order as a stable argsort, ~4x faster, on every CPU.
-    """
-    if ts.size >= 1 << _INDEX_BITS:  # pragma: no cover - beyond ~30M users per run
-        order: NDArray[np.int64] = np.argsort(ts, kind="stable")
-        return order, ts[order]
-    low = int(ts.min()) if ts.size else 0
-    key = ((ts - low) << _INDEX_BITS) | np.arange(ts.size, dtype=np.int64)
-    key.sort()
-    return key & ((1 << _INDEX_BITS) - 1), (key >> _INDEX_BITS) + low
 
 
 def _sessions(
@@ -299,7 +165,7 @@ def _delay(rng: np.random.Generator, event: str, n: int) -> NDArray[np.int64]:
 
 def _extras(
     rng: np.random.Generator,
-    day: _Day,
+    day: DayRows,
     traits: Traits,
     funnel: FunnelSpec,
     *,
@@ -364,7 +230,7 @@ def simulate_day(
         The day's observed events, those of each user's assigned arm.
     """
     rng = np.random.default_rng(rng)
-    day = _Day(arm=arm, outcomes=outcomes, parts=[])
+    day = DayRows(arm=arm, outcomes=outcomes, parts=[])
     rate = traits.sessions_per_day * profile.weekday[weekday]
     if activity is not None:
         rate = rate * activity
@@ -391,12 +257,8 @@ def simulate_day(
         user, channel = user[go], channel[go]
         ts = ts[go] + _delay(rng, name, go.size)
         if name == "purchase":
-            offset = sum(p[0].size for p in day.parts)
-            seen = day.add(name, user, world, ts, channel)
             value = _order_values(rng, traits, funnel, multipliers, user)
-            _count_revenue(outcomes, user, world, value)
-            observed = value[arm[user], np.arange(user.size)]
-            day.revenue = (offset, observed if seen is None else observed[seen])
+            day.add_purchases(user, world, ts, channel, value)
         else:
             day.add(name, user, world, ts, channel)
     return day.concat(day_start + _US_PER_DAY, ordered=ordered)
@@ -415,11 +277,3 @@ def _order_values(
     )
     value: NDArray[np.float64] = np.round(base * multipliers.order_value[:, user], 2)
     return value
-
-
-def _count_revenue(
-    outcomes: PotentialOutcomes, user: NDArray[np.intp], world: World, value: NDArray[np.float64]
-) -> None:
-    for a in range(value.shape[0]):
-        keep = slice(None) if world is None else world[a]
-        outcomes.add_revenue(a, user[keep], value[a, keep])

@@ -115,6 +115,95 @@ def _ranked(
     return names, np.searchsorted(edges, rank, side="right").astype(np.intp)
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Behaviour:
+    """The traits drawn after the attributes: activity, tenure and funnel propensities.
+
+    A part of :class:`Traits` (same field names), drawn by :func:`_draw_behaviour`.
+    """
+
+    lapsed: NDArray[np.bool_]
+    tenure_days: NDArray[np.int64]
+    price_sensitivity: NDArray[np.float64]
+    sessions_per_day: NDArray[np.float64]
+    past_activity: NDArray[np.float64]
+    ctr: NDArray[np.float64]
+    cart_rate: NDArray[np.float64]
+    purchase_rate: NDArray[np.float64]
+    value_log_mean: NDArray[np.float64]
+    pricing_rate: NDArray[np.float64]
+    feature_rate: NDArray[np.float64]
+    premium_rate: NDArray[np.float64]
+
+
+def _purchase_rate(
+    rng: np.random.Generator,
+    funnel: FunnelSpec,
+    base: NDArray[np.float64],
+    price_sensitivity: NDArray[np.float64],
+    ps_centre: float,
+) -> NDArray[np.float64]:
+    """Purchase per cart: the device's rate tilted by price sensitivity, then Beta per user."""
+    purchase = base * (1.0 + funnel.price_sensitivity_slope * (price_sensitivity - ps_centre))
+    purchase = np.clip(purchase, 1e-6, 1.0 - 1e-6)
+    if funnel.purchase_concentration is not None:  # Beta around the user's mean rate
+        kappa = funnel.purchase_concentration
+        purchase = rng.beta(purchase * kappa, (1.0 - purchase) * kappa)
+    return purchase
+
+
+def _draw_behaviour(
+    rng: np.random.Generator,
+    population: PopulationSpec,
+    funnel: FunnelSpec,
+    *,
+    stage: NDArray[np.intp],
+    purchase_base: NDArray[np.float64],
+    latent: NDArray[np.float64],
+) -> _Behaviour:
+    """Tenure, activity, churn state and funnel rates, given stages and latent traits."""
+    stages = list(population.stages.values())
+    engagement, price, value = latent
+    n_users = stage.size
+
+    def per_stage(values: list[float]) -> NDArray[np.float64]:
+        return np.asarray(values, dtype=np.float64)[stage]
+
+    tenure_low = np.asarray([s.tenure[0] for s in stages], dtype=np.int64)[stage]
+    tenure_high = np.asarray([s.tenure[1] for s in stages], dtype=np.int64)[stage]
+    tenure = _uniform_days(rng, tenure_low, tenure_high)
+    ps_a, ps_b = population.price_sensitivity
+    price_sensitivity = _ranked_like(rng.beta(ps_a, ps_b, n_users), price)
+    shape = population.activity_shape
+    gamma = _ranked_like(rng.gamma(shape, 1.0 / shape, n_users), engagement)  # mean 1
+    weekly = gamma * per_stage([s.sessions_per_week for s in stages])
+    lapsed = rng.random(n_users) < per_stage([s.lapsed for s in stages])
+    ctr_a = funnel.ctr_mean * funnel.ctr_concentration
+    ctr = rng.beta(ctr_a, funnel.ctr_concentration - ctr_a, n_users)
+    ps_centre = ps_a / (ps_a + ps_b)
+    purchase = _purchase_rate(rng, funnel, purchase_base, price_sensitivity, ps_centre)
+    value_log_mean = (
+        np.log(funnel.order_value_median)
+        + per_stage([s.value for s in stages])
+        + funnel.order_value_user_sigma * value
+    )
+    ps_ratio = price_sensitivity / (ps_a / (ps_a + ps_b))
+    return _Behaviour(
+        lapsed=lapsed,
+        tenure_days=tenure,
+        price_sensitivity=price_sensitivity,
+        sessions_per_day=weekly / 7.0,
+        past_activity=per_stage([s.past_activity for s in stages]),
+        ctr=ctr,
+        cart_rate=np.minimum(funnel.cart_per_click * per_stage([s.intent for s in stages]), 1.0),
+        purchase_rate=purchase,
+        value_log_mean=value_log_mean,
+        pricing_rate=funnel.pricing_views_per_session * (0.25 + 0.75 * ps_ratio),
+        feature_rate=funnel.features_per_session * np.exp(0.5 * engagement - 0.125),
+        premium_rate=funnel.premium_features_per_session * np.exp(0.7 * value - 0.245),
+    )
+
+
 def draw_traits(
     population: PopulationSpec,
     funnel: FunnelSpec,
@@ -145,7 +234,6 @@ def draw_traits(
         https://doi.org/10.1287/mksc.1040.0098 (Gamma heterogeneity of rates).
     """
     rng = np.random.default_rng(rng)
-    stages = list(population.stages.values())
     stage_names, stage = _categorical(
         rng, {k: s.share for k, s in population.stages.items()}, n_users
     )
@@ -154,40 +242,13 @@ def draw_traits(
     channel_names, channel = _categorical(rng, population.channels, n_users)
     age_names, age = _categorical(rng, population.age_bands, n_users)
     interest_names, interest = _categorical(rng, population.interests, n_users)
-    engagement, price, value = _latent(rng, population.latent_correlation, n_users)
-    plan_names, plan = _ranked(rng, population.plans, value)
-    company_names, company = _ranked(rng, population.company_sizes, value)
-
-    def per_stage(values: list[float]) -> NDArray[np.float64]:
-        return np.asarray(values, dtype=np.float64)[stage]
-
-    tenure_low = np.asarray([s.tenure[0] for s in stages], dtype=np.int64)[stage]
-    tenure_high = np.asarray([s.tenure[1] for s in stages], dtype=np.int64)[stage]
-    tenure = _uniform_days(rng, tenure_low, tenure_high)
-
-    ps_a, ps_b = population.price_sensitivity
-    price_sensitivity = _ranked_like(rng.beta(ps_a, ps_b, n_users), price)
-    shape = population.activity_shape
-    gamma = _ranked_like(rng.gamma(shape, 1.0 / shape, n_users), engagement)  # mean 1
-    weekly = gamma * per_stage([s.sessions_per_week for s in stages])
-    lapsed = rng.random(n_users) < per_stage([s.lapsed for s in stages])
-    ctr_a = funnel.ctr_mean * funnel.ctr_concentration
-    ctr = rng.beta(ctr_a, funnel.ctr_concentration - ctr_a, n_users)
+    latent = _latent(rng, population.latent_correlation, n_users)
+    plan_names, plan = _ranked(rng, population.plans, latent[2])  # ranked by value
+    company_names, company = _ranked(rng, population.company_sizes, latent[2])
     purchase_base = np.asarray([funnel.purchase_per_cart[d] for d in device_names])[device]
-    ps_centre = ps_a / (ps_a + ps_b)
-    purchase = purchase_base * (
-        1.0 + funnel.price_sensitivity_slope * (price_sensitivity - ps_centre)
+    how = _draw_behaviour(
+        rng, population, funnel, stage=stage, purchase_base=purchase_base, latent=latent
     )
-    purchase = np.clip(purchase, 1e-6, 1.0 - 1e-6)
-    if funnel.purchase_concentration is not None:  # Beta around the user's mean rate
-        kappa = funnel.purchase_concentration
-        purchase = rng.beta(purchase * kappa, (1.0 - purchase) * kappa)
-    value_log_mean = (
-        np.log(funnel.order_value_median)
-        + per_stage([s.value for s in stages])
-        + funnel.order_value_user_sigma * value
-    )
-    ps_ratio = price_sensitivity / (ps_a / (ps_a + ps_b))
     return Traits(
         stage_names=stage_names,
         device_names=device_names,
@@ -205,16 +266,16 @@ def draw_traits(
         company=company,
         plan=plan,
         interest=interest,
-        lapsed=lapsed,
-        tenure_days=tenure,
-        price_sensitivity=price_sensitivity,
-        sessions_per_day=weekly / 7.0,
-        past_activity=per_stage([s.past_activity for s in stages]),
-        ctr=ctr,
-        cart_rate=np.minimum(funnel.cart_per_click * per_stage([s.intent for s in stages]), 1.0),
-        purchase_rate=purchase,
-        value_log_mean=value_log_mean,
-        pricing_rate=funnel.pricing_views_per_session * (0.25 + 0.75 * ps_ratio),
-        feature_rate=funnel.features_per_session * np.exp(0.5 * engagement - 0.125),
-        premium_rate=funnel.premium_features_per_session * np.exp(0.7 * value - 0.245),
+        lapsed=how.lapsed,
+        tenure_days=how.tenure_days,
+        price_sensitivity=how.price_sensitivity,
+        sessions_per_day=how.sessions_per_day,
+        past_activity=how.past_activity,
+        ctr=how.ctr,
+        cart_rate=how.cart_rate,
+        purchase_rate=how.purchase_rate,
+        value_log_mean=how.value_log_mean,
+        pricing_rate=how.pricing_rate,
+        feature_rate=how.feature_rate,
+        premium_rate=how.premium_rate,
     )

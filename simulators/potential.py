@@ -23,9 +23,10 @@ from numpy.typing import NDArray
 
 from experiment.plan import kind_plan
 from simulators.catalog import Scenario, load_scenario
-from simulators.journeys import MAX_USERS, TimeProfile
+from simulators.cohort import MAX_DAYS, Churn, build_cohort, check_int, cohort_day
+from simulators.day import MAX_USERS
+from simulators.journeys import TimeProfile
 from simulators.outcomes import PotentialOutcomes
-from simulators.run import _MAX_DAYS, _check_int, _Churn, _cohort, _cohort_day
 from simulators.truth import TruthEffect, true_effects
 
 if TYPE_CHECKING:
@@ -144,19 +145,19 @@ def simulate_potential(
         >>> conversion.shape, list(run.members)[0]
         ((300,), 'all')
     """
-    users = _check_int(users, "users", low=1, high=MAX_USERS)
-    days = _check_int(days, "days", low=1, high=_MAX_DAYS)
-    seed = _check_int(seed, "seed", low=0)
+    users = check_int(users, "users", low=1, high=MAX_USERS)
+    days = check_int(days, "days", low=1, high=MAX_DAYS)
+    seed = check_int(seed, "seed", low=0)
     loaded = load_scenario(scenario)
     exp, config = loaded.experiment, loaded.config
     tracked = frozenset(m.event for metric in exp.metrics for m in metric.measures)
     outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked)
-    cohort = _cohort(loaded, users, seed, None)
+    cohort = build_cohort(loaded, users, seed, None)
     profile = TimeProfile.from_funnel(config.funnel, cohort.traits.device_names)
-    churn = _Churn(loaded, cohort.traits, seed)
+    churn = Churn(loaded, cohort.traits, seed)
     snapshots: list[PotentialOutcomes] = []
     for day in range(days):
-        _cohort_day(
+        cohort_day(
             loaded,
             cohort,
             profile,

@@ -33,6 +33,7 @@ from simulators.outcomes import PotentialOutcomes
 from simulators.schema import EVENTS
 
 if TYPE_CHECKING:
+    from simulators.day import DayEvents
     from simulators.population import Traits
     from simulators.scenario import ScenarioConfig
 
@@ -77,6 +78,16 @@ def _active(traits: Traits, config: ScenarioConfig, days_before: int) -> NDArray
     alive = (days_before <= traits.tenure_days) & (days_before > floor[traits.stage])
     factor: NDArray[np.float64] = np.where(alive, traits.past_activity, 0.0)
     return factor
+
+
+def _tally(events: DayEvents, n: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Per-customer counts of each event kind, shape ``(n, len(EVENTS))``, and revenue in cents."""
+    key = events.user.astype(np.int64) * _K + events.event
+    counts: NDArray[np.int64] = np.bincount(key, minlength=n * _K).reshape(n, _K)
+    bought = events.event == _PURCHASE
+    cents = np.rint(events.revenue[bought] * 100.0)  # whole numbers: exact in any order
+    revenue = np.bincount(events.user[bought], cents, minlength=n)
+    return counts, revenue.astype(np.float64, copy=False)
 
 
 def simulate_pre_period(
@@ -128,15 +139,11 @@ def simulate_pre_period(
             rng=rng(i),
             ordered=sink is not None,
         )
-        key = events.user.astype(np.int64) * _K + events.event
-        counts: NDArray[np.int64] = np.bincount(key, minlength=n * _K).reshape(n, _K)
-        bought = events.event == _PURCHASE
-        cents = np.rint(events.revenue[bought] * 100.0)  # whole numbers: exact in any order
-        revenue = np.bincount(events.user[bought], cents, minlength=n)
+        counts, revenue = _tally(events, n)
         table = None
         if sink is not None:
             table = events.to_arrow(user_ids=ids, traits=traits, channels=profile.channel_names)
-        return counts, revenue.astype(np.float64, copy=False), table
+        return counts, revenue, table
 
     windows = {w: np.zeros((n, _K), dtype=np.int32) for w in WINDOWS}  # 120 MB at 1M users
     revenue = np.zeros(n)  # cents

@@ -16,27 +16,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from experiment.assignment import assign_many
 from experiment.config import read_yaml
 from experiment.errors import ConfigError
-from segments import membership
 from simulators.catalog import EXPERIMENT_FILE, SEGMENTS_FILE, Scenario, load_scenario
-from simulators.effects import Multipliers, build_multipliers, has_novelty, where_masks
-from simulators.history import customers_table, user_ids
-from simulators.journeys import MAX_USERS, DayEvents, TimeProfile, simulate_day
+from simulators.cohort import MAX_DAYS, Churn, Cohort, build_cohort, check_int, cohort_day
+from simulators.day import MAX_USERS
+from simulators.journeys import TimeProfile
 from simulators.outcomes import PotentialOutcomes
 from simulators.output import Staging, dump_yaml, write_json, write_parquet, write_text
-from simulators.population import Traits, draw_traits
-from simulators.pre_period import simulate_pre_period
-from simulators.schema import ASSIGNMENTS_SCHEMA, to_micros
 from simulators.truth import Truth, true_effects
 
 __all__ = ["SimulationSummary", "simulate"]
 
 Progress = Callable[[int, int], None]
 
-_MAX_DAYS = 3650  # the experiment file's window limit
-_POPULATION, _HISTORY, _EVENTS, _CHURN, _PRE = 0, 1, 2, 3, 4  # independent streams, see _stream
 # Parquet settings for events, measured on a 430k-row day (benchmarks/simulate.py): a
 # dictionary for the three name columns only (user ids are nearly unique per day, so a
 # dictionary costs more than it saves), delta encoding for the sorted timestamps, zstd
@@ -48,7 +41,6 @@ _PARQUET: dict[str, object] = {
     "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
     "store_schema": False,
 }
-_US_PER_DAY = 86_400_000_000
 
 
 @dataclass(frozen=True)
@@ -79,83 +71,12 @@ class SimulationSummary:
     pre_period_events: int = 0
 
 
-def _stream(seed: int, *key: int) -> np.random.Generator:
-    """An independent generator per purpose (and per day).
-
-    Results therefore do not depend on how the work is chunked or how many days follow.
-    """
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-
-
-def _check_int(value: object, name: str, *, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ConfigError(f"{name} must be a whole number (got {value!r})")
-    if value < low or (high is not None and value > high):
-        valid = f">= {low}" if high is None else f"between {low} and {high}"
-        raise ConfigError(f"{name} must be {valid} (got {value})")
-    return int(value)
-
-
 def _experiment_yaml(scenario: Scenario, start: dt.datetime, days: int) -> str:
     """The scenario's experiment file, pointed at the copied segments and the simulated window."""
     data = read_yaml(scenario.experiment_path, what="experiment")
     data["segments"] = SEGMENTS_FILE
     data["window"] = {"start": start.isoformat().replace("+00:00", "Z"), "days": days}
     return dump_yaml(data)
-
-
-def _assignments(
-    scenario: Scenario, ids: pa.Array, start: dt.datetime
-) -> tuple[pa.Table, NDArray[np.intp]]:
-    """The assignments table and each user's arm as an index into the experiment's arms."""
-    exp = scenario.experiment
-    arms = assign_many(ids.to_pylist(), salt=exp.assignment_salt, arms=exp.arms)
-    names = np.asarray(list(exp.arms))
-    order = np.argsort(names)
-    index = order[np.searchsorted(names[order], arms)].astype(np.intp)
-    n = len(ids)
-    table = pa.table(
-        {
-            "user_id": ids,
-            "experiment": pa.array([exp.name] * n, pa.string()),
-            "arm": pa.array(arms.tolist(), pa.string()),
-            "assigned_at": pa.array(np.full(n, to_micros(start))).cast(
-                ASSIGNMENTS_SCHEMA.field("assigned_at").type
-            ),
-        },
-        schema=ASSIGNMENTS_SCHEMA,
-    )
-    return table, index
-
-
-@dataclass(frozen=True)
-class _Cohort:
-    """The customers as they are at the start: traits, tables, arms, segments, effects."""
-
-    traits: Traits
-    ids: pa.Array
-    customers: pa.Table
-    assignments: pa.Table
-    arm: NDArray[np.intp]
-    members: dict[str, NDArray[np.bool_]]
-    multipliers: Multipliers
-    where: tuple[NDArray[np.bool_] | None, ...]  # per effect, who matches its where rule
-
-    def multipliers_on(self, scenario: Scenario, day: int) -> Multipliers:
-        """The planted effects on ``day`` (they change only with a novelty part)."""
-        effects = scenario.config.effects
-        if not has_novelty(effects):
-            return self.multipliers
-        exp = scenario.experiment
-        return build_multipliers(
-            effects,
-            self.members,
-            arms=list(exp.arms),
-            control=exp.control,
-            n_users=self.traits.n_users,
-            day=day,
-            where=self.where,
-        )
 
 
 class _Sink:
@@ -178,92 +99,29 @@ class _Sink:
             self.writer = None
 
 
-def _cohort(scenario: Scenario, users: int, seed: int, sink: _Sink | None) -> _Cohort:
-    config, exp = scenario.config, scenario.experiment
-    traits = draw_traits(config.population, config.funnel, users, rng=_stream(seed, _POPULATION))
-    ids = user_ids(users)
-    pre = simulate_pre_period(
-        traits,
-        config,
-        start_us=to_micros(config.start),
-        rng=lambda day: _stream(seed, _PRE, day),
-        ids=ids,
-        sink=None if sink is None else sink.write,
-    )
-    customers = customers_table(traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY))
-    assignments, arm = _assignments(scenario, ids, config.start)
-    members = {"all": np.ones(users, dtype=np.bool_)}
-    members.update(membership(customers, scenario.segment_set, as_of=config.start))
-    where = where_masks(config.effects, customers, scenario.segment_set, as_of=config.start)
-    multipliers = build_multipliers(
-        config.effects,
-        members,
-        arms=list(exp.arms),
-        control=exp.control,
-        n_users=users,
-        where=where,
-    )
-    return _Cohort(traits, ids, customers, assignments, arm, members, multipliers, where)
-
-
-class _Churn:
-    """Who is lapsed, day by day (see :class:`simulators.scenario.ChurnSpec`)."""
-
-    def __init__(self, scenario: Scenario, traits: Traits, seed: int) -> None:
-        self.spec = scenario.config.funnel.churn
-        self.lapsed = traits.lapsed.copy()
-        self.seed = seed
-
-    def activity(self) -> NDArray[np.float64] | None:
-        """Today's factor of each customer's session rate."""
-        if self.spec is None or not self.lapsed.any():
-            return None
-        return np.where(self.lapsed, self.spec.lapsed_activity, 1.0)
-
-    def step(self, day: int) -> None:
-        """Move customers between active and lapsed at the end of ``day``."""
-        if self.spec is None:
-            return
-        u = _stream(self.seed, _CHURN, day).random(self.lapsed.size)
-        self.lapsed = np.where(self.lapsed, u >= self.spec.reactivation, u < self.spec.hazard)
-
-
-def _cohort_day(
+def _write_truth_and_files(
+    stage: Staging,
     scenario: Scenario,
-    cohort: _Cohort,
-    profile: TimeProfile,
-    day: int,
-    *,
-    seed: int,
     outcomes: PotentialOutcomes,
-    activity: NDArray[np.float64] | None,
-    ordered: bool = True,
-) -> DayEvents:
-    """Day ``day`` of the experiment for the cohort, on that day's own random stream.
-
-    The one place that fixes a day's inputs, so that :func:`simulate` and
-    :func:`simulators.potential.simulate_potential` draw the same journeys.
-    """
-    config = scenario.config
-    return simulate_day(
-        cohort.traits,
-        config.funnel,
-        profile,
-        cohort.multipliers_on(scenario, day),
-        cohort.arm,
-        day_start=to_micros(config.start) + day * _US_PER_DAY,
-        weekday=(config.start.weekday() + day) % 7,
-        outcomes=outcomes,
-        activity=activity,
-        rng=_stream(seed, _EVENTS, day),
-        ordered=ordered,
-    )
+    members: dict[str, NDArray[np.bool_]],
+    *,
+    users: int,
+    days: int,
+    seed: int,
+) -> None:
+    """Stage ``truth.json`` and the scenario's segments and experiment files beside the tables."""
+    exp = scenario.experiment
+    effects = true_effects(outcomes, exp.metrics, members, arms=list(exp.arms), control=exp.control)
+    truth = Truth(scenario.name, seed, users, days, effects)
+    write_json(truth.to_dict(), stage.path("truth.json"))
+    shutil.copyfile(scenario.segments_path, stage.path(SEGMENTS_FILE))
+    write_text(_experiment_yaml(scenario, scenario.config.start, days), stage.path(EXPERIMENT_FILE))
 
 
 def _write_events(
     sink: _Sink,
     scenario: Scenario,
-    cohort: _Cohort,
+    cohort: Cohort,
     outcomes: PotentialOutcomes,
     *,
     days: int,
@@ -280,13 +138,13 @@ def _write_events(
     with the number of days.
     """
     profile = TimeProfile.from_funnel(scenario.config.funnel, cohort.traits.device_names)
-    churn = _Churn(scenario, cohort.traits, seed)
+    churn = Churn(scenario, cohort.traits, seed)
     odd = PotentialOutcomes.zeros(
         outcomes.counts.shape[0], outcomes.n_users, tracked=outcomes.tracked
     )
 
     def one_day(day: int, activity: NDArray[np.float64] | None) -> pa.Table:
-        events = _cohort_day(
+        events = cohort_day(
             scenario,
             cohort,
             profile,
@@ -374,11 +232,11 @@ def simulate(
          'segments.yaml', 'truth.json']
     """
     started = time.perf_counter()
-    users = _check_int(users, "users", low=1)
+    users = check_int(users, "users", low=1)
     if users > MAX_USERS:
         raise ConfigError(f"users must be at most {MAX_USERS:,} per run (got {users:,})")
-    days = _check_int(days, "days", low=1, high=_MAX_DAYS)
-    seed = _check_int(seed, "seed", low=0)
+    days = check_int(days, "days", low=1, high=MAX_DAYS)
+    seed = check_int(seed, "seed", low=0)
     report = progress if progress is not None else (lambda done, total: None)
     loaded = load_scenario(scenario)
     exp = loaded.experiment
@@ -389,7 +247,7 @@ def simulate(
     with Staging(out) as stage:
         sink = _Sink(stage.path("events.parquet"))
         try:
-            cohort = _cohort(loaded, users, seed, sink if pre_period_events else None)
+            cohort = build_cohort(loaded, users, seed, sink.write if pre_period_events else None)
             n_pre = sink.rows
             report(0, days)
             write_parquet(cohort.customers, stage.path("customers.parquet"))
@@ -405,13 +263,9 @@ def simulate(
             )
         finally:
             sink.close()
-        effects = true_effects(
-            outcomes, exp.metrics, cohort.members, arms=list(exp.arms), control=exp.control
+        _write_truth_and_files(
+            stage, loaded, outcomes, cohort.members, users=users, days=days, seed=seed
         )
-        truth = Truth(loaded.name, seed, users, days, effects)
-        write_json(truth.to_dict(), stage.path("truth.json"))
-        shutil.copyfile(loaded.segments_path, stage.path(SEGMENTS_FILE))
-        write_text(_experiment_yaml(loaded, loaded.config.start, days), stage.path(EXPERIMENT_FILE))
         paths = stage.commit()
     return SimulationSummary(
         scenario=loaded.name,

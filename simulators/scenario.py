@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from simulators.day import MAX_CHANNELS
+
 __all__ = [
     "ChurnSpec",
     "EffectSpec",
@@ -25,7 +27,6 @@ __all__ = [
 Share = Annotated[float, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, le=1)]
 Relative = Annotated[float, Field(gt=-1)]
-_MAX_CHANNELS = 16  # simulators.journeys packs a channel code into 4 bits
 
 
 class _Frozen(BaseModel):
@@ -216,8 +217,8 @@ class FunnelSpec(_Frozen):
             _check_shares(shares, "session channel")
         if len({tuple(s) for s in table.values()}) > 1:
             raise ValueError("every device must list the same channels in the same order")
-        if any(len(s) > _MAX_CHANNELS for s in table.values()):
-            raise ValueError(f"at most {_MAX_CHANNELS} session channels")
+        if any(len(s) > MAX_CHANNELS for s in table.values()):
+            raise ValueError(f"at most {MAX_CHANNELS} session channels")
         return table
 
 

@@ -1,0 +1,257 @@
+"""The simulated cohort: customers at the start, their churn, and one day of their journeys.
+
+:func:`simulators.simulate` (which writes a dataset) and
+:func:`simulators.potential.simulate_potential` (which keeps every arm's outcomes)
+run the same cohort through the same days. Both build it with :func:`build_cohort`,
+move churn with :class:`Churn` and simulate a day with :func:`cohort_day`, so they
+draw the same journeys from the same random streams: one independent stream per
+purpose (and per day), so results do not depend on how the work is chunked or
+how many days follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from experiment.assignment import assign_many
+from experiment.errors import ConfigError
+from segments import membership
+from simulators.effects import Multipliers, build_multipliers, has_novelty, where_masks
+from simulators.history import customers_table, user_ids
+from simulators.journeys import simulate_day
+from simulators.population import Traits, draw_traits
+from simulators.pre_period import Sink, simulate_pre_period
+from simulators.schema import ASSIGNMENTS_SCHEMA, to_micros
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from simulators.catalog import Scenario
+    from simulators.day import DayEvents
+    from simulators.journeys import TimeProfile
+    from simulators.outcomes import PotentialOutcomes
+
+__all__ = ["MAX_DAYS", "Churn", "Cohort", "build_cohort", "check_int", "cohort_day"]
+
+MAX_DAYS = 3650
+"""Most days one run can simulate (the experiment file's window limit)."""
+_POPULATION, _HISTORY, _EVENTS, _CHURN, _PRE = 0, 1, 2, 3, 4  # independent streams, see _stream
+_US_PER_DAY = 86_400_000_000
+
+
+def _stream(seed: int, *key: int) -> np.random.Generator:
+    """An independent generator per purpose (and per day).
+
+    Results therefore do not depend on how the work is chunked or how many days follow.
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def check_int(value: object, name: str, *, low: int, high: int | None = None) -> int:
+    """A whole-number run size or seed, checked against its bounds.
+
+    Args:
+        value: The value given by the caller.
+        name: Its name, for the message.
+        low: Smallest valid value.
+        high: Largest valid value, or None for no upper bound.
+
+    Returns:
+        The value as a Python ``int``.
+
+    Raises:
+        ConfigError: ``value`` is not a whole number (booleans included) or out of bounds.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ConfigError(f"{name} must be a whole number (got {value!r})")
+    if value < low or (high is not None and value > high):
+        valid = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{name} must be {valid} (got {value})")
+    return int(value)
+
+
+def _assignments(
+    scenario: Scenario, ids: pa.Array, start: dt.datetime
+) -> tuple[pa.Table, NDArray[np.intp]]:
+    """The assignments table and each user's arm as an index into the experiment's arms."""
+    exp = scenario.experiment
+    arms = assign_many(ids.to_pylist(), salt=exp.assignment_salt, arms=exp.arms)
+    names = np.asarray(list(exp.arms))
+    order = np.argsort(names)
+    index = order[np.searchsorted(names[order], arms)].astype(np.intp)
+    n = len(ids)
+    table = pa.table(
+        {
+            "user_id": ids,
+            "experiment": pa.array([exp.name] * n, pa.string()),
+            "arm": pa.array(arms.tolist(), pa.string()),
+            "assigned_at": pa.array(np.full(n, to_micros(start))).cast(
+                ASSIGNMENTS_SCHEMA.field("assigned_at").type
+            ),
+        },
+        schema=ASSIGNMENTS_SCHEMA,
+    )
+    return table, index
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cohort:
+    """The customers as they are at the start: traits, tables, arms, segments, effects.
+
+    Attributes:
+        traits: Latent traits of the customers.
+        ids: User ids, aligned with ``traits``.
+        customers: The customers table, as ``customers.parquet`` holds it.
+        assignments: The assignments table, as ``assignments.parquet`` holds it.
+        arm: Each customer's assigned arm, an index into the experiment's arms.
+        members: Membership of each segment of the scenario, ``all`` first.
+        multipliers: The planted effects at the start.
+        where: Per effect, who matches its ``where`` rule (None: everyone).
+    """
+
+    traits: Traits
+    ids: pa.Array
+    customers: pa.Table
+    assignments: pa.Table
+    arm: NDArray[np.intp]
+    members: dict[str, NDArray[np.bool_]]
+    multipliers: Multipliers
+    where: tuple[NDArray[np.bool_] | None, ...]
+
+    def multipliers_on(self, scenario: Scenario, day: int) -> Multipliers:
+        """The planted effects on ``day`` (they change only with a novelty part)."""
+        effects = scenario.config.effects
+        if not has_novelty(effects):
+            return self.multipliers
+        exp = scenario.experiment
+        return build_multipliers(
+            effects,
+            self.members,
+            arms=list(exp.arms),
+            control=exp.control,
+            n_users=self.traits.n_users,
+            day=day,
+            where=self.where,
+        )
+
+
+def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -> Cohort:
+    """Draw the customers of a run, simulate their pre-period and assign them.
+
+    Args:
+        scenario: The loaded scenario.
+        users: Number of customers (already checked).
+        seed: The run's seed (already checked).
+        sink: Called with each pre-period day's events table, to write them; None
+            to only count them into the customers table.
+
+    Returns:
+        The cohort at the start.
+    """
+    config, exp = scenario.config, scenario.experiment
+    traits = draw_traits(config.population, config.funnel, users, rng=_stream(seed, _POPULATION))
+    ids = user_ids(users)
+    pre = simulate_pre_period(
+        traits,
+        config,
+        start_us=to_micros(config.start),
+        rng=lambda day: _stream(seed, _PRE, day),
+        ids=ids,
+        sink=sink,
+    )
+    customers = customers_table(traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY))
+    assignments, arm = _assignments(scenario, ids, config.start)
+    members = {"all": np.ones(users, dtype=np.bool_)}
+    members.update(membership(customers, scenario.segment_set, as_of=config.start))
+    where = where_masks(config.effects, customers, scenario.segment_set, as_of=config.start)
+    multipliers = build_multipliers(
+        config.effects,
+        members,
+        arms=list(exp.arms),
+        control=exp.control,
+        n_users=users,
+        where=where,
+    )
+    return Cohort(
+        traits=traits,
+        ids=ids,
+        customers=customers,
+        assignments=assignments,
+        arm=arm,
+        members=members,
+        multipliers=multipliers,
+        where=where,
+    )
+
+
+class Churn:
+    """Who is lapsed, day by day (see :class:`simulators.scenario.ChurnSpec`)."""
+
+    def __init__(self, scenario: Scenario, traits: Traits, seed: int) -> None:
+        """Start from the customers lapsed at the start, on the run's churn stream."""
+        self.spec = scenario.config.funnel.churn
+        self.lapsed = traits.lapsed.copy()
+        self.seed = seed
+
+    def activity(self) -> NDArray[np.float64] | None:
+        """Today's factor of each customer's session rate."""
+        if self.spec is None or not self.lapsed.any():
+            return None
+        return np.where(self.lapsed, self.spec.lapsed_activity, 1.0)
+
+    def step(self, day: int) -> None:
+        """Move customers between active and lapsed at the end of ``day``."""
+        if self.spec is None:
+            return
+        u = _stream(self.seed, _CHURN, day).random(self.lapsed.size)
+        self.lapsed = np.where(self.lapsed, u >= self.spec.reactivation, u < self.spec.hazard)
+
+
+def cohort_day(
+    scenario: Scenario,
+    cohort: Cohort,
+    profile: TimeProfile,
+    day: int,
+    *,
+    seed: int,
+    outcomes: PotentialOutcomes,
+    activity: NDArray[np.float64] | None,
+    ordered: bool = True,
+) -> DayEvents:
+    """Day ``day`` of the experiment for the cohort, on that day's own random stream.
+
+    The one place that fixes a day's inputs, so that :func:`simulators.simulate` and
+    :func:`simulators.potential.simulate_potential` draw the same journeys.
+
+    Args:
+        scenario: The loaded scenario.
+        cohort: The cohort at the start.
+        profile: Day-of-week, hour-of-day and channel weights of the scenario.
+        day: Day index from the start (0 = the first day).
+        seed: The run's seed.
+        outcomes: Potential outcomes, updated in place with this day's events.
+        activity: Today's factor of each customer's session rate (:meth:`Churn.activity`).
+        ordered: Sort the rows by time; False skips the sort (for counting only).
+
+    Returns:
+        The day's observed events, those of each customer's assigned arm.
+    """
+    config = scenario.config
+    return simulate_day(
+        cohort.traits,
+        config.funnel,
+        profile,
+        cohort.multipliers_on(scenario, day),
+        cohort.arm,
+        day_start=to_micros(config.start) + day * _US_PER_DAY,
+        weekday=(config.start.weekday() + day) % 7,
+        outcomes=outcomes,
+        activity=activity,
+        rng=_stream(seed, _EVENTS, day),
+        ordered=ordered,
+    )
