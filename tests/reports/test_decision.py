@@ -3,8 +3,7 @@ from dataclasses import replace
 import pytest
 
 from reports.decision import decide, decisions
-from tests.experiment.test_results import make_results
-from tests.reports.factory import make_row
+from tests.fixtures.results import make_results, make_row
 
 WIN = make_row("s", "conversion", 0.10, 0.05)
 FLAT = make_row("s", "conversion", 0.00, 0.05)

@@ -5,8 +5,7 @@ from dataclasses import replace
 
 from experiment.results import AnalysisResults
 from reports.html import render_html, write_html
-from tests.experiment.test_results import make_results
-from tests.reports.factory import make_many, make_row, with_srm
+from tests.fixtures.results import make_many, make_results, make_row, with_srm
 
 EVIL = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -4,8 +4,7 @@ from dataclasses import replace
 from rich.console import Console  # noqa: TID251 - rendering the terminal view under test
 
 from reports.terminal import decision_table, lift_table
-from tests.experiment.test_results import make_results
-from tests.reports.factory import make_row
+from tests.fixtures.results import make_results, make_row
 
 
 def _text(renderable) -> str:
