@@ -16,7 +16,7 @@ from experiment.config import ExperimentConfig
 from experiment.stats import welch_ttest
 from segments import parse_segments
 from tests.fixtures.dataset import EXPERIMENT_YAML, SEGMENTS_YAML
-from tests.fixtures.sums import cell_sums
+from tests.fixtures.sums import Values, cell_sums
 
 EXCLUSIVE = """\
 exclusive: true
@@ -50,7 +50,7 @@ def _config(**extra: object) -> ExperimentConfig:
 
 
 def _analyse(u: dict[str, np.ndarray], members: dict[str, np.ndarray], config, segment_set):
-    metrics = {
+    metrics: dict[str, Values] = {
         "conversion": u["conversion"],
         "ctr": (u["clicks"], u["impressions"]),
         "revenue_per_user": u["revenue"],
