@@ -1,9 +1,10 @@
-# Two entry points: `make demo` (end to end on embedded DuckDB) and `make test` (what CI runs).
+# Entry points: `make demo` (end to end on embedded DuckDB), `make test` (what CI runs) and
+# `make test-fast` (the same checks, pytest without the `slow` Monte-Carlo/end-to-end tests).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck imports unit bench clean
+.PHONY: demo test test-fast lint typecheck imports unit unit-fast bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "seglift needs Python 3.11+"'
@@ -34,7 +35,12 @@ imports: $(VENV)/.installed-dev
 unit: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
+unit-fast: $(VENV)/.installed-dev
+	$(BIN)/pytest -m "not slow"
+
 test: lint typecheck imports unit
+
+test-fast: lint typecheck imports unit-fast
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/analyze.py

@@ -1,12 +1,10 @@
 import json
 import re
-import time
 from dataclasses import replace
 
-from experiment.results import AnalysisResults
+from experiment.results import AnalysisResults, DataQuality, DataQualityCheck, SegmentSrm
 from reports.html import render_html, write_html
-from tests.experiment.test_results import make_results
-from tests.reports.factory import make_many, make_row, with_srm
+from tests.fixtures.results import make_many, make_results, make_row, with_srm
 
 EVIL = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -77,8 +75,10 @@ def test_render_html_decision_rule_and_counts():
 
 
 def test_render_html_suppressed_segment_never_shows_numbers():
-    row = replace(make_row("tiny", "conversion", 0.4321, 0.01), n_control=17, n_treatment=19)
-    object.__setattr__(row, "suppressed", True)  # the privacy-floor flag (added by analysis)
+    # suppressed: the privacy-floor flag (added by analysis)
+    row = replace(
+        make_row("tiny", "conversion", 0.4321, 0.01), n_control=17, n_treatment=19, suppressed=True
+    )
     base = make_results()
     seg = replace(base.segments[0], name="tiny", users=36)
     page = render_html(replace(base, results=(*base.results, row), segments=(seg,)))
@@ -90,21 +90,18 @@ def test_render_html_suppressed_segment_never_shows_numbers():
 
 def test_render_html_shows_data_quality_and_segment_srm_problems():
     base = make_results()
-    srm = replace(base.srm)
-    object.__setattr__(
-        srm, "segments", [{"segment": "vip", "p_value": 1e-6, "observed": {"c": 10}, "flag": True}]
-    )
-    results = replace(base, srm=srm)
-    object.__setattr__(
-        results,
-        "data_quality",
-        {"checks": [{"name": "duplicate_users", "count": 42, "action": "dropped",
-                     "message": "users in two arms", "severity": "error"},
-                    {"name": "late_events", "count": 0, "action": "", "message": "",
-                     "severity": "warning"},
-                    {"name": "events_outside_window", "count": 7, "action": "excluded",
-                     "message": "after the window", "severity": "info"}]},
+    vip = SegmentSrm(segment="vip", p_value=1e-6, observed={"c": 10}, flag=True)
+    quality = DataQuality(
+        checks=(
+            DataQualityCheck(name="duplicate_users", count=42, action="dropped",
+                             message="users in two arms", severity="error"),
+            DataQualityCheck(name="late_events", count=0, action="", message="",
+                             severity="warning"),
+            DataQualityCheck(name="events_outside_window", count=7, action="excluded",
+                             message="after the window", severity="info"),
+        )
     )  # fmt: skip
+    results = replace(base, srm=replace(base.srm, segments=(vip,)), data_quality=quality)
     page = render_html(results)
     assert 'id="data-quality-banner"' in page
     assert "duplicate_users: 42" in page
@@ -128,14 +125,10 @@ def test_render_html_from_json_round_trip_keeps_optional_sections():
     assert "conversion ← <code>conversion_pre</code>" in page
 
 
-def test_render_html_50_segments_4_metrics_is_small_and_fast():
-    results = make_many(n_segments=50, n_metrics=4)
-    render_html(make_many(n_segments=2, n_metrics=1))  # warm the imports and font cache
-    started = time.perf_counter()
-    page = render_html(results)
-    elapsed = time.perf_counter() - started
+def test_render_html_50_segments_4_metrics_is_small():
+    # Its speed is measured by benchmarks/report.py, not asserted here.
+    page = render_html(make_many(n_segments=50, n_metrics=4))
     assert len(page.encode()) < 2_000_000
-    assert elapsed < 3.0 * 2  # target < 3 s; slack for a loaded CI machine
 
 
 def test_write_html_is_atomic(tmp_path):

@@ -1,7 +1,6 @@
 from dataclasses import replace
 
-from tests.experiment.test_results import make_results
-from tests.reports.factory import make_many
+from tests.fixtures.results import make_many, make_results
 
 EVIL = "<script>alert(1)</script>"
 

@@ -7,14 +7,14 @@ from experiment.results.refinement import NewSegment
 from reports.html import render_html, write_html
 from reports.refinement import describe_cut, proposal_views
 from reports.terminal import refinement_table
-from tests.refinement_factory import (
+from tests.fixtures.refinement import (
     group_proposal,
     make_refinement,
     merge_proposal,
     split_proposal,
     with_nan,
 )
-from tests.reports.factory import make_many
+from tests.fixtures.results import make_many
 
 SMALL = make_many(n_segments=1, n_metrics=1, timeline=False)
 EVIL = "<script>alert(1)</script>"

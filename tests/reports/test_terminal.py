@@ -4,8 +4,7 @@ from dataclasses import replace
 from rich.console import Console  # noqa: TID251 - rendering the terminal view under test
 
 from reports.terminal import decision_table, lift_table
-from tests.experiment.test_results import make_results
-from tests.reports.factory import make_row
+from tests.fixtures.results import make_results, make_row
 
 
 def _text(renderable) -> str:
@@ -27,8 +26,9 @@ def test_decision_table_lists_each_segment_with_decision():
 
 
 def test_lift_table_hides_suppressed_numbers():
-    row = replace(make_row("tiny", "conversion", 0.4321, 0.01), n_control=17, n_treatment=19)
-    object.__setattr__(row, "suppressed", True)
+    row = replace(
+        make_row("tiny", "conversion", 0.4321, 0.01), n_control=17, n_treatment=19, suppressed=True
+    )
     text = _text(lift_table(replace(make_results(), results=(row,))))
     assert "below minimum size" in text
     assert "17" not in text

@@ -15,7 +15,7 @@ from segments.rules import (
     parse_rule,
     segments_of,
 )
-from tests.segments.reference import lifecycle_reference, reference_membership
+from tests.fixtures.rules import lifecycle_reference, reference_membership
 
 AS_OF = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 

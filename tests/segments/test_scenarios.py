@@ -6,7 +6,7 @@ import pytest
 
 import simulators
 from segments import REST, load_segments, membership, parse_segments
-from tests.segments.reference import reference_membership
+from tests.fixtures.rules import reference_membership
 
 EXTRA = {
     "segments": [

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pytest
 from scipy import stats
 
-from tests.simulators.conftest import DAYS, Simulated
+from tests.fixtures.simulated import DAYS, Simulated
 
 
 def _column(simulated: Simulated, name: str) -> np.ndarray:

@@ -15,7 +15,7 @@ from experiment.config import load_experiment
 from experiment.errors import ConfigError
 from simulators import simulate
 from simulators.catalog import BUILTIN_DIR
-from tests.simulators.conftest import DAYS, USERS, Simulated
+from tests.fixtures.simulated import DAYS, USERS, Simulated
 
 FILES = [
     "assignments.parquet",

@@ -9,7 +9,7 @@ from experiment.config import MetricSpec
 from simulators import load_scenario
 from simulators.outcomes import PotentialOutcomes
 from simulators.truth import true_effects
-from tests.simulators.conftest import DAYS, SEED, USERS, Simulated
+from tests.fixtures.simulated import DAYS, SEED, USERS, Simulated
 
 FIELDS = ["segment", "metric", "arm", "mean_control", "mean_treatment", "lift_abs", "lift_rel"]
 

@@ -1,17 +1,22 @@
-"""The analysis step's wiring of the Bayesian, sequential and heterogeneity methods."""
+"""The analysis step's wiring of the Bayesian, sequential and heterogeneity methods.
+
+Pure analysis: the cell sums are built in memory from seeded per-user arrays
+(``tests.fixtures.sums``), no dataset and no engine.
+"""
 
 import math
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 from experiment.analysis import analyze_cells
-from experiment.config import load_experiment
-from experiment.engine import aggregate
-from experiment.engine.dataset import open_dataset
+from experiment.config import ExperimentConfig
 from experiment.stats import welch_ttest
-from segments import load_segments
+from segments import parse_segments
+from tests.fixtures.dataset import EXPERIMENT_YAML, SEGMENTS_YAML
+from tests.fixtures.sums import Values, cell_sums
 
 EXCLUSIVE = """\
 exclusive: true
@@ -21,17 +26,49 @@ segments:
 """
 
 
+def _users(n_users: int = 3000, rng: int = 0) -> dict[str, np.ndarray]:
+    """Seeded per-user arm, attributes and the three metrics' values."""
+    gen = np.random.default_rng(rng)
+    impressions = gen.poisson(9.0, n_users).astype(float)
+    purchases = gen.poisson(0.35, n_users).astype(float)
+    return {
+        "arm": gen.choice(["control", "treatment"], n_users),
+        "device": gen.choice(["mobile", "desktop", "tablet"], n_users),
+        "orders_90d": gen.poisson(1.0, n_users).astype(float),
+        "days_since_last_login": gen.integers(0, 60, n_users),
+        "conversion": (purchases > 0).astype(float),
+        "clicks": gen.binomial(impressions.astype(int), 0.15).astype(float),
+        "impressions": impressions,
+        "revenue": np.where(purchases > 0, gen.lognormal(3.5, 0.8, n_users) * purchases, 0.0),
+    }
+
+
+def _config(**extra: object) -> ExperimentConfig:
+    doc = yaml.safe_load(EXPERIMENT_YAML)
+    del doc["segments"]
+    return ExperimentConfig.model_validate({**doc, **extra})
+
+
+def _analyse(u: dict[str, np.ndarray], members: dict[str, np.ndarray], config, segment_set):
+    metrics: dict[str, Values] = {
+        "conversion": u["conversion"],
+        "ctr": (u["clicks"], u["impressions"]),
+        "revenue_per_user": u["revenue"],
+    }
+    cells = cell_sums(metrics, arm=u["arm"], members=members)
+    return cells, analyze_cells(cells, config, segment_set)
+
+
 @pytest.fixture(scope="module")
-def analysed(dataset_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("exp")
-    (folder / "segments.yaml").write_text(EXCLUSIVE)
-    text = (dataset_dir / "experiment.yaml").read_text().replace("segments: segments.yaml\n", "")
-    (folder / "experiment.yaml").write_text(text + "segments: segments.yaml\nsequential: true\n")
-    config = load_experiment(folder / "experiment.yaml")
-    assert config.segments is not None
-    segment_set = load_segments(config.segments)
-    cells = aggregate(open_dataset(dataset_dir), config, segment_set)
-    return config, cells, analyze_cells(cells, config, segment_set)
+def analysed():
+    config = _config(sequential=True)
+    segment_set = parse_segments(yaml.safe_load(EXCLUSIVE), source="segments.yaml")
+    u = _users()
+    mobile, desktop = u["device"] == "mobile", u["device"] == "desktop"
+    everyone = np.ones(mobile.size, bool)
+    members = {"all": everyone, "mobile": mobile, "desktop": desktop, "rest": ~mobile & ~desktop}
+    cells, results = _analyse(u, members, config, segment_set)
+    return config, cells, results
 
 
 def test_chance_to_win_matches_beta_posterior_monte_carlo(analysed):
@@ -82,12 +119,17 @@ def test_heterogeneity_matches_statsmodels_meta_analysis(analysed):
     assert het.segments == 3
 
 
-def test_heterogeneity_skipped_for_overlapping_segments(dataset_dir):
-    config = load_experiment(dataset_dir / "experiment.yaml")
-    assert config.segments is not None
-    segment_set = load_segments(config.segments)
-    cells = aggregate(open_dataset(dataset_dir), config, segment_set)
-    results = analyze_cells(cells, config, segment_set)
+def test_heterogeneity_skipped_for_overlapping_segments():
+    config = _config()
+    segment_set = parse_segments(yaml.safe_load(SEGMENTS_YAML), source="segments.yaml")
+    u = _users()
+    members = {
+        "all": np.ones(u["arm"].size, bool),
+        "buyers": u["orders_90d"] >= 1,
+        "mobile": u["device"] == "mobile",
+        "lapsed_desktop": (u["days_since_last_login"] >= 14) & (u["device"] != "mobile"),
+    }
+    _cells, results = _analyse(u, members, config, segment_set)
     assert results.heterogeneity == ()
     assert all(math.isnan(r.seq_p_value) for r in results.results)  # sequential is off
     assert all(0 <= r.chance_to_win <= 1 for r in results.results if r.reason == "")

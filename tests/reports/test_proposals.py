@@ -9,8 +9,8 @@ from experiment.cli import app
 from experiment.results.refinement import NewSegment, load_refinement
 from reports.proposals import models_path, proposals_yaml, write_proposals
 from segments import load_models, load_segments
-from tests.conftest import EXPERIMENT_YAML, SEGMENTS_YAML, write_dataset
-from tests.refinement_factory import (
+from tests.fixtures.dataset import EXPERIMENT_YAML, SEGMENTS_YAML, write_dataset
+from tests.fixtures.refinement import (
     group_proposal,
     make_refinement,
     merge_proposal,

@@ -11,7 +11,7 @@ from experiment.cli import app
 from experiment.cli.assign import run_assign
 from experiment.config import load_experiment
 from segments import load_segments
-from tests.conftest import write_dataset
+from tests.fixtures.dataset import write_dataset
 
 runner = CliRunner()
 

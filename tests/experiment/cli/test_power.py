@@ -11,8 +11,8 @@ from statsmodels.stats.proportion import proportion_effectsize
 from typer.testing import CliRunner
 
 from experiment.cli import app
-from tests.conftest import assert_one_line_error
-from tests.experiment.test_engine import _reference
+from tests.fixtures.cli import assert_one_line_error
+from tests.fixtures.dataset import per_user_reference
 
 runner = CliRunner()
 
@@ -29,7 +29,7 @@ def _row(doc, segment, metric):
 
 def test_power_baselines_sizes_and_days_match_references(dataset_dir):
     doc = _power(str(dataset_dir), "-e", str(dataset_dir / "experiment.yaml"), "--lift", "0.1")
-    df = _reference(dataset_dir)
+    df = per_user_reference(dataset_dir)
     asg = pd.read_parquet(dataset_dir / "assignments.parquet")
     asg = asg[asg.experiment == "exp1"]
     span = (asg.assigned_at.max() - asg.assigned_at.min()).total_seconds() / 86_400
@@ -62,7 +62,7 @@ def test_power_baselines_sizes_and_days_match_references(dataset_dir):
 
 def test_power_ctr_sd_is_the_delta_method_linearisation(dataset_dir):
     doc = _power(str(dataset_dir), "-e", str(dataset_dir / "experiment.yaml"))
-    c = _reference(dataset_dir).query("arm == 'control'")
+    c = per_user_reference(dataset_dir).query("arm == 'control'")
     r = c.click.mean() / c.impression.mean()
     lin = (c.click - r * c.impression) / c.impression.mean()
     row = _row(doc, "all", "ctr")

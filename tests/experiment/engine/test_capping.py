@@ -10,7 +10,7 @@ from experiment.engine.dataset import open_dataset
 from experiment.errors import ConfigError
 from experiment.sums import MeanSums
 from segments import load_segments
-from tests.experiment.test_engine import _reference
+from tests.fixtures.dataset import per_user_reference
 
 CAPPED_YAML = """\
 name: exp1
@@ -39,7 +39,7 @@ def capped(dataset_dir, tmp_path_factory):
 
 def test_capped_cells_equal_numpy_winsorised_reference(dataset_dir, capped):
     _config, _segments, cells = capped
-    df = _reference(dataset_dir)
+    df = per_user_reference(dataset_dir)
     # DuckDB's quantile_cont interpolates linearly: numpy's default method="linear"
     caps = {
         "revenue_q90": float(np.quantile(df.revenue, 0.9)),
@@ -60,7 +60,7 @@ def test_capped_cells_equal_numpy_winsorised_reference(dataset_dir, capped):
 
 def test_capped_quantile_is_interpolated_not_discrete(dataset_dir, capped):
     _config, _segments, cells = capped
-    df = _reference(dataset_dir)
+    df = per_user_reference(dataset_dir)
     disc = float(np.quantile(df.revenue, 0.9, method="inverted_cdf"))  # quantile_disc
     assert cells.caps["revenue_q90"] != pytest.approx(disc, rel=1e-9)
 
@@ -119,6 +119,6 @@ def test_quantile_cap_leaves_no_temporary_table_and_allows_any_metric_name(datas
     before = dataset.con.raw_sql(tables).fetchall()
     cells = aggregate(dataset, config, load_segments(config.segments))
     assert dataset.con.raw_sql(tables).fetchall() == before
-    df = _reference(dataset_dir)
+    df = per_user_reference(dataset_dir)
     assert cells.caps["arm"] == pytest.approx(float(np.quantile(df.revenue, 0.9)), rel=1e-12)
     assert cells.caps["arms_seen"] == pytest.approx(float(np.quantile(df.click, 0.75)), rel=1e-12)

@@ -16,8 +16,7 @@ from experiment.engine.dataset import open_dataset
 from experiment.errors import ConfigError
 from experiment.sums import JointSums, MeanSums
 from segments import load_segments
-from tests.conftest import write_dataset
-from tests.experiment.test_engine import _reference
+from tests.fixtures.dataset import per_user_reference, write_dataset
 
 CUPED_YAML = """\
 name: exp1
@@ -41,7 +40,7 @@ def folder(tmp_path_factory):
     read as 0).
     """
     folder = write_dataset(tmp_path_factory.mktemp("cuped"), n_users=2000, n_events=30_000, rng=3)
-    ref = _reference(folder)
+    ref = per_user_reference(folder)
     gen = np.random.default_rng(8)
     cust = pq.read_table(folder / "customers.parquet").to_pandas()
     y = cust.user_id.map(ref.revenue).fillna(0.0).to_numpy()
@@ -79,7 +78,7 @@ def _ols_lift(d: pd.DataFrame, y: str) -> float:
 
 def test_cuped_lift_equals_ols_treatment_coefficient(folder, analysed):
     _config, cells, results = analysed
-    df = _reference(folder)
+    df = per_user_reference(folder)
     df["x"] = df.revenue_90d.fillna(0.0)
     checked = 0
     for metric, col in (("revenue_per_user", "revenue"), ("conversion", "conversion")):
@@ -108,7 +107,7 @@ def test_cuped_reduces_variance_when_covariate_correlates(analysed):
 
 def test_cuped_joint_sums_equal_per_user_moments(folder, analysed):
     _config, cells, _results = analysed
-    df = _reference(folder)
+    df = per_user_reference(folder)
     df["x"] = df.revenue_90d.fillna(0.0)
     joint = cells.cuped["revenue_per_user"]
     assert isinstance(joint, JointSums)

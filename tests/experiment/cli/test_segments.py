@@ -11,7 +11,8 @@ from statsmodels.stats.power import NormalIndPower
 from typer.testing import CliRunner
 
 from experiment.cli import app
-from tests.conftest import assert_one_line_error, write_dataset
+from tests.fixtures.cli import assert_one_line_error
+from tests.fixtures.dataset import write_dataset
 
 runner = CliRunner()
 

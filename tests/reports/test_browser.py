@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from reports.html import write_html
-from tests.reports.browser import Elements, find_chromium, open_page
-from tests.reports.factory import make_many
+from tests.fixtures.browser import Elements, find_chromium, open_page
+from tests.fixtures.results import make_many
 
 pytestmark = [
     pytest.mark.slow,  # each test launches Chromium (~2 s)

@@ -15,7 +15,7 @@ from experiment.errors import ConfigError
 from experiment.results.refinement import Proposal, Refinement
 from segments import compile_segments, load_segments, parse_segments
 from segments.refine import refine
-from tests.segments.refine_data import halves, per_user, ratio_lift, relative_lift, write_planted
+from tests.fixtures.planted import halves, per_user, ratio_lift, relative_lift, write_planted
 
 SEGMENTS = """\
 segments:

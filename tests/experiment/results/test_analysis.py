@@ -5,7 +5,8 @@ from dataclasses import fields, replace
 import pytest
 
 from experiment.errors import DataError
-from experiment.results import AnalysisResults, ResultRow, SegmentInfo, Srm, load_results
+from experiment.results import AnalysisResults, ResultRow, load_results
+from tests.fixtures.results import make_results
 
 # The results contract of DESIGN.md: these names are read by other tools.
 CONTRACT_ROW = [
@@ -13,34 +14,6 @@ CONTRACT_ROW = [
     "lift_abs", "lift_rel", "ci_low", "ci_high", "ci_abs_low", "ci_abs_high", "p_value",
     "p_adjusted", "significant", "method",
 ]  # fmt: skip
-
-
-def make_results(segment: str = "all") -> AnalysisResults:
-    row = ResultRow(
-        segment=segment, metric="conversion", arm="treatment",
-        n_control=50112, n_treatment=49888, mean_control=0.0312, mean_treatment=0.0335,
-        lift_abs=0.0023, lift_rel=0.0737, ci_low=0.011, ci_high=0.136,
-        ci_abs_low=0.0003, ci_abs_high=0.0043, p_value=0.021, p_adjusted=0.063,
-        significant=False, method="welch-t, holm", metric_kind="proportion", reason="",
-    )  # fmt: skip
-    nan_row = replace(
-        row, segment="tiny", p_value=math.nan, ci_low=math.inf, reason="too_few_units"
-    )
-    return AnalysisResults(
-        experiment="winback-offer",
-        control="control",
-        srm=Srm(
-            p_value=0.41,
-            observed={"control": 50112, "treatment": 49888},
-            expected={"control": 0.5, "treatment": 0.5},
-            flag=False,
-        ),
-        results=(row, nan_row),
-        arms=("control", "treatment"),
-        segments=(
-            SegmentInfo(name="all", where="", description="all assigned users", users=100000),
-        ),
-    )
 
 
 def test_result_row_has_every_contract_field():

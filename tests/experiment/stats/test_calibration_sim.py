@@ -26,7 +26,7 @@ Z = 3.29
 
 
 def _load() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "calibrate_sim.py"
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "calibrate_sim.py"
     spec = importlib.util.spec_from_file_location("calibrate_sim", path)
     assert spec is not None
     assert spec.loader is not None

@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 from experiment.cli import app
 from experiment.results.refinement import load_refinement
 from segments import load_segments
-from tests.conftest import EXPERIMENT_YAML, assert_one_line_error, write_dataset
-from tests.refinement_factory import make_refinement
+from tests.fixtures.cli import assert_one_line_error
+from tests.fixtures.dataset import EXPERIMENT_YAML, write_dataset
+from tests.fixtures.refinement import make_refinement
 
 runner = CliRunner()
 
@@ -133,7 +134,7 @@ def test_refine_bad_input_is_one_line_exit_2_and_writes_nothing(data, tmp_path, 
 
 
 def test_refine_rejects_results_of_another_experiment(data, tmp_path):
-    from tests.experiment.test_results import make_results
+    from tests.fixtures.results import make_results
 
     (tmp_path / "results.json").write_text(make_results().to_json())
     args = ["refine", str(data), "-e", str(data / "experiment.yaml"), "--out"]

@@ -14,7 +14,7 @@ from experiment.engine.dataset import open_dataset
 from experiment.errors import DataError
 from experiment.sums import MeanSums, QualityCounts
 from segments import load_segments
-from tests.conftest import write_dataset
+from tests.fixtures.dataset import write_dataset
 
 NAMES = [
     "multiple_arms",

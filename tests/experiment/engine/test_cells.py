@@ -11,34 +11,7 @@ from experiment.engine.dataset import open_dataset
 from experiment.errors import ConfigError, DataError
 from experiment.sums import JointSums, MeanSums
 from segments import load_segments
-
-
-def _reference(folder: Path) -> pd.DataFrame:
-    """Per-user metric values computed with pandas, the independent reference."""
-    cust = pd.read_parquet(folder / "customers.parquet")
-    asg = pd.read_parquet(folder / "assignments.parquet")
-    asg = asg[asg.experiment == "exp1"]
-    ev = pd.read_parquet(folder / "events.parquet")
-    start = asg.assigned_at.min()
-    ev = ev.merge(asg[["user_id", "assigned_at"]], on="user_id")
-    ev = ev[(ev.ts >= start) & (ev.ts < start + pd.Timedelta(days=14)) & (ev.ts >= ev.assigned_at)]
-    counts = ev.pivot_table(index="user_id", columns="event", values="ts", aggfunc="count")
-    per_user = counts.reindex(columns=["purchase", "click", "impression"]).fillna(0)
-    per_user["revenue"] = ev[ev.event == "purchase"].groupby("user_id").revenue.sum()
-    df = (
-        asg.merge(cust, on="user_id", how="left")
-        .set_index("user_id")
-        .join(per_user)
-        .fillna({"purchase": 0, "click": 0, "impression": 0, "revenue": 0})
-    )
-    df["conversion"] = (df.purchase > 0).astype(float)
-    df["seg_all"] = True
-    df["seg_buyers"] = (df.orders_90d >= 1).fillna(False)
-    df["seg_mobile"] = df.device == "mobile"
-    df["seg_lapsed_desktop"] = (df.days_since_last_login >= 14) & df.device.isin(
-        ["desktop", "tablet"]
-    )
-    return df
+from tests.fixtures.dataset import per_user_reference, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +22,7 @@ def cells(dataset_dir):
 
 
 def test_aggregate_cells_equal_pandas_reference(dataset_dir, cells):
-    df = _reference(dataset_dir)
+    df = per_user_reference(dataset_dir)
     assert cells.segments == ("all", "buyers", "mobile", "lapsed_desktop")
     assert cells.arms == ("control", "treatment")
     for si, seg in enumerate(cells.segments):
@@ -80,8 +53,6 @@ def test_aggregate_only_counts_post_exposure_events_in_window(dataset_dir, cells
 
 def test_aggregate_large_offset_variance_is_accurate(tmp_path):
     """Revenue near 1e9 with unit spread: centred moments must not cancel."""
-    from tests.conftest import write_dataset
-
     folder = write_dataset(tmp_path / "d", n_users=400, n_events=4000, rng=5)
     ev = pa.parquet.read_table(folder / "events.parquet").to_pandas()
     ev["event"] = "purchase"
@@ -91,7 +62,7 @@ def test_aggregate_large_offset_variance_is_accurate(tmp_path):
     )
     config = load_experiment(folder / "experiment.yaml")
     cells = aggregate(open_dataset(folder), config, None)
-    df = _reference(folder)
+    df = per_user_reference(folder)
     rev = cells.metrics["revenue_per_user"]
     assert isinstance(rev, MeanSums)
     d = df[df.arm == "control"]
@@ -99,8 +70,6 @@ def test_aggregate_large_offset_variance_is_accurate(tmp_path):
 
 
 def test_aggregate_excludes_users_seen_in_two_arms(tmp_path):
-    from tests.conftest import write_dataset
-
     folder = write_dataset(tmp_path / "d", n_users=500, n_events=2000, rng=2)
     asg = pa.parquet.read_table(folder / "assignments.parquet").to_pandas()
     dup = asg[asg.experiment == "exp1"].head(10).copy()

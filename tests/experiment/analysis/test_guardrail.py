@@ -9,8 +9,7 @@ from scipy import stats
 
 from experiment.analysis import analyze_cells
 from experiment.config import ExperimentConfig
-from experiment.engine import CellSums
-from experiment.sums import MeanSums
+from experiment.sums import CellSums, MeanSums
 
 START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 
