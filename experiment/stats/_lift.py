@@ -18,11 +18,13 @@ from experiment.stats.messages import OK, REASONS, ZERO_BASELINE, ZERO_TREATMENT
 
 __all__ = [
     "ALTERNATIVES",
+    "DIRECTION",
     "Alternative",
     "BoolArray",
     "FloatArray",
     "LiftResult",
     "StrArray",
+    "bounds",
     "critical_value",
     "lift_result",
     "p_value",
@@ -38,7 +40,7 @@ ALTERNATIVES: tuple[Alternative, ...] = ("two-sided", "greater", "less")
 
 # Which side of a confidence interval is bounded: +1 lower bound only ("greater"),
 # -1 upper bound only ("less"), 0 both.
-_DIRECTION: dict[Alternative, int] = {"two-sided": 0, "greater": 1, "less": -1}
+DIRECTION: dict[Alternative, int] = {"two-sided": 0, "greater": 1, "less": -1}
 
 # One string dtype for every ``reason`` array, wide enough for the longest code, so
 # results from different calls concatenate without truncation.
@@ -157,7 +159,7 @@ def critical_value(alpha: float, dof: FloatArray, alternative: Alternative) -> F
     return np.asarray(t_dist.isf(tail, dof), dtype=np.float64)
 
 
-def _bounds(
+def bounds(
     estimate: FloatArray, se: FloatArray, crit: FloatArray, direction: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """Confidence bounds ``estimate ∓ crit·se``, with the open side at ``±inf``."""
@@ -217,21 +219,21 @@ def lift_result(
         >>> res.lift_rel.round(3), res.reason.tolist()
         (array([0.1]), [''])
     """
-    direction = _DIRECTION[alternative]
+    direction = DIRECTION[alternative]
     inferable = reason == OK
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         lift_abs = mean_t - mean_c
         se_abs = np.where(inferable, np.sqrt(var_c + var_t), np.nan)
         dof = np.where(inferable, dof, np.nan)
         crit = critical_value(alpha, dof, alternative)
-        ci_abs_low, ci_abs_high = _bounds(lift_abs, se_abs, crit, np.full_like(dof, direction))
+        ci_abs_low, ci_abs_high = bounds(lift_abs, se_abs, crit, np.full_like(dof, direction))
 
         base = np.where(mean_c != 0, mean_c, np.nan)
         lift_rel = lift_abs / base
         no_spread = inferable & (mean_t == 0) & (var_t == 0) & (mean_c != 0)
         se_rel = np.sqrt(var_t / base**2 + mean_t**2 * var_c / base**4)
         se_rel = np.where(inferable & ~no_spread, se_rel, np.nan)
-        ci_low, ci_high = _bounds(lift_rel, se_rel, crit, direction * np.sign(base))
+        ci_low, ci_high = bounds(lift_rel, se_rel, crit, direction * np.sign(base))
         pvalue = p_value(lift_abs / se_abs, dof, alternative)
     return LiftResult(
         mean_control=mean_c,

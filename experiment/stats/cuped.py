@@ -8,13 +8,13 @@ import numpy as np
 
 from experiment.stats._checks import check_arms, check_choice, check_scalar
 from experiment.stats._lift import (
-    _DIRECTION,
     ALTERNATIVES,
+    DIRECTION,
     Alternative,
     BoolArray,
     FloatArray,
     LiftResult,
-    _bounds,
+    bounds,
     critical_value,
     lift_result,
     welch_dof,
@@ -154,16 +154,10 @@ def cuped_ttest(
         reason=reason,
     )
     inferable = reason == OK
-    base = np.where(control.mean_y != 0, control.mean_y, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        lift_rel = res.lift_abs / base
-        k = 1.0 + lift_rel
-        var_ctrl_rel = (
-            k**2 * control.y.var - 2.0 * theta * k * control.cov + theta**2 * control.x.var
-        ) / control.n
-        se_rel = np.where(inferable, np.sqrt((var_t + var_ctrl_rel) / base**2), np.nan)
-        crit = critical_value(alpha, res.dof, alternative)
-        ci_low, ci_high = _bounds(lift_rel, se_rel, crit, _DIRECTION[alternative] * np.sign(base))
+    lift_rel, se_rel, ci_low, ci_high = _relative(
+        res, control, theta, var_t, inferable=inferable, alpha=alpha, alternative=alternative
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
         var_unadj = control.y.var / control.n + treatment.y.var / treatment.n
         reduction = np.where(inferable, 1.0 - (var_c + var_t) / var_unadj, np.nan)
     zero_base = inferable & (control.mean_y == 0)
@@ -185,6 +179,34 @@ def cuped_ttest(
         theta=theta,
         variance_reduction=reduction,
     )
+
+
+def _relative(
+    res: LiftResult,
+    control: JointSums,
+    theta: FloatArray,
+    var_t: FloatArray,
+    *,
+    inferable: BoolArray,
+    alpha: float,
+    alternative: Alternative,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The relative lift on the unadjusted control mean: ``lift_rel``, its SE and interval.
+
+    The delta-method variance accounts for the control mean sitting in both the
+    numerator (through the adjusted difference) and the denominator.
+    """
+    base = np.where(control.mean_y != 0, control.mean_y, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lift_rel = res.lift_abs / base
+        k = 1.0 + lift_rel
+        var_ctrl_rel = (
+            k**2 * control.y.var - 2.0 * theta * k * control.cov + theta**2 * control.x.var
+        ) / control.n
+        se_rel = np.where(inferable, np.sqrt((var_t + var_ctrl_rel) / base**2), np.nan)
+        crit = critical_value(alpha, res.dof, alternative)
+        ci_low, ci_high = bounds(lift_rel, se_rel, crit, DIRECTION[alternative] * np.sign(base))
+    return lift_rel, se_rel, ci_low, ci_high
 
 
 def _theta(control: JointSums, treatment: JointSums) -> FloatArray:
