@@ -2,7 +2,7 @@ from dataclasses import replace
 
 import pytest
 
-from reports.decision import decide, decisions
+from experiment.results.decision import decide, decisions
 from tests.experiment.test_results import make_results
 from tests.reports.factory import make_row
 
