@@ -17,7 +17,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from experiment.errors import ConfigError, DataError
 
@@ -28,24 +28,24 @@ if TYPE_CHECKING:
     from experiment.results.assignment import AssignmentSummary
     from experiment.results.power import PowerPlan
     from experiment.results.refinement import Refinement
+    from experiment.results.validation import ValidationReport
     from experiment.sums import CellSums
     from segments.definitions import SegmentSet
-    from segments.validate import ValidationReport
+    from segments.validate import Baseline
 
 __all__ = [
     "analyze",
     "analyze_sums",
     "assign_dataset",
     "compute_sums",
+    "fit_segments",
     "plan_power",
     "refine",
+    "show_segments",
     "validate_segments",
 ]
 
-DatasetLike = "str | Path | Dataset"
-
-
-def load_config(experiment: str | Path | ExperimentConfig) -> ExperimentConfig:
+def _load_config(experiment: str | Path | ExperimentConfig) -> ExperimentConfig:
     """An experiment config from a YAML path, or the config itself."""
     from experiment.config import ExperimentConfig, load_experiment
 
@@ -54,7 +54,7 @@ def load_config(experiment: str | Path | ExperimentConfig) -> ExperimentConfig:
     return load_experiment(Path(experiment))
 
 
-def load_segment_set(
+def _load_segment_set(
     segments: str | Path | SegmentSet | None, config: ExperimentConfig | None
 ) -> SegmentSet | None:
     """A segments file from a path, the set itself, or (``None``) the experiment's file."""
@@ -124,8 +124,8 @@ def compute_sums(
     """
     from experiment.engine import aggregate
 
-    config = load_config(experiment)
-    segment_set = load_segment_set(segments, config)
+    config = _load_config(experiment)
+    segment_set = _load_segment_set(segments, config)
     with _memory_bound(memory_limit):
         return aggregate(_open(dataset, memory_limit), config, segment_set)
 
@@ -153,8 +153,8 @@ def analyze(
     Returns:
         The typed results (``to_pandas()``, ``to_json()``; see README "results.json").
     """
-    config = load_config(experiment)
-    segment_set = load_segment_set(segments, config)
+    config = _load_config(experiment)
+    segment_set = _load_segment_set(segments, config)
     cells = compute_sums(dataset, config, segments=segment_set, memory_limit=memory_limit)
     return _analyze_cells(cells, config, segment_set)
 
@@ -206,11 +206,20 @@ def analyze_sums(
 
     source = sums if isinstance(sums, str | Path) else "sums"
     cells = read_sums(Path(sums)) if isinstance(sums, str | Path) else sums
-    config = load_config(experiment)
-    segment_set = load_segment_set(segments, config)
-    names = [s.name for s in segment_set.segments] if segment_set is not None else None
+    config = _load_config(experiment)
+    segment_set = _load_segment_set(segments, config)
+    names = _segment_names(segment_set)
     check_fit(cells, config, names, source=source)
     return _analyze_cells(cells, config, segment_set)
+
+
+def _segment_names(segment_set: SegmentSet | None) -> list[str]:
+    """The segments the engine measures (beside ``all``): the file's, then ``rest`` if exclusive."""
+    from segments.definitions import REST
+
+    if segment_set is None:
+        return []
+    return [s.name for s in segment_set.segments] + ([REST] if segment_set.exclusive else [])
 
 
 def plan_power(
@@ -240,12 +249,12 @@ def plan_power(
     from experiment.analysis.power import power_plan
     from experiment.engine.baseline import baseline_sums
 
-    config = load_config(experiment)
+    config = _load_config(experiment)
     if days is not None:
         config = config.model_copy(
             update={"window": config.window.model_copy(update={"days": days})}
         )
-    segment_set = load_segment_set(segments, config)
+    segment_set = _load_segment_set(segments, config)
     base = baseline_sums(dataset, config, segment_set)
     return power_plan(base, config, lift=lift, power=power, users_per_day=users_per_day)
 
@@ -264,8 +273,8 @@ def assign_dataset(
     """
     from experiment.engine.assign import assign_customers
 
-    config = load_config(experiment)
-    segment_set = load_segment_set(None, config)
+    config = _load_config(experiment)
+    segment_set = _load_segment_set(None, config)
     when = now if now is not None else dt.datetime.now(dt.UTC)
     return assign_customers(Path(dataset), config, segment_set, now=when)
 
@@ -298,8 +307,8 @@ def refine(
     """
     from segments.refine import refine as run_refine
 
-    config = load_config(experiment)
-    segment_set = load_segment_set(None, config)
+    config = _load_config(experiment)
+    segment_set = _load_segment_set(None, config)
     return run_refine(
         _open(dataset),
         config,
@@ -344,9 +353,9 @@ def validate_segments(
     from experiment.engine.baseline import analysis_start, open_customers
     from segments.validate import validate
 
-    segment_set = load_segment_set(segments, None)
+    segment_set = _load_segment_set(segments, None)
     assert segment_set is not None  # noqa: S101  (a path or a set was given)
-    config = load_config(experiment) if experiment is not None else None
+    config = _load_config(experiment) if experiment is not None else None
     start = analysis_start(Path(dataset), as_of, config)
     customers = open_customers(Path(dataset))
     control = treatment = 0.5
@@ -375,7 +384,7 @@ def validate_segments(
 
 def _control_baselines(
     dataset: Path, config: ExperimentConfig, segment_set: SegmentSet
-) -> dict[str, object]:
+) -> dict[str, Baseline]:
     """Each metric's control-arm mean and sd per segment, computed by the engine."""
     from experiment.analysis import arm_baselines
     from experiment.engine import aggregate, open_dataset
@@ -384,9 +393,52 @@ def _control_baselines(
 
     cells = aggregate(open_dataset(dataset), config, segment_set)
     stats = arm_baselines(cells, config.control)
-    out: dict[str, object] = {}
+    out: dict[str, Baseline] = {}
     for metric in config.metrics:
         mean, sd = stats[metric.name]
         formula = kind_plan(metric.kind).power  # [0] is `all`
         out[metric.name] = Baseline(kind=formula, mean=mean[1:], sd=sd[1:])
     return out
+
+
+def show_segments(
+    segments: str | Path | SegmentSet,
+    dataset: str | Path,
+    *,
+    as_of: dt.datetime | None = None,
+    sample: int = 3,
+) -> list[dict[str, Any]]:
+    """Per segment: how many customers match and ``sample`` anonymised profiles.
+
+    Profiles drop ``user_id`` and turn dates into days since ``as_of`` (default:
+    the first assignment); segments under the file's ``min_size`` show neither.
+    """
+    from experiment.engine.baseline import analysis_start, open_customers
+    from segments.validate import segment_profiles
+
+    segment_set = _load_segment_set(segments, None)
+    assert segment_set is not None  # noqa: S101  (a path or a set was given)
+    start = analysis_start(Path(dataset), as_of, None)
+    customers = open_customers(Path(dataset))
+    return segment_profiles(customers, segment_set, as_of=start, sample=sample)
+
+
+def fit_segments(
+    segments: str | Path | SegmentSet, dataset: str | Path, *, as_of: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Fit the cluster and predictive segments and save them beside the segments file.
+
+    Returns the fitted models by segment name (empty when there are none).
+    """
+    from experiment.engine.baseline import analysis_start, event_tables, open_customers
+    from segments import fit_models
+    from segments.models import EventTables
+
+    segment_set = _load_segment_set(segments, None)
+    assert segment_set is not None  # noqa: S101  (a path or a set was given)
+    start = analysis_start(Path(dataset), as_of, None)
+    customers = open_customers(Path(dataset))
+    found = event_tables(Path(dataset), customers)
+    events = EventTables(found[0], found[1]) if found is not None else None
+    models: dict[str, Any] = fit_models(segment_set, customers, as_of=start, events=events)
+    return models

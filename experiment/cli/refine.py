@@ -12,10 +12,8 @@ from experiment.cli._app import app, console, user_errors
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
-    from experiment.engine.dataset import Dataset
     from experiment.results import AnalysisResults
     from experiment.results.refinement import Refinement
-    from segments.definitions import SegmentSet
 
 __all__ = ["refine"]
 
@@ -32,9 +30,8 @@ def _attributes(text: str | None) -> list[str] | None:
 
 
 def _search(
-    data: Dataset,
+    data: Path,
     config: ExperimentConfig,
-    segment_set: SegmentSet | None,
     *,
     metric: str | None,
     arm: str | None,
@@ -46,7 +43,7 @@ def _search(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from segments.refine import refine as run_refine
+    from experiment.api import refine as run_refine
 
     columns = (
         TextColumn("{task.description}"),
@@ -63,7 +60,6 @@ def _search(
         return run_refine(
             data,
             config,
-            segment_set,
             metric=metric,
             arm=arm,
             attributes=attributes,
@@ -73,16 +69,12 @@ def _search(
         )
 
 
-def _results_for_report(
-    data: Dataset, config: ExperimentConfig, segment_set: SegmentSet | None
-) -> AnalysisResults:
+def _results_for_report(data: Path, config: ExperimentConfig) -> AnalysisResults:
     """The experiment's analysis, for the report the Refinements section joins."""
-    from experiment.analysis import analyze_cells
-    from experiment.engine import aggregate
+    from experiment.api import analyze
 
     with console(stderr=True).status("analysing the experiment for the report…"):
-        cells = aggregate(data, config, segment_set)
-    return analyze_cells(cells, config, segment_set)
+        return analyze(data, config)
 
 
 @app.command()
@@ -159,7 +151,6 @@ def refine(
     from rich.markup import escape
 
     from experiment.config import load_experiment
-    from experiment.engine.dataset import open_dataset
     from experiment.errors import ConfigError, DataError
     from experiment.files import write_text_atomic
     from experiment.results import load_results
@@ -182,12 +173,10 @@ def refine(
         raise DataError(
             f"{results}: results of experiment {loaded.experiment!r}, not {config.name!r}"
         )
-    data = open_dataset(dataset)
     started = time.perf_counter()
     found = _search(
-        data,
+        dataset,
         config,
-        segment_set,
         metric=metric,
         arm=arm,
         attributes=names,
@@ -197,7 +186,7 @@ def refine(
     elapsed = time.perf_counter() - started
     page = None
     if report is not None:  # rendered before anything is written
-        analysis = loaded or _results_for_report(data, config, segment_set)
+        analysis = loaded or _results_for_report(dataset, config)
         page = render_html(analysis, found)
     files = write_proposals(found, segment_set, out)
     if page is not None and report is not None:

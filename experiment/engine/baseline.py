@@ -113,7 +113,8 @@ def _span_days(dataset: Dataset, config: ExperimentConfig) -> float:
     a = a.filter(a.experiment == config.name)
     row = a.aggregate(first=a.assigned_at.min(), last=a.assigned_at.max()).to_pyarrow()
     first, last = row.column("first")[0].as_py(), row.column("last")[0].as_py()
-    return max((last - first).total_seconds() / 86_400, 1.0)
+    span: float = max((last - first).total_seconds() / 86_400, 1.0)
+    return span
 
 
 def baseline_sums(
