@@ -2,6 +2,7 @@ from dataclasses import replace
 
 import pytest
 
+from experiment.results import SegmentSrm
 from experiment.results.decision import decide, decisions
 from tests.experiment.test_results import make_results
 from tests.reports.factory import make_row
@@ -30,8 +31,7 @@ def test_decide_rule(rows, srm, expected):
 
 
 def test_decide_suppressed_primary_is_no_decision():
-    row = replace(WIN)
-    object.__setattr__(row, "suppressed", True)
+    row = replace(WIN, suppressed=True)
     assert decide([row, GUARD_OK]) == "below minimum size"
 
 
@@ -56,7 +56,8 @@ def test_decisions_group_by_segment_and_arm_primary_first():
 def test_decisions_segment_srm_blocks_shipping_that_segment_only():
     rows = (make_row("all", "conversion", 0.1, 0.05), make_row("vip", "conversion", 0.1, 0.05))
     results = replace(make_results(), results=rows)
-    object.__setattr__(results.srm, "segments", [{"segment": "vip", "flag": True}])
+    flagged = SegmentSrm(segment="vip", p_value=1e-6, observed={"control": 10}, flag=True)
+    results = replace(results, srm=replace(results.srm, segments=(flagged,)))
     kinds = {d.segment: (d.kind, d.reason) for d in decisions(results)}
     assert kinds["all"][0] == "ship"
     assert kinds["vip"] == (

@@ -3,7 +3,7 @@ import re
 import time
 from dataclasses import replace
 
-from experiment.results import AnalysisResults
+from experiment.results import AnalysisResults, DataQuality, DataQualityCheck, SegmentSrm
 from reports.html import render_html, write_html
 from tests.experiment.test_results import make_results
 from tests.reports.factory import make_many, make_row, with_srm
@@ -77,8 +77,9 @@ def test_render_html_decision_rule_and_counts():
 
 
 def test_render_html_suppressed_segment_never_shows_numbers():
-    row = replace(make_row("tiny", "conversion", 0.4321, 0.01), n_control=17, n_treatment=19)
-    object.__setattr__(row, "suppressed", True)  # the privacy-floor flag (added by analysis)
+    row = replace(
+        make_row("tiny", "conversion", 0.4321, 0.01), n_control=17, n_treatment=19, suppressed=True
+    )
     base = make_results()
     seg = replace(base.segments[0], name="tiny", users=36)
     page = render_html(replace(base, results=(*base.results, row), segments=(seg,)))
@@ -90,21 +91,17 @@ def test_render_html_suppressed_segment_never_shows_numbers():
 
 def test_render_html_shows_data_quality_and_segment_srm_problems():
     base = make_results()
-    srm = replace(base.srm)
-    object.__setattr__(
-        srm, "segments", [{"segment": "vip", "p_value": 1e-6, "observed": {"c": 10}, "flag": True}]
-    )
-    results = replace(base, srm=srm)
-    object.__setattr__(
-        results,
-        "data_quality",
-        {"checks": [{"name": "duplicate_users", "count": 42, "action": "dropped",
-                     "message": "users in two arms", "severity": "error"},
-                    {"name": "late_events", "count": 0, "action": "", "message": "",
-                     "severity": "warning"},
-                    {"name": "events_outside_window", "count": 7, "action": "excluded",
-                     "message": "after the window", "severity": "info"}]},
+    vip = SegmentSrm(segment="vip", p_value=1e-6, observed={"c": 10}, flag=True)
+    checks = (
+        DataQualityCheck(name="duplicate_users", count=42, action="dropped",
+                         message="users in two arms", severity="error"),
+        DataQualityCheck(name="late_events", count=0, action="", message="", severity="warning"),
+        DataQualityCheck(name="events_outside_window", count=7, action="excluded",
+                         message="after the window", severity="info"),
     )  # fmt: skip
+    results = replace(
+        base, srm=replace(base.srm, segments=(vip,)), data_quality=DataQuality(checks=checks)
+    )
     page = render_html(results)
     assert 'id="data-quality-banner"' in page
     assert "duplicate_users: 42" in page

@@ -27,8 +27,9 @@ def test_decision_table_lists_each_segment_with_decision():
 
 
 def test_lift_table_hides_suppressed_numbers():
-    row = replace(make_row("tiny", "conversion", 0.4321, 0.01), n_control=17, n_treatment=19)
-    object.__setattr__(row, "suppressed", True)
+    row = replace(
+        make_row("tiny", "conversion", 0.4321, 0.01), n_control=17, n_treatment=19, suppressed=True
+    )
     text = _text(lift_table(replace(make_results(), results=(row,))))
     assert "below minimum size" in text
     assert "17" not in text
