@@ -6,9 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from experiment.api import assign_dataset
 from experiment.assignment import AssignmentSpec, assign
 from experiment.cli import app
-from experiment.api import assign_dataset
 from experiment.config import load_experiment
 from segments import load_segments
 from tests.conftest import write_dataset

@@ -38,7 +38,7 @@ class PowerRow:
     days_needed: float | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class PowerPlan(Display):
     """Everything ``exp power`` concludes.
 
