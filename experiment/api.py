@@ -45,6 +45,7 @@ __all__ = [
     "validate_segments",
 ]
 
+
 def _load_config(experiment: str | Path | ExperimentConfig) -> ExperimentConfig:
     """An experiment config from a YAML path, or the config itself."""
     from experiment.config import ExperimentConfig, load_experiment

@@ -308,9 +308,7 @@ def segment_profiles(
                 "segment": name,
                 "users": None if hidden else size,
                 "suppressed": hidden,
-                "profiles": []
-                if hidden or sample == 0
-                else _profiles(table, mask, sample, as_of),
+                "profiles": [] if hidden or sample == 0 else _profiles(table, mask, sample, as_of),
             }
         )
     return result

@@ -46,9 +46,7 @@ def _assigned(
     return users.mutate(arm=assignment_expr(users.user_id, spec, members)).cache(), names
 
 
-def _counts(
-    assigned: ir.Table, names: list[str], columns: list[str]
-) -> dict[str, dict[str, int]]:
+def _counts(assigned: ir.Table, names: list[str], columns: list[str]) -> dict[str, dict[str, int]]:
     cols = [_SEG.format(i) for i in range(len(names))]
     summary = assigned.group_by("arm").aggregate(
         __all__=assigned.count(), **{k: assigned.count(where=assigned[k]) for k in cols}

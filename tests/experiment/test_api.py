@@ -37,7 +37,8 @@ def test_sums_through_a_file_give_exactly_the_same_results(folder, tmp_path):
     cells = experiment.compute_sums(folder, exp)
     path = write_sums(cells, tmp_path / "sums.parquet")
     kept = read_sums(path)
-    assert kept.segments == cells.segments and kept.arms == cells.arms
+    assert kept.segments == cells.segments
+    assert kept.arms == cells.arms
     assert len(kept.timeline) == len(cells.timeline) > 0
     np.testing.assert_array_equal(kept.units, cells.units)
     assert kept.quality == cells.quality
