@@ -1,25 +1,17 @@
 """The Python API: one function per command, data first, options keyword-only.
 
 The CLI calls only these functions (and ``reports`` to show and write what they
-return), so a notebook gets exactly what ``exp`` computes:
-
->>> import experiment
->>> results = experiment.analyze("demo/data", "demo/data/experiment.yaml")  # doctest: +SKIP
->>> results.to_pandas()[["segment", "metric", "lift_rel", "decision"]]  # doctest: +SKIP
-
+return), so a notebook gets exactly what ``exp`` computes (README, "Python API").
 Heavy libraries (Ibis, DuckDB, pandas, scipy) load inside the functions:
 ``import experiment`` stays light.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from experiment.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
@@ -71,32 +63,18 @@ def _load_segment_set(
     return None
 
 
+def _segment_file(segments: str | Path | SegmentSet) -> SegmentSet:
+    from segments import load_segments
+
+    return segments if not isinstance(segments, str | Path) else load_segments(Path(segments))
+
+
 def _open(dataset: str | Path | Dataset, memory_limit: str | None = None) -> Dataset:
     from experiment.engine.dataset import Dataset, open_dataset
 
     if isinstance(dataset, Dataset):
         return dataset
     return open_dataset(Path(dataset), memory_limit=memory_limit)
-
-
-@contextlib.contextmanager
-def _memory_bound(memory_limit: str | None) -> Iterator[None]:
-    """Turn DuckDB running out of memory under ``memory_limit`` into a one-line error."""
-    import duckdb
-
-    try:
-        yield
-    except (duckdb.OutOfMemoryException, DataError) as exc:
-        cause = exc.__cause__ or exc.__context__  # read_table's DataError hides its cause
-        oom = isinstance(exc, duckdb.OutOfMemoryException) or isinstance(
-            cause, duckdb.OutOfMemoryException
-        )
-        if memory_limit is None or not oom:
-            raise
-        raise ConfigError(
-            f"--memory-limit {memory_limit}: too small for this dataset (DuckDB ran out "
-            "of memory); raise it, or leave it out for DuckDB's default"
-        ) from exc
 
 
 def compute_sums(
@@ -120,14 +98,14 @@ def compute_sums(
         memory_limit: Cap DuckDB's memory, e.g. ``"1.5GB"`` (folders only).
 
     Raises:
-        SegliftError: bad input (one-line message); running out of memory under
-            ``memory_limit`` is a :class:`ConfigError`.
+        SegliftError: bad input, or out of memory under ``memory_limit`` (one line).
     """
     from experiment.engine import aggregate
+    from experiment.engine.baseline import memory_bound
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(segments, config)
-    with _memory_bound(memory_limit):
+    with memory_bound(memory_limit):
         return aggregate(_open(dataset, memory_limit), config, segment_set)
 
 
@@ -140,9 +118,7 @@ def analyze(
 ) -> AnalysisResults:
     """Measure the lift of every treatment arm in every segment and metric.
 
-    What ``exp analyze`` computes: sums in the engine, then Welch t-tests (delta
-    method for ratio metrics), CUPED, sequential intervals, multiple-testing
-    correction, the sample-ratio and data-quality checks.
+    What ``exp analyze`` computes: :func:`compute_sums`, then :func:`analyze_sums`.
 
     Args:
         dataset: A dataset folder, or a dataset opened with
@@ -154,17 +130,11 @@ def analyze(
     Returns:
         The typed results (``to_pandas()``, ``to_json()``; see README "results.json").
     """
+    from experiment.analysis import analyze_cells
+
     config = _load_config(experiment)
     segment_set = _load_segment_set(segments, config)
     cells = compute_sums(dataset, config, segments=segment_set, memory_limit=memory_limit)
-    return _analyze_cells(cells, config, segment_set)
-
-
-def _analyze_cells(
-    cells: CellSums, config: ExperimentConfig, segment_set: SegmentSet | None
-) -> AnalysisResults:
-    from experiment.analysis import analyze_cells
-
     return analyze_cells(cells, config, segment_set)
 
 
@@ -203,6 +173,7 @@ def analyze_sums(
         >>> round(row.lift_rel, 3), row.significant
         (0.1, True)
     """
+    from experiment.analysis import analyze_cells
     from experiment.results.sums import check_fit, read_sums
 
     source = sums if isinstance(sums, str | Path) else "sums"
@@ -211,7 +182,7 @@ def analyze_sums(
     segment_set = _load_segment_set(segments, config)
     names = _segment_names(segment_set)
     check_fit(cells, config, names, source=source)
-    return _analyze_cells(cells, config, segment_set)
+    return analyze_cells(cells, config, segment_set)
 
 
 def _segment_names(segment_set: SegmentSet | None) -> list[str]:
@@ -293,8 +264,7 @@ def refine(
 ) -> Refinement:
     """Propose better segment definitions from held-out lift evidence (``exp refine``).
 
-    Wraps :func:`segments.refine.refine`: the search sees a discovery half of
-    the users, every proposal is measured on the other half.
+    Wraps :func:`segments.refine.refine` (search on one half, measure on the other).
 
     Args:
         dataset: A dataset folder, or an opened dataset.
@@ -352,22 +322,14 @@ def validate_segments(
             traffic × (1 − holdout), else 1).
     """
     from experiment.engine.baseline import analysis_start, open_customers
-    from segments.validate import validate
+    from segments.validate import arm_shares, validate
 
-    segment_set = _load_segment_set(segments, None)
-    assert segment_set is not None  # noqa: S101  (a path or a set was given)
+    segment_set = _segment_file(segments)
     config = _load_config(experiment) if experiment is not None else None
     start = analysis_start(Path(dataset), as_of, config)
     customers = open_customers(Path(dataset))
-    control = treatment = 0.5
-    baselines = None
-    share = 1.0 if traffic is None else traffic
-    if config is not None:
-        total = sum(config.arms.values())
-        control = config.arms[config.control] / total
-        treatment = min(w for a, w in config.arms.items() if a != config.control) / total
-        share = traffic if traffic is not None else config.traffic * (1 - config.holdout)
-        baselines = _control_baselines(Path(dataset), config, segment_set)
+    control, treatment, share = arm_shares(config, traffic)
+    baselines = _control_baselines(Path(dataset), config, segment_set) if config else None
     return validate(
         customers,
         segment_set,
@@ -417,8 +379,7 @@ def show_segments(
     from experiment.engine.baseline import analysis_start, open_customers
     from segments.validate import segment_profiles
 
-    segment_set = _load_segment_set(segments, None)
-    assert segment_set is not None  # noqa: S101  (a path or a set was given)
+    segment_set = _segment_file(segments)
     start = analysis_start(Path(dataset), as_of, None)
     customers = open_customers(Path(dataset))
     return segment_profiles(customers, segment_set, as_of=start, sample=sample)
@@ -431,15 +392,6 @@ def fit_segments(
 
     Returns the fitted models by segment name (empty when there are none).
     """
-    from experiment.engine.baseline import analysis_start, event_tables, open_customers
-    from segments import fit_models
-    from segments.models import EventTables
+    from segments.validate import fit_in_folder
 
-    segment_set = _load_segment_set(segments, None)
-    assert segment_set is not None  # noqa: S101  (a path or a set was given)
-    start = analysis_start(Path(dataset), as_of, None)
-    customers = open_customers(Path(dataset))
-    found = event_tables(Path(dataset), customers)
-    events = EventTables(found[0], found[1]) if found is not None else None
-    models: dict[str, Any] = fit_models(segment_set, customers, as_of=start, events=events)
-    return models
+    return fit_in_folder(_segment_file(segments), Path(dataset), as_of=as_of)

@@ -27,15 +27,20 @@ from segments.compile import Compiler, compile_segments
 from segments.rules import Column, parse_rule
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import ibis.expr.types as ir
 
+    from experiment.config import ExperimentConfig
     from segments.definitions import SegmentSet
 
 __all__ = [
     "Baseline",
     "SegmentCheck",
     "ValidationReport",
+    "arm_shares",
     "baselines_from_columns",
+    "fit_in_folder",
     "segment_profiles",
     "validate",
 ]
@@ -312,3 +317,39 @@ def segment_profiles(
             }
         )
     return result
+
+
+def arm_shares(
+    config: ExperimentConfig | None, traffic: float | None
+) -> tuple[float, float, float]:
+    """Control share, smallest treatment share and the traffic entering, for the MDE.
+
+    Without an experiment: half and half, and ``traffic`` (default 1); with one,
+    its weights and ``traffic`` (default: its traffic × (1 − holdout)).
+    """
+    if config is None:
+        return 0.5, 0.5, 1.0 if traffic is None else traffic
+    total = sum(config.arms.values())
+    control = config.arms[config.control] / total
+    treatment = min(w for a, w in config.arms.items() if a != config.control) / total
+    share = traffic if traffic is not None else config.traffic * (1 - config.holdout)
+    return control, treatment, share
+
+
+def fit_in_folder(
+    segment_set: SegmentSet, folder: Path, *, as_of: dt.datetime | None
+) -> dict[str, Any]:
+    """Fit the set's cluster and predictive segments on a dataset folder, save the sidecar.
+
+    Event targets are labelled from the folder's events (and control-arm
+    assignments) when there are any.
+    """
+    from experiment.engine.baseline import analysis_start, event_tables, open_customers
+    from segments.models import EventTables, fit_models
+
+    start = analysis_start(folder, as_of, None)
+    customers = open_customers(folder)
+    found = event_tables(folder, customers)
+    events = EventTables(found[0], found[1]) if found is not None else None
+    models: dict[str, Any] = fit_models(segment_set, customers, as_of=start, events=events)
+    return models

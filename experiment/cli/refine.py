@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,35 @@ if TYPE_CHECKING:
 __all__ = ["refine"]
 
 _SUFFIXES = (".yaml", ".yml")
+
+
+_Metric = Annotated[
+    str | None, typer.Option(help="Metric to refine on (default: the experiment's first).")
+]
+_Arm = Annotated[str | None, typer.Option(help="Treatment arm (default: the first treatment arm).")]
+_Attributes = Annotated[
+    str | None,
+    typer.Option(
+        help="Customer columns to split on, comma-separated (default: every customers "
+        "column except ids and timestamps; text columns with at most 30 values)."
+    ),
+]
+_Seed = Annotated[int, typer.Option(help="Salts the random discovery/estimation split.", min=0)]
+_MinSize = Annotated[
+    int | None,
+    typer.Option(
+        help="Smallest side of a cut, in users (default: the segments file's min_size, else 100).",
+        min=1,
+    ),
+]
+_Report = Annotated[
+    Path | None,
+    typer.Option(help="Also write the HTML lift report with a Refinements section."),
+]
+_Results = Annotated[
+    Path | None,
+    typer.Option(help="results.json of `exp analyze` for --report (default: analyse the dataset)."),
+]
 
 
 def _attributes(text: str | None) -> list[str] | None:
@@ -91,40 +120,13 @@ def refine(
             "name with .json."
         ),
     ] = Path("proposals.yaml"),
-    metric: Annotated[
-        str | None, typer.Option(help="Metric to refine on (default: the experiment's first).")
-    ] = None,
-    arm: Annotated[
-        str | None, typer.Option(help="Treatment arm (default: the first treatment arm).")
-    ] = None,
-    attributes: Annotated[
-        str | None,
-        typer.Option(
-            help="Customer columns to split on, comma-separated (default: every customers "
-            "column except ids and timestamps; text columns with at most 30 values)."
-        ),
-    ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Salts the random discovery/estimation split.", min=0)
-    ] = 0,
-    min_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Smallest side of a cut, in users (default: the segments file's "
-            "min_size, else 100).",
-            min=1,
-        ),
-    ] = None,
-    report: Annotated[
-        Path | None,
-        typer.Option(help="Also write the HTML lift report with a Refinements section."),
-    ] = None,
-    results: Annotated[
-        Path | None,
-        typer.Option(
-            help="results.json of `exp analyze` for --report (default: analyse the dataset)."
-        ),
-    ] = None,
+    metric: _Metric = None,
+    arm: _Arm = None,
+    attributes: _Attributes = None,
+    seed: _Seed = 0,
+    min_size: _MinSize = None,
+    report: _Report = None,
+    results: _Results = None,
 ) -> None:
     """Propose better segment definitions from the measured lift, without fooling yourself.
 
@@ -148,15 +150,12 @@ def refine(
     evidence as JSON beside it (for `exp report --refinement`); and copies the fitted
     models file of cluster and predictive segments. Prints a table of the proposals.
     """
-    from rich.markup import escape
-
     from experiment.config import load_experiment
     from experiment.errors import ConfigError, DataError
     from experiment.files import write_text_atomic
     from experiment.results import load_results
     from reports.html import render_html
     from reports.proposals import write_proposals
-    from reports.terminal import refinement_table
     from segments import load_segments
 
     if out.suffix.lower() not in _SUFFIXES:
@@ -191,6 +190,17 @@ def refine(
     files = write_proposals(found, segment_set, out)
     if page is not None and report is not None:
         write_text_atomic(report, page)
+    _print_summary(found, files, elapsed, has_segments=segment_set is not None, report=report)
+
+
+def _print_summary(
+    found: Refinement, files: Any, elapsed: float, *, has_segments: bool, report: Path | None
+) -> None:
+    """The proposals table, what was written where, and how long the search took."""
+    from rich.markup import escape
+
+    from reports.terminal import refinement_table
+
     out_console = console()
     out_console.print(refinement_table(found))
     added = sum(p.significant for p in found.proposals)
@@ -198,7 +208,7 @@ def refine(
         f"searched in {elapsed:.1f}s: {added} of {len(found.proposals)} proposals added → "
         f"{escape(str(files.segments))} (evidence {escape(str(files.evidence))})"
     )
-    if segment_set is None and not added:
+    if not has_segments and not added:
         out_console.print(
             "[yellow]no segments file and no proposal added: the YAML lists no segments[/]"
         )

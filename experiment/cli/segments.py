@@ -33,6 +33,20 @@ AsOfOption = Annotated[
 ]
 
 
+_TargetLift = Annotated[
+    float, typer.Option(help="UNDERPOWERED when the relative MDE exceeds this.", min=1e-4)
+]
+_Traffic = Annotated[
+    float | None,
+    typer.Option(
+        help="Share of customers expected to enter the experiment during its window "
+        "(default: the experiment's traffic × (1 − holdout), else 1).",
+        min=1e-6,
+        max=1.0,
+    ),
+]
+
+
 def _metrics(values: list[str]) -> dict[str, str]:
     out = {}
     for text in values:
@@ -79,18 +93,8 @@ def validate(
         ),
     ] = None,
     power: Annotated[float, typer.Option(help="Power for the MDE.", min=0.5, max=0.999)] = 0.8,
-    target_lift: Annotated[
-        float, typer.Option(help="UNDERPOWERED when the relative MDE exceeds this.", min=1e-4)
-    ] = 0.10,
-    traffic: Annotated[
-        float | None,
-        typer.Option(
-            help="Share of customers expected to enter the experiment during its window "
-            "(default: the experiment's traffic × (1 − holdout), else 1).",
-            min=1e-6,
-            max=1.0,
-        ),
-    ] = None,
+    target_lift: _TargetLift = 0.10,
+    traffic: _Traffic = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Check a segments file against a dataset before rollout.

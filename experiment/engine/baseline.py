@@ -9,7 +9,9 @@ alone, and the events beside it when there are any.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +32,7 @@ __all__ = [
     "analysis_start",
     "baseline_sums",
     "event_tables",
+    "memory_bound",
     "open_customers",
     "open_pre_launch",
 ]
@@ -177,3 +180,29 @@ def analysis_start(
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=dt.UTC)
     return as_of
+
+
+@contextlib.contextmanager
+def memory_bound(memory_limit: str | None) -> Iterator[None]:
+    """Turn DuckDB running out of memory under ``memory_limit`` into a one-line ConfigError.
+
+    Other errors pass through; without a limit, running out of memory is not
+    the user's setting to fix, so it passes through too.
+    """
+    import duckdb
+
+    from experiment.errors import ConfigError
+
+    try:
+        yield
+    except (duckdb.OutOfMemoryException, DataError) as exc:
+        cause = exc.__cause__ or exc.__context__  # read_table's DataError hides its cause
+        oom = isinstance(exc, duckdb.OutOfMemoryException) or isinstance(
+            cause, duckdb.OutOfMemoryException
+        )
+        if memory_limit is None or not oom:
+            raise
+        raise ConfigError(
+            f"--memory-limit {memory_limit}: too small for this dataset (DuckDB ran out "
+            "of memory); raise it, or leave it out for DuckDB's default"
+        ) from exc
