@@ -52,6 +52,18 @@ def _sizes(
     return users, n_c, n_t, w_c, w_t
 
 
+def _rates(
+    base: BaselineSums, users: NDArray[np.float64], users_per_day: float | None
+) -> tuple[float | None, NDArray[np.float64]]:
+    """Users per day (given, else assigned users over the span) and its share per segment."""
+    rate = users_per_day
+    if rate is None and base.span_days is not None:
+        rate = float(users[0]) / base.span_days
+    if rate is None or users[0] <= 0:
+        return rate, np.full_like(users, np.nan)
+    return rate, rate * users / users[0]
+
+
 def power_plan(
     base: BaselineSums,
     config: ExperimentConfig,
@@ -68,14 +80,7 @@ def power_plan(
     cells = base.cells
     base_stats = arm_baselines(cells, config.control)
     users, n_c, n_t, w_c, w_t = _sizes(base, config)
-    rate = users_per_day
-    if rate is None and base.span_days is not None:
-        rate = float(users[0]) / base.span_days
-    seg_rate = (
-        rate * users / users[0]
-        if rate is not None and users[0] > 0
-        else np.full_like(users, np.nan)
-    )
+    rate, seg_rate = _rates(base, users, users_per_day)
     rows = []
     for metric in config.metrics:
         mean, sd = base_stats[metric.name]
