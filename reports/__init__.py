@@ -1,6 +1,6 @@
 """Presentation: HTML lift reports, terminal tables and results.json, from results only."""
 
-from reports.decision import RULE, Decision, decisions
+from experiment.results.decision import RULE, Decision, decisions
 from reports.html import render_html, write_html
 from reports.serialize import write_results
 from reports.terminal import decision_table, lift_table

@@ -17,13 +17,12 @@ from typing import Any
 from experiment.files import write_text_atomic
 from experiment.plan import KINDS, kind_plan
 from experiment.results import AnalysisResults, ResultRow
+from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
+from experiment.results.verdict import verdict
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
-from reports.decision import RULE, decisions, is_suppressed
 from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
-from reports.optional import field_of, items_of
 from reports.refinement import refinement_context
-from reports.verdict import verdict
 
 __all__ = ["render_html", "write_html"]
 
@@ -198,15 +197,12 @@ def _checks(results: AnalysisResults) -> tuple[list[str], list[str]]:
     """
     problems: list[str] = []
     notes: list[str] = []
-    for check in items_of(field_of(results, "data_quality"), "checks"):
-        count = field_of(check, "count", 0)
-        if not isinstance(count, int | float) or count <= 0:
+    for check in results.data_quality.checks:
+        if check.count <= 0:
             continue
-        severity = str(field_of(check, "severity", "") or "warning")
-        action = str(field_of(check, "action", "") or "")
-        message = str(field_of(check, "message", "") or "")
-        name = str(field_of(check, "name", "check"))
-        line = f"{name}: {fmt_count(int(count))}{' — ' + message if message else ''}"
+        severity = check.severity or "warning"
+        action, message = check.action, check.message
+        line = f"{check.name}: {fmt_count(int(check.count))}{' — ' + message if message else ''}"
         line += f" ({severity}{'; ' + action if action else ''})"
         (notes if severity == "info" else problems).append(line)
     return problems, notes
@@ -214,16 +210,10 @@ def _checks(results: AnalysisResults) -> tuple[list[str], list[str]]:
 
 def _segment_srm(results: AnalysisResults) -> list[str]:
     lines = []
-    for item in items_of(results.srm, "segments"):
-        if field_of(item, "flag"):
-            p = field_of(item, "p_value")
-            observed = field_of(item, "observed") or {}
-            counts = ", ".join(
-                f"{a}: {fmt_count(int(n))}"
-                for a, n in dict(observed).items()  # type: ignore[call-overload]
-            )
-            p_text = _p_is(float(p)) if isinstance(p, int | float) else "p = –"
-            lines.append(f"{field_of(item, 'segment')}: {p_text}; observed {counts}")
+    for item in results.srm.segments:
+        if item.flag:
+            counts = ", ".join(f"{a}: {fmt_count(int(n))}" for a, n in item.observed.items())
+            lines.append(f"{item.segment}: {_p_is(item.p_value)}; observed {counts}")
     return lines
 
 
@@ -260,8 +250,7 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
         t["svg"] = Markup(t["svg"])  # noqa: S704
     srm = results.srm
     suppressed = {r.segment for r in results.results if is_suppressed(r)}
-    suppressed |= {s.name for s in results.segments if field_of(s, "suppressed", False)}
-    floor = field_of(results, "min_segment_size") or field_of(results, "privacy_floor")
+    suppressed |= {s.name for s in results.segments if s.suppressed}
     made = decisions(results)
     problems, notes = _checks(results)
     counts = {k: sum(d.kind == k for d in made) for k in ("ship", "don't ship", "keep testing")}
@@ -296,7 +285,7 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
             (s, BELOW_FLOOR if s.name in suppressed else fmt_count(s.users))
             for s in results.segments
         ],
-        floor=fmt_count(int(floor)) if isinstance(floor, int | float) else "",
+        floor="",  # results.json does not carry the floor: the template names it in words
         any_suppressed=bool(suppressed),
         methods=_methods(results),
         refinement=refinement_context(refinement) if refinement is not None else None,

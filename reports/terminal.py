@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from experiment.results import AnalysisResults
+from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
-from reports.decision import RULE, decisions, is_suppressed
+from experiment.results.verdict import verdict
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.refinement import proposal_views
-from reports.verdict import verdict
 
 if TYPE_CHECKING:
     from rich.table import Table

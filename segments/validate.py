@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,16 +21,29 @@ from numpy.typing import NDArray
 
 from experiment.errors import RuleError
 from experiment.plan import PowerFormula
+from experiment.results.validation import SegmentCheck, ValidationReport
 from experiment.stats import mde_mean, mde_proportion
 from segments.compile import Compiler, compile_segments
 from segments.rules import Column, parse_rule
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import ibis.expr.types as ir
 
+    from experiment.config import ExperimentConfig
     from segments.definitions import SegmentSet
 
-__all__ = ["Baseline", "SegmentCheck", "ValidationReport", "baselines_from_columns", "validate"]
+__all__ = [
+    "Baseline",
+    "SegmentCheck",
+    "ValidationReport",
+    "arm_shares",
+    "baselines_from_columns",
+    "fit_in_folder",
+    "segment_profiles",
+    "validate",
+]
 
 BELOW_MIN_SIZE = "BELOW_MIN_SIZE"
 UNDERPOWERED = "UNDERPOWERED"
@@ -45,86 +58,6 @@ class Baseline:
     kind: PowerFormula
     mean: NDArray[np.float64]
     sd: NDArray[np.float64]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SegmentCheck:
-    """One segment's row; numbers are ``None`` when the segment is under the floor."""
-
-    name: str
-    size: int | None
-    share: float | None
-    suppressed: bool
-    flags: tuple[str, ...]
-    mde_rel: dict[str, float | None] = field(default_factory=dict)
-    mde_abs: dict[str, float | None] = field(default_factory=dict)
-    baseline: dict[str, float | None] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """True when the segment passes every check."""
-        return not self.flags
-
-
-@dataclass(frozen=True, kw_only=True)
-class ValidationReport:
-    """Everything ``exp segments validate`` shows, as plain data."""
-
-    source: str
-    exclusive: bool
-    min_size: int
-    population: int
-    coverage: float
-    segments: tuple[SegmentCheck, ...]
-    overlap: tuple[tuple[int | None, ...], ...] | None
-    metrics: tuple[str, ...]
-    alpha: float
-    power: float
-    target_lift: float
-    users_per_arm_share: float
-
-    @property
-    def ok(self) -> bool:
-        """True when every segment passes."""
-        return all(s.ok for s in self.segments)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``None`` for suppressed or undefined numbers)."""
-
-        def clean(v: Any) -> Any:
-            if isinstance(v, float) and not math.isfinite(v):
-                return None
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            return v
-
-        return {
-            "source": self.source,
-            "set": "exclusive" if self.exclusive else "overlapping",
-            "min_size": self.min_size,
-            "population": self.population,
-            "coverage": clean(self.coverage),
-            "alpha": self.alpha,
-            "power": self.power,
-            "target_lift": self.target_lift,
-            "users_per_arm_share": self.users_per_arm_share,
-            "metrics": list(self.metrics),
-            "ok": self.ok,
-            "segments": [
-                {
-                    "name": s.name,
-                    "size": s.size,
-                    "share": clean(s.share),
-                    "suppressed": s.suppressed,
-                    "flags": list(s.flags),
-                    "baseline": clean(s.baseline),
-                    "mde_abs": clean(s.mde_abs),
-                    "mde_rel": clean(s.mde_rel),
-                }
-                for s in self.segments
-            ],
-            "overlap": [list(r) for r in self.overlap] if self.overlap is not None else None,
-        }
 
 
 def _metric_value(compiler: Compiler, text: str) -> tuple[PowerFormula, Any]:
@@ -331,3 +264,92 @@ def _check(
         mde_abs=hide(mde_abs),
         baseline=hide(baseline),
     )
+
+
+def _profiles(
+    table: ir.Table, mask: Any, n: int, as_of: dt.datetime | None
+) -> list[dict[str, Any]]:
+    """``n`` members in a fixed pseudo-random order, without user_id, dates as days since."""
+    from segments.lifecycle import days_since
+
+    cols: dict[str, Any] = {}
+    for name in table.columns:
+        dtype = table[name].type()
+        if name == "user_id":
+            continue
+        if dtype.is_timestamp() or dtype.is_date():
+            if as_of is not None:
+                cols[f"days_since_{name}"] = days_since(table[name], as_of)
+            continue
+        cols[name] = table[name]
+    members = table.filter(mask)
+    order = members.user_id.cast("string").hexdigest("md5") if "user_id" in table.columns else None
+    picked = members.order_by(order) if order is not None else members
+    rows: list[dict[str, Any]] = picked.select(**cols).limit(n).to_pyarrow().to_pylist()
+    return rows
+
+
+def segment_profiles(
+    table: ir.Table, segment_set: SegmentSet, *, as_of: dt.datetime | None, sample: int
+) -> list[dict[str, Any]]:
+    """Per segment its size and ``sample`` anonymised member profiles (``exp segments show``).
+
+    Segments under the file's ``min_size`` show neither (``users`` is ``None``).
+    """
+    masks = compile_segments(segment_set, table, as_of=as_of)
+    counts = (
+        table.aggregate(**{f"n_{i}": m.sum() for i, m in enumerate(masks.values())})
+        .to_pyarrow()
+        .to_pylist()[0]
+        if masks
+        else {}
+    )
+    result: list[dict[str, Any]] = []
+    for i, (name, mask) in enumerate(masks.items()):
+        size = int(counts[f"n_{i}"] or 0)
+        hidden = size < segment_set.min_size
+        result.append(
+            {
+                "segment": name,
+                "users": None if hidden else size,
+                "suppressed": hidden,
+                "profiles": [] if hidden or sample == 0 else _profiles(table, mask, sample, as_of),
+            }
+        )
+    return result
+
+
+def arm_shares(
+    config: ExperimentConfig | None, traffic: float | None
+) -> tuple[float, float, float]:
+    """Control share, smallest treatment share and the traffic entering, for the MDE.
+
+    Without an experiment: half and half, and ``traffic`` (default 1); with one,
+    its weights and ``traffic`` (default: its traffic × (1 − holdout)).
+    """
+    if config is None:
+        return 0.5, 0.5, 1.0 if traffic is None else traffic
+    total = sum(config.arms.values())
+    control = config.arms[config.control] / total
+    treatment = min(w for a, w in config.arms.items() if a != config.control) / total
+    share = traffic if traffic is not None else config.traffic * (1 - config.holdout)
+    return control, treatment, share
+
+
+def fit_in_folder(
+    segment_set: SegmentSet, folder: Path, *, as_of: dt.datetime | None
+) -> dict[str, Any]:
+    """Fit the set's cluster and predictive segments on a dataset folder, save the sidecar.
+
+    Event targets are labelled from the folder's events (and control-arm
+    assignments) when there are any.
+    """
+    from experiment.engine.baseline import analysis_start, event_tables, open_customers
+    from segments.models import EventTables, fit_models
+
+    start = analysis_start(folder, as_of, None)
+    customers = open_customers(folder)
+    found = event_tables(folder, customers)
+    events = EventTables(found[0], found[1]) if found is not None else None
+    models: dict[str, Any] = fit_models(segment_set, customers, as_of=start, events=events)
+    return models

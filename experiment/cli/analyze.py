@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -16,32 +14,46 @@ __all__ = ["analyze", "report", "run_analysis"]
 
 
 def run_analysis(
-    dataset: Path, experiment: Path, out: Path, *, html: bool, memory_limit: str | None = None
+    dataset: Path | None,
+    experiment: Path,
+    out: Path,
+    *,
+    html: bool,
+    memory_limit: str | None = None,
+    save_sums: bool = False,
+    from_sums: Path | None = None,
 ) -> None:
-    """Aggregate in the engine, test, write results.json (and report.html), print the table."""
+    """Analyse (from the data, or from kept sums), write results.json (and report.html).
+
+    Prints the SRM line, the data-quality lines, the lift and decision tables.
+    """
     from rich.markup import escape
 
-    from experiment.analysis import analyze_cells
+    from experiment.api import analyze_sums, compute_sums
     from experiment.config import load_experiment
-    from experiment.engine import aggregate
-    from experiment.engine.dataset import open_dataset
     from experiment.files import write_text_atomic
+    from experiment.results.sums import write_sums
     from reports.html import render_html
     from reports.serialize import write_results
     from reports.terminal import decision_table, lift_table, quality_lines, srm_line
-    from segments import load_segments
 
     out_console = console()
     config = load_experiment(experiment)
-    segment_set = load_segments(config.segments) if config.segments is not None else None
     started = time.perf_counter()
-    with console(stderr=True).status("aggregating in DuckDB…"), _memory_bound(memory_limit):
-        cells = aggregate(open_dataset(dataset, memory_limit=memory_limit), config, segment_set)
-    results = analyze_cells(cells, config, segment_set)
+    if from_sums is not None:
+        cells = None
+        results = analyze_sums(from_sums, config)
+    else:
+        assert dataset is not None  # noqa: S101  (checked by the command)
+        with console(stderr=True).status("aggregating in DuckDB…"):
+            cells = compute_sums(dataset, config, memory_limit=memory_limit)
+        results = analyze_sums(cells, config)
     page = render_html(results) if html else None  # render before writing anything
     write_results(results, out / "results.json")
     if page is not None:
         write_text_atomic(out / "report.html", page)
+    if save_sums and cells is not None:
+        write_sums(cells, out / "sums.parquet")
     out_console.print(srm_line(results))  # on top: a broken split voids everything below
     for line in quality_lines(results):
         out_console.print(line)
@@ -51,36 +63,20 @@ def run_analysis(
     out_console.print(f"analysed in {elapsed:.1f}s → {escape(str(out))}/results.json")
     if page is not None:
         out_console.print(f"report: {escape(str((out / 'report.html').resolve()))}")
-
-
-@contextlib.contextmanager
-def _memory_bound(memory_limit: str | None) -> Iterator[None]:
-    """Turn DuckDB running out of memory under ``--memory-limit`` into a one-line error."""
-    import duckdb
-
-    from experiment.errors import ConfigError, DataError
-
-    try:
-        yield
-    except (duckdb.OutOfMemoryException, DataError) as exc:
-        cause = exc.__cause__ or exc.__context__  # read_table's DataError hides its cause
-        oom = isinstance(exc, duckdb.OutOfMemoryException) or isinstance(
-            cause, duckdb.OutOfMemoryException
-        )
-        if memory_limit is None or not oom:
-            raise
-        raise ConfigError(
-            f"--memory-limit {memory_limit}: too small for this dataset (DuckDB ran out "
-            "of memory); raise it, or leave it out for DuckDB's default"
-        ) from exc
+    if save_sums and cells is not None:
+        out_console.print(f"sums: {escape(str(out))}/sums.parquet")
 
 
 @app.command()
 @user_errors
 def analyze(
     dataset: Annotated[
-        Path, typer.Argument(help="Dataset folder (customers, events, assignments).")
-    ],
+        Path | None,
+        typer.Argument(
+            help="Dataset folder (customers, events, assignments); omit with --from-sums."
+        ),
+    ] = None,
+    *,
     experiment: Annotated[Path, typer.Option("--experiment", "-e", help="Experiment YAML file.")],
     out: Annotated[Path, typer.Option(help="Folder for results.json and report.html.")] = Path(
         "results"
@@ -93,15 +89,48 @@ def analyze(
             "temp folder (slower, bounded). Default: DuckDB's, 80% of RAM."
         ),
     ] = None,
+    save_sums: Annotated[
+        bool,
+        typer.Option(
+            "--save-sums", help="Also write OUT/sums.parquet: the sums --from-sums re-reads."
+        ),
+    ] = False,
+    from_sums: Annotated[
+        Path | None,
+        typer.Option(
+            help="Re-run the statistics from a sums.parquet of --save-sums, without the data "
+            "(another alpha, correction or decision rule); DATASET is then omitted."
+        ),
+    ] = None,
 ) -> None:
     """Measure the lift of every treatment arm in every segment and metric.
 
     Aggregates the dataset to sufficient statistics in DuckDB, runs Welch t-tests
     (delta method for ratio metrics and relative lifts), corrects for multiple
     testing within each metric and checks the sample ratio. Writes results.json
-    and report.html to OUT and prints the lift table.
+    and report.html to OUT and prints the lift table. With --save-sums, also
+    the sufficient statistics (OUT/sums.parquet); --from-sums re-runs the
+    statistics from them instead of the data.
     """
-    run_analysis(dataset, experiment, out, html=html, memory_limit=memory_limit)
+    if (dataset is None) == (from_sums is None):
+        raise typer.BadParameter(
+            "give either DATASET or --from-sums SUMS.parquet, not both or neither",
+            param_hint="DATASET",
+        )
+    if from_sums is not None and (save_sums or memory_limit is not None):
+        raise typer.BadParameter(
+            "--save-sums and --memory-limit read the data; --from-sums does not",
+            param_hint="--from-sums",
+        )
+    run_analysis(
+        dataset,
+        experiment,
+        out,
+        html=html,
+        memory_limit=memory_limit,
+        save_sums=save_sums,
+        from_sums=from_sums,
+    )
 
 
 @app.command()

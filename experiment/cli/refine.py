@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,14 +12,41 @@ from experiment.cli._app import app, console, user_errors
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
-    from experiment.engine.dataset import Dataset
     from experiment.results import AnalysisResults
     from experiment.results.refinement import Refinement
-    from segments.definitions import SegmentSet
 
 __all__ = ["refine"]
 
 _SUFFIXES = (".yaml", ".yml")
+
+
+_Metric = Annotated[
+    str | None, typer.Option(help="Metric to refine on (default: the experiment's first).")
+]
+_Arm = Annotated[str | None, typer.Option(help="Treatment arm (default: the first treatment arm).")]
+_Attributes = Annotated[
+    str | None,
+    typer.Option(
+        help="Customer columns to split on, comma-separated (default: every customers "
+        "column except ids and timestamps; text columns with at most 30 values)."
+    ),
+]
+_Seed = Annotated[int, typer.Option(help="Salts the random discovery/estimation split.", min=0)]
+_MinSize = Annotated[
+    int | None,
+    typer.Option(
+        help="Smallest side of a cut, in users (default: the segments file's min_size, else 100).",
+        min=1,
+    ),
+]
+_Report = Annotated[
+    Path | None,
+    typer.Option(help="Also write the HTML lift report with a Refinements section."),
+]
+_Results = Annotated[
+    Path | None,
+    typer.Option(help="results.json of `exp analyze` for --report (default: analyse the dataset)."),
+]
 
 
 def _attributes(text: str | None) -> list[str] | None:
@@ -32,9 +59,8 @@ def _attributes(text: str | None) -> list[str] | None:
 
 
 def _search(
-    data: Dataset,
+    data: Path,
     config: ExperimentConfig,
-    segment_set: SegmentSet | None,
     *,
     metric: str | None,
     arm: str | None,
@@ -46,7 +72,7 @@ def _search(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from segments.refine import refine as run_refine
+    from experiment.api import refine as run_refine
 
     columns = (
         TextColumn("{task.description}"),
@@ -63,7 +89,6 @@ def _search(
         return run_refine(
             data,
             config,
-            segment_set,
             metric=metric,
             arm=arm,
             attributes=attributes,
@@ -73,16 +98,12 @@ def _search(
         )
 
 
-def _results_for_report(
-    data: Dataset, config: ExperimentConfig, segment_set: SegmentSet | None
-) -> AnalysisResults:
+def _results_for_report(data: Path, config: ExperimentConfig) -> AnalysisResults:
     """The experiment's analysis, for the report the Refinements section joins."""
-    from experiment.analysis import analyze_cells
-    from experiment.engine import aggregate
+    from experiment.api import analyze
 
     with console(stderr=True).status("analysing the experiment for the report…"):
-        cells = aggregate(data, config, segment_set)
-    return analyze_cells(cells, config, segment_set)
+        return analyze(data, config)
 
 
 @app.command()
@@ -99,40 +120,13 @@ def refine(
             "name with .json."
         ),
     ] = Path("proposals.yaml"),
-    metric: Annotated[
-        str | None, typer.Option(help="Metric to refine on (default: the experiment's first).")
-    ] = None,
-    arm: Annotated[
-        str | None, typer.Option(help="Treatment arm (default: the first treatment arm).")
-    ] = None,
-    attributes: Annotated[
-        str | None,
-        typer.Option(
-            help="Customer columns to split on, comma-separated (default: every customers "
-            "column except ids and timestamps; text columns with at most 30 values)."
-        ),
-    ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Salts the random discovery/estimation split.", min=0)
-    ] = 0,
-    min_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Smallest side of a cut, in users (default: the segments file's "
-            "min_size, else 100).",
-            min=1,
-        ),
-    ] = None,
-    report: Annotated[
-        Path | None,
-        typer.Option(help="Also write the HTML lift report with a Refinements section."),
-    ] = None,
-    results: Annotated[
-        Path | None,
-        typer.Option(
-            help="results.json of `exp analyze` for --report (default: analyse the dataset)."
-        ),
-    ] = None,
+    metric: _Metric = None,
+    arm: _Arm = None,
+    attributes: _Attributes = None,
+    seed: _Seed = 0,
+    min_size: _MinSize = None,
+    report: _Report = None,
+    results: _Results = None,
 ) -> None:
     """Propose better segment definitions from the measured lift, without fooling yourself.
 
@@ -156,16 +150,12 @@ def refine(
     evidence as JSON beside it (for `exp report --refinement`); and copies the fitted
     models file of cluster and predictive segments. Prints a table of the proposals.
     """
-    from rich.markup import escape
-
     from experiment.config import load_experiment
-    from experiment.engine.dataset import open_dataset
     from experiment.errors import ConfigError, DataError
     from experiment.files import write_text_atomic
     from experiment.results import load_results
     from reports.html import render_html
     from reports.proposals import write_proposals
-    from reports.terminal import refinement_table
     from segments import load_segments
 
     if out.suffix.lower() not in _SUFFIXES:
@@ -182,12 +172,10 @@ def refine(
         raise DataError(
             f"{results}: results of experiment {loaded.experiment!r}, not {config.name!r}"
         )
-    data = open_dataset(dataset)
     started = time.perf_counter()
     found = _search(
-        data,
+        dataset,
         config,
-        segment_set,
         metric=metric,
         arm=arm,
         attributes=names,
@@ -197,11 +185,22 @@ def refine(
     elapsed = time.perf_counter() - started
     page = None
     if report is not None:  # rendered before anything is written
-        analysis = loaded or _results_for_report(data, config, segment_set)
+        analysis = loaded or _results_for_report(dataset, config)
         page = render_html(analysis, found)
     files = write_proposals(found, segment_set, out)
     if page is not None and report is not None:
         write_text_atomic(report, page)
+    _print_summary(found, files, elapsed, has_segments=segment_set is not None, report=report)
+
+
+def _print_summary(
+    found: Refinement, files: Any, elapsed: float, *, has_segments: bool, report: Path | None
+) -> None:
+    """The proposals table, what was written where, and how long the search took."""
+    from rich.markup import escape
+
+    from reports.terminal import refinement_table
+
     out_console = console()
     out_console.print(refinement_table(found))
     added = sum(p.significant for p in found.proposals)
@@ -209,7 +208,7 @@ def refine(
         f"searched in {elapsed:.1f}s: {added} of {len(found.proposals)} proposals added → "
         f"{escape(str(files.segments))} (evidence {escape(str(files.evidence))})"
     )
-    if segment_set is None and not added:
+    if not has_segments and not added:
         out_console.print(
             "[yellow]no segments file and no proposal added: the YAML lists no segments[/]"
         )

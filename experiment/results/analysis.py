@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from experiment.errors import DataError
+from experiment.results.display import Display
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -154,9 +155,13 @@ class SegmentInfo:
     suppressed: bool = False  # under the privacy floor: ``users`` is withheld
 
 
-@dataclass(frozen=True, kw_only=True)
-class AnalysisResults:
-    """Everything ``exp analyze`` concludes; serialises to results.json."""
+@dataclass(frozen=True, kw_only=True, repr=False)
+class AnalysisResults(Display):
+    """Everything ``exp analyze`` concludes; serialises to results.json.
+
+    In a notebook: ``to_pandas()`` gives one row per (segment, metric, arm) with
+    its verdict and the (segment, arm)'s decision; ``repr`` is a short summary.
+    """
 
     experiment: str
     control: str
@@ -204,24 +209,34 @@ class AnalysisResults:
         return json.dumps(self.to_json_dict(), indent=2, allow_nan=False) + "\n"
 
     def to_pandas(self) -> pd.DataFrame:
-        """The result rows as a DataFrame, one row per (segment, metric, arm)."""
+        """The result rows as a DataFrame, one row per (segment, metric, arm).
+
+        The contract's columns come first, then ``verdict`` (the row's win / loss
+        / inconclusive) and ``decision`` and ``decision_reason`` (its segment and
+        arm's ship / don't ship / keep testing, :data:`experiment.results.decision.RULE`).
+        """
         import pandas as pd
 
-        return pd.DataFrame(self.to_dicts(), columns=[f.name for f in fields(ResultRow)])
+        from experiment.results.decision import decisions
+        from experiment.results.verdict import verdict
 
-    def _repr_html_(self) -> str:
-        """Notebook view: a one-line header (experiment, SRM) over the escaped result rows."""
-        import html
+        frame = pd.DataFrame(self.to_dicts(), columns=[f.name for f in fields(ResultRow)])
+        made = {(d.segment, d.arm): d for d in decisions(self)} if self.results else {}
+        frame["verdict"] = [verdict(r) for r in self.results]
+        frame["decision"] = [made[r.segment, r.arm].kind for r in self.results]
+        frame["decision_reason"] = [made[r.segment, r.arm].reason for r in self.results]
+        return frame
+
+    def _headline(self) -> str:
+        from experiment.results.decision import decisions
 
         srm = "sample ratio MISMATCH" if self.srm.flag else "sample ratio ok"
-        head = (
-            f"<p><b>{html.escape(self.experiment)}</b> · control {html.escape(self.control)}"
-            f" · {srm} (p = {self.srm.p_value:.3g}) · {len(self.results)} rows</p>"
+        made = [d.kind for d in decisions(self)] if self.results else []
+        counts = ", ".join(f"{made.count(k)} {k}" for k in dict.fromkeys(made))
+        return (
+            f"control {self.control}; {srm} (p = {self.srm.p_value:.3g}); "
+            f"{len(self.results)} rows, {len(self.segments) or 1} segments; {counts or 'no rows'}"
         )
-        table = self.to_pandas().to_html(
-            index=False, escape=True, na_rep="–", float_format=lambda v: f"{v:.4g}"
-        )
-        return head + table
 
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> AnalysisResults:

@@ -17,10 +17,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from experiment.errors import DataError
 from experiment.results.analysis import json_ready
+from experiment.results.display import Display
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "NewSegment",
@@ -104,8 +108,8 @@ class Proposal:
     equivalence_p: float = math.nan
 
 
-@dataclass(frozen=True, kw_only=True)
-class Refinement:
+@dataclass(frozen=True, kw_only=True, repr=False)
+class Refinement(Display):
     """Everything ``exp refine`` found, with how it searched."""
 
     experiment: str
@@ -125,6 +129,30 @@ class Refinement:
     def to_json(self) -> str:
         """The JSON document (strict JSON: NaN and infinities become ``null``)."""
         return json.dumps(json_ready(asdict(self)), indent=2, allow_nan=False) + "\n"
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per proposal: what it changes, the held-out test and its verdict."""
+        import pandas as pd
+
+        cols = ("kind", "segment", "metric", "arm", "attribute", "threshold", "candidates")
+        tests = ("discovery_z", "interaction_p", "equivalence_p", "p_adjusted", "significant")
+        rows = [
+            {
+                **{c: getattr(p, c) for c in (*cols, *tests)},
+                "new_segments": ", ".join(n.name for n in p.new_segments),
+                "summary": p.summary,
+            }
+            for p in self.proposals
+        ]
+        return pd.DataFrame(rows, columns=[*cols, *tests, "new_segments", "summary"])
+
+    def _headline(self) -> str:
+        added = sum(p.significant for p in self.proposals)
+        return (
+            f"{self.metric}, {self.arm} vs {self.control}; {len(self.proposals)} proposals "
+            f"({added} significant) from {self.candidates} candidates on "
+            f"{len(self.attributes)} attributes"
+        )
 
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> Refinement:

@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 
 from experiment.results import SegmentSrm
-from reports.decision import decide, decisions
+from experiment.results.decision import decide, decisions
 from tests.fixtures.results import make_results, make_row
 
 WIN = make_row("s", "conversion", 0.10, 0.05)

@@ -6,9 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from experiment.api import assign_dataset
 from experiment.assignment import AssignmentSpec, assign
 from experiment.cli import app
-from experiment.cli.assign import run_assign
 from experiment.config import load_experiment
 from segments import load_segments
 from tests.fixtures.dataset import write_dataset
@@ -65,9 +65,9 @@ def test_assign_writes_the_arms_python_assign_gives_and_keeps_other_experiments(
 def test_assign_ramp_up_keeps_assigned_at_of_users_who_keep_their_arm(folder):
     first = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     later = dt.datetime(2026, 1, 8, tzinfo=dt.UTC)
-    run_assign(folder, folder / "experiment.yaml", now=first)
+    assign_dataset(folder, folder / "experiment.yaml", now=first)
     before = _rows(folder)
-    run_assign(folder, folder / "ramped.yaml", now=later)
+    assign_dataset(folder, folder / "ramped.yaml", now=later)
     after = _rows(folder)
     assert set(before.index) < set(after.index)  # more traffic: only additions
     kept = after.loc[before.index]
@@ -112,7 +112,7 @@ def test_assigned_dataset_passes_srm_per_allocation_and_ignores_holdout(folder):
     from experiment.engine import aggregate
     from experiment.engine.dataset import open_dataset
 
-    run_assign(folder, folder / "experiment.yaml", now=dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
+    assign_dataset(folder, folder / "experiment.yaml", now=dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
     config = load_experiment(folder / "experiment.yaml")
     segment_set = load_segments(folder / "segments.yaml")
     cells = aggregate(open_dataset(folder), config, segment_set)

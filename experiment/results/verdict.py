@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from experiment.results import ResultRow
+from experiment.results.analysis import ResultRow
 
 __all__ = ["Verdict", "verdict"]
 

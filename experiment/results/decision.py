@@ -21,8 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from experiment.results import AnalysisResults, ResultRow
-from reports.optional import field_of, items_of
+from experiment.results.analysis import AnalysisResults, ResultRow
 
 __all__ = ["RULE", "Decision", "DecisionKind", "decide", "decisions", "is_suppressed"]
 
@@ -51,15 +50,11 @@ class Decision:
 
 def is_suppressed(row: ResultRow) -> bool:
     """Whether the row is below the privacy floor (its numbers must not be shown)."""
-    return bool(field_of(row, "suppressed", False))
+    return row.suppressed
 
 
 def _srm_flagged_segments(results: AnalysisResults) -> set[str]:
-    return {
-        str(field_of(item, "segment"))
-        for item in items_of(results.srm, "segments")
-        if field_of(item, "flag")
-    }
+    return {item.segment for item in results.srm.segments if item.flag}
 
 
 def _direction(row: ResultRow) -> int:
@@ -69,7 +64,7 @@ def _direction(row: ResultRow) -> int:
 
 
 def _breached(row: ResultRow) -> bool:
-    return bool(field_of(row, "guardrail_breached", False)) and not is_suppressed(row)
+    return row.guardrail_breached and not is_suppressed(row)
 
 
 def decide(rows: list[ResultRow], *, srm_flag: bool = False) -> DecisionKind:

@@ -1,0 +1,397 @@
+"""The Python API: one function per command, data first, options keyword-only.
+
+The CLI calls only these functions (and ``reports`` to show and write what they
+return), so a notebook gets exactly what ``exp`` computes (README, "Python API").
+Heavy libraries (Ibis, DuckDB, pandas, scipy) load inside the functions:
+``import experiment`` stays light.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from experiment.config import ExperimentConfig
+    from experiment.engine.dataset import Dataset
+    from experiment.results import AnalysisResults
+    from experiment.results.assignment import AssignmentSummary
+    from experiment.results.power import PowerPlan
+    from experiment.results.refinement import Refinement
+    from experiment.results.validation import ValidationReport
+    from experiment.sums import CellSums
+    from segments.definitions import SegmentSet
+    from segments.validate import Baseline
+
+__all__ = [
+    "analyze",
+    "analyze_sums",
+    "assign_dataset",
+    "compute_sums",
+    "fit_segments",
+    "plan_power",
+    "refine",
+    "show_segments",
+    "validate_segments",
+]
+
+
+def _load_config(experiment: str | Path | ExperimentConfig) -> ExperimentConfig:
+    """An experiment config from a YAML path, or the config itself."""
+    from experiment.config import ExperimentConfig, load_experiment
+
+    if isinstance(experiment, ExperimentConfig):
+        return experiment
+    return load_experiment(Path(experiment))
+
+
+def _load_segment_set(
+    segments: str | Path | SegmentSet | None, config: ExperimentConfig | None
+) -> SegmentSet | None:
+    """A segments file from a path, the set itself, or (``None``) the experiment's file."""
+    from segments import load_segments
+    from segments.definitions import SegmentSet
+
+    if isinstance(segments, SegmentSet):
+        return segments
+    if segments is not None:
+        return load_segments(Path(segments))
+    if config is not None and config.segments is not None:
+        return load_segments(config.segments)
+    return None
+
+
+def _segment_file(segments: str | Path | SegmentSet) -> SegmentSet:
+    from segments import load_segments
+
+    return segments if not isinstance(segments, str | Path) else load_segments(Path(segments))
+
+
+def _open(dataset: str | Path | Dataset, memory_limit: str | None = None) -> Dataset:
+    from experiment.engine.dataset import Dataset, open_dataset
+
+    if isinstance(dataset, Dataset):
+        return dataset
+    return open_dataset(Path(dataset), memory_limit=memory_limit)
+
+
+def compute_sums(
+    dataset: str | Path | Dataset,
+    experiment: str | Path | ExperimentConfig,
+    *,
+    segments: str | Path | SegmentSet | None = None,
+    memory_limit: str | None = None,
+) -> CellSums:
+    """Reduce a dataset to the sufficient statistics of every (segment, arm, metric).
+
+    The engine's half of :func:`analyze`: keep the sums
+    (:func:`experiment.results.sums.write_sums`) and re-run the statistics later
+    with :func:`analyze_sums`, without the data.
+
+    Args:
+        dataset: A dataset folder, or a dataset opened with
+            :func:`experiment.engine.open_dataset`.
+        experiment: The experiment YAML file, or its parsed config.
+        segments: A segments file or set (default: the experiment's segments file).
+        memory_limit: Cap DuckDB's memory, e.g. ``"1.5GB"`` (folders only).
+
+    Raises:
+        SegliftError: bad input, or out of memory under ``memory_limit`` (one line).
+    """
+    from experiment.engine import aggregate
+    from experiment.engine.baseline import memory_bound
+
+    config = _load_config(experiment)
+    segment_set = _load_segment_set(segments, config)
+    with memory_bound(memory_limit):
+        return aggregate(_open(dataset, memory_limit), config, segment_set)
+
+
+def analyze(
+    dataset: str | Path | Dataset,
+    experiment: str | Path | ExperimentConfig,
+    *,
+    segments: str | Path | SegmentSet | None = None,
+    memory_limit: str | None = None,
+) -> AnalysisResults:
+    """Measure the lift of every treatment arm in every segment and metric.
+
+    What ``exp analyze`` computes: :func:`compute_sums`, then :func:`analyze_sums`.
+
+    Args:
+        dataset: A dataset folder, or a dataset opened with
+            :func:`experiment.engine.open_dataset`.
+        experiment: The experiment YAML file, or its parsed config.
+        segments: A segments file or set (default: the experiment's segments file).
+        memory_limit: Cap DuckDB's memory, e.g. ``"1.5GB"`` (folders only).
+
+    Returns:
+        The typed results (``to_pandas()``, ``to_json()``; see README "results.json").
+    """
+    from experiment.analysis import analyze_cells
+
+    config = _load_config(experiment)
+    segment_set = _load_segment_set(segments, config)
+    cells = compute_sums(dataset, config, segments=segment_set, memory_limit=memory_limit)
+    return analyze_cells(cells, config, segment_set)
+
+
+def analyze_sums(
+    sums: str | Path | CellSums,
+    experiment: str | Path | ExperimentConfig,
+    *,
+    segments: str | Path | SegmentSet | None = None,
+) -> AnalysisResults:
+    """Re-run the statistics on kept sums: another alpha, correction or decision rule.
+
+    Args:
+        sums: :class:`~experiment.sums.CellSums`, or a sums.parquet path written by
+            ``exp analyze --save-sums``.
+        experiment: The experiment YAML file, or its parsed config; its metrics,
+            arms and segments must be those of the sums.
+        segments: A segments file or set (default: the experiment's segments file).
+
+    Raises:
+        DataError: the sums file is missing, not Parquet or not a seglift sums table.
+        ConfigError: the experiment does not fit the sums (one line naming what differs).
+
+    Examples:
+        >>> import datetime as dt
+        >>> import numpy as np
+        >>> from experiment.config import ExperimentConfig
+        >>> from experiment.sums import CellSums, MeanSums
+        >>> config = ExperimentConfig(name="x", salt="s", metrics=[
+        ...     {"name": "revenue", "kind": "mean", "event": "purchase", "value": "revenue"}])
+        >>> t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        >>> cells = CellSums(segments=("all",), arms=("control", "treatment"),
+        ...     units=np.array([[1000.0, 1000.0]]), window_start=t0, window_end=t0,
+        ...     metrics={"revenue": MeanSums(n=[[1000.0, 1000.0]], mean=[[10.0, 11.0]],
+        ...                                  m2=[[99900.0, 99900.0]])})
+        >>> row = analyze_sums(cells, config).results[0]
+        >>> round(row.lift_rel, 3), row.significant
+        (0.1, True)
+    """
+    from experiment.analysis import analyze_cells
+    from experiment.results.sums import check_fit, read_sums
+
+    source = sums if isinstance(sums, str | Path) else "sums"
+    cells = read_sums(Path(sums)) if isinstance(sums, str | Path) else sums
+    config = _load_config(experiment)
+    segment_set = _load_segment_set(segments, config)
+    names = _segment_names(segment_set)
+    check_fit(cells, config, names, source=source)
+    return analyze_cells(cells, config, segment_set)
+
+
+def _segment_names(segment_set: SegmentSet | None) -> list[str]:
+    """The segments the engine measures (beside ``all``): the file's, then ``rest`` if exclusive."""
+    from segments.definitions import REST
+
+    if segment_set is None:
+        return []
+    return [s.name for s in segment_set.segments] + ([REST] if segment_set.exclusive else [])
+
+
+def plan_power(
+    dataset: str | Path | Dataset,
+    experiment: str | Path | ExperimentConfig,
+    *,
+    segments: str | Path | SegmentSet | None = None,
+    lift: float = 0.05,
+    power: float = 0.8,
+    days: int | None = None,
+    users_per_day: float | None = None,
+) -> PowerPlan:
+    """Plan an experiment: the smallest detectable lift and how long it must run.
+
+    Baselines come from the control arm when the dataset has assignments for the
+    experiment, else from all customers (pre-launch data may have none).
+
+    Args:
+        dataset: A dataset folder (assignments optional), or an opened dataset.
+        experiment: The experiment YAML file, or its parsed config.
+        segments: A segments file or set (default: the experiment's segments file).
+        lift: The relative lift to detect, e.g. ``0.05`` for +5%.
+        power: The probability of detecting it.
+        days: The per-user measurement window (default: the experiment's).
+        users_per_day: Users entering per day (default: from the assignments' span).
+    """
+    from experiment.analysis.power import power_plan
+    from experiment.engine.baseline import baseline_sums
+
+    config = _load_config(experiment)
+    if days is not None:
+        config = config.model_copy(
+            update={"window": config.window.model_copy(update={"days": days})}
+        )
+    segment_set = _load_segment_set(segments, config)
+    base = baseline_sums(dataset, config, segment_set)
+    return power_plan(base, config, lift=lift, power=power, users_per_day=users_per_day)
+
+
+def assign_dataset(
+    dataset: str | Path,
+    experiment: str | Path | ExperimentConfig,
+    *,
+    now: dt.datetime | None = None,
+) -> AssignmentSummary:
+    """Assign every customer and replace this experiment's rows of ``assignments.parquet``.
+
+    The same arms as :func:`experiment.assign` gives one user at request time.
+    Users who keep their arm keep their ``assigned_at``; others get ``now``
+    (default: the current time). Other experiments' rows are kept.
+    """
+    from experiment.engine.assign import assign_customers
+
+    config = _load_config(experiment)
+    segment_set = _load_segment_set(None, config)
+    when = now if now is not None else dt.datetime.now(dt.UTC)
+    return assign_customers(Path(dataset), config, segment_set, now=when)
+
+
+def refine(
+    dataset: str | Path | Dataset,
+    experiment: str | Path | ExperimentConfig,
+    *,
+    metric: str | None = None,
+    arm: str | None = None,
+    attributes: Sequence[str] | None = None,
+    seed: int = 0,
+    min_size: int | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Refinement:
+    """Propose better segment definitions from held-out lift evidence (``exp refine``).
+
+    Wraps :func:`segments.refine.refine` (search on one half, measure on the other).
+
+    Args:
+        dataset: A dataset folder, or an opened dataset.
+        experiment: The experiment YAML file, or its parsed config.
+        metric: The metric to refine on (default: the experiment's first).
+        arm: The treatment arm (default: the first treatment arm).
+        attributes: Customer columns to split on (default: every usable column).
+        seed: Salts the random discovery/estimation split.
+        min_size: Smallest side of a cut (default: the segments file's min_size).
+        progress: Called with (done, total, label) as attribute scans finish.
+    """
+    from segments.refine import refine as run_refine
+
+    config = _load_config(experiment)
+    segment_set = _load_segment_set(None, config)
+    return run_refine(
+        _open(dataset),
+        config,
+        segment_set,
+        metric=metric,
+        arm=arm,
+        attributes=attributes,
+        seed=seed,
+        min_size=min_size,
+        progress=progress,
+    )
+
+
+def validate_segments(
+    segments: str | Path | SegmentSet,
+    dataset: str | Path,
+    *,
+    experiment: str | Path | ExperimentConfig | None = None,
+    metrics: dict[str, str] | None = None,
+    as_of: dt.datetime | None = None,
+    alpha: float | None = None,
+    power: float = 0.8,
+    target_lift: float = 0.10,
+    traffic: float | None = None,
+) -> ValidationReport:
+    """Check a segments file against a dataset before rollout (``exp segments validate``).
+
+    Args:
+        segments: The segments file, or its parsed set.
+        dataset: A dataset folder (customers at least).
+        experiment: An experiment whose alpha, arms, traffic and control-arm
+            baselines set the MDE.
+        metrics: Pre-period metrics, name → a numeric column (mean) or a rule (proportion).
+        as_of: Analysis start for ``days_since`` and lifecycle (default: the
+            experiment's window start, else the first assignment).
+        alpha: Significance level (default: the experiment's, else 0.05).
+        power: Power for the MDE.
+        target_lift: A segment is UNDERPOWERED when its relative MDE exceeds this.
+        traffic: Share of customers expected to enter (default: the experiment's
+            traffic × (1 − holdout), else 1).
+    """
+    from experiment.engine.baseline import analysis_start, open_customers
+    from segments.validate import arm_shares, validate
+
+    segment_set = _segment_file(segments)
+    config = _load_config(experiment) if experiment is not None else None
+    start = analysis_start(Path(dataset), as_of, config)
+    customers = open_customers(Path(dataset))
+    control, treatment, share = arm_shares(config, traffic)
+    baselines = _control_baselines(Path(dataset), config, segment_set) if config else None
+    return validate(
+        customers,
+        segment_set,
+        as_of=start,
+        metrics=metrics or {},
+        baselines=baselines,
+        alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
+        power=power,
+        target_lift=target_lift,
+        control_share=control,
+        treatment_share=treatment,
+        traffic=share,
+    )
+
+
+def _control_baselines(
+    dataset: Path, config: ExperimentConfig, segment_set: SegmentSet
+) -> dict[str, Baseline]:
+    """Each metric's control-arm mean and sd per segment, computed by the engine."""
+    from experiment.analysis import arm_baselines
+    from experiment.engine import aggregate, open_dataset
+    from experiment.plan import kind_plan
+    from segments.validate import Baseline
+
+    cells = aggregate(open_dataset(dataset), config, segment_set)
+    stats = arm_baselines(cells, config.control)
+    out: dict[str, Baseline] = {}
+    for metric in config.metrics:
+        mean, sd = stats[metric.name]
+        formula = kind_plan(metric.kind).power  # [0] is `all`
+        out[metric.name] = Baseline(kind=formula, mean=mean[1:], sd=sd[1:])
+    return out
+
+
+def show_segments(
+    segments: str | Path | SegmentSet,
+    dataset: str | Path,
+    *,
+    as_of: dt.datetime | None = None,
+    sample: int = 3,
+) -> list[dict[str, Any]]:
+    """Per segment: how many customers match and ``sample`` anonymised profiles.
+
+    Profiles drop ``user_id`` and turn dates into days since ``as_of`` (default:
+    the first assignment); segments under the file's ``min_size`` show neither.
+    """
+    from experiment.engine.baseline import analysis_start, open_customers
+    from segments.validate import segment_profiles
+
+    segment_set = _segment_file(segments)
+    start = analysis_start(Path(dataset), as_of, None)
+    customers = open_customers(Path(dataset))
+    return segment_profiles(customers, segment_set, as_of=start, sample=sample)
+
+
+def fit_segments(
+    segments: str | Path | SegmentSet, dataset: str | Path, *, as_of: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Fit the cluster and predictive segments and save them beside the segments file.
+
+    Returns the fitted models by segment name (empty when there are none).
+    """
+    from segments.validate import fit_in_folder
+
+    return fit_in_folder(_segment_file(segments), Path(dataset), as_of=as_of)
