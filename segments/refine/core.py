@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from experiment.engine.users import cap_quantiles, user_table, with_quantile_caps
+from experiment.engine import cap_quantiles, user_table, with_quantile_caps
 from experiment.errors import ConfigError
 from experiment.plan import kind_plan
 from experiment.results.refinement import Refinement
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig, MetricSpec
-    from experiment.engine.dataset import Dataset
+    from experiment.engine import Dataset
     from segments.definitions import SegmentSet
     from segments.refine.candidates import ThresholdBase
     from segments.refine.search import Attribute, Sample
