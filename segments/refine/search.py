@@ -37,6 +37,7 @@ __all__ = [
     "Attribute",
     "Sample",
     "Scan",
+    "Sums",
     "bin_sums",
     "half_of",
     "sample_table",
