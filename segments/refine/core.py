@@ -52,6 +52,13 @@ def _metric(config: ExperimentConfig, metric: str | None) -> MetricSpec:
     raise ConfigError(f"metric {metric!r} is not in experiment {config.name!r}; metrics: {names}")
 
 
+def _min_size(min_size: int | None, segment_set: SegmentSet | None) -> int:
+    """The smallest side in users: ``min_size``, else the segments file's, else the default."""
+    if min_size is not None and min_size < 1:
+        raise ConfigError(f"min_size must be at least 1, not {min_size}")
+    return min_size or (segment_set.min_size if segment_set else DEFAULT_MIN_SIZE)
+
+
 def _arm(config: ExperimentConfig, arm: str | None) -> str:
     if arm is None:
         return config.treatments[0]
@@ -110,12 +117,9 @@ def refine(
         RuleError: a segment rule does not fit the customers table.
         DataError: no assignments for the experiment.
     """
-    spec = _metric(config, metric)
+    spec = _metric(config, metric).model_copy(update={"cuped": None})  # CUPED is not used here
     arm = _arm(config, arm)
-    if min_size is not None and min_size < 1:
-        raise ConfigError(f"min_size must be at least 1, not {min_size}")
-    size = min_size or (segment_set.min_size if segment_set else DEFAULT_MIN_SIZE)
-    spec = spec.model_copy(update={"cuped": None})  # CUPED is not used here
+    size = _min_size(min_size, segment_set)
     plain = config.model_copy(update={"metrics": [spec]})
     kinds = attribute_kinds(dataset.customers, attributes)
     users = user_table(dataset, plain, segment_set, quantile_caps=False)
