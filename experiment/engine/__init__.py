@@ -1,13 +1,27 @@
 """The engine stage: the only Ibis code besides segments' compiler.
 
 It opens a dataset (:mod:`~experiment.engine.dataset`), builds the per-user table
-(:mod:`~experiment.engine.users`) and reduces it to sufficient statistics per
-(segment, arm, metric) in one query (:mod:`~experiment.engine.cells`). Nothing
-here tests anything: the sums go to :mod:`experiment.analysis`.
+(:mod:`~experiment.engine.users`, with :mod:`~experiment.engine.caps` and the
+data-quality counts of :mod:`~experiment.engine.quality`) and reduces it to
+sufficient statistics per (segment, arm, metric) in one query
+(:mod:`~experiment.engine.cells`; a sequential experiment adds
+:mod:`~experiment.engine.timeline`). Every query names and reads its moment
+columns through :mod:`~experiment.engine.moments`. Nothing here tests anything:
+the sums go to :mod:`experiment.analysis`.
 """
 
-from experiment.engine.cells import aggregate, cell_aggs, to_cells
+from experiment.engine.caps import cap_quantiles, with_quantile_caps
+from experiment.engine.cells import aggregate
 from experiment.engine.dataset import Dataset, open_dataset
+from experiment.engine.moments import (
+    Key,
+    count_agg,
+    moment_aggs,
+    read_count,
+    read_sums,
+    stack_sums,
+)
+from experiment.engine.timeline import cell_aggs, to_cells
 from experiment.engine.users import ALL, UserTable, user_table
 from experiment.sums import CellSums
 
@@ -15,10 +29,18 @@ __all__ = [
     "ALL",
     "CellSums",
     "Dataset",
+    "Key",
     "UserTable",
     "aggregate",
+    "cap_quantiles",
     "cell_aggs",
+    "count_agg",
+    "moment_aggs",
     "open_dataset",
+    "read_count",
+    "read_sums",
+    "stack_sums",
     "to_cells",
     "user_table",
+    "with_quantile_caps",
 ]

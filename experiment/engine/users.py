@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from experiment.config import check_allocation
+from experiment.engine.caps import fixed_caps, with_quantile_caps
+from experiment.engine.events import event_value, invalid, selects
+from experiment.engine.quality import NCUST, QUALITY_COLUMNS, Q, table_checks
 from experiment.errors import ConfigError, DataError
 from experiment.plan import kind_plan
 from segments.compile import compile_segments
@@ -27,29 +30,15 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from segments.definitions import SegmentSet
 
-__all__ = [
-    "ALL",
-    "UserTable",
-    "cap_quantiles",
-    "event_value",
-    "invalid",
-    "selects",
-    "user_table",
-    "with_quantile_caps",
-]
+__all__ = ["ALL", "STRATUM", "UserTable", "user_table"]
 
 ALL = "all"
 
 # Column names of the per-user table (dunder names cannot clash with a user's columns).
 SEG = "__seg__{}__"
 MEASURE = "__measure__{}__"
-Q = "__q__{}__"  # quality count name
-NCUST = "__ncust__"
 STRATUM = "__stratum__"
 COVARIATE = "__covariate__{}__"  # index into the covariate columns
-CAP = "__cap__{}__"  # metric index
-QUALITY_EVENTS = ("events_before_assignment",)
-QUALITY_COLUMNS = tuple(Q.format(q) for q in QUALITY_EVENTS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +78,17 @@ class UserTable:
     def in_segment(self, si: int, t: ir.Table | None = None) -> ir.BooleanValue:
         """Analysed users of segment ``si`` (0 is ``all``)."""
         t = self.table if t is None else t
-        return self.valid(t) if si == 0 else self.valid(t) & t[SEG.format(si)].fill_null(False)
+        return self.valid(t) if si == 0 else self.valid(t) & self.member(si, t)
+
+    def member(self, si: int, t: ir.Table | None = None) -> ir.BooleanValue:
+        """Users whose customer row matches segment ``si``, analysed or not (0: everyone)."""
+        import ibis
+
+        t = self.table if t is None else t
+        flag: ir.BooleanValue = (
+            ibis.literal(True) if si == 0 else t[SEG.format(si)].fill_null(False)
+        )
+        return flag
 
     def metric_columns(
         self, metric: MetricSpec, t: ir.Table | None = None
@@ -109,8 +108,9 @@ def user_table(
     """Build the per-user table of an experiment (one scalar query for quantile caps).
 
     ``quantile_caps=False`` skips that query and leaves quantile caps out of
-    ``caps`` (fixed caps stay): the caller joins :func:`cap_quantiles` into its own
-    query, as :func:`experiment.engine.aggregate` does.
+    ``caps`` (fixed caps stay): the caller joins
+    :func:`~experiment.engine.caps.cap_quantiles` into its own query, as
+    :func:`experiment.engine.aggregate` does.
 
     Raises:
         DataError: no assignments for the experiment.
@@ -129,7 +129,7 @@ def user_table(
     seg_exprs = compile_segments(segment_set, dataset.customers, as_of=start) if segment_set else {}
     check_allocation(config, list(seg_exprs))
     strata = ("", *(s for s in seg_exprs if s in config.allocation))
-    outside, surplus, invalid_values, values = _table_checks(dataset, config.metrics, start, end)
+    outside, surplus, invalid_values, values = table_checks(dataset, config.metrics, start, end)
     covariates = _covariates(dataset.customers, config.metrics)
     members = _members(
         dataset.customers, seg_exprs, strata, duplicates=surplus > 0, covariates=covariates
@@ -153,7 +153,7 @@ def user_table(
         measure_cols=measure_cols,
         value_columns=value_columns,
         covariates=covariates,
-        caps=_fixed_caps(config),
+        caps=fixed_caps(config),
         start=start,
         end=end,
         outside=outside,
@@ -204,34 +204,6 @@ def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tupl
     return start, start + dt.timedelta(days=config.window.days)
 
 
-def event_value(events: ir.Table, measure: Measure, metric: MetricSpec) -> ir.FloatingValue:
-    """The value column a measure sums, as float64 (a missing column is a config error)."""
-    if measure.value not in events.columns:
-        raise ConfigError(
-            f"metric {metric.name!r}: events table has no column {measure.value!r} to sum; "
-            f"columns are: {', '.join(events.columns)}"
-        )
-    value: ir.FloatingValue = events[measure.value].cast("float64")
-    return value
-
-
-def selects(events: ir.Table, measure: Measure) -> ir.BooleanValue:
-    """The event rows of a measure: its event, and for retention its day after assignment."""
-    import ibis
-
-    chosen: ir.BooleanValue = events.event == measure.event
-    if measure.day is not None:
-        begin = events.assigned_at + ibis.interval(days=measure.day)
-        chosen &= (events.ts >= begin) & (events.ts < begin + ibis.interval(days=1))
-    return chosen
-
-
-def invalid(value: ir.FloatingValue) -> ir.BooleanValue:
-    """NaN, ±inf or negative (null is missing, not invalid)."""
-    bad: ir.BooleanValue = value.isnan() | value.isinf() | (value < 0)
-    return bad.fill_null(False)
-
-
 def _per_user_measures(
     dataset: Dataset, units: ir.Table, metrics: list[MetricSpec], start: Any, end: Any
 ) -> tuple[ir.Table, dict[Measure, str], tuple[str, ...]]:
@@ -242,9 +214,9 @@ def _per_user_measures(
     :func:`user_table` LEFT JOINs this table to the units. The exposure test sits in
     each aggregate's filter, so events before assignment are counted, not dropped.
     Arm and ``arms_seen`` stay out of this hash table: keeping it narrow (a key and
-    a few counts) is what lets DuckDB run it under a tight memory limit at 10M
-    users without spilling much; as grouping keys or ``any_value`` columns they
-    cost 30-70% more time.
+    a few counts) is what lets DuckDB run it under a tight memory limit without
+    spilling much; as grouping keys or ``any_value`` columns they cost much more
+    time (see README "Benchmarks").
     """
     ev = dataset.events
     # Only the metrics' event types are read: the rest (page views, ...) cannot change a
@@ -274,35 +246,6 @@ def _per_user_measures(
     aggs[Q.format("events_before_assignment")] = exposed.count(where=~post)
     per_user = exposed.group_by("user_id").aggregate(**aggs)
     return per_user, names, tuple(columns)
-
-
-def _table_checks(
-    dataset: Dataset, metrics: list[MetricSpec], start: Any, end: Any
-) -> tuple[int, int, int, int]:
-    """Events outside the window, surplus customer rows, and the metric values checked.
-
-    One scan of the events counts the events outside the window and, among the
-    window's events of every user, the values each ``(event, value column)`` pair of
-    the metrics sums: invalid ones (NaN, ±inf, negative) and non-null ones. Kept out
-    of the per-user aggregate, these counts do not widen its hash table.
-    """
-    ev, cust = dataset.events, dataset.customers
-    inside = (ev.ts >= start) & (ev.ts < end)
-    aggs: dict[str, Any] = {"outside": ev.count(where=~inside)}
-    pairs = {
-        (m.event, m.value): (m, metric) for metric in metrics for m in metric.measures if m.value
-    }
-    for k, (measure, metric) in enumerate(pairs.values()):
-        value = event_value(ev, measure, metric)
-        is_event = inside & (ev.event == measure.event)
-        aggs[f"bad{k}"] = ev.count(where=is_event & invalid(value))
-        aggs[f"seen{k}"] = ev.count(where=is_event & value.notnull())
-    counts = ev.aggregate(**aggs).to_pyarrow().to_pylist()[0]
-    bad = sum(int(counts[f"bad{k}"] or 0) for k in range(len(pairs)))
-    seen = sum(int(counts[f"seen{k}"] or 0) for k in range(len(pairs)))
-    row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()).to_pyarrow().to_pylist()[0]
-    surplus = int(row["rows"] or 0) - int(row["ids"] or 0)
-    return int(counts["outside"] or 0), surplus, bad, seen
 
 
 def _covariates(customers: ir.Table, metrics: list[MetricSpec]) -> tuple[str, ...]:
@@ -354,52 +297,6 @@ def _members(
         numeric = name == STRATUM or name.startswith("__covariate__")
         aggs[name] = m[name].max() if numeric else m[name].any()
     return m.group_by("user_id").aggregate(**aggs)
-
-
-def with_quantile_caps(users: UserTable, config: ExperimentConfig) -> UserTable:
-    """``users`` with its quantile caps filled in, all from one scalar query.
-
-    :func:`user_table` runs it by default; a caller that reads the per-user table
-    more than once caches the table first and runs it on the cache, so that the
-    cap query does not build the table again.
-    """
-    query = cap_quantiles(users, config)
-    if query is None:
-        return users
-    names = {CAP.format(mi): m.name for mi, m in enumerate(config.metrics)}
-    caps = dict(users.caps)
-    for key, value in query.to_pyarrow().to_pylist()[0].items():
-        caps[names[key]] = math.nan if value is None else float(value)
-    return replace(users, caps=caps)
-
-
-def _fixed_caps(config: ExperimentConfig) -> dict[str, float]:
-    """The caps given as a fixed ``value``."""
-    return {
-        m.name: float(m.cap.value)
-        for m in config.metrics
-        if m.cap is not None and m.cap.value is not None
-    }
-
-
-def cap_quantiles(users: UserTable, config: ExperimentConfig) -> ir.Table | None:
-    """One row: the quantile cap of each quantile-capped metric, as column ``CAP.format(mi)``.
-
-    ``None`` if no metric needs one (fixed caps and metrics already in ``users.caps``
-    are left out). A cap is ``quantile_cont`` (linear interpolation, as numpy's
-    default ``np.quantile``) of the raw per-user value over the analysed users of
-    every arm (not those seen in two arms or with duplicate customer rows), so it
-    does not depend on the arm. :func:`user_table` runs it;
-    :func:`experiment.engine.aggregate` cross joins it to the per-user table.
-    """
-    t, valid = users.table, users.valid()
-    caps: dict[str, ir.FloatingScalar] = {}
-    for mi, metric in enumerate(config.metrics):
-        if metric.cap is None or metric.cap.quantile is None or metric.name in users.caps:
-            continue
-        raw = t[users.measure_cols[metric.measures[0]]].cast("float64")
-        caps[CAP.format(mi)] = raw.quantile(metric.cap.quantile, where=valid)
-    return t.aggregate(**caps) if caps else None
 
 
 def _values(

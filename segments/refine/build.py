@@ -199,64 +199,69 @@ def merge_proposals(
     out = []
     for k, o in sorted(pairs):
         a, b = names[groups[k]], names[groups[o]]
-        measured: list[tuple[Side, LiftResult]] = []
-        for col in (k, o):
-            est_c: Sums = totals.control[ESTIMATION, 0, [col]]
-            est_t: Sums = totals.treatment[ESTIMATION, 0, [col]]
-            full = (
-                float(totals.control.n[:, 0, col].sum()),
-                float(totals.treatment.n[:, 0, col].sum()),
-            )
-            rule = parents[names[groups[col]]]
-            measured.append(
-                side(
-                    names[groups[col]],
-                    rule,
-                    control=est_c,
-                    treatment=est_t,
-                    full_n=full,
-                    config=ctx.config,
-                )
-            )
-        z = interaction_z(measured[0][1], measured[1][1])
+        sides = (
+            _merged_side(totals, k, a, parents[a], ctx),
+            _merged_side(totals, o, b, parents[b], ctx),
+        )
         dz = (disc.lift_rel[k] - disc.lift_rel[o]) / np.hypot(disc.se_rel[k], disc.se_rel[o])
-        name = safe_name([a, "or", b], ctx.used)
-        where = " or ".join(
-            r if r.startswith("segment(") and " " not in r else f"({r})"
-            for r in (parents[a], parents[b])
-        )
-        margin = ctx.config.target_lift
-        eq = float(equivalence_p(measured[0][1], measured[1][1], margin)[0])
-        sa, sb = measured[0][0], measured[1][0]
-        summary = (
-            f"{a} and {b}: lifts {_ci(sa)} and {_ci(sb)}, equivalent within "
-            f"±{100 * margin:g}% by TOST p = {eq:.2g} ({_ADJUSTED})"
-        )
-        out.append(
-            Proposal(
-                kind="merge",
-                segment=a,
-                metric=ctx.metric,
-                arm=ctx.arm,
-                attribute=None,
-                threshold=None,
-                groups=None,
-                sides=(measured[0][0], measured[1][0]),
-                new_segments=(
-                    NewSegment(
-                        name=name, where=where, description=f"{a} and {b} merged by exp refine"
-                    ),
-                ),
-                candidates=len(cols) - 1,
-                discovery_z=float(dz),
-                interaction_p=float(two_sided_p(z)[0]),
-                p_adjusted=math.nan,
-                significant=False,
-                summary=summary,
-                equivalence_p=eq,
-            )
-        )
+        out.append(_merge(a, b, sides, float(dz), parents, candidates=len(cols) - 1, ctx=ctx))
     return out
+
+
+def _merged_side(
+    totals: Scan, col: int, name: str, rule: str, ctx: Context
+) -> tuple[Side, LiftResult]:
+    """One segment of a merge, measured on the estimation half (column ``col`` of ``totals``)."""
+    full = (float(totals.control.n[:, 0, col].sum()), float(totals.treatment.n[:, 0, col].sum()))
+    est_c: Sums = totals.control[ESTIMATION, 0, [col]]
+    est_t: Sums = totals.treatment[ESTIMATION, 0, [col]]
+    return side(name, rule, control=est_c, treatment=est_t, full_n=full, config=ctx.config)
+
+
+def _merge(
+    a: str,
+    b: str,
+    measured: tuple[tuple[Side, LiftResult], tuple[Side, LiftResult]],
+    dz: float,
+    parents: dict[str, str],
+    *,
+    candidates: int,
+    ctx: Context,
+) -> Proposal:
+    """The proposal to merge ``a`` and ``b``: their union, if their lifts are equivalent."""
+    z = interaction_z(measured[0][1], measured[1][1])
+    name = safe_name([a, "or", b], ctx.used)
+    where = " or ".join(
+        r if r.startswith("segment(") and " " not in r else f"({r})"
+        for r in (parents[a], parents[b])
+    )
+    margin = ctx.config.target_lift
+    eq = float(equivalence_p(measured[0][1], measured[1][1], margin)[0])
+    sa, sb = measured[0][0], measured[1][0]
+    summary = (
+        f"{a} and {b}: lifts {_ci(sa)} and {_ci(sb)}, equivalent within "
+        f"±{100 * margin:g}% by TOST p = {eq:.2g} ({_ADJUSTED})"
+    )
+    return Proposal(
+        kind="merge",
+        segment=a,
+        metric=ctx.metric,
+        arm=ctx.arm,
+        attribute=None,
+        threshold=None,
+        groups=None,
+        sides=(sa, sb),
+        new_segments=(
+            NewSegment(name=name, where=where, description=f"{a} and {b} merged by exp refine"),
+        ),
+        candidates=candidates,
+        discovery_z=dz,
+        interaction_p=float(two_sided_p(z)[0]),
+        p_adjusted=math.nan,
+        significant=False,
+        summary=summary,
+        equivalence_p=eq,
+    )
 
 
 _ADJUSTED = "\x00adjusted\x00"  # filled in by finish()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from experiment.engine.users import cap_quantiles, user_table, with_quantile_caps
+from experiment.engine import cap_quantiles, user_table, with_quantile_caps
 from experiment.errors import ConfigError
 from experiment.plan import kind_plan
 from experiment.results.refinement import Refinement
@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig, MetricSpec
-    from experiment.engine.dataset import Dataset
+    from experiment.engine import Dataset, UserTable
+    from experiment.results.refinement import Proposal
     from segments.definitions import SegmentSet
     from segments.refine.candidates import ThresholdBase
-    from segments.refine.search import Attribute, Sample
+    from segments.refine.search import Attribute, Sample, Scan
 
 __all__ = ["MIN_EVENTS", "refine"]
 
@@ -49,6 +50,13 @@ def _metric(config: ExperimentConfig, metric: str | None) -> MetricSpec:
             return spec
     names = ", ".join(m.name for m in config.metrics)
     raise ConfigError(f"metric {metric!r} is not in experiment {config.name!r}; metrics: {names}")
+
+
+def _min_size(min_size: int | None, segment_set: SegmentSet | None) -> int:
+    """The smallest side in users: ``min_size``, else the segments file's, else the default."""
+    if min_size is not None and min_size < 1:
+        raise ConfigError(f"min_size must be at least 1, not {min_size}")
+    return min_size or (segment_set.min_size if segment_set else DEFAULT_MIN_SIZE)
 
 
 def _arm(config: ExperimentConfig, arm: str | None) -> str:
@@ -109,86 +117,177 @@ def refine(
         RuleError: a segment rule does not fit the customers table.
         DataError: no assignments for the experiment.
     """
-    spec = _metric(config, metric)
+    spec = _metric(config, metric).model_copy(update={"cuped": None})  # CUPED is not used here
     arm = _arm(config, arm)
-    if min_size is not None and min_size < 1:
-        raise ConfigError(f"min_size must be at least 1, not {min_size}")
-    size = min_size or (segment_set.min_size if segment_set else DEFAULT_MIN_SIZE)
-    spec = spec.model_copy(update={"cuped": None})  # CUPED is not used here
+    size = _min_size(min_size, segment_set)
     plain = config.model_copy(update={"metrics": [spec]})
     kinds = attribute_kinds(dataset.customers, attributes)
     users = user_table(dataset, plain, segment_set, quantile_caps=False)
     parents = parent_rules(segment_set, users.segments)
     searched = [i for i, s in enumerate(users.segments) if s in parents]
     every = attribute_kinds(dataset.customers, None)
-    numeric = {c for c, k in every.items() if k != "categorical"}
-    bases: tuple[ThresholdBase, ...] = ()
-    if segment_set is not None and not segment_set.exclusive:
-        bases = tuple(b for b in threshold_bases(segment_set, numeric) if b.segment in parents)
-    base_exprs = _base_exprs(dataset, segment_set, bases, users.start)
-    first_base = len(users.segments)
-    scan_kinds = {**kinds, **{b.column: every[b.column] for b in bases}}
-    # The sample is cached; a quantile cap's own query would build the per-user table
-    # once more, so with one the table is cached first and both read the cache.
-    full = users.table.cache() if cap_quantiles(users, plain) is not None else None
+    bases = _bases(segment_set, every, parents, first=len(users.segments))
+    scan_kinds = {**kinds, **{b.column: every[b.column] for b in bases.values()}}
+    base_exprs = _base_exprs(dataset, segment_set, tuple(bases.values()), users.start)
+    sample = _sample(
+        dataset,
+        users,
+        plain,
+        arm=arm,
+        seed=seed,
+        attributes=tuple(scan_kinds),
+        base=dict(zip(bases, base_exprs, strict=True)),
+    )
     try:
-        capped = users if full is None else with_quantile_caps(replace(users, table=full), plain)
-        sample = sample_table(
-            capped,
-            dataset.customers,
-            spec,
-            control=config.control,
-            arm=arm,
-            salt=config.assignment_salt,
-            seed=seed,
-            attributes=tuple(scan_kinds),
-            base={first_base + k: e for k, e in enumerate(base_exprs)},
-        )
-    finally:
-        if full is not None:
-            full.release()
-    try:
-        attrs = attributes_of(sample.table, scan_kinds, explicit=attributes is not None)
-        totals = bin_sums(sample, None, searched)
-        if progress is not None:
-            progress(1, len(attrs) + 1, "totals")
-        plan = {
-            a.name: [g for g in searched if a.name in kinds]
-            + [first_base + k for k, b in enumerate(bases) if b.column == a.name]
-            for a in attrs
-        }
-        skip = {first_base + k: _same_cut(b, every[b.column]) for k, b in enumerate(bases)}
-        events = MIN_EVENTS if kind_plan(spec.kind).event_floor else 0.0
-        best = _search(
-            sample, attrs, plan, size=size, skip=skip, min_events=events, progress=progress
+        attrs, totals, best = _discover(
+            sample,
+            kinds,
+            scan_kinds,
+            groups=searched,
+            bases=bases,
+            explicit=attributes is not None,
+            size=size,
+            min_events=MIN_EVENTS if kind_plan(spec.kind).event_floor else 0.0,
+            progress=progress,
         )
     finally:
         sample.table.release()
     ctx = Context(
         config=config, metric=spec.name, arm=arm, used=_names(segment_set, users.segments)
     )
-    proposals = []
-    for g in searched:
-        if g in best:
-            name = users.segments[g]
-            proposals.append(split_proposal(name, parents[name], best[g], ctx))
-    for k, b in enumerate(bases):
-        if first_base + k in best:
-            proposals.append(threshold_proposal(b, best[first_base + k], ctx))
-    names = {g: users.segments[g] for g in searched}
-    proposals += merge_proposals(totals, searched, names, parents, ctx)
+    proposals = _proposals(
+        best,
+        totals,
+        groups={g: users.segments[g] for g in searched},
+        bases=bases,
+        parents=parents,
+        ctx=ctx,
+    )
+    scanned = tuple(a.name for a in attrs if a.name in kinds)
+    return _refinement(ctx, seed=seed, totals=totals, attributes=scanned, proposals=proposals)
+
+
+def _proposals(
+    best: dict[int, Best],
+    totals: Scan,
+    *,
+    groups: dict[int, str],
+    bases: dict[int, ThresholdBase],
+    parents: dict[str, str],
+    ctx: Context,
+) -> list[Proposal]:
+    """Splits of the searched ``groups`` (index: name), moved thresholds, then merges."""
+    proposals = [
+        split_proposal(name, parents[name], best[g], ctx) for g, name in groups.items() if g in best
+    ]
+    proposals += [threshold_proposal(b, best[g], ctx) for g, b in bases.items() if g in best]
+    return proposals + merge_proposals(totals, list(groups), groups, parents, ctx)
+
+
+def _discover(
+    sample: Sample,
+    kinds: dict[str, str],
+    scan_kinds: dict[str, str],
+    *,
+    groups: list[int],
+    bases: dict[int, ThresholdBase],
+    explicit: bool,
+    size: int,
+    min_events: float,
+    progress: Callable[[int, int, str], None] | None,
+) -> tuple[tuple[Attribute, ...], Scan, dict[int, Best]]:
+    """The attributes scanned, the groups' totals per half, and each group's best cut.
+
+    ``groups`` are the searched segments, cut on the requested attributes
+    (``kinds``); ``bases`` the threshold groups (by group index), each cut on its
+    own column only. ``scan_kinds`` holds the kinds of every attribute scanned.
+    """
+    attrs = attributes_of(sample.table, scan_kinds, explicit=explicit)
+    totals = bin_sums(sample, None, groups)
+    if progress is not None:
+        progress(1, len(attrs) + 1, "totals")
+    plan = {
+        a.name: [g for g in groups if a.name in kinds]
+        + [g for g, b in bases.items() if b.column == a.name]
+        for a in attrs
+    }
+    skip = {g: _same_cut(b, scan_kinds[b.column]) for g, b in bases.items()}
+    best = _search(
+        sample, attrs, plan, size=size, skip=skip, min_events=min_events, progress=progress
+    )
+    return attrs, totals, best
+
+
+def _bases(
+    segment_set: SegmentSet | None, every: dict[str, str], parents: dict[str, str], *, first: int
+) -> dict[int, ThresholdBase]:
+    """The rule thresholds searched, by group index from ``first`` on.
+
+    They are the numeric comparisons in the rules of an overlapping segments file.
+    """
+    if segment_set is None or segment_set.exclusive:
+        return {}
+    numeric = {c for c, k in every.items() if k != "categorical"}
+    found = [b for b in threshold_bases(segment_set, numeric) if b.segment in parents]
+    return {first + k: b for k, b in enumerate(found)}
+
+
+def _sample(
+    dataset: Dataset,
+    users: UserTable,
+    plain: ExperimentConfig,
+    *,
+    arm: str,
+    seed: int,
+    attributes: tuple[str, ...],
+    base: dict[int, ir.BooleanValue],
+) -> Sample:
+    """The cached sample table of the one metric of ``plain`` (see :func:`sample_table`).
+
+    The sample is cached; a quantile cap's own query would build the per-user table
+    once more, so with one the table is cached first and both read the cache.
+    """
+    full = users.table.cache() if cap_quantiles(users, plain) is not None else None
+    try:
+        capped = users if full is None else with_quantile_caps(replace(users, table=full), plain)
+        return sample_table(
+            capped,
+            dataset.customers,
+            plain.metrics[0],
+            control=plain.control,
+            arm=arm,
+            salt=plain.assignment_salt,
+            seed=seed,
+            attributes=attributes,
+            base=base,
+        )
+    finally:
+        if full is not None:
+            full.release()
+
+
+def _refinement(
+    ctx: Context,
+    *,
+    seed: int,
+    totals: Scan,
+    attributes: tuple[str, ...],
+    proposals: list[Proposal],
+) -> Refinement:
+    """The result: the proposals, adjusted and summarised, with the sample's sizes."""
+    config = ctx.config
     n_all = totals.control.n[:, 0, 0] + totals.treatment.n[:, 0, 0]
     return Refinement(
         experiment=config.name,
-        metric=spec.name,
-        arm=arm,
+        metric=ctx.metric,
+        arm=ctx.arm,
         control=config.control,
         alpha=config.alpha,
         correction=config.correction,
         seed=seed,
         discovery_users=int(n_all[0]),
         estimation_users=int(n_all[1]),
-        attributes=tuple(a.name for a in attrs if a.name in kinds),
+        attributes=attributes,
         candidates=sum(p.candidates for p in proposals),
         proposals=finish(proposals, config),
     )

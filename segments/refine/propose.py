@@ -13,7 +13,7 @@ import math
 import re
 from typing import TYPE_CHECKING
 
-from experiment.engine.users import ALL
+from experiment.engine import ALL
 from segments.definitions import REST
 from segments.rules import (
     Between,

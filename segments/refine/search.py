@@ -1,13 +1,14 @@
 """The engine side of ``exp refine``: one cached sample table, one GROUP BY per attribute.
 
-The per-user table of :mod:`experiment.engine.users` (built for the one metric refined)
+The per-user table of :func:`experiment.engine.user_table` (built for the one metric refined)
 is narrowed to the analysed users of the two arms compared, given a sample half
 (an md5 hash of the user id, salted with the experiment's salt and the refine
 seed: ``0`` discovery, ``1`` estimation), a flag per searched segment, the
 metric's per-user values and the candidate attribute columns, and cached once.
 Each attribute then costs one ``group_by([arm, half, bin])`` with FILTER-ed
-aggregates per segment: count, mean and population variance (and the ratio
-metric's denominator moments and covariance). Those become centred moments in
+aggregates per segment: the engine's moment columns (count, mean and population
+variance, and the ratio metric's denominator moments and covariance), named and
+read back by :mod:`experiment.engine.moments` into the centred moments of
 :mod:`experiment.sums`; no Python loop touches a user.
 """
 
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from experiment.engine.users import SEG
+from experiment.engine import count_agg, moment_aggs, read_count, read_sums, stack_sums
 from experiment.sums import JointSums, MeanSums
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from experiment.config import MetricSpec
-    from experiment.engine.users import UserTable
+    from experiment.engine import UserTable
 
 __all__ = [
     "HALF",
@@ -36,6 +37,7 @@ __all__ = [
     "Attribute",
     "Sample",
     "Scan",
+    "Sums",
     "bin_sums",
     "half_of",
     "sample_table",
@@ -45,7 +47,6 @@ Sums = MeanSums | JointSums
 ARM, HALF, BIN, SUB = "__arm__", "__half__", "__bin__", "__sub__"
 Y, X = "__y__", "__x__"
 FLAG = "__flag__{}__"
-_N, _MY, _VY, _MX, _VX, _CXY = (f"__{p}__{{}}__" for p in ("n", "my", "vy", "mx", "vx", "cxy"))
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,6 @@ def sample_table(
         base: Extra group index (after the segments of ``users``, ``0`` being ``all``)
             → its membership as an expression on ``customers``.
     """
-    import ibis
-
     t = users.table
     t = t.filter(users.valid(t) & t.arm.isin([control, arm]))
     metric_cols = users.metric_columns(metric, t)
@@ -148,7 +147,7 @@ def sample_table(
     if len(metric_cols) == 2:
         cols[X] = metric_cols[1]
     for i in range(len(users.segments)):
-        cols[FLAG.format(i)] = ibis.literal(True) if i == 0 else t[SEG.format(i)].fill_null(False)
+        cols[FLAG.format(i)] = users.member(i, t)
     s = t.select(**cols)
     feats: dict[str, Any] = {a: customers[a] for a in attributes}
     feats.update({FLAG.format(i): e.fill_null(False) for i, e in base.items()})
@@ -196,17 +195,11 @@ def bin_sums(sample: Sample, attribute: Attribute | None, groups: Sequence[int])
         col = t[attribute.name]
         t = t.filter(col.notnull()).mutate(**{BIN: bin_expr(col, attribute)})
     aggs: dict[str, Any] = {}
-    y = t[Y]
+    x = t[X] if sample.ratio else None
     for i, g in enumerate(groups):
         m = t[sample.flags[g]]
-        aggs[_N.format(i)] = t.count(where=m)
-        aggs[_MY.format(i)] = y.mean(where=m)
-        aggs[_VY.format(i)] = y.var(how="pop", where=m)
-        if sample.ratio:
-            x = t[X]
-            aggs[_MX.format(i)] = x.mean(where=m)
-            aggs[_VX.format(i)] = x.var(how="pop", where=m)
-            aggs[_CXY.format(i)] = y.cov(x, how="pop", where=m)
+        aggs.update(count_agg(t, key=(i,), where=m))
+        aggs.update(moment_aggs(t[Y], x, key=(i,), where=m))
     table = t.group_by([ARM, HALF, BIN]).aggregate(**aggs).to_pyarrow()
     keys = table.column(BIN).to_pylist()
     bins: tuple[Any, ...]
@@ -234,33 +227,17 @@ def _read(
     half = table.column(HALF).to_numpy(zero_copy_only=False).astype(np.int64)
     rows = np.array([index.get(k, -1) for k in keys], dtype=np.int64)
     keep = rows >= 0
-    shape = (2, 2, len(bins), groups)
+    shape = (2, 2, len(bins))
 
-    def grid(template: str, fill: float) -> NDArray[np.float64]:
-        out = np.full(shape, fill)
-        for i in range(groups):
-            col = table.column(template.format(i)).to_numpy(zero_copy_only=False)
-            vals = np.asarray(col, dtype=np.float64)  # nulls arrive as nan
-            out[arm[keep], half[keep], rows[keep], i] = vals[keep]
+    def column(name: str) -> NDArray[np.float64]:
+        out = np.full(shape, np.nan)
+        vals = np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+        out[arm[keep], half[keep], rows[keep]] = vals[keep]  # nulls arrive as nan
         return out
 
-    n = np.nan_to_num(grid(_N, 0.0))
-    empty = n == 0
-    my = np.where(empty, np.nan, grid(_MY, np.nan))
-    m2y = np.nan_to_num(grid(_VY, 0.0)) * n
-    if ratio:
-        mx = np.where(empty, np.nan, grid(_MX, np.nan))
-        sums: tuple[Sums, Sums] = tuple(  # type: ignore[assignment]
-            JointSums(
-                n=n[a],
-                mean_y=my[a],
-                mean_x=mx[a],
-                m2_y=m2y[a],
-                m2_x=np.nan_to_num(grid(_VX, 0.0))[a] * n[a],
-                c_xy=np.nan_to_num(grid(_CXY, 0.0))[a] * n[a],
-            )
-            for a in (0, 1)
-        )
-    else:
-        sums = tuple(MeanSums(n=n[a], mean=my[a], m2=m2y[a]) for a in (0, 1))  # type: ignore[assignment]
+    parts = []
+    for i in range(groups):
+        n = read_count(column, key=(i,))
+        parts.append(read_sums(column, key=(i,), n=n, joint=ratio))
+    sums = stack_sums(parts, axis=-1)
     return Scan(attribute=attribute, bins=bins, control=sums[0], treatment=sums[1])

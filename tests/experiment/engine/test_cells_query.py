@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from experiment.analysis.lift import _threaded_beta_binomial
+from experiment.analysis.bayes import threaded_beta_binomial
 from experiment.config import load_experiment
 from experiment.engine import aggregate, cell_aggs, to_cells
 from experiment.engine.dataset import open_dataset
@@ -128,7 +128,7 @@ def test_threaded_beta_binomial_equals_one_call():
     control = MeanSums(n=n[:, 0], mean=mean[:, 0], m2=np.zeros(1500))
     treatment = MeanSums(n=n[:, 1], mean=mean[:, 1], m2=np.zeros(1500))
     one = bayes_beta_binomial(control, treatment)
-    sliced = _threaded_beta_binomial(control, treatment)
+    sliced = threaded_beta_binomial(control, treatment)
     for field in ("chance_to_win", "expected_loss", "expected_loss_control"):
         np.testing.assert_allclose(getattr(sliced, field), getattr(one, field), rtol=1e-13)
     assert sliced.reason.tolist() == one.reason.tolist()

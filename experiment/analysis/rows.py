@@ -1,0 +1,145 @@
+"""The :class:`~experiment.results.ResultRow` objects of one metric and treatment arm."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from experiment.results import ResultRow
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from numpy.typing import NDArray
+
+    from experiment.stats import BayesResult, LiftResult, SequentialResult
+    from experiment.sums import CellSums
+
+__all__ = ["Comparison", "result_rows"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """What the rows of one metric and treatment arm show, one element per segment.
+
+    Attributes:
+        metric: The metric's name.
+        kind: The metric's kind.
+        arm: The treatment arm.
+        method: The rows' ``method`` label.
+        c: The control arm's column in the cell sums.
+        j: The treatment arm's column.
+        lift: The test's result.
+        p_value: Its p-values before correction.
+        p_adjusted: After the experiment's multiple-testing correction.
+        bayes: Chance to win and expected loss.
+        seq: The confidence sequence (sequential experiments only).
+        mde_rel: The relative MDE at each cell's size.
+        reduction: CUPED's share of variance removed (CUPED metrics only).
+        breached: The guardrail's verdict.
+    """
+
+    metric: str
+    kind: str
+    arm: str
+    method: str
+    c: int
+    j: int
+    lift: LiftResult
+    p_value: NDArray[np.float64]
+    p_adjusted: NDArray[np.float64]
+    bayes: BayesResult
+    seq: SequentialResult | None
+    mde_rel: NDArray[np.float64]
+    reduction: NDArray[np.float64] | None
+    breached: NDArray[np.bool_]
+
+
+def result_rows(
+    cells: CellSums, comp: Comparison, *, alpha: float, target_lift: float
+) -> list[ResultRow]:
+    """One :class:`ResultRow` per segment, built from whole columns.
+
+    Every array becomes a Python list once (``tolist``), not one numpy scalar per
+    field and row, which would be most of the time spent building rows.
+    """
+    name, arm, method, kind = comp.metric, comp.arm, comp.method, comp.kind
+    return [
+        ResultRow(
+            segment=segment,
+            metric=name,
+            arm=arm,
+            n_control=n_c,
+            n_treatment=n_t,
+            mean_control=mean_c,
+            mean_treatment=mean_t,
+            lift_abs=lift_abs,
+            lift_rel=lift_rel,
+            ci_low=ci_low,
+            ci_high=ci_high,
+            ci_abs_low=ci_abs_low,
+            ci_abs_high=ci_abs_high,
+            p_value=p_value,
+            p_adjusted=p_adjusted,
+            significant=significant,
+            method=method,
+            metric_kind=kind,
+            reason=reason,
+            chance_to_win=chance,
+            expected_loss=loss,
+            seq_p_value=seq_p,
+            seq_ci_low=seq_low,
+            seq_ci_high=seq_high,
+            mde_rel=mde,
+            cuped_variance_reduction=cuped,
+            underpowered=underpowered,
+            guardrail_breached=breach,
+        )
+        for (
+            segment, n_c, n_t, mean_c, mean_t, lift_abs, lift_rel, ci_low, ci_high,
+            ci_abs_low, ci_abs_high, p_value, p_adjusted, significant, reason, chance, loss,
+            seq_p, seq_low, seq_high, mde, cuped, underpowered, breach,
+        ) in _columns(cells, comp, alpha=alpha, target_lift=target_lift)
+    ]  # fmt: skip
+
+
+def _columns(
+    cells: CellSums, comp: Comparison, *, alpha: float, target_lift: float
+) -> Iterator[tuple[Any, ...]]:
+    """The rows' values, column by column as Python lists, zipped into one tuple per segment."""
+    nan = [math.nan] * len(cells.segments)
+    res, bayes, seq = comp.lift, comp.bayes, comp.seq
+
+    def floats(values: NDArray[np.float64] | None) -> list[float]:
+        return nan if values is None else np.asarray(values, dtype=np.float64).tolist()
+
+    return zip(
+        cells.segments,
+        cells.units[:, comp.c].astype(np.int64).tolist(),
+        cells.units[:, comp.j].astype(np.int64).tolist(),
+        floats(res.mean_control),
+        floats(res.mean_treatment),
+        floats(res.lift_abs),
+        floats(res.lift_rel),
+        floats(res.ci_low),
+        floats(res.ci_high),
+        floats(res.ci_abs_low),
+        floats(res.ci_abs_high),
+        floats(comp.p_value),
+        floats(comp.p_adjusted),
+        (comp.p_adjusted < alpha).tolist(),
+        res.reason.tolist(),
+        floats(bayes.chance_to_win),
+        floats(bayes.expected_loss),
+        floats(seq.seq_p_value if seq is not None else None),
+        floats(seq.seq_ci_low if seq is not None else None),
+        floats(seq.seq_ci_high if seq is not None else None),
+        floats(comp.mde_rel),
+        floats(comp.reduction),
+        (~(comp.mde_rel <= target_lift)).tolist(),  # nan counts as underpowered
+        np.asarray(comp.breached, dtype=bool).tolist(),
+        strict=True,
+    )

@@ -1,0 +1,163 @@
+"""Moment columns: the one builder and reader of count, mean, variance and covariance.
+
+Every engine query that reduces users to sufficient statistics (the main
+(segment, arm) query, the sequential timeline, ``exp refine``'s attribute scans)
+asks for the same few aggregates of a per-user ``y`` (and, for a ratio metric or
+a CUPED covariate, ``x``): the count, the means, the population variances and
+the population covariance. :func:`count_agg` and :func:`moment_aggs` name them
+under a caller's key (a tuple of indices, e.g. ``(segment, metric)``);
+:func:`read_count` and :func:`read_sums` turn the result's columns back into
+:class:`~experiment.sums.MeanSums` / :class:`~experiment.sums.JointSums`, with
+centred moments (``m2 = n · var``, ``c_xy = n · cov``). The column-name
+templates live here and nowhere else.
+
+Asking the engine for means and population variances, rather than ``Σy`` and
+``Σy²``, keeps the centred moments free of the cancellation that raw power sums
+suffer when the mean is large relative to the spread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from experiment.plan import kind_plan
+from experiment.sums import JointSums, MeanSums
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import ibis.expr.types as ir
+
+    from experiment.config import ExperimentConfig
+
+__all__ = [
+    "Key",
+    "count_agg",
+    "metric_sums",
+    "moment_aggs",
+    "read_count",
+    "read_sums",
+    "stack_sums",
+]
+
+Key = tuple[int, ...]
+"""Indices that name one group of moment columns, e.g. ``(segment, metric)``."""
+
+_S = TypeVar("_S", bound=MeanSums | JointSums)
+
+# Private names of engine-side columns; indices, never user text, go into them.
+_N = "__n__{}__"  # key
+_MEAN = "__mean__{}__{}__"  # key, y|x
+_VAR = "__var__{}__{}__"
+_COV = "__cov__{}__"
+
+
+def _name(template: str, key: Key, *rest: str) -> str:
+    return template.format("_".join(map(str, key)), *rest)
+
+
+def count_agg(
+    t: ir.Table, *, key: Key, where: ir.BooleanValue | None = None
+) -> dict[str, ir.IntegerScalar]:
+    """The row count of ``t`` (optionally only where ``where``), named under ``key``."""
+    return {_name(_N, key): t.count(where=where)}
+
+
+def moment_aggs(
+    y: ir.NumericColumn,
+    x: ir.NumericColumn | None = None,
+    *,
+    key: Key,
+    where: ir.BooleanValue | None = None,
+) -> dict[str, ir.Scalar]:
+    """Mean and population variance of ``y`` (and ``x``, and their covariance), under ``key``.
+
+    Args:
+        y: The per-user metric (a ratio's numerator).
+        x: The ratio's denominator or the CUPED covariate, if any.
+        key: Names the group; :func:`read_sums` reads it back with the same key.
+        where: Rows aggregated (all rows when ``None``): a FILTER on each aggregate.
+    """
+    aggs: dict[str, ir.Scalar] = {}
+    for part, col in (("y", y), ("x", x)):
+        if col is not None:
+            aggs[_name(_MEAN, key, part)] = col.mean(where=where)
+            aggs[_name(_VAR, key, part)] = col.var(how="pop", where=where)
+    if x is not None:
+        aggs[_name(_COV, key)] = y.cov(x, how="pop", where=where)
+    return aggs
+
+
+def read_count(column: Callable[[str], NDArray[np.float64]], *, key: Key) -> NDArray[np.float64]:
+    """The count of :func:`count_agg` under ``key``; a missing or null cell counts 0."""
+    return np.nan_to_num(column(_name(_N, key)))
+
+
+def read_sums(
+    column: Callable[[str], NDArray[np.float64]],
+    *,
+    key: Key,
+    n: NDArray[np.float64],
+    joint: bool,
+) -> MeanSums | JointSums:
+    """The moments of :func:`moment_aggs` under ``key``, as centred sums.
+
+    ``column`` gives one result column by name as an array of the caller's shape
+    (``nan`` where the cell has no row or a null); ``n`` is the count of the same
+    cells (:func:`read_count`). An empty cell keeps a ``nan`` mean and zero
+    moments. ``joint`` reads ``(y, x)`` as :class:`JointSums`, else ``y`` as
+    :class:`MeanSums`.
+    """
+    mean_y = column(_name(_MEAN, key, "y"))
+    m2_y = np.nan_to_num(column(_name(_VAR, key, "y"))) * n
+    if not joint:
+        return MeanSums(n=n, mean=mean_y, m2=m2_y)
+    return JointSums(
+        n=n,
+        mean_y=mean_y,
+        mean_x=column(_name(_MEAN, key, "x")),
+        m2_y=m2_y,
+        m2_x=np.nan_to_num(column(_name(_VAR, key, "x"))) * n,
+        c_xy=np.nan_to_num(column(_name(_COV, key))) * n,
+    )
+
+
+def stack_sums(parts: Sequence[_S], *, axis: int = 0) -> _S:
+    """Sums of the same kind joined along a new ``axis`` (``np.stack`` of every field).
+
+    ``parts`` must not be empty: its first element gives the kind.
+    """
+    kind = type(parts[0])
+    stacked: dict[str, Any] = {
+        f.name: np.stack([getattr(p, f.name) for p in parts], axis=axis) for f in fields(kind)
+    }
+    return kind(**stacked)
+
+
+def metric_sums(
+    config: ExperimentConfig, read: Callable[[int, bool], MeanSums | JointSums]
+) -> tuple[dict[str, MeanSums | JointSums], dict[str, JointSums]]:
+    """Each metric's sums and the CUPED metrics' joint sums, from ``read(metric, joint)``.
+
+    A ratio metric's sums are its :class:`JointSums`; a CUPED metric keeps its ``y``
+    margin as the metric and its joint sums with the covariate go to the second
+    dict (``CellSums.cuped``).
+    """
+    metrics: dict[str, MeanSums | JointSums] = {}
+    cuped: dict[str, JointSums] = {}
+    for mi, metric in enumerate(config.metrics):
+        ratio = kind_plan(metric.kind).ratio
+        if not ratio and metric.cuped is None:
+            metrics[metric.name] = read(mi, False)
+            continue
+        joint = read(mi, True)
+        if not isinstance(joint, JointSums):
+            raise RuntimeError("Joint sums expected.")
+        metrics[metric.name] = joint if ratio else joint.y
+        if not ratio:
+            cuped[metric.name] = joint
+    return metrics, cuped
