@@ -96,9 +96,9 @@ def uniformity(folder: Path, users: int) -> None:
         {"name": "c", "kind": "proportion", "event": "p"}]})  # fmt: skip
     spec = AssignmentSpec.from_config(plain)
     digest = (ibis.literal("u:") + t.user_id).hexdigest("md5")
-    from experiment.assignment import _hex_int
+    from experiment.assignment import hex_int
 
-    bins = (_hex_int(digest, 0) * 1000 // 2**32).name("bin")
+    bins = (hex_int(digest, 0) * 1000 // 2**32).name("bin")
     hist = t.select(bin=bins).bin.value_counts().to_pyarrow().to_pydict()
     counts = np.zeros(1000)
     counts[np.asarray(hist["bin"])] = hist["bin_count"]

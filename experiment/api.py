@@ -359,8 +359,8 @@ def _control_baselines(
     out: dict[str, Baseline] = {}
     for metric in config.metrics:
         mean, sd = stats[metric.name]
-        formula = kind_plan(metric.kind).power  # [0] is `all`
-        out[metric.name] = Baseline(kind=formula, mean=mean[1:], sd=sd[1:])
+        binary = kind_plan(metric.kind).binary  # [0] is `all`
+        out[metric.name] = Baseline(binary=binary, mean=mean[1:], sd=sd[1:])
     return out
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "assign_many",
     "assignment_expr",
     "bucket",
+    "hex_int",
 ]
 
 HOLDOUT = "holdout"
@@ -233,7 +234,7 @@ def assign(user_id: str, spec: AssignmentSpec, *, segments: Iterable[str] = ()) 
     return next(a for a, upper in alloc.treatments if pick < upper)
 
 
-def _hex_int(digest: Any, start: int) -> Any:
+def hex_int(digest: Any, start: int) -> Any:
     """``int(digest[start:start+8], 16)`` with per-character arithmetic every engine has."""
     import ibis
 
@@ -286,14 +287,14 @@ def assignment_expr(
         held_digest = (ibis.literal(f"{spec.holdout_salt}:") + user_id.cast("string")).hexdigest(
             "md5"
         )
-        held = flag(_hex_int(held_digest, 0) < spec.holdout)
+        held = flag(hex_int(held_digest, 0) < spec.holdout)
     out = zero
     if any(a.traffic < 2**32 for a in allocs):
-        out = flag(_hex_int(digest, 8) >= per_user([a.traffic for a in allocs]))
-    ctrl = flag(_hex_int(digest, 0) < per_user([a.control for a in allocs]))
+        out = flag(hex_int(digest, 8) >= per_user([a.traffic for a in allocs]))
+    ctrl = flag(hex_int(digest, 0) < per_user([a.control for a in allocs]))
     which = zero
     if len(arms) > 1:
-        pick = _hex_int(digest, 16)
+        pick = hex_int(digest, 16)
         for j in range(len(arms) - 1):
             which = which + flag(pick >= per_user([a.treatments[j][1] for a in allocs]))
     keep = (1 - held) * (1 - out)

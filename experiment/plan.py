@@ -22,12 +22,10 @@ __all__ = [
     "BayesModel",
     "KindPlan",
     "MetricKind",
-    "PowerFormula",
     "kind_plan",
 ]
 
 MetricKind = Literal["proportion", "mean", "ratio", "retention"]
-PowerFormula = Literal["proportion", "mean"]
 BayesModel = Literal["beta-binomial", "normal"]
 
 
@@ -37,10 +35,10 @@ class KindPlan:
 
     Attributes:
         kind: The kind's name, as written in the experiment file.
-        binary: The per-user value is ``1[measure > 0]`` (converted or retained).
+        binary: The per-user value is ``1[measure > 0]`` (converted or retained); its
+            power formula is a proportion's, variance ``p(1-p)`` from the mean.
         ratio: Two per-user measures, numerator and denominator (delta method).
         method: The test's label in results.json's ``method``.
-        power: The power formula (``proportion``: ``p(1-p)`` variance from the mean).
         bayes: The posterior model of the chance to win (without CUPED).
         takes_cap: The per-user value may be winsorised (``cap``).
         takes_cuped: A pre-period covariate may adjust it (``cuped``).
@@ -53,7 +51,6 @@ class KindPlan:
     binary: bool
     ratio: bool
     method: str
-    power: PowerFormula
     bayes: BayesModel
     takes_cap: bool
     takes_cuped: bool
@@ -68,7 +65,6 @@ KINDS: dict[str, KindPlan] = {
         binary=True,
         ratio=False,
         method="welch-t",
-        power="proportion",
         bayes="beta-binomial",
         takes_cap=False,
         takes_cuped=True,
@@ -81,7 +77,6 @@ KINDS: dict[str, KindPlan] = {
         binary=False,
         ratio=False,
         method="welch-t",
-        power="mean",
         bayes="normal",
         takes_cap=True,
         takes_cuped=True,
@@ -94,7 +89,6 @@ KINDS: dict[str, KindPlan] = {
         binary=False,
         ratio=True,
         method="delta-method z",
-        power="mean",
         bayes="normal",
         takes_cap=False,
         takes_cuped=False,
@@ -107,7 +101,6 @@ KINDS: dict[str, KindPlan] = {
         binary=True,
         ratio=False,
         method="welch-t",
-        power="proportion",
         bayes="beta-binomial",
         takes_cap=False,
         takes_cuped=True,

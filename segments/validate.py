@@ -20,7 +20,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from experiment.errors import RuleError
-from experiment.plan import PowerFormula
 from experiment.results.validation import SegmentCheck, ValidationReport
 from experiment.stats import mde_mean, mde_proportion
 from segments.compile import Compiler, compile_segments
@@ -53,24 +52,32 @@ _MAX_OVERLAP = 80
 
 @dataclass(frozen=True, kw_only=True)
 class Baseline:
-    """A metric's baseline per segment (aligned with the segment names)."""
+    """A metric's baseline per segment (aligned with the segment names).
 
-    kind: PowerFormula
+    ``binary``: the per-user value is 0/1, so the power formula is a proportion's
+    (variance ``p(1-p)`` from the mean), else a mean's (with ``sd``).
+    """
+
+    binary: bool
     mean: NDArray[np.float64]
     sd: NDArray[np.float64]
 
 
-def _metric_value(compiler: Compiler, text: str) -> tuple[PowerFormula, Any]:
-    """A column name gives a mean metric; a rule gives a proportion (share where it holds)."""
+def _metric_value(compiler: Compiler, text: str) -> tuple[bool, Any]:
+    """Whether the metric is 0/1 per user, and its value.
+
+    A numeric column gives a mean metric; a boolean column or a rule a proportion
+    (the share where it holds).
+    """
     name = text.strip()
     if name.isidentifier() and name not in ("lifecycle",):
         col = compiler.column(Column(name, 0))
         if col.type().is_boolean():
-            return "proportion", col.cast("float64")
+            return True, col.cast("float64")
         if not col.type().is_numeric():
             raise RuleError(f"metric column {name!r} is {col.type()}; use a numeric column")
-        return "mean", col.cast("float64")
-    return "proportion", compiler.rule(parse_rule(text)).fill_null(False).cast("float64")
+        return False, col.cast("float64")
+    return True, compiler.rule(parse_rule(text)).fill_null(False).cast("float64")
 
 
 def baselines_from_columns(
@@ -88,7 +95,7 @@ def baselines_from_columns(
     if not metrics or not masks:
         return {}
     compiler = Compiler(table, as_of=as_of)
-    values: dict[str, tuple[str, Any]] = {}
+    values: dict[str, tuple[bool, Any]] = {}
     for name, text in metrics.items():
         try:
             values[name] = _metric_value(compiler, text)
@@ -110,12 +117,10 @@ def baselines_from_columns(
         return np.array([np.nan if v is None else v for v in got], dtype=np.float64)
 
     out = {}
-    for mi, (name, (kind, _)) in enumerate(values.items()):
+    for mi, (name, (binary, _)) in enumerate(values.items()):
         mean = grid("m", mi)
-        sd = np.sqrt(mean * (1 - mean)) if kind == "proportion" else grid("s", mi)
-        out[name] = Baseline(
-            kind="proportion" if kind == "proportion" else "mean", mean=mean, sd=sd
-        )
+        sd = np.sqrt(mean * (1 - mean)) if binary else grid("s", mi)
+        out[name] = Baseline(binary=binary, mean=mean, sd=sd)
     return out
 
 
@@ -162,7 +167,7 @@ def validate(
     n_c, n_t = sizes * traffic * control_share, sizes * traffic * treatment_share
     mdes: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
     for metric, base in all_baselines.items():
-        if base.kind == "proportion":
+        if base.binary:
             res = mde_proportion(base.mean, n_c, n_t, alpha=alpha, power=power)
         else:
             res = mde_mean(base.mean, base.sd, n_c, n_t, alpha=alpha, power=power)

@@ -84,7 +84,7 @@ def power_plan(
     rows = []
     for metric in config.metrics:
         mean, sd = base_stats[metric.name]
-        if kind_plan(metric.kind).power == "proportion":
+        if kind_plan(metric.kind).binary:  # a proportion's power formula
             mde = mde_proportion(mean, n_c, n_t, alpha=config.alpha, power=power)
             size = sample_size_proportion(
                 mean, lift, alpha=config.alpha, power=power, ratio=w_t / w_c

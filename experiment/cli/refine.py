@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
     from experiment.results import AnalysisResults
     from experiment.results.refinement import Refinement
+    from segments.definitions import SegmentSet
 
 __all__ = ["refine"]
 
@@ -106,6 +107,31 @@ def _results_for_report(data: Path, config: ExperimentConfig) -> AnalysisResults
         return analyze(data, config)
 
 
+def _inputs(
+    experiment: Path, out: Path, *, report: Path | None, results: Path | None
+) -> tuple[ExperimentConfig, SegmentSet | None, AnalysisResults | None]:
+    """The experiment, its segments and the given results, checked before any search."""
+    from experiment.config import load_experiment
+    from experiment.errors import ConfigError, DataError
+    from experiment.results import load_results
+    from segments import load_segments
+
+    if out.suffix.lower() not in _SUFFIXES:
+        raise typer.BadParameter(f"{out}: must end in .yaml or .yml", param_hint="--out")
+    if results is not None and report is None:
+        raise typer.BadParameter("--results is only read for --report", param_hint="--results")
+    config = load_experiment(experiment)
+    segment_set = load_segments(config.segments) if config.segments is not None else None
+    if segment_set is not None and out.resolve() == Path(segment_set.source).resolve():
+        raise ConfigError(f"{out}: --out would overwrite the experiment's segments file")
+    loaded = load_results(results) if results is not None else None
+    if loaded is not None and loaded.experiment != config.name:
+        raise DataError(
+            f"{results}: results of experiment {loaded.experiment!r}, not {config.name!r}"
+        )
+    return config, segment_set, loaded
+
+
 @app.command()
 @user_errors
 def refine(
@@ -150,28 +176,12 @@ def refine(
     evidence as JSON beside it (for `exp report --refinement`); and copies the fitted
     models file of cluster and predictive segments. Prints a table of the proposals.
     """
-    from experiment.config import load_experiment
-    from experiment.errors import ConfigError, DataError
     from experiment.files import write_text_atomic
-    from experiment.results import load_results
     from reports.html import render_html
     from reports.proposals import write_proposals
-    from segments import load_segments
 
-    if out.suffix.lower() not in _SUFFIXES:
-        raise typer.BadParameter(f"{out}: must end in .yaml or .yml", param_hint="--out")
-    if results is not None and report is None:
-        raise typer.BadParameter("--results is only read for --report", param_hint="--results")
     names = _attributes(attributes)
-    config = load_experiment(experiment)
-    segment_set = load_segments(config.segments) if config.segments is not None else None
-    if segment_set is not None and out.resolve() == Path(segment_set.source).resolve():
-        raise ConfigError(f"{out}: --out would overwrite the experiment's segments file")
-    loaded = load_results(results) if results is not None else None
-    if loaded is not None and loaded.experiment != config.name:
-        raise DataError(
-            f"{results}: results of experiment {loaded.experiment!r}, not {config.name!r}"
-        )
+    config, segment_set, loaded = _inputs(experiment, out, report=report, results=results)
     started = time.perf_counter()
     found = _search(
         dataset,

@@ -171,10 +171,10 @@ def test_digest_slices_for_arm_traffic_and_pick_are_independent():
 def test_engine_hash_is_uniform_over_a_million_ids():
     con = ibis.duckdb.connect()
     t = ibis.memtable(pa.table({"user_id": [f"id-{i}" for i in range(1_000_000)]}))
-    from experiment.assignment import _hex_int
+    from experiment.assignment import hex_int
 
     digest = (ibis.literal("uniform:") + t.user_id).hexdigest("md5")
-    hist = con.to_pyarrow(t.select(b=_hex_int(digest, 0) * 100 // 2**32).b.value_counts())
+    hist = con.to_pyarrow(t.select(b=hex_int(digest, 0) * 100 // 2**32).b.value_counts())
     counts = np.zeros(100)
     counts[np.asarray(hist.column(0))] = hist.column(1)
     assert counts.sum() == 1_000_000
