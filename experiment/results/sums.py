@@ -308,7 +308,8 @@ def read_sums(path: Path) -> CellSums:
     if not source.is_file():
         raise DataError(f"{source}: sums file not found")
     try:
-        table = pq.read_table(source)
+        # ParquetFile, not read_table: it reads one file without the dataset layer
+        table = pq.ParquetFile(source).read()
     except (pa.ArrowException, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{source}: not a Parquet file ({first})") from None

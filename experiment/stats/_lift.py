@@ -12,8 +12,8 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import t as t_dist
 
+from experiment.stats._dist import t_isf, t_sf
 from experiment.stats.messages import OK, REASONS, ZERO_BASELINE, ZERO_TREATMENT
 
 __all__ = [
@@ -128,11 +128,11 @@ def p_value(statistic: FloatArray, dof: FloatArray, alternative: Alternative) ->
         array([0.05])
     """
     if alternative == "greater":
-        tail = t_dist.sf(statistic, dof)
+        tail = t_sf(statistic, dof)
     elif alternative == "less":
-        tail = t_dist.sf(-statistic, dof)
+        tail = t_sf(-statistic, dof)
     else:  # two-sided
-        tail = 2.0 * t_dist.sf(np.abs(statistic), dof)
+        tail = 2.0 * t_sf(np.abs(statistic), dof)
     return np.asarray(tail, dtype=np.float64)
 
 
@@ -156,7 +156,7 @@ def critical_value(alpha: float, dof: FloatArray, alternative: Alternative) -> F
         array([1.96])
     """
     tail = alpha / 2.0 if alternative == "two-sided" else alpha
-    return np.asarray(t_dist.isf(tail, dof), dtype=np.float64)
+    return np.asarray(t_isf(tail, dof), dtype=np.float64)
 
 
 def bounds(

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import chi2
 
+from experiment.stats._dist import chi2_sf
 from experiment.stats._lift import FloatArray, StrArray
 from experiment.stats.messages import OK, TOO_FEW_SEGMENTS
 
@@ -100,7 +100,7 @@ def cochran_q(estimates: ArrayLike, standard_errors: ArrayLike) -> Heterogeneity
         i2 = np.where(q > df, (q - df) / q, 0.0)
     return HeterogeneityResult(
         q=q,
-        p_value=np.where(enough, chi2.sf(q, np.maximum(df, 1.0)), np.nan),
+        p_value=np.where(enough, chi2_sf(q, np.maximum(df, 1.0)), np.nan),
         i2=np.where(enough, i2, np.nan),
         df=np.where(enough, df, np.nan),
         k=k,

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from experiment.stats._checks import check_scalar
+from experiment.stats._dist import norm_cdf, norm_isf, norm_pdf, norm_sf
 from experiment.stats.messages import OK, TOO_FEW_UNITS, ZERO_BASELINE
 
 __all__ = [
@@ -79,11 +79,11 @@ def power_normal(
         0.8
     """
     alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
-    crit = stats.norm.isf(alpha / 2)
+    crit = norm_isf(alpha / 2)
     shift = np.asarray(effect_size, dtype=np.float64) * np.sqrt(
         _effective_n(n_control, n_treatment)
     )
-    return np.asarray(stats.norm.sf(crit - shift) + stats.norm.cdf(-crit - shift))
+    return np.asarray(norm_sf(crit - shift) + norm_cdf(-crit - shift))
 
 
 def detectable_effect_size(
@@ -99,11 +99,11 @@ def detectable_effect_size(
     power = check_scalar(power, "power", gt=alpha / 2, lt=1)
     m = _effective_n(n_control, n_treatment)
     root = np.sqrt(m)
-    crit = stats.norm.isf(alpha / 2)
-    d = (crit + stats.norm.isf(1 - power)) / root
+    crit = norm_isf(alpha / 2)
+    d = (crit + norm_isf(1 - power)) / root
     for _ in range(_NEWTON_STEPS):
-        f = stats.norm.sf(crit - d * root) + stats.norm.cdf(-crit - d * root) - power
-        slope = root * (stats.norm.pdf(crit - d * root) - stats.norm.pdf(-crit - d * root))
+        f = norm_sf(crit - d * root) + norm_cdf(-crit - d * root) - power
+        slope = root * (norm_pdf(crit - d * root) - norm_pdf(-crit - d * root))
         step = np.where(slope > 0, f / np.where(slope > 0, slope, 1.0), 0.0)
         d = d - step
         if np.all(~np.isfinite(step) | (np.abs(step) <= 1e-15 * np.maximum(np.abs(d), 1.0))):
@@ -208,12 +208,12 @@ def _required_shift(alpha: float, power: float) -> float:
     """The ``d·√m`` at which the two-tailed z test has the requested power."""
     from scipy.optimize import brentq
 
-    crit = stats.norm.isf(alpha / 2)
+    crit = norm_isf(alpha / 2)
 
     def gap(shift: float) -> float:
-        return float(stats.norm.sf(crit - shift) + stats.norm.cdf(-crit - shift) - power)
+        return float(norm_sf(crit - shift) + norm_cdf(-crit - shift) - power)
 
-    return float(brentq(gap, 0.0, crit + stats.norm.isf(1 - power) + 10.0, xtol=1e-14))
+    return float(brentq(gap, 0.0, crit + norm_isf(1 - power) + 10.0, xtol=1e-14))
 
 
 def _sample_size(

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import chi2
 
 from experiment.stats._checks import check_scalar
+from experiment.stats._dist import chi2_sf
 
 __all__ = ["SrmManyResult", "SrmResult", "srm_test", "srm_test_many"]
 
@@ -81,7 +81,7 @@ def srm_test(
         return SrmResult(statistic=np.nan, p_value=np.nan, flag=False)
     expected = total * weights / weights.sum()
     statistic = float(np.sum((counts - expected) ** 2 / expected))
-    p_value = float(chi2.sf(statistic, counts.size - 1))
+    p_value = float(chi2_sf(statistic, counts.size - 1))
     return SrmResult(statistic=statistic, p_value=p_value, flag=p_value < threshold)
 
 
@@ -142,7 +142,7 @@ def srm_test_many(
         terms = np.where(expected > 0, (counts - expected) ** 2 / expected, 0.0)
     statistic = terms.sum(axis=1)
     dof = np.maximum((shares > 0).sum(axis=1) - 1, 1)
-    p_value = chi2.sf(statistic, dof)
+    p_value = chi2_sf(statistic, dof)
     impossible = np.any((expected == 0) & (counts > 0), axis=1)
     p_value = np.where(impossible, 0.0, p_value)
     empty = total[:, 0] == 0
