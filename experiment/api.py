@@ -101,7 +101,7 @@ def compute_sums(
         SegliftError: bad input, or out of memory under ``memory_limit`` (one line).
     """
     from experiment.engine import aggregate
-    from experiment.engine.baseline import memory_bound
+    from experiment.engine.dataset import memory_bound
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(segments, config)
@@ -321,7 +321,8 @@ def validate_segments(
         traffic: Share of customers expected to enter (default: the experiment's
             traffic × (1 − holdout), else 1).
     """
-    from experiment.engine.baseline import analysis_start, open_customers
+    from experiment.engine.baseline import analysis_start
+    from experiment.engine.dataset import open_customers
     from segments.validate import arm_shares, validate
 
     segment_set = _segment_file(segments)
@@ -376,7 +377,8 @@ def show_segments(
     Profiles drop ``user_id`` and turn dates into days since ``as_of`` (default:
     the first assignment); segments under the file's ``min_size`` show neither.
     """
-    from experiment.engine.baseline import analysis_start, open_customers
+    from experiment.engine.baseline import analysis_start
+    from experiment.engine.dataset import open_customers
     from segments.validate import segment_profiles
 
     segment_set = _segment_file(segments)

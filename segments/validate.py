@@ -349,7 +349,8 @@ def fit_in_folder(
     Event targets are labelled from the folder's events (and control-arm
     assignments) when there are any.
     """
-    from experiment.engine.baseline import analysis_start, event_tables, open_customers
+    from experiment.engine.baseline import analysis_start
+    from experiment.engine.dataset import event_tables, open_customers
     from segments.models import EventTables, fit_models
 
     start = analysis_start(folder, as_of, None)

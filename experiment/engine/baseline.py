@@ -3,26 +3,22 @@
 Power planning needs each metric's mean and spread per segment before (or
 while) an experiment runs: from the control arm when the dataset has
 assignments for the experiment, else from every customer as if all were in
-control, exposed at the window start. Segment checks need the customers table
-alone, and the events beside it when there are any.
+control, exposed at the window start; and the analysis start a segment check
+evaluates its rules at.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from experiment.engine import Dataset, aggregate, open_dataset
-from experiment.engine.dataset import REQUIRED_COLUMNS, find_table, read_table, require_table
+from experiment.engine import Dataset, aggregate
+from experiment.engine.dataset import open_pre_launch
 from experiment.errors import DataError
 
 if TYPE_CHECKING:
-    import ibis.expr.types as ir
-
     from experiment.config import ExperimentConfig
     from experiment.sums import CellSums
     from segments.definitions import SegmentSet
@@ -31,10 +27,6 @@ __all__ = [
     "BaselineSums",
     "analysis_start",
     "baseline_sums",
-    "event_tables",
-    "memory_bound",
-    "open_customers",
-    "open_pre_launch",
 ]
 
 
@@ -52,31 +44,6 @@ class BaselineSums:
     cells: CellSums
     assigned: bool
     span_days: float | None = None
-
-
-def open_pre_launch(folder: Path) -> tuple[Dataset, bool]:
-    """The dataset, and whether it has an assignments table (pre-launch data may not).
-
-    Without one, the customers stand in for the assignments (see :func:`baseline_sums`).
-    """
-    import ibis
-
-    if not Path(folder).is_dir() or find_table(Path(folder), "assignments") is not None:
-        return open_dataset(folder), True
-    con = ibis.duckdb.connect()
-    tables = {}
-    for name in ("customers", "events"):
-        tables[name] = read_table(con, require_table(Path(folder), name), name)
-        missing = [c for c in REQUIRED_COLUMNS[name] if c not in tables[name].columns]
-        if missing:
-            raise DataError(f"{folder}: table '{name}' lacks column(s) {', '.join(missing)}")
-    return Dataset(
-        path=Path(folder),
-        con=con,
-        customers=tables["customers"],
-        events=tables["events"],
-        assignments=tables["customers"],
-    ), False
 
 
 def _has_assignments(dataset: Dataset, config: ExperimentConfig) -> bool:
@@ -138,30 +105,6 @@ def baseline_sums(
     return BaselineSums(cells=cells, assigned=assigned, span_days=span)
 
 
-def open_customers(folder: Path) -> ir.Table:
-    """The customers table of a dataset folder (events and assignments are optional here)."""
-    import ibis
-
-    folder = Path(folder)
-    source = find_table(folder, "customers")
-    if source is None:
-        raise DataError(f"{folder}: no customers.parquet (or customers/ folder) found")
-    return read_table(ibis.duckdb.connect(), source, "customers")
-
-
-def event_tables(folder: Path, customers: ir.Table) -> tuple[ir.Table, ir.Table | None] | None:
-    """Events (and assignments, if any) beside the customers, on the same connection."""
-    con = customers.get_backend()
-    found = {}
-    for name in ("events", "assignments"):
-        source = find_table(Path(folder), name)
-        if source is not None:
-            found[name] = read_table(con, source, name)
-    if "events" not in found:
-        return None
-    return found["events"], found.get("assignments")
-
-
 def analysis_start(
     folder: Path, as_of: dt.datetime | None, config: ExperimentConfig | None
 ) -> dt.datetime | None:
@@ -180,29 +123,3 @@ def analysis_start(
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=dt.UTC)
     return as_of
-
-
-@contextlib.contextmanager
-def memory_bound(memory_limit: str | None) -> Iterator[None]:
-    """Turn DuckDB running out of memory under ``memory_limit`` into a one-line ConfigError.
-
-    Other errors pass through; without a limit, running out of memory is not
-    the user's setting to fix, so it passes through too.
-    """
-    import duckdb
-
-    from experiment.errors import ConfigError
-
-    try:
-        yield
-    except (duckdb.OutOfMemoryException, DataError) as exc:
-        cause = exc.__cause__ or exc.__context__  # read_table's DataError hides its cause
-        oom = isinstance(exc, duckdb.OutOfMemoryException) or isinstance(
-            cause, duckdb.OutOfMemoryException
-        )
-        if memory_limit is None or not oom:
-            raise
-        raise ConfigError(
-            f"--memory-limit {memory_limit}: too small for this dataset (DuckDB ran out "
-            "of memory); raise it, or leave it out for DuckDB's default"
-        ) from exc

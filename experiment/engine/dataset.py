@@ -6,8 +6,10 @@ either ``NAME.parquet`` or a folder ``NAME/`` of Parquet files.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,8 +23,12 @@ if TYPE_CHECKING:
 __all__ = [
     "REQUIRED_COLUMNS",
     "Dataset",
+    "event_tables",
     "find_table",
+    "memory_bound",
+    "open_customers",
     "open_dataset",
+    "open_pre_launch",
     "read_table",
     "require_table",
 ]
@@ -126,3 +132,79 @@ def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
         events=tables["events"],
         assignments=tables["assignments"],
     )
+
+
+def open_pre_launch(folder: Path) -> tuple[Dataset, bool]:
+    """The dataset, and whether it has an assignments table (pre-launch data may not).
+
+    Without one, the customers stand in for the assignments
+    (:func:`experiment.engine.baseline.baseline_sums`).
+    """
+    import ibis
+
+    if not Path(folder).is_dir() or find_table(Path(folder), "assignments") is not None:
+        return open_dataset(folder), True
+    con = ibis.duckdb.connect()
+    tables = {}
+    for name in ("customers", "events"):
+        tables[name] = read_table(con, require_table(Path(folder), name), name)
+        missing = [c for c in REQUIRED_COLUMNS[name] if c not in tables[name].columns]
+        if missing:
+            raise DataError(f"{folder}: table '{name}' lacks column(s) {', '.join(missing)}")
+    return Dataset(
+        path=Path(folder),
+        con=con,
+        customers=tables["customers"],
+        events=tables["events"],
+        assignments=tables["customers"],
+    ), False
+
+
+def open_customers(folder: Path) -> ir.Table:
+    """The customers table of a dataset folder (events and assignments are optional here)."""
+    import ibis
+
+    folder = Path(folder)
+    source = find_table(folder, "customers")
+    if source is None:
+        raise DataError(f"{folder}: no customers.parquet (or customers/ folder) found")
+    return read_table(ibis.duckdb.connect(), source, "customers")
+
+
+def event_tables(folder: Path, customers: ir.Table) -> tuple[ir.Table, ir.Table | None] | None:
+    """Events (and assignments, if any) beside the customers, on the same connection."""
+    con = customers.get_backend()
+    found = {}
+    for name in ("events", "assignments"):
+        source = find_table(Path(folder), name)
+        if source is not None:
+            found[name] = read_table(con, source, name)
+    if "events" not in found:
+        return None
+    return found["events"], found.get("assignments")
+
+
+@contextlib.contextmanager
+def memory_bound(memory_limit: str | None) -> Iterator[None]:
+    """Turn DuckDB running out of memory under ``memory_limit`` into a one-line ConfigError.
+
+    Other errors pass through; without a limit, running out of memory is not
+    the user's setting to fix, so it passes through too.
+    """
+    import duckdb
+
+    from experiment.errors import ConfigError
+
+    try:
+        yield
+    except (duckdb.OutOfMemoryException, DataError) as exc:
+        cause = exc.__cause__ or exc.__context__  # read_table's DataError hides its cause
+        oom = isinstance(exc, duckdb.OutOfMemoryException) or isinstance(
+            cause, duckdb.OutOfMemoryException
+        )
+        if memory_limit is None or not oom:
+            raise
+        raise ConfigError(
+            f"--memory-limit {memory_limit}: too small for this dataset (DuckDB ran out "
+            "of memory); raise it, or leave it out for DuckDB's default"
+        ) from exc
