@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TypeGuard
 
-__all__ = ["DASH", "fmt_count", "fmt_num", "fmt_p", "fmt_pct", "fmt_pct_interval"]
+__all__ = ["DASH", "fmt_count", "fmt_num", "fmt_p", "fmt_pct", "fmt_pct_interval", "fmt_seconds"]
 
 DASH = "–"
 
@@ -73,3 +73,13 @@ def fmt_count(value: int) -> str:
         '50,112'
     """
     return f"{value:,}"
+
+
+def fmt_seconds(value: float) -> str:
+    """A duration in seconds, to a tenth.
+
+    Examples:
+        >>> fmt_seconds(2.345)
+        '2.3s'
+    """
+    return f"{value:.1f}s"

@@ -33,6 +33,7 @@ def run_analysis(
     from experiment.config import load_experiment
     from experiment.files import write_text_atomic
     from experiment.results.sums import write_sums
+    from reports.format import fmt_seconds
     from reports.html import render_html
     from reports.serialize import write_results
     from reports.terminal import decision_table, lift_table, quality_lines, srm_line
@@ -60,7 +61,7 @@ def run_analysis(
     out_console.print(lift_table(results))
     out_console.print(decision_table(results))
     elapsed = time.perf_counter() - started
-    out_console.print(f"analysed in {elapsed:.1f}s → {escape(str(out))}/results.json")
+    out_console.print(f"analysed in {fmt_seconds(elapsed)} → {escape(str(out))}/results.json")
     if page is not None:
         out_console.print(f"report: {escape(str((out / 'report.html').resolve()))}")
     if save_sums and cells is not None:

@@ -209,13 +209,14 @@ def _print_summary(
     """The proposals table, what was written where, and how long the search took."""
     from rich.markup import escape
 
+    from reports.format import fmt_seconds
     from reports.terminal import refinement_table
 
     out_console = console()
     out_console.print(refinement_table(found))
     added = sum(p.significant for p in found.proposals)
     out_console.print(
-        f"searched in {elapsed:.1f}s: {added} of {len(found.proposals)} proposals added → "
+        f"searched in {fmt_seconds(elapsed)}: {added} of {len(found.proposals)} proposals added → "
         f"{escape(str(files.segments))} (evidence {escape(str(files.evidence))})"
     )
     if not has_segments and not added:

@@ -28,6 +28,7 @@ def run_simulation(
     """Simulate with a progress bar on stderr and a one-line summary on stdout."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from reports.format import fmt_count, fmt_seconds
     from simulators import simulate as simulate_dataset
 
     with Progress(
@@ -38,7 +39,7 @@ def run_simulation(
         console=console(stderr=True),
         transient=True,
     ) as progress:
-        task = progress.add_task(f"{scenario}: {users:,} users", total=days)
+        task = progress.add_task(f"{scenario}: {fmt_count(users)} users", total=days)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -53,8 +54,8 @@ def run_simulation(
             pre_period_events=pre_period_events,
         )
     console().print(
-        f"simulated [bold]{summary.users:,}[/] users × {summary.days} days: "
-        f"{summary.events:,} events in {summary.seconds:.1f}s → {out}"
+        f"simulated [bold]{fmt_count(summary.users)}[/] users × {summary.days} days: "
+        f"{fmt_count(summary.events)} events in {fmt_seconds(summary.seconds)} → {out}"
     )
 
 

@@ -24,7 +24,7 @@ _COMPLEMENT_FROM = float(special.logit(1.0 - 1e-3))
 def incbeta(a: FloatArray, b: FloatArray, y: FloatArray) -> FloatArray:
     """``I(a, b; x)`` at ``x = expit(y)``, from whichever of ``x``, ``1 - x`` is exact.
 
-    scipy's ``betaincc`` is 5-10 times slower than ``betainc``, so it is used only where
+    scipy's ``betaincc`` is much slower than ``betainc``, so it is used only where
     ``x`` is so close to 1 that rounding it would lose the precision of ``1 - x``. The
     upper function is ``Ī(a, b; x) = incbeta(b, a, -y)``.
 

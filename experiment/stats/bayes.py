@@ -125,8 +125,8 @@ def bayes_beta_binomial(
     integrand smooth for any split and any sample size; no sampling is involved. The
     nodes' Beta quantiles come from Halley and Newton steps on the incomplete beta
     function in the logit scale (``experiment.stats._beta.logit_quantile``), to 1e-12
-    relative: several times faster than ``scipy.special.betaincinv``, and more
-    accurate at large counts.
+    relative: cheaper than ``scipy.special.betaincinv`` (a few incomplete beta
+    calls per node), and more accurate at large counts.
 
     Args:
         control: Sums of the 0/1 metric in the control arm, one element per cell.
