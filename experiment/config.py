@@ -76,13 +76,15 @@ class Cap(_Frozen):
 
 
 class Guardrail(_Frozen):
-    """A metric that must not drop: by more than ``max_drop`` (relative, 0.02 = 2 %).
+    """A metric that must not get worse by more than ``max_drop`` (relative, 0.02 = 2 %).
 
     A row is breached when the one-sided test of ``lift_rel < -max_drop`` is
     significant at the experiment's ``alpha`` (unadjusted: a safety check errs
     towards flagging), i.e. when the one-sided ``1 - alpha`` upper confidence bound
     of ``lift_rel`` is below ``-max_drop``. Stricter than "the lift is significantly
     negative" by the margin, looser than "the two-sided upper bound is below it".
+    For a metric with ``higher_is_better: false`` the check mirrors: breached when
+    ``lift_rel > max_drop`` is significant (the one-sided lower bound is above it).
     """
 
     max_drop: float = Field(ge=0, lt=1)
@@ -101,6 +103,10 @@ class MetricSpec(_Frozen):
     significantly by more than its ``max_drop`` (:class:`Guardrail`).
     ``alternative`` makes the test (p-value and interval) one-sided: ``greater``
     (treatment above control) or ``less``; the confidence sequence stays two-sided.
+    ``higher_is_better`` (default true) is the metric's direction: ``false`` for
+    metrics such as unsubscribes or refunds, where a decrease is the win. Verdicts,
+    decisions, guardrails and chance to win follow it; ``alternative`` does not
+    (it always names the side of treatment against control).
     """
 
     name: str
@@ -113,6 +119,7 @@ class MetricSpec(_Frozen):
     cap: Cap | None = None
     guardrail: Guardrail | None = None
     alternative: Literal["two-sided", "greater", "less"] = "two-sided"
+    higher_is_better: bool = True
     day: int | None = Field(default=None, ge=0)
 
     @field_validator("name")

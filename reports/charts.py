@@ -25,12 +25,14 @@ if TYPE_CHECKING:
 
 __all__ = ["ForestRow", "RowState", "Series", "forest_svg", "timeline_svg"]
 
-RowState = Literal["positive", "negative", "neutral", "underpowered", "hidden"]
+# "better"/"worse": significant in the metric's better or worse direction (a fall is
+# better for a lower-is-better metric), so colour follows the verdict, not the sign.
+RowState = Literal["better", "worse", "neutral", "underpowered", "hidden"]
 
 # Okabe-Ito blue / vermillion plus greys; shapes and line styles differ as well.
 _STYLE: dict[str, dict[str, object]] = {
-    "positive": {"color": "#0072B2", "marker": "o", "mfc": "#0072B2", "ls": "-", "lw": 2.2},
-    "negative": {"color": "#D55E00", "marker": "s", "mfc": "#D55E00", "ls": "-", "lw": 2.2},
+    "better": {"color": "#0072B2", "marker": "o", "mfc": "#0072B2", "ls": "-", "lw": 2.2},
+    "worse": {"color": "#D55E00", "marker": "s", "mfc": "#D55E00", "ls": "-", "lw": 2.2},
     "neutral": {"color": "#4d4d4d", "marker": "o", "mfc": "white", "ls": "-", "lw": 1.4},
     "underpowered": {"color": "#8c8c8c", "marker": "D", "mfc": "white", "ls": "--", "lw": 1.2},
 }

@@ -72,8 +72,8 @@ _NUMBERS = (
 def _state(row: ResultRow) -> RowState:
     if is_suppressed(row) or not all(map(math.isfinite, (row.lift_rel, row.ci_low, row.ci_high))):
         return "hidden"
-    if row.significant:
-        return "positive" if row.lift_abs > 0 else "negative"
+    if row.significant:  # coloured by the verdict: a fall wins when lower is better
+        return "better" if verdict(row) == "win" else "worse"
     return "underpowered" if row.underpowered else "neutral"
 
 
@@ -155,6 +155,7 @@ def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> 
                 "kind": kind,
                 "index": index,
                 "n_rows": len(rows),
+                "lower_is_better": not rows[0].higher_is_better,
                 "forest": _forest(rows, index=index, multi_arm=multi_arm, confidence=confidence),
                 "rows": [_row(r, digits=digits) for r in rows],
                 "has_ctw": _present(rows, "chance_to_win"),

@@ -33,6 +33,8 @@ def lift_table(results: AnalysisResults) -> Table:
     from rich.text import Text
 
     table = Table(title=f"{results.experiment}: lift vs {results.control}", show_lines=False)
+    if not all(row.higher_is_better for row in results.results):  # verdicts follow direction
+        table.caption = "↓ lower is better: a significant fall is a win"
     for name, justify in [
         ("metric", "left"),
         ("segment", "left"),
@@ -59,8 +61,9 @@ def lift_table(results: AnalysisResults) -> Table:
             previous = row.metric
             continue
         v = verdict(row)
+        name = row.metric if row.higher_is_better else f"{row.metric} ↓"
         table.add_row(
-            Text(row.metric if row.metric != previous else ""),
+            Text(name if row.metric != previous else ""),
             Text(row.segment, style="bold" if row.segment == "all" else ""),
             Text(row.arm),
             f"{fmt_count(row.n_control)}/{fmt_count(row.n_treatment)}",

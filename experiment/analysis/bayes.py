@@ -27,17 +27,29 @@ _MAX_WORKERS = 8
 
 
 def bayes(
-    sums: MeanSums | JointSums, kind: str, c: int, j: int, lift: LiftResult, *, cuped: bool
+    sums: MeanSums | JointSums,
+    kind: str,
+    c: int,
+    j: int,
+    lift: LiftResult,
+    *,
+    cuped: bool,
+    higher_is_better: bool = True,
 ) -> BayesResult:
     """Chance to beat control and expected loss (absolute units, GrowthBook's risk).
 
     Proportions use Beta-Binomial posteriors; means, ratios and CUPED-adjusted
     lifts the normal approximation of the lift's sampling distribution under a
-    flat prior.
+    flat prior. For a lower-is-better metric "beating control" is being below it:
+    the chance to win is ``P(treatment < control)`` and the expected loss of
+    shipping is ``E[max(0, treatment - control)]``, computed exactly by swapping the
+    arms (Beta-Binomial) or negating the lift (normal).
     """
     if kind_plan(kind).bayes == "beta-binomial" and isinstance(sums, MeanSums) and not cuped:
+        if not higher_is_better:
+            return threaded_beta_binomial(sums[:, j], sums[:, c])
         return threaded_beta_binomial(sums[:, c], sums[:, j])
-    return bayes_normal(lift)
+    return bayes_normal(lift, higher_is_better=higher_is_better)
 
 
 def threaded_beta_binomial(control: MeanSums, treatment: MeanSums) -> BayesResult:

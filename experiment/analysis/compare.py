@@ -46,15 +46,21 @@ def compare(
 def guardrail_breached(
     cells: CellSums, metric: MetricSpec, c: int, j: int, alpha: float
 ) -> NDArray[np.bool_]:
-    """Per segment: is ``lift_rel < -max_drop`` significant (one-sided, level ``alpha``)?
+    """Per segment: is the metric significantly worse by more than ``max_drop`` (one-sided)?
 
-    Breached when the one-sided ``1 - alpha`` upper bound of ``lift_rel`` (the
-    ``"less"`` test's ``ci_high``) is below ``-max_drop``; ``nan`` is not breached.
+    Higher is better: breached when the one-sided ``1 - alpha`` upper bound of
+    ``lift_rel`` (the ``"less"`` test's ``ci_high``) is below ``-max_drop``. Lower
+    is better (``higher_is_better: false``): the mirror, the ``"greater"`` test's
+    lower bound above ``+max_drop``. ``nan`` is not breached.
     """
     if metric.guardrail is None:
         return np.zeros(len(cells.segments), dtype=bool)
+    max_drop = metric.guardrail.max_drop
+    if not metric.higher_is_better:
+        lower = compare(cells, metric.name, c, j, alpha, alternative="greater").ci_low
+        return np.nan_to_num(lower, nan=-np.inf) > max_drop
     upper = compare(cells, metric.name, c, j, alpha, alternative="less").ci_high
-    return np.nan_to_num(upper, nan=np.inf) < -metric.guardrail.max_drop
+    return np.nan_to_num(upper, nan=np.inf) < -max_drop
 
 
 def mde_rel(

@@ -151,9 +151,11 @@ def _comparison(
 ) -> Comparison:
     """The other methods' results for one comparison, and its method label."""
     c, j = arms
-    name, kind = metric.name, metric.kind
+    name, kind, better = metric.name, metric.kind, metric.higher_is_better
     breached = guardrail_breached(cells, metric, c, j, config.alpha)
-    read_out = bayes(cells.metrics[name], kind, c, j, res, cuped=covariate is not None)
+    read_out = bayes(
+        cells.metrics[name], kind, c, j, res, cuped=covariate is not None, higher_is_better=better
+    )
     seq = None
     if config.sequential:
         n_total = cells.units[:, c] + cells.units[:, j]
@@ -180,6 +182,7 @@ def _comparison(
         mde_rel=mde_rel(res, cells.units[:, c], cells.units[:, j], config),
         reduction=res.variance_reduction if isinstance(res, CupedResult) else None,
         breached=breached,
+        higher_is_better=better,
     )
 
 

@@ -40,6 +40,7 @@ class Comparison:
         mde_rel: The relative MDE at each cell's size.
         reduction: CUPED's share of variance removed (CUPED metrics only).
         breached: The guardrail's verdict.
+        higher_is_better: The metric's direction.
     """
 
     metric: str
@@ -56,6 +57,7 @@ class Comparison:
     mde_rel: NDArray[np.float64]
     reduction: NDArray[np.float64] | None
     breached: NDArray[np.bool_]
+    higher_is_better: bool = True
 
 
 def result_rows(
@@ -97,6 +99,7 @@ def result_rows(
             cuped_variance_reduction=cuped,
             underpowered=underpowered,
             guardrail_breached=breach,
+            higher_is_better=comp.higher_is_better,
         )
         for (
             segment, n_c, n_t, mean_c, mean_t, lift_abs, lift_rel, ci_low, ci_high,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,8 +67,11 @@ class ResultRow:
     seq_ci_high: float = math.nan
     underpowered: bool = False
     mde_rel: float = math.nan
-    # The metric's guardrail: lift_rel significantly below -max_drop (one-sided, alpha).
+    # The metric's guardrail: lift_rel significantly below -max_drop (one-sided, alpha);
+    # above +max_drop for a lower-is-better metric.
     guardrail_breached: bool = False
+    # The metric's direction (experiment file); older files without it read as true.
+    higher_is_better: bool = True
     # Below the segments file's min_size (privacy floor): every number is withheld (null).
     suppressed: bool = False
 
@@ -242,7 +245,9 @@ class AnalysisResults(Display):
     def from_json_dict(cls, doc: dict[str, Any]) -> AnalysisResults:
         """Rebuild results from a parsed results.json (``null`` numbers become ``nan``)."""
         rows = tuple(
-            ResultRow(**{f.name: _num(r.get(f.name), f.type) for f in fields(ResultRow)})
+            ResultRow(
+                **{f.name: _num(r.get(f.name, _default(f)), f.type) for f in fields(ResultRow)}
+            )
             for r in doc["results"]
         )
         srm_doc = doc["srm"]
@@ -294,6 +299,11 @@ class AnalysisResults(Display):
 
 def _typed(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:
     return {f.name: _num(doc.get(f.name), f.type) for f in fields(cls)}
+
+
+def _default(f: Field[Any]) -> Any:
+    """A field's default for a key an older file lacks (``None`` when it has none)."""
+    return None if f.default is MISSING else f.default
 
 
 def _nan(value: Any) -> float:

@@ -1,13 +1,14 @@
 """The ship / don't ship / keep testing decision per segment, shared by every view.
 
 The rule (also printed in the report, :data:`RULE`): the experiment's first metric
-is the primary metric and every other metric is a guardrail; higher is better for
-all of them. A segment's treatment arm is
+is the primary metric and every other metric is a guardrail. Each metric has a
+direction (``higher_is_better``, true unless the experiment file says otherwise);
+"better" and "worse" below follow it. A segment's treatment arm is
 
-* **don't ship** when any metric's lift is significantly negative (adjusted p) or
+* **don't ship** when any metric's lift is significantly worse (adjusted p) or
   any row's ``guardrail_breached`` is set (the metric's ``guardrail.max_drop``);
-* **ship** when the primary metric's lift is significantly positive and no
-  guardrail is significantly negative, and the sample ratio is healthy;
+* **ship** when the primary metric's lift is significantly better and no
+  guardrail is significantly worse, and the sample ratio is healthy;
 * **keep testing** otherwise, labelled *underpowered* when the primary row is
   flagged as underpowered, and always when a sample ratio mismatch makes the
   numbers untrustworthy.
@@ -28,12 +29,13 @@ __all__ = ["RULE", "Decision", "DecisionKind", "decide", "decisions", "is_suppre
 DecisionKind = Literal["ship", "don't ship", "keep testing", "below minimum size", "no data"]
 
 RULE = (
-    "Primary metric = the experiment's first metric; the others are guardrails (higher is "
-    "better). Ship: the primary metric's lift is significant and positive, no guardrail is "
-    "significantly negative and the sample ratio is healthy. Don't ship: any metric is "
-    "significantly negative or breaches its guardrail (drops significantly by more than its "
-    "max_drop). Keep testing: anything else (marked underpowered when the experiment cannot "
-    "detect its minimum effect). Significant = adjusted p below alpha."
+    "Primary metric = the experiment's first metric; the others are guardrails. Better = "
+    "higher, or lower for a metric marked lower is better (higher_is_better: false). Ship: "
+    "the primary metric's lift is significant and better, no guardrail is significantly "
+    "worse and the sample ratio is healthy. Don't ship: any metric is significantly worse or "
+    "breaches its guardrail (gets significantly worse by more than its max_drop). Keep "
+    "testing: anything else (marked underpowered when the experiment cannot detect its "
+    "minimum effect). Significant = adjusted p below alpha."
 )
 
 
@@ -58,9 +60,16 @@ def _srm_flagged_segments(results: AnalysisResults) -> set[str]:
 
 
 def _direction(row: ResultRow) -> int:
+    """``1`` significantly better, ``-1`` significantly worse (the metric's direction), else 0."""
     if not row.significant or math.isnan(row.lift_abs):
         return 0
-    return 1 if row.lift_abs > 0 else -1
+    up = 1 if row.lift_abs > 0 else -1
+    return up if row.higher_is_better else -up
+
+
+def _named(row: ResultRow) -> str:
+    """The metric's name, with its direction when lower is better."""
+    return row.metric if row.higher_is_better else f"{row.metric} (lower is better)"
 
 
 def _breached(row: ResultRow) -> bool:
@@ -82,6 +91,9 @@ def decide(rows: list[ResultRow], *, srm_flag: bool = False) -> DecisionKind:
         ('ship', "don't ship", 'keep testing')
         >>> decide([win], srm_flag=True)
         'keep testing'
+        >>> fewer = replace(win, metric="refunds", higher_is_better=False, lift_abs=-0.1)
+        >>> decide([fewer]), decide([win, replace(fewer, lift_abs=0.1)])
+        ('ship', "don't ship")
     """
     primary = rows[0]
     if is_suppressed(primary):
@@ -98,8 +110,9 @@ def decide(rows: list[ResultRow], *, srm_flag: bool = False) -> DecisionKind:
 
 def _reason(kind: DecisionKind, rows: list[ResultRow], *, srm_flag: bool) -> str:
     primary = rows[0]
-    hurt = ", ".join(r.metric for r in rows if _direction(r) == -1 and not is_suppressed(r))
-    breached = ", ".join(r.metric for r in rows if _breached(r))
+    hurt = ", ".join(_named(r) for r in rows if _direction(r) == -1 and not is_suppressed(r))
+    breached = ", ".join(_named(r) for r in rows if _breached(r))
+    better = "positive" if primary.higher_is_better else "lower (lower is better)"
     if kind == "keep testing" and srm_flag:
         return "sample ratio mismatch: fix the assignment before deciding"
     if kind == "keep testing" and primary.underpowered:
@@ -110,12 +123,12 @@ def _reason(kind: DecisionKind, rows: list[ResultRow], *, srm_flag: bool) -> str
         "don't ship": "; ".join(
             part
             for part in (
-                f"significantly negative: {hurt}" if hurt else "",
+                f"significantly worse: {hurt}" if hurt else "",
                 f"guardrail breached: {breached}" if breached else "",
             )
             if part
         ),
-        "ship": f"{primary.metric} significantly positive, no guardrail harmed",
+        "ship": f"{primary.metric} significantly {better}, no guardrail harmed",
         "keep testing": f"{primary.metric} not significant yet",
     }[kind]
 

@@ -15,6 +15,9 @@ Verdict = Literal["win", "loss", "inconclusive", "no data"]
 def verdict(row: ResultRow) -> Verdict:
     """``win``/``loss`` when the adjusted test is significant, else ``inconclusive``.
 
+    A win is a lift in the metric's better direction: up, or down for a metric
+    with ``higher_is_better`` false.
+
     Examples:
         >>> from dataclasses import replace
         >>> row = ResultRow(
@@ -24,9 +27,12 @@ def verdict(row: ResultRow) -> Verdict:
         ...     p_value=0.001, p_adjusted=0.002, significant=True, method="welch-t, holm")
         >>> verdict(row), verdict(replace(row, significant=False))
         ('win', 'inconclusive')
+        >>> verdict(replace(row, higher_is_better=False))
+        'loss'
     """
     if math.isnan(row.p_value):
         return "no data"
     if not row.significant:
         return "inconclusive"
-    return "win" if row.lift_abs > 0 else "loss"
+    better = row.lift_abs > 0 if row.higher_is_better else row.lift_abs < 0
+    return "win" if better else "loss"

@@ -47,7 +47,9 @@ class BayesResult:
     reason: StrArray
 
 
-def bayes_normal(lift: LiftResult, *, relative: bool = False) -> BayesResult:
+def bayes_normal(
+    lift: LiftResult, *, relative: bool = False, higher_is_better: bool = True
+) -> BayesResult:
     """Chance to win and expected loss from a normal posterior of the lift.
 
     Under a flat prior and the normal approximation the tests already use, the
@@ -64,6 +66,9 @@ def bayes_normal(lift: LiftResult, *, relative: bool = False) -> BayesResult:
         relative: Use the relative lift and its delta-method standard error
             (GrowthBook's default), so losses are shares of the control mean; else
             the absolute difference, in metric units.
+        higher_is_better: The metric's direction. ``False`` reads the posterior of
+            ``-D`` (a decrease wins): ``chance_to_win = P(D < 0) = Φ(-z)`` and the
+            two losses swap, ``expected_loss = E[max(0, D)]``.
 
     Returns:
         The read-outs per cell; cells whose lift has no standard error keep the lift's
@@ -90,6 +95,8 @@ def bayes_normal(lift: LiftResult, *, relative: bool = False) -> BayesResult:
     if not isinstance(lift, LiftResult):
         raise TypeError("lift must be an instance of LiftResult.")
     estimate, se = (lift.lift_rel, lift.se_rel) if relative else (lift.lift_abs, lift.se_abs)
+    if not higher_is_better:  # the same formulas on -D
+        estimate = -estimate
     with np.errstate(divide="ignore", invalid="ignore"):
         z = estimate / se
     cdf, pdf = special.ndtr(z), np.exp(-0.5 * z**2) / np.sqrt(2.0 * np.pi)

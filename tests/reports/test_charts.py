@@ -36,7 +36,7 @@ def test_forest_svg_escapes_labels_and_does_not_parse_math():
             lift=0.1,
             low=0.0,
             high=0.2,
-            state="positive",
+            state="better",
             annotation="+10%",
             emphasised=True,
         )
@@ -65,8 +65,8 @@ def test_forest_svg_hidden_rows_show_their_note():
 
 def test_forest_svg_states_differ_beyond_colour():
     rows = [
-        ForestRow(label="a", lift=0.1, low=0.05, high=0.15, state="positive", annotation=""),
-        ForestRow(label="b", lift=-0.1, low=-0.15, high=-0.05, state="negative", annotation=""),
+        ForestRow(label="a", lift=0.1, low=0.05, high=0.15, state="better", annotation=""),
+        ForestRow(label="b", lift=-0.1, low=-0.15, high=-0.05, state="worse", annotation=""),
         ForestRow(label="c", lift=0.0, low=-0.05, high=0.05, state="underpowered", annotation=""),
     ]
     svg = forest_svg(rows, id_prefix="f", confidence="95%")
