@@ -118,3 +118,19 @@ def test_check_allocation_names_unknown_segments(tmp_path):
     with pytest.raises(ConfigError, match="unknown segment 'vipp'; segments are: vip"):
         check_allocation(cfg, ["vip"])
     check_allocation(cfg, ["vip", "vipp"])
+
+
+def test_load_experiment_metric_direction(tmp_path):
+    cfg = _load(
+        tmp_path,
+        "name: e\nmetrics:\n  - {name: conversion, kind: proportion, event: purchase}\n"
+        "  - {name: unsubscribes, kind: proportion, event: unsub, higher_is_better: false}\n",
+    )
+    assert [m.higher_is_better for m in cfg.metrics] == [True, False]
+
+
+def test_load_experiment_metric_direction_must_be_a_bool(tmp_path):
+    metrics = "[{name: u, kind: proportion, event: x, higher_is_better: sometimes}]"
+    with pytest.raises(ConfigError, match="higher_is_better") as info:
+        _load(tmp_path, f"name: e\nmetrics: {metrics}\n")
+    assert "\n" not in str(info.value)

@@ -78,3 +78,20 @@ def test_decisions_name_the_breached_guardrail():
     (decision,) = decisions(replace(make_results(), results=(win, breach)))
     assert decision.kind == "don't ship"
     assert decision.reason == "guardrail breached: revenue"
+
+
+def test_decide_follows_a_lower_is_better_metric():
+    fewer = replace(LOSS, metric="unsubscribes", higher_is_better=False)  # significant fall
+    more = replace(WIN, metric="unsubscribes", higher_is_better=False)  # significant rise
+    assert decide([fewer, GUARD_OK]) == "ship"
+    assert decide([more, GUARD_OK]) == "don't ship"
+    assert decide([WIN, replace(GUARD_HARM, higher_is_better=False)]) == "ship"
+    assert decide([WIN, replace(GUARD_OK, higher_is_better=False, lift_rel=0.1)]) == "ship"
+
+
+def test_decisions_name_a_worse_lower_is_better_metric():
+    win = make_row("all", "conversion", 0.10, 0.05)
+    more = replace(make_row("all", "unsubscribes", 0.2, 0.05), higher_is_better=False)
+    (decision,) = decisions(replace(make_results(), results=(win, more)))
+    assert decision.kind == "don't ship"
+    assert decision.reason == "significantly worse: unsubscribes (lower is better)"

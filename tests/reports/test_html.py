@@ -153,3 +153,20 @@ def test_render_html_tags_underpowered_only_rows_without_a_significant_lift():
     assert result_cell("winners").startswith("win")
     assert "underpowered" not in result_cell("winners")
     assert "underpowered" in result_cell("flat")
+
+
+def test_render_html_colours_a_lower_is_better_fall_as_a_win():
+    fewer = replace(make_row("all", "unsubscribes", -0.2, 0.05), higher_is_better=False)
+    more = replace(make_row("vip", "unsubscribes", 0.2, 0.05), higher_is_better=False)
+    page = render_html(replace(make_results(), results=(fewer, more)))
+    assert "guardrail, lower is better" not in page  # the first metric is the primary
+    assert "primary, lower is better" in page
+
+    def forest_row(i: int) -> str:
+        start = page.index(f'id="forest-0-row-{i}"')
+        return page[start : page.index("</g>", start)].lower()
+
+    assert "#0072b2" in forest_row(0)  # blue: better, although the lift is negative
+    assert "#d55e00" in forest_row(1)  # orange: worse, although the lift is positive
+    assert re.search(r'class="l v-win">win', page)
+    assert re.search(r'class="l v-loss">loss', page)

@@ -33,3 +33,14 @@ def test_lift_table_hides_suppressed_numbers():
     assert "below minimum size" in text
     assert "17" not in text
     assert "43.2" not in text
+
+
+def test_lift_table_marks_lower_is_better_metrics_and_their_wins():
+    fewer = replace(make_row("all", "unsubscribes", -0.2, 0.05), higher_is_better=False)
+    text = _text(lift_table(replace(make_results(), results=(fewer,))))
+    assert "unsubscribes ↓" in text
+    assert "lower is better" in text
+    assert "win" in text
+    assert "loss" not in text
+    plain = _text(lift_table(replace(make_results(), results=(make_row("all", "c", 0.2, 0.05),))))
+    assert "↓" not in plain

@@ -97,3 +97,13 @@ def test_json_round_trip_of_segment_srm_and_data_quality():
     assert back.data_quality == dq
     old = {k: v for k, v in doc.items() if k != "data_quality"}
     assert AnalysisResults.from_json_dict(old).data_quality == DataQuality()
+
+
+def test_json_higher_is_better_round_trips_and_defaults_to_true_for_older_files():
+    original = make_results()
+    lower = replace(original, results=(replace(original.results[0], higher_is_better=False),))
+    doc = json.loads(lower.to_json())
+    assert doc["results"][0]["higher_is_better"] is False
+    assert AnalysisResults.from_json_dict(doc).results[0].higher_is_better is False
+    del doc["results"][0]["higher_is_better"]  # a file written before the field existed
+    assert AnalysisResults.from_json_dict(doc).results[0].higher_is_better is True

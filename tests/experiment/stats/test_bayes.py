@@ -67,6 +67,30 @@ def test_bayes_normal_matches_posterior_draws(lift):
     assert np.all(np.abs(res.expected_loss - loss.mean(axis=1)) <= tol)
 
 
+def test_bayes_normal_lower_is_better_matches_closed_form(lift):
+    # A decrease wins: P(D < 0) and the loss of shipping E[max(0, D)], from scipy.
+    res = bayes_normal(lift, higher_is_better=False)
+    mu, sd = lift.lift_abs, lift.se_abs
+    assert res.chance_to_win == pytest.approx(scipy.stats.norm.cdf(0, mu, sd), rel=1e-12)
+    p_pos = scipy.stats.norm.sf(0, mu, sd)
+    mean_pos = scipy.stats.truncnorm.mean((0 - mu) / sd, np.inf, loc=mu, scale=sd)
+    mean_neg = scipy.stats.truncnorm.mean(-np.inf, (0 - mu) / sd, loc=mu, scale=sd)
+    assert res.expected_loss == pytest.approx(p_pos * mean_pos, rel=1e-9)
+    assert res.expected_loss_control == pytest.approx(-(1 - p_pos) * mean_neg, rel=1e-9)
+
+
+def test_bayes_normal_lower_is_better_matches_posterior_draws(lift):
+    rng = np.random.default_rng(29)
+    res = bayes_normal(lift, higher_is_better=False)
+    draws = rng.normal(lift.lift_abs[:, None], lift.se_abs[:, None], (3, DRAWS))
+    win = (draws < 0).mean(axis=1)
+    assert np.all(np.abs(res.chance_to_win - win) <= Z * np.sqrt(win * (1 - win) / DRAWS))
+    for got, loss in ((res.expected_loss, draws), (res.expected_loss_control, -draws)):
+        positive = np.maximum(0.0, loss)
+        tol = Z * positive.std(axis=1) / np.sqrt(DRAWS)
+        assert np.all(np.abs(got - positive.mean(axis=1)) <= tol)
+
+
 def test_bayes_normal_swapping_arms_mirrors(lift):
     control = _means([1000, 500], [10.0, 4.0], [5.0, 2.0])
     treatment = _means([1000, 400], [10.3, 3.9], [5.0, 3.0])
