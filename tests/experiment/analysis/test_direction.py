@@ -1,6 +1,7 @@
 """Metric direction: ``higher_is_better: false`` flips wins, decisions, guardrails, bayes."""
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from scipy import stats
 from experiment.analysis import analyze_cells
 from experiment.analysis.bayes import bayes
 from experiment.config import ExperimentConfig
-from experiment.results import AnalysisResults
+from experiment.results import AnalysisResults, ResultRow
 from experiment.results.decision import decisions
 from experiment.results.verdict import verdict
 from experiment.stats import welch_ttest
@@ -22,7 +23,7 @@ DRAWS = 400_000
 N = 6000  # users per arm
 
 
-def _config(metrics: list[dict]) -> ExperimentConfig:
+def _config(metrics: list[dict[str, Any]]) -> ExperimentConfig:
     return ExperimentConfig.model_validate({"name": "d", "metrics": metrics})
 
 
@@ -48,7 +49,7 @@ def _planted(unsub: tuple[float, float], refunds: tuple[float, float], seed: int
     )
 
 
-def _rows(results: AnalysisResults) -> dict:
+def _rows(results: AnalysisResults) -> dict[str, ResultRow]:
     return {r.metric: r for r in results.results}
 
 
@@ -142,7 +143,7 @@ def test_lower_is_better_guardrail_matches_one_sided_reference(max_drop):
 
 
 # ------------------------------------------------------------------ chance to win reference
-def _beta_draws(rng, sums: MeanSums) -> np.ndarray:
+def _beta_draws(rng, sums: MeanSums):
     s = sums.mean * sums.n
     return rng.beta(1 + s[:, None], 1 + sums.n[:, None] - s[:, None], (s.size, DRAWS))
 
