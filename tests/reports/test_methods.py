@@ -12,7 +12,7 @@ from experiment.stats import bayes_beta_binomial, bayes_normal, cuped_ttest, rat
 from experiment.sums import JointSums
 from reports.methods import cuped_notes, is_cuped, metric_methods, shown_means
 from tests.fixtures.results import make_results
-from tests.fixtures.sums import cell_sums
+from tests.fixtures.sums import Values, cell_sums
 
 ARMS = ("control", "t1", "t2")
 
@@ -24,7 +24,7 @@ def analysed():
     arm = gen.choice(ARMS, n)
     x = gen.gamma(2.0, 3.0, n)
     imp = gen.poisson(8.0, n).astype(float) + 1.0
-    metrics = {
+    metrics: dict[str, Values] = {
         "conv": (gen.random(n) < 0.15).astype(float),
         "conv_cuped": (gen.random(n) < 0.05 + 0.03 * x).astype(float),
         "spend": x + gen.gamma(2.0, 2.0, n),
@@ -32,8 +32,11 @@ def analysed():
     }
     members = {"all": np.ones(n, bool), "high": x > 5.0, "rest": x <= 5.0}
     cells = cell_sums(metrics, arm=arm, members=members, arms=ARMS)
-    joint = cell_sums({"m": (metrics["conv_cuped"], x)}, arm=arm, members=members, arms=ARMS)
-    cells.cuped["conv_cuped"] = joint.metrics["m"]
+    conv_cuped = metrics["conv_cuped"]
+    assert isinstance(conv_cuped, np.ndarray)
+    joint = cell_sums({"m": (conv_cuped, x)}, arm=arm, members=members, arms=ARMS).metrics["m"]
+    assert isinstance(joint, JointSums)
+    cells.cuped["conv_cuped"] = joint
     config = ExperimentConfig.model_validate(
         {
             "name": "e",

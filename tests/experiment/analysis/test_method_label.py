@@ -10,6 +10,7 @@ correction; ``sequential_interval`` builds the confidence sequence.
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ import experiment.analysis.lift as lift_module
 from experiment.analysis import analyze_cells
 from experiment.config import ExperimentConfig
 from experiment.sums import JointSums
-from tests.fixtures.sums import cell_sums
+from tests.fixtures.sums import Values, cell_sums
 
 # Written from experiment/stats: the function that runs -> the test it runs.
 TEST_NAME = {
@@ -30,7 +31,7 @@ TEST_NAME = {
 CORRECTION_NAME = {"holm": "holm", "bh": "bh", "none": "no correction"}
 RELATIVE_CI = "delta-method relative CI"
 
-METRICS = {
+METRICS: dict[str, dict[str, Any]] = {
     "proportion": {"kind": "proportion", "event": "purchase"},
     "mean": {"kind": "mean", "event": "purchase", "value": "revenue"},
     "ratio": {"kind": "ratio", "numerator": {"event": "click"}, "denominator": {"event": "imp"}},
@@ -51,6 +52,7 @@ def _cells(kind: str, *, cuped: bool):
     n = 1200
     arm = gen.choice(["control", "treatment"], n)
     x = gen.gamma(2.0, 3.0, n)
+    values: Values
     if kind == "ratio":
         imp = gen.poisson(8.0, n).astype(float) + 1.0
         values = (gen.binomial(imp.astype(int), 0.1).astype(float), imp)
@@ -61,6 +63,7 @@ def _cells(kind: str, *, cuped: bool):
     members = {"all": np.ones(n, bool), "a": x > 5.0, "rest": x <= 5.0}
     cells = cell_sums({"m": values}, arm=arm, members=members)
     if cuped:
+        assert isinstance(values, np.ndarray)
         joint = cell_sums({"m": (values, x)}, arm=arm, members=members).metrics["m"]
         assert isinstance(joint, JointSums)
         cells.cuped["m"] = joint
@@ -87,7 +90,7 @@ def test_method_label_names_the_functions_that_ran(monkeypatch, case):
         {"name": "e", "correction": correction, "sequential": sequential, "metrics": [metric]}
     )
     cells = _cells(kind, cuped=cuped)
-    calls: list[tuple[str, dict]] = []
+    calls: list[tuple[str, dict[str, Any]]] = []
     for name in TEST_NAME:
         _spy(monkeypatch, compare_module, name, calls)
     _spy(monkeypatch, lift_module, "sequential_interval", calls)
