@@ -30,7 +30,8 @@ _MARK = {"ship": "✔ ", "don't ship": "✖ ", "keep testing": "… "}
 # results file without the adjusted means, so they do not match the lift).
 _MEANS_MARK = {"adjusted": "*", "raw": "†", "": ""}
 _MEANS_LEGEND = {
-    "adjusted": "* CUPED-adjusted means (their difference is the lift; raw means in results.json)",
+    "adjusted": "* CUPED-adjusted means: their difference is the absolute lift; the relative "
+    "lift divides it by the raw control mean (raw means in results.json)",
     "raw": "† raw means of a CUPED row: the lift is adjusted, these means are not",
 }
 
