@@ -9,7 +9,7 @@ Examples:
     >>> kind_plan("retention").binary
     True
     >>> kind_plan("ratio").method
-    'delta-method z'
+    'delta-method welch-t'
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ class KindPlan:
         binary: The per-user value is ``1[measure > 0]`` (converted or retained); its
             power formula is a proportion's, variance ``p(1-p)`` from the mean.
         ratio: Two per-user measures, numerator and denominator (delta method).
-        method: The test's label in results.json's ``method``.
+        method: The test's label, the start of results.json's ``method``: ``welch-t``
+            (``welch_ttest``: Welch's t on Welch-Satterthwaite degrees of freedom) or
+            ``delta-method welch-t`` (``ratio_ttest``: the same test on the ratios'
+            delta-method variances). A CUPED metric runs ``cuped_ttest`` instead and
+            its label says so (:func:`experiment.analysis.rows.method_label`).
         bayes: The posterior model of the chance to win (without CUPED).
         takes_cap: The per-user value may be winsorised (``cap``).
         takes_cuped: A pre-period covariate may adjust it (``cuped``).
@@ -88,7 +92,7 @@ KINDS: dict[str, KindPlan] = {
         kind="ratio",
         binary=False,
         ratio=True,
-        method="delta-method z",
+        method="delta-method welch-t",
         bayes="normal",
         takes_cap=False,
         takes_cuped=False,

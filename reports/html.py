@@ -22,6 +22,7 @@ from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
 from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
+from reports.methods import is_cuped, metric_methods, shown_means
 from reports.refinement import refinement_context
 
 __all__ = ["render_html", "write_html"]
@@ -37,6 +38,8 @@ class _Row:
     users: str
     mean_control: str
     mean_treatment: str
+    raw_means: str
+    means_mark: str
     lift_abs: str
     lift_rel: str
     ci: str
@@ -64,7 +67,7 @@ def _day(stamp: str) -> str:
 
 
 _NUMBERS = (
-    "users", "mean_control", "mean_treatment", "lift_abs", "lift_rel", "ci", "p_value",
+    "users", "mean_control", "mean_treatment", "raw_means", "lift_abs", "lift_rel", "ci", "p_value",
     "p_adjusted", "chance_to_win", "seq", "cuped",
 )  # fmt: skip
 
@@ -109,17 +112,21 @@ def _forest(rows: list[ResultRow], *, index: int, multi_arm: bool, confidence: s
 def _row(r: ResultRow, *, digits: int) -> _Row:
     if is_suppressed(r):  # privacy floor: keep the name, withhold every number
         blank = dict.fromkeys(_NUMBERS, DASH)
-        return _Row(segment=r.segment, arm=r.arm, **blank, verdict=BELOW_FLOOR, reason="",
-                    is_all=r.segment == "all", suppressed=True, underpowered=False)  # fmt: skip
+        return _Row(segment=r.segment, arm=r.arm, **blank, means_mark="", verdict=BELOW_FLOOR,
+                    reason="", is_all=r.segment == "all", suppressed=True,
+                    underpowered=False)  # fmt: skip
     seq = DASH
+    mean_c, mean_t, mark = shown_means(r)  # a CUPED row shows the means its lift compares
     if math.isfinite(r.seq_p_value):
         seq = f"{fmt_p(r.seq_p_value)} {fmt_pct_interval(r.seq_ci_low, r.seq_ci_high)}"
     return _Row(
         segment=r.segment,
         arm=r.arm,
         users=f"{fmt_count(r.n_control)} / {fmt_count(r.n_treatment)}",
-        mean_control=fmt_num(r.mean_control, digits),
-        mean_treatment=fmt_num(r.mean_treatment, digits),
+        mean_control=fmt_num(mean_c, digits),
+        mean_treatment=fmt_num(mean_t, digits),
+        raw_means=f"{fmt_num(r.mean_control, digits)} / {fmt_num(r.mean_treatment, digits)}",
+        means_mark=mark,
         lift_abs=fmt_num(r.lift_abs, 3),
         lift_rel=fmt_pct(r.lift_rel),
         ci=fmt_pct_interval(r.ci_low, r.ci_high),
@@ -149,6 +156,8 @@ def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> 
     for index, (name, rows) in enumerate(metrics.items()):
         kind = rows[0].metric_kind
         digits = 4 if kind in KINDS and kind_plan(kind).rate_scale else 3
+        shown = [r for r in rows if not is_suppressed(r)]
+        marks = {shown_means(r)[2] for r in shown}
         sections.append(
             {
                 "name": name,
@@ -161,6 +170,9 @@ def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> 
                 "has_ctw": _present(rows, "chance_to_win"),
                 "has_seq": _present(rows, "seq_p_value"),
                 "has_cuped": _present(rows, "cuped_variance_reduction"),
+                "is_cuped": any(is_cuped(r) for r in rows),
+                "adjusted": "adjusted" in marks,
+                "raw_marked": "raw" in marks,
             }
         )
     return sections
@@ -221,10 +233,7 @@ def _segment_srm(results: AnalysisResults) -> list[str]:
 def _methods(results: AnalysisResults) -> dict[str, Any]:
     rows = [r for r in results.results if not is_suppressed(r)]
     return {
-        "tests": sorted({r.method for r in rows if r.method}),
-        "kinds": sorted({r.metric_kind for r in rows if r.metric_kind}),
-        "cuped": dict(results.cuped_covariates),
-        "cuped_rows": _present(rows, "cuped_variance_reduction"),
+        "metrics": metric_methods(results),
         "bayes": _present(rows, "chance_to_win"),
         "sequential": _present(rows, "seq_p_value") or bool(results.timeline),
         "power": any(r.underpowered for r in rows) or _present(rows, "mde_rel"),

@@ -9,6 +9,7 @@ from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
+from reports.methods import cuped_notes, is_cuped, shown_means
 from reports.refinement import proposal_views
 
 if TYPE_CHECKING:
@@ -25,6 +26,14 @@ _DECISION_STYLE = {
     "no data": "dim",
 }
 _MARK = {"ship": "✔ ", "don't ship": "✖ ", "keep testing": "… "}
+# Beside a CUPED row's means: adjusted (what the lift compares), or raw (an older
+# results file without the adjusted means, so they do not match the lift).
+_MEANS_MARK = {"adjusted": "*", "raw": "†", "": ""}
+_MEANS_LEGEND = {
+    "adjusted": "* CUPED-adjusted means: their difference is the absolute lift; the relative "
+    "lift divides it by the raw control mean (raw means in results.json)",
+    "raw": "† raw means of a CUPED row: the lift is adjusted, these means are not",
+}
 
 
 def lift_table(results: AnalysisResults) -> Table:
@@ -32,9 +41,17 @@ def lift_table(results: AnalysisResults) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"{results.experiment}: lift vs {results.control}", show_lines=False)
+    marks = {shown_means(r)[2] for r in results.results if not is_suppressed(r)} - {""}
+    lines = [_MEANS_LEGEND[m] for m in sorted(marks)] + cuped_notes(results)
     if not all(row.higher_is_better for row in results.results):  # verdicts follow direction
-        table.caption = "↓ lower is better: a significant fall is a win"
+        lines.append("↓ lower is better: a significant fall is a win")
+    caption = "\n".join(lines)
+    table = Table(
+        title=f"{results.experiment}: lift vs {results.control}",
+        show_lines=False,
+        caption=Text(caption) if caption else None,  # user text, never markup
+        caption_justify="left",
+    )
     for name, justify in [
         ("metric", "left"),
         ("segment", "left"),
@@ -61,14 +78,17 @@ def lift_table(results: AnalysisResults) -> Table:
             previous = row.metric
             continue
         v = verdict(row)
+        mean_c, mean_t, mark = shown_means(row)
+        sign = _MEANS_MARK[mark]
+        tag = " (CUPED)" if is_cuped(row) else ""
         name = row.metric if row.higher_is_better else f"{row.metric} ↓"
         table.add_row(
-            Text(name if row.metric != previous else ""),
+            Text(name + tag if row.metric != previous else ""),
             Text(row.segment, style="bold" if row.segment == "all" else ""),
             Text(row.arm),
             f"{fmt_count(row.n_control)}/{fmt_count(row.n_treatment)}",
-            fmt_num(row.mean_control, 4),
-            fmt_num(row.mean_treatment, 4),
+            fmt_num(mean_c, 4) + sign,
+            fmt_num(mean_t, 4) + sign,
             fmt_pct(row.lift_rel),
             fmt_pct_interval(row.ci_low, row.ci_high),
             fmt_p(row.p_adjusted),

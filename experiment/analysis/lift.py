@@ -20,10 +20,9 @@ from experiment.analysis.bayes import bayes
 from experiment.analysis.compare import compare, guardrail_breached, mde_rel
 from experiment.analysis.privacy import hidden_segments, suppress
 from experiment.analysis.quality import quality_checks
-from experiment.analysis.rows import Comparison, result_rows
+from experiment.analysis.rows import Comparison, method_label, result_rows
 from experiment.analysis.srm import srm
 from experiment.analysis.timeline import timeline_points
-from experiment.plan import kind_plan
 from experiment.results import AnalysisResults, Heterogeneity, SegmentInfo
 from experiment.stats import (
     CupedResult,
@@ -160,18 +159,17 @@ def _comparison(
     if config.sequential:
         n_total = cells.units[:, c] + cells.units[:, j]
         seq = sequential_interval(res, n_total, alpha=config.alpha, tuning=config.sequential_tuning)
-    alternative = metric.alternative
-    test = kind_plan(kind).method + ("" if alternative == "two-sided" else f" ({alternative})")
-    method = f"{test}, {config.correction}"
-    if covariate is not None:
-        method = f"cuped({covariate}) {method}"
-    if seq is not None:
-        method += ", confidence sequence"
     return Comparison(
         metric=name,
         kind=kind,
         arm=cells.arms[j],
-        method=method,
+        method=method_label(
+            kind,
+            covariate=covariate,
+            alternative=metric.alternative,
+            correction=config.correction,
+            sequential=seq is not None,
+        ),
         c=c,
         j=j,
         lift=res,

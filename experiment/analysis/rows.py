@@ -8,17 +8,56 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from experiment.plan import kind_plan
 from experiment.results import ResultRow
+from experiment.stats import CupedResult
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from numpy.typing import NDArray
 
-    from experiment.stats import BayesResult, LiftResult, SequentialResult
+    from experiment.stats import Alternative, BayesResult, LiftResult, SequentialResult
     from experiment.sums import CellSums
 
-__all__ = ["Comparison", "result_rows"]
+__all__ = ["RELATIVE_CI", "Comparison", "method_label", "result_rows"]
+
+# How ``ci_low``/``ci_high`` are built: ``lift_result`` (and ``cuped_ttest``'s own
+# relative branch) put a symmetric delta-method interval around ``lift_rel``.
+RELATIVE_CI = "delta-method relative CI"
+_CORRECTION = {"holm": "holm", "bh": "bh", "none": "no correction"}
+
+
+def method_label(
+    kind: str,
+    *,
+    covariate: str | None,
+    alternative: Alternative,
+    correction: str,
+    sequential: bool,
+) -> str:
+    """The rows' ``method``: what ran, in the order it ran, comma-separated.
+
+    The test (``welch-t``: ``welch_ttest``; ``delta-method welch-t``: ``ratio_ttest``;
+    ``cuped(COLUMN) welch-t``: ``cuped_ttest`` on that covariate), its alternative when
+    one-sided, the relative interval's construction, the multiple-testing correction,
+    and ``confidence sequence`` when ``sequential_interval`` ran.
+
+    Examples:
+        >>> method_label("ratio", covariate=None, alternative="two-sided", correction="holm",
+        ...              sequential=False)
+        'delta-method welch-t, delta-method relative CI, holm'
+        >>> method_label("mean", covariate="revenue_90d", alternative="greater",
+        ...              correction="none", sequential=True)
+        'cuped(revenue_90d) welch-t (greater), delta-method relative CI, no correction, confidence sequence'
+    """  # noqa: E501
+    test = kind_plan(kind).method if covariate is None else f"cuped({covariate}) welch-t"
+    if alternative != "two-sided":
+        test += f" ({alternative})"
+    parts = [test, RELATIVE_CI, _CORRECTION.get(correction, correction)]
+    if sequential:
+        parts.append("confidence sequence")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +136,8 @@ def result_rows(
             seq_ci_high=seq_high,
             mde_rel=mde,
             cuped_variance_reduction=cuped,
+            mean_control_adj=adj_c,
+            mean_treatment_adj=adj_t,
             underpowered=underpowered,
             guardrail_breached=breach,
             higher_is_better=comp.higher_is_better,
@@ -104,7 +145,7 @@ def result_rows(
         for (
             segment, n_c, n_t, mean_c, mean_t, lift_abs, lift_rel, ci_low, ci_high,
             ci_abs_low, ci_abs_high, p_value, p_adjusted, significant, reason, chance, loss,
-            seq_p, seq_low, seq_high, mde, cuped, underpowered, breach,
+            seq_p, seq_low, seq_high, mde, cuped, adj_c, adj_t, underpowered, breach,
         ) in _columns(cells, comp, alpha=alpha, target_lift=target_lift)
     ]  # fmt: skip
 
@@ -115,6 +156,7 @@ def _columns(
     """The rows' values, column by column as Python lists, zipped into one tuple per segment."""
     nan = [math.nan] * len(cells.segments)
     res, bayes, seq = comp.lift, comp.bayes, comp.seq
+    adjusted = res if isinstance(res, CupedResult) else None
 
     def floats(values: NDArray[np.float64] | None) -> list[float]:
         return nan if values is None else np.asarray(values, dtype=np.float64).tolist()
@@ -142,6 +184,8 @@ def _columns(
         floats(seq.seq_ci_high if seq is not None else None),
         floats(comp.mde_rel),
         floats(comp.reduction),
+        floats(adjusted.mean_control_adj if adjusted is not None else None),
+        floats(adjusted.mean_treatment_adj if adjusted is not None else None),
         (~(comp.mde_rel <= target_lift)).tolist(),  # nan counts as underpowered
         np.asarray(comp.breached, dtype=bool).tolist(),
         strict=True,

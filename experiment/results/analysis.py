@@ -60,6 +60,10 @@ class ResultRow:
     reason: str = ""
     # Optional method fields (DESIGN.md "Results contract"); NaN/False when the method did not run.
     cuped_variance_reduction: float = math.nan
+    # CUPED metrics: the covariate-adjusted means whose difference is ``lift_abs``
+    # (``mean_control``/``mean_treatment`` stay the raw means); NaN (null) otherwise.
+    mean_control_adj: float = math.nan
+    mean_treatment_adj: float = math.nan
     chance_to_win: float = math.nan
     expected_loss: float = math.nan
     seq_p_value: float = math.nan

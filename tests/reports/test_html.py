@@ -122,7 +122,7 @@ def test_render_html_from_json_round_trip_keeps_optional_sections():
     assert "Chance to win" in page
     assert "Always-valid p" in page
     assert "CUPED var. cut" in page
-    assert "conversion ← <code>conversion_pre</code>" in page
+    assert "covariate conversion_pre" in page
 
 
 def test_render_html_50_segments_4_metrics_is_small():
@@ -170,3 +170,40 @@ def test_render_html_colours_a_lower_is_better_fall_as_a_win():
     assert "#d55e00" in forest_row(1)  # orange: worse, although the lift is positive
     assert re.search(r'class="l v-win">win', page)
     assert re.search(r'class="l v-loss">loss', page)
+
+
+def _cuped_row(segment: str, **extra):
+    row = make_row(segment, "revenue", -0.043, 0.02, cuped_variance_reduction=0.4, **extra)
+    return replace(
+        row,
+        method="cuped(rev_90d) welch-t, delta-method relative CI, holm",
+        mean_control=1.6912,
+        mean_treatment=1.4071,
+        mean_control_adj=1.6234,
+        mean_treatment_adj=1.5537,
+    )
+
+
+def test_render_html_cuped_section_shows_marked_adjusted_means_beside_raw():
+    base = make_results()
+    hidden = replace(_cuped_row("tiny"), suppressed=True, mean_control_adj=9.8765)
+    page = render_html(replace(base, results=(_cuped_row("all"), hidden),
+                               cuped_covariates={"revenue": EVIL}))  # fmt: skip
+    section = page[page.index('id="metric-0"') : page.index("<h2>Heterogeneity")]
+    assert 'class="tag cuped-tag">CUPED<' in section
+    assert "Control (CUPED-adj.)*" in section
+    assert ">1.62*<" in section
+    assert ">1.55*<" in section
+    assert "1.69 / 1.41" in section  # the raw means, beside them
+    assert "cuped-legend" in section
+    assert "9.88" not in page  # the privacy floor withholds the adjusted means too
+    methods = page[page.index("<h2>Methods") :]
+    assert f"covariate {ESCAPED}; variance of the difference reduced by 40.0% in all" in methods
+    assert "<script" not in page
+
+
+def test_render_html_non_cuped_rows_show_raw_means_unmarked():
+    page = render_html(make_results())
+    section = page[page.index('id="metric-0"') : page.index("<h2>Heterogeneity")]
+    assert "CUPED-adj." not in section
+    assert ">0.0312<" in section

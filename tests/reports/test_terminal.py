@@ -44,3 +44,36 @@ def test_lift_table_marks_lower_is_better_metrics_and_their_wins():
     assert "loss" not in text
     plain = _text(lift_table(replace(make_results(), results=(make_row("all", "c", 0.2, 0.05),))))
     assert "↓" not in plain
+
+
+def _cuped_row(segment: str):
+    row = make_row(segment, "revenue", -0.043, 0.02, cuped_variance_reduction=0.4)
+    return replace(
+        row,
+        method="cuped(rev_90d) welch-t, delta-method relative CI, holm",
+        mean_control=1.6912,
+        mean_treatment=1.4071,
+        mean_control_adj=1.6234,
+        mean_treatment_adj=1.5537,
+    )
+
+
+def test_lift_table_marks_cuped_rows_and_shows_adjusted_means():
+    hidden = replace(_cuped_row("tiny"), suppressed=True, mean_control_adj=9.8765)
+    results = replace(
+        make_results(), results=(_cuped_row("all"), hidden), cuped_covariates={"revenue": "[b]x"}
+    )
+    text = _text(lift_table(results))
+    assert "revenue (CUPED)" in text
+    assert "1.623*" in text
+    assert "1.554*" in text
+    assert "1.691" not in text  # no raw mean beside the adjusted lift
+    assert "* CUPED-adjusted means" in text
+    assert "revenue: CUPED, covariate [b]x; variance of the difference reduced by 40.0%" in text
+    assert "9.877" not in text
+
+
+def test_lift_table_plain_rows_unmarked():
+    text = _text(lift_table(make_results()))
+    assert "CUPED" not in text
+    assert "0.0312 " in text

@@ -67,13 +67,17 @@ def analysed(folder):
     return config, cells, analyze_cells(cells, config, segment_set)
 
 
-def _ols_lift(d: pd.DataFrame, y: str) -> float:
+def _ols(d: pd.DataFrame, y: str):
     import statsmodels.formula.api as smf
 
     frame = pd.DataFrame(
         {"y": d[y], "t": (d.arm == "treatment").astype(float), "xc": d.x - d.x.mean()}
     )
-    return float(smf.ols("y ~ t + xc", data=frame).fit().params["t"])
+    return smf.ols("y ~ t + xc", data=frame).fit().params
+
+
+def _ols_lift(d: pd.DataFrame, y: str) -> float:
+    return float(_ols(d, y)["t"])
 
 
 def test_cuped_lift_equals_ols_treatment_coefficient(folder, analysed):
@@ -89,7 +93,13 @@ def test_cuped_lift_equals_ols_treatment_coefficient(folder, analysed):
             assert row.lift_abs == pytest.approx(ols, rel=1e-9, abs=1e-12)
             control = d[d.arm == "control"][col]
             assert row.mean_control == pytest.approx(control.mean(), rel=1e-12)
-            assert row.method == "cuped(revenue_90d) welch-t, holm"
+            assert row.method == "cuped(revenue_90d) welch-t, delta-method relative CI, holm"
+            # The adjusted means are the OLS fit's predictions at the pooled covariate mean.
+            params = _ols(d, col)
+            assert row.mean_control_adj == pytest.approx(params["Intercept"], rel=1e-9)
+            assert row.mean_treatment_adj == pytest.approx(
+                params["Intercept"] + params["t"], rel=1e-9
+            )
             checked += 1
     assert checked == 2 * len(cells.segments)
 
@@ -102,6 +112,8 @@ def test_cuped_reduces_variance_when_covariate_correlates(analysed):
     for r in results.results:
         if r.metric in ("ctr", "purchases"):
             assert math.isnan(r.cuped_variance_reduction)
+            assert math.isnan(r.mean_control_adj)
+            assert math.isnan(r.mean_treatment_adj)
             assert not r.method.startswith("cuped")
 
 

@@ -107,3 +107,32 @@ def test_json_higher_is_better_round_trips_and_defaults_to_true_for_older_files(
     assert AnalysisResults.from_json_dict(doc).results[0].higher_is_better is False
     del doc["results"][0]["higher_is_better"]  # a file written before the field existed
     assert AnalysisResults.from_json_dict(doc).results[0].higher_is_better is True
+
+
+def test_cuped_adjusted_means_round_trip_and_default_to_null():
+    original = make_results()
+    cuped_row = replace(
+        original.results[0],
+        method="cuped(revenue_90d) welch-t, delta-method relative CI, holm",
+        mean_control_adj=0.0318,
+        mean_treatment_adj=0.0341,
+        cuped_variance_reduction=0.2,
+    )
+    results = replace(original, results=(cuped_row, original.results[1]))
+    doc = json.loads(results.to_json())
+    assert doc["results"][0]["mean_control_adj"] == 0.0318
+    assert doc["results"][0]["mean_treatment_adj"] == 0.0341
+    assert doc["results"][1]["mean_control_adj"] is None  # not CUPED: null
+    back = AnalysisResults.from_json_dict(doc)
+    assert back.results[0] == cuped_row
+    assert math.isnan(back.results[1].mean_treatment_adj)
+
+
+def test_results_without_adjusted_means_still_load():
+    """A results.json written before the fields existed loads with NaN adjusted means."""
+    doc = json.loads(make_results().to_json())
+    for row in doc["results"]:
+        del row["mean_control_adj"], row["mean_treatment_adj"]
+    back = AnalysisResults.from_json_dict(doc)
+    assert math.isnan(back.results[0].mean_control_adj)
+    assert back.results[0].mean_control == pytest.approx(0.0312)
