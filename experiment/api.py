@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from experiment.analysis.power import Traffic
     from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
     from experiment.results import AnalysisResults
@@ -203,11 +204,13 @@ def plan_power(
     power: float = 0.8,
     days: int | None = None,
     users_per_day: float | None = None,
+    traffic: Traffic | None = None,
 ) -> PowerPlan:
     """Plan an experiment: the smallest detectable lift and how long it must run.
 
     Baselines come from the control arm when the dataset has assignments for the
-    experiment, else from all customers (pre-launch data may have none).
+    experiment, else from all customers (pre-launch data may have none). The MDE
+    is the one ``exp analyze`` reports (:func:`experiment.stats.mde_cell`).
 
     Args:
         dataset: A dataset folder (assignments optional), or an opened dataset.
@@ -217,6 +220,12 @@ def plan_power(
         power: The probability of detecting it.
         days: The per-user measurement window (default: the experiment's).
         users_per_day: Users entering per day (default: from the assignments' span).
+        traffic: ``"base"`` (a fixed customer base, assigned at once) or ``"daily"``
+            (arrivals per day); default: ``daily`` when ``users_per_day`` is given or
+            the assignments span more than one timestamp, else ``base``.
+
+    Raises:
+        ConfigError: ``daily`` traffic without a measurable or given rate.
     """
     from experiment.analysis.power import power_plan
     from experiment.engine.baseline import baseline_sums
@@ -228,7 +237,9 @@ def plan_power(
         )
     segment_set = _load_segment_set(segments, config)
     base = baseline_sums(dataset, config, segment_set)
-    return power_plan(base, config, lift=lift, power=power, users_per_day=users_per_day)
+    return power_plan(
+        base, config, lift=lift, power=power, users_per_day=users_per_day, traffic=traffic
+    )
 
 
 def assign_dataset(
@@ -304,6 +315,7 @@ def validate_segments(
     power: float = 0.8,
     target_lift: float = 0.10,
     traffic: float | None = None,
+    cuped: dict[str, str] | None = None,
 ) -> ValidationReport:
     """Check a segments file against a dataset before rollout (``exp segments validate``).
 
@@ -319,7 +331,10 @@ def validate_segments(
         power: Power for the MDE.
         target_lift: A segment is UNDERPOWERED when its relative MDE exceeds this.
         traffic: Share of customers expected to enter (default: the experiment's
-            traffic × (1 − holdout), else 1).
+            traffic × (1 − holdout), else 1). Without it, an assigned experiment's MDE
+            is at its current arm sizes, the one ``exp analyze`` and ``exp power`` report.
+        cuped: CUPED covariate column per ``metrics`` name; the MDE shrinks by the
+            measured ``ρ²`` (an experiment's metrics use their own ``cuped``).
     """
     from experiment.engine.baseline import analysis_start
     from experiment.engine.dataset import open_customers
@@ -330,12 +345,17 @@ def validate_segments(
     start = analysis_start(Path(dataset), as_of, config)
     customers = open_customers(Path(dataset))
     control, treatment, share = arm_shares(config, traffic)
-    baselines = _control_baselines(Path(dataset), config, segment_set) if config else None
+    baselines = (
+        _control_baselines(Path(dataset), config, segment_set, sizes=traffic is None)
+        if config
+        else None
+    )
     return validate(
         customers,
         segment_set,
         as_of=start,
         metrics=metrics or {},
+        covariates=cuped,
         baselines=baselines,
         alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
         power=power,
@@ -347,21 +367,35 @@ def validate_segments(
 
 
 def _control_baselines(
-    dataset: Path, config: ExperimentConfig, segment_set: SegmentSet
+    dataset: Path, config: ExperimentConfig, segment_set: SegmentSet, *, sizes: bool
 ) -> dict[str, Baseline]:
-    """Each metric's control-arm mean and sd per segment, computed by the engine."""
-    from experiment.analysis import arm_baselines
+    """Each metric's control-arm mean, sd and CUPED ``ρ²`` per segment (engine sums).
+
+    With ``sizes``, also the (control, smallest treatment) users per segment, so
+    the MDE is the one ``exp analyze`` reports for the same cell.
+    """
+    import numpy as np
+
+    from experiment.analysis.mde import arm_moments, cuped_reduction
     from experiment.engine import aggregate, open_dataset
     from experiment.plan import kind_plan
     from segments.validate import Baseline
 
     cells = aggregate(open_dataset(dataset), config, segment_set)
-    stats = arm_baselines(cells, config.control)
+    c = cells.arms.index(config.control)
+    n_t = np.delete(cells.units, c, axis=1).min(axis=1)
     out: dict[str, Baseline] = {}
     for metric in config.metrics:
-        mean, sd = stats[metric.name]
-        binary = kind_plan(metric.kind).binary  # [0] is `all`
-        out[metric.name] = Baseline(binary=binary, mean=mean[1:], sd=sd[1:])
+        mean, var = arm_moments(cells, metric.name, c)  # [0] is `all`
+        out[metric.name] = Baseline(
+            binary=kind_plan(metric.kind).binary,
+            mean=mean[1:],
+            sd=np.sqrt(var[1:]),
+            alternative=metric.alternative,
+            variance_reduction=cuped_reduction(cells, metric.name, c)[1:],
+            sizes=(cells.units[1:, c], n_t[1:]) if sizes else None,
+            cuped=metric.name in cells.cuped,
+        )
     return out
 
 

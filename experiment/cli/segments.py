@@ -47,16 +47,14 @@ _Traffic = Annotated[
 ]
 
 
-def _metrics(values: list[str]) -> dict[str, str]:
+def _metrics(values: list[str], hint: str = "--metric") -> dict[str, str]:
     out = {}
     for text in values:
         name, sep, expr = text.partition("=")
         if not sep:
             name, expr = text.strip(), text.strip()
         if not name.strip().isidentifier():
-            raise typer.BadParameter(
-                f"{text!r}: write NAME=COLUMN or NAME=RULE", param_hint="--metric"
-            )
+            raise typer.BadParameter(f"{text!r}: write NAME=COLUMN or NAME=RULE", param_hint=hint)
         out[name.strip()] = expr.strip()
     return out
 
@@ -85,6 +83,14 @@ def validate(
             "e.g. buyers='orders_90d >= 1'; repeatable.",
         ),
     ] = None,
+    cuped: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cuped",
+            help="CUPED covariate of a --metric, NAME=COLUMN (a numeric pre-period column): "
+            "its MDE shrinks by the measured variance reduction; repeatable.",
+        ),
+    ] = None,
     as_of: AsOfOption = None,
     alpha: Annotated[
         float | None,
@@ -108,12 +114,20 @@ def validate(
     from experiment.api import validate_segments
     from reports.tables import validation_lines
 
+    metrics, covariates = _metrics(metric or []), _metrics(cuped or [], hint="--cuped")
+    unknown = sorted(set(covariates) - set(metrics))
+    if unknown:
+        raise typer.BadParameter(
+            f"{unknown[0]!r} is not a --metric; name one of {sorted(metrics)}", param_hint="--cuped"
+        )
+
     with console(stderr=True).status("checking segments…"):
         report = validate_segments(
             segments_file,
             data,
             experiment=experiment,
-            metrics=_metrics(metric or []),
+            metrics=metrics,
+            cuped=covariates,
             as_of=as_of,
             alpha=alpha,
             power=power,

@@ -14,12 +14,13 @@ from experiment.stats.multiplicity import Correction, adjust_pvalues
 from experiment.stats.power import (
     MdeResult,
     SampleSizeResult,
+    cuped_variance_reduction,
     detectable_effect_size,
+    mde_cell,
     mde_mean,
-    mde_proportion,
     power_normal,
+    sample_size,
     sample_size_mean,
-    sample_size_proportion,
 )
 from experiment.stats.ratio import ratio_ttest
 from experiment.stats.sequential import SequentialResult, sequential_interval, sequential_rho
@@ -43,13 +44,14 @@ __all__ = [
     "bayes_normal",
     "cochran_q",
     "cuped_ttest",
+    "cuped_variance_reduction",
     "detectable_effect_size",
+    "mde_cell",
     "mde_mean",
-    "mde_proportion",
     "power_normal",
     "ratio_ttest",
+    "sample_size",
     "sample_size_mean",
-    "sample_size_proportion",
     "sequential_interval",
     "sequential_rho",
     "srm_test",
