@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from experiment.results.validation import ValidationReport
     from experiment.sums import CellSums
     from segments.definitions import SegmentSet
-    from segments.validate import Baseline
 
 __all__ = [
     "analyze",
@@ -209,8 +208,7 @@ def plan_power(
     """Plan an experiment: the smallest detectable lift and how long it must run.
 
     Baselines come from the control arm when the dataset has assignments for the
-    experiment, else from all customers (pre-launch data may have none). The MDE
-    is the one ``exp analyze`` reports (:func:`experiment.stats.mde_cell`).
+    experiment, else from all customers (pre-launch data may have none).
 
     Args:
         dataset: A dataset folder (assignments optional), or an opened dataset.
@@ -220,12 +218,8 @@ def plan_power(
         power: The probability of detecting it.
         days: The per-user measurement window (default: the experiment's).
         users_per_day: Users entering per day (default: from the assignments' span).
-        traffic: ``"base"`` (a fixed customer base, assigned at once) or ``"daily"``
-            (arrivals per day); default: ``daily`` when ``users_per_day`` is given or
-            the assignments span more than one timestamp, else ``base``.
-
-    Raises:
-        ConfigError: ``daily`` traffic without a measurable or given rate.
+        traffic: ``"base"`` (a customer base assigned at once) or ``"daily"`` (arrivals);
+            default: see :func:`experiment.analysis.power.traffic_model`.
     """
     from experiment.analysis.power import power_plan
     from experiment.engine.baseline import baseline_sums
@@ -237,9 +231,8 @@ def plan_power(
         )
     segment_set = _load_segment_set(segments, config)
     base = baseline_sums(dataset, config, segment_set)
-    return power_plan(
-        base, config, lift=lift, power=power, users_per_day=users_per_day, traffic=traffic
-    )
+    rate = users_per_day
+    return power_plan(base, config, lift=lift, power=power, users_per_day=rate, traffic=traffic)
 
 
 def assign_dataset(
@@ -331,13 +324,13 @@ def validate_segments(
         power: Power for the MDE.
         target_lift: A segment is UNDERPOWERED when its relative MDE exceeds this.
         traffic: Share of customers expected to enter (default: the experiment's
-            traffic × (1 − holdout), else 1). Without it, an assigned experiment's MDE
-            is at its current arm sizes, the one ``exp analyze`` and ``exp power`` report.
-        cuped: CUPED covariate column per ``metrics`` name; the MDE shrinks by the
-            measured ``ρ²`` (an experiment's metrics use their own ``cuped``).
+            traffic × (1 − holdout), else 1); unset: an experiment's current arm sizes.
+        cuped: CUPED covariate column per ``metrics`` name (the MDE shrinks by ``ρ²``).
     """
+    from experiment.engine import aggregate, open_dataset
     from experiment.engine.baseline import analysis_start
     from experiment.engine.dataset import open_customers
+    from segments.pre_period import baselines_from_cells
     from segments.validate import arm_shares, validate
 
     segment_set = _segment_file(segments)
@@ -345,11 +338,10 @@ def validate_segments(
     start = analysis_start(Path(dataset), as_of, config)
     customers = open_customers(Path(dataset))
     control, treatment, share = arm_shares(config, traffic)
-    baselines = (
-        _control_baselines(Path(dataset), config, segment_set, sizes=traffic is None)
-        if config
-        else None
-    )
+    baselines = None
+    if config is not None:  # the control arm's baselines, from the engine's sums
+        cells = aggregate(open_dataset(Path(dataset)), config, segment_set)
+        baselines = baselines_from_cells(cells, config, sizes=traffic is None)
     return validate(
         customers,
         segment_set,
@@ -364,39 +356,6 @@ def validate_segments(
         treatment_share=treatment,
         traffic=share,
     )
-
-
-def _control_baselines(
-    dataset: Path, config: ExperimentConfig, segment_set: SegmentSet, *, sizes: bool
-) -> dict[str, Baseline]:
-    """Each metric's control-arm mean, sd and CUPED ``ρ²`` per segment (engine sums).
-
-    With ``sizes``, also the (control, smallest treatment) users per segment, so
-    the MDE is the one ``exp analyze`` reports for the same cell.
-    """
-    import numpy as np
-
-    from experiment.analysis.mde import arm_moments, cuped_reduction
-    from experiment.engine import aggregate, open_dataset
-    from experiment.plan import kind_plan
-    from segments.validate import Baseline
-
-    cells = aggregate(open_dataset(dataset), config, segment_set)
-    c = cells.arms.index(config.control)
-    n_t = np.delete(cells.units, c, axis=1).min(axis=1)
-    out: dict[str, Baseline] = {}
-    for metric in config.metrics:
-        mean, var = arm_moments(cells, metric.name, c)  # [0] is `all`
-        out[metric.name] = Baseline(
-            binary=kind_plan(metric.kind).binary,
-            mean=mean[1:],
-            sd=np.sqrt(var[1:]),
-            alternative=metric.alternative,
-            variance_reduction=cuped_reduction(cells, metric.name, c)[1:],
-            sizes=(cells.units[1:, c], n_t[1:]) if sizes else None,
-            cuped=metric.name in cells.cuped,
-        )
-    return out
 
 
 def show_segments(

@@ -14,7 +14,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from experiment.errors import RuleError
-from experiment.stats import cuped_variance_reduction
+from experiment.plan import kind_plan
+from experiment.stats import arm_moments, cuped_reduction, cuped_variance_reduction, mde_cell
 from segments.compile import Compiler
 from segments.rules import Column, parse_rule
 
@@ -23,9 +24,11 @@ if TYPE_CHECKING:
 
     import ibis.expr.types as ir
 
-    from experiment.stats import Alternative
+    from experiment.config import ExperimentConfig
+    from experiment.stats import Alternative, MdeResult
+    from experiment.sums import CellSums
 
-__all__ = ["Baseline", "baselines_from_columns"]
+__all__ = ["Baseline", "baselines_from_cells", "baselines_from_columns"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +49,30 @@ class Baseline:
     variance_reduction: NDArray[np.float64] | None = None
     sizes: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
     cuped: bool = False
+
+    def mde(
+        self,
+        projected: tuple[NDArray[np.float64], NDArray[np.float64]],
+        *,
+        alpha: float,
+        power: float,
+    ) -> MdeResult:
+        """The one MDE (:func:`experiment.stats.mde_cell`) per segment.
+
+        At ``sizes`` when known, else at the ``projected`` (control, treatment) users.
+        """
+        n_c, n_t = self.sizes if self.sizes is not None else projected
+        reduction = 0.0 if self.variance_reduction is None else self.variance_reduction
+        return mde_cell(
+            self.mean,
+            self.sd**2,
+            n_c,
+            n_t,
+            alpha=alpha,
+            power=power,
+            alternative=self.alternative,
+            variance_reduction=reduction,
+        )
 
 
 def _metric_value(compiler: Compiler, text: str) -> tuple[bool, Any]:
@@ -147,5 +174,31 @@ def baselines_from_columns(
         reduction = [_reduction(row, f"{si}_{mi}") if cuped else 0.0 for si in range(len(masks))]
         out[name] = Baseline(
             binary=binary, mean=mean, sd=sd, variance_reduction=np.array(reduction), cuped=cuped
+        )
+    return out
+
+
+def baselines_from_cells(
+    cells: CellSums, config: ExperimentConfig, *, sizes: bool
+) -> dict[str, Baseline]:
+    """Each metric's control-arm mean, sd and CUPED ``ρ²`` per segment (``all`` dropped).
+
+    The same inputs ``exp analyze`` and ``exp power`` hand the MDE. With ``sizes``,
+    also the (control, smallest treatment) users per segment, so the MDE is the
+    one ``exp analyze`` reports for the same cell.
+    """
+    c = cells.arms.index(config.control)
+    n_t = np.delete(cells.units, c, axis=1).min(axis=1)
+    out: dict[str, Baseline] = {}
+    for metric in config.metrics:
+        mean, var = arm_moments(cells, metric.name, c)  # [0] is `all`
+        out[metric.name] = Baseline(
+            binary=kind_plan(metric.kind).binary,
+            mean=mean[1:],
+            sd=np.sqrt(var[1:]),
+            alternative=metric.alternative,
+            variance_reduction=cuped_reduction(cells, metric.name, c)[1:],
+            sizes=(cells.units[1:, c], n_t[1:]) if sizes else None,
+            cuped=metric.name in cells.cuped,
         )
     return out

@@ -21,7 +21,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from experiment.results.validation import SegmentCheck, ValidationReport
-from experiment.stats import mde_cell
 from segments.compile import compile_segments
 from segments.pre_period import Baseline, baselines_from_columns
 
@@ -95,20 +94,7 @@ def validate(
         baselines_from_columns(table, masks, metrics or {}, as_of=as_of, covariates=covariates)
     )
     projected = (sizes * traffic * control_share, sizes * traffic * treatment_share)
-    mdes: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
-    for metric, base in all_baselines.items():
-        n_c, n_t = base.sizes if base.sizes is not None else projected
-        res = mde_cell(
-            base.mean,
-            base.sd**2,
-            n_c,
-            n_t,
-            alpha=alpha,
-            power=power,
-            alternative=base.alternative,
-            variance_reduction=0.0 if base.variance_reduction is None else base.variance_reduction,
-        )
-        mdes[metric] = (res.mde_abs, res.mde_rel)
+    mdes = {m: b.mde(projected, alpha=alpha, power=power) for m, b in all_baselines.items()}
     cuped = {m: b.variance_reduction for m, b in all_baselines.items() if b.cuped}
     checks = tuple(
         _check(
@@ -117,8 +103,8 @@ def validate(
             population,
             floor=segment_set.min_size,
             target_lift=target_lift,
-            mde_abs={m: float(v[0][i]) for m, v in mdes.items()},
-            mde_rel={m: float(v[1][i]) for m, v in mdes.items()},
+            mde_abs={m: float(v.mde_abs[i]) for m, v in mdes.items()},
+            mde_rel={m: float(v.mde_rel[i]) for m, v in mdes.items()},
             baseline={m: float(b.mean[i]) for m, b in all_baselines.items()},
             reduction={m: float(r[i]) for m, r in cuped.items() if r is not None},
         )

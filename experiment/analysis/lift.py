@@ -18,7 +18,7 @@ import numpy as np
 
 from experiment.analysis.bayes import bayes
 from experiment.analysis.compare import compare, guardrail_breached
-from experiment.analysis.mde import arm_moments, cell_mde
+from experiment.analysis.mde import cell_mde
 from experiment.analysis.privacy import hidden_segments, suppress
 from experiment.analysis.quality import quality_checks
 from experiment.analysis.rows import Comparison, result_rows
@@ -29,6 +29,7 @@ from experiment.results import AnalysisResults, Heterogeneity, SegmentInfo
 from experiment.stats import (
     CupedResult,
     adjust_pvalues,
+    arm_moments,
     cochran_q,
     sequential_interval,
 )

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from experiment.analysis.mde import arm_moments, cell_mde, cuped_reduction
+from experiment.analysis.mde import cell_mde
 from experiment.errors import ConfigError
 from experiment.results.power import PowerPlan, PowerRow
-from experiment.stats import sample_size
+from experiment.stats import arm_moments, cuped_reduction, sample_size
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from experiment.cli._app import app, console, user_errors
+from experiment.errors import ConfigError
+
+if TYPE_CHECKING:
+    from experiment.analysis.power import Traffic
 
 __all__ = ["power"]
+
+
+_TrafficOption = Annotated[
+    str | None,
+    typer.Option(
+        "--traffic",
+        help="Traffic model: 'base' (a fixed customer base, everyone eligible at once: "
+        "MDE at the share assigned, no days) or 'daily' (arrivals per day: days needed). "
+        "Default: daily when --users-per-day is given or the assignments span more than "
+        "one timestamp, else base.",
+    ),
+]
 
 
 @app.command()
@@ -44,16 +60,7 @@ def power(
             min=1e-9,
         ),
     ] = None,
-    traffic: Annotated[
-        str | None,
-        typer.Option(
-            "--traffic",
-            help="Traffic model: 'base' (a fixed customer base, everyone eligible at once: "
-            "MDE at the share assigned, no days) or 'daily' (arrivals per day: days needed). "
-            "Default: daily when --users-per-day is given or the assignments span more than "
-            "one timestamp, else base.",
-        ),
-    ] = None,
+    traffic: _TrafficOption = None,
     power_: Annotated[
         float,
         typer.Option("--power", help="Probability of detecting the lift.", min=0.5, max=0.999),
@@ -74,7 +81,8 @@ def power(
     from reports.tables import power_lines
 
     if traffic not in (None, "base", "daily"):
-        raise typer.BadParameter(f"--traffic {traffic!r}: use 'base' or 'daily'")
+        raise ConfigError(f"--traffic {traffic!r}: use 'base' or 'daily'")
+    model: Traffic | None = "base" if traffic == "base" else "daily" if traffic else None
     with console(stderr=True).status("estimating baselines in the engine…"):
         plan = plan_power(
             dataset,
@@ -84,7 +92,7 @@ def power(
             power=power_,
             days=days,
             users_per_day=users_per_day,
-            traffic="base" if traffic == "base" else "daily" if traffic == "daily" else None,
+            traffic=model,
         )
     if as_json:
         typer.echo(json.dumps(plan.to_json_dict(), indent=2, allow_nan=False))

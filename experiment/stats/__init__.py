@@ -10,6 +10,7 @@ from __future__ import annotations
 from experiment.stats.bayes import BayesResult, bayes_beta_binomial, bayes_normal
 from experiment.stats.cuped import CupedResult, cuped_ttest
 from experiment.stats.heterogeneity import HeterogeneityResult, cochran_q
+from experiment.stats.moments import arm_moments, cuped_reduction
 from experiment.stats.multiplicity import Correction, adjust_pvalues
 from experiment.stats.power import (
     MdeResult,
@@ -40,9 +41,11 @@ __all__ = [
     "SrmManyResult",
     "SrmResult",
     "adjust_pvalues",
+    "arm_moments",
     "bayes_beta_binomial",
     "bayes_normal",
     "cochran_q",
+    "cuped_reduction",
     "cuped_ttest",
     "cuped_variance_reduction",
     "detectable_effect_size",
