@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from experiment.analysis.power import Traffic
     from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
     from experiment.results import AnalysisResults
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from experiment.results.validation import ValidationReport
     from experiment.sums import CellSums
     from segments.definitions import SegmentSet
-    from segments.validate import Baseline
 
 __all__ = [
     "analyze",
@@ -203,6 +203,7 @@ def plan_power(
     power: float = 0.8,
     days: int | None = None,
     users_per_day: float | None = None,
+    traffic: Traffic | None = None,
 ) -> PowerPlan:
     """Plan an experiment: the smallest detectable lift and how long it must run.
 
@@ -217,6 +218,8 @@ def plan_power(
         power: The probability of detecting it.
         days: The per-user measurement window (default: the experiment's).
         users_per_day: Users entering per day (default: from the assignments' span).
+        traffic: ``"base"`` (a customer base assigned at once) or ``"daily"`` (arrivals);
+            default: see :func:`experiment.analysis.power.traffic_model`.
     """
     from experiment.analysis.power import power_plan
     from experiment.engine.baseline import baseline_sums
@@ -228,7 +231,8 @@ def plan_power(
         )
     segment_set = _load_segment_set(segments, config)
     base = baseline_sums(dataset, config, segment_set)
-    return power_plan(base, config, lift=lift, power=power, users_per_day=users_per_day)
+    rate = users_per_day
+    return power_plan(base, config, lift=lift, power=power, users_per_day=rate, traffic=traffic)
 
 
 def assign_dataset(
@@ -304,6 +308,7 @@ def validate_segments(
     power: float = 0.8,
     target_lift: float = 0.10,
     traffic: float | None = None,
+    cuped: dict[str, str] | None = None,
 ) -> ValidationReport:
     """Check a segments file against a dataset before rollout (``exp segments validate``).
 
@@ -319,10 +324,13 @@ def validate_segments(
         power: Power for the MDE.
         target_lift: A segment is UNDERPOWERED when its relative MDE exceeds this.
         traffic: Share of customers expected to enter (default: the experiment's
-            traffic × (1 − holdout), else 1).
+            traffic × (1 − holdout), else 1); unset: an experiment's current arm sizes.
+        cuped: CUPED covariate column per ``metrics`` name (the MDE shrinks by ``ρ²``).
     """
+    from experiment.engine import aggregate, open_dataset
     from experiment.engine.baseline import analysis_start
     from experiment.engine.dataset import open_customers
+    from segments.pre_period import baselines_from_cells
     from segments.validate import arm_shares, validate
 
     segment_set = _segment_file(segments)
@@ -330,12 +338,16 @@ def validate_segments(
     start = analysis_start(Path(dataset), as_of, config)
     customers = open_customers(Path(dataset))
     control, treatment, share = arm_shares(config, traffic)
-    baselines = _control_baselines(Path(dataset), config, segment_set) if config else None
+    baselines = None
+    if config is not None:  # the control arm's baselines, from the engine's sums
+        cells = aggregate(open_dataset(Path(dataset)), config, segment_set)
+        baselines = baselines_from_cells(cells, config, sizes=traffic is None)
     return validate(
         customers,
         segment_set,
         as_of=start,
         metrics=metrics or {},
+        covariates=cuped,
         baselines=baselines,
         alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
         power=power,
@@ -344,25 +356,6 @@ def validate_segments(
         treatment_share=treatment,
         traffic=share,
     )
-
-
-def _control_baselines(
-    dataset: Path, config: ExperimentConfig, segment_set: SegmentSet
-) -> dict[str, Baseline]:
-    """Each metric's control-arm mean and sd per segment, computed by the engine."""
-    from experiment.analysis import arm_baselines
-    from experiment.engine import aggregate, open_dataset
-    from experiment.plan import kind_plan
-    from segments.validate import Baseline
-
-    cells = aggregate(open_dataset(dataset), config, segment_set)
-    stats = arm_baselines(cells, config.control)
-    out: dict[str, Baseline] = {}
-    for metric in config.metrics:
-        mean, sd = stats[metric.name]
-        binary = kind_plan(metric.kind).binary  # [0] is `all`
-        out[metric.name] = Baseline(binary=binary, mean=mean[1:], sd=sd[1:])
-    return out
 
 
 def show_segments(

@@ -33,34 +33,57 @@ def _fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
+def _traffic_line(plan: PowerPlan) -> str:
+    """Which traffic model the plan assumes, and whether the window is extrapolated."""
+    if plan.traffic == "daily":
+        rate = "unknown" if plan.users_per_day is None else f"{plan.users_per_day:,.0f}"
+        line = (
+            f"traffic: daily arrivals, {rate} users/day (days = users needed / the "
+            "segment's share of that rate)"
+        )
+    else:
+        line = (
+            "traffic: fixed customer base, everyone eligible at once (MDE at the share "
+            "assigned; 'share of base' = users needed / users, above 100% the base is too "
+            "small; no days: use --traffic daily for arrivals)"
+        )
+    if plan.extrapolated and plan.data_days is not None:
+        line += (
+            f"\n[yellow]extrapolation: the {plan.window_days}-day window is longer than "
+            f"the {plan.data_days:g} days of data; the baseline measured on "
+            f"{plan.data_days:g} days stands in for {plan.window_days}[/]"
+        )
+    return line
+
+
 def power_lines(plan: PowerPlan) -> list[RenderableType]:
-    """The planning header (baseline, alpha, power, lift, traffic) and the per-row table."""
+    """The planning header (baseline, alpha, power, lift, traffic model) and the per-row table."""
     from rich.markup import escape
     from rich.table import Table
 
-    rate = plan.users_per_day
     head = (
         f"[bold]{escape(plan.experiment)}[/]: baselines from the {plan.baseline} over "
         f"{plan.window_days} days; alpha {plan.alpha:g}, power {plan.power:g}, "
-        f"target lift {plan.lift:.1%}; traffic "
-        + (f"{rate:,.0f} users/day" if rate is not None else "unknown (use --users-per-day)")
+        f"target lift {plan.lift:.1%}"
     )
+    daily = plan.traffic == "daily"
+    last = "days" if daily else "share of base"
     table = Table()
-    for col in ("segment", "metric", "users", "mean", "sd", "MDE", "users needed", "days"):
+    for col in ("segment", "metric", "users", "mean", "sd", "MDE", "users needed", last):
         left = col in ("segment", "metric")
         table.add_column(col, justify="left" if left else "right", overflow="fold")
     for r in plan.rows:
         table.add_row(
             escape(r.segment),
-            escape(r.metric),
+            escape(r.metric) + (" (cuped)" if r.cuped_variance_reduction is not None else ""),
             f"{r.users:,}",
             _fmt(r.mean, ".4g"),
             _fmt(r.sd, ".4g"),
             _fmt(r.mde_rel, ".1%"),
             _fmt(r.users_needed, ","),
-            _fmt(r.days_needed, ".1f"),
+            _fmt(r.days_needed, ".1f") if daily else _pct(r.base_share_needed),
         )
-    return [head, table]
+    return [head, _traffic_line(plan), table]
 
 
 def _pct(value: float | None) -> str:

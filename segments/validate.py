@@ -2,28 +2,27 @@
 
 One aggregate query on the customers table counts every segment, every pairwise
 overlap and the coverage of the population, and gives the baseline mean and
-standard deviation of every pre-period metric per segment. The minimum
-detectable effect per (segment, metric) comes from :mod:`experiment.stats.power`
-with the experiment's alpha, power, traffic and allocation. A segment fails a
-check when it is under the privacy floor ``min_size`` (its numbers are then never
-shown), empty, or UNDERPOWERED (its MDE exceeds the target lift).
+standard deviation of every pre-period metric per segment (and, for a metric with
+a CUPED covariate, the sums of their correlation). The minimum detectable effect
+per (segment, metric) is :func:`experiment.stats.mde_cell`, the one ``exp
+analyze`` and ``exp power`` report, with the experiment's alpha, power, traffic
+and allocation, and the variance shrunk by the CUPED reduction ``ρ²``. A segment
+fails a check when it is under the privacy floor ``min_size`` (its numbers are
+then never shown), empty, or UNDERPOWERED (its MDE exceeds the target lift).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from experiment.errors import RuleError
 from experiment.results.validation import SegmentCheck, ValidationReport
-from experiment.stats import mde_mean, mde_proportion
-from segments.compile import Compiler, compile_segments
-from segments.rules import Column, parse_rule
+from segments.compile import compile_segments
+from segments.pre_period import Baseline, baselines_from_columns
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,86 +49,13 @@ EMPTY = "EMPTY"
 _MAX_OVERLAP = 80
 
 
-@dataclass(frozen=True, kw_only=True)
-class Baseline:
-    """A metric's baseline per segment (aligned with the segment names).
-
-    ``binary``: the per-user value is 0/1, so the power formula is a proportion's
-    (variance ``p(1-p)`` from the mean), else a mean's (with ``sd``).
-    """
-
-    binary: bool
-    mean: NDArray[np.float64]
-    sd: NDArray[np.float64]
-
-
-def _metric_value(compiler: Compiler, text: str) -> tuple[bool, Any]:
-    """Whether the metric is 0/1 per user, and its value.
-
-    A numeric column gives a mean metric; a boolean column or a rule a proportion
-    (the share where it holds).
-    """
-    name = text.strip()
-    if name.isidentifier() and name not in ("lifecycle",):
-        col = compiler.column(Column(name, 0))
-        if col.type().is_boolean():
-            return True, col.cast("float64")
-        if not col.type().is_numeric():
-            raise RuleError(f"metric column {name!r} is {col.type()}; use a numeric column")
-        return False, col.cast("float64")
-    return True, compiler.rule(parse_rule(text)).fill_null(False).cast("float64")
-
-
-def baselines_from_columns(
-    table: ir.Table,
-    masks: dict[str, ir.BooleanValue],
-    metrics: dict[str, str],
-    *,
-    as_of: dt.datetime | None,
-) -> dict[str, Baseline]:
-    """Per-segment baselines of pre-period metrics given as a column or a rule.
-
-    Raises:
-        RuleError: a metric names an unknown column or is not a valid rule.
-    """
-    if not metrics or not masks:
-        return {}
-    compiler = Compiler(table, as_of=as_of)
-    values: dict[str, tuple[bool, Any]] = {}
-    for name, text in metrics.items():
-        try:
-            values[name] = _metric_value(compiler, text)
-        except RuleError as exc:
-            raise RuleError(f"metric {name!r}: {exc}") from None
-    cols = {f"s{i}": m for i, m in enumerate(masks.values())}
-    cols.update({f"v{i}": v for i, (_, v) in enumerate(values.values())})
-    flat = table.select(**cols)  # each rule and metric evaluated once per row
-    aggs: dict[str, Any] = {}
-    for si in range(len(masks)):
-        for mi in range(len(values)):
-            value, mask = flat[f"v{mi}"], flat[f"s{si}"]
-            aggs[f"m_{si}_{mi}"] = value.mean(where=mask)
-            aggs[f"s_{si}_{mi}"] = value.std(how="sample", where=mask)
-    row = flat.aggregate(**aggs).to_pyarrow().to_pylist()[0]
-
-    def grid(prefix: str, mi: int) -> NDArray[np.float64]:
-        got = [row[f"{prefix}_{si}_{mi}"] for si in range(len(masks))]
-        return np.array([np.nan if v is None else v for v in got], dtype=np.float64)
-
-    out = {}
-    for mi, (name, (binary, _)) in enumerate(values.items()):
-        mean = grid("m", mi)
-        sd = np.sqrt(mean * (1 - mean)) if binary else grid("s", mi)
-        out[name] = Baseline(binary=binary, mean=mean, sd=sd)
-    return out
-
-
 def validate(
     table: ir.Table,
     segment_set: SegmentSet,
     *,
     as_of: dt.datetime | None,
     metrics: dict[str, str] | None = None,
+    covariates: dict[str, str] | None = None,
     baselines: dict[str, Baseline] | None = None,
     alpha: float = 0.05,
     power: float = 0.8,
@@ -145,8 +71,9 @@ def validate(
         segment_set: The parsed segments file.
         as_of: The analysis start (for ``days_since`` and ``lifecycle``).
         metrics: Pre-period metrics, name → a numeric column (mean) or a rule (proportion).
-        baselines: Baselines computed elsewhere (e.g. from an experiment's control arm),
-            aligned with the compiled segment names.
+        covariates: CUPED covariates of ``metrics``, name → a numeric column.
+        baselines: Baselines computed elsewhere (e.g. from an experiment's control arm,
+            with its CUPED reduction and arm sizes), aligned with the compiled segment names.
         alpha: Two-sided significance level of the planned test.
         power: Power at which the MDE is computed.
         target_lift: A segment is UNDERPOWERED when its relative MDE exceeds this.
@@ -163,15 +90,12 @@ def validate(
     population = int(row["population"])
     sizes = np.array([int(row[f"n_{i}"] or 0) for i in range(len(names))], dtype=np.float64)
     all_baselines = dict(baselines or {})
-    all_baselines.update(baselines_from_columns(table, masks, metrics or {}, as_of=as_of))
-    n_c, n_t = sizes * traffic * control_share, sizes * traffic * treatment_share
-    mdes: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
-    for metric, base in all_baselines.items():
-        if base.binary:
-            res = mde_proportion(base.mean, n_c, n_t, alpha=alpha, power=power)
-        else:
-            res = mde_mean(base.mean, base.sd, n_c, n_t, alpha=alpha, power=power)
-        mdes[metric] = (res.mde_abs, res.mde_rel)
+    all_baselines.update(
+        baselines_from_columns(table, masks, metrics or {}, as_of=as_of, covariates=covariates)
+    )
+    projected = (sizes * traffic * control_share, sizes * traffic * treatment_share)
+    mdes = {m: b.mde(projected, alpha=alpha, power=power) for m, b in all_baselines.items()}
+    cuped = {m: b.variance_reduction for m, b in all_baselines.items() if b.cuped}
     checks = tuple(
         _check(
             name,
@@ -179,9 +103,10 @@ def validate(
             population,
             floor=segment_set.min_size,
             target_lift=target_lift,
-            mde_abs={m: float(v[0][i]) for m, v in mdes.items()},
-            mde_rel={m: float(v[1][i]) for m, v in mdes.items()},
+            mde_abs={m: float(v.mde_abs[i]) for m, v in mdes.items()},
+            mde_rel={m: float(v.mde_rel[i]) for m, v in mdes.items()},
             baseline={m: float(b.mean[i]) for m, b in all_baselines.items()},
+            reduction={m: float(r[i]) for m, r in cuped.items() if r is not None},
         )
         for i, name in enumerate(names)
     )
@@ -246,6 +171,7 @@ def _check(
     mde_abs: dict[str, float],
     mde_rel: dict[str, float],
     baseline: dict[str, float],
+    reduction: dict[str, float],
 ) -> SegmentCheck:
     suppressed = size < floor
     flags: list[str] = []
@@ -268,6 +194,7 @@ def _check(
         mde_rel=hide(mde_rel),
         mde_abs=hide(mde_abs),
         baseline=hide(baseline),
+        cuped_variance_reduction=hide(reduction),
     )
 
 

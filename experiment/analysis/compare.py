@@ -2,7 +2,8 @@
 
 The test follows the metric's sums: Welch's t on a mean or proportion, the delta
 method on a ratio, CUPED when the metric has a covariate. The guardrail check
-and the minimum detectable effect read the same comparison.
+reads the same comparison; the minimum detectable effect is
+:mod:`~experiment.analysis.mde`'s.
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from experiment.stats import cuped_ttest, mde_mean, ratio_ttest, welch_ttest
+from experiment.stats import cuped_ttest, ratio_ttest, welch_ttest
 from experiment.sums import JointSums
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from experiment.config import ExperimentConfig, MetricSpec
+    from experiment.config import MetricSpec
     from experiment.stats import Alternative, LiftResult
     from experiment.sums import CellSums
 
-__all__ = ["compare", "guardrail_breached", "mde_rel"]
+__all__ = ["compare", "guardrail_breached"]
 
 
 def compare(
@@ -61,18 +62,3 @@ def guardrail_breached(
         return np.nan_to_num(lower, nan=-np.inf) > max_drop
     upper = compare(cells, metric.name, c, j, alpha, alternative="less").ci_high
     return np.nan_to_num(upper, nan=np.inf) < -max_drop
-
-
-def mde_rel(
-    lift: LiftResult, n_c: NDArray[np.float64], n_t: NDArray[np.float64], config: ExperimentConfig
-) -> NDArray[np.float64]:
-    """Relative MDE of each cell at its own sample size and observed spread.
-
-    The per-user standard deviation is backed out of the lift's standard error,
-    ``sd = se / sqrt(1/n_c + 1/n_t)``, so one formula serves means, proportions and
-    (linearised) ratios.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd = lift.se_abs / np.sqrt(1.0 / n_c + 1.0 / n_t)
-    mde = mde_mean(lift.mean_control, sd, n_c, n_t, alpha=config.alpha, power=config.power)
-    return mde.mde_rel

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from experiment.analysis.bayes import bayes
-from experiment.analysis.compare import compare, guardrail_breached, mde_rel
+from experiment.analysis.compare import compare, guardrail_breached
+from experiment.analysis.mde import cell_mde
 from experiment.analysis.privacy import hidden_segments, suppress
 from experiment.analysis.quality import quality_checks
 from experiment.analysis.rows import Comparison, method_label, result_rows
@@ -27,10 +28,10 @@ from experiment.results import AnalysisResults, Heterogeneity, SegmentInfo
 from experiment.stats import (
     CupedResult,
     adjust_pvalues,
+    arm_moments,
     cochran_q,
     sequential_interval,
 )
-from experiment.sums import JointSums
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -49,24 +50,14 @@ def arm_baselines(
     """Each metric's per-user mean and standard deviation in one arm, per segment.
 
     Ratio metrics give the ratio of means and the standard deviation of its
-    linearisation ``(y - r·x) / x̄`` (delta method), so one power formula serves
-    every kind. Capped metrics are already capped in the sums.
-
-    References:
-        Deng, Knoblich & Lu (KDD 2018), "Applying the Delta Method in Metric
-        Analytics": https://arxiv.org/abs/1803.06336
+    delta-method linearisation (:func:`experiment.analysis.mde.arm_moments`).
+    Capped metrics are already capped in the sums.
     """
     j = cells.arms.index(arm)
     out = {}
-    for name, sums in cells.metrics.items():
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if isinstance(sums, JointSums):
-                mean = sums.mean_y[:, j] / sums.mean_x[:, j]
-                m2 = sums.m2_y[:, j] - 2 * mean * sums.c_xy[:, j] + mean**2 * sums.m2_x[:, j]
-                var = np.maximum(m2, 0.0) / (sums.n[:, j] - 1) / sums.mean_x[:, j] ** 2
-            else:
-                mean, var = sums.mean[:, j], sums.var[:, j]
-            out[name] = (mean, np.where(sums.n[:, j] >= 2, np.sqrt(var), np.nan))
+    for name in cells.metrics:
+        mean, var = arm_moments(cells, name, j)
+        out[name] = (mean, np.sqrt(var))
     return out
 
 
@@ -177,7 +168,7 @@ def _comparison(
         p_adjusted=p_values[1],
         bayes=read_out,
         seq=seq,
-        mde_rel=mde_rel(res, cells.units[:, c], cells.units[:, j], config),
+        mde_rel=cell_mde(cells, metric, config, (cells.units[:, c], cells.units[:, j])).mde_rel,
         reduction=res.variance_reduction if isinstance(res, CupedResult) else None,
         breached=breached,
         higher_is_better=better,

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from experiment.cli._app import app, console, user_errors
+from experiment.errors import ConfigError
+
+if TYPE_CHECKING:
+    from experiment.analysis.power import Traffic
 
 __all__ = ["power"]
+
+
+_TrafficOption = Annotated[
+    str | None,
+    typer.Option(
+        "--traffic",
+        help="Traffic model: 'base' (a fixed customer base, everyone eligible at once: "
+        "MDE at the share assigned, no days) or 'daily' (arrivals per day: days needed). "
+        "Default: daily when --users-per-day is given or the assignments span more than "
+        "one timestamp, else base.",
+    ),
+]
 
 
 @app.command()
@@ -44,6 +60,7 @@ def power(
             min=1e-9,
         ),
     ] = None,
+    traffic: _TrafficOption = None,
     power_: Annotated[
         float,
         typer.Option("--power", help="Probability of detecting the lift.", min=0.5, max=0.999),
@@ -55,13 +72,17 @@ def power(
     Estimates each metric's baseline mean and standard deviation per segment in
     the engine (control arm if the dataset has assignments for the experiment,
     else all customers), then prints the minimum detectable relative lift at the
-    current size, the users needed to detect --lift at the experiment's alpha, and
-    the days needed at the current traffic (users per day over the assignments'
-    span, or --users-per-day). Two-sided z test, as statsmodels' NormalIndPower.
+    current size (the MDE `exp analyze` reports), the users needed to detect --lift
+    at the experiment's alpha and, under --traffic daily, the days needed (users
+    per day over the assignments' span, or --users-per-day). The traffic model
+    and any --days beyond the data's window (an extrapolation) are printed.
     """
     from experiment.api import plan_power
     from reports.tables import power_lines
 
+    if traffic not in (None, "base", "daily"):
+        raise ConfigError(f"--traffic {traffic!r}: use 'base' or 'daily'")
+    model: Traffic | None = "base" if traffic == "base" else "daily" if traffic else None
     with console(stderr=True).status("estimating baselines in the engine…"):
         plan = plan_power(
             dataset,
@@ -71,6 +92,7 @@ def power(
             power=power_,
             days=days,
             users_per_day=users_per_day,
+            traffic=model,
         )
     if as_json:
         typer.echo(json.dumps(plan.to_json_dict(), indent=2, allow_nan=False))

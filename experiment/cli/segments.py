@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from experiment.cli._app import app, console, user_errors
+from experiment.errors import ConfigError
 
 __all__ = ["fit", "segments_app", "show", "validate"]
 
@@ -47,16 +48,45 @@ _Traffic = Annotated[
 ]
 
 
-def _metrics(values: list[str]) -> dict[str, str]:
+_Metric = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metric",
+        "-m",
+        help="Pre-period metric NAME=COLUMN (a mean) or NAME=RULE (a proportion), "
+        "e.g. buyers='orders_90d >= 1'; repeatable.",
+    ),
+]
+_Cuped = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cuped",
+        help="CUPED covariate of a --metric, NAME=COLUMN (a numeric pre-period column): "
+        "its MDE shrinks by the measured variance reduction; repeatable.",
+    ),
+]
+
+
+def _metric_inputs(
+    metric: list[str] | None, cuped: list[str] | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``--metric`` and ``--cuped`` as dicts; a covariate must name a metric."""
+    metrics, covariates = _metrics(metric or []), _metrics(cuped or [], hint="--cuped")
+    unknown = sorted(set(covariates) - set(metrics))
+    if unknown:
+        known = sorted(metrics)
+        raise ConfigError(f"--cuped {unknown[0]!r} is not a --metric; name one of {known}")
+    return metrics, covariates
+
+
+def _metrics(values: list[str], hint: str = "--metric") -> dict[str, str]:
     out = {}
     for text in values:
         name, sep, expr = text.partition("=")
         if not sep:
             name, expr = text.strip(), text.strip()
         if not name.strip().isidentifier():
-            raise typer.BadParameter(
-                f"{text!r}: write NAME=COLUMN or NAME=RULE", param_hint="--metric"
-            )
+            raise typer.BadParameter(f"{text!r}: write NAME=COLUMN or NAME=RULE", param_hint=hint)
         out[name.strip()] = expr.strip()
     return out
 
@@ -76,15 +106,8 @@ def validate(
             "from the control arm) set the MDE.",
         ),
     ] = None,
-    metric: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--metric",
-            "-m",
-            help="Pre-period metric NAME=COLUMN (a mean) or NAME=RULE (a proportion), "
-            "e.g. buyers='orders_90d >= 1'; repeatable.",
-        ),
-    ] = None,
+    metric: _Metric = None,
+    cuped: _Cuped = None,
     as_of: AsOfOption = None,
     alpha: Annotated[
         float | None,
@@ -108,12 +131,20 @@ def validate(
     from experiment.api import validate_segments
     from reports.tables import validation_lines
 
+    metrics, covariates = _metrics(metric or []), _metrics(cuped or [], hint="--cuped")
+    unknown = sorted(set(covariates) - set(metrics))
+    if unknown:
+        raise ConfigError(
+            f"--cuped {unknown[0]!r} is not a --metric; name one of {sorted(metrics)}"
+        )
+
     with console(stderr=True).status("checking segments…"):
         report = validate_segments(
             segments_file,
             data,
             experiment=experiment,
-            metrics=_metrics(metric or []),
+            metrics=metrics,
+            cuped=covariates,
             as_of=as_of,
             alpha=alpha,
             power=power,

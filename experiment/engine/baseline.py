@@ -10,6 +10,7 @@ evaluates its rules at.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,11 +40,17 @@ class BaselineSums:
         assigned: Whether they come from the experiment's assignments (else every
             customer counts as control).
         span_days: Days between the first and last assignment (at least 1), when assigned.
+        one_timestamp: Every assignment has the same ``assigned_at`` (a customer base
+            assigned at once), when assigned.
+        data_days: Whole days from the first exposure to the last event (rounded up):
+            the longest per-user window the data can measure; ``None`` without events.
     """
 
     cells: CellSums
     assigned: bool
     span_days: float | None = None
+    one_timestamp: bool = False
+    data_days: float | None = None
 
 
 def _has_assignments(dataset: Dataset, config: ExperimentConfig) -> bool:
@@ -77,14 +84,26 @@ def _all_users(dataset: Dataset, config: ExperimentConfig) -> Dataset:
     return replace(dataset, assignments=fake)
 
 
-def _span_days(dataset: Dataset, config: ExperimentConfig) -> float:
-    """Days over the assignments' ``assigned_at`` span (at least a day)."""
+def _assigned_span(dataset: Dataset, config: ExperimentConfig) -> tuple[dt.datetime, dt.datetime]:
+    """The first and last ``assigned_at`` of the experiment's assignments."""
     a = dataset.assignments
     a = a.filter(a.experiment == config.name)
     row = a.aggregate(first=a.assigned_at.min(), last=a.assigned_at.max()).to_pyarrow()
-    first, last = row.column("first")[0].as_py(), row.column("last")[0].as_py()
-    span: float = max((last - first).total_seconds() / 86_400, 1.0)
-    return span
+    return row.column("first")[0].as_py(), row.column("last")[0].as_py()
+
+
+def _utc(ts: dt.datetime) -> dt.datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=dt.UTC)
+
+
+def _data_days(dataset: Dataset, exposed: dt.datetime) -> float | None:
+    """Whole days (rounded up) from the first exposure (or the first event) to the last event."""
+    ts = dataset.events.ts
+    row = dataset.events.aggregate(first=ts.min(), last=ts.max()).to_pyarrow().to_pylist()[0]
+    if row["last"] is None:
+        return None
+    start = max(_utc(exposed), _utc(row["first"]))
+    return float(max(math.ceil((_utc(row["last"]) - start).total_seconds() / 86_400), 0))
 
 
 def baseline_sums(
@@ -100,9 +119,20 @@ def baseline_sums(
     else:
         data, has_table = open_pre_launch(Path(dataset))
     assigned = has_table and _has_assignments(data, config)
-    cells = aggregate(data if assigned else _all_users(data, config), config, segment_set)
-    span = _span_days(data, config) if assigned else None
-    return BaselineSums(cells=cells, assigned=assigned, span_days=span)
+    source = data if assigned else _all_users(data, config)
+    cells = aggregate(source, config, segment_set)
+    if not assigned:
+        start = source.assignments.assigned_at.min().to_pyarrow().as_py()
+        return BaselineSums(cells=cells, assigned=False, data_days=_data_days(data, start))
+    first, last = _assigned_span(data, config)
+    exposed = first if config.window.start is None else max(_utc(first), _utc(config.window.start))
+    return BaselineSums(
+        cells=cells,
+        assigned=True,
+        span_days=max((last - first).total_seconds() / 86_400, 1.0),
+        one_timestamp=first == last,
+        data_days=_data_days(data, exposed),
+    )
 
 
 def analysis_start(

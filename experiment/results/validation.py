@@ -19,7 +19,11 @@ __all__ = ["SegmentCheck", "ValidationReport"]
 
 @dataclass(frozen=True, kw_only=True)
 class SegmentCheck:
-    """One segment's row; numbers are ``None`` when the segment is under the floor."""
+    """One segment's row; numbers are ``None`` when the segment is under the floor.
+
+    ``cuped_variance_reduction``: per metric with a CUPED covariate, the share of
+    variance the covariate removes (``ρ²``), which ``mde_rel``/``mde_abs`` include.
+    """
 
     name: str
     size: int | None
@@ -29,6 +33,7 @@ class SegmentCheck:
     mde_rel: dict[str, float | None] = field(default_factory=dict)
     mde_abs: dict[str, float | None] = field(default_factory=dict)
     baseline: dict[str, float | None] = field(default_factory=dict)
+    cuped_variance_reduction: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +95,7 @@ class ValidationReport(Display):
                     "baseline": clean(s.baseline),
                     "mde_abs": clean(s.mde_abs),
                     "mde_rel": clean(s.mde_rel),
+                    "cuped_variance_reduction": clean(s.cuped_variance_reduction),
                 }
                 for s in self.segments
             ],

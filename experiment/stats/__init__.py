@@ -10,16 +10,18 @@ from __future__ import annotations
 from experiment.stats.bayes import BayesResult, bayes_beta_binomial, bayes_normal
 from experiment.stats.cuped import CupedResult, cuped_ttest
 from experiment.stats.heterogeneity import HeterogeneityResult, cochran_q
+from experiment.stats.moments import arm_moments, cuped_reduction
 from experiment.stats.multiplicity import Correction, adjust_pvalues
 from experiment.stats.power import (
     MdeResult,
     SampleSizeResult,
+    cuped_variance_reduction,
     detectable_effect_size,
+    mde_cell,
     mde_mean,
-    mde_proportion,
     power_normal,
+    sample_size,
     sample_size_mean,
-    sample_size_proportion,
 )
 from experiment.stats.ratio import ratio_ttest
 from experiment.stats.sequential import SequentialResult, sequential_interval, sequential_rho
@@ -39,17 +41,20 @@ __all__ = [
     "SrmManyResult",
     "SrmResult",
     "adjust_pvalues",
+    "arm_moments",
     "bayes_beta_binomial",
     "bayes_normal",
     "cochran_q",
+    "cuped_reduction",
     "cuped_ttest",
+    "cuped_variance_reduction",
     "detectable_effect_size",
+    "mde_cell",
     "mde_mean",
-    "mde_proportion",
     "power_normal",
     "ratio_ttest",
+    "sample_size",
     "sample_size_mean",
-    "sample_size_proportion",
     "sequential_interval",
     "sequential_rho",
     "srm_test",

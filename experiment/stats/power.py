@@ -1,44 +1,80 @@
-"""Minimum detectable effects of a two-sample test, vectorised over cells.
+"""The minimum detectable effect (MDE) of a cell and its inverse, the sample size.
 
-Both forms solve the power equation of a two-sided normal (z) test for the
-standardised effect ``d``, exactly as statsmodels' ``NormalIndPower`` does
-(both rejection tails are counted)::
+One formula serves ``exp analyze`` (results.json ``mde_rel``), ``exp power`` and
+``exp segments validate``: the MDE of the two-sample normal (z) test of the
+absolute difference of means, with the control arm's per-user variance ``σ²`` in
+both arms, shrunk by CUPED's variance reduction ``R``, divided by the baseline::
 
-    power = Φ(d·√m − z) + Φ(−d·√m − z),   m = n_c·n_t / (n_c + n_t),  z = Φ⁻¹(1 − alpha/2)
+    mde_rel = d* · σ · √(1 − R) / |μ₀|,   d* solves  power = P(reject | δ = d*·σ_eff)
 
-and then turn ``d`` into an effect on the metric's scale:
+    two-sided:  power = Φ(d·√m − z) + Φ(−d·√m − z),   z = Φ⁻¹(1 − alpha/2)
+    one-sided:  power = Φ(d·√m − z),                   z = Φ⁻¹(1 − alpha)
+    m = n_c·n_t / (n_c + n_t)
 
-* proportions use Cohen's arcsine effect size ``h = 2·asin(√p₁) − 2·asin(√p₀)``, so
-  the MDE is ``sin²(asin(√p₀) + h/2) − p₀`` (an increase);
-* means use ``d = δ / σ`` with the baseline standard deviation, so the MDE is ``d·σ``.
+(both rejection tails counted, exactly as statsmodels' ``NormalIndPower``; the
+one-sided root is the closed form ``(z_{1-alpha} + z_power)/√m``). The sample size
+for a target lift is the root of the same equation, so the MDE at that size is
+the target lift.
+
+Why this formula:
+
+* It is the test the analysis runs. Welch's t on a mean or proportion, the delta
+  method on a ratio (its linearised per-user variance) and CUPED (variance times
+  ``1 − ρ²``) all test an absolute difference whose standard error is
+  ``σ·√(1/n_c + 1/n_t)`` under equal arm variances; at the sizes where an MDE is
+  useful the t and z quantiles agree, and the z form has no degrees of freedom
+  that would tie the planning number to the observed spread of a treatment arm
+  that does not exist yet.
+* Proportions use the same variance, ``p(1−p)`` (or the sample variance of the
+  0/1 values, ``p(1−p)·n/(n−1)``, when it comes from sums). The variance under
+  the alternative, ``p₁(1−p₁)``, is deliberately not used: it exists only for
+  proportions (a mean's or a ratio's treatment variance has no model), it would
+  make the MDE of an increase differ from that of a decrease, and its effect is
+  small where planning matters: for a rare rate the treatment-arm variance grows
+  like ``1 + L`` for a relative lift ``L``, so the MDE is understated by about
+  ``L/4`` of itself (2.5% of the MDE at a 10% lift). Cohen's arcsine ``h`` (used
+  before) builds that in for proportions only, and cannot take a CUPED reduction.
+* CUPED replaces ``y`` by ``y − θ(x − x̄)``; with the optimal ``θ`` the per-user
+  variance becomes ``σ²(1 − ρ²)``, ``ρ`` the correlation of metric and covariate.
 
 References:
-    Cohen (1988), Statistical Power Analysis, ch. 6 (arcsine ``h``):
-    https://doi.org/10.4324/9780203771587
-    statsmodels ``NormalIndPower`` and ``normal_power``:
+    Chow, Shao & Wang (2008), Sample Size Calculations in Clinical Research, 2nd ed.,
+    §3.2 (two-sample parallel design, equal variances): https://doi.org/10.1201/9781584889830
+    Kohavi, Tang & Xu (2020), Trustworthy Online Controlled Experiments, ch. 17
+    (``n ≈ 16σ²/δ²``, the variance from the baseline): https://doi.org/10.1017/9781108653985
+    Deng, Xu, Kohavi & Walker (WSDM 2013), "Improving the Sensitivity of Online
+    Controlled Experiments by Utilizing Pre-Experiment Data" (variance × ``1 − ρ²``):
+    https://doi.org/10.1145/2433396.2433413
+    statsmodels ``NormalIndPower``:
     https://www.statsmodels.org/stable/generated/statsmodels.stats.power.NormalIndPower.html
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from experiment.stats._checks import check_scalar
+from experiment.stats._checks import check_choice, check_scalar
 from experiment.stats._dist import norm_cdf, norm_isf, norm_pdf, norm_sf
-from experiment.stats.messages import OK, TOO_FEW_UNITS, ZERO_BASELINE
+from experiment.stats._lift import ALTERNATIVES
+from experiment.stats.messages import OK, TOO_FEW_UNITS, ZERO_BASELINE, ZERO_VARIANCE
+
+if TYPE_CHECKING:
+    from experiment.stats._lift import Alternative
 
 __all__ = [
     "MdeResult",
     "SampleSizeResult",
+    "cuped_variance_reduction",
     "detectable_effect_size",
+    "mde_cell",
     "mde_mean",
-    "mde_proportion",
     "power_normal",
+    "sample_size",
     "sample_size_mean",
-    "sample_size_proportion",
 ]
 
 _NEWTON_STEPS = 50
@@ -49,9 +85,9 @@ class MdeResult:
     """Minimum detectable effects, one element per cell.
 
     Attributes:
-        effect_size: The standardised effect (Cohen's ``h`` or ``d``).
-        mde_abs: The smallest detectable increase on the metric's scale.
-        mde_rel: ``mde_abs`` relative to the baseline.
+        effect_size: The standardised effect ``d* = δ / σ_eff`` (``σ_eff`` after CUPED).
+        mde_abs: The smallest detectable difference on the metric's scale.
+        mde_rel: ``mde_abs`` relative to the baseline, ``mde_abs / |μ₀|``.
         reason: A reason code where the MDE is ``nan`` (see ``messages``), else ``""``.
     """
 
@@ -69,39 +105,61 @@ def _effective_n(n_control: ArrayLike, n_treatment: ArrayLike) -> NDArray[np.flo
     return np.asarray(m, dtype=np.float64)
 
 
+def _critical(alpha: float, alternative: Alternative) -> tuple[float, bool]:
+    """The critical z and whether the test has two tails."""
+    alternative = check_choice(alternative, "alternative", ALTERNATIVES)
+    two = alternative == "two-sided"
+    return float(norm_isf(alpha / 2 if two else alpha)), two
+
+
 def power_normal(
-    effect_size: ArrayLike, n_control: ArrayLike, n_treatment: ArrayLike, *, alpha: float
+    effect_size: ArrayLike,
+    n_control: ArrayLike,
+    n_treatment: ArrayLike,
+    *,
+    alpha: float,
+    alternative: Alternative = "two-sided",
 ) -> NDArray[np.float64]:
-    """Power of a two-sided two-sample z test for a standardised effect (both tails).
+    """Power of a two-sample z test for a standardised effect (two-sided: both tails).
+
+    A one-sided test (``"greater"`` or ``"less"``) counts the tail in the effect's
+    direction; ``effect_size`` is then its magnitude.
 
     Examples:
         >>> round(float(power_normal(0.2, 393, 393, alpha=0.05)), 2)
         0.8
     """
     alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
-    crit = norm_isf(alpha / 2)
+    crit, two = _critical(alpha, alternative)
     shift = np.asarray(effect_size, dtype=np.float64) * np.sqrt(
         _effective_n(n_control, n_treatment)
     )
+    if not two:
+        return np.asarray(norm_sf(crit - np.abs(shift)))
     return np.asarray(norm_sf(crit - shift) + norm_cdf(-crit - shift))
 
 
 def detectable_effect_size(
-    n_control: ArrayLike, n_treatment: ArrayLike, *, alpha: float = 0.05, power: float = 0.8
+    n_control: ArrayLike,
+    n_treatment: ArrayLike,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: Alternative = "two-sided",
 ) -> NDArray[np.float64]:
-    """The standardised effect a two-sided z test detects with probability ``power``.
+    """The standardised effect a two-sample z test detects with probability ``power``.
 
-    Starts from the one-tail closed form ``(z_{1-alpha/2} + z_power) / √m`` and refines
-    with Newton steps on the two-tail power equation (the second tail matters
-    only for tiny samples). Cells with an empty arm give ``nan``.
+    One-sided: the closed form ``(z_{1-alpha} + z_power) / √m``. Two-sided: starts
+    from ``(z_{1-alpha/2} + z_power) / √m`` and refines with Newton steps on the
+    two-tail power equation (the second tail matters only for tiny samples).
+    Cells with an empty arm give ``nan``.
     """
     alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
     power = check_scalar(power, "power", gt=alpha / 2, lt=1)
-    m = _effective_n(n_control, n_treatment)
-    root = np.sqrt(m)
-    crit = norm_isf(alpha / 2)
+    crit, two = _critical(alpha, alternative)
+    root = np.sqrt(_effective_n(n_control, n_treatment))
     d = (crit + norm_isf(1 - power)) / root
-    for _ in range(_NEWTON_STEPS):
+    for _ in range(_NEWTON_STEPS if two else 0):
         f = norm_sf(crit - d * root) + norm_cdf(-crit - d * root) - power
         slope = root * (norm_pdf(crit - d * root) - norm_pdf(-crit - d * root))
         step = np.where(slope > 0, f / np.where(slope > 0, slope, 1.0), 0.0)
@@ -111,50 +169,94 @@ def detectable_effect_size(
     return np.asarray(d, dtype=np.float64)
 
 
-def _reasons(n_control: ArrayLike, n_treatment: ArrayLike) -> NDArray[np.str_]:
-    nc = np.asarray(n_control, dtype=np.float64)
-    nt = np.asarray(n_treatment, dtype=np.float64)
-    return np.where((nc > 0) & (nt > 0), OK, TOO_FEW_UNITS).astype(np.str_)
+def _effective_sd(variance: ArrayLike, variance_reduction: ArrayLike) -> NDArray[np.float64]:
+    """``σ·√(1 − R)``; a ``nan`` reduction (no or a constant covariate) counts as 0."""
+    var = np.asarray(variance, dtype=np.float64)
+    red = np.clip(np.nan_to_num(np.asarray(variance_reduction, dtype=np.float64)), 0.0, 1.0)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.sqrt(np.where(var >= 0, var, np.nan) * (1.0 - red)))
 
 
-def mde_proportion(
-    baseline: ArrayLike,
+def cuped_variance_reduction(
+    m2_y: ArrayLike, m2_x: ArrayLike, c_xy: ArrayLike
+) -> NDArray[np.float64]:
+    """CUPED's share of per-user variance removed, ``ρ² = C_xy² / (M2_x·M2_y)``, per cell.
+
+    From the centred sums of the metric ``y`` and its covariate ``x`` (``M2`` and
+    ``C_xy`` as in :class:`experiment.sums.JointSums`). With the optimal slope
+    ``θ = C_xy / M2_x`` the adjusted variance is ``σ²(1 − ρ²)``; a constant
+    metric or covariate gives 0 (nothing to remove).
+
+    References:
+        Deng, Xu, Kohavi & Walker (WSDM 2013), "Improving the Sensitivity of Online
+        Controlled Experiments by Utilizing Pre-Experiment Data", §3.3:
+        https://doi.org/10.1145/2433396.2433413
+
+    Examples:
+        >>> float(cuped_variance_reduction(4.0, 1.0, 1.0)[()])
+        0.25
+    """
+    my = np.asarray(m2_y, dtype=np.float64)
+    mx = np.asarray(m2_x, dtype=np.float64)
+    cxy = np.asarray(c_xy, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where((mx > 0) & (my > 0), cxy**2 / (mx * my), 0.0)
+    return np.asarray(np.clip(np.nan_to_num(r2), 0.0, 1.0), dtype=np.float64)
+
+
+def mde_cell(
+    mean: ArrayLike,
+    variance: ArrayLike,
     n_control: ArrayLike,
     n_treatment: ArrayLike,
     *,
     alpha: float = 0.05,
     power: float = 0.8,
+    alternative: Alternative = "two-sided",
+    variance_reduction: ArrayLike = 0.0,
 ) -> MdeResult:
-    """Smallest detectable increase of a conversion rate (Cohen's ``h``, two-sided z test).
+    """The relative MDE of each cell: the one formula of analyze, power and validate.
 
     Args:
-        baseline: Control conversion rate(s), in [0, 1].
-        n_control: Users per cell in control.
-        n_treatment: Users per cell in treatment.
-        alpha: Two-sided significance level.
+        mean: Baseline (control) mean per cell, ``μ₀``.
+        variance: Per-user variance of the metric in the baseline, ``σ²`` (a
+            proportion's ``p(1−p)``; a ratio's delta-method linearisation).
+        n_control: Control users per cell.
+        n_treatment: Treatment users per cell.
+        alpha: Significance level of the test (two-sided: split over both tails).
         power: Probability of detecting the MDE.
+        alternative: ``"two-sided"``, ``"greater"`` or ``"less"`` (the metric's test).
+        variance_reduction: CUPED's share of variance removed, ``R ≈ ρ²`` (0 without a
+            covariate; ``nan`` counts as 0); the variance is multiplied by ``1 − R``.
 
     Returns:
-        The MDE per cell; ``nan`` with a reason when an arm is empty, or when no rate
-        up to 1 is detectable (reason ``too_few_units``).
+        ``mde_abs = d*·σ·√(1−R)`` and ``mde_rel = mde_abs / |μ₀|`` per cell; ``nan``
+        with a reason when an arm is empty (``too_few_units``), the variance is
+        unknown (``zero_variance``) or the baseline is 0 (``zero_baseline``).
 
     Examples:
-        >>> r = mde_proportion(0.03, 10_000, 10_000)
+        >>> r = mde_cell(0.03, 0.03 * 0.97, 10_000, 10_000)
         >>> round(float(r.mde_abs), 5), round(float(r.mde_rel), 3)
-        (0.00713, 0.238)
+        (0.00676, 0.225)
+        >>> half = mde_cell(0.03, 0.03 * 0.97, 10_000, 10_000, variance_reduction=0.75)
+        >>> round(float(half.mde_rel / r.mde_rel), 12)
+        0.5
     """
-    h = detectable_effect_size(n_control, n_treatment, alpha=alpha, power=power)
-    p0 = np.clip(np.asarray(baseline, dtype=np.float64), 0.0, 1.0)
-    angle = np.arcsin(np.sqrt(p0)) + h / 2
-    reachable = angle <= np.pi / 2
-    p1 = np.where(reachable, np.sin(np.minimum(angle, np.pi / 2)) ** 2, np.nan)
-    mde_abs = p1 - p0
+    d = detectable_effect_size(
+        n_control, n_treatment, alpha=alpha, power=power, alternative=alternative
+    )
+    mu = np.asarray(mean, dtype=np.float64)
+    mde_abs = d * _effective_sd(variance, variance_reduction)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mde_rel = np.where(p0 > 0, mde_abs / p0, np.nan)
-    reason = _reasons(n_control, n_treatment)
-    reason = np.where((reason == OK) & ~reachable, TOO_FEW_UNITS, reason)
-    reason = np.where((reason == OK) & (p0 == 0), ZERO_BASELINE, reason).astype(np.str_)
-    return MdeResult(effect_size=h, mde_abs=mde_abs, mde_rel=mde_rel, reason=reason)
+        mde_rel = np.where(mu != 0, mde_abs / np.abs(mu), np.nan)
+    nc = np.asarray(n_control, dtype=np.float64)
+    nt = np.asarray(n_treatment, dtype=np.float64)
+    reason = np.select(
+        [~((nc > 0) & (nt > 0)), ~np.isfinite(mde_abs), mu == 0],
+        [TOO_FEW_UNITS, ZERO_VARIANCE, ZERO_BASELINE],
+        OK,
+    ).astype(np.str_)
+    return MdeResult(effect_size=d, mde_abs=mde_abs, mde_rel=mde_rel, reason=reason)
 
 
 def mde_mean(
@@ -166,25 +268,15 @@ def mde_mean(
     alpha: float = 0.05,
     power: float = 0.8,
 ) -> MdeResult:
-    """Smallest detectable increase of a mean, given the baseline mean and standard deviation.
-
-    The standardised effect is ``d = δ / σ`` (normal approximation, as
-    statsmodels' ``NormalIndPower``), so ``mde_abs = d·σ``.
+    """:func:`mde_cell` (two-sided, no CUPED) given the baseline standard deviation.
 
     Examples:
         >>> r = mde_mean(10.0, 20.0, 5_000, 5_000)
         >>> round(float(r.mde_abs), 4)
         1.1206
     """
-    d = detectable_effect_size(n_control, n_treatment, alpha=alpha, power=power)
-    mu = np.asarray(mean, dtype=np.float64)
     sigma = np.asarray(sd, dtype=np.float64)
-    mde_abs = d * sigma
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mde_rel = np.where(mu != 0, mde_abs / np.abs(mu), np.nan)
-    reason = _reasons(n_control, n_treatment)
-    reason = np.where((reason == OK) & (mu == 0), ZERO_BASELINE, reason).astype(np.str_)
-    return MdeResult(effect_size=d, mde_abs=mde_abs, mde_rel=mde_rel, reason=reason)
+    return mde_cell(mean, sigma**2, n_control, n_treatment, alpha=alpha, power=power)
 
 
 @dataclass(frozen=True)
@@ -192,7 +284,7 @@ class SampleSizeResult:
     """Users needed per arm to detect a given lift, one element per cell.
 
     Attributes:
-        effect_size: The standardised effect (Cohen's ``h`` or ``d``) of the lift.
+        effect_size: The standardised effect ``lift·|μ₀| / (σ·√(1−R))``.
         n_control: Control users needed (not rounded; round up to plan).
         n_treatment: Treatment users needed, ``ratio · n_control``.
         reason: A reason code where the size is ``nan`` (see ``messages``), else ``""``.
@@ -204,11 +296,13 @@ class SampleSizeResult:
     reason: NDArray[np.str_]
 
 
-def _required_shift(alpha: float, power: float) -> float:
-    """The ``d·√m`` at which the two-tailed z test has the requested power."""
+def _required_shift(alpha: float, power: float, alternative: Alternative) -> float:
+    """The ``d·√m`` at which the z test has the requested power."""
     from scipy.optimize import brentq
 
-    crit = norm_isf(alpha / 2)
+    crit, two = _critical(alpha, alternative)
+    if not two:
+        return float(crit + norm_isf(1 - power))
 
     def gap(shift: float) -> float:
         return float(norm_sf(crit - shift) + norm_cdf(-crit - shift) - power)
@@ -216,61 +310,50 @@ def _required_shift(alpha: float, power: float) -> float:
     return float(brentq(gap, 0.0, crit + norm_isf(1 - power) + 10.0, xtol=1e-14))
 
 
-def _sample_size(
-    d: NDArray[np.float64], *, alpha: float, power: float, ratio: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
-    power = check_scalar(power, "power", gt=alpha / 2, lt=1)
-    ratio = check_scalar(ratio, "ratio", gt=0, lt=np.inf)
-    shift = _required_shift(alpha, power)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m = np.where(np.abs(d) > 0, (shift / np.abs(d)) ** 2, np.nan)
-    n_control = m * (1.0 + ratio) / ratio  # m = n_c·n_t / (n_c + n_t), n_t = ratio·n_c
-    return n_control, ratio * n_control
-
-
-def sample_size_proportion(
-    baseline: ArrayLike,
+def sample_size(
+    mean: ArrayLike,
+    variance: ArrayLike,
     lift_rel: float,
     *,
     alpha: float = 0.05,
     power: float = 0.8,
+    alternative: Alternative = "two-sided",
+    variance_reduction: ArrayLike = 0.0,
     ratio: float = 1.0,
 ) -> SampleSizeResult:
-    """Users per arm for a two-sided z test to detect a relative lift of a conversion rate.
-
-    The effect is Cohen's ``h`` between ``p₀`` and ``p₀·(1 + lift_rel)``; the size
-    solves the two-tailed power equation exactly (as statsmodels'
-    ``NormalIndPower.solve_power``).
+    """Users per arm at which :func:`mde_cell` equals ``|lift_rel|`` (its inverse).
 
     Args:
-        baseline: Control conversion rate(s), in [0, 1].
+        mean: Baseline (control) mean per cell.
+        variance: Per-user baseline variance per cell (as :func:`mde_cell`).
         lift_rel: Relative lift to detect, e.g. ``0.05``.
-        alpha: Two-sided significance level.
+        alpha: Significance level of the test.
         power: Probability of detecting the lift.
+        alternative: ``"two-sided"``, ``"greater"`` or ``"less"``.
+        variance_reduction: CUPED's share of variance removed (``nan`` counts as 0).
         ratio: ``n_treatment / n_control``.
 
     Returns:
-        Users needed per arm; ``nan`` with reason ``zero_baseline`` for a zero rate,
-        ``too_few_units`` when the lifted rate would exceed 1.
+        Users needed per arm; ``nan`` with reason ``zero_baseline`` for a zero mean,
+        ``zero_variance`` when the variance is 0 or unknown.
 
     Examples:
-        >>> r = sample_size_proportion(0.03, 0.1)
+        >>> r = sample_size(10.0, 400.0, 0.1)
         >>> int(np.ceil(r.n_control[0]))
-        53182
+        6280
     """
     lift_rel = check_scalar(lift_rel, "lift_rel", gt=-1, lt=np.inf)
-    p0 = np.atleast_1d(np.asarray(baseline, dtype=np.float64))
-    p1 = p0 * (1.0 + lift_rel)
-    reachable = (p1 >= 0) & (p1 <= 1)
-    h = np.where(
-        reachable,
-        2 * np.arcsin(np.sqrt(np.clip(p1, 0, 1))) - 2 * np.arcsin(np.sqrt(np.clip(p0, 0, 1))),
-        np.nan,
-    )
-    n_control, n_treatment = _sample_size(h, alpha=alpha, power=power, ratio=ratio)
-    reason = np.where(p0 > 0, np.where(reachable, OK, TOO_FEW_UNITS), ZERO_BASELINE)
-    return SampleSizeResult(h, n_control, n_treatment, reason.astype(np.str_))
+    alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
+    power = check_scalar(power, "power", gt=alpha / 2, lt=1)
+    ratio = check_scalar(ratio, "ratio", gt=0, lt=np.inf)
+    mu = np.atleast_1d(np.asarray(mean, dtype=np.float64))
+    sd = np.atleast_1d(_effective_sd(variance, variance_reduction))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(sd > 0, abs(lift_rel) * np.abs(mu) / sd, np.nan)
+        m = np.where(d > 0, (_required_shift(alpha, power, alternative) / d) ** 2, np.nan)
+    n_control = m * (1.0 + ratio) / ratio  # m = n_c·n_t / (n_c + n_t), n_t = ratio·n_c
+    reason = np.select([mu == 0, ~(sd > 0)], [ZERO_BASELINE, ZERO_VARIANCE], OK).astype(np.str_)
+    return SampleSizeResult(d, n_control, ratio * n_control, reason)
 
 
 def sample_size_mean(
@@ -282,21 +365,12 @@ def sample_size_mean(
     power: float = 0.8,
     ratio: float = 1.0,
 ) -> SampleSizeResult:
-    """Users per arm for a two-sided z test to detect a relative lift of a mean.
-
-    The standardised effect is ``d = lift_rel·|μ| / σ`` (normal approximation, as
-    statsmodels' ``NormalIndPower``).
+    """:func:`sample_size` (two-sided, no CUPED) given the baseline standard deviation.
 
     Examples:
         >>> r = sample_size_mean(10.0, 20.0, 0.1)
         >>> int(np.ceil(r.n_control[0]))
         6280
     """
-    lift_rel = check_scalar(lift_rel, "lift_rel", gt=-1, lt=np.inf)
-    mu = np.atleast_1d(np.asarray(mean, dtype=np.float64))
     sigma = np.atleast_1d(np.asarray(sd, dtype=np.float64))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.where(sigma > 0, lift_rel * np.abs(mu) / sigma, np.nan)
-    n_control, n_treatment = _sample_size(d, alpha=alpha, power=power, ratio=ratio)
-    reason = np.where(mu != 0, OK, ZERO_BASELINE).astype(np.str_)
-    return SampleSizeResult(d, n_control, n_treatment, reason)
+    return sample_size(mean, sigma**2, lift_rel, alpha=alpha, power=power, ratio=ratio)

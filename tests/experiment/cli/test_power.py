@@ -7,7 +7,6 @@ import shutil
 import pandas as pd
 import pytest
 from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import proportion_effectsize
 from typer.testing import CliRunner
 
 from experiment.cli import app
@@ -34,6 +33,7 @@ def test_power_baselines_sizes_and_days_match_references(dataset_dir):
     asg = asg[asg.experiment == "exp1"]
     span = (asg.assigned_at.max() - asg.assigned_at.min()).total_seconds() / 86_400
     assert doc["baseline"] == "control arm"
+    assert doc["traffic"] == "daily"  # assignments over several days
     assert doc["users_per_day"] == pytest.approx(len(df) / span, rel=1e-12)
     solver = NormalIndPower()
     for segment in ("all", "buyers", "mobile", "lapsed_desktop"):
@@ -45,19 +45,15 @@ def test_power_baselines_sizes_and_days_match_references(dataset_dir):
             assert row["users"] == len(d)
             assert row["mean"] == pytest.approx(c[col].mean(), rel=1e-12)
             assert row["sd"] == pytest.approx(c[col].std(ddof=1), rel=1e-9)
-            mean = c[col].mean()
-            if metric == "conversion":
-                effect = proportion_effectsize(mean * 1.1, mean)
-            else:
-                effect = 0.1 * mean / c[col].std(ddof=1)
+            effect = 0.1 * c[col].mean() / c[col].std(ddof=1)  # z test on the control sd
             need = solver.solve_power(effect_size=effect, alpha=0.05, power=0.8, ratio=1.0)
             assert row["n_control_needed"] == math.ceil(need)
             assert row["users_needed"] == math.ceil(2 * need)
             seg_rate = doc["users_per_day"] * len(d) / len(df)
             assert row["days_needed"] == pytest.approx(2 * need / seg_rate, rel=1e-9)
-            if metric == "revenue_per_user":  # MDE at the current split, statsmodels' solver
-                d_mde = solver.solve_power(nobs1=n_c, ratio=n_t / n_c, alpha=0.05, power=0.8)
-                assert row["mde_abs"] == pytest.approx(d_mde * c[col].std(ddof=1), rel=1e-4)
+            # MDE at the current split, statsmodels' solver
+            d_mde = solver.solve_power(nobs1=n_c, ratio=n_t / n_c, alpha=0.05, power=0.8)
+            assert row["mde_abs"] == pytest.approx(d_mde * c[col].std(ddof=1), rel=1e-4)
 
 
 def test_power_ctr_sd_is_the_delta_method_linearisation(dataset_dir):
@@ -91,8 +87,9 @@ def test_power_without_assignments_uses_all_customers(dataset_dir, tmp_path):
     assert row["users"] == len(cust)
     assert row["mean"] == pytest.approx(conv.mean(), rel=1e-12)
     need = NormalIndPower().solve_power(
-        effect_size=proportion_effectsize(conv.mean() * 1.05, conv.mean()), alpha=0.05, power=0.8
+        effect_size=0.05 * conv.mean() / conv.std(ddof=1), alpha=0.05, power=0.8
     )
+    assert doc["traffic"] == "daily"  # --users-per-day implies arrivals
     assert row["days_needed"] == pytest.approx(2 * need / 500, rel=1e-9)
 
 

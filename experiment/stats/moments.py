@@ -1,0 +1,55 @@
+"""A cell's baseline moments read off :class:`experiment.sums.CellSums`: the MDE's inputs.
+
+``exp analyze``, ``exp power`` and ``exp segments validate --experiment`` read the
+control arm's per-user mean and variance, and CUPED's variance reduction, with
+these two functions, so the one MDE (:func:`experiment.stats.mde_cell`) gets the
+same inputs on every path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from experiment.stats.power import cuped_variance_reduction
+from experiment.sums import JointSums
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from experiment.sums import CellSums
+
+__all__ = ["arm_moments", "cuped_reduction"]
+
+
+def arm_moments(
+    cells: CellSums, name: str, j: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A metric's per-user mean and sample variance in arm ``j``, per segment.
+
+    Ratio metrics give the ratio of means and the variance of the linearisation
+    ``(y - r·x) / x̄`` (delta method), so one power formula serves every kind.
+    Fewer than two users give a ``nan`` variance.
+
+    References:
+        Deng, Knoblich & Lu (KDD 2018), "Applying the Delta Method in Metric
+        Analytics": https://arxiv.org/abs/1803.06336
+    """
+    sums = cells.metrics[name]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if isinstance(sums, JointSums):
+            mean = sums.mean_y[:, j] / sums.mean_x[:, j]
+            m2 = sums.m2_y[:, j] - 2 * mean * sums.c_xy[:, j] + mean**2 * sums.m2_x[:, j]
+            var = np.maximum(m2, 0.0) / (sums.n[:, j] - 1) / sums.mean_x[:, j] ** 2
+        else:
+            mean, var = sums.mean[:, j], sums.var[:, j]
+    return mean, np.where(sums.n[:, j] >= 2, var, np.nan)
+
+
+def cuped_reduction(cells: CellSums, name: str, j: int) -> NDArray[np.float64]:
+    """``ρ²`` of the metric and its CUPED covariate in arm ``j`` (0 without a covariate)."""
+    joint = cells.cuped.get(name)
+    if joint is None:
+        return np.zeros(len(cells.segments))
+    return cuped_variance_reduction(joint.m2_y[:, j], joint.m2_x[:, j], joint.c_xy[:, j])
