@@ -19,6 +19,7 @@ References:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,6 +232,10 @@ class CellSums:
     units per (segment, stratum, arm) when there is more than one stratum.
     ``timeline`` (sequential experiments only) holds, per window day (ISO date),
     the same cell sums cumulated up to the end of that day.
+    ``assignment_days`` is the span from the first to the last assignment of the
+    analysed users, in days: the base of the traffic per day (users / span); 0 when
+    every user was assigned at once (a fixed base: no daily traffic), ``nan`` when
+    unknown (sums written before it was recorded).
     """
 
     segments: tuple[str, ...]
@@ -245,3 +250,4 @@ class CellSums:
     cuped: dict[str, JointSums] = field(default_factory=dict)
     caps: dict[str, float] = field(default_factory=dict)
     timeline: tuple[tuple[str, CellSums], ...] = ()
+    assignment_days: float = math.nan

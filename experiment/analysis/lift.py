@@ -4,8 +4,9 @@ Runs every (segment, metric, treatment arm) comparison at once per metric,
 vectorised over segments (:mod:`~experiment.analysis.compare`), then corrects
 p-values for multiplicity, adds the Bayesian read-outs
 (:mod:`~experiment.analysis.bayes`), the sequential intervals and the MDE, builds
-the rows (:mod:`~experiment.analysis.rows`), checks the sample ratio
-(:mod:`~experiment.analysis.srm`) and withholds segments under the privacy floor
+the rows (:mod:`~experiment.analysis.rows`), adds what each lift is worth and
+how long an underpowered row needs (:mod:`~experiment.analysis.impact`), checks
+the sample ratio (:mod:`~experiment.analysis.srm`) and withholds segments under the privacy floor
 (:mod:`~experiment.analysis.privacy`). Reads no data: its input is
 :class:`experiment.sums.CellSums`.
 """
@@ -18,6 +19,7 @@ import numpy as np
 
 from experiment.analysis.bayes import bayes
 from experiment.analysis.compare import compare, guardrail_breached
+from experiment.analysis.impact import add_impact
 from experiment.analysis.mde import cell_mde
 from experiment.analysis.privacy import hidden_segments, suppress
 from experiment.analysis.quality import quality_checks
@@ -77,6 +79,7 @@ def analyze_cells(
         for comp in comparisons
         for row in result_rows(cells, comp, alpha=config.alpha, target_lift=config.target_lift)
     ]
+    rows = add_impact(rows, cells, comparisons, config)
     segments = _segment_infos(cells, segment_set)
     floor = segment_set.min_size if segment_set is not None else 0
     hidden = hidden_segments(segments, floor)
@@ -97,6 +100,7 @@ def analyze_cells(
         heterogeneity=_heterogeneity(comparisons, segment_set),
         timeline=timeline_points(cells, config, hidden),
         cuped_covariates=covariates,
+        target_lift=config.target_lift,
     )
 
 

@@ -16,6 +16,8 @@ _WITHHELD = (
     "ci_abs_low", "ci_abs_high", "p_value", "p_adjusted", "cuped_variance_reduction",
     "chance_to_win", "expected_loss", "seq_p_value", "seq_ci_low", "seq_ci_high", "mde_rel",
     "mean_control_adj", "mean_treatment_adj",
+    "impact_users", "users_per_day", "impact_window", "impact_window_low", "impact_window_high",
+    "impact_30d", "impact_30d_low", "impact_30d_high", "users_needed", "days_needed",
 )  # fmt: skip
 
 

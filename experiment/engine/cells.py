@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["aggregate"]
 
 _SI = "__si__"  # the segment index a row of the long table counts for
+_AT = "__assigned__"  # a user's first assignment time, for the assignment span
 Rows = list[dict[str, Any]]
 
 
@@ -142,7 +143,9 @@ def _long_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[s
         for si in range(1, len(users.segments))
     ]
     quality = quality_columns(users, t)
-    long = t.select("arm", **{_SI: ibis.array(member).unnest()}, **cols, **quality)
+    long = t.select(
+        "arm", **{_SI: ibis.array(member).unnest(), _AT: t.assigned_at}, **cols, **quality
+    )
     return long.filter(long[_SI].notnull()), cols
 
 
@@ -159,6 +162,7 @@ def _cell_rows(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[s
     aggs.update({c: long[c].sum() for c in QUALITY_SUMS})
     aggs.update({c: long[c].sum() for c in cols if c.startswith("stratum")})
     aggs.update({c: long[c].max() for c in cols if c.startswith("cap")})
+    aggs.update(__first__=long[_AT].min(), __last__=long[_AT].max())
     rows = long.group_by([_SI, "arm"]).aggregate(**aggs).to_pyarrow().to_pylist()
     caps = dict(users.caps)
     for r in rows:
@@ -197,7 +201,21 @@ def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellS
         window_start=users.start,
         window_end=users.end,
         cuped=cuped,
+        assignment_days=_assignment_days(rows),
     )
+
+
+def _assignment_days(rows: Rows) -> float:
+    """Days from the first to the last assignment of the analysed users (``all``, every arm).
+
+    0 when they share one timestamp (a customer base assigned at once); ``nan``
+    without users. Read off the main query's ``all`` rows: no extra query.
+    """
+    firsts = [r["__first__"] for r in rows if r[_SI] == 0 and r["__first__"] is not None]
+    lasts = [r["__last__"] for r in rows if r[_SI] == 0 and r["__last__"] is not None]
+    if not firsts or not lasts:
+        return math.nan
+    return float((max(lasts) - min(firsts)).total_seconds()) / 86_400
 
 
 def _strata_units(rows: Rows, cells: CellSums, strata: tuple[str, ...]) -> NDArray[np.float64]:

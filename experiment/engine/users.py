@@ -138,6 +138,7 @@ def user_table(
         "user_id",
         "arm",
         "arms_seen",
+        "assigned_at",
         *[
             ibis.coalesce(per_user[c], 0).name(c)
             for c in (*measure_cols.values(), *QUALITY_COLUMNS)

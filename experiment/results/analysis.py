@@ -78,6 +78,19 @@ class ResultRow:
     higher_is_better: bool = True
     # Below the segments file's min_size (privacy floor): every number is withheld (null).
     suppressed: bool = False
+    # Impact of rolling the arm out to the segment (README "results.json"): the metric's
+    # total change over the window and per 30 days of traffic, with the lift's CI scaled.
+    impact_users: float = math.nan
+    users_per_day: float = math.nan
+    impact_window: float = math.nan
+    impact_window_low: float = math.nan
+    impact_window_high: float = math.nan
+    impact_30d: float = math.nan
+    impact_30d_low: float = math.nan
+    impact_30d_high: float = math.nan
+    # Underpowered rows: extra users (both arms) and days to reach target_lift's MDE.
+    users_needed: float = math.nan
+    days_needed: float = math.nan
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,6 +199,7 @@ class AnalysisResults(Display):
     timeline: tuple[TimelinePoint, ...] = ()
     cuped_covariates: dict[str, str] = field(default_factory=dict)
     data_quality: DataQuality = field(default_factory=DataQuality)
+    target_lift: float = math.nan  # the experiment's target MDE (older files: unknown)
 
     @property
     def confidence_level(self) -> float:
@@ -292,6 +306,7 @@ class AnalysisResults(Display):
                 TimelinePoint(**_typed(TimelinePoint, t)) for t in doc.get("timeline") or ()
             ),
             cuped_covariates=dict(doc.get("cuped_covariates") or {}),
+            target_lift=_nan(doc.get("target_lift")),
             data_quality=DataQuality(
                 checks=tuple(
                     DataQualityCheck(**_typed(DataQualityCheck, c))

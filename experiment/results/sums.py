@@ -25,7 +25,8 @@ What is not per cell is JSON in the Parquet key-value metadata under
 ``seglift.sums``: the format version, the order of segments, arms and metrics
 (with each metric's kind and covariate), the window start and end, the
 allocation strata and units per (segment, stratum, arm), the data-quality
-counts, the metrics' caps and each timeline day's end.
+counts, the metrics' caps, each timeline day's end and the assignment span in
+days (``assignment_days``; absent in older files: unknown).
 """
 
 from __future__ import annotations
@@ -99,6 +100,11 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _nan_if_none(value: Any) -> float:
+    """A float from metadata; ``nan`` for ``null`` or a key older files lack."""
+    return math.nan if value is None else float(value)
+
+
 def _metadata(cells: CellSums) -> dict[str, Any]:
     return {
         "format": "seglift-sums",
@@ -122,6 +128,7 @@ def _metadata(cells: CellSums) -> dict[str, Any]:
             "value_columns": list(cells.quality.value_columns),
         },
         "caps": {k: _finite_or_none(v) for k, v in cells.caps.items()},
+        "assignment_days": _finite_or_none(cells.assignment_days),
         "timeline": [
             {"date": date, "window_end": day.window_end.isoformat()} for date, day in cells.timeline
         ],
@@ -258,6 +265,7 @@ def cells_from_table(table: pa.Table) -> CellSums:
             cuped=final.cuped,
             caps={k: math.nan if v is None else float(v) for k, v in meta["caps"].items()},
             timeline=timeline,
+            assignment_days=_nan_if_none(meta.get("assignment_days")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"not a seglift sums table: invalid metadata or cell ({exc})") from None
