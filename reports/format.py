@@ -5,7 +5,18 @@ from __future__ import annotations
 import math
 from typing import TypeGuard
 
-__all__ = ["DASH", "fmt_count", "fmt_num", "fmt_p", "fmt_pct", "fmt_pct_interval", "fmt_seconds"]
+__all__ = [
+    "DASH",
+    "fmt_count",
+    "fmt_days",
+    "fmt_impact",
+    "fmt_num",
+    "fmt_p",
+    "fmt_pct",
+    "fmt_pct_interval",
+    "fmt_seconds",
+    "fmt_signed",
+]
 
 DASH = "–"
 
@@ -83,3 +94,38 @@ def fmt_seconds(value: float) -> str:
         '2.3s'
     """
     return f"{value:.1f}s"
+
+
+def fmt_signed(value: float | None) -> str:
+    """A signed total: whole numbers with thousands separators from 100 on, else 3 digits.
+
+    Examples:
+        >>> fmt_signed(1234.4), fmt_signed(-0.4567), fmt_signed(float("nan"))
+        ('+1,234', '-0.457', '–')
+    """
+    if not _finite(value):
+        return DASH
+    return f"{value:+,.0f}" if abs(value) >= 100 else f"{value:+.3g}"
+
+
+def fmt_impact(value: float | None, low: float | None, high: float | None, unit: str) -> str:
+    """A projected total change with its interval, e.g. ``+1,234 conversions [+210, +2,258]``.
+
+    Examples:
+        >>> fmt_impact(1234.0, 210.2, 2258.0, "conversions per 30 days")
+        '+1,234 conversions per 30 days [+210, +2,258]'
+    """
+    if not _finite(value):
+        return DASH
+    interval = f" [{fmt_signed(low)}, {fmt_signed(high)}]" if _finite(low) or _finite(high) else ""
+    return f"{fmt_signed(value)} {unit}{interval}"
+
+
+def fmt_days(value: float) -> str:
+    """A number of days, rounded up (a day not yet complete still has to be waited).
+
+    Examples:
+        >>> fmt_days(8.2), fmt_days(0.3), fmt_days(1234.0)
+        ('~9', '~1', '~1,234')
+    """
+    return f"~{math.ceil(value):,}"

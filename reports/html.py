@@ -23,6 +23,7 @@ from experiment.results.verdict import verdict
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
 from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.methods import is_cuped, metric_methods, shown_means
+from reports.outlook import outlooks
 from reports.refinement import refinement_context
 
 __all__ = ["render_html", "write_html"]
@@ -274,6 +275,7 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
         primary=results.results[0].metric if results.results else "",
         users=fmt_count(sum(srm.observed.values())),
         decisions=made,
+        outlooks=outlooks(results, made),
         decision_counts=counts,
         rule=RULE,
         srm_p=_p_is(srm.p_value),

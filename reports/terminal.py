@@ -10,6 +10,7 @@ from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.methods import cuped_notes, is_cuped, shown_means
+from reports.outlook import outlooks
 from reports.refinement import proposal_views
 
 if TYPE_CHECKING:
@@ -129,7 +130,11 @@ def quality_lines(results: AnalysisResults) -> list[str]:
 
 
 def decision_table(results: AnalysisResults) -> Table:
-    """One row per (segment, arm): ship / don't ship / keep testing and why."""
+    """One row per (segment, arm): ship / don't ship / keep testing, why, and what next.
+
+    The last column is :func:`reports.outlook.outlook`: the primary lift's impact,
+    or the days an underpowered row still needs.
+    """
     from rich.table import Table
     from rich.text import Text
 
@@ -143,12 +148,14 @@ def decision_table(results: AnalysisResults) -> Table:
         table.add_column("arm")
     table.add_column("decision")
     table.add_column("why")
-    for d in decisions(results):
+    table.add_column("impact / time to decide")
+    made = decisions(results)
+    for d, ahead in zip(made, outlooks(results, made), strict=True):
         label = _MARK.get(d.kind, "") + d.kind + (" (underpowered)" if d.underpowered else "")
         cells = [Text(d.segment, style="bold" if d.segment == "all" else "")]
         if multi_arm:
             cells.append(Text(d.arm))
-        cells += [Text(label, style=_DECISION_STYLE[d.kind]), Text(d.reason)]
+        cells += [Text(label, style=_DECISION_STYLE[d.kind]), Text(d.reason), Text(ahead)]
         table.add_row(*cells)
     return table
 
