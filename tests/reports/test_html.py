@@ -207,3 +207,20 @@ def test_render_html_non_cuped_rows_show_raw_means_unmarked():
     section = page[page.index('id="metric-0"') : page.index("<h2>Heterogeneity")]
     assert "CUPED-adj." not in section
     assert ">0.0312<" in section
+
+
+def test_render_html_decisions_show_impact_and_time_to_decide():
+    ship = replace(
+        make_row("all", "conversion", 0.1, 0.05),
+        impact_30d=1234.0, impact_30d_low=210.0, impact_30d_high=2258.0,
+    )  # fmt: skip
+    slow = replace(
+        make_row("small", "conversion", 0.0, 0.05),
+        underpowered=True, users_needed=18000.0, days_needed=8.4,
+    )  # fmt: skip
+    hidden = replace(make_row("tiny", "conversion", 0.0, 0.05), suppressed=True, impact_30d=777.0)
+    results = replace(make_results(), results=(ship, slow, hidden), segments=(), target_lift=0.1)
+    page = render_html(results)
+    assert "+1,234 users with conversion per 30 days [+210, +2,258]" in page
+    assert "~9 more days (18,000 users) to detect 10%" in page
+    assert "777" not in page[page.index("<body>") :]  # a suppressed row shows nothing

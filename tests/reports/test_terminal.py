@@ -77,3 +77,23 @@ def test_lift_table_plain_rows_unmarked():
     text = _text(lift_table(make_results()))
     assert "CUPED" not in text
     assert "0.0312 " in text
+
+
+def test_decision_table_shows_impact_of_a_ship_and_time_of_an_underpowered_row():
+    ship = replace(
+        make_row("all", "conversion", 0.1, 0.05),
+        impact_30d=1234.0, impact_30d_low=210.0, impact_30d_high=2258.0, impact_window=600.0,
+    )  # fmt: skip
+    slow = replace(
+        make_row("small", "conversion", 0.0, 0.05),
+        underpowered=True, users_needed=18000.0, days_needed=8.4,
+    )  # fmt: skip
+    fixed = replace(
+        make_row("fixed", "conversion", 0.1, 0.05),
+        impact_window=-12.5, impact_window_low=-30.0, impact_window_high=5.0,
+    )  # fmt: skip
+    results = replace(make_results(), results=(ship, slow, fixed), target_lift=0.1)
+    text = _text(decision_table(results))
+    assert "+1,234 users with conversion per 30 days [+210, +2,258]" in text
+    assert "~9 more days (18,000 users) to detect 10%" in text
+    assert "-12.5 users with conversion per window [-30, +5]" in text

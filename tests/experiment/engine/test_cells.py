@@ -146,3 +146,15 @@ def test_open_dataset_spills_to_the_system_temp_folder(dataset_dir):
     con = open_dataset(dataset_dir).con
     (spill,) = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()
     assert Path(spill).parent == Path(tempfile.gettempdir())
+
+
+def test_assignment_days_is_the_span_of_assigned_at(dataset_dir, cells):
+    # Reference: pyarrow on the assignments file (every exp1 user is analysed once).
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(dataset_dir / "assignments.parquet")
+    at = table.filter(pc.equal(table.column("experiment"), "exp1")).column("assigned_at")
+    span = (pc.max(at).as_py() - pc.min(at).as_py()).total_seconds() / 86_400
+    assert span > 1.0  # the fixture spreads assignments over two days
+    assert cells.assignment_days == pytest.approx(span, rel=1e-12)
