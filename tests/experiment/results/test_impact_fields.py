@@ -4,6 +4,7 @@ import datetime as dt
 import json
 import math
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from experiment.results.sums import cells_from_table, sums_table
 from experiment.sums import CellSums, MeanSums
 from tests.fixtures.results import make_results
 
-FIELDS = {
+FIELDS: dict[str, Any] = {
     "impact_users": 100000.0, "users_per_day": 7142.857142857143, "impact_window": 230.0,
     "impact_window_low": 30.0, "impact_window_high": 430.0, "impact_30d": 492.85714285714283,
     "impact_30d_low": 64.28571428571429, "impact_30d_high": 921.4285714285714,
@@ -55,7 +56,11 @@ def _cells(span: float) -> CellSums:
         segments=("all",),
         arms=("control", "treatment"),
         units=np.array([[10.0, 12.0]]),
-        metrics={"m": MeanSums(n=[[10.0, 12.0]], mean=[[1.0, 2.0]], m2=[[3.0, 4.0]])},
+        metrics={
+            "m": MeanSums(
+                n=np.array([[10.0, 12.0]]), mean=np.array([[1.0, 2.0]]), m2=np.array([[3.0, 4.0]])
+            )
+        },
         window_start=t0,
         window_end=t0 + dt.timedelta(days=14),
         assignment_days=span,
