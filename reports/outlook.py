@@ -1,6 +1,6 @@
 """The decisions table's outlook: what the primary lift is worth, or how long to keep testing.
 
-Reads results only (``impact_*``, ``users_needed``, ``days_needed``, results.json
+Reads results only (``impact_*``, ``extra_users_needed``, ``extra_days_needed``, results.json
 ``target_lift``; see README "results.json"); every number is formatted by
 :mod:`reports.format`.
 """
@@ -49,9 +49,9 @@ def _time(row: ResultRow, target_lift: float) -> str:
         if math.isfinite(target_lift)
         else "to reach the target MDE"
     )
-    users = fmt_count(int(row.users_needed))
-    if math.isfinite(row.days_needed):
-        return f"{fmt_days(row.days_needed)} more days ({users} users) {target}"
+    users = fmt_count(int(row.extra_users_needed))
+    if math.isfinite(row.extra_days_needed):
+        return f"{fmt_days(row.extra_days_needed)} more days ({users} users) {target}"
     return f"{users} more users {target} (fixed base: everyone assigned at once)"
 
 
@@ -63,7 +63,7 @@ def outlook(decision: Decision, row: ResultRow | None, target_lift: float) -> st
     """
     if row is None or row.suppressed:
         return ""
-    if decision.kind == "keep testing" and math.isfinite(row.users_needed):
+    if decision.kind == "keep testing" and math.isfinite(row.extra_users_needed):
         return _time(row, target_lift)
     return _impact(row)
 

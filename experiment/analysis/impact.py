@@ -78,8 +78,8 @@ def impact_columns(
     sizes = (cells.units[:, comp.c], cells.units[:, comp.j])
     needed = np.where(short, cell_users_needed(cells, metric, config, sizes), np.nan)
     extra = np.ceil(np.maximum(needed - n_arms, 0.0))
-    out["users_needed"] = extra
-    out["days_needed"] = extra / (n_arms / days)
+    out["extra_users_needed"] = extra
+    out["extra_days_needed"] = extra / (n_arms / days)
     return out
 
 

@@ -17,7 +17,7 @@ _WITHHELD = (
     "chance_to_win", "expected_loss", "seq_p_value", "seq_ci_low", "seq_ci_high", "mde_rel",
     "mean_control_adj", "mean_treatment_adj",
     "impact_users", "users_per_day", "impact_window", "impact_window_low", "impact_window_high",
-    "impact_30d", "impact_30d_low", "impact_30d_high", "users_needed", "days_needed",
+    "impact_30d", "impact_30d_low", "impact_30d_high", "extra_users_needed", "extra_days_needed",
 )  # fmt: skip
 
 

@@ -89,8 +89,8 @@ class ResultRow:
     impact_30d_low: float = math.nan
     impact_30d_high: float = math.nan
     # Underpowered rows: extra users (both arms) and days to reach target_lift's MDE.
-    users_needed: float = math.nan
-    days_needed: float = math.nan
+    extra_users_needed: float = math.nan
+    extra_days_needed: float = math.nan
 
 
 @dataclass(frozen=True, kw_only=True)

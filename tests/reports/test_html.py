@@ -216,7 +216,7 @@ def test_render_html_decisions_show_impact_and_time_to_decide():
     )  # fmt: skip
     slow = replace(
         make_row("small", "conversion", 0.0, 0.05),
-        underpowered=True, users_needed=18000.0, days_needed=8.4,
+        underpowered=True, extra_users_needed=18000.0, extra_days_needed=8.4,
     )  # fmt: skip
     hidden = replace(make_row("tiny", "conversion", 0.0, 0.05), suppressed=True, impact_30d=777.0)
     results = replace(make_results(), results=(ship, slow, hidden), segments=(), target_lift=0.1)

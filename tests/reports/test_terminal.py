@@ -86,7 +86,7 @@ def test_decision_table_shows_impact_of_a_ship_and_time_of_an_underpowered_row()
     )  # fmt: skip
     slow = replace(
         make_row("small", "conversion", 0.0, 0.05),
-        underpowered=True, users_needed=18000.0, days_needed=8.4,
+        underpowered=True, extra_users_needed=18000.0, extra_days_needed=8.4,
     )  # fmt: skip
     fixed = replace(
         make_row("fixed", "conversion", 0.1, 0.05),

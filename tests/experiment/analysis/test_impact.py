@@ -27,7 +27,7 @@ METRICS = [
 ]  # fmt: skip
 IMPACT = ("impact_users", "users_per_day", "impact_window", "impact_window_low",
           "impact_window_high", "impact_30d", "impact_30d_low", "impact_30d_high",
-          "users_needed", "days_needed")  # fmt: skip
+          "extra_users_needed", "extra_days_needed")  # fmt: skip
 
 
 def _config(**extra: object) -> ExperimentConfig:
@@ -128,10 +128,12 @@ def test_days_needed_is_statsmodels_sample_size_over_daily_traffic(users):
             )
             extra = nobs1 * (1 + n_t / n_c) - n_c - n_t
             traffic = (n_c + n_t) / SPAN
-            assert abs(row.users_needed - extra) <= 1.0  # rounded up to whole users
-            assert row.users_needed == math.ceil(row.users_needed)
-            assert row.days_needed == pytest.approx(row.users_needed / traffic, rel=1e-12)
-            assert row.days_needed == pytest.approx(extra / traffic, abs=1.0 / traffic)
+            assert abs(row.extra_users_needed - extra) <= 1.0  # rounded up to whole users
+            assert row.extra_users_needed == math.ceil(row.extra_users_needed)
+            assert row.extra_days_needed == pytest.approx(
+                row.extra_users_needed / traffic, rel=1e-12
+            )
+            assert row.extra_days_needed == pytest.approx(extra / traffic, abs=1.0 / traffic)
             checked += 1
     assert checked == 4
 
@@ -140,8 +142,8 @@ def test_powered_rows_have_no_time_to_decision(users):
     results = analyze_cells(_cells(users, SPAN), _config(target_lift=5.0), None)
     for row in results.results:
         assert not row.underpowered
-        assert math.isnan(row.users_needed)
-        assert math.isnan(row.days_needed)
+        assert math.isnan(row.extra_users_needed)
+        assert math.isnan(row.extra_days_needed)
 
 
 @pytest.mark.parametrize("span", [0.0, math.nan])
@@ -149,9 +151,9 @@ def test_fixed_or_unknown_base_gives_window_impact_only(users, span):
     results = analyze_cells(_cells(users, span), _config(target_lift=0.05), None)
     for row in results.results:
         assert math.isfinite(row.impact_window)
-        assert math.isfinite(row.users_needed) == row.underpowered
+        assert math.isfinite(row.extra_users_needed) == row.underpowered
         for name in ("users_per_day", "impact_30d", "impact_30d_low", "impact_30d_high",
-                     "days_needed"):  # fmt: skip
+                     "extra_days_needed"):  # fmt: skip
             assert math.isnan(getattr(row, name)), name
 
 

@@ -18,7 +18,7 @@ FIELDS: dict[str, Any] = {
     "impact_users": 100000.0, "users_per_day": 7142.857142857143, "impact_window": 230.0,
     "impact_window_low": 30.0, "impact_window_high": 430.0, "impact_30d": 492.85714285714283,
     "impact_30d_low": 64.28571428571429, "impact_30d_high": 921.4285714285714,
-    "users_needed": 18000.0, "days_needed": 2.52,
+    "extra_users_needed": 18000.0, "extra_days_needed": 2.52,
 }  # fmt: skip
 
 
