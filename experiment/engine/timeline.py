@@ -51,17 +51,22 @@ from experiment.plan import kind_plan
 from experiment.sums import CellSums, JointSums, MeanSums
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import ibis.expr.types as ir
     from numpy.typing import NDArray
 
-    from experiment.config import ExperimentConfig
+    from experiment.config import ExperimentConfig, MetricSpec
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
 
 __all__ = ["cell_aggs", "timeline", "to_cells"]
 
 # Engine-side column names (indices only, never user text).
-_DAY, _SI, _SEGS, _N = "__day__", "__si__", "__segs__", "__n__"
+_DAY, _SI, _N = "__day__", "__si__", "__n__"
+_MASK = "__mask{}__"  # segment bit mask number k
+_BITS = 62  # segments per mask (int64, sign bit unused)
+_INC = "__inc{}__"  # a measure's increment on the day
 _SUMS = ("y", "yy", "x", "xx", "xy")  # the power sums of one metric, ``x`` where it has one
 _COL = "__d_{}_{}__"  # sum, metric index
 _Shifts = list[tuple[float, float]]  # per metric, the shifts K_y and K_x
@@ -164,28 +169,31 @@ def _day_of(ts: ir.TimestampValue, start: Any) -> ir.IntegerValue:
     return day.cast("int64")
 
 
-def _analysed(users: UserTable, config: ExperimentConfig) -> ir.Table:
-    """One row per analysed user: arm, first counted day, segment list and covariates.
+def _analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list[str]]:
+    """One row per analysed user: arm, first counted day, segment bit masks, covariates.
 
     The first day is the assignment day, clipped to the window (users assigned
-    after it count on its last day, as in the final analysis).
+    after it count on its last day, as in the final analysis). Segment ``si > 0``
+    is bit ``(si - 1) % 62`` of mask ``(si - 1) // 62``: users with the same
+    memberships share a group before the segments are unnested.
     """
     import ibis
 
     u, m = users.units, users.members
     t = u.left_join(m, u.user_id == m.user_id).drop("user_id_right")
     t = t.filter(users.valid(t))
-    first = ibis.greatest(
-        ibis.least(_day_of(t.assigned_at, users.start), config.window.days - 1), 0
-    )
-    segs = [ibis.literal(0, type="int16")] + [
-        ibis.ifelse(users.member(si, t), si, None).cast("int16")
-        for si in range(1, len(users.segments))
-    ]
+    last = config.window.days - 1
+    first = ibis.greatest(ibis.least(_day_of(t.assigned_at, users.start), last), 0)
+    masks: dict[str, Any] = {}
+    for si in range(1, len(users.segments)):
+        k, bit = divmod(si - 1, _BITS)
+        one = ibis.literal(1 << bit, type="int64")
+        term = ibis.ifelse(users.member(si, t), one, ibis.literal(0, type="int64"))
+        name = _MASK.format(k)
+        masks[name] = masks[name] + term if name in masks else term
     covariates = [COVARIATE.format(k) for k in range(len(users.covariates))]
-    return t.select(
-        "user_id", "arm", *covariates, **{_DAY: first.cast("int64"), _SEGS: ibis.array(segs)}
-    )
+    who = t.select("user_id", "arm", *covariates, **{_DAY: first.cast("int64")}, **masks)
+    return who, list(masks)
 
 
 def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig) -> ir.Table:
@@ -219,31 +227,50 @@ def _changes(
 ) -> ir.Table:
     """Per analysed user's event day: the change of each shifted power sum since its last.
 
-    A window per user cumulates the day's measures; the metric values before the
-    day are the previous row's (``lag``; 0 on the first), except a CUPED
-    covariate, which does not change.
+    A window per user (on the narrow daily table) cumulates the measures; the
+    values before the day are those of the cumulative less the day's own
+    increments. A CUPED covariate does not change.
     """
     import ibis
 
-    t = daily.inner_join(who, "user_id")
-    per_user = ibis.window(group_by=t.user_id, order_by=t[_DAY], preceding=None, following=0)
+    per_user = ibis.window(
+        group_by=daily.user_id, order_by=daily[_DAY], preceding=None, following=0
+    )
     measures = list(dict.fromkeys(users.measure_cols.values()))
-    t = t.mutate(**{c: t[c].sum().over(per_user) for c in measures})
-    now: dict[str, Any] = {}
+    t = daily.select(
+        "user_id",
+        _DAY,
+        **{_INC.format(k): daily[c] for k, c in enumerate(measures)},
+        **{c: daily[c].sum().over(per_user) for c in measures},
+    )
+    plain = [metric.model_copy(update={"cuped": None}) for metric in config.metrics]
+    t = t.mutate(**_metric_values(t, users, plain, ""))
+    old = t.mutate(**{c: t[c] - t[_INC.format(k)] for k, c in enumerate(measures)})
+    old = old.mutate(**_metric_values(old, users, plain, "_0"))
+    j = old.drop(*(_INC.format(k) for k in range(len(measures)))).inner_join(who, "user_id")
+    now = {c: j[c] for c in _metric_values(j, users, plain, "")}
+    before = {c: j[c + "_0"] for c in now}
     for mi, metric in enumerate(config.metrics):
-        for part, col in zip("yx", users.metric_columns(metric, t), strict=False):
-            now[f"{part}{mi}"] = col
-    t = t.select("user_id", "arm", _DAY, _SEGS, **now)
-    per_user = ibis.window(group_by=t.user_id, order_by=t[_DAY])
-    before = {
-        c: t[c]
-        if c[0] == "x" and config.metrics[int(c[1:])].cuped is not None
-        else t[c].lag(1, 0.0).over(per_user)
-        for c in now
-    }
-    deltas = _power_sums(t, {c: t[c] for c in now}, config, shifts, before)
+        if metric.cuped is not None:  # the covariate: the same before and after
+            now[f"x{mi}"] = before[f"x{mi}"] = users.metric_columns(metric, j)[1]
     zero = ibis.literal(0, type="int64")
-    return t.select("arm", _DAY, _SEGS, **{_N: zero}, **deltas)
+    deltas = _power_sums(now, config, shifts, before)
+    return j.select("arm", _DAY, *_masks(j), **{_N: zero}, **deltas)
+
+
+def _metric_values(
+    t: ir.Table, users: UserTable, metrics: Sequence[MetricSpec], suffix: str
+) -> dict[str, Any]:
+    """``y{mi}`` and ``x{mi}`` (ratio or CUPED) of each metric on ``t``, names suffixed."""
+    out: dict[str, Any] = {}
+    for mi, metric in enumerate(metrics):
+        for part, col in zip("yx", users.metric_columns(metric, t), strict=False):
+            out[f"{part}{mi}{suffix}"] = col
+    return out
+
+
+def _masks(t: ir.Table) -> list[str]:
+    return [c for c in t.columns if c.startswith("__mask")]
 
 
 def _starts(who: ir.Table, users: UserTable, config: ExperimentConfig, shifts: _Shifts) -> ir.Table:
@@ -251,16 +278,12 @@ def _starts(who: ir.Table, users: UserTable, config: ExperimentConfig, shifts: _
     import ibis
 
     t = who.mutate(**{c: ibis.literal(0, type="int64") for c in users.measure_cols.values()})
-    now: dict[str, Any] = {}
-    for mi, metric in enumerate(config.metrics):
-        for part, col in zip("yx", users.metric_columns(metric, t), strict=False):
-            now[f"{part}{mi}"] = col
+    now = _metric_values(t, users, config.metrics, "")
     one = ibis.literal(1, type="int64")
-    return t.select("arm", _DAY, _SEGS, **{_N: one}, **_power_sums(t, now, config, shifts))
+    return t.select("arm", _DAY, *_masks(t), **{_N: one}, **_power_sums(now, config, shifts))
 
 
 def _power_sums(
-    t: ir.Table,
     now: dict[str, Any],
     config: ExperimentConfig,
     shifts: _Shifts,
@@ -287,14 +310,24 @@ def _query(dataset: Dataset, users: UserTable, config: ExperimentConfig, shifts:
     """One query: the changes of the power sums per (segment, arm, day), as Arrow.
 
     Rows: one per analysed user (its start) and one per (user, day) with a metric
-    event, each repeated once per segment the user belongs to.
+    event; grouped by (arm, day, segment masks) first, then each group is
+    repeated once per segment of its masks and grouped by (segment, arm, day).
     """
-    who = _analysed(users, config)
+    import ibis
+
+    who, masks = _analysed(users, config)
     daily = _daily(dataset, users, config)
     rows = _starts(who, users, config, shifts).union(_changes(daily, who, users, config, shifts))
-    long = rows.select("arm", _DAY, _N, *_sum_columns(config), **{_SI: rows[_SEGS].unnest()})
+    sums = (_N, *_sum_columns(config))
+    g = rows.group_by(["arm", _DAY, *masks]).aggregate(**{c: rows[c].sum() for c in sums})
+    segs = [ibis.literal(0, type="int16")]
+    for si in range(1, len(users.segments)):
+        k, bit = divmod(si - 1, _BITS)
+        has = (g[_MASK.format(k)] & ibis.literal(1 << bit, type="int64")) != 0
+        segs.append(ibis.ifelse(has, si, None).cast("int16"))
+    long = g.select("arm", _DAY, *sums, **{_SI: ibis.array(segs).unnest()})
     long = long.filter(long[_SI].notnull())
-    aggs = {c: long[c].sum() for c in (_N, *_sum_columns(config))}
+    aggs = {c: long[c].sum() for c in sums}
     return long.group_by([_SI, "arm", _DAY]).aggregate(**aggs).to_pyarrow()
 
 
