@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 __all__ = ["cell_aggs", "timeline", "to_cells"]
 
 # Engine-side column names (indices only, never user text).
-_DAY, _SI, _N = "__day__", "__si__", "__n__"
+_DAY, _SI, _N, _UID = "__day__", "__si__", "__n__", "__uid__"
 _MASK = "__mask{}__"  # segment bit mask number k
 _BITS = 62  # segments per mask (int64, sign bit unused)
 _INC = "__inc{}__"  # a measure's increment on the day
@@ -200,11 +200,12 @@ def _analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, lis
         name = _MASK.format(k)
         masks[name] = masks[name] + term if name in masks else term
     covariates = [COVARIATE.format(k) for k in range(len(users.covariates))]
-    who = t.select("user_id", "arm", *covariates, **{_DAY: first.cast("int64")}, **masks)
+    key = {_UID: ibis.row_number().cast("int64"), _DAY: first.cast("int64")}
+    who = t.select("user_id", "assigned_at", "arm", *covariates, **key, **masks)
     return who, list(masks)
 
 
-def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig) -> ir.Table:
+def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig, who: ir.Table) -> ir.Table:
     """Per (user, day) with a metric event: each measure's count or value sum that day.
 
     Post-exposure, in-window events only, read as the per-user table reads them.
@@ -212,7 +213,7 @@ def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig) -> ir.T
     ev = dataset.events
     kinds = sorted({measure.event for metric in config.metrics for measure in metric.measures})
     ev = ev.filter((ev.ts >= users.start) & (ev.ts < users.end) & ev.event.isin(kinds))
-    ev = ev.inner_join(users.units.select("user_id", "assigned_at"), "user_id")
+    ev = ev.inner_join(who.select("user_id", "assigned_at", _UID), "user_id")
     ev = ev.filter(ev.ts >= ev.assigned_at)
     ev = ev.mutate(**{_DAY: _day_of(ev.ts, users.start, config.window.days)})
     aggs: dict[str, Any] = {}
@@ -227,7 +228,7 @@ def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig) -> ir.T
             else:
                 value = event_value(ev, measure, metric)
                 aggs[name] = value.sum(where=is_event & ~invalid(value)).fill_null(0.0)
-    return ev.group_by(["user_id", _DAY]).aggregate(**aggs)
+    return ev.group_by([_UID, _DAY]).aggregate(**aggs)
 
 
 def _changes(
@@ -241,12 +242,10 @@ def _changes(
     """
     import ibis
 
-    per_user = ibis.window(
-        group_by=daily.user_id, order_by=daily[_DAY], preceding=None, following=0
-    )
+    per_user = ibis.window(group_by=daily[_UID], order_by=daily[_DAY], preceding=None, following=0)
     measures = list(dict.fromkeys(users.measure_cols.values()))
     t = daily.select(
-        "user_id",
+        _UID,
         _DAY,
         **{_INC.format(k): daily[c] for k, c in enumerate(measures)},
         **{c: daily[c].sum().over(per_user) for c in measures},
@@ -255,7 +254,8 @@ def _changes(
     t = t.mutate(**_metric_values(t, users, plain, ""))
     old = t.mutate(**{c: t[c] - t[_INC.format(k)] for k, c in enumerate(measures)})
     old = old.mutate(**_metric_values(old, users, plain, "_0"))
-    j = old.drop(*(_INC.format(k) for k in range(len(measures)))).inner_join(who, "user_id")
+    j = old.drop(*(_INC.format(k) for k in range(len(measures))))
+    j = j.inner_join(who.drop("user_id", "assigned_at"), _UID)
     now = {c: j[c] for c in _metric_values(j, users, plain, "")}
     before = {c: j[c + "_0"] for c in now}
     for mi, metric in enumerate(config.metrics):
@@ -318,18 +318,26 @@ def _query(dataset: Dataset, users: UserTable, config: ExperimentConfig, shifts:
     """One query: the changes of the power sums per (segment, arm, day), as Arrow.
 
     Rows: one per analysed user (its start) and one per (user, day) with a metric
-    event; grouped by (arm, day, segment masks) first, then each group is
-    repeated once per segment of its masks and grouped by (segment, arm, day).
+    event; grouped by (arm, day, segment masks) first (:func:`_by_segment` then
+    spreads the groups over their segments). The analysed users are written once
+    to a temporary table: the query reads them thrice, keyed by row number.
     """
+    uncached, masks = _analysed(users, config)
+    sums = (_N, *_sum_columns(config))
+    with uncached.cache() as who:
+        daily = _daily(dataset, users, config, who)
+        rows = _starts(who, users, config, shifts)
+        rows = rows.union(_changes(daily, who, users, config, shifts))
+        g = rows.group_by(["arm", _DAY, *masks]).aggregate(**{c: rows[c].sum() for c in sums})
+        return _by_segment(g, len(users.segments), sums)
+
+
+def _by_segment(g: ir.Table, n_segments: int, sums: tuple[str, ...]) -> Any:
+    """Each (arm, day, masks) group repeated once per segment of its masks, summed, as Arrow."""
     import ibis
 
-    who, masks = _analysed(users, config)
-    daily = _daily(dataset, users, config)
-    rows = _starts(who, users, config, shifts).union(_changes(daily, who, users, config, shifts))
-    sums = (_N, *_sum_columns(config))
-    g = rows.group_by(["arm", _DAY, *masks]).aggregate(**{c: rows[c].sum() for c in sums})
     segs = [ibis.literal(0, type="int16")]
-    for si in range(1, len(users.segments)):
+    for si in range(1, n_segments):
         k, bit = divmod(si - 1, _BITS)
         has = (g[_MASK.format(k)] & ibis.literal(1 << bit, type="int64")) != 0
         segs.append(ibis.ifelse(has, si, None).cast("int16"))
