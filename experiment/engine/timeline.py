@@ -6,14 +6,18 @@ over them gives the user's cumulative measures, hence its (capped) metric values
 at each of its event days, and the change of every per-user quantity a cell sum
 needs (``y``, ``y²``, and ``x``, ``x²``, ``x·y`` for a ratio metric or a CUPED
 covariate) since the user's previous event day (its assignment, where every
-value is 0). Each analysed user adds one more row on its assignment day (the
-window's first day for users assigned before it, its last day for users
-assigned after it, so the last day is the final analysis): a count of 1 and its
-starting values. Those rows are repeated once per segment the user belongs to
-and grouped by (segment, arm, day), as in :mod:`experiment.engine.cells`; numpy
-then cumulates the small result over the days into power sums and centres them
-into one :class:`~experiment.sums.CellSums` per day. Quantile caps are the final
-analysis's caps.
+value is 0). Each analysed user adds one more row on its first day (its
+assignment day; the window's first day for users assigned before it, its last
+day for users assigned after it, so the last day is the final analysis): a
+count of 1 and its starting values. Those rows are grouped by (arm, day, the
+user's segment memberships as bit masks), and each group is repeated once per
+segment of its masks and grouped by (segment, arm, day), as in
+:mod:`experiment.engine.cells` (users sharing memberships are summed before the
+repetition: about 10 times fewer rows). Numpy then cumulates the small result
+over the days into power sums and centres them into one
+:class:`~experiment.sums.CellSums` per day. Quantile caps are the final
+analysis's caps. The analysed users go to a temporary table once, keyed by row
+number, so that the window and the joins use an integer key.
 
 Power sums cancel when a mean is large relative to the spread (``Σy² - (Σy)²/n``),
 so every value is shifted first by a per-metric constant ``K``: the final
@@ -21,8 +25,7 @@ analysis's mean over all analysed users, rounded to an integer. The shift keeps
 integer data (counts, 0/1, integer covariates) exact (every sum is an integer
 below 2⁵³, so a cell with no spread gets exactly ``m2 = 0``, as the engine's
 ``var_pop`` gives) and leaves ``|ȳ - K|`` of the order of the spread for values
-far from 0. (:func:`cell_aggs` and :func:`to_cells` are the ``FILTER``-ed form
-of the cell moments, one group per (segment, metric), kept for per-arm scans.)
+far from 0.
 
 References:
     Chan, Golub & LeVeque (1983), "Algorithms for computing the sample variance:
@@ -38,14 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from experiment.engine.events import event_value, invalid, selects
-from experiment.engine.moments import (
-    count_agg,
-    metric_sums,
-    moment_aggs,
-    read_count,
-    read_sums,
-    stack_sums,
-)
+from experiment.engine.moments import metric_sums
 from experiment.engine.users import COVARIATE
 from experiment.plan import kind_plan
 from experiment.sums import CellSums, JointSums, MeanSums
@@ -60,7 +56,7 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
 
-__all__ = ["cell_aggs", "timeline", "to_cells"]
+__all__ = ["timeline"]
 
 # Engine-side column names (indices only, never user text).
 _DAY, _SI, _N, _UID = "__day__", "__si__", "__n__", "__uid__"
@@ -70,63 +66,6 @@ _INC = "__inc{}__"  # a measure's increment on the day
 _SUMS = ("y", "yy", "x", "xx", "xy")  # the power sums of one metric, ``x`` where it has one
 _COL = "__d_{}_{}__"  # sum, metric index
 _Shifts = list[tuple[float, float]]  # per metric, the shifts K_y and K_x
-
-
-def cell_aggs(
-    users: UserTable,
-    config: ExperimentConfig,
-    t: ir.Table | None = None,
-) -> dict[str, Any]:
-    """The FILTER-ed aggregates of every (segment, metric): count, means, variances, covariance.
-
-    ``t`` (default: ``users.table``) has one row per user with the per-user
-    table's columns; the caller groups it (by arm). :func:`to_cells` reads the
-    result back.
-    """
-    t = users.table if t is None else t
-    aggs: dict[str, Any] = {}
-    for si in range(len(users.segments)):
-        mask = users.in_segment(si, t)
-        aggs.update(count_agg(t, key=(si,), where=mask))
-        for mi, metric in enumerate(config.metrics):
-            cols = users.metric_columns(metric, t)
-            x = cols[1] if len(cols) == 2 else None
-            aggs.update(moment_aggs(cols[0], x, key=(si, mi), where=mask))
-    return aggs
-
-
-def to_cells(
-    table: Any, segments: tuple[str, ...], config: ExperimentConfig, start: Any, end: Any
-) -> CellSums:
-    """Read :func:`cell_aggs` results (one row per arm) back into :class:`CellSums`."""
-    arms = tuple(config.arms)
-    row_of = {arm: i for i, arm in enumerate(table.column("arm").to_pylist())}
-
-    def column(name: str) -> NDArray[np.float64]:
-        col = table.column(name).to_pylist()
-        out = np.full(len(arms), np.nan)
-        for j, arm in enumerate(arms):
-            if arm in row_of and col[row_of[arm]] is not None:
-                out[j] = col[row_of[arm]]
-        return out
-
-    n = [read_count(column, key=(si,)) for si in range(len(segments))]
-
-    def read(mi: int, joint: bool) -> MeanSums | JointSums:
-        return stack_sums(
-            [read_sums(column, key=(si, mi), n=n[si], joint=joint) for si in range(len(segments))]
-        )
-
-    metrics, cuped = metric_sums(config, read)
-    return CellSums(
-        segments=segments,
-        arms=arms,
-        units=np.stack(n),
-        metrics=metrics,
-        window_start=start,
-        window_end=end,
-        cuped=cuped,
-    )
 
 
 def timeline(
