@@ -13,6 +13,7 @@ the sums go to :mod:`experiment.analysis`.
 from experiment.engine.caps import cap_quantiles, with_quantile_caps
 from experiment.engine.cells import aggregate
 from experiment.engine.dataset import Dataset, open_dataset
+from experiment.engine.filtered import cell_aggs, to_cells
 from experiment.engine.moments import (
     Key,
     count_agg,
@@ -21,7 +22,6 @@ from experiment.engine.moments import (
     read_sums,
     stack_sums,
 )
-from experiment.engine.timeline import cell_aggs, to_cells
 from experiment.engine.users import ALL, UserTable, user_table
 from experiment.sums import CellSums
 

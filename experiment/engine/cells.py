@@ -67,7 +67,8 @@ def aggregate(
     rows, caps = _cell_table(users, config)
     cells = _read_cells(rows, users, config)
     if config.sequential:  # the timeline caps at the final analysis's caps
-        cells = replace(cells, timeline=timeline(dataset, replace(users, caps=caps), config))
+        timed = timeline(dataset, replace(users, caps=caps), config, cells)
+        cells = replace(cells, timeline=timed)
     totals = {c: sum(int(r[c] or 0) for r in rows if r[_SI] < 0) for c in QUALITY_SUMS}
     strata = users.strata
     strata_units = _strata_units(rows, cells, strata) if len(strata) > 1 else None

@@ -152,3 +152,148 @@ def test_timeline_days_split_at_exact_window_start(tmp_path):
     cells = aggregate(open_dataset(tmp_path), config, None)
     means = [c.metrics["conversion"].mean[0].tolist() for _, c in cells.timeline]  # type: ignore[union-attr]
     assert means == [[1.0, 0.5], [1.0, 1.0], [1.0, 1.0]]
+
+
+REFERENCE_YAML = """\
+name: exp1
+segments: segments.yaml
+window: {days: 10}
+sequential: true
+allocation: {mobile: {arms: {control: 1, treatment: 3}}}
+metrics:
+  - {name: conversion, kind: proportion, event: purchase}
+  - {name: ctr, kind: ratio, numerator: {event: click}, denominator: {event: impression}}
+  - {name: revenue_q, kind: mean, event: purchase, value: revenue, cap: {quantile: 0.9}}
+  - {name: revenue_cuped, kind: mean, event: purchase, value: revenue, cuped: tenure}
+  - {name: sessions, kind: mean, event: session, cap: {value: 3}}
+  - {name: d2_retention, kind: retention, event: session, day: 2}
+"""
+
+
+@pytest.fixture(scope="module")
+def edge_dataset(dataset_dir, tmp_path_factory):
+    """The shared dataset plus late assignments, two-arm users, a duplicated customer,
+    invalid revenue and a covariate far from 0 (1e7 + a fraction: a large offset)."""
+    folder = tmp_path_factory.mktemp("timeline_edges")
+    gen = np.random.default_rng(5)
+    cust = pd.read_parquet(dataset_dir / "customers.parquet")
+    cust["tenure"] = 1e7 + gen.random(len(cust))
+    cust = pd.concat([cust, cust.iloc[[3]]])  # u00003 twice: excluded everywhere
+    asg = pd.read_parquet(dataset_dir / "assignments.parquet")
+    start = asg[asg.experiment == "exp1"].assigned_at.min()
+    late = asg.index[(asg.experiment == "exp1") & (gen.random(len(asg)) < 0.15)]
+    asg.loc[late, "assigned_at"] = start + pd.to_timedelta(gen.integers(2, 14 * 24, len(late)), "h")
+    twice = asg[asg.user_id.isin(["u00007", "u00008"])].assign(arm="treatment", experiment="exp1")
+    asg = pd.concat([asg, twice.assign(arm="control"), twice])
+    ev = pd.read_parquet(dataset_dir / "events.parquet")
+    ev.loc[ev.index[ev.event == "purchase"][:20], "revenue"] = -1.0  # invalid: not summed
+    for name, frame in (("customers", cust), ("assignments", asg), ("events", ev)):
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    segments = "segments:\n  - {name: buyers, where: 'orders_90d >= 1'}\n"
+    (folder / "segments.yaml").write_text(
+        segments + "  - {name: mobile, where: \"device == 'mobile'\"}\n"
+    )
+    (folder / "experiment.yaml").write_text(REFERENCE_YAML)
+    config = load_experiment(folder / "experiment.yaml")
+    assert config.segments is not None
+    cells = aggregate(open_dataset(folder), config, load_segments(config.segments))
+    return folder, config, cells
+
+
+def _reference_days(folder, config, start):
+    """Per window day, per-user cumulative metric values of the analysed users (pandas)."""
+    days = config.window.days
+    asg = pd.read_parquet(folder / "assignments.parquet")
+    asg = asg[asg.experiment == "exp1"]
+    units = asg.groupby("user_id").agg(
+        arm=("arm", "min"), arms=("arm", "nunique"), assigned_at=("assigned_at", "min")
+    )
+    cust = pd.read_parquet(folder / "customers.parquet")
+    ncust = cust.groupby("user_id").size()
+    cust = cust.drop_duplicates("user_id").set_index("user_id")
+    units = units.join(cust).assign(ncust=ncust.reindex(units.index).fillna(0))
+    units = units[(units.arms == 1) & (units.ncust <= 1)]
+    day_s = pd.Timedelta(days=1)
+    units["first"] = ((units.assigned_at - start) // day_s).clip(0, days - 1)
+    ev = pd.read_parquet(folder / "events.parquet").merge(units.assigned_at.reset_index())
+    end = start + days * day_s
+    ev = ev[(ev.ts >= start) & (ev.ts < end) & (ev.ts >= ev.assigned_at)].copy()
+    ev["day"] = (ev.ts - start) // day_s
+    ok = ev.revenue.notna() & np.isfinite(ev.revenue) & (ev.revenue >= 0)
+    ev["rev"] = np.where((ev.event == "purchase") & ok, ev.revenue, 0.0)
+    since = ev.ts - ev.assigned_at
+    ev["d2"] = (ev.event == "session") & (since >= 2 * day_s) & (since < 3 * day_s)
+    out = []
+    for d in range(days):
+        e = ev[ev.day <= d]
+        count = e.pivot_table(index="user_id", columns="event", values="ts", aggfunc="count")
+        u = units[units["first"] <= d].copy()
+        for kind in ("purchase", "click", "impression", "session"):
+            u[kind] = count[kind].reindex(u.index).fillna(0) if kind in count else 0.0
+        u["rev"] = e.groupby("user_id").rev.sum().reindex(u.index).fillna(0.0)
+        u["d2"] = e.groupby("user_id").d2.sum().reindex(u.index).fillna(0) > 0
+        out.append(u)
+    return out
+
+
+def _moments(g, y, x=None):
+    n = len(g)
+    my = g[y].mean() if n else np.nan
+    res = {"n": n, "mean_y": my, "m2_y": ((g[y] - my) ** 2).sum() if n else 0.0}
+    if x is not None:
+        mx = g[x].mean() if n else np.nan
+        res.update(
+            mean_x=mx,
+            m2_x=((g[x] - mx) ** 2).sum() if n else 0.0,
+            c_xy=((g[x] - mx) * (g[y] - my)).sum() if n else 0.0,
+        )
+    return res
+
+
+def test_timeline_sums_equal_pandas_per_user_cumulative_values(edge_dataset):
+    folder, config, cells = edge_dataset
+    start = pd.Timestamp(cells.window_start)
+    per_day = _reference_days(folder, config, start)
+    final = per_day[-1]
+    cap_q = np.quantile(final.rev, 0.9)  # over every analysed user, as the engine's cap
+    assert cells.caps["revenue_q"] == pytest.approx(cap_q, rel=1e-12)
+    assert len(cells.timeline) == config.window.days
+    late = per_day[-1]["first"].max()
+    assert late == config.window.days - 1  # users assigned after the window count on its last day
+    for d, (raw, (date, day)) in enumerate(zip(per_day, cells.timeline, strict=True)):
+        assert date == (start + pd.Timedelta(days=d)).date().isoformat()
+        u = raw.assign(
+            conversion=(raw.purchase > 0).astype(float),
+            revenue_q=np.minimum(raw.rev, cap_q),
+            sessions=np.minimum(raw.session, 3.0),
+            d2_retention=raw.d2.astype(float),
+            cov=raw.tenure.fillna(0.0),
+        )
+        members = {
+            "all": np.ones(len(u), bool),
+            "buyers": (u.orders_90d >= 1).to_numpy(),
+            "mobile": (u.device == "mobile").to_numpy(),
+        }
+        for si, segment in enumerate(day.segments):
+            for j, arm in enumerate(day.arms):
+                g = u[members[segment] & (u.arm == arm).to_numpy()]
+                assert day.units[si, j] == len(g)
+                checks = [
+                    (day.metrics["conversion"], _moments(g, "conversion")),
+                    (day.metrics["ctr"], _moments(g, "click", "impression")),
+                    (day.metrics["revenue_q"], _moments(g, "revenue_q")),
+                    (day.metrics["sessions"], _moments(g, "sessions")),
+                    (day.metrics["d2_retention"], _moments(g, "d2_retention")),
+                    (day.cuped["revenue_cuped"], _moments(g, "rev", "cov")),
+                ]
+                for sums, ref in checks:
+                    for name, value in ref.items():
+                        field = "mean" if name == "mean_y" and hasattr(sums, "mean") else name
+                        field = "m2" if field == "m2_y" and hasattr(sums, "m2") else field
+                        got = getattr(sums, field)[si, j]
+                        assert got == pytest.approx(value, rel=1e-9, abs=1e-9, nan_ok=True), (
+                            date,
+                            segment,
+                            arm,
+                            name,
+                        )

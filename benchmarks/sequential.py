@@ -1,0 +1,83 @@
+"""Benchmark: the cost of the sequential timeline, ``sequential: true`` against ``false``.
+
+Reuses ``benchmarks/analyze.py``'s synthetic dataset (built once and cached in
+``--data``: ``--users`` users, about 10 events each over a 14-day window, users
+assigned over the first 7 days; 20 overlapping segments plus ``all`` x 4 metrics:
+conversion, CTR (ratio), revenue per user capped at its 99th percentile,
+sessions per user), then times, in one process and round-robin (so that a slow
+spell of the shared machine hits both), ``open_dataset`` + ``aggregate`` +
+``analyze_cells`` with the experiment file as is and with ``sequential: true``;
+it prints the best of ``--repeats`` of each and their ratio (the issue's target:
+at most 1.5x).
+
+    python benchmarks/sequential.py                   # 1M users
+    python benchmarks/sequential.py --users 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "seglift-bench",
+        help="cache folder shared with benchmarks/analyze.py (DATA/users-N)",
+    )
+    args = parser.parse_args()
+    folder = args.data / f"users-{args.users}"
+    if not (folder / "done").exists():
+        print(f"building {args.users:,} users into {folder} (child process) ...", flush=True)
+        child = [sys.executable, str(HERE / "analyze.py"), "--build-only"]
+        child += ["--users", str(args.users), "--data", str(args.data)]
+        subprocess.run(child, check=True)  # noqa: S603 (a benchmark script of this repository)
+    measure(folder, args.repeats)
+
+
+def measure(folder: Path, repeats: int) -> None:
+    """Time the analysis with and without the timeline, round-robin; print both and the ratio."""
+    from experiment.analysis import analyze_cells
+    from experiment.config import load_experiment
+    from experiment.engine import aggregate
+    from experiment.engine.dataset import open_dataset
+    from segments import load_segments
+
+    plain = load_experiment(folder / "experiment.yaml")
+    sequential = plain.model_copy(update={"sequential": True})
+    assert plain.segments is not None
+    segment_set = load_segments(plain.segments)
+    times: dict[str, list[float]] = {"sequential: false": [], "sequential: true": []}
+    box: dict[str, Any] = {}
+    for _ in range(repeats):
+        for name, config in zip(times, (plain, sequential), strict=True):
+            started = time.perf_counter()
+            cells = aggregate(open_dataset(folder), config, segment_set)
+            box[name] = analyze_cells(cells, config, segment_set)
+            times[name].append(time.perf_counter() - started)
+            print(f"  {name:18} {times[name][-1]:7.2f} s", flush=True)
+    best = {name: min(t) for name, t in times.items()}
+    points = len(box["sequential: true"].timeline)
+    print(f"{folder.name}: best of {repeats}, {points:,} timeline points")
+    for name, wall in best.items():
+        print(f"{name:18} {wall:7.2f} s")
+    ratio = best["sequential: true"] / best["sequential: false"]
+    print(f"ratio {ratio:.2f}x (target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
