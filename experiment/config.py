@@ -22,11 +22,13 @@ __all__ = [
     "Allocation",
     "Cap",
     "Correction",
+    "CorrectionScope",
     "ExperimentConfig",
     "Guardrail",
     "Measure",
     "MetricKind",
     "MetricSpec",
+    "SuppressedTests",
     "Window",
     "check_allocation",
     "format_validation_error",
@@ -35,6 +37,10 @@ __all__ = [
 ]
 
 Correction = Literal["holm", "bh", "none"]
+# Which tests ``correction`` adjusts together (:mod:`experiment.analysis.families`).
+CorrectionScope = Literal["primary_and_segments", "per_metric", "experiment"]
+# The privacy floor's withheld tests: left out of their family, or counted in it.
+SuppressedTests = Literal["excluded", "counted"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -199,6 +205,13 @@ class ExperimentConfig(_Frozen):
     ``traffic`` the share of users that enter the experiment; ``allocation``
     per-segment arm weights and traffic, the segment priority deciding for users
     in several segments.
+
+    ``correction_scope`` names the multiple-testing families ``correction`` runs in:
+    ``primary_and_segments`` (``all`` over metrics × arms; each metric and arm's
+    segments apart), ``per_metric`` (``all`` and every segment and arm of one metric)
+    or ``experiment`` (every test). ``correction_suppressed`` leaves the tests of
+    segments under the privacy floor out of their family (``excluded``) or keeps them
+    in (``counted``).
     """
 
     name: str
@@ -210,6 +223,8 @@ class ExperimentConfig(_Frozen):
     metrics: list[MetricSpec] = Field(min_length=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
     correction: Correction = "holm"
+    correction_scope: CorrectionScope = "primary_and_segments"
+    correction_suppressed: SuppressedTests = "excluded"
     srm_threshold: float = Field(default=0.001, gt=0, lt=1)
     holdout: float = Field(default=0.0, ge=0, lt=1)
     holdout_salt: str = "holdout"

@@ -5,7 +5,8 @@ label, ``metric_kind``, ``chance_to_win``, the CUPED fields and
 ``cuped_covariates``); nothing is re-run, so ``exp report`` on an old results.json
 describes that file's analysis. The row labels are written by
 :func:`experiment.analysis.rows.method_label`: the test, its alternative, the
-relative interval's construction, the correction, the confidence sequence.
+relative interval's construction, the correction, the confidence sequence; each
+row's ``family`` and ``family_size`` name its multiple-testing family.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from reports.format import fmt_pct
 if TYPE_CHECKING:
     from experiment.results import AnalysisResults, ResultRow
 
-__all__ = ["MetricMethods", "cuped_notes", "is_cuped", "metric_methods", "shown_means"]
+__all__ = [
+    "MetricMethods",
+    "cuped_notes",
+    "family_lines",
+    "family_text",
+    "is_cuped",
+    "metric_methods",
+    "shown_means",
+]
 
 _WELCH = "Welch's t-test on per-user values, Welch-Satterthwaite degrees of freedom"
 _RATIO = (
@@ -145,8 +154,38 @@ def _cuped(covariate: str, rows: list[ResultRow]) -> str:
 
 
 def _family(correction: str, rows: list[ResultRow]) -> str:
-    """The correction and its family: this metric's rows, every segment and arm."""
+    """The correction and the families this metric's rows were corrected in, with sizes."""
     name = _CORRECTIONS.get(correction, correction or "not recorded")
+    if not any(r.family for r in rows):  # an older file: one family per metric
+        return _old_family(name, rows)
+    families = dict.fromkeys((r.family, r.family_size) for r in rows if r.family)
+    text = f"{name} within " + "; ".join(family_text(f, size) for f, size in families)
+    counted = sum(is_suppressed(r) and bool(r.family) for r in rows)
+    excluded = sum(is_suppressed(r) and not r.family for r in rows)
+    if counted:
+        text += f"; {counted} withheld (privacy floor) counted in their family"
+    if excluded:
+        text += f"; {excluded} withheld (privacy floor) excluded from every family"
+    return text
+
+
+def family_text(family: str, size: int) -> str:
+    """A family's name, what it holds and its size, e.g. ``primary (all × … : 4 tests)``."""
+    kind = family.split(":", 1)[0]
+    what = _FAMILY_KINDS.get(kind, "")
+    return f"{family} ({what}{_count(size, 'test')})"
+
+
+_FAMILY_KINDS = {
+    "primary": "all × every metric and treatment arm: ",
+    "segments": "this metric's segments in one arm: ",
+    "metric": "this metric's segments (all included) × arms: ",
+    "experiment": "every test: ",
+}
+
+
+def _old_family(name: str, rows: list[ResultRow]) -> str:
+    """A results file without ``family``: its family was this metric's rows, withheld counted."""
     segments = _count(len({r.segment for r in rows}), "segment")
     arms = _count(len({r.arm for r in rows}), "treatment arm")
     hidden = sum(is_suppressed(r) for r in rows)
@@ -156,6 +195,16 @@ def _family(correction: str, rows: list[ResultRow]) -> str:
     if hidden:
         text += f"; {hidden} withheld (privacy floor) counted"
     return text
+
+
+def family_lines(results: AnalysisResults) -> list[str]:
+    """One plain-text line naming the families of ``p adj.`` and their sizes (none: old file)."""
+    families = dict.fromkeys((r.family, r.family_size) for r in results.results if r.family)
+    if not families:
+        return []
+    name = _CORRECTIONS.get(results.correction, results.correction)
+    listed = ", ".join(f"{f} ({size})" for f, size in families)
+    return [f"p adj.: {name} within families (tests): {listed}"]
 
 
 def _count(n: int, noun: str) -> str:

@@ -9,7 +9,7 @@ from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
-from reports.methods import cuped_notes, is_cuped, shown_means
+from reports.methods import cuped_notes, family_lines, is_cuped, shown_means
 from reports.outlook import outlooks
 from reports.refinement import proposal_views
 
@@ -44,6 +44,7 @@ def lift_table(results: AnalysisResults) -> Table:
 
     marks = {shown_means(r)[2] for r in results.results if not is_suppressed(r)} - {""}
     lines = [_MEANS_LEGEND[m] for m in sorted(marks)] + cuped_notes(results)
+    lines += family_lines(results)
     if not all(row.higher_is_better for row in results.results):  # verdicts follow direction
         lines.append("↓ lower is better: a significant fall is a win")
     caption = "\n".join(lines)

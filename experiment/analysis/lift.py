@@ -13,12 +13,14 @@ the sample ratio (:mod:`~experiment.analysis.srm`) and withholds segments under 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from experiment.analysis.bayes import bayes
 from experiment.analysis.compare import compare, guardrail_breached
+from experiment.analysis.families import correct_families
 from experiment.analysis.impact import add_impact
 from experiment.analysis.mde import cell_mde
 from experiment.analysis.privacy import hidden_segments, suppress
@@ -29,7 +31,6 @@ from experiment.analysis.timeline import timeline_points
 from experiment.results import AnalysisResults, Heterogeneity, SegmentInfo
 from experiment.stats import (
     CupedResult,
-    adjust_pvalues,
     arm_moments,
     cochran_q,
     sequential_interval,
@@ -68,21 +69,22 @@ def analyze_cells(
 ) -> AnalysisResults:
     """Test every treatment arm against control in every segment and metric.
 
-    The multiple-testing family is one metric: all its segments (``all``
-    included) and treatment arms, corrected with the experiment's method.
+    The multiple-testing families follow the experiment's ``correction_scope``
+    (:mod:`~experiment.analysis.families`); the segments the privacy floor withholds
+    are counted in or excluded from them by ``correction_suppressed``.
     """
     data_quality = quality_checks(cells.quality, invalid_threshold=config.invalid_revenue_threshold)
     covariates = {m.name: m.cuped for m in config.metrics if m.name in cells.cuped and m.cuped}
-    comparisons = _comparisons(cells, config, covariates)
+    segments = _segment_infos(cells, segment_set)
+    floor = segment_set.min_size if segment_set is not None else 0
+    hidden = hidden_segments(segments, floor)
+    comparisons = _comparisons(cells, config, covariates, hidden)
     rows = [
         row
         for comp in comparisons
         for row in result_rows(cells, comp, alpha=config.alpha, target_lift=config.target_lift)
     ]
     rows = add_impact(rows, cells, comparisons, config)
-    segments = _segment_infos(cells, segment_set)
-    floor = segment_set.min_size if segment_set is not None else 0
-    hidden = hidden_segments(segments, floor)
     rows, segments, checked = suppress(rows, segments, srm(cells, config), hidden)
     return AnalysisResults(
         experiment=config.name,
@@ -92,6 +94,8 @@ def analyze_cells(
         results=tuple(rows),
         alpha=config.alpha,
         correction=config.correction,
+        correction_scope=config.correction_scope,
+        correction_suppressed=config.correction_suppressed,
         arms=cells.arms,
         window_start=cells.window_start.isoformat(),
         window_end=cells.window_end.isoformat(),
@@ -105,9 +109,9 @@ def analyze_cells(
 
 
 def _comparisons(
-    cells: CellSums, config: ExperimentConfig, covariates: dict[str, str]
+    cells: CellSums, config: ExperimentConfig, covariates: dict[str, str], hidden: set[str]
 ) -> list[Comparison]:
-    """Every (metric, treatment arm), its p-values corrected per metric over segments and arms."""
+    """Every (metric, treatment arm), its p-values corrected within the scope's families."""
     c = cells.arms.index(config.control)
     lifts = [
         (metric, j, compare(cells, metric.name, c, j, config.alpha, alternative=metric.alternative))
@@ -116,18 +120,29 @@ def _comparisons(
         if j != c
     ]
     p_raw = np.concatenate([res.p_value for *_, res in lifts])
-    groups = np.concatenate([[metric.name] * len(res.p_value) for metric, _, res in lifts])
-    p_adj = adjust_pvalues(p_raw, method=config.correction, groups=groups)
-    size = len(cells.segments)
+    fam = correct_families(
+        p_raw,
+        segments=cells.segments,
+        tests=[(metric.name, cells.arms[j]) for metric, j, _ in lifts],
+        method=config.correction,
+        scope=config.correction_scope,
+        suppressed=config.correction_suppressed,
+        hidden=hidden,
+    )
+    p_adj, size = fam.p_adjusted, len(cells.segments)
     return [
-        _comparison(
-            cells,
-            config,
-            metric,
-            (c, j),
-            res,
-            p_values=(p_raw[k * size : (k + 1) * size], p_adj[k * size : (k + 1) * size]),
-            covariate=covariates.get(metric.name),
+        replace(
+            _comparison(
+                cells,
+                config,
+                metric,
+                (c, j),
+                res,
+                p_values=(p_raw[k * size : (k + 1) * size], p_adj[k * size : (k + 1) * size]),
+                covariate=covariates.get(metric.name),
+            ),
+            family=fam.family[k * size : (k + 1) * size],
+            family_size=fam.family_size[k * size : (k + 1) * size],
         )
         for k, (metric, j, res) in enumerate(lifts)
     ]

@@ -33,6 +33,9 @@ def suppress(
 
     Their rows keep segment, metric and arm, get ``suppressed=True`` and ``nan``
     numbers (``null`` in results.json); their sizes and per-segment SRM are dropped.
+    ``family`` and ``family_size`` stay: they reveal nothing about the segment and
+    say whether its withheld test counted in a family (``correction_suppressed:
+    counted``) or in none (``excluded``: ``""`` and 0, set before the correction).
     """
     if not hidden:
         return rows, segments, srm

@@ -80,6 +80,8 @@ class Comparison:
         reduction: CUPED's share of variance removed (CUPED metrics only).
         breached: The guardrail's verdict.
         higher_is_better: The metric's direction.
+        family: Each row's multiple-testing family (``""``: in none).
+        family_size: How many tests were corrected in that family.
     """
 
     metric: str
@@ -97,6 +99,8 @@ class Comparison:
     reduction: NDArray[np.float64] | None
     breached: NDArray[np.bool_]
     higher_is_better: bool = True
+    family: tuple[str, ...] = ()
+    family_size: NDArray[np.int64] | None = None
 
 
 def result_rows(
@@ -141,11 +145,14 @@ def result_rows(
             underpowered=underpowered,
             guardrail_breached=breach,
             higher_is_better=comp.higher_is_better,
+            family=family,
+            family_size=family_size,
         )
         for (
             segment, n_c, n_t, mean_c, mean_t, lift_abs, lift_rel, ci_low, ci_high,
             ci_abs_low, ci_abs_high, p_value, p_adjusted, significant, reason, chance, loss,
             seq_p, seq_low, seq_high, mde, cuped, adj_c, adj_t, underpowered, breach,
+            family, family_size,
         ) in _columns(cells, comp, alpha=alpha, target_lift=target_lift)
     ]  # fmt: skip
 
@@ -188,5 +195,7 @@ def _columns(
         floats(adjusted.mean_treatment_adj if adjusted is not None else None),
         (~(comp.mde_rel <= target_lift)).tolist(),  # nan counts as underpowered
         np.asarray(comp.breached, dtype=bool).tolist(),
+        list(comp.family) or [""] * len(cells.segments),
+        [0] * len(cells.segments) if comp.family_size is None else comp.family_size.tolist(),
         strict=True,
     )

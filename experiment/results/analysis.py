@@ -91,6 +91,11 @@ class ResultRow:
     # Underpowered rows: extra users (both arms) and days to reach target_lift's MDE.
     extra_users_needed: float = math.nan
     extra_days_needed: float = math.nan
+    # The multiple-testing family p_adjusted was corrected in (the experiment's
+    # correction_scope) and how many tests it held; "" and 0 when the row was in no
+    # family (a withheld row under correction_suppressed: excluded, or an older file).
+    family: str = ""
+    family_size: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,6 +194,9 @@ class AnalysisResults(Display):
     results: tuple[ResultRow, ...]
     alpha: float = 0.05
     correction: str = "holm"
+    # "" in older files (their families were per_metric, withheld rows counted).
+    correction_scope: str = ""
+    correction_suppressed: str = ""
     arms: tuple[str, ...] = ()
     window_start: str = ""
     window_end: str = ""
@@ -293,6 +301,8 @@ class AnalysisResults(Display):
             results=rows,
             alpha=float(doc.get("alpha", 0.05)),
             correction=str(doc.get("correction", "holm")),
+            correction_scope=str(doc.get("correction_scope", "")),
+            correction_suppressed=str(doc.get("correction_suppressed", "")),
             arms=tuple(doc.get("arms", ())),
             window_start=str(doc.get("window_start", "")),
             window_end=str(doc.get("window_end", "")),

@@ -10,7 +10,7 @@ from experiment.analysis import analyze_cells
 from experiment.config import ExperimentConfig
 from experiment.stats import bayes_beta_binomial, bayes_normal, cuped_ttest, ratio_ttest
 from experiment.sums import JointSums
-from reports.methods import cuped_notes, is_cuped, metric_methods, shown_means
+from reports.methods import cuped_notes, family_lines, is_cuped, metric_methods, shown_means
 from tests.fixtures.results import make_results
 from tests.fixtures.sums import Values, cell_sums
 
@@ -89,10 +89,12 @@ def test_methods_name_test_interval_family_and_horizon(analysed):
     assert "Welch's t-test" in methods["ctr"].test
     assert "delta-method" in methods["ctr"].test
     assert "z-test" not in methods["ctr"].test
-    for m in methods.values():
-        # bh within each metric: 3 segments × 2 treatment arms
+    for name, m in methods.items():
+        # bh in the default scope: all over 4 metrics × 2 arms; 2 segments per metric and arm
         assert m.correction.startswith("Benjamini-Hochberg")
-        assert "over 6 tests" in m.correction
+        assert "primary (all × every metric and treatment arm: 8 tests)" in m.correction
+        assert f"segments:{name}:t1 (this metric's segments in one arm: 2 tests)" in m.correction
+        assert f"segments:{name}:t2" in m.correction
         assert m.horizon.startswith("sequential")
         assert "delta method" in m.interval_rel
     assert "CUPED-adjusted" in methods["conv_cuped"].test
@@ -100,6 +102,23 @@ def test_methods_name_test_interval_family_and_horizon(analysed):
     assert methods["conv"].cuped == ""
     (note,) = cuped_notes(results)
     assert note.startswith("conv_cuped: CUPED, covariate x_pre; variance")
+
+
+def test_methods_of_a_file_without_families_describe_the_per_metric_family(analysed):
+    _cells, results = analysed
+    old = replace(results, results=tuple(replace(r, family="") for r in results.results))
+    for m in metric_methods(old):
+        # bh within each metric: 3 segments × 2 treatment arms
+        assert "over 6 tests" in m.correction
+        assert "this metric's 3 segments (all included) × 2 treatment arms" in m.correction
+
+
+def test_terminal_caption_names_the_families(analysed):
+    _cells, results = analysed
+    (line,) = family_lines(results)
+    assert line.startswith("p adj.: Benjamini-Hochberg")
+    assert "primary (8)" in line
+    assert "segments:ctr:t2 (2)" in line
 
 
 def test_cuped_rows_show_adjusted_means(analysed):
@@ -122,3 +141,19 @@ def test_methods_of_an_old_results_file_read_its_labels():
     assert "Welch's t-test" in m.test
     assert m.correction.startswith("Holm (family-wise error) over 1 test:")
     assert m.horizon.startswith("fixed horizon")
+
+
+def test_methods_say_whether_withheld_segments_counted(analysed):
+    _cells, results = analysed
+
+    def hide(counted: bool):
+        rows = tuple(
+            replace(r, suppressed=True, family=r.family if counted else "", family_size=0)
+            if r.segment == "high" and r.metric == "conv"
+            else r
+            for r in results.results
+        )
+        return {m.metric: m for m in metric_methods(replace(results, results=rows))}["conv"]
+
+    assert "2 withheld (privacy floor) counted in their family" in hide(True).correction
+    assert "2 withheld (privacy floor) excluded from every family" in hide(False).correction

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import experiment.analysis.compare as compare_module
+import experiment.analysis.families as families_module
 import experiment.analysis.lift as lift_module
 from experiment.analysis import analyze_cells
 from experiment.config import ExperimentConfig
@@ -94,7 +95,7 @@ def test_method_label_names_the_functions_that_ran(monkeypatch, case):
     for name in TEST_NAME:
         _spy(monkeypatch, compare_module, name, calls)
     _spy(monkeypatch, lift_module, "sequential_interval", calls)
-    _spy(monkeypatch, lift_module, "adjust_pvalues", calls)
+    _spy(monkeypatch, families_module, "adjust_pvalues", calls)
 
     rows = analyze_cells(cells, config, None).results
 
