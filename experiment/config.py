@@ -27,6 +27,7 @@ __all__ = [
     "Measure",
     "MetricKind",
     "MetricSpec",
+    "RelativeIntervalName",
     "Window",
     "check_allocation",
     "format_validation_error",
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 Correction = Literal["holm", "bh", "none"]
+# How ci_low/ci_high bound the relative lift (experiment.stats._relative); the same
+# names as experiment.stats.RelativeInterval, which sits above this module.
+RelativeIntervalName = Literal["fieller", "log", "delta"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -210,6 +214,7 @@ class ExperimentConfig(_Frozen):
     metrics: list[MetricSpec] = Field(min_length=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
     correction: Correction = "holm"
+    relative_interval: RelativeIntervalName = "fieller"
     srm_threshold: float = Field(default=0.001, gt=0, lt=1)
     holdout: float = Field(default=0.0, ge=0, lt=1)
     holdout_salt: str = "holdout"

@@ -16,6 +16,7 @@ _WITHHELD = (
     "ci_abs_low", "ci_abs_high", "p_value", "p_adjusted", "cuped_variance_reduction",
     "chance_to_win", "expected_loss", "seq_p_value", "seq_ci_low", "seq_ci_high", "mde_rel",
     "mean_control_adj", "mean_treatment_adj",
+    "ci_adj_low", "ci_adj_high", "ci_abs_adj_low", "ci_abs_adj_high",
 )  # fmt: skip
 
 

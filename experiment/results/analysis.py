@@ -69,6 +69,13 @@ class ResultRow:
     seq_p_value: float = math.nan
     seq_ci_low: float = math.nan
     seq_ci_high: float = math.nan
+    # The intervals adjusted for the row's multiple-testing family (implied critical
+    # value, experiment.stats.adjusted_interval): they exclude 0 exactly when
+    # p_adjusted < alpha; the raw ci_* fields stay unadjusted. NaN where undefined.
+    ci_adj_low: float = math.nan
+    ci_adj_high: float = math.nan
+    ci_abs_adj_low: float = math.nan
+    ci_abs_adj_high: float = math.nan
     underpowered: bool = False
     mde_rel: float = math.nan
     # The metric's guardrail: lift_rel significantly below -max_drop (one-sided, alpha);
@@ -176,6 +183,8 @@ class AnalysisResults(Display):
     results: tuple[ResultRow, ...]
     alpha: float = 0.05
     correction: str = "holm"
+    # How ci_low/ci_high were built: "fieller", "log" or "delta" (experiment file).
+    relative_interval: str = "fieller"
     arms: tuple[str, ...] = ()
     window_start: str = ""
     window_end: str = ""
@@ -279,6 +288,8 @@ class AnalysisResults(Display):
             results=rows,
             alpha=float(doc.get("alpha", 0.05)),
             correction=str(doc.get("correction", "holm")),
+            # Files written before the option have symmetric delta-method intervals.
+            relative_interval=str(doc.get("relative_interval", "delta")),
             arms=tuple(doc.get("arms", ())),
             window_start=str(doc.get("window_start", "")),
             window_end=str(doc.get("window_end", "")),
