@@ -22,7 +22,7 @@ from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
 from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
-from reports.methods import is_cuped, metric_methods, shown_means
+from reports.methods import is_cuped, metric_methods, shown_interval, shown_means
 from reports.refinement import refinement_context
 
 __all__ = ["render_html", "write_html"]
@@ -73,7 +73,7 @@ _NUMBERS = (
 
 
 def _state(row: ResultRow) -> RowState:
-    if is_suppressed(row) or not all(map(math.isfinite, (row.lift_rel, row.ci_low, row.ci_high))):
+    if is_suppressed(row) or not math.isfinite(row.lift_rel):
         return "hidden"
     if row.significant:  # coloured by the verdict: a fall wins when lower is better
         return "better" if verdict(row) == "win" else "worse"
@@ -92,15 +92,18 @@ def _forest(rows: list[ResultRow], *, index: int, multi_arm: bool, confidence: s
             note = BELOW_FLOOR
         elif state == "hidden":
             note = f"no estimate ({r.reason or 'no data'})"
-        else:
-            note = f"{fmt_pct(r.lift_rel)} {fmt_pct_interval(r.ci_low, r.ci_high)}"
+        low, high, _ = shown_interval(r)  # adjusted for the family: agrees with the verdict
+        if state != "hidden" and math.isnan(low) and math.isnan(high):
+            note = f"{fmt_pct(r.lift_rel)} (no finite interval: {r.reason or 'unbounded'})"
+        elif state != "hidden":
+            note = f"{fmt_pct(r.lift_rel)} {fmt_pct_interval(low, high)}"
         label = _label(r, multi_arm=multi_arm)
         items.append(
             ForestRow(
                 label=label,
                 lift=r.lift_rel,
-                low=r.ci_low,
-                high=r.ci_high,
+                low=low,
+                high=high,
                 state=state,
                 annotation=note,
                 emphasised=r.segment == "all",
@@ -129,7 +132,7 @@ def _row(r: ResultRow, *, digits: int) -> _Row:
         means_mark=mark,
         lift_abs=fmt_num(r.lift_abs, 3),
         lift_rel=fmt_pct(r.lift_rel),
-        ci=fmt_pct_interval(r.ci_low, r.ci_high),
+        ci=fmt_pct_interval(*shown_interval(r)[:2]),
         p_value=fmt_p(r.p_value),
         p_adjusted=fmt_p(r.p_adjusted),
         chance_to_win=fmt_pct(r.chance_to_win, signed=False),
@@ -173,6 +176,7 @@ def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> 
                 "is_cuped": any(is_cuped(r) for r in rows),
                 "adjusted": "adjusted" in marks,
                 "raw_marked": "raw" in marks,
+                "ci_adjusted": any(shown_interval(r)[2] for r in shown),
             }
         )
     return sections

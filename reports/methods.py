@@ -21,7 +21,15 @@ from reports.format import fmt_pct
 if TYPE_CHECKING:
     from experiment.results import AnalysisResults, ResultRow
 
-__all__ = ["MetricMethods", "cuped_notes", "is_cuped", "metric_methods", "shown_means"]
+__all__ = [
+    "ADJUSTED_LEGEND",
+    "MetricMethods",
+    "cuped_notes",
+    "is_cuped",
+    "metric_methods",
+    "shown_interval",
+    "shown_means",
+]
 
 _WELCH = "Welch's t-test on per-user values, Welch-Satterthwaite degrees of freedom"
 _RATIO = (
@@ -50,6 +58,22 @@ _ALTERNATIVES = {
     "less": "one-sided: treatment below control",
 }
 _DELTA_CI = "delta-method relative CI"
+# What each relative construction (experiment.stats._relative) does, in words.
+_RELATIVE = {
+    "log-ratio relative CI": (
+        "log-ratio delta method on the {diff} over {base}: log(1 + lift) ± crit·se / (1 + lift), "
+        "back-transformed, never below −100%"
+    ),
+    "fieller relative CI": (
+        "Fieller's interval for the ratio of the treatment estimate to {base} (inverts "
+        "the test, so it excludes 0 exactly when p < alpha), cut at −100%; none where "
+        "the control mean is not significantly above 0"
+    ),
+}
+_ADJUSTED = (
+    "; shown widened to the row's adjusted p-value (implied critical value), so it "
+    "excludes 0 exactly when p adj. < alpha"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +124,25 @@ def shown_means(row: ResultRow) -> tuple[float, float, str]:
     if math.isfinite(row.mean_control_adj) and math.isfinite(row.mean_treatment_adj):
         return row.mean_control_adj, row.mean_treatment_adj, "adjusted"
     return row.mean_control, row.mean_treatment, "raw"
+
+
+ADJUSTED_LEGEND = (
+    "CI adj.: relative interval adjusted for the tests in the row's multiple-testing "
+    "family (same correction as p adj.): it excludes 0 exactly when p adj. < alpha"
+)
+
+
+def shown_interval(row: ResultRow) -> tuple[float, float, bool]:
+    """The relative interval to show beside the row's verdict, and whether it is adjusted.
+
+    The interval adjusted for the row's family (``ci_adj_low``/``ci_adj_high``) agrees
+    with ``p_adjusted`` and so with the verdict; it is shown whenever the row has one.
+    A results file written before those fields existed (its absolute adjusted bounds
+    are null too) shows the raw interval, unmarked.
+    """
+    if math.isnan(row.ci_abs_adj_low) and math.isnan(row.ci_abs_adj_high):
+        return row.ci_low, row.ci_high, False
+    return row.ci_adj_low, row.ci_adj_high, True
 
 
 def _parts(method: str) -> tuple[str, str, str, str, str, bool]:
@@ -174,8 +217,13 @@ def _one(name: str, rows: list[ResultRow], results: AnalysisResults) -> MetricMe
     if relative in ("", _DELTA_CI):
         base = "the raw control mean" if cuped else "the control mean"
         rel = f"{conf}, delta method on the {diff} over {base}, symmetric around the estimate"
+    elif relative in _RELATIVE:
+        base = "the raw control mean" if cuped else "the control mean"
+        rel = f"{conf}, " + _RELATIVE[relative].format(diff=diff, base=base)
     else:
         rel = f"{conf}, {relative}"
+    if any(math.isfinite(r.ci_adj_low) or math.isfinite(r.ci_adj_high) for r in rows):
+        rel += _ADJUSTED
     sequential = sequence or any(math.isfinite(r.seq_p_value) for r in rows)
     return MetricMethods(
         metric=name,

@@ -9,7 +9,13 @@ from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
-from reports.methods import cuped_notes, is_cuped, shown_means
+from reports.methods import (
+    ADJUSTED_LEGEND,
+    cuped_notes,
+    is_cuped,
+    shown_interval,
+    shown_means,
+)
 from reports.refinement import proposal_views
 
 if TYPE_CHECKING:
@@ -45,6 +51,9 @@ def lift_table(results: AnalysisResults) -> Table:
     lines = [_MEANS_LEGEND[m] for m in sorted(marks)] + cuped_notes(results)
     if not all(row.higher_is_better for row in results.results):  # verdicts follow direction
         lines.append("↓ lower is better: a significant fall is a win")
+    adjusted = any(shown_interval(r)[2] for r in results.results if not is_suppressed(r))
+    if adjusted:
+        lines.append(ADJUSTED_LEGEND)
     caption = "\n".join(lines)
     table = Table(
         title=f"{results.experiment}: lift vs {results.control}",
@@ -60,7 +69,7 @@ def lift_table(results: AnalysisResults) -> Table:
         ("control", "right"),
         ("treatment", "right"),
         ("lift", "right"),
-        (f"{results.confidence_level:.0%} CI", "right"),
+        (f"{results.confidence_level:.0%} CI" + (" adj." if adjusted else ""), "right"),
         ("p adj.", "right"),
         ("verdict", "left"),
     ]:
@@ -90,7 +99,7 @@ def lift_table(results: AnalysisResults) -> Table:
             fmt_num(mean_c, 4) + sign,
             fmt_num(mean_t, 4) + sign,
             fmt_pct(row.lift_rel),
-            fmt_pct_interval(row.ci_low, row.ci_high),
+            fmt_pct_interval(*shown_interval(row)[:2]),
             fmt_p(row.p_adjusted),
             Text(v, style=_STYLE[v]),
             end_section=False,

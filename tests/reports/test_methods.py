@@ -94,7 +94,8 @@ def test_methods_name_test_interval_family_and_horizon(analysed):
         assert m.correction.startswith("Benjamini-Hochberg")
         assert "over 6 tests" in m.correction
         assert m.horizon.startswith("sequential")
-        assert "delta method" in m.interval_rel
+        assert "Fieller" in m.interval_rel
+        assert "adjusted p-value" in m.interval_rel
     assert "CUPED-adjusted" in methods["conv_cuped"].test
     assert "covariate x_pre" in methods["conv_cuped"].cuped
     assert methods["conv"].cuped == ""
