@@ -13,6 +13,7 @@ from experiment.stats._lift import (
     ALTERNATIVES,
     DIRECTION,
     Alternative,
+    BoolArray,
     FloatArray,
     LiftResult,
     bounds,
@@ -120,8 +121,12 @@ def adjusted_interval(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t_adj = np.asarray(t_isf(np.clip(tail, 0.0, 1.0), lift.dof), dtype=np.float64)
         z_abs = lift.lift_abs / lift.se_abs
+        wrong_side = direction * z_abs < 0  # one-sided estimate against the alternative
         ci_abs_low, ci_abs_high = bounds(
-            lift.lift_abs, lift.se_abs, _implied(crit, z_abs, t_adj), np.full_like(crit, direction)
+            lift.lift_abs,
+            lift.se_abs,
+            _implied(crit, z_abs, t_adj, wrong_side),
+            np.full_like(crit, direction),
         )
         z_rel = scale_statistic(
             lift.lift_rel,
@@ -134,7 +139,7 @@ def adjusted_interval(
         ci_low, ci_high, _ = relative_bounds(
             lift.lift_rel,
             lift.se_rel,
-            _implied(crit, z_rel, t_adj),
+            _implied(crit, z_rel, t_adj, wrong_side),
             direction * np.sign(lift.mean_control),
             base=lift.mean_control,
             var_base=lift.var_base,
@@ -150,12 +155,22 @@ def adjusted_interval(
     )
 
 
-def _implied(crit: FloatArray, z: FloatArray, t_adj: FloatArray) -> FloatArray:
-    """``crit · |z| / t_adj``; the raw ``crit`` where ``t_adj`` overflows, ``nan`` where unknown.
+def _implied(
+    crit: FloatArray, z: FloatArray, t_adj: FloatArray, wrong_side: BoolArray
+) -> FloatArray:
+    """The implied critical value ``crit · |z| / t_adj``, with its edge cases.
 
-    ``t_adj <= 0`` (an adjusted p-value of 1, or a one-sided estimate on the wrong side)
-    gives ``inf``: no finite interval agrees with a test that says nothing.
+    ``t_adj == inf`` (``p_adjusted`` underflowed to 0): the raw ``crit``. ``t_adj <= 0``
+    on the tested side (two-sided ``p_adjusted = 1``, or a one-sided ``p_adjusted``
+    pushed to 0.5 or more by the correction): ``inf``, since no finite interval
+    agrees with a test that says nothing. A one-sided estimate on the wrong side
+    keeps 0 inside its interval at any critical value, so it gets
+    ``crit · |z| / |t_adj|`` (the raw ``crit`` without correction). ``nan`` stays ``nan``.
     """
-    implied = np.where(t_adj > 0, crit * np.abs(z) / t_adj, np.inf)
-    implied = np.where(np.isinf(t_adj), crit, implied)
+    size = np.abs(t_adj)
+    usable = (size > 0) & (size < np.inf)
+    right = np.where(t_adj > 0, crit * np.abs(z) / t_adj, np.inf)
+    wrong = np.where(usable, crit * np.abs(z) / size, crit)
+    implied = np.where(wrong_side, wrong, right)
+    implied = np.where(t_adj == np.inf, crit, implied)  # p_adjusted underflowed to 0
     return np.asarray(np.where(np.isnan(t_adj), np.nan, implied), dtype=np.float64)
