@@ -19,12 +19,15 @@ from experiment.results.decision import is_suppressed
 from reports.format import fmt_pct
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from experiment.results import AnalysisResults, ResultRow
 
 __all__ = [
     "ADJUSTED_LEGEND",
     "MetricMethods",
     "cuped_notes",
+    "has_adjusted",
     "is_cuped",
     "metric_methods",
     "shown_interval",
@@ -132,17 +135,25 @@ ADJUSTED_LEGEND = (
 )
 
 
-def shown_interval(row: ResultRow) -> tuple[float, float, bool]:
-    """The relative interval to show beside the row's verdict, and whether it is adjusted.
+def has_adjusted(rows: Iterable[ResultRow]) -> bool:
+    """The results carry family-adjusted intervals (files from before them do not).
 
-    The interval adjusted for the row's family (``ci_adj_low``/``ci_adj_high``) agrees
-    with ``p_adjusted`` and so with the verdict; it is shown whenever the row has one.
-    A results file written before those fields existed (its absolute adjusted bounds
-    are null too) shows the raw interval, unmarked.
+    Decided over all rows, not per row: an unbounded adjusted interval (adjusted
+    p-value 1) is ``null`` in results.json, just like a missing field.
     """
-    if math.isnan(row.ci_abs_adj_low) and math.isnan(row.ci_abs_adj_high):
-        return row.ci_low, row.ci_high, False
-    return row.ci_adj_low, row.ci_adj_high, True
+    return any(not (math.isnan(r.ci_abs_adj_low) and math.isnan(r.ci_abs_adj_high)) for r in rows)
+
+
+def shown_interval(row: ResultRow, *, adjusted: bool) -> tuple[float, float]:
+    """The relative interval to show beside the row's verdict.
+
+    With ``adjusted`` (see :func:`has_adjusted`), the interval adjusted for the
+    row's family (``ci_adj_low``/``ci_adj_high``), which agrees with ``p_adjusted``
+    and so with the verdict; otherwise the raw ``ci_low``/``ci_high``.
+    """
+    if adjusted:
+        return row.ci_adj_low, row.ci_adj_high
+    return row.ci_low, row.ci_high
 
 
 def _parts(method: str) -> tuple[str, str, str, str, str, bool]:
@@ -222,7 +233,7 @@ def _one(name: str, rows: list[ResultRow], results: AnalysisResults) -> MetricMe
         rel = f"{conf}, " + _RELATIVE[relative].format(diff=diff, base=base)
     else:
         rel = f"{conf}, {relative}"
-    if any(math.isfinite(r.ci_adj_low) or math.isfinite(r.ci_adj_high) for r in rows):
+    if has_adjusted(results.results):
         rel += _ADJUSTED
     sequential = sequence or any(math.isfinite(r.seq_p_value) for r in rows)
     return MetricMethods(

@@ -12,6 +12,7 @@ from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.methods import (
     ADJUSTED_LEGEND,
     cuped_notes,
+    has_adjusted,
     is_cuped,
     shown_interval,
     shown_means,
@@ -51,7 +52,7 @@ def lift_table(results: AnalysisResults) -> Table:
     lines = [_MEANS_LEGEND[m] for m in sorted(marks)] + cuped_notes(results)
     if not all(row.higher_is_better for row in results.results):  # verdicts follow direction
         lines.append("↓ lower is better: a significant fall is a win")
-    adjusted = any(shown_interval(r)[2] for r in results.results if not is_suppressed(r))
+    adjusted = has_adjusted(results.results)
     if adjusted:
         lines.append(ADJUSTED_LEGEND)
     caption = "\n".join(lines)
@@ -99,7 +100,7 @@ def lift_table(results: AnalysisResults) -> Table:
             fmt_num(mean_c, 4) + sign,
             fmt_num(mean_t, 4) + sign,
             fmt_pct(row.lift_rel),
-            fmt_pct_interval(*shown_interval(row)[:2]),
+            fmt_pct_interval(*shown_interval(row, adjusted=adjusted)),
             fmt_p(row.p_adjusted),
             Text(v, style=_STYLE[v]),
             end_section=False,

@@ -91,8 +91,9 @@ def test_adjusted_interval_widens_the_raw_one_under_holm():
 
 
 def test_adjusted_interval_p_one_is_unbounded_and_nan_stays_nan():
-    control = MeanSums(n=[500.0, 500.0, 1.0], mean=[2.0, 2.0, 2.0], m2=[499.0, 499.0, 0.0])
-    treatment = MeanSums(n=[500.0, 500.0, 5.0], mean=[2.1, 2.1, 2.0], m2=[499.0, 499.0, 4.0])
+    a = np.array
+    control = MeanSums(n=a([500.0, 500.0, 1.0]), mean=a([2.0, 2.0, 2.0]), m2=a([499.0, 499.0, 0]))
+    treatment = MeanSums(n=a([500.0, 500.0, 5.0]), mean=a([2.1, 2.1, 2.0]), m2=a([499.0, 499, 4]))
     lift = welch_ttest(control, treatment, relative_interval="log")
     adj = adjusted_interval(lift, np.array([1.0, np.nan, np.nan]))
     assert adj.ci_abs_adj_low[0] == -np.inf
