@@ -53,9 +53,7 @@ def lift_table(results: AnalysisResults) -> Table:
     if not all(row.higher_is_better for row in results.results):  # verdicts follow direction
         lines.append("↓ lower is better: a significant fall is a win")
     adjusted = has_adjusted(results.results)
-    if adjusted:
-        lines.append(ADJUSTED_LEGEND)
-    caption = "\n".join(lines)
+    caption = "\n".join(lines + [ADJUSTED_LEGEND] * adjusted)
     table = Table(
         title=f"{results.experiment}: lift vs {results.control}",
         show_lines=False,

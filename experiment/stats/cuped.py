@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -188,12 +189,30 @@ def cuped_ttest(
     with np.errstate(divide="ignore", invalid="ignore"):
         var_unadj = control.y.var / control.n + treatment.y.var / treatment.n
         reduction = np.where(inferable, 1.0 - (var_c + var_t) / var_unadj, np.nan)
+    return CupedResult(
+        **_lift_fields(res, rel, control, treatment, inferable=inferable),
+        mean_control_adj=adj_c,
+        mean_treatment_adj=adj_t,
+        theta=theta,
+        variance_reduction=reduction,
+    )
+
+
+def _lift_fields(
+    res: LiftResult,
+    rel: _Relative,
+    control: JointSums,
+    treatment: JointSums,
+    *,
+    inferable: BoolArray,
+) -> dict[str, Any]:
+    """The ``LiftResult`` fields: the adjusted test's, with raw means and the relative part."""
     zero_base = inferable & (control.mean_y == 0)
     # The adjusted means' relative codes are replaced by those of the unadjusted baseline.
     fixed_reason = np.where(np.isin(res.reason, _RELATIVE_CODES), OK, res.reason)
     fixed_reason = np.where(inferable & (rel.reason != OK), rel.reason, fixed_reason)
     base_fields = {field.name: getattr(res, field.name) for field in fields(LiftResult)}
-    base_fields |= {
+    return base_fields | {
         "mean_control": control.mean_y,
         "mean_treatment": treatment.mean_y,
         "lift_rel": rel.lift_rel,
@@ -204,13 +223,6 @@ def cuped_ttest(
         "cov_base": rel.cov_base,
         "reason": np.where(zero_base, ZERO_BASELINE, fixed_reason).astype(res.reason.dtype),
     }
-    return CupedResult(
-        **base_fields,
-        mean_control_adj=adj_c,
-        mean_treatment_adj=adj_t,
-        theta=theta,
-        variance_reduction=reduction,
-    )
 
 
 @dataclass(frozen=True, kw_only=True)

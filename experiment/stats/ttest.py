@@ -86,7 +86,7 @@ def welch_ttest(
         >>> res.lift_abs, res.p_value.round(4)
         (array([0.5, 1. ]), array([0.0052,    nan]))
         >>> res.ci_low.round(4), res.ci_high.round(4)
-        (array([0.014,   nan]), array([0.086,   nan]))
+        (array([0.0147,    nan]), array([0.0866,    nan]))
         >>> res.reason.tolist()
         ['', 'too_few_units']
     """
