@@ -28,6 +28,7 @@ __all__ = [
     "Measure",
     "MetricKind",
     "MetricSpec",
+    "RelativeIntervalName",
     "SuppressedTests",
     "Window",
     "check_allocation",
@@ -41,6 +42,9 @@ Correction = Literal["holm", "bh", "none"]
 CorrectionScope = Literal["primary_and_segments", "per_metric", "experiment"]
 # The privacy floor's withheld tests: left out of their family, or counted in it.
 SuppressedTests = Literal["excluded", "counted"]
+# How ci_low/ci_high bound the relative lift (experiment.stats._relative); the same
+# names as experiment.stats.RelativeInterval, which sits above this module.
+RelativeIntervalName = Literal["fieller", "log", "delta"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -225,6 +229,7 @@ class ExperimentConfig(_Frozen):
     correction: Correction = "holm"
     correction_scope: CorrectionScope = "primary_and_segments"
     correction_suppressed: SuppressedTests = "excluded"
+    relative_interval: RelativeIntervalName = "fieller"
     srm_threshold: float = Field(default=0.001, gt=0, lt=1)
     holdout: float = Field(default=0.0, ge=0, lt=1)
     holdout_salt: str = "holdout"

@@ -114,7 +114,7 @@ def forest_svg(rows: list[ForestRow], *, id_prefix: str, confidence: str) -> str
             bottom=0.55 / height,
         )  # fmt: skip
         ax = fig.add_subplot()
-        spans = [v for r in rows if _finite(r.low, r.high) for v in (r.low, r.high)]
+        spans = [max(v, -1.0) for r in rows for v in (r.low, r.high) if _finite(v)]
         lo, hi = min([0.0, *spans]), max([0.0, *spans])
         pad = 0.06 * (hi - lo or 1.0)
         ax.set_xlim(lo - pad, hi + pad)
@@ -124,26 +124,11 @@ def forest_svg(rows: list[ForestRow], *, id_prefix: str, confidence: str) -> str
         for i, row in enumerate(rows):
             if row.emphasised:
                 ax.axhspan(i - 0.5, i + 0.5, color="#ececec", zorder=0, lw=0)
-            if row.state == "hidden" or not _finite(row.lift, row.low, row.high):
+            if row.state == "hidden" or not _finite(row.lift):
                 ax.text(0.0, i, f" {row.annotation}", va="center", fontsize=8, color="#555555")
                 ax.plot([], [], gid=f"{id_prefix}-row-{i}")
                 continue
-            style = _STYLE[row.state]
-            width = float(style["lw"]) * (1.6 if row.emphasised else 1.0)  # type: ignore[arg-type]
-            ax.plot(  # one artist per row: the interval with the point marked in the middle
-                [row.low, row.lift, row.high],
-                [i, i, i],
-                color=style["color"],
-                ls=style["ls"],
-                lw=width,
-                marker=style["marker"],
-                markevery=[1],
-                ms=7 if row.emphasised else 5.5,
-                mfc=style["mfc"],
-                mew=1.5,
-                gid=f"{id_prefix}-row-{i}",
-                solid_capstyle="butt",
-            )
+            _draw_interval(ax, row, i, limits=(lo - pad, hi + pad), gid=f"{id_prefix}-row-{i}")
             ax.text(1.01, i, row.annotation, transform=right, va="center", fontsize=8)
         ax.set_yticks([])
         for i, row in enumerate(rows):  # labels as plain text: far cheaper than 50 ticks
@@ -154,6 +139,41 @@ def forest_svg(rows: list[ForestRow], *, id_prefix: str, confidence: str) -> str
         ax.grid(axis="x", color="#dddddd", lw=0.6)
         ax.set_axisbelow(True)
         return _to_svg(fig)
+
+
+def _draw_interval(
+    ax: Axes, row: ForestRow, i: int, *, limits: tuple[float, float], gid: str
+) -> None:
+    """One row's interval with its point marked, as the reader may take it.
+
+    The lower bound is cut at -100% (no metric here falls further; only the
+    symmetric delta method reaches below it). An open or unbounded end (one-sided
+    test, or an adjusted p-value of 1) runs to the edge of the axis and ends in an
+    arrow; an undefined interval (``nan``) draws the point alone.
+    """
+    style = _STYLE[row.state]
+    width = float(style["lw"]) * (1.6 if row.emphasised else 1.0)  # type: ignore[arg-type]
+    low = max(row.low, -1.0) if not math.isnan(row.low) else row.low
+    xs = [min(max(v, limits[0]), limits[1]) for v in (low, row.lift, row.high)]
+    if math.isnan(low) or math.isnan(row.high):
+        xs = [row.lift, row.lift, row.lift]
+    ax.plot(  # one artist per row: the interval with the point marked in the middle
+        xs,
+        [i, i, i],
+        color=style["color"],
+        ls=style["ls"],
+        lw=width,
+        marker=style["marker"],
+        markevery=[1],
+        ms=7 if row.emphasised else 5.5,
+        mfc=style["mfc"],
+        mew=1.5,
+        gid=gid,
+        solid_capstyle="butt",
+    )
+    for end, bound, marker in ((xs[0], low, "<"), (xs[2], row.high, ">")):
+        if math.isinf(bound):
+            ax.plot([end], [i], marker=marker, color=style["color"], ms=5)
 
 
 def timeline_svg(series: list[Series], *, confidence: str) -> str:

@@ -22,7 +22,7 @@ from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
 from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
-from reports.methods import is_cuped, metric_methods, shown_means
+from reports.methods import has_adjusted, is_cuped, metric_methods, shown_interval, shown_means
 from reports.outlook import outlooks
 from reports.refinement import refinement_context
 
@@ -74,7 +74,7 @@ _NUMBERS = (
 
 
 def _state(row: ResultRow) -> RowState:
-    if is_suppressed(row) or not all(map(math.isfinite, (row.lift_rel, row.ci_low, row.ci_high))):
+    if is_suppressed(row) or not math.isfinite(row.lift_rel):
         return "hidden"
     if row.significant:  # coloured by the verdict: a fall wins when lower is better
         return "better" if verdict(row) == "win" else "worse"
@@ -85,7 +85,9 @@ def _label(row: ResultRow, *, multi_arm: bool) -> str:
     return f"{row.segment} · {row.arm}" if multi_arm else row.segment
 
 
-def _forest(rows: list[ResultRow], *, index: int, multi_arm: bool, confidence: str) -> str:
+def _forest(
+    rows: list[ResultRow], *, index: int, multi_arm: bool, confidence: str, adjusted: bool
+) -> str:
     items = []
     for r in rows:
         state = _state(r)
@@ -93,15 +95,18 @@ def _forest(rows: list[ResultRow], *, index: int, multi_arm: bool, confidence: s
             note = BELOW_FLOOR
         elif state == "hidden":
             note = f"no estimate ({r.reason or 'no data'})"
-        else:
-            note = f"{fmt_pct(r.lift_rel)} {fmt_pct_interval(r.ci_low, r.ci_high)}"
+        low, high = shown_interval(r, adjusted=adjusted)  # the family's: agrees with the verdict
+        if state != "hidden" and math.isnan(low) and math.isnan(high):
+            note = f"{fmt_pct(r.lift_rel)} (no finite interval: {r.reason or 'unbounded'})"
+        elif state != "hidden":
+            note = f"{fmt_pct(r.lift_rel)} {fmt_pct_interval(low, high)}"
         label = _label(r, multi_arm=multi_arm)
         items.append(
             ForestRow(
                 label=label,
                 lift=r.lift_rel,
-                low=r.ci_low,
-                high=r.ci_high,
+                low=low,
+                high=high,
                 state=state,
                 annotation=note,
                 emphasised=r.segment == "all",
@@ -110,7 +115,7 @@ def _forest(rows: list[ResultRow], *, index: int, multi_arm: bool, confidence: s
     return forest_svg(items, id_prefix=f"forest-{index}", confidence=confidence)
 
 
-def _row(r: ResultRow, *, digits: int) -> _Row:
+def _row(r: ResultRow, *, digits: int, adjusted: bool) -> _Row:
     if is_suppressed(r):  # privacy floor: keep the name, withhold every number
         blank = dict.fromkeys(_NUMBERS, DASH)
         return _Row(segment=r.segment, arm=r.arm, **blank, means_mark="", verdict=BELOW_FLOOR,
@@ -130,7 +135,7 @@ def _row(r: ResultRow, *, digits: int) -> _Row:
         means_mark=mark,
         lift_abs=fmt_num(r.lift_abs, 3),
         lift_rel=fmt_pct(r.lift_rel),
-        ci=fmt_pct_interval(r.ci_low, r.ci_high),
+        ci=fmt_pct_interval(*shown_interval(r, adjusted=adjusted)),
         p_value=fmt_p(r.p_value),
         p_adjusted=fmt_p(r.p_adjusted),
         chance_to_win=fmt_pct(r.chance_to_win, signed=False),
@@ -154,6 +159,7 @@ def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> 
     for row in results.results:
         metrics.setdefault(row.metric, []).append(row)
     sections = []
+    adjusted = has_adjusted(results.results)  # the family-adjusted interval agrees with p adj.
     for index, (name, rows) in enumerate(metrics.items()):
         kind = rows[0].metric_kind
         digits = 4 if kind in KINDS and kind_plan(kind).rate_scale else 3
@@ -166,14 +172,17 @@ def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> 
                 "index": index,
                 "n_rows": len(rows),
                 "lower_is_better": not rows[0].higher_is_better,
-                "forest": _forest(rows, index=index, multi_arm=multi_arm, confidence=confidence),
-                "rows": [_row(r, digits=digits) for r in rows],
+                "forest": _forest(
+                    rows, index=index, multi_arm=multi_arm, confidence=confidence, adjusted=adjusted
+                ),
+                "rows": [_row(r, digits=digits, adjusted=adjusted) for r in rows],
                 "has_ctw": _present(rows, "chance_to_win"),
                 "has_seq": _present(rows, "seq_p_value"),
                 "has_cuped": _present(rows, "cuped_variance_reduction"),
                 "is_cuped": any(is_cuped(r) for r in rows),
                 "adjusted": "adjusted" in marks,
                 "raw_marked": "raw" in marks,
+                "ci_adjusted": adjusted,
             }
         )
     return sections

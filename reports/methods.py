@@ -20,15 +20,20 @@ from experiment.results.decision import is_suppressed
 from reports.format import fmt_pct
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from experiment.results import AnalysisResults, ResultRow
 
 __all__ = [
+    "ADJUSTED_LEGEND",
     "MetricMethods",
     "cuped_notes",
     "family_lines",
     "family_text",
+    "has_adjusted",
     "is_cuped",
     "metric_methods",
+    "shown_interval",
     "shown_means",
 ]
 
@@ -59,6 +64,22 @@ _ALTERNATIVES = {
     "less": "one-sided: treatment below control",
 }
 _DELTA_CI = "delta-method relative CI"
+# What each relative construction (experiment.stats._relative) does, in words.
+_RELATIVE = {
+    "log-ratio relative CI": (
+        "log-ratio delta method on the {diff} over {base}: log(1 + lift) ± crit·se / (1 + lift), "
+        "back-transformed, never below −100%"
+    ),
+    "fieller relative CI": (
+        "Fieller's interval for the ratio of the treatment estimate to {base} (inverts "
+        "the test, so it excludes 0 exactly when p < alpha), cut at −100%; none where "
+        "the control mean is not significantly above 0"
+    ),
+}
+_ADJUSTED = (
+    "; shown widened to the row's adjusted p-value (implied critical value), so it "
+    "excludes 0 exactly when p adj. < alpha"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +130,33 @@ def shown_means(row: ResultRow) -> tuple[float, float, str]:
     if math.isfinite(row.mean_control_adj) and math.isfinite(row.mean_treatment_adj):
         return row.mean_control_adj, row.mean_treatment_adj, "adjusted"
     return row.mean_control, row.mean_treatment, "raw"
+
+
+ADJUSTED_LEGEND = (
+    "CI adj.: relative interval adjusted for the tests in the row's multiple-testing "
+    "family (same correction as p adj.): it excludes 0 exactly when p adj. < alpha"
+)
+
+
+def has_adjusted(rows: Iterable[ResultRow]) -> bool:
+    """The results carry family-adjusted intervals (files from before them do not).
+
+    Decided over all rows, not per row: an unbounded adjusted interval (adjusted
+    p-value 1) is ``null`` in results.json, just like a missing field.
+    """
+    return any(not (math.isnan(r.ci_abs_adj_low) and math.isnan(r.ci_abs_adj_high)) for r in rows)
+
+
+def shown_interval(row: ResultRow, *, adjusted: bool) -> tuple[float, float]:
+    """The relative interval to show beside the row's verdict.
+
+    With ``adjusted`` (see :func:`has_adjusted`), the interval adjusted for the
+    row's family (``ci_adj_low``/``ci_adj_high``), which agrees with ``p_adjusted``
+    and so with the verdict; otherwise the raw ``ci_low``/``ci_high``.
+    """
+    if adjusted:
+        return row.ci_adj_low, row.ci_adj_high
+    return row.ci_low, row.ci_high
 
 
 def _parts(method: str) -> tuple[str, str, str, str, str, bool]:
@@ -223,8 +271,13 @@ def _one(name: str, rows: list[ResultRow], results: AnalysisResults) -> MetricMe
     if relative in ("", _DELTA_CI):
         base = "the raw control mean" if cuped else "the control mean"
         rel = f"{conf}, delta method on the {diff} over {base}, symmetric around the estimate"
+    elif relative in _RELATIVE:
+        base = "the raw control mean" if cuped else "the control mean"
+        rel = f"{conf}, " + _RELATIVE[relative].format(diff=diff, base=base)
     else:
         rel = f"{conf}, {relative}"
+    if has_adjusted(results.results):
+        rel += _ADJUSTED
     sequential = sequence or any(math.isfinite(r.seq_p_value) for r in rows)
     return MetricMethods(
         metric=name,

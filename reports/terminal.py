@@ -9,7 +9,15 @@ from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
-from reports.methods import cuped_notes, family_lines, is_cuped, shown_means
+from reports.methods import (
+    ADJUSTED_LEGEND,
+    cuped_notes,
+    family_lines,
+    has_adjusted,
+    is_cuped,
+    shown_interval,
+    shown_means,
+)
 from reports.outlook import outlooks
 from reports.refinement import proposal_views
 
@@ -37,17 +45,23 @@ _MEANS_LEGEND = {
 }
 
 
-def lift_table(results: AnalysisResults) -> Table:
-    """One row per (segment, metric, arm) with the lift, its CI and the verdict."""
-    from rich.table import Table
-    from rich.text import Text
-
+def _lift_caption(results: AnalysisResults, *, adjusted: bool) -> str:
+    """The lift table's legend: mean marks, CUPED notes, families, direction, adjusted CI."""
     marks = {shown_means(r)[2] for r in results.results if not is_suppressed(r)} - {""}
     lines = [_MEANS_LEGEND[m] for m in sorted(marks)] + cuped_notes(results)
     lines += family_lines(results)
     if not all(row.higher_is_better for row in results.results):  # verdicts follow direction
         lines.append("↓ lower is better: a significant fall is a win")
-    caption = "\n".join(lines)
+    return "\n".join(lines + [ADJUSTED_LEGEND] * adjusted)
+
+
+def lift_table(results: AnalysisResults) -> Table:
+    """One row per (segment, metric, arm) with the lift, its CI and the verdict."""
+    from rich.table import Table
+    from rich.text import Text
+
+    adjusted = has_adjusted(results.results)
+    caption = _lift_caption(results, adjusted=adjusted)
     table = Table(
         title=f"{results.experiment}: lift vs {results.control}",
         show_lines=False,
@@ -62,7 +76,7 @@ def lift_table(results: AnalysisResults) -> Table:
         ("control", "right"),
         ("treatment", "right"),
         ("lift", "right"),
-        (f"{results.confidence_level:.0%} CI", "right"),
+        (f"{results.confidence_level:.0%} CI" + (" adj." if adjusted else ""), "right"),
         ("p adj.", "right"),
         ("verdict", "left"),
     ]:
@@ -92,7 +106,7 @@ def lift_table(results: AnalysisResults) -> Table:
             fmt_num(mean_c, 4) + sign,
             fmt_num(mean_t, 4) + sign,
             fmt_pct(row.lift_rel),
-            fmt_pct_interval(row.ci_low, row.ci_high),
+            fmt_pct_interval(*shown_interval(row, adjusted=adjusted)),
             fmt_p(row.p_adjusted),
             Text(v, style=_STYLE[v]),
             end_section=False,

@@ -31,6 +31,7 @@ from experiment.analysis.timeline import timeline_points
 from experiment.results import AnalysisResults, Heterogeneity, SegmentInfo
 from experiment.stats import (
     CupedResult,
+    adjusted_interval,
     arm_moments,
     cochran_q,
     sequential_interval,
@@ -96,6 +97,7 @@ def analyze_cells(
         correction=config.correction,
         correction_scope=config.correction_scope,
         correction_suppressed=config.correction_suppressed,
+        relative_interval=config.relative_interval,
         arms=cells.arms,
         window_start=cells.window_start.isoformat(),
         window_end=cells.window_end.isoformat(),
@@ -114,7 +116,19 @@ def _comparisons(
     """Every (metric, treatment arm), its p-values corrected within the scope's families."""
     c = cells.arms.index(config.control)
     lifts = [
-        (metric, j, compare(cells, metric.name, c, j, config.alpha, alternative=metric.alternative))
+        (
+            metric,
+            j,
+            compare(
+                cells,
+                metric.name,
+                c,
+                j,
+                config.alpha,
+                alternative=metric.alternative,
+                relative_interval=config.relative_interval,
+            ),
+        )
         for metric in config.metrics
         for j in range(len(cells.arms))
         if j != c
@@ -161,7 +175,9 @@ def _comparison(
     """The other methods' results for one comparison, and its method label."""
     c, j = arms
     name, kind, better = metric.name, metric.kind, metric.higher_is_better
-    breached = guardrail_breached(cells, metric, c, j, config.alpha)
+    breached = guardrail_breached(
+        cells, metric, c, j, config.alpha, relative_interval=config.relative_interval
+    )
     read_out = bayes(
         cells.metrics[name], kind, c, j, res, cuped=covariate is not None, higher_is_better=better
     )
@@ -179,12 +195,16 @@ def _comparison(
             alternative=metric.alternative,
             correction=config.correction,
             sequential=seq is not None,
+            relative_interval=res.relative_interval,
         ),
         c=c,
         j=j,
         lift=res,
         p_value=p_values[0],
         p_adjusted=p_values[1],
+        adjusted=adjusted_interval(
+            res, p_values[1], alpha=config.alpha, alternative=metric.alternative
+        ),
         bayes=read_out,
         seq=seq,
         mde_rel=cell_mde(cells, metric, config, (cells.units[:, c], cells.units[:, j])).mde_rel,

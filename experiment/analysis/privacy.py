@@ -18,6 +18,7 @@ _WITHHELD = (
     "mean_control_adj", "mean_treatment_adj",
     "impact_users", "users_per_day", "impact_window", "impact_window_low", "impact_window_high",
     "impact_30d", "impact_30d_low", "impact_30d_high", "extra_users_needed", "extra_days_needed",
+    "ci_adj_low", "ci_adj_high", "ci_abs_adj_low", "ci_abs_adj_high",
 )  # fmt: skip
 
 

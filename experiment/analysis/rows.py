@@ -17,14 +17,24 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from experiment.stats import Alternative, BayesResult, LiftResult, SequentialResult
+    from experiment.stats import (
+        AdjustedInterval,
+        Alternative,
+        BayesResult,
+        LiftResult,
+        SequentialResult,
+    )
     from experiment.sums import CellSums
 
 __all__ = ["RELATIVE_CI", "Comparison", "method_label", "result_rows"]
 
-# How ``ci_low``/``ci_high`` are built: ``lift_result`` (and ``cuped_ttest``'s own
-# relative branch) put a symmetric delta-method interval around ``lift_rel``.
-RELATIVE_CI = "delta-method relative CI"
+# How ``ci_low``/``ci_high`` are built, per ``LiftResult.relative_interval``
+# (``experiment.stats._relative``: ``lift_result`` and ``cuped_ttest``'s own branch).
+RELATIVE_CI = {
+    "fieller": "fieller relative CI",
+    "log": "log-ratio relative CI",
+    "delta": "delta-method relative CI",
+}
 _CORRECTION = {"holm": "holm", "bh": "bh", "none": "no correction"}
 
 
@@ -35,6 +45,7 @@ def method_label(
     alternative: Alternative,
     correction: str,
     sequential: bool,
+    relative_interval: str = "fieller",
 ) -> str:
     """The rows' ``method``: what ran, in the order it ran, comma-separated.
 
@@ -46,15 +57,15 @@ def method_label(
     Examples:
         >>> method_label("ratio", covariate=None, alternative="two-sided", correction="holm",
         ...              sequential=False)
-        'delta-method welch-t, delta-method relative CI, holm'
+        'delta-method welch-t, fieller relative CI, holm'
         >>> method_label("mean", covariate="revenue_90d", alternative="greater",
-        ...              correction="none", sequential=True)
-        'cuped(revenue_90d) welch-t (greater), delta-method relative CI, no correction, confidence sequence'
+        ...              correction="none", sequential=True, relative_interval="log")
+        'cuped(revenue_90d) welch-t (greater), log-ratio relative CI, no correction, confidence sequence'
     """  # noqa: E501
     test = kind_plan(kind).method if covariate is None else f"cuped({covariate}) welch-t"
     if alternative != "two-sided":
         test += f" ({alternative})"
-    parts = [test, RELATIVE_CI, _CORRECTION.get(correction, correction)]
+    parts = [test, RELATIVE_CI[relative_interval], _CORRECTION.get(correction, correction)]
     if sequential:
         parts.append("confidence sequence")
     return ", ".join(parts)
@@ -82,6 +93,7 @@ class Comparison:
         higher_is_better: The metric's direction.
         family: Each row's multiple-testing family (``""``: in none).
         family_size: How many tests were corrected in that family.
+        adjusted: The intervals adjusted for the multiple-testing family.
     """
 
     metric: str
@@ -96,6 +108,7 @@ class Comparison:
     bayes: BayesResult
     seq: SequentialResult | None
     mde_rel: NDArray[np.float64]
+    adjusted: AdjustedInterval | None = None
     reduction: NDArray[np.float64] | None
     breached: NDArray[np.bool_]
     higher_is_better: bool = True
@@ -138,6 +151,10 @@ def result_rows(
             seq_p_value=seq_p,
             seq_ci_low=seq_low,
             seq_ci_high=seq_high,
+            ci_adj_low=adj_low,
+            ci_adj_high=adj_high,
+            ci_abs_adj_low=adj_abs_low,
+            ci_abs_adj_high=adj_abs_high,
             mde_rel=mde,
             cuped_variance_reduction=cuped,
             mean_control_adj=adj_c,
@@ -153,6 +170,7 @@ def result_rows(
             ci_abs_low, ci_abs_high, p_value, p_adjusted, significant, reason, chance, loss,
             seq_p, seq_low, seq_high, mde, cuped, adj_c, adj_t, underpowered, breach,
             family, family_size,
+            adj_low, adj_high, adj_abs_low, adj_abs_high,
         ) in _columns(cells, comp, alpha=alpha, target_lift=target_lift)
     ]  # fmt: skip
 
@@ -162,7 +180,7 @@ def _columns(
 ) -> Iterator[tuple[Any, ...]]:
     """The rows' values, column by column as Python lists, zipped into one tuple per segment."""
     nan = [math.nan] * len(cells.segments)
-    res, bayes, seq = comp.lift, comp.bayes, comp.seq
+    res, bayes, seq, ci_adj = comp.lift, comp.bayes, comp.seq, comp.adjusted
     adjusted = res if isinstance(res, CupedResult) else None
 
     def floats(values: NDArray[np.float64] | None) -> list[float]:
@@ -197,5 +215,9 @@ def _columns(
         np.asarray(comp.breached, dtype=bool).tolist(),
         list(comp.family) or [""] * len(cells.segments),
         [0] * len(cells.segments) if comp.family_size is None else comp.family_size.tolist(),
+        floats(ci_adj.ci_adj_low if ci_adj is not None else None),
+        floats(ci_adj.ci_adj_high if ci_adj is not None else None),
+        floats(ci_adj.ci_abs_adj_low if ci_adj is not None else None),
+        floats(ci_adj.ci_abs_adj_high if ci_adj is not None else None),
         strict=True,
     )

@@ -31,7 +31,9 @@ def timeline_points(
             for j, arm in enumerate(day.arms):
                 if j == c:
                     continue
-                res = compare(day, metric.name, c, j, config.alpha)
+                res = compare(
+                    day, metric.name, c, j, config.alpha, relative_interval=config.relative_interval
+                )
                 n_total = day.units[:, c] + day.units[:, j]
                 seq = sequential_interval(
                     res, n_total, alpha=config.alpha, tuning=config.sequential_tuning

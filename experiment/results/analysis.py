@@ -69,6 +69,13 @@ class ResultRow:
     seq_p_value: float = math.nan
     seq_ci_low: float = math.nan
     seq_ci_high: float = math.nan
+    # The intervals adjusted for the row's multiple-testing family (implied critical
+    # value, experiment.stats.adjusted_interval): they exclude 0 exactly when
+    # p_adjusted < alpha; the raw ci_* fields stay unadjusted. NaN where undefined.
+    ci_adj_low: float = math.nan
+    ci_adj_high: float = math.nan
+    ci_abs_adj_low: float = math.nan
+    ci_abs_adj_high: float = math.nan
     underpowered: bool = False
     mde_rel: float = math.nan
     # The metric's guardrail: lift_rel significantly below -max_drop (one-sided, alpha);
@@ -197,6 +204,8 @@ class AnalysisResults(Display):
     # "" in older files (their families were per_metric, withheld rows counted).
     correction_scope: str = ""
     correction_suppressed: str = ""
+    # How ci_low/ci_high were built: "fieller", "log" or "delta" (experiment file).
+    relative_interval: str = "fieller"
     arms: tuple[str, ...] = ()
     window_start: str = ""
     window_end: str = ""
@@ -303,6 +312,8 @@ class AnalysisResults(Display):
             correction=str(doc.get("correction", "holm")),
             correction_scope=str(doc.get("correction_scope", "")),
             correction_suppressed=str(doc.get("correction_suppressed", "")),
+            # Files written before the option have symmetric delta-method intervals.
+            relative_interval=str(doc.get("relative_interval", "delta")),
             arms=tuple(doc.get("arms", ())),
             window_start=str(doc.get("window_start", "")),
             window_end=str(doc.get("window_end", "")),

@@ -7,6 +7,7 @@ from ``experiment.stats.messages``; caller mistakes raise ``TypeError``/``ValueE
 
 from __future__ import annotations
 
+from experiment.stats.adjusted import AdjustedInterval, adjusted_interval
 from experiment.stats.bayes import BayesResult, bayes_beta_binomial, bayes_normal
 from experiment.stats.cuped import CupedResult, cuped_ttest
 from experiment.stats.heterogeneity import HeterogeneityResult, cochran_q
@@ -26,9 +27,15 @@ from experiment.stats.power import (
 from experiment.stats.ratio import ratio_ttest
 from experiment.stats.sequential import SequentialResult, sequential_interval, sequential_rho
 from experiment.stats.srm import SrmManyResult, SrmResult, srm_test, srm_test_many
-from experiment.stats.ttest import Alternative, LiftResult, welch_ttest
+from experiment.stats.ttest import (
+    Alternative,
+    LiftResult,
+    RelativeInterval,
+    welch_ttest,
+)
 
 __all__ = [
+    "AdjustedInterval",
     "Alternative",
     "BayesResult",
     "Correction",
@@ -36,11 +43,13 @@ __all__ = [
     "HeterogeneityResult",
     "LiftResult",
     "MdeResult",
+    "RelativeInterval",
     "SampleSizeResult",
     "SequentialResult",
     "SrmManyResult",
     "SrmResult",
     "adjust_pvalues",
+    "adjusted_interval",
     "arm_moments",
     "bayes_beta_binomial",
     "bayes_normal",

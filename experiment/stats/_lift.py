@@ -14,15 +14,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from experiment.stats._dist import t_isf, t_sf
+from experiment.stats._relative import RELATIVE_INTERVALS, RelativeInterval, relative_bounds
 from experiment.stats.messages import OK, REASONS, ZERO_BASELINE, ZERO_TREATMENT
 
 __all__ = [
     "ALTERNATIVES",
     "DIRECTION",
+    "RELATIVE_INTERVALS",
     "Alternative",
     "BoolArray",
     "FloatArray",
     "LiftResult",
+    "RelativeInterval",
     "StrArray",
     "bounds",
     "critical_value",
@@ -60,12 +63,18 @@ class LiftResult:
         se_rel: Delta-method standard error of ``lift_rel``.
         ci_abs_low: Lower confidence bound of ``lift_abs`` (``-inf`` for ``"less"``).
         ci_abs_high: Upper confidence bound of ``lift_abs`` (``inf`` for ``"greater"``).
-        ci_low: Lower confidence bound of ``lift_rel``.
+        ci_low: Lower confidence bound of ``lift_rel``, by ``relative_interval``.
         ci_high: Upper confidence bound of ``lift_rel``.
         p_value: p-value of the test of the absolute difference.
         dof: Degrees of freedom of the test (Welch-Satterthwaite; ``inf`` for z-tests).
         reason: ``""``, or a code from ``experiment.stats.messages`` saying why some
             fields are ``nan``.
+        var_base: Variance of the relative lift's denominator (the control estimate).
+        cov_base: Covariance of the numerator ``mean_control·(1 + lift_rel)`` with it
+            (0 for independent arms; CUPED's adjusted difference shares the control
+            arm). With ``se_rel`` these give Fieller's interval at any critical value.
+        relative_interval: How ``ci_low``/``ci_high`` were built: ``"log"``,
+            ``"delta"`` or ``"fieller"`` (``experiment.stats._relative``).
     """
 
     mean_control: FloatArray
@@ -81,6 +90,9 @@ class LiftResult:
     p_value: FloatArray
     dof: FloatArray
     reason: StrArray
+    var_base: FloatArray
+    cov_base: FloatArray
+    relative_interval: RelativeInterval
 
 
 def welch_dof(var_c: FloatArray, var_t: FloatArray, n_c: FloatArray, n_t: FloatArray) -> FloatArray:
@@ -181,13 +193,16 @@ def lift_result(
     alpha: float,
     alternative: Alternative,
     reason: StrArray,
+    relative_interval: RelativeInterval = "fieller",
 ) -> LiftResult:
     """Finish a ``LiftResult`` from per-arm estimates and the variances of those estimates.
 
-    The relative lift uses the delta method for a ratio of independent estimates:
-    ``Var(lift_rel) ≈ v_t / μ_c² + μ_t² v_c / μ_c⁴`` with the same critical value as the
-    absolute interval. When ``μ_c < 0`` the relative lift has the opposite sign of the
-    absolute lift, so a one-sided relative interval is bounded on the other side.
+    The relative lift's standard error is the delta method for a ratio of independent
+    estimates, ``Var(lift_rel) ≈ v_t / μ_c² + μ_t² v_c / μ_c⁴``; its interval, at the
+    same critical value as the absolute one, is built by ``relative_interval``
+    (Fieller by default, cut at -100%; see ``_relative``). When
+    ``μ_c < 0`` the relative lift has the opposite sign of the absolute lift, so a
+    one-sided relative interval is bounded on the other side.
 
     Args:
         mean_c: Control estimate per cell.
@@ -201,7 +216,9 @@ def lift_result(
             ``ZERO_BASELINE`` is added here where ``mean_c == 0``, and
             ``ZERO_TREATMENT`` where the treatment estimate is 0 with no variance: the
             delta method would give the interval [-100%, -100%], a certainty the data
-            do not have, so the relative interval is ``nan`` there.
+            do not have, so the relative interval is ``nan`` there. The relative
+            construction adds ``NONPOSITIVE_RATIO`` or ``UNBOUNDED_INTERVAL``.
+        relative_interval: ``"log"``, ``"delta"`` or ``"fieller"``.
 
     Returns:
         The finished result. Cells with a reason keep their point estimates and get
@@ -233,7 +250,18 @@ def lift_result(
         no_spread = inferable & (mean_t == 0) & (var_t == 0) & (mean_c != 0)
         se_rel = np.sqrt(var_t / base**2 + mean_t**2 * var_c / base**4)
         se_rel = np.where(inferable & ~no_spread, se_rel, np.nan)
-        ci_low, ci_high = bounds(lift_rel, se_rel, crit, direction * np.sign(base))
+        var_base = np.where(inferable, var_c, np.nan)
+        cov_base = np.zeros_like(var_base)
+        ci_low, ci_high, rel_reason = relative_bounds(
+            lift_rel,
+            se_rel,
+            crit,
+            direction * np.sign(base),
+            base=base,
+            var_base=var_base,
+            cov_base=cov_base,
+            method=relative_interval,
+        )
         pvalue = p_value(lift_abs / se_abs, dof, alternative)
     return LiftResult(
         mean_control=mean_c,
@@ -249,6 +277,11 @@ def lift_result(
         p_value=pvalue,
         dof=dof,
         reason=np.select(
-            [inferable & (mean_c == 0), no_spread], [ZERO_BASELINE, ZERO_TREATMENT], reason
+            [inferable & (mean_c == 0), no_spread, inferable & (rel_reason != OK)],
+            [ZERO_BASELINE, ZERO_TREATMENT, rel_reason],
+            reason,
         ).astype(_REASON_DTYPE),
+        var_base=var_base,
+        cov_base=cov_base,
+        relative_interval=relative_interval,
     )

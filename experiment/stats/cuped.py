@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -10,16 +11,26 @@ from experiment.stats._checks import check_arms, check_choice, check_scalar
 from experiment.stats._lift import (
     ALTERNATIVES,
     DIRECTION,
+    RELATIVE_INTERVALS,
     Alternative,
     BoolArray,
     FloatArray,
     LiftResult,
-    bounds,
+    RelativeInterval,
+    StrArray,
     critical_value,
     lift_result,
     welch_dof,
 )
-from experiment.stats.messages import OK, TOO_FEW_UNITS, ZERO_BASELINE, ZERO_VARIANCE
+from experiment.stats._relative import relative_bounds
+from experiment.stats.messages import (
+    NONPOSITIVE_RATIO,
+    OK,
+    TOO_FEW_UNITS,
+    UNBOUNDED_INTERVAL,
+    ZERO_BASELINE,
+    ZERO_VARIANCE,
+)
 from experiment.sums import JointSums
 
 __all__ = ["CupedResult", "cuped_ttest"]
@@ -30,6 +41,8 @@ _FLAT_X = 16.0 * np.finfo(np.float64).eps
 # The adjusted sum of squares is a difference of terms of size m2_y + θ² m2_x; below
 # this share of them it is cancellation noise, not variance (as in ``ratio.py``).
 _NOISE = 64.0 * np.finfo(np.float64).eps
+# Codes about the relative interval of the adjusted means, recomputed on the raw baseline.
+_RELATIVE_CODES = (ZERO_BASELINE, NONPOSITIVE_RATIO, UNBOUNDED_INTERVAL)
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +77,7 @@ def cuped_ttest(
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    relative_interval: RelativeInterval = "fieller",
 ) -> CupedResult:
     """Welch test of the CUPED-adjusted difference of means, for every cell at once.
 
@@ -101,6 +115,12 @@ def cuped_ttest(
         alpha: Significance level; intervals have confidence ``1 - alpha``.
         alternative: ``"two-sided"``, ``"greater"`` (treatment above control) or
             ``"less"``.
+        relative_interval: How the relative interval is built: ``"fieller"``
+            (default: inverts the test, cut at -100%, ``nan`` with
+            ``"unbounded_interval"`` when the control mean is not significantly
+            non-zero), ``"log"`` (log-ratio delta method, never below -100%) or
+            ``"delta"`` (symmetric; can fall below -100%). Chosen by
+            ``benchmarks/relative_ci.py``.
 
     Returns:
         The adjusted lift per cell with ``theta`` and ``variance_reduction``.
@@ -131,6 +151,7 @@ def cuped_ttest(
     control, treatment = check_arms(control, treatment, JointSums)
     alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
     alternative = check_choice(alternative, "alternative", ALTERNATIVES)
+    relative_interval = check_choice(relative_interval, "relative_interval", RELATIVE_INTERVALS)
 
     theta = _theta(control, treatment)
     with np.errstate(invalid="ignore"):
@@ -151,34 +172,70 @@ def cuped_ttest(
         welch_dof(var_c, var_t, control.n, treatment.n),
         alpha=alpha,
         alternative=alternative,
+        relative_interval=relative_interval,
         reason=reason,
     )
     inferable = reason == OK
-    lift_rel, se_rel, ci_low, ci_high = _relative(
-        res, control, theta, var_t, inferable=inferable, alpha=alpha, alternative=alternative
+    rel = _relative(
+        res,
+        control,
+        theta,
+        var_t,
+        inferable=inferable,
+        alpha=alpha,
+        alternative=alternative,
+        method=relative_interval,
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         var_unadj = control.y.var / control.n + treatment.y.var / treatment.n
         reduction = np.where(inferable, 1.0 - (var_c + var_t) / var_unadj, np.nan)
-    zero_base = inferable & (control.mean_y == 0)
-    fixed_reason = np.where(res.reason == ZERO_BASELINE, OK, res.reason)
-    base_fields = {field.name: getattr(res, field.name) for field in fields(LiftResult)}
-    base_fields |= {
-        "mean_control": control.mean_y,
-        "mean_treatment": treatment.mean_y,
-        "lift_rel": lift_rel,
-        "se_rel": se_rel,
-        "ci_low": ci_low,
-        "ci_high": ci_high,
-        "reason": np.where(zero_base, ZERO_BASELINE, fixed_reason).astype(res.reason.dtype),
-    }
     return CupedResult(
-        **base_fields,
+        **_lift_fields(res, rel, control, treatment, inferable=inferable),
         mean_control_adj=adj_c,
         mean_treatment_adj=adj_t,
         theta=theta,
         variance_reduction=reduction,
     )
+
+
+def _lift_fields(
+    res: LiftResult,
+    rel: _Relative,
+    control: JointSums,
+    treatment: JointSums,
+    *,
+    inferable: BoolArray,
+) -> dict[str, Any]:
+    """The ``LiftResult`` fields: the adjusted test's, with raw means and the relative part."""
+    zero_base = inferable & (control.mean_y == 0)
+    # The adjusted means' relative codes are replaced by those of the unadjusted baseline.
+    fixed_reason = np.where(np.isin(res.reason, _RELATIVE_CODES), OK, res.reason)
+    fixed_reason = np.where(inferable & (rel.reason != OK), rel.reason, fixed_reason)
+    base_fields = {field.name: getattr(res, field.name) for field in fields(LiftResult)}
+    return base_fields | {
+        "mean_control": control.mean_y,
+        "mean_treatment": treatment.mean_y,
+        "lift_rel": rel.lift_rel,
+        "se_rel": rel.se_rel,
+        "ci_low": rel.ci_low,
+        "ci_high": rel.ci_high,
+        "var_base": rel.var_base,
+        "cov_base": rel.cov_base,
+        "reason": np.where(zero_base, ZERO_BASELINE, fixed_reason).astype(res.reason.dtype),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Relative:
+    """The relative lift on the unadjusted control mean and what its interval needs."""
+
+    lift_rel: FloatArray
+    se_rel: FloatArray
+    ci_low: FloatArray
+    ci_high: FloatArray
+    var_base: FloatArray
+    cov_base: FloatArray
+    reason: StrArray
 
 
 def _relative(
@@ -190,11 +247,15 @@ def _relative(
     inferable: BoolArray,
     alpha: float,
     alternative: Alternative,
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    method: RelativeInterval,
+) -> _Relative:
     """The relative lift on the unadjusted control mean: ``lift_rel``, its SE and interval.
 
-    The delta-method variance accounts for the control mean sitting in both the
-    numerator (through the adjusted difference) and the denominator.
+    With ``N = ȳ_t - θ (x̄_t - x̄_c) = ȳ_c + lift_abs`` and ``D = ȳ_c``,
+    ``1 + lift_rel = N / D``; ``Var(D) = s_y,c² / n_c`` and ``Cov(N, D) = θ s_xy,c / n_c``
+    (``θ`` held fixed), so the delta-method variance accounts for the control mean
+    sitting in both the numerator and the denominator, and Fieller's interval has
+    what it needs.
     """
     base = np.where(control.mean_y != 0, control.mean_y, np.nan)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -204,9 +265,28 @@ def _relative(
             k**2 * control.y.var - 2.0 * theta * k * control.cov + theta**2 * control.x.var
         ) / control.n
         se_rel = np.where(inferable, np.sqrt((var_t + var_ctrl_rel) / base**2), np.nan)
+        var_base = np.where(inferable, control.y.var / control.n, np.nan)
+        cov_base = np.where(inferable, theta * control.cov / control.n, np.nan)
         crit = critical_value(alpha, res.dof, alternative)
-        ci_low, ci_high = bounds(lift_rel, se_rel, crit, DIRECTION[alternative] * np.sign(base))
-    return lift_rel, se_rel, ci_low, ci_high
+        ci_low, ci_high, reason = relative_bounds(
+            lift_rel,
+            se_rel,
+            crit,
+            DIRECTION[alternative] * np.sign(base),
+            base=base,
+            var_base=var_base,
+            cov_base=cov_base,
+            method=method,
+        )
+    return _Relative(
+        lift_rel=lift_rel,
+        se_rel=se_rel,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        var_base=var_base,
+        cov_base=cov_base,
+        reason=reason,
+    )
 
 
 def _theta(control: JointSums, treatment: JointSums) -> FloatArray:

@@ -16,10 +16,12 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "NONPOSITIVE_RATIO",
     "OK",
     "REASONS",
     "TOO_FEW_SEGMENTS",
     "TOO_FEW_UNITS",
+    "UNBOUNDED_INTERVAL",
     "ZERO_BASELINE",
     "ZERO_DENOMINATOR",
     "ZERO_TREATMENT",
@@ -45,6 +47,16 @@ ZERO_TREATMENT: Final = "zero_treatment"
 """The treatment arm's values are all 0: the relative lift is exactly -100% with no
 spread, so the delta-method interval is undefined (the absolute test is fine)."""
 
+NONPOSITIVE_RATIO: Final = "nonpositive_ratio"
+"""``1 + lift_rel <= 0`` (a covariate adjustment can push it there for a non-negative
+metric): the log-scale relative interval is undefined, so the relative interval is
+``nan`` (the absolute test is fine)."""
+
+UNBOUNDED_INTERVAL: Final = "unbounded_interval"
+"""Fieller's relative interval is unbounded: the control mean is not distinguishable
+from 0 at this confidence, so no finite relative interval is honest (the absolute test
+is fine)."""
+
 TOO_FEW_SEGMENTS: Final = "too_few_segments"
 """Fewer than 2 segments have a finite estimate and a positive standard error, so there
 is no heterogeneity to measure."""
@@ -56,6 +68,8 @@ REASONS: Final = (
     ZERO_BASELINE,
     ZERO_DENOMINATOR,
     ZERO_TREATMENT,
+    NONPOSITIVE_RATIO,
+    UNBOUNDED_INTERVAL,
     TOO_FEW_SEGMENTS,
 )
 """Every code, for validation and documentation."""

@@ -7,10 +7,12 @@ import numpy as np
 from experiment.stats._checks import check_arms, check_choice, check_scalar
 from experiment.stats._lift import (
     ALTERNATIVES,
+    RELATIVE_INTERVALS,
     Alternative,
     BoolArray,
     FloatArray,
     LiftResult,
+    RelativeInterval,
     StrArray,
     lift_result,
     welch_dof,
@@ -31,6 +33,7 @@ def ratio_ttest(
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    relative_interval: RelativeInterval = "fieller",
 ) -> LiftResult:
     """Test the lift of a ratio metric ``mean_y / mean_x`` with delta-method variances.
 
@@ -61,6 +64,12 @@ def ratio_ttest(
         alpha: Significance level; intervals have confidence ``1 - alpha``.
         alternative: ``"two-sided"``, ``"greater"`` (treatment above control) or
             ``"less"``.
+        relative_interval: How the relative interval is built: ``"fieller"``
+            (default: inverts the test, cut at -100%, ``nan`` with
+            ``"unbounded_interval"`` when the control mean is not significantly
+            non-zero), ``"log"`` (log-ratio delta method, never below -100%) or
+            ``"delta"`` (symmetric; can fall below -100%). Chosen by
+            ``benchmarks/relative_ci.py``.
 
     Returns:
         The lift per cell; ``mean_control`` and ``mean_treatment`` are the ratios.
@@ -89,6 +98,7 @@ def ratio_ttest(
     control, treatment = check_arms(control, treatment, JointSums)
     alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
     alternative = check_choice(alternative, "alternative", ALTERNATIVES)
+    relative_interval = check_choice(relative_interval, "relative_interval", RELATIVE_INTERVALS)
 
     ratio_c, var_c, flat_c = _ratio_moments(control)
     ratio_t, var_t, flat_t = _ratio_moments(treatment)
@@ -100,6 +110,7 @@ def ratio_ttest(
         welch_dof(var_c, var_t, control.n, treatment.n),
         alpha=alpha,
         alternative=alternative,
+        relative_interval=relative_interval,
         reason=_reason(control, treatment, flat_c & flat_t),
     )
 

@@ -9,6 +9,7 @@ from numpy.typing import ArrayLike
 
 from experiment.stats._checks import check_scalar
 from experiment.stats._lift import FloatArray, LiftResult, StrArray
+from experiment.stats._relative import relative_bounds
 from experiment.stats.messages import OK, TOO_FEW_UNITS
 
 __all__ = ["SequentialResult", "sequential_interval", "sequential_rho"]
@@ -97,7 +98,10 @@ def sequential_interval(
     with ``z = lift_abs / se_abs`` (eq. 155, as gbstats), so it is below ``alpha`` exactly
     when the absolute sequence excludes 0; ``ρ`` stays fixed by the configured ``alpha``.
     The sequences are two-sided whatever alternative the lift was computed with
-    (only its estimates and standard errors are used), and normal, not t, based.
+    (only its estimates and standard errors are used), and normal, not t, based. The
+    relative sequence uses the lift's own ``relative_interval`` construction with the
+    sequence's half-width factor in place of the critical value (log-ratio by default:
+    never below -100%).
 
     Args:
         lift: The lift at the current look, one element per cell.
@@ -158,16 +162,27 @@ def sequential_interval(
             valid, np.sqrt(2.0 * tr2p1 * np.log(np.sqrt(tr2p1) / alpha) / (n * rho**2)), np.nan
         )
         half_abs = factor * lift.se_abs
-        half_rel = factor * lift.se_rel
+        seq_low, seq_high, rel_reason = relative_bounds(
+            lift.lift_rel,
+            lift.se_rel,
+            factor,
+            np.zeros_like(factor),
+            base=lift.mean_control,
+            var_base=lift.var_base,
+            cov_base=lift.cov_base,
+            method=lift.relative_interval,
+        )
         z2 = (lift.lift_abs / lift.se_abs) ** 2
         log_p = 0.5 * np.log(tr2p1) - rho**2 * n * z2 / (2.0 * tr2p1)
         p_value = np.where(valid, np.exp(np.minimum(log_p, 0.0)), np.nan)
     return SequentialResult(
-        seq_ci_low=lift.lift_rel - half_rel,
-        seq_ci_high=lift.lift_rel + half_rel,
+        seq_ci_low=seq_low,
+        seq_ci_high=seq_high,
         seq_ci_abs_low=lift.lift_abs - half_abs,
         seq_ci_abs_high=lift.lift_abs + half_abs,
         seq_p_value=p_value,
         rho=rho,
-        reason=reason.astype(lift.reason.dtype),
+        reason=np.where((reason == OK) & (rel_reason != OK), rel_reason, reason).astype(
+            lift.reason.dtype
+        ),
     )

@@ -7,10 +7,12 @@ import numpy as np
 from experiment.stats._checks import check_arms, check_choice, check_scalar
 from experiment.stats._lift import (
     ALTERNATIVES,
+    RELATIVE_INTERVALS,
     Alternative,
     BoolArray,
     FloatArray,
     LiftResult,
+    RelativeInterval,
     StrArray,
     lift_result,
     welch_dof,
@@ -18,7 +20,7 @@ from experiment.stats._lift import (
 from experiment.stats.messages import OK, TOO_FEW_UNITS, ZERO_VARIANCE
 from experiment.sums import MeanSums
 
-__all__ = ["Alternative", "LiftResult", "welch_ttest"]
+__all__ = ["Alternative", "LiftResult", "RelativeInterval", "welch_ttest"]
 
 # A centred sum of squares this small relative to the mean is rounding noise: a
 # constant column averages to its value give or take a few ulps, not exactly.
@@ -31,6 +33,7 @@ def welch_ttest(
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    relative_interval: RelativeInterval = "fieller",
 ) -> LiftResult:
     """Welch's unequal-variance t-test of treatment against control, for every cell at once.
 
@@ -54,6 +57,12 @@ def welch_ttest(
         alpha: Significance level; intervals have confidence ``1 - alpha``.
         alternative: ``"two-sided"``, ``"greater"`` (treatment above control) or
             ``"less"``.
+        relative_interval: How the relative interval is built: ``"fieller"``
+            (default: inverts the test, cut at -100%, ``nan`` with
+            ``"unbounded_interval"`` when the control mean is not significantly
+            non-zero), ``"log"`` (log-ratio delta method, never below -100%) or
+            ``"delta"`` (symmetric; can fall below -100%). Chosen by
+            ``benchmarks/relative_ci.py``.
 
     Returns:
         The lift per cell.
@@ -77,13 +86,14 @@ def welch_ttest(
         >>> res.lift_abs, res.p_value.round(4)
         (array([0.5, 1. ]), array([0.0052,    nan]))
         >>> res.ci_low.round(4), res.ci_high.round(4)
-        (array([0.014,   nan]), array([0.086,   nan]))
+        (array([0.0147,    nan]), array([0.0866,    nan]))
         >>> res.reason.tolist()
         ['', 'too_few_units']
     """
     control, treatment = check_arms(control, treatment, MeanSums)
     alpha = check_scalar(alpha, "alpha", gt=0, lt=1)
     alternative = check_choice(alternative, "alternative", ALTERNATIVES)
+    relative_interval = check_choice(relative_interval, "relative_interval", RELATIVE_INTERVALS)
 
     var_c, var_t = _var_of_mean(control), _var_of_mean(treatment)
     return lift_result(
@@ -94,6 +104,7 @@ def welch_ttest(
         welch_dof(var_c, var_t, control.n, treatment.n),
         alpha=alpha,
         alternative=alternative,
+        relative_interval=relative_interval,
         reason=_reason(control, treatment),
     )
 

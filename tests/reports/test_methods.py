@@ -96,7 +96,8 @@ def test_methods_name_test_interval_family_and_horizon(analysed):
         assert f"segments:{name}:t1 (this metric's segments in one arm: 2 tests)" in m.correction
         assert f"segments:{name}:t2" in m.correction
         assert m.horizon.startswith("sequential")
-        assert "delta method" in m.interval_rel
+        assert "Fieller" in m.interval_rel
+        assert "adjusted p-value" in m.interval_rel
     assert "CUPED-adjusted" in methods["conv_cuped"].test
     assert "covariate x_pre" in methods["conv_cuped"].cuped
     assert methods["conv"].cuped == ""

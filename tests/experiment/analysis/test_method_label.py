@@ -3,8 +3,9 @@
 The expected names are written here from the stats code (which function runs
 which test), not read from ``experiment/plan.py``: ``welch_ttest`` is Welch's t,
 ``ratio_ttest`` Welch's t on delta-method variances of the ratios, ``cuped_ttest``
-Welch's t on the CUPED-adjusted values; every one of them puts a symmetric
-delta-method interval around ``lift_rel``; ``adjust_pvalues`` applies the
+Welch's t on the CUPED-adjusted values; every one of them builds the relative
+interval it is asked for (``relative_interval``: Fieller, log-ratio or symmetric
+delta), checked here by the shape of the interval; ``adjust_pvalues`` applies the
 correction; ``sequential_interval`` builds the confidence sequence.
 """
 
@@ -30,7 +31,11 @@ TEST_NAME = {
     "cuped_ttest": "cuped(x_pre) welch-t",
 }
 CORRECTION_NAME = {"holm": "holm", "bh": "bh", "none": "no correction"}
-RELATIVE_CI = "delta-method relative CI"
+RELATIVE_CI = {
+    "fieller": "fieller relative CI",
+    "log": "log-ratio relative CI",
+    "delta": "delta-method relative CI",
+}
 
 METRICS: dict[str, dict[str, Any]] = {
     "proportion": {"kind": "proportion", "event": "purchase"},
@@ -39,12 +44,13 @@ METRICS: dict[str, dict[str, Any]] = {
     "retention": {"kind": "retention", "event": "session", "day": 3},
 }
 CASES = [
-    (kind, cuped, sequential, alternative, correction)
+    (kind, cuped, sequential, alternative, correction, interval)
     for kind, cuped, sequential, alternative in itertools.product(
         METRICS, (False, True), (False, True), ("two-sided", "greater", "less")
     )
     if not (kind == "ratio" and cuped)  # the config rejects CUPED on a ratio
     for correction in (("holm", "bh", "none") if alternative == "two-sided" else ("holm",))
+    for interval in (RELATIVE_CI if correction == "holm" else ("fieller",))
 ]
 
 
@@ -83,12 +89,18 @@ def _spy(monkeypatch, module, name, calls):
 
 @pytest.mark.parametrize("case", CASES, ids=["-".join(map(str, c)) for c in CASES])
 def test_method_label_names_the_functions_that_ran(monkeypatch, case):
-    kind, cuped, sequential, alternative, correction = case
+    kind, cuped, sequential, alternative, correction, interval = case
     metric = {"name": "m", **METRICS[kind], "alternative": alternative}
     if cuped:
         metric["cuped"] = "x_pre"
     config = ExperimentConfig.model_validate(
-        {"name": "e", "correction": correction, "sequential": sequential, "metrics": [metric]}
+        {
+            "name": "e",
+            "correction": correction,
+            "sequential": sequential,
+            "metrics": [metric],
+            "relative_interval": interval,
+        }
     )
     cells = _cells(kind, cuped=cuped)
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -100,17 +112,30 @@ def test_method_label_names_the_functions_that_ran(monkeypatch, case):
     rows = analyze_cells(cells, config, None).results
 
     (test,) = {name for name, _ in calls if name in TEST_NAME}
+    (ran_interval,) = {kw["relative_interval"] for name, kw in calls if name in TEST_NAME}
     (adjust,) = [kw for name, kw in calls if name == "adjust_pvalues"]
     ran_sequence = any(name == "sequential_interval" for name, _ in calls)
     expected = TEST_NAME[test] + ("" if alternative == "two-sided" else f" ({alternative})")
-    parts = [expected, RELATIVE_CI, CORRECTION_NAME[adjust["method"]]]
+    parts = [expected, RELATIVE_CI[ran_interval], CORRECTION_NAME[adjust["method"]]]
     if ran_sequence:
         parts.append("confidence sequence")
     assert ran_sequence == sequential
     assert test == ("cuped_ttest" if cuped else "ratio_ttest" if kind == "ratio" else "welch_ttest")
+    assert ran_interval == interval
     assert len(rows) == 3
     for row in rows:
         assert row.method == ", ".join(parts)
-        # The relative interval is the symmetric delta-method one: lift_rel ± crit·se_rel.
-        if alternative == "two-sided" and math.isfinite(row.ci_low):
-            assert (row.ci_low + row.ci_high) / 2 == pytest.approx(row.lift_rel, rel=1e-12)
+        _assert_interval_shape(row, ran_interval, alternative)
+
+
+def _assert_interval_shape(row, interval, alternative):
+    """The interval has the shape of the construction that ran."""
+    if alternative != "two-sided" or not math.isfinite(row.ci_low):
+        return
+    if interval == "delta":  # lift_rel ± crit·se_rel
+        assert (row.ci_low + row.ci_high) / 2 == pytest.approx(row.lift_rel, rel=1e-12)
+    elif interval == "log":  # symmetric around log(1 + lift_rel)
+        geometric = math.sqrt((1 + row.ci_low) * (1 + row.ci_high))
+        assert geometric == pytest.approx(1 + row.lift_rel, rel=1e-12)
+    else:  # Fieller inverts the test: excludes 0 exactly when p < alpha
+        assert (row.ci_low > 0 or row.ci_high < 0) == (row.p_value < 0.05)

@@ -93,7 +93,7 @@ def test_cuped_lift_equals_ols_treatment_coefficient(folder, analysed):
             assert row.lift_abs == pytest.approx(ols, rel=1e-9, abs=1e-12)
             control = d[d.arm == "control"][col]
             assert row.mean_control == pytest.approx(control.mean(), rel=1e-12)
-            assert row.method == "cuped(revenue_90d) welch-t, delta-method relative CI, holm"
+            assert row.method == "cuped(revenue_90d) welch-t, fieller relative CI, holm"
             # The adjusted means are the OLS fit's predictions at the pooled covariate mean.
             params = _ols(d, col)
             assert row.mean_control_adj == pytest.approx(params["Intercept"], rel=1e-9)

@@ -103,7 +103,8 @@ def test_timeline_middle_day_equals_pandas_on_truncated_events(sequential):
 def test_timeline_round_trips_through_results_json(sequential):
     _, _, _, results = sequential
     doc = AnalysisResults.from_json_dict(results.to_json_dict())
-    assert doc.timeline[:5] == results.timeline[:5]
+    # An unbounded early-day (Fieller) interval is nan, which never equals itself: compare reprs.
+    assert repr(doc.timeline[:5]) == repr(results.timeline[:5])
 
 
 def test_timeline_is_empty_without_sequential(dataset_dir):

@@ -41,7 +41,7 @@ def _gbstats_reference(estimate, variance, n, alpha=0.05, tuning=5000.0):
 def _lift(n_c=1_000, n_t=1_200, means=(10.0, 10.4), sds=(3.0, 4.0)):
     control = _mean_sums(n=[n_c], mean=[means[0]], m2=[(n_c - 1) * sds[0] ** 2])
     treatment = _mean_sums(n=[n_t], mean=[means[1]], m2=[(n_t - 1) * sds[1] ** 2])
-    return welch_ttest(control, treatment), n_c + n_t
+    return welch_ttest(control, treatment, relative_interval="delta"), n_c + n_t
 
 
 def test_sequential_rho_matches_formula():

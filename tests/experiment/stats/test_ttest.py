@@ -104,7 +104,9 @@ def test_welch_ttest_relative_ci_matches_delta_method(samples, alternative):
     control = _stack([MeanSums.from_values(a) for a, _ in samples])
     treatment = _stack([MeanSums.from_values(b) for _, b in samples])
     alpha = 0.05
-    res = welch_ttest(control, treatment, alpha=alpha, alternative=alternative)
+    res = welch_ttest(
+        control, treatment, alpha=alpha, alternative=alternative, relative_interval="delta"
+    )
     for i, (a, b) in enumerate(samples):
         va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
         se = np.sqrt(_gbstats_variance_of_ratios(b.mean(), vb, a.mean(), va, 0.0))
@@ -130,7 +132,7 @@ def test_welch_ttest_relative_ci_matches_delta_method(samples, alternative):
 def test_welch_ttest_negative_baseline_one_sided_ci_is_bounded_above():
     control = MeanSums(n=_arr(50), mean=_arr(-2.0), m2=_arr(49.0))
     treatment = MeanSums(n=_arr(50), mean=_arr(-1.5), m2=_arr(49.0))
-    res = welch_ttest(control, treatment, alternative="greater")
+    res = welch_ttest(control, treatment, alternative="greater", relative_interval="delta")
     assert res.lift_abs[0] > 0 > res.lift_rel[0]
     assert res.ci_abs_high[0] == np.inf
     assert res.ci_low[0] == -np.inf

@@ -1,0 +1,149 @@
+"""Calibration: coverage of the relative-lift interval, symmetric delta vs log-ratio vs Fieller.
+
+Simulates independent two-arm cells (300, 500, 1,000 and 2,000 users per arm) with a
+known true relative lift, runs :func:`experiment.stats.welch_ttest` on their sums once
+per construction (every repetition is one cell of one vectorised call), and prints per
+cell and construction:
+
+* coverage: share of intervals that contain the true relative lift (target 95%);
+  cells whose interval is undefined (``nan``: zero control mean, or Fieller unbounded)
+  count as misses, so an undefined interval never flatters a construction;
+* undefined: share of ``nan`` intervals;
+* below -100%: share of lower bounds below -100% (impossible for these metrics);
+* width: mean width of the defined intervals;
+* def. cov: coverage among the defined intervals only;
+* abs coverage: coverage of the absolute (Welch) interval for the true difference of
+  means, the same for every construction: what the normal approximation of the means
+  themselves achieves, a ceiling no relative construction built on it can beat by much.
+
+Populations: conversion at 2% with true lifts 0 and +20%; lognormal revenue
+(sigma 1.5 and 2; the true lift scales every value); zero-inflated lognormal (70%
+zeros with sigma 1.5, and 90% zeros with sigma 2). A lognormal with sigma ``s`` has
+mean ``exp(s²/2)``.
+
+    python benchmarks/relative_ci.py                 # 5,000 repetitions per cell
+    python benchmarks/relative_ci.py --reps 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiment.stats import welch_ttest
+from experiment.sums import MeanSums
+
+SIZES = (300, 500, 1000, 2000)
+METHODS = ("delta", "log", "fieller")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Population:
+    """A simulated metric: how to draw ``(reps, n)`` values under a true relative lift."""
+
+    name: str
+    lift: float
+    kind: str  # "binary" or "lognormal"
+    param: float  # conversion rate, or lognormal sigma
+    zeros: float = 0.0  # share of users with value 0 (zero-inflated revenue)
+
+
+POPULATIONS = (
+    Population(name="conversion 2%, lift 0", lift=0.0, kind="binary", param=0.02),
+    Population(name="conversion 2%, lift +20%", lift=0.2, kind="binary", param=0.02),
+    Population(name="lognormal s=1.5, lift 0", lift=0.0, kind="lognormal", param=1.5),
+    Population(name="lognormal s=2, lift +20%", lift=0.2, kind="lognormal", param=2.0),
+    Population(
+        name="zero-infl. 70% s=1.5, lift 0", lift=0.0, kind="lognormal", param=1.5, zeros=0.7
+    ),
+    Population(
+        name="zero-infl. 90% s=2, lift +20%", lift=0.2, kind="lognormal", param=2.0, zeros=0.9
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """Calibration of one construction on one population and arm size."""
+
+    population: str
+    n: int
+    method: str
+    coverage: float
+    undefined: float
+    below_floor: float
+    width: float
+    abs_coverage: float
+    defined_coverage: float
+
+
+def _draw(pop: Population, reps: int, n: int, scale: float, rng: np.random.Generator) -> MeanSums:
+    """Sums of ``reps`` arms of ``n`` users, every value multiplied by ``scale``."""
+    if pop.kind == "binary":
+        values = (rng.random((reps, n)) < pop.param * scale).astype(np.float64)
+    else:
+        values = scale * rng.lognormal(0.0, pop.param, size=(reps, n))
+        if pop.zeros:
+            values *= rng.random((reps, n)) >= pop.zeros
+    mean = values.mean(axis=1)
+    m2 = ((values - mean[:, None]) ** 2).sum(axis=1)
+    return MeanSums(n=np.full(reps, float(n)), mean=mean, m2=m2)
+
+
+def calibrate(
+    pop: Population, n: int, reps: int, rng: np.random.Generator, *, alpha: float = 0.05
+) -> list[Row]:
+    """Coverage, undefined share, share below -100% and mean width per construction."""
+    control = _draw(pop, reps, n, 1.0, rng)
+    treatment = _draw(pop, reps, n, 1.0 + pop.lift, rng)
+    unit = pop.param if pop.kind == "binary" else np.exp(pop.param**2 / 2) * (1 - pop.zeros)
+    rows = []
+    for method in METHODS:
+        res = welch_ttest(control, treatment, alpha=alpha, relative_interval=method)  # type: ignore[arg-type]
+        low, high = res.ci_low, res.ci_high
+        defined = ~(np.isnan(low) | np.isnan(high))
+        covered = defined & (low <= pop.lift) & (pop.lift <= high)
+        rows.append(
+            Row(
+                population=pop.name,
+                n=n,
+                method=method,
+                coverage=float(covered.mean()),
+                undefined=float(1.0 - defined.mean()),
+                below_floor=float((defined & (low < -1.0)).mean()),
+                width=float(np.mean((high - low)[defined])) if defined.any() else np.nan,
+                defined_coverage=float(covered.sum() / defined.sum()),
+                abs_coverage=float(
+                    np.mean(
+                        (res.ci_abs_low <= unit * pop.lift) & (unit * pop.lift <= res.ci_abs_high)
+                    )
+                ),
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    """Print the calibration table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    print(f"{args.reps} repetitions per cell, 95% two-sided intervals")
+    header = f"{'population':<31} {'n/arm':>5} {'method':<8} {'coverage':>8} {'undef.':>7}"
+    print(header + f" {'<-100%':>7} {'width':>8} {'def.cov':>7} {'abs cov':>7}")
+    for pop in POPULATIONS:
+        for n in SIZES:
+            for row in calibrate(pop, n, args.reps, rng):
+                print(
+                    f"{row.population:<31} {row.n:>5} {row.method:<8} {row.coverage:>8.4f}"
+                    f" {row.undefined:>7.4f} {row.below_floor:>7.4f} {row.width:>8.3f}"
+                    f" {row.defined_coverage:>7.4f} {row.abs_coverage:>7.4f}"
+                )
+
+
+if __name__ == "__main__":
+    main()
