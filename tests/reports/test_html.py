@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from experiment.results import AnalysisResults, DataQuality, DataQualityCheck, SegmentSrm
 from reports.html import render_html, write_html
-from tests.fixtures.results import make_many, make_results, make_row, with_srm
+from tests.fixtures.results import make_cuped_row, make_many, make_results, make_row, with_srm
 
 EVIL = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -172,22 +172,10 @@ def test_render_html_colours_a_lower_is_better_fall_as_a_win():
     assert re.search(r'class="l v-loss">loss', page)
 
 
-def _cuped_row(segment: str, **extra):
-    row = make_row(segment, "revenue", -0.043, 0.02, cuped_variance_reduction=0.4, **extra)
-    return replace(
-        row,
-        method="cuped(rev_90d) welch-t, delta-method relative CI, holm",
-        mean_control=1.6912,
-        mean_treatment=1.4071,
-        mean_control_adj=1.6234,
-        mean_treatment_adj=1.5537,
-    )
-
-
 def test_render_html_cuped_section_shows_marked_adjusted_means_beside_raw():
     base = make_results()
-    hidden = replace(_cuped_row("tiny"), suppressed=True, mean_control_adj=9.8765)
-    page = render_html(replace(base, results=(_cuped_row("all"), hidden),
+    hidden = replace(make_cuped_row("tiny"), suppressed=True, mean_control_adj=9.8765)
+    page = render_html(replace(base, results=(make_cuped_row("all"), hidden),
                                cuped_covariates={"revenue": EVIL}))  # fmt: skip
     section = page[page.index('id="metric-0"') : page.index("<h2>Heterogeneity")]
     assert 'class="tag cuped-tag">CUPED<' in section

@@ -4,7 +4,7 @@ from dataclasses import replace
 from rich.console import Console  # noqa: TID251 - rendering the terminal view under test
 
 from reports.terminal import decision_table, lift_table
-from tests.fixtures.results import make_results, make_row
+from tests.fixtures.results import make_cuped_row, make_results, make_row
 
 
 def _text(renderable) -> str:
@@ -46,22 +46,12 @@ def test_lift_table_marks_lower_is_better_metrics_and_their_wins():
     assert "↓" not in plain
 
 
-def _cuped_row(segment: str):
-    row = make_row(segment, "revenue", -0.043, 0.02, cuped_variance_reduction=0.4)
-    return replace(
-        row,
-        method="cuped(rev_90d) welch-t, delta-method relative CI, holm",
-        mean_control=1.6912,
-        mean_treatment=1.4071,
-        mean_control_adj=1.6234,
-        mean_treatment_adj=1.5537,
-    )
-
-
 def test_lift_table_marks_cuped_rows_and_shows_adjusted_means():
-    hidden = replace(_cuped_row("tiny"), suppressed=True, mean_control_adj=9.8765)
+    hidden = replace(make_cuped_row("tiny"), suppressed=True, mean_control_adj=9.8765)
     results = replace(
-        make_results(), results=(_cuped_row("all"), hidden), cuped_covariates={"revenue": "[b]x"}
+        make_results(),
+        results=(make_cuped_row("all"), hidden),
+        cuped_covariates={"revenue": "[b]x"},
     )
     text = _text(lift_table(results))
     assert "revenue (CUPED)" in text
