@@ -32,6 +32,7 @@ def family_aa() -> ModuleType:
     return module
 
 
+@pytest.mark.slow  # Monte Carlo: 400 simulated experiments through analyze_cells
 def test_default_scope_family_wise_error_at_most_alpha(family_aa):
     rates, consistency = family_aa.run(RUNS, seed=11, scopes=("primary_and_segments",))
     tolerance = family_aa.ALPHA + Z * math.sqrt(family_aa.ALPHA * (1 - family_aa.ALPHA) / RUNS)
