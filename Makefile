@@ -36,7 +36,7 @@ unit: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
 unit-fast: $(VENV)/.installed-dev
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" -n auto
 
 test: lint typecheck imports unit
 
