@@ -113,15 +113,15 @@ def analyze(
     the sufficient statistics (OUT/sums.parquet); --from-sums re-runs the
     statistics from them instead of the data.
     """
+    from experiment.errors import ConfigError
+
     if (dataset is None) == (from_sums is None):
-        raise typer.BadParameter(
-            "give either DATASET or --from-sums SUMS.parquet, not both or neither",
-            param_hint="DATASET",
+        raise ConfigError(
+            "exp analyze: give either DATASET or --from-sums SUMS.parquet, not both or neither"
         )
     if from_sums is not None and (save_sums or memory_limit is not None):
-        raise typer.BadParameter(
-            "--save-sums and --memory-limit read the data; --from-sums does not",
-            param_hint="--from-sums",
+        raise ConfigError(
+            "exp analyze: --save-sums and --memory-limit read the data; --from-sums does not"
         )
     run_analysis(
         dataset,

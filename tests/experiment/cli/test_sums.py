@@ -156,6 +156,20 @@ def test_dataset_and_from_sums_both_or_neither_is_usage_error(analysed, tmp_path
     if both:
         args += [str(folder), "--from-sums", str(out / "sums.parquet")]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2
-    assert "--from-sums" in result.output
+    assert_one_line_error(result, "not both or neither")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flag", [["--save-sums"], ["--memory-limit", "1GB"]])
+def test_from_sums_with_an_option_that_reads_data_is_usage_error(analysed, tmp_path, flag):
+    folder, out = analysed
+    args = [
+        "analyze",
+        "--from-sums",
+        str(out / "sums.parquet"),
+        "-e",
+        str(folder / "experiment.yaml"),
+    ]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "o"), *flag])
+    assert_one_line_error(result, "--from-sums does not")
     assert not (tmp_path / "o").exists()
