@@ -15,7 +15,7 @@ from experiment.results.decision import decisions
 from experiment.results.verdict import verdict
 from experiment.stats import welch_ttest
 from experiment.sums import CellSums, MeanSums
-from tests.fixtures.sums import cell_sums
+from tests.fixtures.sums import cell_sums, delta_rel_bound
 
 START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 Z = 3.29
@@ -118,16 +118,10 @@ def _mean_cells(treatment_means: list[float]) -> CellSums:
     )
 
 
-def _reference_lower(cells: CellSums, alpha: float) -> np.ndarray:
-    """One-sided lower bound of lift_rel: Welch dof, delta-method standard error."""
-    s = cells.metrics["refunds"]
-    assert isinstance(s, MeanSums)
-    var = s.m2 / (s.n - 1)
-    v_c, v_t = var[:, 0] / s.n[:, 0], var[:, 1] / s.n[:, 1]
-    mu_c, mu_t = s.mean[:, 0], s.mean[:, 1]
-    dof = (v_c + v_t) ** 2 / (v_c**2 / (s.n[:, 0] - 1) + v_t**2 / (s.n[:, 1] - 1))
-    se_rel = np.sqrt(v_t / mu_c**2 + mu_t**2 * v_c / mu_c**4)
-    return mu_t / mu_c - 1 - stats.t.ppf(1 - alpha, dof) * se_rel
+def _bound(cells: CellSums, metric: str) -> np.ndarray:
+    sums = cells.metrics[metric]
+    assert isinstance(sums, MeanSums)
+    return delta_rel_bound(sums, 0.05, upper=False)
 
 
 @pytest.mark.parametrize("max_drop", [0.0, 0.02, 0.05])
@@ -135,7 +129,7 @@ def test_lower_is_better_guardrail_matches_one_sided_reference(max_drop):
     cells = _mean_cells([9.0, 9.9, 10.1, 10.5, 10.9, 11.2])
     metric = {**REFUNDS, "guardrail": {"max_drop": max_drop}}
     results = analyze_cells(cells, _config([metric]), None)
-    lower = _reference_lower(cells, 0.05)
+    lower = _bound(cells, "refunds")
     got = [r.guardrail_breached for r in results.results]
     assert got == list(lower > max_drop)
     assert any(got)

@@ -5,11 +5,11 @@ import datetime as dt
 import numpy as np
 import pytest
 from pydantic import ValidationError
-from scipy import stats
 
 from experiment.analysis import analyze_cells
 from experiment.config import ExperimentConfig
 from experiment.sums import CellSums, MeanSums
+from tests.fixtures.sums import delta_rel_bound
 
 START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 
@@ -46,23 +46,17 @@ def _cells() -> CellSums:
     )
 
 
-def _reference_upper(cells: CellSums, alpha: float) -> np.ndarray:
-    """One-sided upper bound of lift_rel: Welch dof, delta-method standard error."""
-    s = cells.metrics["revenue"]
-    assert isinstance(s, MeanSums)
-    var = s.m2 / (s.n - 1)
-    v_c, v_t = var[:, 0] / s.n[:, 0], var[:, 1] / s.n[:, 1]
-    mu_c, mu_t = s.mean[:, 0], s.mean[:, 1]
-    dof = (v_c + v_t) ** 2 / (v_c**2 / (s.n[:, 0] - 1) + v_t**2 / (s.n[:, 1] - 1))
-    se_rel = np.sqrt(v_t / mu_c**2 + mu_t**2 * v_c / mu_c**4)
-    return mu_t / mu_c - 1 + stats.t.ppf(1 - alpha, dof) * se_rel
+def _bound(cells: CellSums, metric: str) -> np.ndarray:
+    sums = cells.metrics[metric]
+    assert isinstance(sums, MeanSums)
+    return delta_rel_bound(sums, 0.05, upper=True)
 
 
 @pytest.mark.parametrize("max_drop", [0.0, 0.02, 0.05])
 def test_guardrail_breached_matches_one_sided_reference(max_drop):
     cells = _cells()
     results = analyze_cells(cells, _config(max_drop), None)
-    upper = _reference_upper(cells, 0.05)
+    upper = _bound(cells, "revenue")
     rows = {r.segment: r for r in results.results if r.metric == "revenue"}
     got = [rows[s].guardrail_breached for s in cells.segments]
     assert got == list(upper < -max_drop)

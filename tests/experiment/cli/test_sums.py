@@ -60,11 +60,7 @@ def analysed(tmp_path_factory):
 def test_from_sums_reproduces_results_json_field_by_field(analysed):
     folder, out = analysed
     again = out.parent / "again"
-    result = runner.invoke(
-        app,
-        ["analyze", "--from-sums", str(out / "sums.parquet"), "-e", str(folder / "experiment.yaml"),
-         "--out", str(again), "--no-html"],
-    )  # fmt: skip
+    result = _from_sums(folder, out / "sums.parquet", again, None, "--no-html")
     assert result.exit_code == 0, result.output
     before = json.loads((out / "results.json").read_text())
     after = json.loads((again / "results.json").read_text())
@@ -78,11 +74,7 @@ def test_from_sums_with_another_alpha_changes_only_the_statistics(analysed):
     text = EXPERIMENT + "alpha: 0.2\ncorrection: none\n"
     (folder / "loose.yaml").write_text(text)
     again = out.parent / "loose"
-    result = runner.invoke(
-        app,
-        ["analyze", "--from-sums", str(out / "sums.parquet"), "-e", str(folder / "loose.yaml"),
-         "--out", str(again), "--no-html"],
-    )  # fmt: skip
+    result = _from_sums(folder, out / "sums.parquet", again, folder / "loose.yaml", "--no-html")
     assert result.exit_code == 0, result.output
     before = json.loads((out / "results.json").read_text())
     after = json.loads((again / "results.json").read_text())
@@ -92,11 +84,11 @@ def test_from_sums_with_another_alpha_changes_only_the_statistics(analysed):
     ]
 
 
-def _from_sums(folder, sums, out, experiment=None):
+def _from_sums(folder, sums, out, experiment=None, *extra):
     return runner.invoke(
         app,
         ["analyze", "--from-sums", str(sums), "-e", str(experiment or folder / "experiment.yaml"),
-         "--out", str(out)],
+         "--out", str(out), *extra],
     )  # fmt: skip
 
 
