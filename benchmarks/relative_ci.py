@@ -5,12 +5,17 @@ known true relative lift, runs :func:`experiment.stats.welch_ttest` on their sum
 per construction (every repetition is one cell of one vectorised call), and prints per
 cell and construction:
 
-* coverage: share of intervals that contain the true relative lift (target 95%);
-  cells whose interval is undefined (``nan``: zero control mean, or Fieller unbounded)
-  count as misses, so an undefined interval never flatters a construction;
-* undefined: share of ``nan`` intervals;
+* coverage: share of reported sets that contain the true relative lift (target 95%).
+  A Fieller set that is a single ray ``[low, inf)`` (the control mean too uncertain to
+  bound the ratio above) counts as the set it is. A cell with no finite bound
+  (``nan``: zero control mean, or a Fieller set with no finite bound above -100%)
+  reports nothing beyond "a lift of at least -100%", which contains every possible
+  lift: it counts as covering, and its share is printed beside it;
+* strict: the same with cells without a bound counted as misses;
+* no bound: share of ``nan`` intervals;
+* open: share of single-ray ``[low, inf)`` intervals;
 * below -100%: share of lower bounds below -100% (impossible for these metrics);
-* width: mean width of the defined intervals;
+* width: mean width of the finite intervals;
 * def. cov: coverage among the defined intervals only;
 * abs coverage: coverage of the absolute (Welch) interval for the true difference of
   means, the same for every construction: what the normal approximation of the means
@@ -72,7 +77,9 @@ class Row:
     n: int
     method: str
     coverage: float
+    strict: float
     undefined: float
+    open_above: float
     below_floor: float
     width: float
     abs_coverage: float
@@ -104,16 +111,19 @@ def calibrate(
         res = welch_ttest(control, treatment, alpha=alpha, relative_interval=method)  # type: ignore[arg-type]
         low, high = res.ci_low, res.ci_high
         defined = ~(np.isnan(low) | np.isnan(high))
+        finite = defined & np.isfinite(high)
         covered = defined & (low <= pop.lift) & (pop.lift <= high)
         rows.append(
             Row(
                 population=pop.name,
                 n=n,
                 method=method,
-                coverage=float(covered.mean()),
+                coverage=float((covered | ~defined).mean()),
+                strict=float(covered.mean()),
                 undefined=float(1.0 - defined.mean()),
+                open_above=float((defined & ~finite).mean()),
                 below_floor=float((defined & (low < -1.0)).mean()),
-                width=float(np.mean((high - low)[defined])) if defined.any() else np.nan,
+                width=float(np.mean((high - low)[finite])) if finite.any() else np.nan,
                 defined_coverage=float(covered.sum() / defined.sum()),
                 abs_coverage=float(
                     np.mean(
@@ -133,14 +143,19 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     print(f"{args.reps} repetitions per cell, 95% two-sided intervals")
-    header = f"{'population':<31} {'n/arm':>5} {'method':<8} {'coverage':>8} {'undef.':>7}"
-    print(header + f" {'<-100%':>7} {'width':>8} {'def.cov':>7} {'abs cov':>7}")
+    header = f"{'population':<31} {'n/arm':>5} {'method':<8} {'coverage':>8} {'strict':>7}"
+    print(
+        header
+        + f" {'no bound':>8} {'open':>7} {'<-100%':>7} {'width':>8} {'def.cov':>7} {'abs cov':>7}"
+    )
     for pop in POPULATIONS:
         for n in SIZES:
             for row in calibrate(pop, n, args.reps, rng):
                 print(
                     f"{row.population:<31} {row.n:>5} {row.method:<8} {row.coverage:>8.4f}"
-                    f" {row.undefined:>7.4f} {row.below_floor:>7.4f} {row.width:>8.3f}"
+                    f" {row.strict:>7.4f} {row.undefined:>8.4f} {row.open_above:>7.4f}"
+                    f" {row.below_floor:>7.4f}"
+                    f" {row.width:>8.3f}"
                     f" {row.defined_coverage:>7.4f} {row.abs_coverage:>7.4f}"
                 )
 

@@ -55,13 +55,18 @@ def fmt_pct(value: float | None, digits: int = 1, *, signed: bool = True) -> str
 def fmt_pct_interval(low: float | None, high: float | None) -> str:
     """A confidence interval of a relative lift.
 
+    An end without a bound (a one-sided test, or a Fieller set that is a single ray
+    ``[low, inf)``) is open: ``∞``.
+
     Examples:
-        >>> fmt_pct_interval(0.011, 0.136)
-        '[+1.1%, +13.6%]'
+        >>> fmt_pct_interval(0.011, 0.136), fmt_pct_interval(0.12, float("inf"))
+        ('[+1.1%, +13.6%]', '[+12.0%, ∞)')
     """
     if not _finite(low) and not _finite(high):
         return DASH
-    return f"[{fmt_pct(low)}, {fmt_pct(high)}]"
+    left = f"[{fmt_pct(low)}" if _finite(low) else "(-∞"
+    right = f"{fmt_pct(high)}]" if _finite(high) else "∞)"
+    return f"{left}, {right}"
 
 
 def fmt_p(value: float | None) -> str:

@@ -48,7 +48,11 @@ def relative_bounds(
       two non-negative means is >= 0, so the cut loses no coverage). It inverts the
       test of ``N = ρ D``, so at ``ρ = 1`` it excludes a lift of 0 exactly when the
       absolute test rejects. Bounded only when ``D`` is significantly non-zero
-      (``D² > crit² Var(D)``); else ``nan`` with ``"unbounded_interval"``.
+      (``D² > crit² Var(D)``); else the set is the whole line or two rays
+      ``(-inf, ρ₁]`` and ``[ρ₂, inf)``, reason ``"unbounded_interval"``. When the lower ray
+      lies entirely below -100% (``ρ₁ < 0``), the cut set is the single ray
+      ``[ρ₂ - 1, inf)``: ``low`` is kept and ``high`` is ``inf`` (an honest "at
+      least"); otherwise both bounds are ``nan``.
 
     Args:
         lift_rel: Relative lift per cell.
@@ -73,6 +77,7 @@ def relative_bounds(
     """
     unknown = np.isnan(lift_rel) | np.isnan(se_rel) | np.isnan(crit)
     reason = np.full(lift_rel.shape, OK)
+    ray = np.zeros(lift_rel.shape, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if method == "delta":
             low, high, floor = lift_rel - crit * se_rel, lift_rel + crit * se_rel, -np.inf
@@ -84,16 +89,18 @@ def relative_bounds(
             low, high = np.where(bad, np.nan, low), np.where(bad, np.nan, high)
             reason = np.where(bad, NONPOSITIVE_RATIO, reason)
         else:  # fieller
-            low, high, bad = _fieller(lift_rel, se_rel, crit, (base, var_base, cov_base))
+            low, high, bad, ray = _fieller(lift_rel, se_rel, crit, (base, var_base, cov_base))
             # Every metric is non-negative per user, so the true ratio is >= 0: cutting
             # the confidence set at -100% loses no coverage.
-            low, floor = np.maximum(low, -1.0), -1.0
+            low, floor = np.where(ray, high, np.maximum(low, -1.0)), -1.0
+            high = np.where(ray, np.inf, high)
             bad &= ~unknown
             reason = np.where(bad, UNBOUNDED_INTERVAL, reason)
     low = np.where(side < 0, floor, low)
     high = np.where(side > 0, np.inf, high)
-    low = np.where(unknown | (reason != OK), np.nan, low)
-    high = np.where(unknown | (reason != OK), np.nan, high)
+    # A single Fieller ray keeps its finite lower end (not for an upper-bound-only test).
+    undefined = unknown | ((reason != OK) & ~(ray & (side >= 0)))
+    low, high = np.where(undefined, np.nan, low), np.where(undefined, np.nan, high)
     return np.asarray(low, np.float64), np.asarray(high, np.float64), reason
 
 
@@ -102,8 +109,11 @@ def _fieller(
     se_rel: FloatArray,
     crit: FloatArray,
     denominator: tuple[FloatArray, FloatArray, FloatArray],
-) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+) -> tuple[FloatArray, FloatArray, NDArray[np.bool_], NDArray[np.bool_]]:
     """Roots ``ρ`` of ``(N - ρD)² = c² (v_N - 2ρ c_ND + ρ² v_D)`` minus 1; where unbounded.
+
+    The last array marks the unbounded sets that are a single ray ``[hi, inf)`` above
+    -100%.
 
     ``denominator`` is ``(D, Var(D), Cov(N, D))``.
     """
@@ -114,11 +124,16 @@ def _fieller(
     c2 = crit**2
     a = base**2 - c2 * var_base
     b = num * base - c2 * cov_base
-    disc = np.sqrt(np.maximum(b**2 - a * (num**2 - c2 * var_num), 0.0))
+    disc2 = b**2 - a * (num**2 - c2 * var_num)
+    disc = np.sqrt(np.maximum(disc2, 0.0))
     unbounded = ~(a > 0)
     lo = np.minimum((b - disc) / a, (b + disc) / a) - 1.0
     hi = np.maximum((b - disc) / a, (b + disc) / a) - 1.0
-    return lo, hi, np.asarray(unbounded)
+    # a < 0 with two real roots: the set is (-inf, lo] and [hi, inf) (as lifts); its lower
+    # ray lies below -100% when lo < -1, leaving the single ray [hi, inf) (informative
+    # only when hi > -1: else the cut set is all of [-1, inf)).
+    ray = (a < 0) & (disc2 > 0) & (lo < -1.0) & (hi > -1.0) & np.isfinite(hi)
+    return lo, hi, np.asarray(unbounded), np.asarray(ray)
 
 
 def _var_num(

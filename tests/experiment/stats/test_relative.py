@@ -66,18 +66,39 @@ def test_fieller_interval_equals_quadratic_roots_and_inverts_the_test():
         assert (res.ci_low[0] > 0 or res.ci_high[0] < 0) == (p < 0.05)
 
 
+def _conversions(k: int, n: int = 100) -> MeanSums:
+    return MeanSums.from_values([0.0] * (n - k) + [1.0] * k)
+
+
 def test_fieller_unbounded_gives_nan_and_reason():
-    control = MeanSums.from_values([0.0] * 98 + [1.0, 1.0])  # 2 conversions: not clear of 0
-    treatment = MeanSums.from_values([0.0] * 95 + [1.0] * 5)
+    control, treatment = _conversions(2), _conversions(2)  # 2 conversions: not clear of 0
     res = welch_ttest(control, treatment)
     assert np.isnan(res.ci_low[0])
     assert np.isnan(res.ci_high[0])
     assert res.reason.tolist() == ["unbounded_interval"]
     assert np.isfinite(res.p_value[0])  # the absolute test is untouched
-    assert np.isfinite(res.ci_abs_low[0])
     log = welch_ttest(control, treatment, relative_interval="log")
     assert log.reason.tolist() == [""]
     assert log.ci_low[0] > -1.0
+
+
+def test_fieller_single_ray_keeps_its_lower_end():
+    """2 vs 5 conversions in 100: the set is two rays, the lower one below -100%."""
+    control, treatment = _conversions(2), _conversions(5)
+    res = welch_ttest(control, treatment)
+    a, b = np.r_[np.zeros(98), np.ones(2)], np.r_[np.zeros(95), np.ones(5)]
+    va, vb = a.var(ddof=1) / 100, b.var(ddof=1) / 100
+    df = (va + vb) ** 2 / (va**2 / 99 + vb**2 / 99)
+    q2 = scipy.stats.t.ppf(0.975, df) ** 2
+    lead = a.mean() ** 2 - q2 * va
+    assert lead < 0  # the control mean is not clear of 0: no bounded interval
+    roots = np.sort(np.roots([lead, -2 * a.mean() * b.mean(), b.mean() ** 2 - q2 * vb]))
+    assert roots[0] < 0 < roots[1]  # (-inf, r0] is below a ratio of 0
+    assert res.ci_low[0] == pytest.approx(roots[1] - 1, rel=1e-9)
+    assert res.ci_high[0] == np.inf
+    assert res.reason.tolist() == ["unbounded_interval"]
+    less = welch_ttest(control, treatment, alternative="less")  # upper bound only: none
+    assert np.isnan(less.ci_high[0])
 
 
 def test_log_interval_nonpositive_cuped_ratio_gives_nan_and_reason():
@@ -151,13 +172,14 @@ def bench():
     del sys.modules["relative_ci"]
 
 
-def _coverage_ok(row, reps, *, defined_only):
-    cov = row.defined_coverage if defined_only else row.coverage
-    n = reps * (1 - row.undefined) if defined_only else reps
-    return abs(cov - 0.95) <= 3.29 * np.sqrt(0.95 * 0.05 / n)
+def _coverage_ok(row, reps):
+    """Coverage of the reported sets within 3.29 binomial standard errors of 95%."""
+    return abs(row.coverage - 0.95) <= 3.29 * np.sqrt(0.95 * 0.05 / reps)
 
 
-@pytest.mark.parametrize(("pop_index", "n"), [(0, 1000), (1, 2000), (2, 1000), (4, 2000)], ids=str)
+@pytest.mark.parametrize(
+    ("pop_index", "n"), [(0, 300), (0, 1000), (1, 2000), (2, 1000), (4, 2000)], ids=str
+)
 def test_calibration_fast(bench, pop_index, n):
     reps = 1500
     rows = {
@@ -166,9 +188,10 @@ def test_calibration_fast(bench, pop_index, n):
     }
     assert rows["fieller"].below_floor == 0.0
     assert rows["log"].below_floor == 0.0
-    assert rows["log"].undefined == 0.0
-    assert _coverage_ok(rows["fieller"], reps, defined_only=True)
-    assert _coverage_ok(rows["log"], reps, defined_only=False)
+    assert _coverage_ok(rows["fieller"], reps)  # rays and all
+    if n >= 1000:  # log over-covers sparse conversion (97.8% at 300 per arm)
+        assert rows["log"].undefined == 0.0
+        assert _coverage_ok(rows["log"], reps)
 
 
 def test_calibration_fast_delta_fails_where_sparse(bench):
