@@ -11,7 +11,7 @@ from experiment.stats.adjusted import AdjustedInterval, adjusted_interval
 from experiment.stats.bayes import BayesResult, bayes_beta_binomial, bayes_normal
 from experiment.stats.cuped import CupedResult, cuped_ttest
 from experiment.stats.heterogeneity import HeterogeneityResult, cochran_q
-from experiment.stats.moments import arm_moments, cuped_reduction
+from experiment.stats.moments import arm_moments, cuped_reduction, per_user_moments
 from experiment.stats.multiplicity import Correction, adjust_pvalues
 from experiment.stats.power import (
     MdeResult,
@@ -60,6 +60,7 @@ __all__ = [
     "detectable_effect_size",
     "mde_cell",
     "mde_mean",
+    "per_user_moments",
     "power_normal",
     "ratio_ttest",
     "sample_size",

@@ -1,9 +1,9 @@
 """A cell's baseline moments read off :class:`experiment.sums.CellSums`: the MDE's inputs.
 
-``exp analyze``, ``exp power`` and ``exp segments validate --experiment`` read the
-control arm's per-user mean and variance, and CUPED's variance reduction, with
-these two functions, so the one MDE (:func:`experiment.stats.mde_cell`) gets the
-same inputs on every path.
+``exp analyze``, ``exp power``, ``exp segments validate --experiment`` and ``exp
+refine`` (its follow-up MDE) read the control arm's per-user mean and variance, and
+CUPED's variance reduction, with these functions, so the one MDE
+(:func:`experiment.stats.mde_cell`) gets the same inputs on every path.
 """
 
 from __future__ import annotations
@@ -18,15 +18,25 @@ from experiment.sums import JointSums
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from experiment.sums import CellSums
+    from experiment.sums import CellSums, MeanSums
 
-__all__ = ["arm_moments", "cuped_reduction"]
+__all__ = ["arm_moments", "cuped_reduction", "per_user_moments"]
 
 
 def arm_moments(
     cells: CellSums, name: str, j: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """A metric's per-user mean and sample variance in arm ``j``, per segment.
+
+    :func:`per_user_moments` of the arm's column of sums.
+    """
+    return per_user_moments(cells.metrics[name][:, j])
+
+
+def per_user_moments(
+    sums: MeanSums | JointSums,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-user mean and sample variance of each cell of ``sums``.
 
     Ratio metrics give the ratio of means and the variance of the linearisation
     ``(y - r·x) / x̄`` (delta method), so one power formula serves every kind.
@@ -36,15 +46,14 @@ def arm_moments(
         Deng, Knoblich & Lu (KDD 2018), "Applying the Delta Method in Metric
         Analytics": https://arxiv.org/abs/1803.06336
     """
-    sums = cells.metrics[name]
     with np.errstate(divide="ignore", invalid="ignore"):
         if isinstance(sums, JointSums):
-            mean = sums.mean_y[:, j] / sums.mean_x[:, j]
-            m2 = sums.m2_y[:, j] - 2 * mean * sums.c_xy[:, j] + mean**2 * sums.m2_x[:, j]
-            var = np.maximum(m2, 0.0) / (sums.n[:, j] - 1) / sums.mean_x[:, j] ** 2
+            mean = sums.mean_y / sums.mean_x
+            m2 = sums.m2_y - 2 * mean * sums.c_xy + mean**2 * sums.m2_x
+            var = np.maximum(m2, 0.0) / (sums.n - 1) / sums.mean_x**2
         else:
-            mean, var = sums.mean[:, j], sums.var[:, j]
-    return mean, np.where(sums.n[:, j] >= 2, var, np.nan)
+            mean, var = sums.mean, sums.var
+    return mean, np.where(sums.n >= 2, var, np.nan)
 
 
 def cuped_reduction(cells: CellSums, name: str, j: int) -> NDArray[np.float64]:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from experiment.results.refinement import Side
-from experiment.stats import mde_mean
+from experiment.stats import mde_cell, per_user_moments
 from segments.refine.inference import cut_sides, lift
 
 if TYPE_CHECKING:
@@ -51,18 +49,14 @@ def side(
 ) -> tuple[Side, LiftResult]:
     """A side measured on the estimation half (``control``/``treatment``, shape (1,)).
 
-    ``full_n`` is the side's (control, treatment) users over both halves, for the MDE.
-    The per-user standard deviation is backed out of the lift's standard error,
-    ``sd = se / sqrt(1/n_c + 1/n_t)``, as the analysis does, so means,
-    proportions and linearised ratios share one power formula.
+    ``full_n`` is the side's (control, treatment) users over both halves, for the MDE:
+    :func:`experiment.stats.mde_cell`, the one MDE of analyze, power and validate, on
+    the control arm's per-user mean and variance (a ratio's linearisation).
     """
     res = lift(control, treatment, config.alpha)
     n_c, n_t = float(control.n[0]), float(treatment.n[0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd = res.se_abs / np.sqrt(1.0 / n_c + 1.0 / n_t)
-    mde = mde_mean(
-        res.mean_control, sd, full_n[0], full_n[1], alpha=config.alpha, power=config.power
-    )
+    mean, var = per_user_moments(control)
+    mde = mde_cell(mean, var, full_n[0], full_n[1], alpha=config.alpha, power=config.power)
     out = Side(
         name=name,
         rule=rule,
