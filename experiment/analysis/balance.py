@@ -28,7 +28,11 @@ _MOST = 20  # most tests listed when many are
 
 
 def balance_check(
-    cells: CellSums, *, control: str, threshold: float, hidden: set[str] | frozenset[str] = frozenset()
+    cells: CellSums,
+    *,
+    control: str,
+    threshold: float,
+    hidden: set[str] | frozenset[str] = frozenset(),
 ) -> Balance:
     """The balance check of ``cells.balance`` against the ``control`` arm.
 
