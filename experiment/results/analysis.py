@@ -272,10 +272,12 @@ class AnalysisResults(Display):
         from experiment.results.decision import decisions
 
         srm = "sample ratio MISMATCH" if self.srm.flag else "sample ratio ok"
+        # the arms differ before exposure: as untrustworthy as a mismatch
+        balance = "; covariate IMBALANCE before exposure" if self.balance.flag else ""
         made = [d.kind for d in decisions(self)] if self.results else []
         counts = ", ".join(f"{made.count(k)} {k}" for k in dict.fromkeys(made))
         return (
-            f"control {self.control}; {srm} (p = {self.srm.p_value:.3g}); "
+            f"control {self.control}; {srm} (p = {self.srm.p_value:.3g}){balance}; "
             f"{len(self.results)} rows, {len(self.segments) or 1} segments; {counts or 'no rows'}"
         )
 

@@ -117,3 +117,16 @@ def test_from_sums_keeps_the_check(tmp_path):
     b = json.loads((tmp_path / "b" / "results.json").read_text())["balance"]
     assert a == b
     assert b["flag"] is True
+
+
+def test_the_python_api_exposes_the_check(tmp_path):
+    import experiment
+
+    folder = write_dataset(tmp_path / "data", rng=2)
+    _shift_treatment(folder, "days_since_last_login", 6.0)
+    results = experiment.analyze(folder, folder / "experiment.yaml")
+    assert results.balance.flag
+    assert results.balance.worst[0].covariate == "days_since_last_login"
+    assert results.balance.worst[0].smd > 0
+    assert "covariate IMBALANCE" in repr(results)
+    assert set(results.to_pandas()["decision"]) <= {"keep testing", "don't ship", "no data"}
