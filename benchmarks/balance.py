@@ -27,7 +27,7 @@ hold). Their per-(segment, arm) sums are computed in numpy (what the engine's
 query returns) and checked at the SRM threshold, 0.001: 6 covariates x 10
 segments (``all`` included) = 60 tests per experiment, one Holm family.
 
-    python benchmarks/balance.py                    # 1,000 A/A runs + planted, ~1 min
+    python benchmarks/balance.py                    # 1,000 A/A + 1,200 planted runs, ~5 min
     python benchmarks/balance.py --runs 200 --users 20000
 """
 
