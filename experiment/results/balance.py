@@ -74,7 +74,9 @@ def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _typed(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:
+def _typed(cls: Any, doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise TypeError(f"'balance' entries must be objects, not {type(doc).__name__}")
     out: dict[str, Any] = {}
     for f in fields(cls):
         value = doc.get(f.name)
@@ -99,6 +101,9 @@ def balance_from_json(doc: Any) -> Balance:
         return Balance()
     if not isinstance(doc, dict):
         raise TypeError("'balance' must be an object")
+    for key in ("covariates", "segments", "worst"):
+        if not isinstance(doc.get(key) or [], list):
+            raise TypeError(f"'balance.{key}' must be a list")
     return Balance(
         flag=bool(doc.get("flag", False)),
         threshold=_float(doc.get("threshold", 0.001)),

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from experiment.results import AnalysisResults, Balance, BalanceTest, SegmentBalance
+import pytest
+
+from experiment.errors import DataError
+from experiment.results import (
+    AnalysisResults,
+    Balance,
+    BalanceTest,
+    SegmentBalance,
+    load_results,
+)
 from experiment.results.decision import decisions
 from reports.html import render_html
 from reports.terminal import balance_line
@@ -119,3 +128,23 @@ def test_report_escapes_covariate_names():
     page = render_html(replace(results, balance=replace(results.balance, worst=(evil,))))
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;" in page
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        "x",
+        {"worst": [1]},
+        {"segments": {"a": 1}},
+        {"tests": "many"},
+        {"worst": [{"smd": "big"}]},
+    ],
+)
+def test_a_malformed_balance_block_is_one_data_error(tmp_path, bad):
+    doc = json.loads(_balanced("vip").to_json())
+    doc["balance"] = bad
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match="not a seglift results file"):
+        load_results(path)
