@@ -128,7 +128,9 @@ def analyze(
         memory_limit: Cap DuckDB's memory, e.g. ``"1.5GB"`` (folders only).
 
     Returns:
-        The typed results (``to_pandas()``, ``to_json()``; see README "results.json").
+        The typed results (``to_pandas()``, ``to_json()``; see README "results.json");
+        ``.srm`` and ``.balance`` (pre-exposure covariates compared between arms) say
+        whether the randomisation can be trusted.
     """
     from experiment.analysis import analyze_cells
 

@@ -236,6 +236,8 @@ class CellSums:
     analysed users, in days: the base of the traffic per day (users / span); 0 when
     every user was assigned at once (a fixed base: no daily traffic), ``nan`` when
     unknown (sums written before it was recorded).
+    ``balance`` holds, per pre-exposure covariate (a customers column), its sums per
+    (segment, arm) over the cell's units, for the balance check (empty: not computed).
     """
 
     segments: tuple[str, ...]
@@ -251,3 +253,4 @@ class CellSums:
     caps: dict[str, float] = field(default_factory=dict)
     timeline: tuple[tuple[str, CellSums], ...] = ()
     assignment_days: float = math.nan
+    balance: dict[str, MeanSums] = field(default_factory=dict)

@@ -240,6 +240,27 @@ def _segment_srm(results: AnalysisResults) -> list[str]:
     return lines
 
 
+def _balance(results: AnalysisResults) -> dict[str, Any]:
+    """The balance check for the banner: flagged tests, one line each, or a passed note."""
+    balance = results.balance
+    lines = [
+        f"{t.covariate} in {t.segment} ({t.arm} vs control): means {fmt_num(t.mean_control)} vs "
+        f"{fmt_num(t.mean_treatment)}, SMD {fmt_num(t.smd)}, adjusted {_p_is(t.p_adjusted)}"
+        for t in balance.worst
+        if t.flag
+    ]
+    worst = balance.worst[0] if balance.worst else None
+    note = (
+        f"Covariate balance check passed ({len(balance.covariates)} pre-exposure covariates: "
+        f"{', '.join(balance.covariates)}; {balance.tests} tests, Holm at {balance.threshold}"
+        + (f"; smallest {_p_is(worst.p_value)}" if worst is not None else "")
+        + ")."
+        if balance.ran
+        else "No pre-exposure covariate to check balance on."
+    )
+    return {"flag": balance.flag, "lines": lines, "note": note, "tests": balance.tests}
+
+
 def _methods(results: AnalysisResults) -> dict[str, Any]:
     rows = [r for r in results.results if not is_suppressed(r)]
     return {
@@ -291,6 +312,7 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
         srm_observed=", ".join(f"{a}: {fmt_count(n)}" for a, n in srm.observed.items()),
         srm_expected=", ".join(f"{a}: {fmt_pct(w, signed=False)}" for a, w in srm.expected.items()),
         srm_segments=_segment_srm(results),
+        balance=_balance(results),
         problems=problems,
         quality_notes=notes,
         heterogeneity=[

@@ -24,7 +24,14 @@ from reports.refinement import proposal_views
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["decision_table", "lift_table", "quality_lines", "refinement_table", "srm_line"]
+__all__ = [
+    "balance_line",
+    "decision_table",
+    "lift_table",
+    "quality_lines",
+    "refinement_table",
+    "srm_line",
+]
 
 _STYLE = {"win": "bold blue", "loss": "bold red", "inconclusive": "dim", "no data": "dim"}
 _DECISION_STYLE = {
@@ -128,6 +135,39 @@ def srm_line(results: AnalysisResults) -> str:
     if flagged:
         return f"[bold red]SRM: sample ratio mismatch{where}[/] (overall p = {fmt_p(srm.p_value)})"
     return f"[green]SRM check passed[/] (p = {fmt_p(srm.p_value)})"
+
+
+def _balance_text(text: str) -> str:
+    """Data text (column, segment, arm names) safe for rich: printable, markup escaped."""
+    from rich.markup import escape
+
+    return escape("".join(c if c.isprintable() else " " for c in text))
+
+
+def balance_line(results: AnalysisResults) -> str:
+    """A one-line pre-exposure covariate balance verdict with rich markup (red when flagged)."""
+    escape = _balance_text
+    balance = results.balance
+    if not balance.ran:
+        return "[dim]balance check not run: no pre-exposure covariate (CUPED or rule column)[/]"
+    tests = f"{balance.tests} tests, Holm at {fmt_num(balance.threshold)}"
+    if not balance.flag:
+        worst = balance.worst[0] if balance.worst else None
+        low = f"; smallest p = {fmt_p(worst.p_value)}" if worst is not None else ""
+        return (
+            f"[green]balance check passed[/] ({len(balance.covariates)} covariates, {tests}{low})"
+        )
+    flagged = [t for t in balance.worst if t.flag][:3]
+    listed = ", ".join(
+        f"{escape(t.covariate)} in {escape(t.segment)} ({escape(t.arm)}: SMD {fmt_num(t.smd)}, "
+        f"p adj. = {fmt_p(t.p_adjusted)})"
+        for t in flagged
+    )
+    more = sum(t.flag for t in balance.worst) - len(flagged)
+    extra = f" and {more} more" if more > 0 else ""
+    return (
+        f"[bold red]balance check FAILED: arms differ before exposure: {listed}{extra}[/] ({tests})"
+    )
 
 
 _SEVERITY_STYLE = {"info": "dim", "warning": "yellow", "error": "bold red"}

@@ -6,7 +6,8 @@ p-values for multiplicity, adds the Bayesian read-outs
 (:mod:`~experiment.analysis.bayes`), the sequential intervals and the MDE, builds
 the rows (:mod:`~experiment.analysis.rows`), adds what each lift is worth and
 how long an underpowered row needs (:mod:`~experiment.analysis.impact`), checks
-the sample ratio (:mod:`~experiment.analysis.srm`) and withholds segments under the privacy floor
+the sample ratio (:mod:`~experiment.analysis.srm`) and the pre-exposure covariate
+balance (:mod:`~experiment.analysis.balance`) and withholds segments under the privacy floor
 (:mod:`~experiment.analysis.privacy`). Reads no data: its input is
 :class:`experiment.sums.CellSums`.
 """
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from experiment.analysis.balance import balance_check
 from experiment.analysis.bayes import bayes
 from experiment.analysis.compare import compare, guardrail_breached
 from experiment.analysis.families import correct_families
@@ -107,6 +109,9 @@ def analyze_cells(
         timeline=timeline_points(cells, config, hidden),
         cuped_covariates=covariates,
         target_lift=config.target_lift,
+        balance=balance_check(
+            cells, control=config.control, threshold=config.srm_threshold, hidden=hidden
+        ),
     )
 
 

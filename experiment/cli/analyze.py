@@ -25,7 +25,7 @@ def run_analysis(
 ) -> None:
     """Analyse (from the data, or from kept sums), write results.json (and report.html).
 
-    Prints the SRM line, the data-quality lines, the lift and decision tables.
+    Prints the SRM and balance lines, the data-quality lines, the lift and decision tables.
     """
     from rich.markup import escape
 
@@ -36,7 +36,13 @@ def run_analysis(
     from reports.format import fmt_seconds
     from reports.html import render_html
     from reports.serialize import write_results
-    from reports.terminal import decision_table, lift_table, quality_lines, srm_line
+    from reports.terminal import (
+        balance_line,
+        decision_table,
+        lift_table,
+        quality_lines,
+        srm_line,
+    )
 
     out_console = console()
     config = load_experiment(experiment)
@@ -56,6 +62,7 @@ def run_analysis(
     if save_sums and cells is not None:
         write_sums(cells, out / "sums.parquet")
     out_console.print(srm_line(results))  # on top: a broken split voids everything below
+    out_console.print(balance_line(results))  # so do arms that differ before exposure
     for line in quality_lines(results):
         out_console.print(line)
     out_console.print(lift_table(results))

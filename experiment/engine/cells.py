@@ -14,7 +14,9 @@ per-segment SRM.
 A metric with a CUPED covariate (``cuped: revenue_90d``) also gets, in the same
 aggregate, the covariate's mean and variance and its covariance with the metric
 (:class:`JointSums` in ``CellSums.cuped``); the covariate is a customers column,
-joined beside the segment flags. A metric with a quantile ``cap`` gets its cap
+joined beside the segment flags. The pre-exposure balance covariates
+(:mod:`experiment.engine.balance`) get their mean and variance in the same
+aggregate (``CellSums.balance``). A metric with a quantile ``cap`` gets its cap
 (the quantile over all analysed users) from a one-row query over the per-user
 table (:mod:`experiment.engine.caps`), which is then written once to a temporary
 table that both queries read. A sequential experiment costs one more query
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.engine.balance import balance_aggs, read_balance
 from experiment.engine.caps import CAP, cap_quantiles
 from experiment.engine.moments import count_agg, metric_sums, moment_aggs, read_count, read_sums
 from experiment.engine.quality import QUALITY_SUMS, quality_columns, quality_counts
@@ -134,6 +137,9 @@ def _long_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[s
             cols[f"cap{mi}"] = t[CAP.format(mi)]
         for part, col in zip("yx", values, strict=False):
             cols[f"{part}{mi}"] = col
+    for k, name in enumerate(users.balance):  # pre-exposure covariates (CUPED ones: above)
+        if name not in users.covariates:
+            cols[f"balance{k}"] = users.balance_value(k, t)
     one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
     for k in range(1, len(strata)):
         cols[f"stratum{k}"] = ibis.ifelse(t[STRATUM] == k, one, zero)
@@ -160,6 +166,8 @@ def _cell_rows(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[s
     for mi in range(len(config.metrics)):
         x = long[f"x{mi}"] if f"x{mi}" in cols else None
         aggs.update(moment_aggs(long[f"y{mi}"], x, key=(mi,)))
+    balance = {int(c[len("balance") :]): long[c] for c in cols if c.startswith("balance")}
+    aggs.update(balance_aggs(balance))
     aggs.update({c: long[c].sum() for c in QUALITY_SUMS})
     aggs.update({c: long[c].sum() for c in cols if c.startswith("stratum")})
     aggs.update({c: long[c].max() for c in cols if c.startswith("cap")})
@@ -194,6 +202,7 @@ def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellS
         return read_sums(column, key=(mi,), n=n, joint=joint)
 
     metrics, cuped = metric_sums(config, read)
+    balance = read_balance(column, n=n, names=users.balance, cuped=cuped, config=config)
     return CellSums(
         segments=users.segments,
         arms=arms,
@@ -203,6 +212,7 @@ def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellS
         window_end=users.end,
         cuped=cuped,
         assignment_days=_assignment_days(rows),
+        balance=balance,
     )
 
 

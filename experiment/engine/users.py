@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from experiment.config import check_allocation
+from experiment.engine.balance import balance_columns
 from experiment.engine.caps import fixed_caps, with_quantile_caps
 from experiment.engine.events import event_value, invalid, selects
 from experiment.engine.quality import NCUST, QUALITY_COLUMNS, Q, table_checks
@@ -39,6 +40,7 @@ SEG = "__seg__{}__"
 MEASURE = "__measure__{}__"
 STRATUM = "__stratum__"
 COVARIATE = "__covariate__{}__"  # index into the covariate columns
+BALANCE = "__balance__{}__"  # index into the balance columns (those not CUPED covariates)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +70,7 @@ class UserTable:
     surplus: int
     invalid_values: int
     values: int
+    balance: tuple[str, ...] = ()
 
     def valid(self, t: ir.Table | None = None) -> ir.BooleanValue:
         """Users analysed: seen in one arm, with at most one customer row."""
@@ -96,6 +99,14 @@ class UserTable:
         """``[y]``, ``[y, x]`` (ratio) or ``[y, covariate]`` (CUPED) of one metric, per user."""
         t = self.table if t is None else t
         return _values(t, metric, self.measure_cols, self.caps, self.covariates)
+
+    def balance_value(self, k: int, t: ir.Table | None = None) -> ir.NumericColumn:
+        """Balance covariate ``k`` per user, as a CUPED covariate reads (missing: 0)."""
+        t = self.table if t is None else t
+        name = self.balance[k]
+        col = COVARIATE.format(self.covariates.index(name)) if name in self.covariates else None
+        value: ir.NumericColumn = t[col or BALANCE.format(k)].fill_null(0.0)
+        return value
 
 
 def user_table(
@@ -131,8 +142,15 @@ def user_table(
     strata = ("", *(s for s in seg_exprs if s in config.allocation))
     outside, surplus, invalid_values, values = table_checks(dataset, config.metrics, start, end)
     covariates = _covariates(dataset.customers, config.metrics)
+    balance = balance_columns(dataset.customers, config, segment_set)
+    extra = {k: c for k, c in enumerate(balance) if c not in covariates}
     members = _members(
-        dataset.customers, seg_exprs, strata, duplicates=surplus > 0, covariates=covariates
+        dataset.customers,
+        seg_exprs,
+        strata,
+        duplicates=surplus > 0,
+        covariates=covariates,
+        balance=extra,
     )
     t = units.left_join(per_user, units.user_id == per_user.user_id).select(
         "user_id",
@@ -161,6 +179,7 @@ def user_table(
         surplus=surplus,
         invalid_values=invalid_values,
         values=values,
+        balance=balance,
     )
     return with_quantile_caps(users, config) if quantile_caps else users
 
@@ -278,24 +297,30 @@ def _members(
     *,
     duplicates: bool,
     covariates: tuple[str, ...] = (),
+    balance: dict[int, str] | None = None,
 ) -> ir.Table:
-    """One row per customer id: rows per id, segment flags, allocation stratum, covariates."""
+    """One row per customer id: rows per id, segment flags, allocation stratum, covariates.
+
+    ``balance`` names the balance covariates that are not CUPED covariates, by index.
+    """
     import ibis
 
     cols: dict[str, Any] = {SEG.format(i + 1): e for i, e in enumerate(seg_exprs.values())}
     if len(strata) > 1:
         branches = [(seg_exprs[name], k) for k, name in enumerate(strata) if k > 0]
         cols[STRATUM] = ibis.cases(*branches, else_=0)
-    for k, col in enumerate(covariates):  # null, NaN and ±inf count as no history: 0
+    named = [(COVARIATE.format(k), c) for k, c in enumerate(covariates)]
+    named += [(BALANCE.format(k), c) for k, c in (balance or {}).items()]
+    for name, col in named:  # null, NaN and ±inf count as no history: 0
         value = customers[col].cast("float64")
-        cols[COVARIATE.format(k)] = ibis.ifelse(value.isnan() | value.isinf(), 0.0, value)
+        cols[name] = ibis.ifelse(value.isnan() | value.isinf(), 0.0, value)
     m = customers.select(user_id=customers.user_id.cast("string"), **cols)
     if not duplicates:  # the common case: no GROUP BY over the customers
         return m.mutate(**{NCUST: ibis.literal(1)})
     aggs: dict[str, Any] = {NCUST: m.count()}
     for name in cols:
         # duplicated customers are excluded from every aggregate; any value will do
-        numeric = name == STRATUM or name.startswith("__covariate__")
+        numeric = name == STRATUM or name.startswith(("__covariate__", "__balance__"))
         aggs[name] = m[name].max() if numeric else m[name].any()
     return m.group_by("user_id").aggregate(**aggs)
 

@@ -17,13 +17,17 @@ from experiment.results.analysis import (
     json_ready,
     load_results,
 )
+from experiment.results.balance import Balance, BalanceTest, SegmentBalance
 
 __all__ = [
     "AnalysisResults",
+    "Balance",
+    "BalanceTest",
     "DataQuality",
     "DataQualityCheck",
     "Heterogeneity",
     "ResultRow",
+    "SegmentBalance",
     "SegmentInfo",
     "SegmentSrm",
     "Srm",

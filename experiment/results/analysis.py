@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from experiment.errors import DataError
+from experiment.results.balance import Balance, balance_from_json
 from experiment.results.display import Display
 
 if TYPE_CHECKING:
@@ -217,6 +218,8 @@ class AnalysisResults(Display):
     cuped_covariates: dict[str, str] = field(default_factory=dict)
     data_quality: DataQuality = field(default_factory=DataQuality)
     target_lift: float = math.nan  # the experiment's target MDE (older files: unknown)
+    # Pre-exposure covariate balance (README "Data quality"); older files: not run.
+    balance: Balance = field(default_factory=Balance)
 
     @property
     def confidence_level(self) -> float:
@@ -269,10 +272,12 @@ class AnalysisResults(Display):
         from experiment.results.decision import decisions
 
         srm = "sample ratio MISMATCH" if self.srm.flag else "sample ratio ok"
+        # the arms differ before exposure: as untrustworthy as a mismatch
+        balance = "; covariate IMBALANCE before exposure" if self.balance.flag else ""
         made = [d.kind for d in decisions(self)] if self.results else []
         counts = ", ".join(f"{made.count(k)} {k}" for k in dict.fromkeys(made))
         return (
-            f"control {self.control}; {srm} (p = {self.srm.p_value:.3g}); "
+            f"control {self.control}; {srm} (p = {self.srm.p_value:.3g}){balance}; "
             f"{len(self.results)} rows, {len(self.segments) or 1} segments; {counts or 'no rows'}"
         )
 
@@ -328,6 +333,7 @@ class AnalysisResults(Display):
             ),
             cuped_covariates=dict(doc.get("cuped_covariates") or {}),
             target_lift=_nan(doc.get("target_lift")),
+            balance=balance_from_json(doc.get("balance")),
             data_quality=DataQuality(
                 checks=tuple(
                     DataQualityCheck(**_typed(DataQualityCheck, c))

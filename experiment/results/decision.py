@@ -10,8 +10,9 @@ direction (``higher_is_better``, true unless the experiment file says otherwise)
 * **ship** when the primary metric's lift is significantly better and no
   guardrail is significantly worse, and the sample ratio is healthy;
 * **keep testing** otherwise, labelled *underpowered* when the primary row is
-  flagged as underpowered, and always when a sample ratio mismatch makes the
-  numbers untrustworthy.
+  flagged as underpowered, and always when a sample ratio mismatch or a failed
+  pre-exposure balance check (the arms differ on covariates fixed before
+  assignment) makes the numbers untrustworthy: overall (``all``) or in the segment.
 
 Suppressed segments (below the privacy floor) get no decision.
 """
@@ -32,10 +33,11 @@ RULE = (
     "Primary metric = the experiment's first metric; the others are guardrails. Better = "
     "higher, or lower for a metric marked lower is better (higher_is_better: false). Ship: "
     "the primary metric's lift is significant and better, no guardrail is significantly "
-    "worse and the sample ratio is healthy. Don't ship: any metric is significantly worse or "
-    "breaches its guardrail (gets significantly worse by more than its max_drop). Keep "
-    "testing: anything else (marked underpowered when the experiment cannot detect its "
-    "minimum effect). Significant = adjusted p below alpha."
+    "worse and the sample ratio and the pre-exposure covariate balance are healthy. Don't "
+    "ship: any metric is significantly worse or breaches its guardrail (gets significantly "
+    "worse by more than its max_drop). Keep testing: anything else (marked underpowered "
+    "when the experiment cannot detect its minimum effect). Significant = adjusted p below "
+    "alpha."
 )
 
 
@@ -57,6 +59,12 @@ def is_suppressed(row: ResultRow) -> bool:
 
 def _srm_flagged_segments(results: AnalysisResults) -> set[str]:
     return {item.segment for item in results.srm.segments if item.flag}
+
+
+def _balance_flag(results: AnalysisResults, segment: str) -> bool:
+    """A failed balance check overall (``all``) or in ``segment``, as for SRM."""
+    flagged = results.balance.flagged_segments()
+    return "all" in flagged or segment in flagged
 
 
 def _direction(row: ResultRow) -> int:
@@ -108,13 +116,17 @@ def decide(rows: list[ResultRow], *, srm_flag: bool = False) -> DecisionKind:
     return "keep testing"
 
 
-def _reason(kind: DecisionKind, rows: list[ResultRow], *, srm_flag: bool) -> str:
+def _reason(
+    kind: DecisionKind, rows: list[ResultRow], *, srm_flag: bool, balance_flag: bool = False
+) -> str:
     primary = rows[0]
     hurt = ", ".join(_named(r) for r in rows if _direction(r) == -1 and not is_suppressed(r))
     breached = ", ".join(_named(r) for r in rows if _breached(r))
     better = "positive" if primary.higher_is_better else "lower (lower is better)"
     if kind == "keep testing" and srm_flag:
         return "sample ratio mismatch: fix the assignment before deciding"
+    if kind == "keep testing" and balance_flag:
+        return "covariate imbalance before exposure: fix the randomisation or assignment join"
     if kind == "keep testing" and primary.underpowered:
         return f"{primary.metric} not significant and the test is underpowered"
     return {
@@ -151,8 +163,9 @@ def decisions(results: AnalysisResults) -> list[Decision]:
             )
             continue
         srm_flag = results.srm.flag or segment in segment_srm
-        kind = decide(rows, srm_flag=srm_flag)
-        reason = _reason(kind, rows, srm_flag=srm_flag)
+        balance_flag = _balance_flag(results, segment)
+        kind = decide(rows, srm_flag=srm_flag or balance_flag)
+        reason = _reason(kind, rows, srm_flag=srm_flag, balance_flag=balance_flag)
         underpowered = kind == "keep testing" and rows[0].underpowered
         out.append(
             Decision(segment=segment, arm=arm, kind=kind, reason=reason, underpowered=underpowered)

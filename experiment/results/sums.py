@@ -25,8 +25,10 @@ What is not per cell is JSON in the Parquet key-value metadata under
 ``seglift.sums``: the format version, the order of segments, arms and metrics
 (with each metric's kind and covariate), the window start and end, the
 allocation strata and units per (segment, stratum, arm), the data-quality
-counts, the metrics' caps, each timeline day's end and the assignment span in
-days (``assignment_days``; absent in older files: unknown).
+counts, the metrics' caps, each timeline day's end, the assignment span in
+days (``assignment_days``; absent in older files: unknown) and the pre-exposure
+balance covariates' sums (``balance``: per column, ``n``, ``mean`` and ``m2`` as
+(segment, arm) grids; absent in older files: no balance check).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from experiment.errors import ConfigError, DataError
+from experiment.results.balance_sums import balance_from_json, balance_to_json
 from experiment.sums import CellSums, JointSums, MeanSums, QualityCounts
 
 if TYPE_CHECKING:
@@ -129,6 +132,7 @@ def _metadata(cells: CellSums) -> dict[str, Any]:
         },
         "caps": {k: _finite_or_none(v) for k, v in cells.caps.items()},
         "assignment_days": _finite_or_none(cells.assignment_days),
+        "balance": balance_to_json(cells.balance),
         "timeline": [
             {"date": date, "window_end": day.window_end.isoformat()} for date, day in cells.timeline
         ],
@@ -266,6 +270,7 @@ def cells_from_table(table: pa.Table) -> CellSums:
             caps={k: math.nan if v is None else float(v) for k, v in meta["caps"].items()},
             timeline=timeline,
             assignment_days=_nan_if_none(meta.get("assignment_days")),
+            balance=balance_from_json(meta.get("balance")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"not a seglift sums table: invalid metadata or cell ({exc})") from None

@@ -8,6 +8,7 @@ from ``experiment.stats.messages``; caller mistakes raise ``TypeError``/``ValueE
 from __future__ import annotations
 
 from experiment.stats.adjusted import AdjustedInterval, adjusted_interval
+from experiment.stats.balance import BalanceFlags, BalanceResult, balance_flags, balance_test
 from experiment.stats.bayes import BayesResult, bayes_beta_binomial, bayes_normal
 from experiment.stats.cuped import CupedResult, cuped_ttest
 from experiment.stats.heterogeneity import HeterogeneityResult, cochran_q
@@ -37,6 +38,8 @@ from experiment.stats.ttest import (
 __all__ = [
     "AdjustedInterval",
     "Alternative",
+    "BalanceFlags",
+    "BalanceResult",
     "BayesResult",
     "Correction",
     "CupedResult",
@@ -51,6 +54,8 @@ __all__ = [
     "adjust_pvalues",
     "adjusted_interval",
     "arm_moments",
+    "balance_flags",
+    "balance_test",
     "bayes_beta_binomial",
     "bayes_normal",
     "cochran_q",
