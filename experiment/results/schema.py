@@ -1,0 +1,141 @@
+"""A JSON document checked against the typed fields of a frozen dataclass (results.json).
+
+The schema *is* the dataclasses of :mod:`experiment.results.analysis`: a field
+without a default is required, a field's annotation is its JSON type (``float``: a
+number or ``null``; ``int``: an integer or ``null``; ``str``; ``bool``; a tuple: a
+list; a dict: an object; a nested dataclass: an object of its fields). The first
+mismatch becomes one line naming the field path (``results[3].segment``), the type
+expected and the type found. Unknown keys are refused at the top level and allowed
+below it, where the contract welcomes extra fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any, get_args, get_origin, get_type_hints
+
+from experiment.textfile import dotted
+
+__all__ = ["schema_problem"]
+
+_FLOAT_MAX = 1.7976931348623157e308
+_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
+
+
+def _found(value: Any) -> str:
+    for typ in (bool, int, float, str, list, dict, type(None)):
+        if isinstance(value, typ):
+            return _NAMES[typ]
+    return type(value).__name__  # pragma: no cover - json.loads gives only the types above
+
+
+def _scalar(typ: Any, value: Any) -> str | None:
+    """Why ``value`` is not a JSON ``typ`` (None: it is)."""
+    if typ is float:
+        if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+            return None if value is None or abs(value) <= _FLOAT_MAX else "a number below 1.8e308"
+        return "a number or null"
+    if typ is int:
+        ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+        return None if ok else "an integer or null"
+    if typ in (str, bool):
+        return None if isinstance(value, typ) else _NAMES[typ]
+    return None
+
+
+def _describe(typ: Any) -> str:
+    """The JSON type of an annotation, in words."""
+    origin = get_origin(typ)
+    if origin in (tuple, list):
+        return "a list"
+    if origin is dict or dataclasses.is_dataclass(typ):
+        return "an object"
+    return {float: "a number or null", int: "an integer or null"}.get(typ, _NAMES.get(typ, "?"))
+
+
+Problem = tuple[tuple[str | int, ...], str, Any]
+
+
+def _check(typ: Any, value: Any, path: tuple[str | int, ...]) -> Problem | None:
+    origin, args = get_origin(typ), get_args(typ)
+    if origin in (typing.Union, types.UnionType):
+        tries = [_check(arg, value, path) for arg in args]
+        return None if any(t is None for t in tries) else tries[0]
+    if dataclasses.is_dataclass(typ):
+        if not isinstance(value, dict):
+            return path, "an object", value
+        return _fields(typ, value, path)
+    if origin is tuple or origin is list:
+        if not isinstance(value, list):
+            return path, "a list", value
+        for i, item in enumerate(value):
+            found = _check(args[0], item, (*path, i))
+            if found is not None:
+                return found
+        return None
+    if origin is dict:
+        if not isinstance(value, dict):
+            return path, "an object", value
+        for key, item in value.items():
+            found = _check(args[1], item, (*path, key))
+            if found is not None:
+                return found
+        return None
+    why = _scalar(typ, value)
+    return None if why is None else (path, why, value)
+
+
+def _required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _fields(cls: Any, doc: dict[str, Any], path: tuple[str | int, ...]) -> Problem | None:
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name not in doc:
+            if _required(f):
+                return (*path, f.name), "present", _describe(hints[f.name])
+            continue
+        found = _check(hints[f.name], doc[f.name], (*path, f.name))
+        if found is not None:
+            return found
+    return None
+
+
+def schema_problem(cls: Any, doc: Any, *, derived: tuple[str, ...] = ()) -> str | None:
+    """Why ``doc`` does not match dataclass ``cls`` (one line), or None when it does.
+
+    Args:
+        cls: The dataclass whose fields are the document's schema.
+        doc: The parsed JSON document.
+        derived: Top-level keys the writer adds beside the fields (e.g. ``confidence_level``).
+    """
+    if not isinstance(doc, dict):
+        return f"the top level must be an object of fields, not {_found(doc)}"
+    names = [f.name for f in dataclasses.fields(cls)] + list(derived)
+    required = [f.name for f in dataclasses.fields(cls) if _required(f)]
+    if not any(name in doc for name in required):
+        return f"not a seglift results file: it has none of the fields {', '.join(required)}"
+    unknown = [k for k in doc if k not in names]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), names, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"fields are: {', '.join(names)}"
+        return f"unknown top-level field {str(unknown[0])[:60]!r}; {hint}"
+    found = _fields(cls, doc, ())
+    if found is None:
+        return None
+    path, expected, value = found
+    if expected == "present":
+        return f"field '{dotted(path)}' is missing; it is required ({value})"
+    return f"field '{dotted(path)}': expected {expected}, found {_found(value)}"
