@@ -304,7 +304,8 @@ class AnalysisResults(Display):
         )
         names = {f.name for f in fields(SegmentInfo)}
         segments = tuple(
-            SegmentInfo(**{k: v for k, v in s.items() if k in names}) for s in doc.get("segments", ())
+            SegmentInfo(**{k: v for k, v in s.items() if k in names})
+            for s in doc.get("segments", ())
         )
         return cls(
             experiment=doc["experiment"],

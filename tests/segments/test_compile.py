@@ -109,7 +109,10 @@ def test_parse_segments_names_the_segment_of_a_bad_rule():
     [
         ({"segments": [{"name": "all", "where": "a == 1"}]}, "reserved"),
         ({"segments": [{"name": "a b", "where": "a == 1"}]}, "must start with a letter"),
-        ({"segments": [{"name": "x"}]}, "field 'segments\\[0\\]': each segment needs exactly one of"),
+        (
+            {"segments": [{"name": "x"}]},
+            "field 'segments\\[0\\]': each segment needs exactly one of",
+        ),
         ({"segments": [{"where": "a == 1"}]}, "a 'where' segment needs a name"),
         ({"segments": [{"name": "x", "where": "a == 1", "cross": ["d"]}]}, "exactly one of"),
         ({"segments": [{"name": "rest", "where": "a == 1"}]}, "reserved"),
