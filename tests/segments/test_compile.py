@@ -160,14 +160,14 @@ def test_membership_of_long_or_and_and_chains_equals_pandas(n):
     values = [f"orders_90d == {i}" for i in range(n)]
     rules = {
         "any": " or ".join(values),
-        "every": " and ".join(f"days_since_last_login >= {i % 40}" for i in range(n)),
+        "every": " and ".join(f"revenue_90d > {i % 40}" for i in range(n)),
     }
     seg = parse_segments(
         {"segments": [{"name": k, "where": v} for k, v in rules.items()]}, source="s.yaml"
     )
     got = membership(table, seg)
     np.testing.assert_array_equal(got["any"], df.orders_90d.isin(range(n)).to_numpy())
-    want_all = (df.days_since_last_login >= min(n - 1, 39)).to_numpy()
+    want_all = (df.revenue_90d > min(n - 1, 39)).to_numpy()
     np.testing.assert_array_equal(got["every"], want_all)
 
 
