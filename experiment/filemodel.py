@@ -60,10 +60,10 @@ def _children(annotation: Any, value: Any) -> list[tuple[str | int, Any, Any]]:
         if isinstance(member, type) and issubclass(member, BaseModel) and isinstance(value, dict):
             fields = member.model_fields
             out += [(k, fields[k].annotation, v) for k, v in value.items() if k in fields]
-        elif origin is dict and isinstance(value, dict) and len(args) == 2:  # noqa: PLR2004
+        elif origin is dict and isinstance(value, dict) and len(args) == 2:
             out += [(str(k), args[1], v) for k, v in value.items()]
         elif origin in (list, tuple) and isinstance(value, list) and args:
-            many = origin is list or (len(args) == 2 and args[1] is Ellipsis)  # noqa: PLR2004
+            many = origin is list or (len(args) == 2 and args[1] is Ellipsis)
             types_ = [args[0]] * len(value) if many else list(args)
             out += [(i, t, v) for i, (t, v) in enumerate(zip(types_, value, strict=False))]
         else:
@@ -111,7 +111,7 @@ def _given(value: Any) -> str:
     if isinstance(value, dict | list | tuple):
         return ""
     text = repr(value)
-    return f" (got {text[:60]}{'…' if len(text) > 60 else ''})"  # noqa: PLR2004
+    return f" (got {text[:60]}{'…' if len(text) > 60 else ''})"
 
 
 def format_validation_error(path: Path, error: ValidationError) -> str:

@@ -104,37 +104,40 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where}: {' '.join(str(problem).split())}" if problem else where
 
 
+def _nodes(
+    event: yaml.NodeEvent, sizes: dict[str, int], path: Path, error: type[SegliftError]
+) -> int:
+    """How many values a scalar or alias event stands for (aliases: their anchor's size)."""
+    if isinstance(event, yaml.AliasEvent):
+        if event.anchor not in sizes:
+            raise error(f"{path}: alias *{event.anchor} refers to itself or to no anchor")
+        return sizes[event.anchor]
+    if event.anchor is not None:
+        sizes[event.anchor] = 1
+    return 1
+
+
 def _check_events(text: str, path: Path, error: type[SegliftError]) -> None:
     """Depth, alias expansion and recursive aliases, on the event stream (no recursion)."""
-    sizes: dict[str, int] = {}  # anchor -> nodes its value expands to
-    stack: list[list[Any]] = []  # [anchor, nodes so far] per open collection
-    total = 0
+    sizes: dict[str, int] = {}  # anchor -> values it expands to
+    stack: list[list[Any]] = [[None, 0]]  # [anchor, values so far] per open collection
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            if event.anchor not in sizes:
-                raise error(f"{path}: alias *{event.anchor} refers to itself or to no anchor")
-            grown = sizes[event.anchor]
-        elif isinstance(event, yaml.CollectionStartEvent):
+        if isinstance(event, yaml.CollectionStartEvent):
             stack.append([event.anchor, 1])
-            if len(stack) > MAX_DEPTH:
-                line = event.start_mark.line + 1
-                raise error(f"{path}: nested more than {MAX_DEPTH} levels deep (line {line})")
+            if len(stack) > MAX_DEPTH + 1:
+                line = f" (line {event.start_mark.line + 1})" if event.start_mark else ""
+                raise error(f"{path}: nested more than {MAX_DEPTH} levels deep{line}")
             continue
-        elif isinstance(event, yaml.CollectionEndEvent):
+        if isinstance(event, yaml.CollectionEndEvent):
             anchor, grown = stack.pop()
             if anchor is not None:
                 sizes[anchor] = grown
-        elif isinstance(event, yaml.ScalarEvent):
-            grown = 1
-            if event.anchor is not None:
-                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+            grown = _nodes(event, sizes, path, error)
         else:
             continue
-        if stack:
-            stack[-1][1] += grown
-        else:
-            total += grown
-        if total + sum(s[1] for s in stack) > MAX_YAML_NODES:
+        stack[-1][1] += grown
+        if sum(s[1] for s in stack) > MAX_YAML_NODES:
             raise error(
                 f"{path}: its aliases expand to more than {MAX_YAML_NODES:,} values "
                 "(an alias bomb?); write the values out"

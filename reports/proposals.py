@@ -123,7 +123,7 @@ class _QuotingDumper(yaml.SafeDumper):
     stay plain where that is unambiguous (``name:``), as PyYAML decides.
     """
 
-    def represent_mapping(self, tag: str, mapping: Any, flow_style: Any = None) -> yaml.Node:
+    def represent_mapping(self, tag: str, mapping: Any, flow_style: Any = None) -> yaml.MappingNode:
         node = super().represent_mapping(tag, mapping, flow_style)
         for key, _ in node.value:
             if isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:str":

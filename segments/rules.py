@@ -220,9 +220,13 @@ def _negative_number(node: ast.expr) -> bool:
 def _scalar(node: ast.expr) -> Scalar:
     if isinstance(node, ast.Constant) and isinstance(node.value, bool | int | float | str):
         return _checked(node.value, node)
-    if isinstance(node, ast.UnaryOp) and _negative_number(node):
-        value = node.operand.value if isinstance(node.operand, ast.Constant) else 0
-        return _checked(-value, node)
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.operand, ast.Constant)
+        and isinstance(node.operand.value, int | float)
+        and _negative_number(node)
+    ):
+        return _checked(-node.operand.value, node)
     if isinstance(node, ast.Constant):
         kind = {bytes: "bytes literals are", complex: "complex numbers are"}.get(
             type(node.value), f"{node.value!r} is"

@@ -13,7 +13,6 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 
 from experiment.filemodel import FileModel
-
 from simulators.day import MAX_CHANNELS
 
 __all__ = [

@@ -67,31 +67,35 @@ def _describe(typ: Any) -> str:
 Problem = tuple[tuple[str | int, ...], str, Any]
 
 
-def _check(typ: Any, value: Any, path: tuple[str | int, ...]) -> Problem | None:
+def _items(typ: Any, value: Any, path: tuple[str | int, ...]) -> Problem | None:
+    """A list (``tuple[X, ...]``, ``list[X]``) or an object (``dict[str, X]``), item by item."""
     origin, args = get_origin(typ), get_args(typ)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return path, "an object", value
+        pairs, item_type = list(value.items()), args[1]
+    else:
+        if not isinstance(value, list):
+            return path, "a list", value
+        pairs, item_type = list(enumerate(value)), args[0]
+    for key, item in pairs:
+        found = _check(item_type, item, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _check(typ: Any, value: Any, path: tuple[str | int, ...]) -> Problem | None:
+    origin = get_origin(typ)
     if origin in (typing.Union, types.UnionType):
-        tries = [_check(arg, value, path) for arg in args]
+        tries = [_check(arg, value, path) for arg in get_args(typ)]
         return None if any(t is None for t in tries) else tries[0]
     if dataclasses.is_dataclass(typ):
         if not isinstance(value, dict):
             return path, "an object", value
         return _fields(typ, value, path)
-    if origin is tuple or origin is list:
-        if not isinstance(value, list):
-            return path, "a list", value
-        for i, item in enumerate(value):
-            found = _check(args[0], item, (*path, i))
-            if found is not None:
-                return found
-        return None
-    if origin is dict:
-        if not isinstance(value, dict):
-            return path, "an object", value
-        for key, item in value.items():
-            found = _check(args[1], item, (*path, key))
-            if found is not None:
-                return found
-        return None
+    if origin in (tuple, list, dict):
+        return _items(typ, value, path)
     why = _scalar(typ, value)
     return None if why is None else (path, why, value)
 

@@ -279,4 +279,5 @@ def test_proposals_yaml_quotes_every_string_value(tmp_path):
     text = proposals_yaml(make_refinement(split_proposal()), _segments(tmp_path))
     entries = [line.strip() for line in text.splitlines() if not line.lstrip().startswith("#")]
     values = [line.split(": ", 1)[1] for line in entries if ": " in line and "name" in line]
-    assert values and all(v.startswith('"') and v.endswith('"') for v in values)
+    assert values
+    assert all(v.startswith('"') and v.endswith('"') for v in values)

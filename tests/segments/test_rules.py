@@ -124,7 +124,9 @@ def test_parse_rule_refuses_hostile_constants_and_nesting(rule, phrase):
     ],
 )
 def test_parse_rule_accepts_values_at_the_limits(rule, value):
-    assert parse_rule(rule).right == Const(value=value)
+    node = parse_rule(rule)
+    assert isinstance(node, Compare)
+    assert node.right == Const(value=value)
 
 
 def test_parse_rule_accepts_nesting_up_to_the_cap():

@@ -30,8 +30,10 @@ def test_usage_errors_are_one_line_exit_2(argv, line):
     result = runner.invoke(app, argv)
     assert result.exit_code == 2
     lines = [x for x in result.stderr.splitlines() if x.strip()]
-    assert lines == [lines[0]] and lines[0].startswith(line)
-    assert "Usage:" not in result.output and "╭" not in result.output
+    assert lines == [lines[0]]
+    assert lines[0].startswith(line)
+    assert "Usage:" not in result.output
+    assert "╭" not in result.output
 
 
 def test_usage_error_strips_control_characters():
@@ -44,10 +46,12 @@ def test_usage_error_strips_control_characters():
 def test_help_is_untouched(argv):
     result = runner.invoke(app, argv)
     assert result.exit_code == 0
-    assert "Usage: exp" in result.stdout and "--help" in result.stdout
+    assert "Usage: exp" in result.stdout
+    assert "--help" in result.stdout
     assert result.stderr == ""
 
 
 def test_a_group_without_a_command_still_shows_its_help():
     result = runner.invoke(app, ["segments"])
-    assert "validate" in result.output and "error:" not in result.output
+    assert "validate" in result.output
+    assert "error:" not in result.output

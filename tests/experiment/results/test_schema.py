@@ -45,7 +45,8 @@ def test_every_results_json_exp_analyze_writes_passes_the_schema(written, name):
     loaded = load_results(written[name])
     assert len(loaded.results) == len(doc["results"])
     if name == "rich":
-        assert doc["timeline"] and doc["cuped_covariates"]
+        assert doc["timeline"]
+        assert doc["cuped_covariates"]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ def test_load_results_names_the_field_and_types(written, tmp_path, change, phras
     change(doc)
     path = tmp_path / "results.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(DataError, match="results.json: ") as info:
+    with pytest.raises(DataError, match=r"results\.json: ") as info:
         load_results(path)
     assert phrase in str(info.value)
     assert "\n" not in str(info.value)
