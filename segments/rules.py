@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import ast
 import difflib
-import math
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
 from experiment.errors import RuleError
+from segments.rule_limits import check_depth, checked, is_control, too_deep
 
 __all__ = [
     "FUNCTIONS",
-    "MAX_DEPTH",
-    "MAX_STRING",
     "Between",
     "BoolOp",
     "Column",
@@ -66,11 +63,6 @@ _COMPARE_OPS: dict[type[ast.cmpop], CompareOp] = {
     ast.NotIn: "not in",
 }
 _MAX_RULE_LENGTH = 10_000
-MAX_DEPTH = 50  # nesting of not/and/or/parentheses/calls; real rules nest a few levels
-MAX_STRING = 1_000  # characters of one string constant
-_INT64 = 2**63 - 1
-# Bidirectional-text controls can make a rule read differently from what it does.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
 @dataclass(frozen=True)
@@ -175,37 +167,6 @@ def _describe(node: ast.AST) -> str:
     return names.get(type(node), f"'{type(node).__name__}' expressions are")
 
 
-def _checked(value: Scalar, node: ast.expr) -> Scalar:
-    """A constant within the engine's range: int64, finite float, short printable text."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and not -_INT64 - 1 <= value <= _INT64:
-        raise RuleError(
-            f"the integer {_where(node)} has {len(str(abs(value)))} digits; integers must fit "
-            f"in 64 bits (at most {_INT64})"
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise RuleError(
-            f"the number {_where(node)} is too large for a float; use a number below 1e308"
-        )
-    if isinstance(value, str):
-        if len(value) > MAX_STRING:
-            raise RuleError(
-                f"the string {_where(node)} has {len(value):,} characters; at most {MAX_STRING:,}"
-            )
-        bad = next((c for c in value if _is_control(c)), None)
-        if bad is not None:
-            raise RuleError(
-                f"the string {_where(node)} holds the control character U+{ord(bad):04X}; "
-                "strings may hold printable characters, tabs and line breaks only"
-            )
-    return value
-
-
-def _is_control(char: str) -> bool:
-    return char in _BIDI or (unicodedata.category(char) == "Cc" and char not in "\t\n")
-
-
 def _negative_number(node: ast.expr) -> bool:
     """A negative number parses as ``UnaryOp(USub, Constant)``."""
     return (
@@ -219,14 +180,14 @@ def _negative_number(node: ast.expr) -> bool:
 
 def _scalar(node: ast.expr) -> Scalar:
     if isinstance(node, ast.Constant) and isinstance(node.value, bool | int | float | str):
-        return _checked(node.value, node)
+        return checked(node.value, node)
     if (
         isinstance(node, ast.UnaryOp)
         and isinstance(node.operand, ast.Constant)
         and isinstance(node.operand.value, int | float)
         and _negative_number(node)
     ):
-        return _checked(-node.operand.value, node)
+        return checked(-node.operand.value, node)
     if isinstance(node, ast.Constant):
         kind = {bytes: "bytes literals are", complex: "complex numbers are"}.get(
             type(node.value), f"{node.value!r} is"
@@ -370,7 +331,7 @@ def parse_rule(text: str) -> Node:
     if len(text) > _MAX_RULE_LENGTH:
         raise RuleError(f"the rule is longer than {_MAX_RULE_LENGTH} characters")
     source = " ".join(text.split())  # rules may span lines in YAML
-    bad = next((c for c in source if _is_control(c)), None)
+    bad = next((c for c in source if is_control(c)), None)
     if bad is not None:
         raise RuleError(
             f"the rule holds the control character U+{ord(bad):04X} at column "
@@ -382,26 +343,9 @@ def parse_rule(text: str) -> Node:
         col = f" at column {exc.offset}" if exc.offset else ""
         raise RuleError(f"not a valid rule{col}: {exc.msg}") from None
     except (RecursionError, MemoryError):  # Python's parser gave up on the nesting
-        raise RuleError(_too_deep()) from None
-    _check_depth(tree.body)
+        raise RuleError(too_deep()) from None
+    check_depth(tree.body)
     return _convert(tree.body)
-
-
-def _too_deep() -> str:
-    return (
-        f"the rule nests more than {MAX_DEPTH} levels (not, and/or, parentheses, signs); "
-        "simplify it, e.g. drop repeated 'not'"
-    )
-
-
-def _check_depth(root: ast.expr) -> None:
-    """Refuse a tree deeper than :data:`MAX_DEPTH`, walking it without recursion."""
-    stack: list[tuple[ast.AST, int]] = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise RuleError(_too_deep())
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 def _columns(side: object) -> list[tuple[str, int]]:

@@ -302,11 +302,7 @@ class AnalysisResults(Display):
                 for s in srm_doc.get("segments") or ()
             ),
         )
-        names = {f.name for f in fields(SegmentInfo)}
-        segments = tuple(
-            SegmentInfo(**{k: v for k, v in s.items() if k in names})
-            for s in doc.get("segments", ())
-        )
+        segments = tuple(SegmentInfo(**_known(SegmentInfo, s)) for s in doc.get("segments", ()))
         return cls(
             experiment=doc["experiment"],
             control=doc["control"],
@@ -339,6 +335,12 @@ class AnalysisResults(Display):
                 )
             ),
         )
+
+
+def _known(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``doc`` that are fields of ``cls`` (newer files may carry more)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in doc.items() if k in names}
 
 
 def _typed(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:
