@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from typing import Any, get_args, get_origin, get_type_hints
@@ -43,8 +44,10 @@ def _found(value: Any) -> str:
 def _scalar(typ: Any, value: Any) -> str | None:
     """Why ``value`` is not a JSON ``typ`` (None: it is)."""
     if typ is float:
-        if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-            return None if value is None or abs(value) <= _FLOAT_MAX else "a number below 1.8e308"
+        if value is None or type(value) is float:
+            return None
+        if type(value) is int:
+            return None if abs(value) <= _FLOAT_MAX else "a number below 1.8e308"
         return "a number or null"
     if typ is int:
         ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
@@ -64,6 +67,7 @@ def _describe(typ: Any) -> str:
     return {float: "a number or null", int: "an integer or null"}.get(typ, _NAMES.get(typ, "?"))
 
 
+_SCALARS = frozenset({float, int, str, bool})
 Problem = tuple[tuple[str | int, ...], str, Any]
 
 
@@ -86,6 +90,9 @@ def _items(typ: Any, value: Any, path: tuple[str | int, ...]) -> Problem | None:
 
 
 def _check(typ: Any, value: Any, path: tuple[str | int, ...]) -> Problem | None:
+    if typ in _SCALARS:  # the common case first: most fields are numbers
+        why = _scalar(typ, value)
+        return None if why is None else (path, why, value)
     origin = get_origin(typ)
     if origin in (typing.Union, types.UnionType):
         tries = [_check(arg, value, path) for arg in get_args(typ)]
@@ -104,14 +111,20 @@ def _required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-def _fields(cls: Any, doc: dict[str, Any], path: tuple[str | int, ...]) -> Problem | None:
+@functools.cache
+def _schema(cls: Any) -> tuple[tuple[str, Any, bool], ...]:
+    """``(name, type, required)`` of each field, resolved once per class, not once per row."""
     hints = get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name not in doc:
-            if _required(f):
-                return (*path, f.name), "present", _describe(hints[f.name])
+    return tuple((f.name, hints[f.name], _required(f)) for f in dataclasses.fields(cls))
+
+
+def _fields(cls: Any, doc: dict[str, Any], path: tuple[str | int, ...]) -> Problem | None:
+    for name, typ, required in _schema(cls):
+        if name not in doc:
+            if required:
+                return (*path, name), "present", _describe(typ)
             continue
-        found = _check(hints[f.name], doc[f.name], (*path, f.name))
+        found = _check(typ, doc[name], (*path, name))
         if found is not None:
             return found
     return None
