@@ -8,15 +8,17 @@ line naming the file and the field.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from experiment.errors import ConfigError
+from experiment.filemodel import FileModel, format_validation_error
 from experiment.plan import MetricKind, kind_plan
+from experiment.textfile import read_yaml_mapping
 
 __all__ = [
     "Allocation",
@@ -49,8 +51,8 @@ RelativeIntervalName = Literal["fieller", "log", "delta"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Frozen(FileModel):
+    """Frozen, no unknown field, finite numbers (:class:`experiment.filemodel.FileModel`)."""
 
 
 class Measure(_Frozen):
@@ -63,7 +65,7 @@ class Measure(_Frozen):
 
     event: str
     value: str | None = None
-    day: int | None = None
+    day: int | None = Field(default=None, ge=0, le=3650)
 
 
 class Cap(_Frozen):
@@ -197,6 +199,8 @@ class Allocation(_Frozen):
     def _weights(cls, arms: dict[str, float] | None) -> dict[str, float] | None:
         if arms is not None and (any(w < 0 for w in arms.values()) or sum(arms.values()) <= 0):
             raise ValueError("arm weights must be >= 0 and not all 0")
+        if arms is not None and not math.isfinite(sum(arms.values())):
+            raise ValueError("arm weights are too large; use shares such as 0.5")
         return arms
 
 
@@ -237,9 +241,9 @@ class ExperimentConfig(_Frozen):
     allocation: dict[str, Allocation] = Field(default_factory=dict)
     invalid_revenue_threshold: float = Field(default=0.01, ge=0, le=1)
     sequential: bool = False
-    target_lift: float = Field(default=0.10, gt=0)
+    target_lift: float = Field(default=0.10, gt=0, le=100)
     power: float = Field(default=0.8, gt=0, lt=1)
-    sequential_tuning: float = Field(default=5000.0, gt=0)
+    sequential_tuning: float = Field(default=5000.0, gt=0, le=1e12)
 
     @field_validator("arms")
     @classmethod
@@ -248,6 +252,8 @@ class ExperimentConfig(_Frozen):
             raise ValueError("needs at least two arms, e.g. {control: 0.5, treatment: 0.5}")
         if any(w <= 0 for w in arms.values()):
             raise ValueError("arm weights must be > 0")
+        if not math.isfinite(sum(arms.values())):
+            raise ValueError("arm weights are too large; use shares such as 0.5")
         return arms
 
     @model_validator(mode="after")
@@ -305,32 +311,14 @@ def check_allocation(config: ExperimentConfig, segment_names: list[str]) -> None
     )
 
 
-def format_validation_error(path: Path, error: ValidationError) -> str:
-    """One line from pydantic's first error: ``file: field 'a.b': message``."""
-    first = error.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    msg = first["msg"].removeprefix("Value error, ")
-    where = f"field '{loc}'" if loc else "top level"
-    return f"{path}: {where}: {msg}"
-
-
 def read_yaml(path: Path, *, what: str) -> dict[str, Any]:
-    """Read a YAML mapping or raise a one-line :class:`ConfigError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: {what} file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read {what} file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{line}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: {what} file must be a YAML mapping of fields")
-    return data
+    """Read a YAML mapping within :mod:`experiment.textfile`'s limits, or a one-line error.
+
+    Raises:
+        ConfigError: missing, unreadable, not UTF-8, too large or deep, an alias
+            bomb, a repeated key, a non-finite number, or not a mapping.
+    """
+    return read_yaml_mapping(Path(path), what=what)
 
 
 def load_experiment(path: Path) -> ExperimentConfig:

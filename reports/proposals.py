@@ -42,10 +42,14 @@ if TYPE_CHECKING:
     from experiment.results.refinement import Proposal, Refinement, Side
     from segments.definitions import SegmentSet
 
-__all__ = ["ProposalFiles", "models_path", "proposals_yaml", "write_proposals"]
+__all__ = ["ProposalFiles", "dump_yaml", "models_path", "proposals_yaml", "write_proposals"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 _WIDTH = 100
+# Keys written without quotes: identifiers that YAML 1.1 reads as strings.
+_PLAIN_KEY = re.compile(
+    r"^(?!(?:y|n|yes|no|on|off|true|false|null)$)[A-Za-z_][A-Za-z0-9_\-]*$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,9 +115,36 @@ def _evidence(proposal: Proposal, refinement: Refinement, verdict: str) -> list[
     return lines
 
 
+class _QuotingDumper(yaml.SafeDumper):
+    """Every string value double-quoted (escapes for quotes, line breaks, tabs, controls).
+
+    A plain YAML scalar can change meaning (``yes``, ``null``, ``~``, ``- x``,
+    ``a: b``, ``#``); a double-quoted one is always the same string. Mapping keys
+    stay plain where that is unambiguous (``name:``), as PyYAML decides.
+    """
+
+    def represent_mapping(self, tag: str, mapping: Any, flow_style: Any = None) -> yaml.MappingNode:
+        node = super().represent_mapping(tag, mapping, flow_style)
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:str":
+                key.style = None if _PLAIN_KEY.match(key.value) else '"'
+        return node
+
+
+def _quoted_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+
+
+_QuotingDumper.add_representer(str, _quoted_str)
+
+
+def dump_yaml(value: Any) -> str:
+    """YAML text of ``value`` with every string value quoted (see :class:`_QuotingDumper`)."""
+    return yaml.dump(value, Dumper=_QuotingDumper, sort_keys=False, allow_unicode=True, width=4096)
+
+
 def _entry_yaml(entry: dict[str, Any]) -> list[str]:
-    text = yaml.safe_dump([entry], sort_keys=False, allow_unicode=True, width=4096)
-    return [f"  {line}" for line in text.splitlines()]
+    return [f"  {line}" for line in dump_yaml([entry]).splitlines()]
 
 
 def _entry_name(entry: Any) -> str:
@@ -258,7 +289,7 @@ def proposals_yaml(
     lines = _header(refinement, source, exclusive=exclusive, evidence=evidence)
     for key, value in raw.items():
         if key != "segments":
-            lines += yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True).splitlines()
+            lines += dump_yaml({key: value}).splitlines()
             continue
         if not taken:
             lines += _comment(

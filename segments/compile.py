@@ -217,10 +217,11 @@ class Compiler:
         """An Ibis boolean expression for a parsed rule (may be null where inputs are null)."""
         if isinstance(node, BoolOp):
             exprs = [self.rule(o) for o in node.operands]
-            out = exprs[0]
-            for e in exprs[1:]:
-                out = (out & e) if node.op == "and" else (out | e)
-            return out
+            while len(exprs) > 1:  # a balanced tree: log2(n) deep for the SQL compiler
+                pairs = zip(exprs[::2], exprs[1::2], strict=False)
+                joined = [(x & y) if node.op == "and" else (x | y) for x, y in pairs]
+                exprs = joined + exprs[len(joined) * 2 :]
+            return exprs[0]
         if isinstance(node, Not):
             return ~self.rule(node.operand)
         if isinstance(node, SegmentRef):

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from experiment.config import format_validation_error, read_yaml
 from experiment.errors import ConfigError, RuleError
+from experiment.filemodel import FileModel
 from segments.lifecycle import LifecycleConfig
 from segments.rules import Node, parse_rule, segments_of
 
@@ -47,13 +48,14 @@ __all__ = [
 REST = "rest"
 RESERVED_NAMES = frozenset({"all", REST})
 DEFAULT_MIN_SIZE = 100
+_MAX_SAMPLE = 10_000_000  # rows pulled from the engine to fit a model
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 SegmentKind = Literal["rule", "cross", "cluster", "predict"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Frozen(FileModel):
+    """Frozen, no unknown field, finite numbers (:class:`experiment.filemodel.FileModel`)."""
 
 
 class ClusterSpec(_Frozen):
@@ -62,8 +64,8 @@ class ClusterSpec(_Frozen):
     features: list[str] = Field(min_length=1)
     k: int | Literal["auto"] = "auto"
     k_max: int = Field(default=8, ge=2, le=20)
-    seed: int = Field(default=0, ge=0)
-    sample: int = Field(default=20_000, ge=100)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    sample: int = Field(default=20_000, ge=100, le=_MAX_SAMPLE)
 
     @field_validator("k")
     @classmethod
@@ -86,7 +88,7 @@ class EventTarget(_Frozen):
     """
 
     event: str = Field(min_length=1)
-    days: int
+    days: int = Field(le=3650)
     absent: bool = False
     experiment: str | None = None
     control: str = "control"
@@ -114,8 +116,8 @@ class PredictSpec(_Frozen):
         default_factory=lambda: {"top_decile": (0.9, 1.0)}, min_length=1
     )
     holdout: float = Field(default=0.3, gt=0, lt=1)
-    seed: int = Field(default=0, ge=0)
-    sample: int = Field(default=50_000, ge=200)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    sample: int = Field(default=50_000, ge=200, le=_MAX_SAMPLE)
     l2: float = Field(default=1e-3, ge=0, le=10)
 
     @field_validator("bands")
@@ -162,8 +164,8 @@ class _SegmentModel(_Frozen):
 
 
 class _FileModel(_Frozen):
-    segments: list[_SegmentModel] = Field(min_length=1)
-    min_size: int = Field(default=DEFAULT_MIN_SIZE, ge=1)
+    segments: list[_SegmentModel] = Field(min_length=1, max_length=1000)
+    min_size: int = Field(default=DEFAULT_MIN_SIZE, ge=1, le=1_000_000_000)
     exclusive: bool = False
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
 

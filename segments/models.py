@@ -92,10 +92,12 @@ def load_models(segment_set: SegmentSet) -> dict[str, tuple[dict[str, Any], Mode
     path = segment_set.sidecar
     if not path.is_file():
         return {}
+    from experiment.textfile import read_json
+
+    doc = read_json(path, what="models", error=ConfigError)  # bounded, strict
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
         return {name: (m["spec"], _to_model(m)) for name, m in doc["models"].items()}
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path}: not a valid models file ({exc}); delete it to refit") from None
 
 

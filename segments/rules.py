@@ -20,10 +20,12 @@ compiled to engine expressions by :mod:`segments.compile`.
 from __future__ import annotations
 
 import ast
+import difflib
 from dataclasses import dataclass
 from typing import Literal
 
 from experiment.errors import RuleError
+from segments.rule_limits import check_depth, checked, is_control, too_deep
 
 __all__ = [
     "FUNCTIONS",
@@ -165,23 +167,44 @@ def _describe(node: ast.AST) -> str:
     return names.get(type(node), f"'{type(node).__name__}' expressions are")
 
 
-def _scalar(node: ast.expr) -> Scalar:
-    if isinstance(node, ast.Constant) and isinstance(node.value, bool | int | float | str):
-        return node.value
-    if (  # a negative number parses as UnaryOp(USub, Constant)
+def _negative_number(node: ast.expr) -> bool:
+    """A negative number parses as ``UnaryOp(USub, Constant)``."""
+    return (
         isinstance(node, ast.UnaryOp)
         and isinstance(node.op, ast.USub)
         and isinstance(node.operand, ast.Constant)
         and isinstance(node.operand.value, int | float)
         and not isinstance(node.operand.value, bool)
+    )
+
+
+def _scalar(node: ast.expr) -> Scalar:
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool | int | float | str):
+        return checked(node.value, node)
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.operand, ast.Constant)
+        and isinstance(node.operand.value, int | float)
+        and _negative_number(node)
     ):
-        return -node.operand.value
+        return checked(-node.operand.value, node)
+    if isinstance(node, ast.Constant):
+        kind = {bytes: "bytes literals are", complex: "complex numbers are"}.get(
+            type(node.value), f"{node.value!r} is"
+        )
+        raise RuleError(f"{kind} not allowed in rules {_where(node)}; use a number or a string")
     raise RuleError(f"only numbers, strings and True/False are allowed in lists {_where(node)}")
 
 
 def _call_name(node: ast.Call) -> str:
     """The whitelisted function a call names, or a one-line error."""
     allowed = ", ".join(f"{f}()" for f in FUNCTIONS)
+    if isinstance(node.func, ast.Name) and node.func.id not in FUNCTIONS:
+        close = difflib.get_close_matches(node.func.id, FUNCTIONS, n=1)
+        if close:
+            raise RuleError(
+                f"unknown function {node.func.id[:40]!r} {_where(node)}; did you mean {close[0]}()?"
+            )
     if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
         raise RuleError(
             f"function calls are not allowed in rules {_where(node)}; the only functions are "
@@ -216,11 +239,8 @@ def _operand(node: ast.expr) -> Operand:
         raise RuleError(
             f"None is not a value here {_where(node)}; use is_null(col) or not_null(col)"
         )
-    if isinstance(node, ast.Constant | ast.UnaryOp):
-        try:
-            return Const(value=_scalar(node))
-        except RuleError:
-            pass
+    if isinstance(node, ast.Constant) or _negative_number(node):
+        return Const(value=_scalar(node))
     raise RuleError(f"{_describe(node)} not allowed in rules {_where(node)}")
 
 
@@ -311,11 +331,20 @@ def parse_rule(text: str) -> Node:
     if len(text) > _MAX_RULE_LENGTH:
         raise RuleError(f"the rule is longer than {_MAX_RULE_LENGTH} characters")
     source = " ".join(text.split())  # rules may span lines in YAML
+    bad = next((c for c in source if is_control(c)), None)
+    if bad is not None:
+        raise RuleError(
+            f"the rule holds the control character U+{ord(bad):04X} at column "
+            f"{source.index(bad) + 1}; rules are printable text"
+        )
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         col = f" at column {exc.offset}" if exc.offset else ""
         raise RuleError(f"not a valid rule{col}: {exc.msg}") from None
+    except (RecursionError, MemoryError):  # Python's parser gave up on the nesting
+        raise RuleError(too_deep()) from None
+    check_depth(tree.body)
     return _convert(tree.body)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from experiment.filemodel import FileModel
 from simulators.day import MAX_CHANNELS
 
 __all__ = [
@@ -24,13 +25,17 @@ __all__ = [
     "StageSpec",
 ]
 
-Share = Annotated[float, Field(ge=0)]
+# Upper bounds keep every rate far from float overflow in the simulator's draws.
+Share = Annotated[float, Field(ge=0, le=1e6)]
 Probability = Annotated[float, Field(ge=0, le=1)]
-Relative = Annotated[float, Field(gt=-1)]
+Relative = Annotated[float, Field(gt=-1, le=100)]
+Rate = Annotated[float, Field(ge=0, le=1000)]  # events per session or per week
+Spread = Annotated[float, Field(gt=0, le=1e6)]  # shapes and concentrations
+Days = Annotated[int, Field(ge=0, le=36_500)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Frozen(FileModel):
+    """Frozen, no unknown field, finite numbers (:class:`experiment.filemodel.FileModel`)."""
 
 
 def _check_shares(shares: dict[str, float], what: str) -> dict[str, float]:
@@ -62,12 +67,12 @@ class StageSpec(_Frozen):
 
     share: Share
     lapsed: Probability = 0.0
-    sessions_per_week: float = Field(gt=0)
-    past_activity: float = Field(default=1.0, gt=0)
-    intent: float = Field(default=1.0, gt=0)
-    value: float = 0.0
-    tenure: tuple[int, int]
-    recency: tuple[int, int]
+    sessions_per_week: float = Field(gt=0, le=1000)
+    past_activity: float = Field(default=1.0, gt=0, le=100)
+    intent: float = Field(default=1.0, gt=0, le=100)
+    value: float = Field(default=0.0, ge=-20, le=20)
+    tenure: tuple[Days, Days]
+    recency: tuple[Days, Days]
 
     @field_validator("tenure", "recency")
     @classmethod
@@ -93,7 +98,7 @@ class PopulationSpec(_Frozen):
     """
 
     stages: dict[str, StageSpec]
-    activity_shape: float = Field(gt=0)
+    activity_shape: Spread
     latent_correlation: tuple[float, float, float] = (-0.2, 0.3, -0.3)
     countries: dict[str, Share]
     devices: dict[str, Share]
@@ -110,7 +115,7 @@ class PopulationSpec(_Frozen):
     company_sizes: dict[str, Share] = Field(default_factory=lambda: {"consumer": 1.0})
     plans: dict[str, Share] = Field(default_factory=lambda: {"none": 1.0})
     interests: dict[str, Share] = Field(default_factory=lambda: {"general": 1.0})
-    price_sensitivity: tuple[float, float]
+    price_sensitivity: tuple[Spread, Spread]
 
     @field_validator(
         "countries", "devices", "channels", "age_bands", "company_sizes", "plans", "interests"
@@ -175,25 +180,25 @@ class FunnelSpec(_Frozen):
     """
 
     login_per_session: Probability = 0.0
-    pages_per_session: float = Field(default=0.0, ge=0)
-    features_per_session: float = Field(default=0.0, ge=0)
-    premium_features_per_session: float = Field(default=0.0, ge=0)
-    impressions_per_session: float = Field(ge=1)
-    impressions_dispersion: float = Field(gt=0)
+    pages_per_session: Rate = 0.0
+    features_per_session: Rate = 0.0
+    premium_features_per_session: Rate = 0.0
+    impressions_per_session: float = Field(ge=1, le=1000)
+    impressions_dispersion: Spread
     ctr_mean: float = Field(gt=0, lt=1)
-    ctr_concentration: float = Field(gt=0)
+    ctr_concentration: Spread
     cart_per_click: Probability
     purchase_per_cart: dict[str, Probability]
-    purchase_concentration: float | None = Field(default=None, gt=0)
-    price_sensitivity_slope: float = 0.0
-    order_value_median: float = Field(gt=0)
-    order_value_sigma: float = Field(ge=0)
-    order_value_user_sigma: float = Field(ge=0)
-    pricing_views_per_session: float = Field(ge=0)
+    purchase_concentration: Spread | None = None
+    price_sensitivity_slope: float = Field(default=0.0, ge=-100, le=100)
+    order_value_median: float = Field(gt=0, le=1e9)
+    order_value_sigma: float = Field(ge=0, le=10)
+    order_value_user_sigma: float = Field(ge=0, le=10)
+    pricing_views_per_session: Rate
     day_of_week: list[Share] = Field(min_length=7, max_length=7)
     hour_of_day: list[Share] = Field(min_length=24, max_length=24)
     session_channels: dict[str, dict[str, Share]]
-    channel_ctr: dict[str, float] = Field(default_factory=dict)
+    channel_ctr: dict[str, Annotated[float, Field(le=1000)]] = Field(default_factory=dict)
     churn: ChurnSpec | None = None
 
     @field_validator("channel_ctr")
@@ -230,8 +235,8 @@ class NoveltySpec(_Frozen):
         https://arxiv.org/abs/2102.12893 (REALISM.md A6: boost 1, days 3 to 7).
     """
 
-    boost: float = Field(ge=0)
-    days: float = Field(gt=0)
+    boost: float = Field(ge=0, le=100)
+    days: float = Field(gt=0, le=3650)
 
 
 class EffectSpec(_Frozen):

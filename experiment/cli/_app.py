@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 
+from experiment.cli._usage import OneLineUsage
 from experiment.errors import SegliftError
 
 __all__ = ["app", "console", "user_errors"]
@@ -28,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=OneLineUsage,  # usage errors as one line (experiment.cli._usage)
 )
 
 

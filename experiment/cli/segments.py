@@ -80,13 +80,20 @@ def _metric_inputs(
 
 
 def _metrics(values: list[str], hint: str = "--metric") -> dict[str, str]:
+    """``NAME=COLUMN`` / ``NAME=RULE`` values as a dict; anything else is a usage error."""
+    what = (
+        "NAME=COLUMN" if hint == "--cuped" else "NAME=COLUMN (a mean) or NAME=RULE (a proportion)"
+    )
     out = {}
     for text in values:
         name, sep, expr = text.partition("=")
-        if not sep:
-            name, expr = text.strip(), text.strip()
-        if not name.strip().isidentifier():
-            raise typer.BadParameter(f"{text!r}: write NAME=COLUMN or NAME=RULE", param_hint=hint)
+        if not sep or not name.strip().isidentifier() or not expr.strip():
+            example = "buyers='orders_90d >= 1'" if hint == "--metric" else "spend=revenue_90d"
+            raise typer.BadParameter(
+                f"{text[:80]!r}: write {what}, e.g. {example}", param_hint=hint
+            )
+        if name.strip() in out:
+            raise typer.BadParameter(f"{name.strip()!r} is given twice", param_hint=hint)
         out[name.strip()] = expr.strip()
     return out
 

@@ -307,7 +307,7 @@ class AnalysisResults(Display):
                 for s in srm_doc.get("segments") or ()
             ),
         )
-        segments = tuple(SegmentInfo(**s) for s in doc.get("segments", ()))
+        segments = tuple(SegmentInfo(**_known(SegmentInfo, s)) for s in doc.get("segments", ()))
         return cls(
             experiment=doc["experiment"],
             control=doc["control"],
@@ -341,6 +341,12 @@ class AnalysisResults(Display):
                 )
             ),
         )
+
+
+def _known(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``doc`` that are fields of ``cls`` (newer files may carry more)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in doc.items() if k in names}
 
 
 def _typed(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:
@@ -378,20 +384,23 @@ def json_ready(value: Any) -> Any:
 
 
 def load_results(path: Path) -> AnalysisResults:
-    """Read a results.json written by ``exp analyze``.
+    """Read a results.json written by ``exp analyze``, checked against its schema.
+
+    The schema is this module's dataclasses (:mod:`experiment.results.schema`); the
+    file is read within :mod:`experiment.textfile`'s limits (size, UTF-8, depth).
 
     Raises:
-        DataError: the file is missing or is not a seglift results document.
+        DataError: the file is missing, unreadable or not JSON, or a field is
+            missing, unknown (top level) or of the wrong type; one line naming it.
     """
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: results file not found") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a JSON results file ({exc})") from None
+    from experiment.results.schema import schema_problem
+    from experiment.textfile import read_json
+
+    doc = read_json(Path(path), what="results", error=DataError)
+    problem = schema_problem(AnalysisResults, doc, derived=("confidence_level",))
+    if problem is not None:
+        raise DataError(f"{path}: {problem}")
     try:
         return AnalysisResults.from_json_dict(doc)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(
-            f"{path}: not a seglift results file (missing or invalid field {exc})"
-        ) from None
+    except (KeyError, TypeError, ValueError) as exc:  # pragma: no cover - the schema is checked
+        raise DataError(f"{path}: not a seglift results file ({exc})") from None

@@ -192,10 +192,10 @@ def load_refinement(path: Path) -> Refinement:
     Raises:
         DataError: the file is missing or is not a seglift refinement document.
     """
+    from experiment.textfile import read_json
+
+    doc = read_json(Path(path), what="refinement", error=DataError)  # bounded, strict
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
         return Refinement.from_json_dict(doc)
-    except FileNotFoundError:
-        raise DataError(f"{path}: refinement file not found") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DataError(f"{path}: not a seglift refinement file ({exc})") from None

@@ -55,7 +55,7 @@ def test_proposals_yaml_keeps_originals_and_adds_significant_after_their_parent(
 
 def test_proposals_yaml_comments_carry_the_evidence(tmp_path):
     text = proposals_yaml(make_refinement(split_proposal()), _segments(tmp_path))
-    block = text[text.index("# PROPOSED: split of 'buyers'") : text.index(f"- name: {SPLIT[0]}")]
+    block = text[text.index("# PROPOSED: split of 'buyers'") : text.index(f'- name: "{SPLIT[0]}"')]
     assert "lift +18.0% [+9.0%, +27.0%], p = 0.004" in block
     assert "800 users, held out 200 control / 200 treatment" in block
     assert "follow-up MDE 21.0%" in block
@@ -235,3 +235,49 @@ def test_proposals_yaml_is_plain_yaml_with_comments_only_above_entries(tmp_path)
     doc = yaml.safe_load(text)
     assert set(doc) == {"segments"}
     assert all(line.startswith(("#", "segments:", "  ")) for line in text.splitlines())
+
+
+# Attribute values a customer table can hold that a plain YAML scalar would change.
+HOSTILE_VALUES = [
+    'it\'s "quoted"',
+    "two\nlines",
+    "tab\there",
+    "# not a comment",
+    "key: value",
+    "- not a list",
+    "yes",
+    "null",
+    "~",
+    "No",
+    " leading and trailing ",
+    "2026-01-05",
+    "0x10",
+    "\u00e9t\u00e9 \u2028 sep",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_proposals_yaml_string_values_round_trip_exactly(tmp_path, value):
+    from segments.refine.propose import literal
+
+    split = split_proposal()
+    where = f'segment("buyers") and device == {literal(value)}'
+    new = (
+        replace(split.new_segments[0], where=where, description=value),
+        split.new_segments[1],
+    )
+    text = proposals_yaml(make_refinement(replace(split, new_segments=new)), _segments(tmp_path))
+    parsed = yaml.safe_load(text)  # an independent reader: PyYAML itself
+    entry = next(e for e in parsed["segments"] if e["name"] == SPLIT[0])
+    assert entry == {"name": SPLIT[0], "description": value, "where": where}
+    loaded = _load(tmp_path, text).segments
+    rule = next(s for s in loaded if s.name == SPLIT[0]).rule
+    assert rule.operands[1].right.value == value
+
+
+def test_proposals_yaml_quotes_every_string_value(tmp_path):
+    text = proposals_yaml(make_refinement(split_proposal()), _segments(tmp_path))
+    entries = [line.strip() for line in text.splitlines() if not line.lstrip().startswith("#")]
+    values = [line.split(": ", 1)[1] for line in entries if ": " in line and "name" in line]
+    assert values
+    assert all(v.startswith('"') and v.endswith('"') for v in values)

@@ -109,7 +109,10 @@ def test_parse_segments_names_the_segment_of_a_bad_rule():
     [
         ({"segments": [{"name": "all", "where": "a == 1"}]}, "reserved"),
         ({"segments": [{"name": "a b", "where": "a == 1"}]}, "must start with a letter"),
-        ({"segments": [{"name": "x"}]}, "field 'segments.0': each segment needs exactly one of"),
+        (
+            {"segments": [{"name": "x"}]},
+            "field 'segments\\[0\\]': each segment needs exactly one of",
+        ),
         ({"segments": [{"where": "a == 1"}]}, "a 'where' segment needs a name"),
         ({"segments": [{"name": "x", "where": "a == 1", "cross": ["d"]}]}, "exactly one of"),
         ({"segments": [{"name": "rest", "where": "a == 1"}]}, "reserved"),
@@ -137,7 +140,7 @@ def test_parse_segments_names_the_segment_of_a_bad_rule():
             {"segments": [{"name": "x", "where": "a == 1"}], "lifecycle": {"dormant_days": 7}},
             "dormant_days must be greater",
         ),
-        ({"segments": [{"name": "x", "where": "a == 1", "colour": 1}]}, "segments.0.colour"),
+        ({"segments": [{"name": "x", "where": "a == 1", "colour": 1}]}, "segments\\[0\\].colour"),
         ({"segments": []}, "field 'segments'"),
         (
             {"segments": [{"name": "x", "where": "a == 1"}, {"name": "x", "where": "a == 2"}]},
@@ -148,3 +151,36 @@ def test_parse_segments_names_the_segment_of_a_bad_rule():
 def test_parse_segments_config_errors(data, phrase):
     with pytest.raises(ConfigError, match=phrase):
         parse_segments(data, source="s.yaml")
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 450])
+def test_membership_of_long_or_and_and_chains_equals_pandas(n):
+    table = _table()
+    df = table.to_pandas()
+    values = [f"orders_90d == {i}" for i in range(n)]
+    rules = {
+        "any": " or ".join(values),
+        "every": " and ".join(f"revenue_90d > {i % 40}" for i in range(n)),
+    }
+    seg = parse_segments(
+        {"segments": [{"name": k, "where": v} for k, v in rules.items()]}, source="s.yaml"
+    )
+    got = membership(table, seg)
+    np.testing.assert_array_equal(got["any"], df.orders_90d.isin(range(n)).to_numpy())
+    want_all = (df.revenue_90d > min(n - 1, 39)).to_numpy()
+    np.testing.assert_array_equal(got["every"], want_all)
+
+
+@pytest.mark.parametrize(
+    ("rule", "member"),
+    [
+        ("orders_90d < 9223372036854775807", "ok"),
+        ("orders_90d > -9223372036854775808", "ok"),
+        ("revenue_90d < 1.7e308", "ok"),
+    ],
+)
+def test_membership_accepts_the_int64_and_float_limits(rule, member):
+    table = _table()
+    seg = parse_segments({"segments": [{"name": member, "where": rule}]}, source="s.yaml")
+    got = membership(table, seg)[member]
+    assert got.sum() > 0

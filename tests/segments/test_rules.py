@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,55 @@ def test_parse_rule_never_executes_the_text(tmp_path):
         parse_rule(f"open('{marker}', 'w').write('x') == 1")
     assert not marker.exists()
     assert not Path("/tmp/seglift_pwned").exists()
+
+
+@pytest.mark.parametrize(
+    ("rule", "phrase"),
+    [
+        ("not " * 1500 + "orders_90d >= 1", "nests more than 50 levels"),
+        ("orders_90d > " + "- " * 3000 + "1", "nests more than 50 levels"),
+        ("(a >= 1 and " * 60 + "a >= 1" + ")" * 60, "nests more than 50 levels"),
+        ("a >= " + "1" * 40, "has 40 digits; integers must fit in 64 bits"),
+        ("a >= 9223372036854775808", "has 19 digits"),
+        ("a > -9223372036854775809", "has 19 digits"),
+        ("a < 1e999", "too large for a float"),
+        ("a in [1, -1e999]", "too large for a float"),
+        ("between(a, 0, 1e400)", "too large for a float"),
+        ("d == '" + "x" * 1001 + "'", "has 1,001 characters; at most 1,000"),
+        ("d == 'a\x1bb'", "control character U+001B at column 8"),
+        ("d == 'a\\x07b'", "holds the control character U+0007"),
+        ("d == 'a\\u202eb'", "holds the control character U+202E"),
+        ("d == 'a\x00'", "control character U+0000"),
+        (
+            "dayz_since(s) > 1",
+            "unknown function 'dayz_since' at column 1; did you mean days_since()?",
+        ),
+        ("d == b'x'", "bytes literals are not allowed"),
+        ("d == 1j", "complex numbers are not allowed"),
+        ("d == ...", "Ellipsis is not allowed"),
+    ],
+)
+def test_parse_rule_refuses_hostile_constants_and_nesting(rule, phrase):
+    with pytest.raises(RuleError, match=re.escape(phrase)):
+        parse_rule(rule)
+
+
+@pytest.mark.parametrize(
+    ("rule", "value"),
+    [
+        ("a == 9223372036854775807", 9223372036854775807),
+        ("a == -9223372036854775808", -9223372036854775808),
+        ("a == 1.5e308", 1.5e308),
+        ("d == '" + "x" * 1000 + "'", "x" * 1000),
+        ("d == 'tab\\tand\\nline'", "tab\tand\nline"),
+        ("d == 'caf\u00e9'", "caf\u00e9"),
+    ],
+)
+def test_parse_rule_accepts_values_at_the_limits(rule, value):
+    node = parse_rule(rule)
+    assert isinstance(node, Compare)
+    assert node.right == Const(value=value)
+
+
+def test_parse_rule_accepts_nesting_up_to_the_cap():
+    assert isinstance(parse_rule("not " * 40 + "a >= 1"), Not)

@@ -89,5 +89,5 @@ def test_load_scenario_rejects_a_novelty_without_decay(tmp_path: Path):
         "{segment: vip, purchase: 0.10,", "{segment: vip, novelty: {boost: 1}, purchase: 0.10,"
     )
     path.write_text(text)
-    with pytest.raises(ConfigError, match=r"effects\.1\.novelty\.days"):
+    with pytest.raises(ConfigError, match=r"effects\[1\]\.novelty\.days"):
         load_scenario(folder)

@@ -111,7 +111,7 @@ def test_load_scenario_rejects_a_bad_where_rule_in_one_line(
     folder = _with_effect(
         tmp_path, f"{{segment: engaged, where: {json.dumps(rule)}, purchase: 0.6}}"
     )
-    with pytest.raises(error, match=r"scenario\.yaml: field 'effects\.0\.where'") as info:
+    with pytest.raises(error, match=r"scenario\.yaml: field 'effects(\.0|\[0\])\.where'") as info:
         load_scenario(folder)
     assert message in str(info.value)
     assert "\n" not in str(info.value)

@@ -89,7 +89,7 @@ def test_capping_lowers_variance_and_uncapped_metric_is_unchanged(dataset_dir, c
         ),
         (
             "{name: r, kind: mean, event: purchase, value: revenue, cap: {quantile: 1.5}}",
-            "metrics.0.cap.quantile",
+            "metrics[0].cap.quantile",
         ),
         (
             "{name: r, kind: mean, event: purchase, value: revenue, cap: {}}",

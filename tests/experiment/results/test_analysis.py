@@ -50,7 +50,7 @@ def test_load_results_errors(tmp_path):
     with pytest.raises(DataError, match="results file not found"):
         load_results(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(DataError, match="not a JSON results file"):
+    with pytest.raises(DataError, match="not valid JSON at line 1"):
         load_results(tmp_path / "bad.json")
     (tmp_path / "other.json").write_text('{"hello": 1}')
     with pytest.raises(DataError, match="not a seglift results file"):
