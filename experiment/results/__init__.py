@@ -14,10 +14,10 @@ from experiment.results.analysis import (
     SegmentSrm,
     Srm,
     TimelinePoint,
-    json_ready,
     load_results,
 )
 from experiment.results.balance import Balance, BalanceTest, SegmentBalance
+from experiment.results.jsonvalue import json_ready
 
 __all__ = [
     "AnalysisResults",

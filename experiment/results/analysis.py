@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from experiment.errors import DataError
 from experiment.results.balance import Balance, balance_from_json
 from experiment.results.display import Display
+from experiment.results.jsonvalue import json_ready
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +30,6 @@ __all__ = [
     "SegmentSrm",
     "Srm",
     "TimelinePoint",
-    "json_ready",
     "load_results",
 ]
 
@@ -370,17 +370,6 @@ def _num(value: Any, typ: Any) -> Any:
     if typ in ("bool", bool):
         return bool(value)
     return "" if value is None else value
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with NaN and infinities (at any depth) as ``None``, tuples as lists."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    return value
 
 
 def load_results(path: Path) -> AnalysisResults:

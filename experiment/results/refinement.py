@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from experiment.errors import DataError
-from experiment.results.analysis import json_ready
 from experiment.results.display import Display
+from experiment.results.jsonvalue import json_ready
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -44,6 +44,7 @@ import numpy as np
 
 from experiment.errors import ConfigError, DataError
 from experiment.results.balance_sums import balance_from_json, balance_to_json
+from experiment.results.jsonvalue import json_ready
 from experiment.sums import CellSums, JointSums, MeanSums, QualityCounts
 
 if TYPE_CHECKING:
@@ -99,10 +100,6 @@ def _rows(day: str | None, cells: CellSums) -> dict[str, list[Any]]:
     return out
 
 
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 def _nan_if_none(value: Any) -> float:
     """A float from metadata; ``nan`` for ``null`` or a key older files lack."""
     return math.nan if value is None else float(value)
@@ -130,8 +127,8 @@ def _metadata(cells: CellSums) -> dict[str, Any]:
             **{k: v for k, v in vars(cells.quality).items() if k != "value_columns"},
             "value_columns": list(cells.quality.value_columns),
         },
-        "caps": {k: _finite_or_none(v) for k, v in cells.caps.items()},
-        "assignment_days": _finite_or_none(cells.assignment_days),
+        "caps": {k: json_ready(v) for k, v in cells.caps.items()},
+        "assignment_days": json_ready(cells.assignment_days),
         "balance": balance_to_json(cells.balance),
         "timeline": [
             {"date": date, "window_end": day.window_end.isoformat()} for date, day in cells.timeline

@@ -146,5 +146,5 @@ def test_a_malformed_balance_block_is_one_data_error(tmp_path, bad):
     doc["balance"] = bad
     path = tmp_path / "results.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(DataError, match="not a seglift results file"):
+    with pytest.raises(DataError, match="field 'balance"):
         load_results(path)
