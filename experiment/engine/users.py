@@ -68,6 +68,8 @@ class UserTable:
     surplus: int
     invalid_values: int
     values: int
+    events: int = 0  # every row of the events table (the share outside the window)
+    before_window: int = 0  # of ``outside``, the events before the window
 
     def valid(self, t: ir.Table | None = None) -> ir.BooleanValue:
         """Users analysed: seen in one arm, with at most one customer row."""
@@ -129,10 +131,10 @@ def user_table(
     seg_exprs = compile_segments(segment_set, dataset.customers, as_of=start) if segment_set else {}
     check_allocation(config, list(seg_exprs))
     strata = ("", *(s for s in seg_exprs if s in config.allocation))
-    outside, surplus, invalid_values, values = table_checks(dataset, config.metrics, start, end)
+    counts = table_checks(dataset, config, start, end)
     covariates = _covariates(dataset.customers, config.metrics)
     members = _members(
-        dataset.customers, seg_exprs, strata, duplicates=surplus > 0, covariates=covariates
+        dataset.customers, seg_exprs, strata, duplicates=counts.surplus > 0, covariates=covariates
     )
     t = units.left_join(per_user, units.user_id == per_user.user_id).select(
         "user_id",
@@ -157,10 +159,12 @@ def user_table(
         caps=fixed_caps(config),
         start=start,
         end=end,
-        outside=outside,
-        surplus=surplus,
-        invalid_values=invalid_values,
-        values=values,
+        outside=counts.outside,
+        surplus=counts.surplus,
+        invalid_values=counts.bad,
+        values=counts.seen,
+        events=counts.events,
+        before_window=counts.before_window,
     )
     return with_quantile_caps(users, config) if quantile_caps else users
 
