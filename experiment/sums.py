@@ -212,6 +212,8 @@ class QualityCounts:
             user's, assigned or not: a check of the events table).
         revenue_values: Non-null metric values examined (the share's denominator).
         value_columns: The ``value`` columns examined.
+        segment_warnings: Segments with the same members as an earlier one, and rule
+            values no customer has (one message each).
     """
 
     multiple_arms: int = 0
@@ -224,6 +226,7 @@ class QualityCounts:
     invalid_revenue: int = 0
     revenue_values: int = 0
     value_columns: tuple[str, ...] = ()
+    segment_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

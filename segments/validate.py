@@ -8,13 +8,19 @@ per (segment, metric) is :func:`experiment.stats.mde_cell`, the one ``exp
 analyze`` and ``exp power`` report, with the experiment's alpha, power, traffic
 and allocation, and the variance shrunk by the CUPED reduction ``ρ²``. A segment
 fails a check when it is under the privacy floor ``min_size`` (its numbers are
-then never shown), empty, or UNDERPOWERED (its MDE exceeds the target lift).
+then never shown), EMPTY (no customer matches; 0 reveals no one, so it is shown),
+SHADOWED (exclusive files: every customer it matches is taken by an earlier
+segment), DUPLICATE (the same members as an earlier segment) or UNDERPOWERED
+(its MDE exceeds the target lift). A rule constant no customer has
+(``loyalty_tier in ['bronz']``) is a warning with a close match
+(:func:`segments.membership.absent_categories`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +28,7 @@ from numpy.typing import NDArray
 
 from experiment.results.validation import SegmentCheck, ValidationReport
 from segments.compile import compile_segments
+from segments.membership import absent_categories, duplicates, fingerprints
 from segments.pre_period import Baseline, baselines_from_columns
 
 if TYPE_CHECKING:
@@ -46,6 +53,8 @@ __all__ = [
 BELOW_MIN_SIZE = "BELOW_MIN_SIZE"
 UNDERPOWERED = "UNDERPOWERED"
 EMPTY = "EMPTY"
+SHADOWED = "SHADOWED"
+DUPLICATE = "DUPLICATE"
 _MAX_OVERLAP = 80
 
 
@@ -86,7 +95,12 @@ def validate(
     """
     masks = compile_segments(segment_set, table, as_of=as_of)
     names = list(masks)
-    row = _counts(table, masks)
+    raw = masks
+    if segment_set.exclusive:  # what each rule matches before earlier segments take theirs
+        raw = compile_segments(replace(segment_set, exclusive=False), table, as_of=as_of)
+    row = _counts(table, masks, raw)
+    twins = duplicates(names, row)
+    shadowed = [n for i, n in enumerate(names) if not row[f"n_{i}"] and row.get(f"r_{i}")]
     population = int(row["population"])
     sizes = np.array([int(row[f"n_{i}"] or 0) for i in range(len(names))], dtype=np.float64)
     all_baselines = dict(baselines or {})
@@ -107,9 +121,12 @@ def validate(
             mde_rel={m: float(v.mde_rel[i]) for m, v in mdes.items()},
             baseline={m: float(b.mean[i]) for m, b in all_baselines.items()},
             reduction={m: float(r[i]) for m, r in cuped.items() if r is not None},
+            shadowed=name in shadowed,
+            duplicate=name in twins,
         )
         for i, name in enumerate(names)
     )
+    warnings = _warnings(segment_set, twins, shadowed) + absent_categories(table, segment_set)
     return ValidationReport(
         source=segment_set.source,
         exclusive=segment_set.exclusive,
@@ -123,17 +140,44 @@ def validate(
         power=power,
         target_lift=target_lift,
         users_per_arm_share=traffic * min(control_share, treatment_share),
+        warnings=warnings,
     )
 
 
-def _counts(table: ir.Table, masks: dict[str, ir.BooleanValue]) -> dict[str, Any]:
-    """One query: population, segment sizes, pairwise overlaps and coverage."""
+def _warnings(segment_set: SegmentSet, twins: dict[str, str], shadowed: list[str]) -> tuple[str, ...]:
+    source = segment_set.source
+    return (
+        *(
+            f"{source}: segment {name!r} has exactly the members of {first!r} (a duplicate "
+            "under another name)"
+            for name, first in twins.items()
+        ),
+        *(
+            f"{source}: segment {name!r} is empty: every customer it matches is taken by an "
+            "earlier segment (exclusive file: first match wins)"
+            for name in shadowed
+        ),
+    )
+
+
+def _counts(
+    table: ir.Table, masks: dict[str, ir.BooleanValue], raw: dict[str, ir.BooleanValue]
+) -> dict[str, Any]:
+    """One query: population, sizes, raw sizes, fingerprints, pairwise overlaps, coverage."""
     # project the masks once, so the engine evaluates each rule once per row
-    flags = table.select(**{f"s{i}": m for i, m in enumerate(masks.values())}) if masks else table
+    cols = {f"s{i}": m for i, m in enumerate(masks.values())}
+    if raw is not masks:
+        cols |= {f"r{i}": raw[name] for i, name in enumerate(masks) if name in raw}
+    ids = ["user_id"] if "user_id" in table.columns else []
+    flags = table.select(*ids, **cols) if masks else table
     exprs = [flags[f"s{i}"] for i in range(len(masks))]
     aggs: dict[str, Any] = {"population": flags.count()}
+    if ids:
+        aggs |= fingerprints(flags, dict(zip(masks, exprs, strict=True)))
     for i, mask in enumerate(exprs):
         aggs[f"n_{i}"] = mask.sum()
+        if f"r{i}" in cols:
+            aggs[f"r_{i}"] = flags[f"r{i}"].sum()
     if len(exprs) <= _MAX_OVERLAP:
         for i in range(len(exprs)):
             for j in range(i + 1, len(exprs)):
@@ -172,12 +216,18 @@ def _check(
     mde_rel: dict[str, float],
     baseline: dict[str, float],
     reduction: dict[str, float],
+    shadowed: bool = False,
+    duplicate: bool = False,
 ) -> SegmentCheck:
-    suppressed = size < floor
+    suppressed = 0 < size < floor  # an empty segment reveals no one: it shows as empty
     flags: list[str] = []
     if size == 0:
-        flags.append(EMPTY)
-    if suppressed:
+        flags.append(SHADOWED if shadowed else EMPTY)
+    if duplicate:
+        flags.append(DUPLICATE)
+    if size == 0:
+        pass  # no MDE to speak of: the segment cannot run
+    elif suppressed:
         flags.append(BELOW_MIN_SIZE)
     elif any(not r <= target_lift for r in mde_rel.values()):  # nan MDE is underpowered too
         flags.append(UNDERPOWERED)

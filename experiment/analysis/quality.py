@@ -34,6 +34,7 @@ CheckName = Literal[
     "invalid_revenue",
     "metric_without_events",
     "empty_segments",
+    "segment_definitions",
 ]
 Action = Literal["excluded", "counted", "error"]
 Severity = Literal["info", "warning", "error"]
@@ -216,14 +217,22 @@ def data_quality(cells: CellSums, config: ExperimentConfig) -> DataQuality:
             len(silent),
             "counted",
             f"metric(s) {', '.join(map(repr, silent))}: no event in the window after assignment "
-            "(every row reads 0 or no data)",
+            "(every row reads 0 or no data)"
+            if silent
+            else "every metric has events in the window after assignment",
         ),
         _check(
             "empty_segments",
             len(empty),
             "counted",
             f"segment(s) {', '.join(map(repr, empty))} have no assigned users (their rows "
-            "read no data): a rule that matches no one? (exp segments validate)",
+            "read no data): a rule that matches no one? (exp segments validate)"
+            if empty
+            else "every segment has assigned users",
         ),
     )
-    return DataQuality(checks=(*dq.checks, *extra))
+    rules = tuple(
+        _check("segment_definitions", 1, "counted", message)
+        for message in cells.quality.segment_warnings
+    )
+    return DataQuality(checks=(*dq.checks, *extra, *rules))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from experiment.engine.events import event_value, invalid
 from experiment.errors import DataError
 from experiment.sums import QualityCounts
+from segments.membership import absent_categories, duplicates, fingerprints
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
+    from segments.definitions import SegmentSet
 
 __all__ = [
     "NCUST",
@@ -78,6 +80,7 @@ def quality_counts(totals: dict[str, int], users: UserTable) -> QualityCounts:
         invalid_revenue=users.invalid_values,
         revenue_values=users.values,
         value_columns=users.value_columns,
+        segment_warnings=users.segment_warnings,
     )
 
 
@@ -96,15 +99,24 @@ class TableCounts:
     surplus: int
     bad: int
     seen: int
+    segment_warnings: tuple[str, ...] = ()
 
 
-def table_checks(dataset: Dataset, config: ExperimentConfig, start: Any, end: Any) -> TableCounts:
+def table_checks(
+    dataset: Dataset,
+    config: ExperimentConfig,
+    start: Any,
+    end: Any,
+    segments: tuple[SegmentSet, dict[str, ir.BooleanValue]] | None = None,
+) -> TableCounts:
     """Events outside the window, surplus customer rows, and the metric values checked.
 
     One scan of the events counts the events outside the window and, among the
     window's events of every user, the values each ``(event, value column)`` pair of
     the metrics sums: invalid ones (NaN, ±inf, negative) and non-null ones; and
-    how often each metric event occurs at all.
+    how often each metric event occurs at all. With ``segments`` (the set and its
+    compiled masks), the customers' scan also finds segments with the same members
+    and rule values no customer has (:mod:`segments.membership`): warnings.
 
     Raises:
         DataError: a metric's event never occurs in the events table (a typo, or
@@ -136,14 +148,32 @@ def table_checks(dataset: Dataset, config: ExperimentConfig, start: Any, end: An
         if not counts[f"kind{k}"]:
             _unknown_event(dataset, config, kind)
     _check_arms(dataset, config)
-    row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()).to_pyarrow().to_pylist()[0]
+    fp = fingerprints(cust, segments[1]) if segments else {}
+    row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique(), **fp)
+    row = row.to_pyarrow().to_pylist()[0]
     return TableCounts(
+        segment_warnings=_segment_warnings(cust, segments, row) if segments else (),
         events=int(counts["events"] or 0),
         outside=int(counts["outside"] or 0),
         before_window=int(counts["before"] or 0),
         surplus=int(row["rows"] or 0) - int(row["ids"] or 0),
         bad=sum(int(counts[f"bad{k}"] or 0) for k in range(len(pairs))),
         seen=sum(int(counts[f"seen{k}"] or 0) for k in range(len(pairs))),
+    )
+
+
+def _segment_warnings(
+    customers: ir.Table, segments: tuple[SegmentSet, dict[str, ir.BooleanValue]], row: dict[str, Any]
+) -> tuple[str, ...]:
+    segment_set, masks = segments
+    twins = duplicates(list(masks), row)
+    return (
+        *(
+            f"{segment_set.source}: segment {name!r} has exactly the members of {first!r} "
+            "(a duplicate under another name: its rows repeat those of the first)"
+            for name, first in twins.items()
+        ),
+        *absent_categories(customers, segment_set),
     )
 
 

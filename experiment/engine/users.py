@@ -70,6 +70,7 @@ class UserTable:
     values: int
     events: int = 0  # every row of the events table (the share outside the window)
     before_window: int = 0  # of ``outside``, the events before the window
+    segment_warnings: tuple[str, ...] = ()  # duplicate segments, rule values absent
 
     def valid(self, t: ir.Table | None = None) -> ir.BooleanValue:
         """Users analysed: seen in one arm, with at most one customer row."""
@@ -131,7 +132,8 @@ def user_table(
     seg_exprs = compile_segments(segment_set, dataset.customers, as_of=start) if segment_set else {}
     check_allocation(config, list(seg_exprs))
     strata = ("", *(s for s in seg_exprs if s in config.allocation))
-    counts = table_checks(dataset, config, start, end)
+    segments = (segment_set, seg_exprs) if segment_set is not None else None
+    counts = table_checks(dataset, config, start, end, segments)
     covariates = _covariates(dataset.customers, config.metrics)
     members = _members(
         dataset.customers, seg_exprs, strata, duplicates=counts.surplus > 0, covariates=covariates
@@ -165,6 +167,7 @@ def user_table(
         values=counts.seen,
         events=counts.events,
         before_window=counts.before_window,
+        segment_warnings=counts.segment_warnings,
     )
     return with_quantile_caps(users, config) if quantile_caps else users
 
