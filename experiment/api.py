@@ -223,6 +223,7 @@ def plan_power(
     """
     from experiment.analysis.power import power_plan
     from experiment.engine.baseline import baseline_sums
+    from experiment.engine.dataset import engine_errors
 
     config = _load_config(experiment)
     if days is not None:
@@ -230,7 +231,8 @@ def plan_power(
             update={"window": config.window.model_copy(update={"days": days})}
         )
     segment_set = _load_segment_set(segments, config)
-    base = baseline_sums(dataset, config, segment_set)
+    with engine_errors():
+        base = baseline_sums(dataset, config, segment_set)
     rate = users_per_day
     return power_plan(base, config, lift=lift, power=power, users_per_day=rate, traffic=traffic)
 
@@ -248,11 +250,13 @@ def assign_dataset(
     (default: the current time). Other experiments' rows are kept.
     """
     from experiment.engine.assign import assign_customers
+    from experiment.engine.dataset import engine_errors
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(None, config)
     when = now if now is not None else dt.datetime.now(dt.UTC)
-    return assign_customers(Path(dataset), config, segment_set, now=when)
+    with engine_errors():
+        return assign_customers(Path(dataset), config, segment_set, now=when)
 
 
 def refine(
@@ -280,21 +284,23 @@ def refine(
         min_size: Smallest side of a cut (default: the segments file's min_size).
         progress: Called with (done, total, label) as attribute scans finish.
     """
+    from experiment.engine.dataset import engine_errors
     from segments.refine import refine as run_refine
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(None, config)
-    return run_refine(
-        _open(dataset),
-        config,
-        segment_set,
-        metric=metric,
-        arm=arm,
-        attributes=attributes,
-        seed=seed,
-        min_size=min_size,
-        progress=progress,
-    )
+    with engine_errors():
+        return run_refine(
+            _open(dataset),
+            config,
+            segment_set,
+            metric=metric,
+            arm=arm,
+            attributes=attributes,
+            seed=seed,
+            min_size=min_size,
+            progress=progress,
+        )
 
 
 def validate_segments(
@@ -329,7 +335,7 @@ def validate_segments(
     """
     from experiment.engine import aggregate, open_dataset
     from experiment.engine.baseline import analysis_start
-    from experiment.engine.dataset import open_customers
+    from experiment.engine.dataset import engine_errors, open_customers
     from segments.pre_period import baselines_from_cells
     from segments.validate import arm_shares, validate
 
@@ -340,22 +346,24 @@ def validate_segments(
     control, treatment, share = arm_shares(config, traffic)
     baselines = None
     if config is not None:  # the control arm's baselines, from the engine's sums
-        cells = aggregate(open_dataset(Path(dataset)), config, segment_set)
+        with engine_errors():
+            cells = aggregate(open_dataset(Path(dataset)), config, segment_set)
         baselines = baselines_from_cells(cells, config, sizes=traffic is None)
-    return validate(
-        customers,
-        segment_set,
-        as_of=start,
-        metrics=metrics or {},
-        covariates=cuped,
-        baselines=baselines,
-        alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
-        power=power,
-        target_lift=target_lift,
-        control_share=control,
-        treatment_share=treatment,
-        traffic=share,
-    )
+    with engine_errors():
+        return validate(
+            customers,
+            segment_set,
+            as_of=start,
+            metrics=metrics or {},
+            covariates=cuped,
+            baselines=baselines,
+            alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
+            power=power,
+            target_lift=target_lift,
+            control_share=control,
+            treatment_share=treatment,
+            traffic=share,
+        )
 
 
 def show_segments(
@@ -371,13 +379,14 @@ def show_segments(
     the first assignment); segments under the file's ``min_size`` show neither.
     """
     from experiment.engine.baseline import analysis_start
-    from experiment.engine.dataset import open_customers
+    from experiment.engine.dataset import engine_errors, open_customers
     from segments.validate import segment_profiles
 
     segment_set = _segment_file(segments)
     start = analysis_start(Path(dataset), as_of, None)
     customers = open_customers(Path(dataset))
-    return segment_profiles(customers, segment_set, as_of=start, sample=sample)
+    with engine_errors():
+        return segment_profiles(customers, segment_set, as_of=start, sample=sample)
 
 
 def fit_segments(
@@ -387,6 +396,8 @@ def fit_segments(
 
     Returns the fitted models by segment name (empty when there are none).
     """
+    from experiment.engine.dataset import engine_errors
     from segments.validate import fit_in_folder
 
-    return fit_in_folder(_segment_file(segments), Path(dataset), as_of=as_of)
+    with engine_errors():
+        return fit_in_folder(_segment_file(segments), Path(dataset), as_of=as_of)

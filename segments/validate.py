@@ -144,7 +144,9 @@ def validate(
     )
 
 
-def _warnings(segment_set: SegmentSet, twins: dict[str, str], shadowed: list[str]) -> tuple[str, ...]:
+def _warnings(
+    segment_set: SegmentSet, twins: dict[str, str], shadowed: list[str]
+) -> tuple[str, ...]:
     source = segment_set.source
     return (
         *(

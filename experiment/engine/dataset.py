@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "REQUIRED_COLUMNS",
     "Dataset",
+    "engine_errors",
     "event_tables",
     "find_table",
     "memory_bound",
@@ -90,11 +91,18 @@ def _register(con: ibis.BaseBackend, files: TableFiles, name: str) -> ir.Table:
 def read_table(con: ibis.BaseBackend, source: str, name: str) -> ir.Table:
     """Register a Parquet source of :func:`find_table`; unreadable files are a DataError."""
     path = Path(source)
-    folder, table = (path.parent.parent, path.parent.name) if "*" in path.name else (
-        path.parent,
-        path.stem,
+    folder, table = (
+        (path.parent.parent, path.parent.name)
+        if "*" in path.name
+        else (
+            path.parent,
+            path.stem,
+        )
     )
-    return _register(con, _require(folder, table), name)
+    files = _require(folder, table)
+    if table in CONTRACT:  # a table registered under another name keeps its contract
+        check_columns(files, CONTRACT[table])
+    return _register(con, files, name)
 
 
 def _checked(folder: Path, names: tuple[str, ...]) -> dict[str, TableFiles]:
@@ -196,19 +204,47 @@ def event_tables(folder: Path, customers: ir.Table) -> tuple[ir.Table, ir.Table 
     return found["events"], found.get("assignments")
 
 
+_FILE = re.compile(r'file "([^"]+)"')
+
+
+def _corrupt(exc: Exception) -> DataError:
+    """A read DuckDB gave up halfway (a damaged page behind a valid footer), as one line."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0]
+    found = _FILE.search(text)
+    where = found.group(1) if found else "dataset"
+    reason = text.split(": ")[-1][:200]
+    return DataError(f"{where}: cannot read as Parquet: corrupt data ({reason}); rewrite the file")
+
+
+@contextlib.contextmanager
+def engine_errors() -> Iterator[None]:
+    """Turn DuckDB failing to read a damaged file (found only mid-query) into a DataError."""
+    import duckdb
+
+    try:
+        yield
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        text = str(exc).lower()
+        if "parquet" not in text and "failed to read file" not in text:
+            raise  # e.g. the spill folder: not the data's fault
+        raise _corrupt(exc) from None
+
+
 @contextlib.contextmanager
 def memory_bound(memory_limit: str | None) -> Iterator[None]:
     """Turn DuckDB running out of memory under ``memory_limit`` into a one-line ConfigError.
 
-    Other errors pass through; without a limit, running out of memory is not
-    the user's setting to fix, so it passes through too.
+    Damaged files found mid-query become a DataError (:func:`engine_errors`). Other
+    errors pass through; without a limit, running out of memory is not the user's
+    setting to fix, so it passes through too.
     """
     import duckdb
 
     from experiment.errors import ConfigError
 
     try:
-        yield
+        with engine_errors():
+            yield
     except (duckdb.OutOfMemoryException, DataError) as exc:
         cause = exc.__cause__ or exc.__context__  # read_table's DataError hides its cause
         oom = isinstance(exc, duckdb.OutOfMemoryException) or isinstance(

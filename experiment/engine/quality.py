@@ -163,7 +163,9 @@ def table_checks(
 
 
 def _segment_warnings(
-    customers: ir.Table, segments: tuple[SegmentSet, dict[str, ir.BooleanValue]], row: dict[str, Any]
+    customers: ir.Table,
+    segments: tuple[SegmentSet, dict[str, ir.BooleanValue]],
+    row: dict[str, Any],
 ) -> tuple[str, ...]:
     segment_set, masks = segments
     twins = duplicates(list(masks), row)
