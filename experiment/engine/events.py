@@ -36,7 +36,7 @@ def event_value(events: ir.Table, measure: Measure, metric: MetricSpec) -> ir.Fl
     if not dtype.is_numeric() or dtype.is_boolean():
         raise DataError(
             f"events: column {measure.value!r} (the value metric {metric.name!r} sums): "
-            f"found {dtype}, expected a number (integer, float or decimal); write amounts "
+            f"found {'null (no value at all)' if dtype.is_null() else dtype}, expected a number (integer, float or decimal); write amounts "
             "as numbers, without currency signs"
         )
     value: ir.FloatingValue = events[measure.value].cast("float64")
