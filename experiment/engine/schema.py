@@ -100,7 +100,7 @@ def _unreadable(path: Path, exc: Exception) -> DataError:
     elif isinstance(exc, IsADirectoryError):
         why = "is a folder; a table is NAME.parquet or a folder NAME/ of .parquet parts"
     else:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        first = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:160]
         why = f"not a readable Parquet file, truncated or another format ({first})"
     return DataError(f"{path}: cannot read as Parquet: {why}")
 
