@@ -36,7 +36,7 @@ def event_value(events: ir.Table, measure: Measure, metric: MetricSpec) -> ir.Fl
     if not dtype.is_numeric() or dtype.is_boolean():
         raise DataError(
             f"events: column {measure.value!r} (the value metric {metric.name!r} sums): "
-            f"found {'null (no value at all)' if dtype.is_null() else dtype}, expected a number (integer, float or decimal); write amounts "
+            f"found {_shown(dtype)}, expected a number (integer, float or decimal); write amounts "
             "as numbers, without currency signs"
         )
     value: ir.FloatingValue = events[measure.value].cast("float64")
@@ -58,3 +58,9 @@ def invalid(value: ir.FloatingValue) -> ir.BooleanValue:
     """NaN, ±inf or negative (null is missing, not invalid)."""
     bad: ir.BooleanValue = value.isnan() | value.isinf() | (value < 0)
     return bad.fill_null(False)
+
+
+def _shown(dtype: object) -> str:
+    """A column type for a message (an all-null Parquet column has no usable name)."""
+    text = str(dtype)
+    return "null (no value at all)" if "NULL" in text or text == "null" else text
