@@ -18,7 +18,6 @@ from segments.rules import BoolOp, Column, Compare, Const, ConstList, Not
 
 if TYPE_CHECKING:
     import datetime as dt
-
     from collections.abc import Iterator
 
     import ibis.expr.types as ir

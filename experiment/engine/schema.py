@@ -193,7 +193,9 @@ def check_columns(
                 f"expected {_EXPECTED[kind]}"
             )
     if not empty_ok and table.rows == 0:
-        raise DataError(f"{where}: table '{table.name}' is empty (0 rows); expected at least one row")
+        raise DataError(
+            f"{where}: table '{table.name}' is empty (0 rows); expected at least one row"
+        )
 
 
 def check_ids(folder: Path, tables: list[TableFiles]) -> None:
