@@ -231,7 +231,7 @@ def plan_power(
             update={"window": config.window.model_copy(update={"days": days})}
         )
     segment_set = _load_segment_set(segments, config)
-    with engine_errors():
+    with engine_errors():  # a damaged page, found mid-query, is one line
         base = baseline_sums(dataset, config, segment_set)
     rate = users_per_day
     return power_plan(base, config, lift=lift, power=power, users_per_day=rate, traffic=traffic)
@@ -333,9 +333,8 @@ def validate_segments(
             traffic × (1 − holdout), else 1); unset: an experiment's current arm sizes.
         cuped: CUPED covariate column per ``metrics`` name (the MDE shrinks by ``ρ²``).
     """
-    from experiment.engine import aggregate, open_dataset
     from experiment.engine.baseline import analysis_start
-    from experiment.engine.dataset import engine_errors, open_customers
+    from experiment.engine.dataset import open_customers
     from segments.pre_period import baselines_from_cells
     from segments.validate import arm_shares, validate
 
@@ -346,24 +345,22 @@ def validate_segments(
     control, treatment, share = arm_shares(config, traffic)
     baselines = None
     if config is not None:  # the control arm's baselines, from the engine's sums
-        with engine_errors():
-            cells = aggregate(open_dataset(Path(dataset)), config, segment_set)
+        cells = compute_sums(Path(dataset), config, segments=segment_set)
         baselines = baselines_from_cells(cells, config, sizes=traffic is None)
-    with engine_errors():
-        return validate(
-            customers,
-            segment_set,
-            as_of=start,
-            metrics=metrics or {},
-            covariates=cuped,
-            baselines=baselines,
-            alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
-            power=power,
-            target_lift=target_lift,
-            control_share=control,
-            treatment_share=treatment,
-            traffic=share,
-        )
+    return validate(
+        customers,
+        segment_set,
+        as_of=start,
+        metrics=metrics or {},
+        covariates=cuped,
+        baselines=baselines,
+        alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
+        power=power,
+        target_lift=target_lift,
+        control_share=control,
+        treatment_share=treatment,
+        traffic=share,
+    )
 
 
 def show_segments(
@@ -379,14 +376,13 @@ def show_segments(
     the first assignment); segments under the file's ``min_size`` show neither.
     """
     from experiment.engine.baseline import analysis_start
-    from experiment.engine.dataset import engine_errors, open_customers
+    from experiment.engine.dataset import open_customers
     from segments.validate import segment_profiles
 
     segment_set = _segment_file(segments)
     start = analysis_start(Path(dataset), as_of, None)
     customers = open_customers(Path(dataset))
-    with engine_errors():
-        return segment_profiles(customers, segment_set, as_of=start, sample=sample)
+    return segment_profiles(customers, segment_set, as_of=start, sample=sample)
 
 
 def fit_segments(
@@ -396,8 +392,6 @@ def fit_segments(
 
     Returns the fitted models by segment name (empty when there are none).
     """
-    from experiment.engine.dataset import engine_errors
     from segments.validate import fit_in_folder
 
-    with engine_errors():
-        return fit_in_folder(_segment_file(segments), Path(dataset), as_of=as_of)
+    return fit_in_folder(_segment_file(segments), Path(dataset), as_of=as_of)

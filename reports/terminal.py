@@ -141,7 +141,11 @@ def quality_lines(results: AnalysisResults) -> list[str]:
 
     found = results.data_quality
     warnings = [f"[bold yellow]warning: {escape(c.message)}[/]" for c in found.warnings]
-    notes = [f"[dim]data quality: {escape(c.message)}[/]" for c in found.notes]
+    notes = [
+        f"[dim]data quality: {escape(c.message)}[/]"
+        for c in found.checks
+        if c.count > 0 and c not in found.warnings
+    ]
     return warnings + notes
 
 

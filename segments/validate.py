@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.engine.dataset import engine_errors
 from experiment.results.validation import SegmentCheck, ValidationReport
 from segments.compile import compile_segments
 from segments.membership import absent_categories, duplicates, fingerprints
@@ -58,6 +59,7 @@ DUPLICATE = "DUPLICATE"
 _MAX_OVERLAP = 80
 
 
+@engine_errors()
 def validate(
     table: ir.Table,
     segment_set: SegmentSet,
@@ -93,14 +95,9 @@ def validate(
     Raises:
         RuleError: a rule, metric or model does not fit the table.
     """
-    masks = compile_segments(segment_set, table, as_of=as_of)
+    masks, row = _compiled(table, segment_set, as_of)
     names = list(masks)
-    raw = masks
-    if segment_set.exclusive:  # what each rule matches before earlier segments take theirs
-        raw = compile_segments(replace(segment_set, exclusive=False), table, as_of=as_of)
-    row = _counts(table, masks, raw)
-    twins = duplicates(names, row)
-    shadowed = [n for i, n in enumerate(names) if not row[f"n_{i}"] and row.get(f"r_{i}")]
+    twins, shadowed = duplicates(names, row), _shadowed(names, row)
     population = int(row["population"])
     sizes = np.array([int(row[f"n_{i}"] or 0) for i in range(len(names))], dtype=np.float64)
     all_baselines = dict(baselines or {})
@@ -142,6 +139,22 @@ def validate(
         users_per_arm_share=traffic * min(control_share, treatment_share),
         warnings=warnings,
     )
+
+
+def _shadowed(names: list[str], row: dict[str, Any]) -> list[str]:
+    """Segments of an exclusive file whose rule matches customers that earlier ones took."""
+    return [n for i, n in enumerate(names) if not row[f"n_{i}"] and row.get(f"r_{i}")]
+
+
+def _compiled(
+    table: ir.Table, segment_set: SegmentSet, as_of: dt.datetime | None
+) -> tuple[dict[str, ir.BooleanValue], dict[str, Any]]:
+    """The segments' masks and the row of the one counting query (:func:`_counts`)."""
+    masks = compile_segments(segment_set, table, as_of=as_of)
+    raw = masks
+    if segment_set.exclusive:  # what each rule matches before earlier segments take theirs
+        raw = compile_segments(replace(segment_set, exclusive=False), table, as_of=as_of)
+    return masks, _counts(table, masks, raw)
 
 
 def _warnings(
@@ -273,6 +286,7 @@ def _profiles(
     return rows
 
 
+@engine_errors()
 def segment_profiles(
     table: ir.Table, segment_set: SegmentSet, *, as_of: dt.datetime | None, sample: int
 ) -> list[dict[str, Any]]:
@@ -320,6 +334,7 @@ def arm_shares(
     return control, treatment, share
 
 
+@engine_errors()
 def fit_in_folder(
     segment_set: SegmentSet, folder: Path, *, as_of: dt.datetime | None
 ) -> dict[str, Any]:

@@ -134,9 +134,9 @@ class DataQualityCheck:
     ``name`` is one of ``multiple_arms``, ``duplicate_customers``,
     ``assignments_without_customer``, ``events_before_assignment``,
     ``events_outside_window``, ``invalid_revenue``, ``metric_without_events``,
-    ``empty_segments``; ``action`` one of ``excluded``, ``counted``, ``error``;
-    ``severity`` one of ``info`` (expected, handled), ``warning`` (changes the
-    reading of the results), ``error``.
+    ``empty_segments``, ``segment_definitions``; ``action`` one of ``excluded``,
+    ``counted``, ``error``; ``severity`` one of ``info`` (expected, handled),
+    ``warning`` (changes the reading of the results), ``error``.
     """
 
     name: str
@@ -154,13 +154,8 @@ class DataQuality:
 
     @property
     def warnings(self) -> tuple[DataQualityCheck, ...]:
-        """The checks that found something that changes the reading of the results."""
+        """The checks whose findings change the reading of the results (not ``info``)."""
         return tuple(c for c in self.checks if c.count > 0 and c.severity != "info")
-
-    @property
-    def notes(self) -> tuple[DataQualityCheck, ...]:
-        """The checks that found something expected and handled (``info``)."""
-        return tuple(c for c in self.checks if c.count > 0 and c.severity == "info")
 
 
 @dataclass(frozen=True, kw_only=True)
