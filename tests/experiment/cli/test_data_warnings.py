@@ -57,7 +57,8 @@ def test_analyze_prints_segment_warnings_first_and_keeps_them(data, tmp_path):
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     table = next(i for i, line in enumerate(lines) if "lift vs control" in line)
     warned = [i for i, line in enumerate(lines) if line.startswith("warning: ")]
-    assert warned and max(warned) < table  # on top of the tables
+    assert warned
+    assert max(warned) < table  # on top of the tables
     text = " ".join(result.stdout.split())
     assert "segment(s) 'bronz' have no assigned users" in text
     assert "'buyers_again' has exactly the members of 'buyers'" in text

@@ -74,7 +74,7 @@ def test_check_columns_names_file_column_found_and_expected(data):
 def test_unreadable_file_is_permission_denied(data):
     (data / "events.parquet").chmod(0)
     with pytest.raises(
-        DataError, match="events.parquet: cannot read as Parquet: permission denied"
+        DataError, match=r"events\.parquet: cannot read as Parquet: permission denied"
     ):
         open_dataset(data)
 
