@@ -292,7 +292,8 @@ def segment_profiles(
 ) -> list[dict[str, Any]]:
     """Per segment its size and ``sample`` anonymised member profiles (``exp segments show``).
 
-    Segments under the file's ``min_size`` show neither (``users`` is ``None``).
+    Segments under the file's ``min_size`` show neither (``users`` is ``None``);
+    an empty segment shows its 0.
     """
     masks = compile_segments(segment_set, table, as_of=as_of)
     counts = (
@@ -305,7 +306,7 @@ def segment_profiles(
     result: list[dict[str, Any]] = []
     for i, (name, mask) in enumerate(masks.items()):
         size = int(counts[f"n_{i}"] or 0)
-        hidden = size < segment_set.min_size
+        hidden = 0 < size < segment_set.min_size  # an empty segment reveals no one
         result.append(
             {
                 "segment": name,
