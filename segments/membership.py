@@ -105,7 +105,7 @@ def absent_categories(table: ir.Table, segment_set: SegmentSet) -> tuple[str, ..
         present = sorted(str(v) for v in counts.column(0).to_pylist() if v is not None)
         close = difflib.get_close_matches(value, present, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        shown = ", ".join(present[:20]) + (", …" if len(present) > 20 else "")
+        shown = ", ".join(map(repr, present[:20])) + (", …" if len(present) > 20 else "")
         out.append(
             f"{segment_set.source}: segment {name!r}: value {value!r} never occurs in column "
             f"{column!r}; {hint}values present: {shown or 'none'}"

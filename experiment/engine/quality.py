@@ -180,7 +180,11 @@ def _segment_warnings(
 
 
 def _present(column: ir.Column, limit: int = 200) -> list[str]:
-    """The distinct values of a column (the most frequent ``limit``), as text."""
+    """The distinct values of a column (the most frequent ``limit``), as text.
+
+    Messages show them with ``repr``: a value from the data never reaches a
+    terminal as a control character.
+    """
     counts = column.value_counts().to_pyarrow()
     pairs = zip(counts.column(0).to_pylist(), counts.column(1).to_pylist(), strict=True)
     ranked = sorted(pairs, key=lambda p: (-int(p[1]), str(p[0])))[:limit]
@@ -196,7 +200,7 @@ def _unknown_event(dataset: Dataset, config: ExperimentConfig, kind: str) -> Non
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise DataError(
         f"experiment {config.name!r}: metric {metric!r}: event {kind!r} never occurs "
-        f"in the events table; events present: {', '.join(present) or 'none'}{hint}"
+        f"in the events table; events present: {', '.join(map(repr, present)) or 'none'}{hint}"
     )
 
 
@@ -211,5 +215,5 @@ def _check_arms(dataset: Dataset, config: ExperimentConfig) -> None:
         raise DataError(
             f"{dataset.path}: assignments of experiment {config.name!r} hold arm(s) "
             f"{', '.join(map(repr, extra))} that the experiment file lacks; its arms are: "
-            f"{', '.join(config.arms)} (add them, or fix the assignments)"
+            f"{', '.join(map(repr, config.arms))} (add them, or fix the assignments)"
         )

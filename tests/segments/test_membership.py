@@ -80,7 +80,7 @@ def test_absent_categories_name_segment_value_and_close_match():
     assert "segment 'negated': value 'platinum' never occurs in column 'tier'" in platinum
     assert "did you mean" not in platinum
     assert bronz.startswith("s.yaml: segment 'typo': value 'bronz' never occurs")
-    assert "did you mean 'bronze'? values present: bronze, gold, silver" in bronz
+    assert "did you mean 'bronze'? values present: 'bronze', 'gold', 'silver'" in bronz
 
 
 def test_absent_categories_ignores_nulls():
