@@ -65,6 +65,7 @@ def test_check_columns_names_file_column_found_and_expected(data):
     pq.write_table(pa.table({"user_id": [1.5], "ts": ["2026-01-01"], "event": ["x"]}),
                    data / "events.parquet")  # fmt: skip
     found = inspect_table(data, "events")
+    assert found is not None
     with pytest.raises(DataError, match=r"events.parquet: table 'events': column 'user_id': "
                        r"found double, expected string or integer"):  # fmt: skip
         check_columns(found, CONTRACT["events"])
