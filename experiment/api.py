@@ -225,6 +225,7 @@ def plan_power(
     """
     from experiment.analysis.power import power_plan
     from experiment.engine.baseline import baseline_sums
+    from experiment.engine.dataset import engine_errors
 
     config = _load_config(experiment)
     if days is not None:
@@ -232,7 +233,8 @@ def plan_power(
             update={"window": config.window.model_copy(update={"days": days})}
         )
     segment_set = _load_segment_set(segments, config)
-    base = baseline_sums(dataset, config, segment_set)
+    with engine_errors():  # a damaged page, found mid-query, is one line
+        base = baseline_sums(dataset, config, segment_set)
     rate = users_per_day
     return power_plan(base, config, lift=lift, power=power, users_per_day=rate, traffic=traffic)
 
@@ -250,11 +252,13 @@ def assign_dataset(
     (default: the current time). Other experiments' rows are kept.
     """
     from experiment.engine.assign import assign_customers
+    from experiment.engine.dataset import engine_errors
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(None, config)
     when = now if now is not None else dt.datetime.now(dt.UTC)
-    return assign_customers(Path(dataset), config, segment_set, now=when)
+    with engine_errors():
+        return assign_customers(Path(dataset), config, segment_set, now=when)
 
 
 def refine(
@@ -282,21 +286,23 @@ def refine(
         min_size: Smallest side of a cut (default: the segments file's min_size).
         progress: Called with (done, total, label) as attribute scans finish.
     """
+    from experiment.engine.dataset import engine_errors
     from segments.refine import refine as run_refine
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(None, config)
-    return run_refine(
-        _open(dataset),
-        config,
-        segment_set,
-        metric=metric,
-        arm=arm,
-        attributes=attributes,
-        seed=seed,
-        min_size=min_size,
-        progress=progress,
-    )
+    with engine_errors():
+        return run_refine(
+            _open(dataset),
+            config,
+            segment_set,
+            metric=metric,
+            arm=arm,
+            attributes=attributes,
+            seed=seed,
+            min_size=min_size,
+            progress=progress,
+        )
 
 
 def validate_segments(
@@ -329,7 +335,6 @@ def validate_segments(
             traffic × (1 − holdout), else 1); unset: an experiment's current arm sizes.
         cuped: CUPED covariate column per ``metrics`` name (the MDE shrinks by ``ρ²``).
     """
-    from experiment.engine import aggregate, open_dataset
     from experiment.engine.baseline import analysis_start
     from experiment.engine.dataset import open_customers
     from segments.pre_period import baselines_from_cells
@@ -342,7 +347,7 @@ def validate_segments(
     control, treatment, share = arm_shares(config, traffic)
     baselines = None
     if config is not None:  # the control arm's baselines, from the engine's sums
-        cells = aggregate(open_dataset(Path(dataset)), config, segment_set)
+        cells = compute_sums(Path(dataset), config, segments=segment_set)
         baselines = baselines_from_cells(cells, config, sizes=traffic is None)
     return validate(
         customers,

@@ -205,11 +205,15 @@ class QualityCounts:
         events_before_assignment: Events of the metrics' event types, in the window,
             before the user's assignment (other event types are not read).
         events_outside_window: Events outside the analysis window (of any user).
+        events_total: Every event of the events table (0: not counted, older sums).
+        events_before_window: Of ``events_outside_window``, those before the window.
         invalid_revenue: Metric values (``value`` columns) that are NaN, ±inf or
             negative, among the window's events of the metrics' event types (every
             user's, assigned or not: a check of the events table).
         revenue_values: Non-null metric values examined (the share's denominator).
         value_columns: The ``value`` columns examined.
+        segment_warnings: Segments with the same members as an earlier one, and rule
+            values no customer has (one message each).
     """
 
     multiple_arms: int = 0
@@ -217,9 +221,12 @@ class QualityCounts:
     assignments_without_customer: int = 0
     events_before_assignment: int = 0
     events_outside_window: int = 0
+    events_total: int = 0
+    events_before_window: int = 0
     invalid_revenue: int = 0
     revenue_values: int = 0
     value_columns: tuple[str, ...] = ()
+    segment_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -119,7 +119,8 @@ def validation_lines(report: ValidationReport) -> list[RenderableType]:
         if report.exclusive
         else "overlapping (each segment analysed on its own)"
     )
-    out: list[RenderableType] = [
+    out: list[RenderableType] = [f"[bold yellow]warning: {escape(w)}[/]" for w in report.warnings]
+    out += [
         f"[bold]{escape(report.source)}[/]: {len(report.segments)} segments, {kind}",
         f"population {report.population:,}; coverage {_pct(report.coverage)}; "
         f"MDE at alpha {report.alpha:g}, power {report.power:g}, "

@@ -170,18 +170,23 @@ def balance_line(results: AnalysisResults) -> str:
     )
 
 
-_SEVERITY_STYLE = {"info": "dim", "warning": "yellow", "error": "bold red"}
-
-
 def quality_lines(results: AnalysisResults) -> list[str]:
-    """One line with rich markup per data-quality check that found something."""
+    """Data-quality lines with rich markup: the warnings block first, then the notes.
+
+    Warnings (checks that change the reading of the results) are yellow and
+    come first, so they sit at the top of the output; checks that found
+    something expected and handled follow in grey.
+    """
     from rich.markup import escape
 
-    return [
-        f"[{_SEVERITY_STYLE.get(c.severity, 'dim')}]data quality: {escape(c.message)}[/]"
-        for c in results.data_quality.checks
-        if c.count > 0
+    found = results.data_quality
+    warnings = [f"[bold yellow]warning: {escape(c.message)}[/]" for c in found.warnings]
+    notes = [
+        f"[dim]data quality: {escape(c.message)}[/]"
+        for c in found.checks
+        if c.count > 0 and c not in found.warnings
     ]
+    return warnings + notes
 
 
 def decision_table(results: AnalysisResults) -> Table:

@@ -8,20 +8,28 @@ per (segment, metric) is :func:`experiment.stats.mde_cell`, the one ``exp
 analyze`` and ``exp power`` report, with the experiment's alpha, power, traffic
 and allocation, and the variance shrunk by the CUPED reduction ``ρ²``. A segment
 fails a check when it is under the privacy floor ``min_size`` (its numbers are
-then never shown), empty, or UNDERPOWERED (its MDE exceeds the target lift).
+then never shown), EMPTY (no customer matches; 0 reveals no one, so it is shown),
+SHADOWED (exclusive files: every customer it matches is taken by an earlier
+segment), DUPLICATE (the same members as an earlier segment) or UNDERPOWERED
+(its MDE exceeds the target lift). A rule constant no customer has
+(``loyalty_tier in ['bronz']``) is a warning with a close match
+(:func:`segments.membership.absent_categories`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.engine.dataset import engine_errors
 from experiment.results.validation import SegmentCheck, ValidationReport
 from segments.compile import compile_segments
+from segments.membership import absent_categories, duplicates, fingerprints
 from segments.pre_period import Baseline, baselines_from_columns
 
 if TYPE_CHECKING:
@@ -46,9 +54,12 @@ __all__ = [
 BELOW_MIN_SIZE = "BELOW_MIN_SIZE"
 UNDERPOWERED = "UNDERPOWERED"
 EMPTY = "EMPTY"
+SHADOWED = "SHADOWED"
+DUPLICATE = "DUPLICATE"
 _MAX_OVERLAP = 80
 
 
+@engine_errors()
 def validate(
     table: ir.Table,
     segment_set: SegmentSet,
@@ -84,9 +95,9 @@ def validate(
     Raises:
         RuleError: a rule, metric or model does not fit the table.
     """
-    masks = compile_segments(segment_set, table, as_of=as_of)
+    masks, row = _compiled(table, segment_set, as_of)
     names = list(masks)
-    row = _counts(table, masks)
+    twins, shadowed = duplicates(names, row), _shadowed(names, row)
     population = int(row["population"])
     sizes = np.array([int(row[f"n_{i}"] or 0) for i in range(len(names))], dtype=np.float64)
     all_baselines = dict(baselines or {})
@@ -107,9 +118,12 @@ def validate(
             mde_rel={m: float(v.mde_rel[i]) for m, v in mdes.items()},
             baseline={m: float(b.mean[i]) for m, b in all_baselines.items()},
             reduction={m: float(r[i]) for m, r in cuped.items() if r is not None},
+            shadowed=name in shadowed,
+            duplicate=name in twins,
         )
         for i, name in enumerate(names)
     )
+    warnings = _warnings(segment_set, twins, shadowed) + absent_categories(table, segment_set)
     return ValidationReport(
         source=segment_set.source,
         exclusive=segment_set.exclusive,
@@ -123,17 +137,62 @@ def validate(
         power=power,
         target_lift=target_lift,
         users_per_arm_share=traffic * min(control_share, treatment_share),
+        warnings=warnings,
     )
 
 
-def _counts(table: ir.Table, masks: dict[str, ir.BooleanValue]) -> dict[str, Any]:
-    """One query: population, segment sizes, pairwise overlaps and coverage."""
+def _shadowed(names: list[str], row: dict[str, Any]) -> list[str]:
+    """Segments of an exclusive file whose rule matches customers that earlier ones took."""
+    return [n for i, n in enumerate(names) if not row[f"n_{i}"] and row.get(f"r_{i}")]
+
+
+def _compiled(
+    table: ir.Table, segment_set: SegmentSet, as_of: dt.datetime | None
+) -> tuple[dict[str, ir.BooleanValue], dict[str, Any]]:
+    """The segments' masks and the row of the one counting query (:func:`_counts`)."""
+    masks = compile_segments(segment_set, table, as_of=as_of)
+    raw = masks
+    if segment_set.exclusive:  # what each rule matches before earlier segments take theirs
+        raw = compile_segments(replace(segment_set, exclusive=False), table, as_of=as_of)
+    return masks, _counts(table, masks, raw)
+
+
+def _warnings(
+    segment_set: SegmentSet, twins: dict[str, str], shadowed: list[str]
+) -> tuple[str, ...]:
+    source = segment_set.source
+    return (
+        *(
+            f"{source}: segment {name!r} has exactly the members of {first!r} (a duplicate "
+            "under another name)"
+            for name, first in twins.items()
+        ),
+        *(
+            f"{source}: segment {name!r} is empty: every customer it matches is taken by an "
+            "earlier segment (exclusive file: first match wins)"
+            for name in shadowed
+        ),
+    )
+
+
+def _counts(
+    table: ir.Table, masks: dict[str, ir.BooleanValue], raw: dict[str, ir.BooleanValue]
+) -> dict[str, Any]:
+    """One query: population, sizes, raw sizes, fingerprints, pairwise overlaps, coverage."""
     # project the masks once, so the engine evaluates each rule once per row
-    flags = table.select(**{f"s{i}": m for i, m in enumerate(masks.values())}) if masks else table
+    cols = {f"s{i}": m for i, m in enumerate(masks.values())}
+    if raw is not masks:
+        cols |= {f"r{i}": raw[name] for i, name in enumerate(masks) if name in raw}
+    ids = ["user_id"] if "user_id" in table.columns else []
+    flags = table.select(*ids, **cols) if masks else table
     exprs = [flags[f"s{i}"] for i in range(len(masks))]
     aggs: dict[str, Any] = {"population": flags.count()}
+    if ids:
+        aggs |= fingerprints(flags, dict(zip(masks, exprs, strict=True)))
     for i, mask in enumerate(exprs):
         aggs[f"n_{i}"] = mask.sum()
+        if f"r{i}" in cols:
+            aggs[f"r_{i}"] = flags[f"r{i}"].sum()
     if len(exprs) <= _MAX_OVERLAP:
         for i in range(len(exprs)):
             for j in range(i + 1, len(exprs)):
@@ -172,12 +231,18 @@ def _check(
     mde_rel: dict[str, float],
     baseline: dict[str, float],
     reduction: dict[str, float],
+    shadowed: bool = False,
+    duplicate: bool = False,
 ) -> SegmentCheck:
-    suppressed = size < floor
+    suppressed = 0 < size < floor  # an empty segment reveals no one: it shows as empty
     flags: list[str] = []
     if size == 0:
-        flags.append(EMPTY)
-    if suppressed:
+        flags.append(SHADOWED if shadowed else EMPTY)
+    if duplicate:
+        flags.append(DUPLICATE)
+    if size == 0:
+        pass  # no MDE to speak of: the segment cannot run
+    elif suppressed:
         flags.append(BELOW_MIN_SIZE)
     elif any(not r <= target_lift for r in mde_rel.values()):  # nan MDE is underpowered too
         flags.append(UNDERPOWERED)
@@ -221,12 +286,14 @@ def _profiles(
     return rows
 
 
+@engine_errors()
 def segment_profiles(
     table: ir.Table, segment_set: SegmentSet, *, as_of: dt.datetime | None, sample: int
 ) -> list[dict[str, Any]]:
     """Per segment its size and ``sample`` anonymised member profiles (``exp segments show``).
 
-    Segments under the file's ``min_size`` show neither (``users`` is ``None``).
+    Segments under the file's ``min_size`` show neither (``users`` is ``None``);
+    an empty segment shows its 0.
     """
     masks = compile_segments(segment_set, table, as_of=as_of)
     counts = (
@@ -239,7 +306,7 @@ def segment_profiles(
     result: list[dict[str, Any]] = []
     for i, (name, mask) in enumerate(masks.items()):
         size = int(counts[f"n_{i}"] or 0)
-        hidden = size < segment_set.min_size
+        hidden = 0 < size < segment_set.min_size  # an empty segment reveals no one
         result.append(
             {
                 "segment": name,
@@ -268,6 +335,7 @@ def arm_shares(
     return control, treatment, share
 
 
+@engine_errors()
 def fit_in_folder(
     segment_set: SegmentSet, folder: Path, *, as_of: dt.datetime | None
 ) -> dict[str, Any]:

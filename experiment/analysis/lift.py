@@ -26,7 +26,7 @@ from experiment.analysis.families import correct_families
 from experiment.analysis.impact import add_impact
 from experiment.analysis.mde import cell_mde
 from experiment.analysis.privacy import hidden_segments, suppress
-from experiment.analysis.quality import quality_checks
+from experiment.analysis.quality import data_quality as quality_of
 from experiment.analysis.rows import Comparison, method_label, result_rows
 from experiment.analysis.srm import srm
 from experiment.analysis.timeline import timeline_points
@@ -76,7 +76,7 @@ def analyze_cells(
     (:mod:`~experiment.analysis.families`); the segments the privacy floor withholds
     are counted in or excluded from them by ``correction_suppressed``.
     """
-    data_quality = quality_checks(cells.quality, invalid_threshold=config.invalid_revenue_threshold)
+    data_quality = quality_of(cells, config)
     covariates = {m.name: m.cuped for m in config.metrics if m.name in cells.cuped and m.cuped}
     segments = _segment_infos(cells, segment_set)
     floor = segment_set.min_size if segment_set is not None else 0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from experiment.engine import Dataset, aggregate
-from experiment.engine.dataset import open_pre_launch
+from experiment.engine.dataset import find_table, open_pre_launch, read_table
 from experiment.errors import DataError
 
 if TYPE_CHECKING:
@@ -144,10 +144,10 @@ def analysis_start(
     if as_of is None and config is not None:
         as_of = config.window.start
     if as_of is None:
-        path = Path(folder) / "assignments.parquet"
-        if path.is_file():
+        source = find_table(Path(folder), "assignments")  # checked: bad files are one line
+        if source is not None:
             con = ibis.duckdb.connect()
-            first = con.read_parquet(str(path)).assigned_at.min().to_pyarrow().as_py()
+            first = read_table(con, source, "assignments").assigned_at.min().to_pyarrow().as_py()
             con.disconnect()
             as_of = first
     if as_of is not None and as_of.tzinfo is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from experiment.engine.schema import CONTRACT, TableFiles, check_columns, check_ids, inspect_table
 from experiment.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "REQUIRED_COLUMNS",
     "Dataset",
+    "engine_errors",
     "event_tables",
     "find_table",
     "memory_bound",
@@ -35,11 +37,7 @@ __all__ = [
 
 _SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B)", re.IGNORECASE)
 
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": ("user_id",),
-    "events": ("user_id", "ts", "event"),
-    "assignments": ("user_id", "experiment", "arm", "assigned_at"),
-}
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {n: tuple(c) for n, c in CONTRACT.items()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,43 +52,66 @@ class Dataset:
 
 
 def find_table(folder: Path, name: str) -> str | None:
-    """The Parquet source of table ``name`` in a dataset folder, or ``None``."""
-    single = folder / f"{name}.parquet"
-    if single.is_file():
-        return str(single)
-    parts = folder / name
-    if parts.is_dir() and any(parts.glob("*.parquet")):
-        return str(parts / "*.parquet")
-    return None
+    """The Parquet source of table ``name`` in a dataset folder, or ``None``.
+
+    Raises:
+        DataError: a file of the table cannot be read, or its folder has no parts.
+    """
+    found = inspect_table(Path(folder), name)
+    return None if found is None else found.source
 
 
-def require_table(folder: Path, name: str) -> str:
-    """Like :func:`find_table`, but a missing table is a :class:`DataError`."""
-    source = find_table(folder, name)
-    if source is None:
+def _require(folder: Path, name: str) -> TableFiles:
+    found = inspect_table(folder, name)
+    if found is None:
         raise DataError(
             f"{folder}: table '{name}' not found; expected {name}.parquet or a folder {name}/ "
             "of Parquet files"
         )
-    return source
+    return found
+
+
+def require_table(folder: Path, name: str) -> str:
+    """Like :func:`find_table`, but a missing table is a :class:`DataError`."""
+    return _require(Path(folder), name).source
+
+
+def _register(con: ibis.BaseBackend, files: TableFiles, name: str) -> ir.Table:
+    """Register checked files on the connection; integer user ids are compared as text."""
+    try:
+        table = con.read_parquet(files.source, table_name=name)
+    except Exception as exc:  # the engine's own error types vary by backend
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{files.source}: cannot read as Parquet ({first})") from None
+    if "user_id" in table.columns and not table.user_id.type().is_string():
+        table = table.mutate(user_id=table.user_id.cast("string"))
+    return table
 
 
 def read_table(con: ibis.BaseBackend, source: str, name: str) -> ir.Table:
-    """Register a Parquet source on the connection; unreadable files are a DataError."""
-    try:
-        return con.read_parquet(source, table_name=name)
-    except Exception as exc:  # the engine's own error types vary by backend
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{source}: cannot read as Parquet ({first})") from None
-
-
-def _check_columns(folder: Path, name: str, table: ir.Table) -> None:
-    missing = [c for c in REQUIRED_COLUMNS[name] if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"{folder}: table '{name}' lacks column(s) {', '.join(missing)}; "
-            f"it has: {', '.join(table.columns)}"
+    """Register a Parquet source of :func:`find_table`; unreadable files are a DataError."""
+    path = Path(source)
+    folder, table = (
+        (path.parent.parent, path.parent.name)
+        if "*" in path.name
+        else (
+            path.parent,
+            path.stem,
         )
+    )
+    files = _require(folder, table)
+    if table in CONTRACT:  # a table registered under another name keeps its contract
+        check_columns(files, CONTRACT[table])
+    return _register(con, files, name)
+
+
+def _checked(folder: Path, names: tuple[str, ...]) -> dict[str, TableFiles]:
+    """Every named table's files, with the contract's columns, types and rows checked."""
+    files = {name: _require(folder, name) for name in names}
+    for name, found in files.items():
+        check_columns(found, CONTRACT[name])
+    check_ids(folder, list(files.values()))
+    return files
 
 
 def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
@@ -101,7 +122,8 @@ def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
     cost of time. ``None`` keeps DuckDB's default (80% of RAM).
 
     Raises:
-        DataError: the folder, a table or a required column is missing.
+        DataError: the folder or a table is missing, unreadable, empty, or a required
+            column is missing or of the wrong type (:mod:`~experiment.engine.schema`).
         ConfigError: ``memory_limit`` is not a size.
     """
     import ibis
@@ -114,6 +136,7 @@ def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
         )
     if not folder.is_dir():
         raise DataError(f"{folder}: dataset folder not found")
+    files = _checked(folder, tuple(CONTRACT))
     con = ibis.duckdb.connect()
     if limit is not None:
         con.raw_sql("SET memory_limit = ?", parameters=[limit]).fetchall()
@@ -121,10 +144,7 @@ def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
     # DuckDB spills to ./.tmp by default: keep it out of the user's working directory
     spill = Path(tempfile.gettempdir()) / "seglift-duckdb"
     con.raw_sql("SET temp_directory = ?", parameters=[str(spill)]).fetchall()
-    tables = {}
-    for name in REQUIRED_COLUMNS:
-        tables[name] = read_table(con, require_table(folder, name), name)
-        _check_columns(folder, name, tables[name])
+    tables = {name: _register(con, found, name) for name, found in files.items()}
     return Dataset(
         path=folder,
         con=con,
@@ -144,13 +164,9 @@ def open_pre_launch(folder: Path) -> tuple[Dataset, bool]:
 
     if not Path(folder).is_dir() or find_table(Path(folder), "assignments") is not None:
         return open_dataset(folder), True
+    files = _checked(Path(folder), ("customers", "events"))
     con = ibis.duckdb.connect()
-    tables = {}
-    for name in ("customers", "events"):
-        tables[name] = read_table(con, require_table(Path(folder), name), name)
-        missing = [c for c in REQUIRED_COLUMNS[name] if c not in tables[name].columns]
-        if missing:
-            raise DataError(f"{folder}: table '{name}' lacks column(s) {', '.join(missing)}")
+    tables = {name: _register(con, found, name) for name, found in files.items()}
     return Dataset(
         path=Path(folder),
         con=con,
@@ -165,38 +181,70 @@ def open_customers(folder: Path) -> ir.Table:
     import ibis
 
     folder = Path(folder)
-    source = find_table(folder, "customers")
-    if source is None:
+    if not folder.is_dir():
+        raise DataError(f"{folder}: dataset folder not found")
+    found = inspect_table(folder, "customers")
+    if found is None:
         raise DataError(f"{folder}: no customers.parquet (or customers/ folder) found")
-    return read_table(ibis.duckdb.connect(), source, "customers")
+    check_columns(found, CONTRACT["customers"])
+    return _register(ibis.duckdb.connect(), found, "customers")
 
 
 def event_tables(folder: Path, customers: ir.Table) -> tuple[ir.Table, ir.Table | None] | None:
     """Events (and assignments, if any) beside the customers, on the same connection."""
     con = customers.get_backend()
-    found = {}
+    found: dict[str, ir.Table] = {}
     for name in ("events", "assignments"):
-        source = find_table(Path(folder), name)
-        if source is not None:
-            found[name] = read_table(con, source, name)
+        files = inspect_table(Path(folder), name)
+        if files is not None:
+            check_columns(files, CONTRACT[name])
+            found[name] = _register(con, files, name)
     if "events" not in found:
         return None
     return found["events"], found.get("assignments")
+
+
+_FILE = re.compile(r'file "([^"]+)"')
+
+
+def _corrupt(exc: Exception) -> DataError:
+    """A read DuckDB gave up halfway (a damaged page behind a valid footer), as one line."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0]
+    found = _FILE.search(text)
+    where = found.group(1) if found else "dataset"
+    reason = text.split(": ")[-1][:200]
+    return DataError(f"{where}: cannot read as Parquet: corrupt data ({reason}); rewrite the file")
+
+
+@contextlib.contextmanager
+def engine_errors() -> Iterator[None]:
+    """Turn DuckDB failing to read a damaged file (found only mid-query) into a DataError."""
+    import duckdb
+
+    try:
+        yield
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        text = str(exc).lower()
+        if "parquet" not in text and "failed to read file" not in text:
+            raise  # e.g. the spill folder: not the data's fault
+        raise _corrupt(exc) from None
 
 
 @contextlib.contextmanager
 def memory_bound(memory_limit: str | None) -> Iterator[None]:
     """Turn DuckDB running out of memory under ``memory_limit`` into a one-line ConfigError.
 
-    Other errors pass through; without a limit, running out of memory is not
-    the user's setting to fix, so it passes through too.
+    Damaged files found mid-query become a DataError (:func:`engine_errors`). Other
+    errors pass through; without a limit, running out of memory is not the user's
+    setting to fix, so it passes through too.
     """
     import duckdb
 
     from experiment.errors import ConfigError
 
     try:
-        yield
+        with engine_errors():
+            yield
     except (duckdb.OutOfMemoryException, DataError) as exc:
         cause = exc.__cause__ or exc.__context__  # read_table's DataError hides its cause
         oom = isinstance(exc, duckdb.OutOfMemoryException) or isinstance(

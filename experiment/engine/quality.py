@@ -10,17 +10,21 @@ hash table. :func:`quality_counts` puts both into :class:`QualityCounts`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from experiment.engine.events import event_value, invalid
+from experiment.errors import DataError
 from experiment.sums import QualityCounts
+from segments.membership import absent_categories, duplicates, fingerprints
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from experiment.config import MetricSpec
+    from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
+    from segments.definitions import SegmentSet
 
 __all__ = [
     "NCUST",
@@ -28,6 +32,7 @@ __all__ = [
     "QUALITY_EVENTS",
     "QUALITY_SUMS",
     "Q",
+    "TableCounts",
     "quality_columns",
     "quality_counts",
     "table_checks",
@@ -69,27 +74,69 @@ def quality_counts(totals: dict[str, int], users: UserTable) -> QualityCounts:
     """The counts of the main query (``totals`` of :func:`quality_columns`) and of the scan."""
     return QualityCounts(
         events_outside_window=users.outside,
+        events_total=users.events,
+        events_before_window=users.before_window,
         **{f: totals[Q.format(f)] for f in (*_USER_CHECKS, *QUALITY_EVENTS)},
         invalid_revenue=users.invalid_values,
         revenue_values=users.values,
         value_columns=users.value_columns,
+        segment_warnings=users.segment_warnings,
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class TableCounts:
+    """What one scan of the events (and one of the customers) counts.
+
+    ``outside`` events fall outside the window (``before_window`` of them before
+    it), of ``events`` in all; ``surplus`` customer rows repeat an id; ``bad`` and
+    ``seen`` are the invalid and non-null metric values among the window's events.
+    """
+
+    events: int
+    outside: int
+    before_window: int
+    surplus: int
+    bad: int
+    seen: int
+    segment_warnings: tuple[str, ...] = ()
+
+
 def table_checks(
-    dataset: Dataset, metrics: list[MetricSpec], start: Any, end: Any
-) -> tuple[int, int, int, int]:
+    dataset: Dataset,
+    config: ExperimentConfig,
+    start: Any,
+    end: Any,
+    segments: tuple[SegmentSet, dict[str, ir.BooleanValue]] | None = None,
+) -> TableCounts:
     """Events outside the window, surplus customer rows, and the metric values checked.
 
     One scan of the events counts the events outside the window and, among the
     window's events of every user, the values each ``(event, value column)`` pair of
-    the metrics sums: invalid ones (NaN, ±inf, negative) and non-null ones.
+    the metrics sums: invalid ones (NaN, ±inf, negative) and non-null ones; and
+    how often each metric event occurs at all. With ``segments`` (the set and its
+    compiled masks), the customers' scan also finds segments with the same members
+    and rule values no customer has (:mod:`segments.membership`): warnings.
+
+    Raises:
+        DataError: a metric's event never occurs in the events table (a typo, or
+            the wrong data), or the assignments hold arms the experiment lacks.
     """
     ev, cust = dataset.events, dataset.customers
     inside = (ev.ts >= start) & (ev.ts < end)
-    aggs: dict[str, Any] = {"outside": ev.count(where=~inside)}
+    aggs: dict[str, Any] = {
+        "events": ev.count(),
+        "outside": ev.count(where=~inside),
+        "before": ev.count(where=ev.ts < start),
+    }
+    kinds = sorted({m.event for metric in config.metrics for m in metric.measures})
+    for k, kind in enumerate(kinds):
+        aggs[f"kind{k}"] = ev.count(where=ev.event == kind)
     pairs = {
-        (m.event, m.value): (m, metric) for metric in metrics for m in metric.measures if m.value
+        (m.event, m.value): (m, metric)
+        for metric in config.metrics
+        for m in metric.measures
+        if m.value
     }
     for k, (measure, metric) in enumerate(pairs.values()):
         value = event_value(ev, measure, metric)
@@ -97,8 +144,76 @@ def table_checks(
         aggs[f"bad{k}"] = ev.count(where=is_event & invalid(value))
         aggs[f"seen{k}"] = ev.count(where=is_event & value.notnull())
     counts = ev.aggregate(**aggs).to_pyarrow().to_pylist()[0]
-    bad = sum(int(counts[f"bad{k}"] or 0) for k in range(len(pairs)))
-    seen = sum(int(counts[f"seen{k}"] or 0) for k in range(len(pairs)))
-    row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()).to_pyarrow().to_pylist()[0]
-    surplus = int(row["rows"] or 0) - int(row["ids"] or 0)
-    return int(counts["outside"] or 0), surplus, bad, seen
+    for k, kind in enumerate(kinds):
+        if not counts[f"kind{k}"]:
+            _unknown_event(dataset, config, kind)
+    _check_arms(dataset, config)
+    fp = fingerprints(cust, segments[1]) if segments else {}
+    row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique(), **fp)
+    row = row.to_pyarrow().to_pylist()[0]
+    return TableCounts(
+        segment_warnings=_segment_warnings(cust, segments, row) if segments else (),
+        events=int(counts["events"] or 0),
+        outside=int(counts["outside"] or 0),
+        before_window=int(counts["before"] or 0),
+        surplus=int(row["rows"] or 0) - int(row["ids"] or 0),
+        bad=sum(int(counts[f"bad{k}"] or 0) for k in range(len(pairs))),
+        seen=sum(int(counts[f"seen{k}"] or 0) for k in range(len(pairs))),
+    )
+
+
+def _segment_warnings(
+    customers: ir.Table,
+    segments: tuple[SegmentSet, dict[str, ir.BooleanValue]],
+    row: dict[str, Any],
+) -> tuple[str, ...]:
+    segment_set, masks = segments
+    twins = duplicates(list(masks), row)
+    return (
+        *(
+            f"{segment_set.source}: segment {name!r} has exactly the members of {first!r} "
+            "(a duplicate under another name: its rows repeat those of the first)"
+            for name, first in twins.items()
+        ),
+        *absent_categories(customers, segment_set),
+    )
+
+
+def _present(column: ir.Column, limit: int = 200) -> list[str]:
+    """The distinct values of a column (the most frequent ``limit``), as text.
+
+    Messages show them with ``repr``: a value from the data never reaches a
+    terminal as a control character.
+    """
+    counts = column.value_counts().to_pyarrow()
+    pairs = zip(counts.column(0).to_pylist(), counts.column(1).to_pylist(), strict=True)
+    ranked = sorted(pairs, key=lambda p: (-int(p[1]), str(p[0])))[:limit]
+    return sorted(str(v) for v, _ in ranked if v is not None)
+
+
+def _unknown_event(dataset: Dataset, config: ExperimentConfig, kind: str) -> None:
+    import difflib
+
+    metric = next(m.name for m in config.metrics if any(x.event == kind for x in m.measures))
+    present = _present(dataset.events.event)
+    close = difflib.get_close_matches(kind, present, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise DataError(
+        f"experiment {config.name!r}: metric {metric!r}: event {kind!r} never occurs "
+        f"in the events table; events present: {', '.join(map(repr, present)) or 'none'}{hint}"
+    )
+
+
+def _check_arms(dataset: Dataset, config: ExperimentConfig) -> None:
+    """Arms of this experiment in the assignments but not in the file would be dropped."""
+    from experiment.assignment import HOLDOUT
+
+    a = dataset.assignments
+    present = _present(a.filter(a.experiment == config.name).arm)
+    extra = [arm for arm in present if arm not in config.arms and arm != HOLDOUT]
+    if extra:
+        raise DataError(
+            f"{dataset.path}: assignments of experiment {config.name!r} hold arm(s) "
+            f"{', '.join(map(repr, extra))} that the experiment file lacks; its arms are: "
+            f"{', '.join(map(repr, config.arms))} (add them, or fix the assignments)"
+        )

@@ -71,6 +71,9 @@ class UserTable:
     invalid_values: int
     values: int
     balance: tuple[str, ...] = ()
+    events: int = 0  # every row of the events table (the share outside the window)
+    before_window: int = 0  # of ``outside``, the events before the window
+    segment_warnings: tuple[str, ...] = ()  # duplicate segments, rule values absent
 
     def valid(self, t: ir.Table | None = None) -> ir.BooleanValue:
         """Users analysed: seen in one arm, with at most one customer row."""
@@ -140,7 +143,8 @@ def user_table(
     seg_exprs = compile_segments(segment_set, dataset.customers, as_of=start) if segment_set else {}
     check_allocation(config, list(seg_exprs))
     strata = ("", *(s for s in seg_exprs if s in config.allocation))
-    outside, surplus, invalid_values, values = table_checks(dataset, config.metrics, start, end)
+    segments = (segment_set, seg_exprs) if segment_set is not None else None
+    counts = table_checks(dataset, config, start, end, segments)
     covariates = _covariates(dataset.customers, config.metrics)
     balance = balance_columns(dataset.customers, config, segment_set)
     extra = {k: c for k, c in enumerate(balance) if c not in covariates}
@@ -148,7 +152,7 @@ def user_table(
         dataset.customers,
         seg_exprs,
         strata,
-        duplicates=surplus > 0,
+        duplicates=counts.surplus > 0,
         covariates=covariates,
         balance=extra,
     )
@@ -175,10 +179,13 @@ def user_table(
         caps=fixed_caps(config),
         start=start,
         end=end,
-        outside=outside,
-        surplus=surplus,
-        invalid_values=invalid_values,
-        values=values,
+        outside=counts.outside,
+        surplus=counts.surplus,
+        invalid_values=counts.bad,
+        values=counts.seen,
+        events=counts.events,
+        before_window=counts.before_window,
+        segment_warnings=counts.segment_warnings,
         balance=balance,
     )
     return with_quantile_caps(users, config) if quantile_caps else users

@@ -134,8 +134,10 @@ class DataQualityCheck:
 
     ``name`` is one of ``multiple_arms``, ``duplicate_customers``,
     ``assignments_without_customer``, ``events_before_assignment``,
-    ``events_outside_window``, ``invalid_revenue``; ``action`` one of ``excluded``,
-    ``counted``, ``error``; ``severity`` one of ``info``, ``warning``, ``error``.
+    ``events_outside_window``, ``invalid_revenue``, ``metric_without_events``,
+    ``empty_segments``, ``segment_definitions``; ``action`` one of ``excluded``,
+    ``counted``, ``error``; ``severity`` one of ``info`` (expected, handled),
+    ``warning`` (changes the reading of the results), ``error``.
     """
 
     name: str
@@ -150,6 +152,11 @@ class DataQuality:
     """Every data-quality check of an analysis, in a fixed order."""
 
     checks: tuple[DataQualityCheck, ...] = ()
+
+    @property
+    def warnings(self) -> tuple[DataQualityCheck, ...]:
+        """The checks whose findings change the reading of the results (not ``info``)."""
+        return tuple(c for c in self.checks if c.count > 0 and c.severity != "info")
 
 
 @dataclass(frozen=True, kw_only=True)

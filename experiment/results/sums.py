@@ -250,7 +250,11 @@ def cells_from_table(table: pa.Table) -> CellSums:
             for d in meta["timeline"]
         )
         quality = QualityCounts(
-            **{**meta["quality"], "value_columns": tuple(meta["quality"]["value_columns"])}
+            **{
+                **meta["quality"],
+                "value_columns": tuple(meta["quality"]["value_columns"]),
+                "segment_warnings": tuple(meta["quality"].get("segment_warnings", ())),
+            }
         )
         strata_units = meta["strata_units"]
         return CellSums(

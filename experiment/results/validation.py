@@ -57,6 +57,9 @@ class ValidationReport(Display):
     power: float
     target_lift: float
     users_per_arm_share: float
+    # Findings that change the reading of the table: duplicate or shadowed segments,
+    # rule values no customer has (with a close match). Shown first, in yellow.
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -100,6 +103,7 @@ class ValidationReport(Display):
                 for s in self.segments
             ],
             "overlap": [list(r) for r in self.overlap] if self.overlap is not None else None,
+            "warnings": list(self.warnings),
         }
 
     def to_pandas(self) -> pd.DataFrame:

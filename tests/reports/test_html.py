@@ -212,3 +212,21 @@ def test_render_html_decisions_show_impact_and_time_to_decide():
     assert "+1,234 users with conversion per 30 days [+210, +2,258]" in page
     assert "~9 more days (18,000 users) to detect 10%" in page
     assert "777" not in page[page.index("<body>") :]  # a suppressed row shows nothing
+
+
+def test_render_html_warnings_banner_is_yellow_and_on_top():
+    base = make_results()
+    quality = DataQuality(
+        checks=(
+            DataQualityCheck(name="empty_segments", count=1, action="counted",
+                             message="segment(s) 'bronz' have no assigned users",
+                             severity="warning"),
+        )
+    )  # fmt: skip
+    page = render_html(replace(base, data_quality=quality))
+    body = page[page.index("<body>") :]
+    banner = body.index('id="data-quality-banner"')
+    assert 'class="banner warn"' in body[banner - 60 : banner]
+    assert banner < body.index("<h2>Decisions</h2>")
+    assert banner < body.index("Sample ratio check passed")
+    assert "segment(s) &#39;bronz&#39; have no assigned users" in body

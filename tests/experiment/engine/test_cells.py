@@ -56,6 +56,8 @@ def test_aggregate_large_offset_variance_is_accurate(tmp_path):
     folder = write_dataset(tmp_path / "d", n_users=400, n_events=4000, rng=5)
     ev = pa.parquet.read_table(folder / "events.parquet").to_pandas()
     ev["event"] = "purchase"
+    ev.loc[ev.index % 20 == 0, "event"] = "click"  # every metric's event occurs
+    ev.loc[ev.index % 20 == 1, "event"] = "impression"
     ev["revenue"] = 1e9 + np.random.default_rng(1).normal(0, 1, len(ev))
     pa.parquet.write_table(
         pa.Table.from_pandas(ev, preserve_index=False), folder / "events.parquet"
