@@ -133,8 +133,6 @@ def user_table(
             covariate that is not a numeric customers column, or an allocation
             names a segment the segments file lacks.
     """
-    import ibis
-
     units = _units(dataset, config)
     start, end = _window(units, dataset, config)
     per_user, measure_cols, value_columns = _per_user_measures(
@@ -156,19 +154,8 @@ def user_table(
         covariates=covariates,
         balance=extra,
     )
-    t = units.left_join(per_user, units.user_id == per_user.user_id).select(
-        "user_id",
-        "arm",
-        "arms_seen",
-        "assigned_at",
-        *[
-            ibis.coalesce(per_user[c], 0).name(c)
-            for c in (*measure_cols.values(), *QUALITY_COLUMNS)
-        ],
-    )
-    t = t.left_join(members, t.user_id == members.user_id).drop("user_id_right")
     users = UserTable(
-        table=t,
+        table=_joined(units, per_user, members, (*measure_cols.values(), *QUALITY_COLUMNS)),
         units=units,
         members=members,
         segments=(ALL, *seg_exprs),
@@ -189,6 +176,22 @@ def user_table(
         balance=balance,
     )
     return with_quantile_caps(users, config) if quantile_caps else users
+
+
+def _joined(
+    units: ir.Table, per_user: ir.Table, members: ir.Table, measures: tuple[str, ...]
+) -> ir.Table:
+    """Every unit with its measures (0 without events) and its segment memberships."""
+    import ibis
+
+    t = units.left_join(per_user, units.user_id == per_user.user_id).select(
+        "user_id",
+        "arm",
+        "arms_seen",
+        "assigned_at",
+        *[ibis.coalesce(per_user[c], 0).name(c) for c in measures],
+    )
+    return t.left_join(members, t.user_id == members.user_id).drop("user_id_right")
 
 
 def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:

@@ -16,6 +16,7 @@ from experiment.errors import DataError
 from experiment.results.balance import Balance, balance_from_json
 from experiment.results.display import Display
 from experiment.results.jsonvalue import json_ready
+from experiment.results.quality import DataQuality, DataQualityCheck
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,37 +127,6 @@ class Srm:
     flag: bool
     threshold: float = 0.001
     segments: tuple[SegmentSrm, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class DataQualityCheck:
-    """One data-quality check run before analysis.
-
-    ``name`` is one of ``multiple_arms``, ``duplicate_customers``,
-    ``assignments_without_customer``, ``events_before_assignment``,
-    ``events_outside_window``, ``invalid_revenue``, ``metric_without_events``,
-    ``empty_segments``, ``segment_definitions``; ``action`` one of ``excluded``,
-    ``counted``, ``error``; ``severity`` one of ``info`` (expected, handled),
-    ``warning`` (changes the reading of the results), ``error``.
-    """
-
-    name: str
-    count: int
-    action: str
-    message: str
-    severity: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class DataQuality:
-    """Every data-quality check of an analysis, in a fixed order."""
-
-    checks: tuple[DataQualityCheck, ...] = ()
-
-    @property
-    def warnings(self) -> tuple[DataQualityCheck, ...]:
-        """The checks whose findings change the reading of the results (not ``info``)."""
-        return tuple(c for c in self.checks if c.count > 0 and c.severity != "info")
 
 
 @dataclass(frozen=True, kw_only=True)
