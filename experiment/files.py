@@ -235,8 +235,8 @@ def write_together(outputs: Sequence[tuple[Path, Writer]]) -> None:
     staged: list[tuple[Path, Path]] = []
     mode = _default_mode()
     try:
-        for target, write in outputs:
-            target = Path(target)
+        for given, write in outputs:
+            target = Path(given)
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = _temporary(target)
             staged.append((target, tmp))

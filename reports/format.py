@@ -142,15 +142,17 @@ _SEQUENCE = re.compile(
     r"|\x1b[ -/]*[0-~]?"
 )
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What rich reads as a tag (rich.markup.escape's pattern; rich is not imported here).
+_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 _VISIBLE = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def plain_text(value: object) -> str:
-    """``value`` as one line of text with no terminal control in it.
+    r"""``value`` as one line of text with no terminal control in it.
 
     Escape sequences (colours, OSC window titles, cursor moves) are removed whole;
-    newlines, tabs and carriage returns become visible ``\\n``, ``\\t``, ``\\r``; any
-    other control character (C0, DEL, C1, bidi overrides) becomes ``\\xNN``.
+    newlines, tabs and carriage returns become visible ``\n``, ``\t``, ``\r``; any
+    other control character (C0, DEL, C1, bidi overrides) becomes ``\xNN``.
 
     Examples:
         >>> plain_text("a\\x1b]0;owned\\x07b\\x1b[2Jc\\nd")
@@ -161,7 +163,7 @@ def plain_text(value: object) -> str:
 
 
 def terminal_text(value: object) -> str:
-    """``value`` ready for a rich markup string: :func:`plain_text`, then markup escaped.
+    r"""``value`` ready for a rich markup string: :func:`plain_text`, then markup escaped.
 
     Every name, value or path from the data, the config or the command line
     goes through this before it reaches a console (rich parses ``[...]`` as markup).
@@ -170,6 +172,6 @@ def terminal_text(value: object) -> str:
         >>> terminal_text("[bold]\\x1b[31mred[/]")
         '\\\\[bold]red\\\\[/]'
     """
-    from rich.markup import escape
-
-    return escape(plain_text(value))
+    text = _TAG.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", plain_text(value))
+    # a lone trailing backslash would escape the markup that follows the text
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text

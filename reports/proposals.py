@@ -323,6 +323,7 @@ def write_proposals(
         segment_set: The experiment's segments file, or None.
         out: The YAML file to write; the evidence goes to ``out`` with a ``.json``
             suffix and fitted models to ``<stem>.models.json``.
+        also: More ``(path, text)`` files of the same run, replaced with these.
 
     Returns:
         The paths written.

@@ -90,7 +90,8 @@ def run_simulation(
         )
     console().print(
         f"simulated [bold]{fmt_count(summary.users)}[/] users × {summary.days} days: "
-        f"{fmt_count(summary.events)} events in {fmt_seconds(summary.seconds)} → {terminal_text(out)}"
+        f"{fmt_count(summary.events)} events in {fmt_seconds(summary.seconds)} "
+        f"→ {terminal_text(out)}"
     )
 
 
