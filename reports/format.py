@@ -155,8 +155,8 @@ def plain_text(value: object) -> str:
     other control character (C0, DEL, C1, bidi overrides) becomes ``\xNN``.
 
     Examples:
-        >>> plain_text("a\\x1b]0;owned\\x07b\\x1b[2Jc\\nd")
-        'abc\\\\nd'
+        >>> plain_text("a\x1b]0;owned\x07b\x1b[2Jc\nd")
+        'abc\\nd'
     """
     text = _SEQUENCE.sub("", str(value))
     return _CONTROL.sub(lambda m: _VISIBLE.get(m[0], f"\\x{ord(m[0]):02x}"), text)
@@ -169,8 +169,8 @@ def terminal_text(value: object) -> str:
     goes through this before it reaches a console (rich parses ``[...]`` as markup).
 
     Examples:
-        >>> terminal_text("[bold]\\x1b[31mred[/]")
-        '\\\\[bold]red\\\\[/]'
+        >>> terminal_text("[bold]\x1b[31mred[/]")
+        '\\[bold]red\\[/]'
     """
     text = _TAG.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", plain_text(value))
     # a lone trailing backslash would escape the markup that follows the text
