@@ -8,7 +8,15 @@ from experiment.results import AnalysisResults
 from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
-from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
+from reports.format import (
+    fmt_count,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    fmt_pct_interval,
+    plain_text,
+    terminal_text,
+)
 from reports.methods import (
     ADJUSTED_LEGEND,
     cuped_notes,
@@ -63,7 +71,7 @@ def lift_table(results: AnalysisResults) -> Table:
     adjusted = has_adjusted(results.results)
     caption = _lift_caption(results, adjusted=adjusted)
     table = Table(
-        title=f"{results.experiment}: lift vs {results.control}",
+        title=f"{terminal_text(results.experiment)}: lift vs {terminal_text(results.control)}",
         show_lines=False,
         caption=Text(caption) if caption else None,  # user text, never markup
         caption_justify="left",
@@ -85,9 +93,9 @@ def lift_table(results: AnalysisResults) -> Table:
     for row in results.results:
         if is_suppressed(row):
             table.add_row(
-                Text(row.metric if row.metric != previous else ""),
-                Text(row.segment),
-                Text(row.arm),
+                Text(plain_text(row.metric) if row.metric != previous else ""),
+                Text(plain_text(row.segment)),
+                Text(plain_text(row.arm)),
                 *[""] * 6,
                 Text("below minimum size", style="dim italic"),
             )
@@ -97,11 +105,11 @@ def lift_table(results: AnalysisResults) -> Table:
         mean_c, mean_t, mark = shown_means(row)
         sign = _MEANS_MARK[mark]
         tag = " (CUPED)" if is_cuped(row) else ""
-        name = row.metric if row.higher_is_better else f"{row.metric} ↓"
+        name = plain_text(row.metric) + ("" if row.higher_is_better else " ↓")
         table.add_row(
             Text(name + tag if row.metric != previous else ""),
-            Text(row.segment, style="bold" if row.segment == "all" else ""),
-            Text(row.arm),
+            Text(plain_text(row.segment), style="bold" if row.segment == "all" else ""),
+            Text(plain_text(row.arm)),
             f"{fmt_count(row.n_control)}/{fmt_count(row.n_treatment)}",
             fmt_num(mean_c, 4) + sign,
             fmt_num(mean_t, 4) + sign,
@@ -117,11 +125,9 @@ def lift_table(results: AnalysisResults) -> Table:
 
 def srm_line(results: AnalysisResults) -> str:
     """A one-line sample-ratio verdict with rich markup."""
-    from rich.markup import escape
-
     srm = results.srm
     flagged = [s for s in srm.segments if s.flag]
-    listed = ", ".join(f"{escape(s.segment)} (p = {fmt_p(s.p_value)})" for s in flagged)
+    listed = ", ".join(f"{terminal_text(s.segment)} (p = {fmt_p(s.p_value)})" for s in flagged)
     where = f" in segment(s) {listed}" if flagged else ""
     if srm.flag:
         return f"[bold red]SRM: sample ratio mismatch (p = {fmt_p(srm.p_value)}){where}[/]"
@@ -135,10 +141,8 @@ _SEVERITY_STYLE = {"info": "dim", "warning": "yellow", "error": "bold red"}
 
 def quality_lines(results: AnalysisResults) -> list[str]:
     """One line with rich markup per data-quality check that found something."""
-    from rich.markup import escape
-
     return [
-        f"[{_SEVERITY_STYLE.get(c.severity, 'dim')}]data quality: {escape(c.message)}[/]"
+        f"[{_SEVERITY_STYLE.get(c.severity, 'dim')}]data quality: {terminal_text(c.message)}[/]"
         for c in results.data_quality.checks
         if c.count > 0
     ]
@@ -155,7 +159,9 @@ def decision_table(results: AnalysisResults) -> Table:
 
     primary = results.results[0].metric if results.results else ""
     table = Table(
-        title=f"decisions (primary metric: {primary})", caption=RULE, caption_justify="left"
+        title=f"decisions (primary metric: {terminal_text(primary)})",
+        caption=RULE,
+        caption_justify="left",
     )
     multi_arm = len({row.arm for row in results.results}) > 1
     table.add_column("segment")
@@ -167,10 +173,11 @@ def decision_table(results: AnalysisResults) -> Table:
     made = decisions(results)
     for d, ahead in zip(made, outlooks(results, made), strict=True):
         label = _MARK.get(d.kind, "") + d.kind + (" (underpowered)" if d.underpowered else "")
-        cells = [Text(d.segment, style="bold" if d.segment == "all" else "")]
+        cells = [Text(plain_text(d.segment), style="bold" if d.segment == "all" else "")]
         if multi_arm:
-            cells.append(Text(d.arm))
-        cells += [Text(label, style=_DECISION_STYLE[d.kind]), Text(d.reason), Text(ahead)]
+            cells.append(Text(plain_text(d.arm)))
+        cells += [Text(label, style=_DECISION_STYLE[d.kind])]
+        cells += [Text(plain_text(d.reason)), Text(plain_text(ahead))]
         table.add_row(*cells)
     return table
 
@@ -181,8 +188,9 @@ def refinement_table(refinement: Refinement) -> Table:
     from rich.text import Text
 
     table = Table(
-        title=f"{refinement.experiment}: refinements of {refinement.metric} "
-        f"({refinement.arm} vs {refinement.control}), measured on the held-out half",
+        title=f"{terminal_text(refinement.experiment)}: refinements of "
+        f"{terminal_text(refinement.metric)} ({terminal_text(refinement.arm)} vs "
+        f"{terminal_text(refinement.control)}), measured on the held-out half",
         caption=f"p: interaction test (merges: equivalence test); p adj.: "
         f"{refinement.correction}-adjusted; proposed when below {fmt_num(refinement.alpha)}. "
         "MDE: a follow-up experiment on that side alone.",
@@ -205,8 +213,8 @@ def refinement_table(refinement: Refinement) -> Table:
         for i, side in enumerate(view.sides):
             first = i == 0
             table.add_row(
-                Text(view.cut if first else "", overflow="fold"),
-                Text(side.label, overflow="fold"),
+                Text(plain_text(view.cut) if first else "", overflow="fold"),
+                Text(plain_text(side.label), overflow="fold"),
                 side.users,
                 side.lift_rel,
                 side.ci,
