@@ -22,6 +22,7 @@ import secrets
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -139,6 +140,17 @@ def check_output_folder(path: Path, *, option: str, inputs: Iterable[Path] = ())
     return path
 
 
+def _test_pause(phase: str) -> None:
+    """Sleep at ``phase`` when ``SEGLIFT_TEST_PAUSE=phase:seconds`` (interrupt tests only).
+
+    Makes the write phase (temp files written, none renamed) and the publish
+    phase (some renamed) long enough for a test to send SIGINT inside them.
+    """
+    wanted, _, seconds = os.environ.get("SEGLIFT_TEST_PAUSE", "").partition(":")
+    if wanted == phase:
+        time.sleep(float(seconds))
+
+
 def _temporary(target: Path, kind: str = "tmp") -> Path:
     """A new, registered, empty file beside ``target`` (registered before it exists)."""
     tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.{kind}"
@@ -212,6 +224,7 @@ def _publish(staged: Sequence[tuple[Path, Path]]) -> None:
                 done.append((target, backup))
                 os.replace(tmp, target)
                 _TEMPORARIES.discard(tmp)
+                _test_pause("publish")
         except BaseException:
             for target, backup in reversed(done):
                 with contextlib.suppress(OSError):
@@ -243,6 +256,7 @@ def write_together(outputs: Sequence[tuple[Path, Writer]]) -> None:
             write(tmp)
             # a new file should be as readable as any other file the user writes
             tmp.chmod(mode)
+        _test_pause("write")
         _publish(staged)
     finally:
         for _, tmp in staged:

@@ -2,33 +2,22 @@
 
 Every user mistake surfaces as ``error: <one line>`` on stderr and exit code 2;
 outputs are written atomically, so a failed run leaves nothing half-written.
-Ctrl-C at any moment prints ``interrupted`` and exits 130: the SIGINT handler
-removes this process's temporary files and ends the process at once
-(``os._exit``), so no exception unwinds through a running DuckDB query (whose
-own interrupt path can raise ``Query interrupted`` or abort the interpreter)
-and the previous outputs stay as they were (renames defer SIGINT,
-:mod:`experiment.files`).
+Ctrl-C at any moment prints ``interrupted`` and exits 130
+(:mod:`experiment.cli._interrupt`); the previous outputs stay as they were.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import signal
-import sys
-import threading
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 
+from experiment.cli._interrupt import INTERRUPTED, interruptible
 from experiment.errors import SegliftError
 
-__all__ = ["INTERRUPTED", "app", "console", "user_errors"]
-
-INTERRUPTED = 130
-"""Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
+__all__ = ["app", "console", "user_errors"]
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,32 +41,6 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
 
 
-def _interrupted(signum: int, frame: Any) -> None:
-    """SIGINT: remove temporary files, say ``interrupted``, end the process (exit 130)."""
-    from experiment.files import remove_temporaries
-
-    remove_temporaries()
-    with contextlib.suppress(Exception):  # what was printed before stays printed
-        sys.stdout.flush()
-    # a spinner or progress bar may own the line and hide the cursor on a terminal
-    clear = "\r\x1b[2K\x1b[?25h" if os.isatty(2) else ""
-    os.write(2, f"{clear}interrupted\n".encode())
-    os._exit(INTERRUPTED)
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Ctrl-C ends the command cleanly while it runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, _interrupted)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn :class:`SegliftError` into ``error: ...`` on stderr (exit 2); Ctrl-C into exit 130.
 
@@ -89,7 +52,7 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            with _interruptible():
+            with interruptible():
                 return func(*args, **kwargs)
         except SegliftError as exc:
             from reports.format import terminal_text
