@@ -73,7 +73,8 @@ def lift_table(results: AnalysisResults) -> Table:
     table = Table(
         title=f"{terminal_text(results.experiment)}: lift vs {terminal_text(results.control)}",
         show_lines=False,
-        caption=Text(caption) if caption else None,  # user text, never markup
+        # user text (arm and metric names), never markup nor control characters
+        caption=Text("\n".join(map(plain_text, caption.split("\n")))) if caption else None,
         caption_justify="left",
     )
     for name, justify in [

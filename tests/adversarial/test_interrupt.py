@@ -34,7 +34,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A simulated dataset big enough for DuckDB to take seconds (and use its threads)."""
     folder = tmp_path_factory.mktemp("interrupt") / "data"
     argv = [str(EXP), "simulate", "--users", "150000", "--seed", "3", "--out", str(folder)]
-    subprocess.run(argv, check=True, capture_output=True)  # noqa: S603
+    subprocess.run(argv, check=True, capture_output=True)
     return folder
 
 
@@ -48,7 +48,7 @@ def _previous(folder: Path, names: tuple[str, ...]) -> dict[str, bytes]:
 
 def _start(argv: list[str], pause: str) -> subprocess.Popen[str]:
     env = {**os.environ, "SEGLIFT_TEST_PAUSE": pause}
-    return subprocess.Popen(  # noqa: S603
+    return subprocess.Popen(
         [str(EXP), *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
