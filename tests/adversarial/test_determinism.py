@@ -72,7 +72,7 @@ def test_power_json_prints_the_same_bytes_every_run(data):
 def test_refine_writes_the_same_bytes_every_run(data, tmp_path):
     digests = set()
     for k in range(2):
-        out = tmp_path / f"p{k}.yaml"
+        out = tmp_path / f"run{k}" / "p.yaml"
         _run("refine", str(data), "-e", str(data / "experiment.yaml"), "--out", str(out))
         digests.add((_digest(out), _digest(out.with_suffix(".json"))))
     assert len(digests) == 1
