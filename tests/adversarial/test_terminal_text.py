@@ -60,7 +60,8 @@ def _check(argv: list[str], ok: tuple[int, ...] = (0,)) -> str:
     assert result.exception is None or isinstance(result.exception, SystemExit), shown
     assert result.exit_code in ok, shown
     assert not any(ch in shown for ch in _CONTROL), repr(shown)
-    assert "Traceback" not in shown and "MarkupError" not in shown, shown
+    assert "Traceback" not in shown, shown
+    assert "MarkupError" not in shown, shown
     return shown
 
 
