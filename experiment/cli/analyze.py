@@ -12,7 +12,6 @@ import typer
 from experiment.cli._app import app, console, user_errors
 
 if TYPE_CHECKING:
-    from experiment.config import ExperimentConfig
     from experiment.files import Writer
     from experiment.results import AnalysisResults
     from experiment.sums import CellSums
@@ -35,13 +34,16 @@ def run_analysis(
     Prints the SRM line, the data-quality lines, the lift and decision tables.
     """
     from experiment.api import analyze_sums, compute_sums
+    from experiment.cli._outputs import dataset_inputs, experiment_inputs
     from experiment.config import load_experiment
     from experiment.files import write_together
     from reports.html import render_html
     from reports.terminal import quality_lines, srm_line
 
     config = load_experiment(experiment)
-    targets = _check_outputs(dataset, experiment, config, out, html=html, save_sums=save_sums)
+    sources = [*experiment_inputs(experiment, config), *dataset_inputs(dataset)]
+    sources += [from_sums] if from_sums is not None else []
+    targets = _check_outputs(sources, out, html=html, save_sums=save_sums)
     started = time.perf_counter()
     if from_sums is not None:
         cells = None
@@ -65,20 +67,10 @@ def run_analysis(
     _print_tables(results, [w[0] for w in writers], time.perf_counter() - started)
 
 
-def _check_outputs(
-    dataset: Path | None,
-    experiment: Path,
-    config: ExperimentConfig,
-    out: Path,
-    *,
-    html: bool,
-    save_sums: bool,
-) -> list[Path]:
-    """results.json, report.html and sums.parquet in OUT, checked before any work."""
-    from experiment.cli._outputs import dataset_inputs, experiment_inputs
+def _check_outputs(inputs: list[Path], out: Path, *, html: bool, save_sums: bool) -> list[Path]:
+    """results.json, report.html and sums.parquet in OUT, checked against the inputs first."""
     from experiment.files import check_output_file, check_output_folder
 
-    inputs = [*experiment_inputs(experiment, config), *dataset_inputs(dataset)]
     check_output_folder(out, option="--out", inputs=inputs)
     names = ["results.json", *(["report.html"] if html else []), "sums.parquet"]
     names = names if save_sums else names[:-1]
