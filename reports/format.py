@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import TypeGuard
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "fmt_pct_interval",
     "fmt_seconds",
     "fmt_signed",
+    "plain_text",
+    "terminal_text",
 ]
 
 DASH = "–"
@@ -134,3 +137,46 @@ def fmt_days(value: float) -> str:
         ('~9', '~1', '~1,234')
     """
     return f"~{math.ceil(value):,}"
+
+
+# ESC sequences whole (CSI ``ESC [ … final``, OSC ``ESC ] … BEL|ST``, string
+# commands, two-byte escapes) and their 8-bit C1 forms, then any single control.
+_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What rich reads as a tag (rich.markup.escape's pattern; rich is not imported here).
+_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+_VISIBLE = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def plain_text(value: object) -> str:
+    r"""``value`` as one line of text with no terminal control in it.
+
+    Escape sequences (colours, OSC window titles, cursor moves) are removed whole;
+    newlines, tabs and carriage returns become visible ``\n``, ``\t``, ``\r``; any
+    other control character (C0, DEL, C1, bidi overrides) becomes ``\xNN``.
+
+    Examples:
+        >>> plain_text("a\x1b]0;owned\x07b\x1b[2Jc\nd")
+        'abc\\nd'
+    """
+    text = _SEQUENCE.sub("", str(value))
+    return _CONTROL.sub(lambda m: _VISIBLE.get(m[0], f"\\x{ord(m[0]):02x}"), text)
+
+
+def terminal_text(value: object) -> str:
+    r"""``value`` ready for a rich markup string: :func:`plain_text`, then markup escaped.
+
+    Every name, value or path from the data, the config or the command line
+    goes through this before it reaches a console (rich parses ``[...]`` as markup).
+
+    Examples:
+        >>> terminal_text("[bold]\x1b[31mred[/]")
+        '\\[bold]red\\[/]'
+    """
+    text = _TAG.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", plain_text(value))
+    # a lone trailing backslash would escape the markup that follows the text
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text

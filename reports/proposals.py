@@ -19,6 +19,7 @@ control character replaced by a space, so a comment can never become YAML.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import textwrap
@@ -30,7 +31,7 @@ import yaml
 
 from experiment.config import read_yaml
 from experiment.errors import ConfigError, RuleError
-from experiment.files import write_text_atomic
+from experiment.files import write_together
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.refinement import describe_cut, p_is
 from segments.definitions import RESERVED_NAMES, models_path, parse_segments
@@ -331,19 +332,29 @@ def _models_copy(segment_set: SegmentSet, target: Path) -> str | None:
     return text
 
 
+def _write_text(text: str, path: Path) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
 def write_proposals(
-    refinement: Refinement, segment_set: SegmentSet | None, out: Path
+    refinement: Refinement,
+    segment_set: SegmentSet | None,
+    out: Path,
+    *,
+    also: Sequence[tuple[Path, str]] = (),
 ) -> ProposalFiles:
     """Write the proposals YAML, its JSON evidence beside it and the copied models sidecar.
 
-    Everything is rendered before the first file is written, and each file is
-    written atomically.
+    Everything is rendered before the first file is written, and the files are
+    replaced together (:func:`experiment.files.write_together`), with ``also``
+    (more ``(path, text)`` files of the same run, e.g. the HTML report).
 
     Args:
         refinement: What ``segments.refine.refine`` found.
         segment_set: The experiment's segments file, or None.
         out: The YAML file to write; the evidence goes to ``out`` with a ``.json``
             suffix and fitted models to ``<stem>.models.json``.
+        also: More ``(path, text)`` files of the same run, replaced with these.
 
     Returns:
         The paths written.
@@ -353,10 +364,10 @@ def write_proposals(
     text = proposals_yaml(refinement, segment_set, evidence=evidence.name)
     doc = refinement.to_json()
     models = _models_copy(segment_set, out) if segment_set is not None else None
-    write_text_atomic(out, text)
-    write_text_atomic(evidence, doc)
+    texts = [(out, text), (evidence, doc), *also]
     if models is not None:
-        write_text_atomic(models_path(out), models)
+        texts.insert(2, (models_path(out), models))
+    write_together([(path, functools.partial(_write_text, body)) for path, body in texts])
     return ProposalFiles(
         segments=out, evidence=evidence, models=models_path(out) if models is not None else None
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from reports.format import fmt_count
+from reports.format import fmt_count, terminal_text
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -58,11 +58,10 @@ def _traffic_line(plan: PowerPlan) -> str:
 
 def power_lines(plan: PowerPlan) -> list[RenderableType]:
     """The planning header (baseline, alpha, power, lift, traffic model) and the per-row table."""
-    from rich.markup import escape
     from rich.table import Table
 
     head = (
-        f"[bold]{escape(plan.experiment)}[/]: baselines from the {plan.baseline} over "
+        f"[bold]{terminal_text(plan.experiment)}[/]: baselines from the {plan.baseline} over "
         f"{plan.window_days} days; alpha {plan.alpha:g}, power {plan.power:g}, "
         f"target lift {plan.lift:.1%}"
     )
@@ -74,8 +73,9 @@ def power_lines(plan: PowerPlan) -> list[RenderableType]:
         table.add_column(col, justify="left" if left else "right", overflow="fold")
     for r in plan.rows:
         table.add_row(
-            escape(r.segment),
-            escape(r.metric) + (" (cuped)" if r.cuped_variance_reduction is not None else ""),
+            terminal_text(r.segment),
+            terminal_text(r.metric)
+            + (" (cuped)" if r.cuped_variance_reduction is not None else ""),
             f"{r.users:,}",
             _fmt(r.mean, ".4g"),
             _fmt(r.sd, ".4g"),
@@ -93,7 +93,6 @@ def _pct(value: float | None) -> str:
 
 
 def _overlap_table(report: ValidationReport) -> Table | None:
-    from rich.markup import escape
     from rich.table import Table
 
     if report.overlap is None or not 1 < len(report.segments) <= 12:
@@ -105,13 +104,12 @@ def _overlap_table(report: ValidationReport) -> Table | None:
         overlap.add_column(str(i + 1), justify="right")
     for i, (n, row) in enumerate(zip(names, report.overlap, strict=True)):
         cells = [f"< {report.min_size}" if v is None else f"{v:,}" for v in row]
-        overlap.add_row(f"{i + 1} {escape(n)}", *cells)
+        overlap.add_row(f"{i + 1} {terminal_text(n)}", *cells)
     return overlap
 
 
 def validation_lines(report: ValidationReport) -> list[RenderableType]:
     """The ``exp segments validate`` view: header, per-segment table, overlaps, verdict."""
-    from rich.markup import escape
     from rich.table import Table
 
     kind = (
@@ -119,9 +117,11 @@ def validation_lines(report: ValidationReport) -> list[RenderableType]:
         if report.exclusive
         else "overlapping (each segment analysed on its own)"
     )
-    out: list[RenderableType] = [f"[bold yellow]warning: {escape(w)}[/]" for w in report.warnings]
+    out: list[RenderableType] = [
+        f"[bold yellow]warning: {terminal_text(w)}[/]" for w in report.warnings
+    ]
     out += [
-        f"[bold]{escape(report.source)}[/]: {len(report.segments)} segments, {kind}",
+        f"[bold]{terminal_text(report.source)}[/]: {len(report.segments)} segments, {kind}",
         f"population {report.population:,}; coverage {_pct(report.coverage)}; "
         f"MDE at alpha {report.alpha:g}, power {report.power:g}, "
         f"{report.users_per_arm_share:.0%} of a segment per arm; "
@@ -130,7 +130,7 @@ def validation_lines(report: ValidationReport) -> list[RenderableType]:
     table = Table(show_lines=False)
     for col in ("segment", "users", "share", *(f"MDE {m}" for m in report.metrics), "check"):
         table.add_column(
-            escape(col),
+            terminal_text(col),
             justify="left" if col in ("segment", "check") else "right",
             overflow="fold",
             no_wrap=col == "check",
@@ -140,7 +140,7 @@ def validation_lines(report: ValidationReport) -> list[RenderableType]:
         size = f"< {report.min_size}" if s.suppressed else f"{s.size:,}"
         mdes = [_pct(s.mde_rel.get(m)) for m in report.metrics]
         check = "[green]ok[/]" if s.ok else "[red]" + ", ".join(s.flags) + "[/]"
-        table.add_row(escape(s.name), size, _pct(s.share), *mdes, check)
+        table.add_row(terminal_text(s.name), size, _pct(s.share), *mdes, check)
     out.append(table)
     overlap = _overlap_table(report)
     if overlap is not None:
@@ -159,39 +159,39 @@ def fmt_cell(value: Any) -> str:
 
 def profile_lines(segments: list[dict[str, Any]], min_size: int) -> list[RenderableType]:
     """The ``exp segments show`` view: per segment its size and anonymised profiles."""
-    from rich.markup import escape
     from rich.table import Table
 
     out: list[RenderableType] = []
     for seg in segments:
         users = f"< {min_size} (hidden)" if seg["suppressed"] else f"{seg['users']:,}"
-        out.append(f"[bold]{escape(seg['segment'])}[/]: {users} customers")
+        out.append(f"[bold]{terminal_text(seg['segment'])}[/]: {users} customers")
         if seg["profiles"]:  # one column per profile: features read down the rows
             table = Table(show_header=True)
             table.add_column("feature")
             for k in range(len(seg["profiles"])):
                 table.add_column(f"#{k + 1}", justify="right", overflow="fold")
             for key in seg["profiles"][0]:
-                table.add_row(escape(key), *(escape(fmt_cell(p[key])) for p in seg["profiles"]))
+                table.add_row(
+                    terminal_text(key), *(terminal_text(fmt_cell(p[key])) for p in seg["profiles"])
+                )
             out.append(table)
     return out
 
 
 def model_line(name: str, model: Any) -> str:
     """One fitted segment model: k-means (k, silhouettes, clusters) or propensity (AUC, bands)."""
-    from rich.markup import escape
-
     if hasattr(model, "centroids"):  # a ClusterModel; else a PredictModel
         scores = ", ".join(f"k={k}: {v:.3f}" for k, v in model.scores.items())
         return (
-            f"{escape(name)}: k-means, k={model.k} ({model.criterion}; silhouette {scores}); "
-            f"clusters: {escape(', '.join(model.labels))}"
+            f"{terminal_text(name)}: k-means, k={model.k} "
+            f"({model.criterion}; silhouette {scores}); "
+            f"clusters: {terminal_text(', '.join(model.labels))}"
         )
     return (
-        f"{escape(name)}: logistic propensity, held-out AUC {model.auc:.3f} "
+        f"{terminal_text(name)}: logistic propensity, held-out AUC {model.auc:.3f} "
         f"(train {model.n_train:,}, test {model.n_test:,}, base rate "
         f"{model.base_rate:.1%}); bands: "
-        f"{escape(', '.join(model.bands))}"
+        f"{terminal_text(', '.join(model.bands))}"
     )
 
 
@@ -199,10 +199,11 @@ def assignment_lines(summary: AssignmentSummary) -> list[RenderableType]:
     """Users per segment and arm (with held-out and not-entered users), then the total."""
     from rich.table import Table
 
-    table = Table(title=f"{summary.experiment}: assignments per segment")
+    table = Table(title=f"{terminal_text(summary.experiment)}: assignments per segment")
     table.add_column("segment")
     for column in summary.columns:
-        table.add_column(column, justify="right")
+        table.add_column(terminal_text(column), justify="right")
     for segment in summary.segments:
-        table.add_row(segment, *(fmt_count(summary.counts[segment][c]) for c in summary.columns))
-    return [table, f"assigned {summary.entered:,} users → {summary.path}"]
+        counts = (fmt_count(summary.counts[segment][c]) for c in summary.columns)
+        table.add_row(terminal_text(segment), *counts)
+    return [table, f"assigned {summary.entered:,} users → {terminal_text(summary.path)}"]

@@ -8,7 +8,15 @@ from experiment.results import AnalysisResults
 from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
-from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
+from reports.format import (
+    fmt_count,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    fmt_pct_interval,
+    plain_text,
+    terminal_text,
+)
 from reports.methods import (
     ADJUSTED_LEGEND,
     cuped_notes,
@@ -70,9 +78,10 @@ def lift_table(results: AnalysisResults) -> Table:
     adjusted = has_adjusted(results.results)
     caption = _lift_caption(results, adjusted=adjusted)
     table = Table(
-        title=f"{results.experiment}: lift vs {results.control}",
+        title=f"{terminal_text(results.experiment)}: lift vs {terminal_text(results.control)}",
         show_lines=False,
-        caption=Text(caption) if caption else None,  # user text, never markup
+        # user text (arm and metric names), never markup nor control characters
+        caption=Text("\n".join(map(plain_text, caption.split("\n")))) if caption else None,
         caption_justify="left",
     )
     for name, justify in [
@@ -92,9 +101,9 @@ def lift_table(results: AnalysisResults) -> Table:
     for row in results.results:
         if is_suppressed(row):
             table.add_row(
-                Text(row.metric if row.metric != previous else ""),
-                Text(row.segment),
-                Text(row.arm),
+                Text(plain_text(row.metric) if row.metric != previous else ""),
+                Text(plain_text(row.segment)),
+                Text(plain_text(row.arm)),
                 *[""] * 6,
                 Text("below minimum size", style="dim italic"),
             )
@@ -104,11 +113,11 @@ def lift_table(results: AnalysisResults) -> Table:
         mean_c, mean_t, mark = shown_means(row)
         sign = _MEANS_MARK[mark]
         tag = " (CUPED)" if is_cuped(row) else ""
-        name = row.metric if row.higher_is_better else f"{row.metric} ↓"
+        name = plain_text(row.metric) + ("" if row.higher_is_better else " ↓")
         table.add_row(
             Text(name + tag if row.metric != previous else ""),
-            Text(row.segment, style="bold" if row.segment == "all" else ""),
-            Text(row.arm),
+            Text(plain_text(row.segment), style="bold" if row.segment == "all" else ""),
+            Text(plain_text(row.arm)),
             f"{fmt_count(row.n_control)}/{fmt_count(row.n_treatment)}",
             fmt_num(mean_c, 4) + sign,
             fmt_num(mean_t, 4) + sign,
@@ -124,11 +133,9 @@ def lift_table(results: AnalysisResults) -> Table:
 
 def srm_line(results: AnalysisResults) -> str:
     """A one-line sample-ratio verdict with rich markup."""
-    from rich.markup import escape
-
     srm = results.srm
     flagged = [s for s in srm.segments if s.flag]
-    listed = ", ".join(f"{escape(s.segment)} (p = {fmt_p(s.p_value)})" for s in flagged)
+    listed = ", ".join(f"{terminal_text(s.segment)} (p = {fmt_p(s.p_value)})" for s in flagged)
     where = f" in segment(s) {listed}" if flagged else ""
     if srm.flag:
         return f"[bold red]SRM: sample ratio mismatch (p = {fmt_p(srm.p_value)}){where}[/]"
@@ -137,16 +144,9 @@ def srm_line(results: AnalysisResults) -> str:
     return f"[green]SRM check passed[/] (p = {fmt_p(srm.p_value)})"
 
 
-def _balance_text(text: str) -> str:
-    """Data text (column, segment, arm names) safe for rich: printable, markup escaped."""
-    from rich.markup import escape
-
-    return escape("".join(c if c.isprintable() else " " for c in text))
-
-
 def balance_line(results: AnalysisResults) -> str:
     """A one-line pre-exposure covariate balance verdict with rich markup (red when flagged)."""
-    escape = _balance_text
+    escape = terminal_text
     balance = results.balance
     if not balance.ran:
         return "[dim]balance check not run: no pre-exposure covariate (CUPED or rule column)[/]"
@@ -177,12 +177,10 @@ def quality_lines(results: AnalysisResults) -> list[str]:
     come first, so they sit at the top of the output; checks that found
     something expected and handled follow in grey.
     """
-    from rich.markup import escape
-
     found = results.data_quality
-    warnings = [f"[bold yellow]warning: {escape(c.message)}[/]" for c in found.warnings]
+    warnings = [f"[bold yellow]warning: {terminal_text(c.message)}[/]" for c in found.warnings]
     notes = [
-        f"[dim]data quality: {escape(c.message)}[/]"
+        f"[dim]data quality: {terminal_text(c.message)}[/]"
         for c in found.checks
         if c.count > 0 and c not in found.warnings
     ]
@@ -200,7 +198,9 @@ def decision_table(results: AnalysisResults) -> Table:
 
     primary = results.results[0].metric if results.results else ""
     table = Table(
-        title=f"decisions (primary metric: {primary})", caption=RULE, caption_justify="left"
+        title=f"decisions (primary metric: {terminal_text(primary)})",
+        caption=RULE,
+        caption_justify="left",
     )
     multi_arm = len({row.arm for row in results.results}) > 1
     table.add_column("segment")
@@ -212,10 +212,11 @@ def decision_table(results: AnalysisResults) -> Table:
     made = decisions(results)
     for d, ahead in zip(made, outlooks(results, made), strict=True):
         label = _MARK.get(d.kind, "") + d.kind + (" (underpowered)" if d.underpowered else "")
-        cells = [Text(d.segment, style="bold" if d.segment == "all" else "")]
+        cells = [Text(plain_text(d.segment), style="bold" if d.segment == "all" else "")]
         if multi_arm:
-            cells.append(Text(d.arm))
-        cells += [Text(label, style=_DECISION_STYLE[d.kind]), Text(d.reason), Text(ahead)]
+            cells.append(Text(plain_text(d.arm)))
+        cells += [Text(label, style=_DECISION_STYLE[d.kind])]
+        cells += [Text(plain_text(d.reason)), Text(plain_text(ahead))]
         table.add_row(*cells)
     return table
 
@@ -226,8 +227,9 @@ def refinement_table(refinement: Refinement) -> Table:
     from rich.text import Text
 
     table = Table(
-        title=f"{refinement.experiment}: refinements of {refinement.metric} "
-        f"({refinement.arm} vs {refinement.control}), measured on the held-out half",
+        title=f"{terminal_text(refinement.experiment)}: refinements of "
+        f"{terminal_text(refinement.metric)} ({terminal_text(refinement.arm)} vs "
+        f"{terminal_text(refinement.control)}), measured on the held-out half",
         caption=f"p: interaction test (merges: equivalence test); p adj.: "
         f"{refinement.correction}-adjusted; proposed when below {fmt_num(refinement.alpha)}. "
         "MDE: a follow-up experiment on that side alone.",
@@ -250,8 +252,8 @@ def refinement_table(refinement: Refinement) -> Table:
         for i, side in enumerate(view.sides):
             first = i == 0
             table.add_row(
-                Text(view.cut if first else "", overflow="fold"),
-                Text(side.label, overflow="fold"),
+                Text(plain_text(view.cut) if first else "", overflow="fold"),
+                Text(plain_text(side.label), overflow="fold"),
                 side.users,
                 side.lift_rel,
                 side.ci,

@@ -2,6 +2,8 @@
 
 Every user mistake surfaces as ``error: <one line>`` on stderr and exit code 2;
 outputs are written atomically, so a failed run leaves nothing half-written.
+Ctrl-C at any moment prints ``interrupted`` and exits 130
+(:mod:`experiment.cli._interrupt`); the previous outputs stay as they were.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 
+from experiment.cli._interrupt import INTERRUPTED, interruptible
 from experiment.cli._usage import OneLineUsage
 from experiment.errors import SegliftError
 
@@ -41,16 +44,29 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn :class:`SegliftError` into ``error: ...`` on stderr and exit code 2."""
+    """Turn :class:`SegliftError` into ``error: ...`` on stderr (exit 2); Ctrl-C into exit 130.
+
+    The message is stripped of control characters and escaped for rich
+    (:func:`reports.format.terminal_text`): it quotes names and values from the
+    user's files.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            with interruptible():
+                return func(*args, **kwargs)
         except SegliftError as exc:
-            from rich.markup import escape
+            from reports.format import terminal_text
 
-            console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            message = f"[bold red]error:[/] {terminal_text(exc)}"
+            console(stderr=True).print(message, soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:
+            from experiment.files import remove_temporaries
+
+            remove_temporaries()
+            console(stderr=True).print("interrupted", soft_wrap=True)
+            raise typer.Exit(code=INTERRUPTED) from None
 
     return wrapper

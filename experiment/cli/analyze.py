@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from experiment.cli._app import app, console, user_errors
+
+if TYPE_CHECKING:
+    from experiment.files import Writer
+    from experiment.results import AnalysisResults
+    from experiment.sums import CellSums
 
 __all__ = ["analyze", "report", "run_analysis"]
 
@@ -27,25 +33,17 @@ def run_analysis(
 
     Prints the SRM and balance lines, the data-quality lines, the lift and decision tables.
     """
-    from rich.markup import escape
-
     from experiment.api import analyze_sums, compute_sums
+    from experiment.cli._outputs import dataset_inputs, experiment_inputs
     from experiment.config import load_experiment
-    from experiment.files import write_text_atomic
-    from experiment.results.sums import write_sums
-    from reports.format import fmt_seconds
+    from experiment.files import write_together
     from reports.html import render_html
-    from reports.serialize import write_results
-    from reports.terminal import (
-        balance_line,
-        decision_table,
-        lift_table,
-        quality_lines,
-        srm_line,
-    )
+    from reports.terminal import balance_line, quality_lines, srm_line
 
-    out_console = console()
     config = load_experiment(experiment)
+    sources = [*experiment_inputs(experiment, config), *dataset_inputs(dataset)]
+    sources += [from_sums] if from_sums is not None else []
+    targets = _check_outputs(sources, out, html=html, save_sums=save_sums)
     started = time.perf_counter()
     if from_sums is not None:
         cells = None
@@ -55,24 +53,54 @@ def run_analysis(
         with console(stderr=True).status("aggregating in DuckDB…"):
             cells = compute_sums(dataset, config, memory_limit=memory_limit)
         results = analyze_sums(cells, config)
-    page = render_html(results) if html else None  # render before writing anything
-    write_results(results, out / "results.json")
-    if page is not None:
-        write_text_atomic(out / "report.html", page)
+    # everything is rendered first, then the files are replaced together
+    writers: list[tuple[Path, Writer]] = [(targets[0], _text(results.to_json()))]
+    if html:
+        writers.append((targets[1], _text(render_html(results))))
     if save_sums and cells is not None:
-        write_sums(cells, out / "sums.parquet")
+        writers.append((targets[-1], functools.partial(_write_sums, cells)))
+    write_together(writers)
+    out_console = console()
     out_console.print(srm_line(results))  # on top: a broken split voids everything below
     out_console.print(balance_line(results))  # so do arms that differ before exposure
     for line in quality_lines(results):
         out_console.print(line)
+    _print_tables(results, [w[0] for w in writers], time.perf_counter() - started)
+
+
+def _check_outputs(inputs: list[Path], out: Path, *, html: bool, save_sums: bool) -> list[Path]:
+    """results.json, report.html and sums.parquet in OUT, checked against the inputs first."""
+    from experiment.files import check_output_file, check_output_folder
+
+    check_output_folder(out, option="--out", inputs=inputs)
+    names = ["results.json", *(["report.html"] if html else []), "sums.parquet"]
+    names = names if save_sums else names[:-1]
+    return [check_output_file(out / n, option="--out", inputs=inputs) for n in names]
+
+
+def _text(text: str) -> Writer:
+    return lambda tmp: tmp.write_text(text, encoding="utf-8")
+
+
+def _write_sums(cells: CellSums, tmp: Path) -> None:
+    from experiment.results.sums import write_sums_to
+
+    write_sums_to(cells, tmp)
+
+
+def _print_tables(results: AnalysisResults, written: list[Path], elapsed: float) -> None:
+    """The lift and decision tables, then where each file went."""
+    from reports.format import fmt_seconds, terminal_text
+    from reports.terminal import decision_table, lift_table
+
+    out_console = console()
     out_console.print(lift_table(results))
     out_console.print(decision_table(results))
-    elapsed = time.perf_counter() - started
-    out_console.print(f"analysed in {fmt_seconds(elapsed)} → {escape(str(out))}/results.json")
-    if page is not None:
-        out_console.print(f"report: {escape(str((out / 'report.html').resolve()))}")
-    if save_sums and cells is not None:
-        out_console.print(f"sums: {escape(str(out))}/sums.parquet")
+    out_console.print(f"analysed in {fmt_seconds(elapsed)} → {terminal_text(written[0])}")
+    for path in written[1:]:
+        what = "report" if path.name == "report.html" else "sums"
+        shown = path.resolve() if what == "report" else path
+        out_console.print(f"{what}: {terminal_text(shown)}")
 
 
 @app.command()
@@ -156,14 +184,16 @@ def report(
     The page is self-contained (inline CSS and SVG charts): open it offline or
     attach it to an e-mail. Also prints the per-segment decisions.
     """
-    from rich.markup import escape
-
     from experiment.errors import DataError
+    from experiment.files import check_output_file
     from experiment.results import load_results
     from experiment.results.refinement import load_refinement
+    from reports.format import terminal_text
     from reports.html import write_html
     from reports.terminal import decision_table
 
+    inputs = [results, *([refinement] if refinement is not None else [])]
+    check_output_file(out, option="--out", inputs=inputs)
     loaded = load_results(results)
     found = load_refinement(refinement) if refinement is not None else None
     if found is not None and found.experiment != loaded.experiment:
@@ -174,4 +204,4 @@ def report(
     write_html(loaded, out, found)
     out_console = console()
     out_console.print(decision_table(loaded))
-    out_console.print(f"report: {escape(str(out.resolve()))}")
+    out_console.print(f"report: {terminal_text(out.resolve())}")

@@ -28,7 +28,13 @@ def assign(
     replaced atomically. Prints users per segment and arm.
     """
     from experiment.api import assign_dataset
+    from experiment.cli._outputs import experiment_inputs
+    from experiment.config import load_experiment
+    from experiment.files import check_output_file
     from reports.tables import assignment_lines
+
+    inputs = experiment_inputs(experiment, load_experiment(experiment))
+    check_output_file(dataset / "assignments.parquet", option="DATASET", inputs=inputs)
 
     with console(stderr=True).status("assigning in DuckDB…"):
         summary = assign_dataset(dataset, experiment)

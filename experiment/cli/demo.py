@@ -9,7 +9,13 @@ import typer
 
 from experiment.cli._app import app, user_errors
 from experiment.cli.analyze import run_analysis
-from experiment.cli.simulate import DEMO_DAYS, DEMO_SEED, DEMO_USERS, run_simulation
+from experiment.cli.simulate import (
+    DEMO_DAYS,
+    DEMO_SEED,
+    DEMO_USERS,
+    check_dataset_folder,
+    run_simulation,
+)
 
 __all__ = ["demo"]
 
@@ -26,6 +32,12 @@ def demo(
 
     Writes OUT/data/ (the dataset), OUT/results.json and OUT/report.html.
     """
+    from experiment.files import check_output_file, check_output_folder
+
+    check_output_folder(out, option="--out")
+    for name in ("results.json", "report.html"):
+        check_output_file(out / name, option="--out")
     data = out / "data"
+    check_dataset_folder(data, "ecommerce")
     run_simulation("ecommerce", users, days, seed, data)
     run_analysis(data, data / "experiment.yaml", out, html=True)

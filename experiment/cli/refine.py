@@ -70,10 +70,10 @@ def _search(
     min_size: int | None,
 ) -> Refinement:
     """Run the search with a progress bar over the attribute scans (on stderr)."""
-    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from experiment.api import refine as run_refine
+    from reports.format import terminal_text as escape
 
     columns = (
         TextColumn("{task.description}"),
@@ -108,11 +108,16 @@ def _results_for_report(data: Path, config: ExperimentConfig) -> AnalysisResults
 
 
 def _inputs(
-    experiment: Path, out: Path, *, report: Path | None, results: Path | None
+    experiment: Path,
+    out: Path,
+    *,
+    report: Path | None,
+    results: Path | None,
+    dataset: Path | None = None,
 ) -> tuple[ExperimentConfig, SegmentSet | None, AnalysisResults | None]:
     """The experiment, its segments and the given results, checked before any search."""
     from experiment.config import load_experiment
-    from experiment.errors import ConfigError, DataError
+    from experiment.errors import DataError
     from experiment.results import load_results
     from segments import load_segments
 
@@ -121,15 +126,42 @@ def _inputs(
     if results is not None and report is None:
         raise typer.BadParameter("--results is only read for --report", param_hint="--results")
     config = load_experiment(experiment)
+    _check_outputs(experiment, config, out, report=report, results=results, dataset=dataset)
     segment_set = load_segments(config.segments) if config.segments is not None else None
-    if segment_set is not None and out.resolve() == Path(segment_set.source).resolve():
-        raise ConfigError(f"{out}: --out would overwrite the experiment's segments file")
     loaded = load_results(results) if results is not None else None
     if loaded is not None and loaded.experiment != config.name:
         raise DataError(
             f"{results}: results of experiment {loaded.experiment!r}, not {config.name!r}"
         )
     return config, segment_set, loaded
+
+
+def _check_outputs(
+    experiment: Path,
+    config: ExperimentConfig,
+    out: Path,
+    *,
+    report: Path | None,
+    results: Path | None,
+    dataset: Path | None = None,
+) -> None:
+    """The proposals, evidence, models copy and report paths: writable, distinct, no input."""
+    from experiment.cli._outputs import dataset_inputs, experiment_inputs
+    from experiment.errors import ConfigError
+    from experiment.files import check_output_file
+    from segments.definitions import models_path
+
+    inputs = [*experiment_inputs(experiment, config), *dataset_inputs(dataset)]
+    inputs += [results] if results is not None else []
+    targets = [("--out", out), ("--out", out.with_suffix(".json")), ("--out", models_path(out))]
+    targets += [("--report", report)] if report is not None else []
+    for option, path in targets:
+        check_output_file(path, option=option, inputs=inputs)
+    if report is not None and any(report.resolve() == p.resolve() for _, p in targets[:-1]):
+        raise ConfigError(
+            f"--report {report}: is also a file --out writes ({out}, its .json evidence or "
+            "models copy); give another path"
+        )
 
 
 @app.command()
@@ -176,12 +208,13 @@ def refine(
     evidence as JSON beside it (for `exp report --refinement`); and copies the fitted
     models file of cluster and predictive segments. Prints a table of the proposals.
     """
-    from experiment.files import write_text_atomic
     from reports.html import render_html
     from reports.proposals import write_proposals
 
     names = _attributes(attributes)
-    config, segment_set, loaded = _inputs(experiment, out, report=report, results=results)
+    config, segment_set, loaded = _inputs(
+        experiment, out, report=report, results=results, dataset=dataset
+    )
     started = time.perf_counter()
     found = _search(
         dataset,
@@ -197,9 +230,8 @@ def refine(
     if report is not None:  # rendered before anything is written
         analysis = loaded or _results_for_report(dataset, config)
         page = render_html(analysis, found)
-    files = write_proposals(found, segment_set, out)
-    if page is not None and report is not None:
-        write_text_atomic(report, page)
+    also = [(report, page)] if page is not None and report is not None else []
+    files = write_proposals(found, segment_set, out, also=also)
     _print_summary(found, files, elapsed, has_segments=segment_set is not None, report=report)
 
 
@@ -207,9 +239,8 @@ def _print_summary(
     found: Refinement, files: Any, elapsed: float, *, has_segments: bool, report: Path | None
 ) -> None:
     """The proposals table, what was written where, and how long the search took."""
-    from rich.markup import escape
-
     from reports.format import fmt_seconds
+    from reports.format import terminal_text as escape
     from reports.terminal import refinement_table
 
     out_console = console()
@@ -217,13 +248,13 @@ def _print_summary(
     added = sum(p.significant for p in found.proposals)
     out_console.print(
         f"searched in {fmt_seconds(elapsed)}: {added} of {len(found.proposals)} proposals added → "
-        f"{escape(str(files.segments))} (evidence {escape(str(files.evidence))})"
+        f"{escape(files.segments)} (evidence {escape(files.evidence)})"
     )
     if not has_segments and not added:
         out_console.print(
             "[yellow]no segments file and no proposal added: the YAML lists no segments[/]"
         )
     if files.models is not None:
-        out_console.print(f"fitted models copied → {escape(str(files.models))}")
+        out_console.print(f"fitted models copied → {escape(files.models)}")
     if report is not None:
-        out_console.print(f"report: {escape(str(report.resolve()))}")
+        out_console.print(f"report: {escape(report.resolve())}")

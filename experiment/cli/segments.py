@@ -211,13 +211,16 @@ def fit(segments_file: SegmentsFile, data: DataOption, as_of: AsOfOption = None)
     (except event targets such as {event: purchase, days: 14}: those are labelled
     from the dataset's events and control-arm assignments, so fit them here).
     """
-    from rich.markup import escape
-
     from experiment.api import fit_segments
+    from experiment.cli._outputs import dataset_inputs
+    from experiment.files import check_output_file
+    from reports.format import terminal_text as escape
     from reports.tables import model_line
     from segments import load_segments
 
     segment_set = load_segments(segments_file)
+    inputs = [segments_file, *dataset_inputs(data)]
+    check_output_file(segment_set.sidecar, option="SEGMENTS_FILE", inputs=inputs)
     with console(stderr=True).status("fitting segment models…"):
         models = fit_segments(segment_set, data, as_of=as_of)
     out = console()
@@ -226,4 +229,4 @@ def fit(segments_file: SegmentsFile, data: DataOption, as_of: AsOfOption = None)
         return
     for name, model in models.items():
         out.print(model_line(name, model))
-    out.print(f"saved {escape(str(segment_set.sidecar))}")
+    out.print(f"saved {escape(segment_set.sidecar)}")

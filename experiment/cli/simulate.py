@@ -9,11 +9,42 @@ import typer
 
 from experiment.cli._app import app, console, user_errors
 
-__all__ = ["DEMO_DAYS", "DEMO_SEED", "DEMO_USERS", "run_simulation", "simulate"]
+__all__ = [
+    "DATASET_FILES",
+    "DEMO_DAYS",
+    "DEMO_SEED",
+    "DEMO_USERS",
+    "check_dataset_folder",
+    "run_simulation",
+    "simulate",
+]
 
 DEMO_USERS = 200_000
 DEMO_DAYS = 14
 DEMO_SEED = 7
+DATASET_FILES = (
+    "customers.parquet",
+    "events.parquet",
+    "assignments.parquet",
+    "truth.json",
+    "segments.yaml",
+    "experiment.yaml",
+)
+"""The files ``exp simulate`` writes into its output folder."""
+
+
+def check_dataset_folder(out: Path, scenario: str, *, option: str = "--out") -> None:
+    """Refuse an output folder that is a file, unwritable, or the scenario's own folder.
+
+    Each file the simulation writes must not be a folder there either.
+    """
+    from experiment.files import check_output_file, check_output_folder
+
+    source = Path(scenario)
+    inputs = [source] if source.is_dir() else []
+    check_output_folder(out, option=option, inputs=inputs)
+    for name in DATASET_FILES:
+        check_output_file(out / name, option=option, inputs=inputs)
 
 
 def run_simulation(
@@ -28,8 +59,12 @@ def run_simulation(
     """Simulate with a progress bar on stderr and a one-line summary on stdout."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from reports.format import fmt_count, fmt_seconds
+    from experiment.files import watch_folder
+    from reports.format import fmt_count, fmt_seconds, terminal_text
     from simulators import simulate as simulate_dataset
+
+    check_dataset_folder(out, scenario)
+    watch_folder(out)  # Ctrl-C removes the staged files
 
     with Progress(
         TextColumn("[bold]simulating[/] {task.description}"),
@@ -39,7 +74,7 @@ def run_simulation(
         console=console(stderr=True),
         transient=True,
     ) as progress:
-        task = progress.add_task(f"{scenario}: {fmt_count(users)} users", total=days)
+        task = progress.add_task(f"{terminal_text(scenario)}: {fmt_count(users)} users", total=days)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -55,7 +90,8 @@ def run_simulation(
         )
     console().print(
         f"simulated [bold]{fmt_count(summary.users)}[/] users × {summary.days} days: "
-        f"{fmt_count(summary.events)} events in {fmt_seconds(summary.seconds)} → {out}"
+        f"{fmt_count(summary.events)} events in {fmt_seconds(summary.seconds)} "
+        f"→ {terminal_text(out)}"
     )
 
 

@@ -11,9 +11,16 @@ under a caller's key (a tuple of indices, e.g. ``(segment, metric)``);
 centred moments (``m2 = n · var``, ``c_xy = n · cov``). The column-name
 templates live here and nowhere else.
 
-Asking the engine for means and population variances, rather than ``Σy`` and
-``Σy²``, keeps the centred moments free of the cancellation that raw power sums
-suffer when the mean is large relative to the spread.
+Determinism: DuckDB reduces plain ``sum``/``avg``/``var_pop`` in whatever order
+its threads finish, so the last bits of a mean or variance change from run to
+run. Every float sum here is a compensated (Kahan-Babuska) sum, :func:`fsum`
+(DuckDB ``fsum``): it is accurate to about one rounding of the exact sum
+whatever the order, so the same data give the same bits. The centred moments
+come from these sums (``m2 = Σy² − (Σy)²/n``), which is exact enough while the
+mean is not far larger than the spread (the compensated sums lose nothing to
+the number of rows); when it is (cancellation beyond :data:`_CANCEL`), the
+engine's own ``var_pop``/``covar_pop`` (Welford, accurate but summed in thread
+order) is read instead, as before.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Key",
     "count_agg",
+    "fsum",
     "metric_sums",
     "moment_aggs",
     "read_count",
@@ -51,9 +59,44 @@ _S = TypeVar("_S", bound=MeanSums | JointSums)
 
 # Private names of engine-side columns; indices, never user text, go into them.
 _N = "__n__{}__"  # key
-_MEAN = "__mean__{}__{}__"  # key, y|x
 _VAR = "__var__{}__{}__"
 _COV = "__cov__{}__"
+_S1 = "__s1__{}__{}__"  # key, y|x: compensated Σ
+_S2 = "__s2__{}__{}__"  # key, yy|xx|xy: compensated Σ of products
+_CNT = "__c__{}__{}__"  # key, y|x: non-null count
+
+_CANCEL = 1e6
+"""Largest ``(Σy)²/n ÷ m2`` read from the power sums (at most ~6 digits lost of ~16)."""
+
+
+def fsum(col: ir.NumericValue, *, where: ir.BooleanValue | None = None) -> ir.FloatingScalar:
+    """The compensated sum of ``col``: the same bits whatever order the threads add in.
+
+    References:
+        DuckDB ``fsum`` (Kahan-Babuska summation):
+        https://duckdb.org/docs/sql/functions/aggregates#fsumarg
+    """
+    return _fsum(col.cast("float64"), where=where)
+
+
+def _builtin_fsum() -> Any:
+    import ibis
+
+    def fsum(arg: float) -> float:  # pragma: no cover - a signature: the engine runs it
+        """DuckDB's compensated sum."""
+        raise NotImplementedError
+
+    return ibis.udf.agg.builtin(name="fsum")(fsum)
+
+
+def _fsum(col: ir.NumericValue, *, where: ir.BooleanValue | None) -> ir.FloatingScalar:
+    global _FSUM  # noqa: PLW0603 - built once, lazily (ibis loads only when a query is built)
+    if _FSUM is None:
+        _FSUM = _builtin_fsum()
+    return _FSUM(col, where=where)
+
+
+_FSUM: Any = None
 
 
 def _name(template: str, key: Key, *rest: str) -> str:
@@ -85,9 +128,12 @@ def moment_aggs(
     aggs: dict[str, ir.Scalar] = {}
     for part, col in (("y", y), ("x", x)):
         if col is not None:
-            aggs[_name(_MEAN, key, part)] = col.mean(where=where)
+            aggs[_name(_CNT, key, part)] = col.count(where=where)
+            aggs[_name(_S1, key, part)] = fsum(col, where=where)
+            aggs[_name(_S2, key, part * 2)] = fsum(col * col, where=where)
             aggs[_name(_VAR, key, part)] = col.var(how="pop", where=where)
     if x is not None:
+        aggs[_name(_S2, key, "xy")] = fsum(y * x, where=where)
         aggs[_name(_COV, key)] = y.cov(x, how="pop", where=where)
     return aggs
 
@@ -112,18 +158,41 @@ def read_sums(
     moments. ``joint`` reads ``(y, x)`` as :class:`JointSums`, else ``y`` as
     :class:`MeanSums`.
     """
-    mean_y = column(_name(_MEAN, key, "y"))
-    m2_y = np.nan_to_num(column(_name(_VAR, key, "y"))) * n
+    mean_y, m2_y = _centred(column, key, "y", n)
     if not joint:
         return MeanSums(n=n, mean=mean_y, m2=m2_y)
+    mean_x, m2_x = _centred(column, key, "x", n)
+    s_y, s_x = (np.nan_to_num(column(_name(_S1, key, p))) for p in "yx")
+    safe = np.where(n > 0, n, 1.0)
+    c_xy = np.nan_to_num(column(_name(_S2, key, "xy"))) - s_y * s_x / safe
+    scale = np.sqrt((s_y**2 / safe + np.abs(m2_y)) * (s_x**2 / safe + np.abs(m2_x)))
+    bad = scale > _CANCEL * np.maximum(np.sqrt(m2_y * m2_x), np.finfo(float).tiny)
+    welford = np.nan_to_num(column(_name(_COV, key))) * n
     return JointSums(
         n=n,
         mean_y=mean_y,
-        mean_x=column(_name(_MEAN, key, "x")),
+        mean_x=mean_x,
         m2_y=m2_y,
-        m2_x=np.nan_to_num(column(_name(_VAR, key, "x"))) * n,
-        c_xy=np.nan_to_num(column(_name(_COV, key))) * n,
+        m2_x=m2_x,
+        c_xy=np.where(n > 0, np.where(bad, welford, c_xy), 0.0),
     )
+
+
+def _centred(
+    column: Callable[[str], NDArray[np.float64]], key: Key, part: str, n: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Mean and ``m2`` of one part from its compensated sums (Welford's where they cancel)."""
+    count = np.nan_to_num(column(_name(_CNT, key, part)))
+    some = count > 0
+    safe = np.where(some, count, 1.0)
+    s1 = np.nan_to_num(column(_name(_S1, key, part)))
+    s2 = np.nan_to_num(column(_name(_S2, key, part * 2)))
+    mean = np.where(some, s1 / safe, np.nan)
+    shift = s1 * s1 / safe
+    m2 = np.maximum(s2 - shift, 0.0)
+    welford = np.nan_to_num(column(_name(_VAR, key, part))) * n
+    m2 = np.where(shift > _CANCEL * m2, welford, m2)
+    return mean, np.where(some, m2, 0.0)
 
 
 def stack_sums(parts: Sequence[_S], *, axis: int = 0) -> _S:

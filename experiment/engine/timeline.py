@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from experiment.engine.events import event_value, invalid, selects
-from experiment.engine.moments import metric_sums
+from experiment.engine.moments import fsum, metric_sums
 from experiment.engine.users import COVARIATE
 from experiment.plan import kind_plan
 from experiment.sums import CellSums, JointSums, MeanSums
@@ -166,7 +166,7 @@ def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig, who: ir
                 aggs[name] = ev.count(where=is_event)
             else:
                 value = event_value(ev, measure, metric)
-                aggs[name] = value.sum(where=is_event & ~invalid(value)).fill_null(0.0)
+                aggs[name] = fsum(value, where=is_event & ~invalid(value)).fill_null(0.0)
     return ev.group_by([_UID, _DAY]).aggregate(**aggs)
 
 
@@ -267,7 +267,7 @@ def _query(dataset: Dataset, users: UserTable, config: ExperimentConfig, shifts:
         daily = _daily(dataset, users, config, who)
         rows = _starts(who, users, config, shifts)
         rows = rows.union(_changes(daily, who, users, config, shifts))
-        g = rows.group_by(["arm", _DAY, *masks]).aggregate(**{c: rows[c].sum() for c in sums})
+        g = rows.group_by(["arm", _DAY, *masks]).aggregate(**{c: _sum(rows[c]) for c in sums})
         return _by_segment(g, len(users.segments), sums)
 
 
@@ -282,8 +282,13 @@ def _by_segment(g: ir.Table, n_segments: int, sums: tuple[str, ...]) -> Any:
         segs.append(ibis.ifelse(has, si, None).cast("int16"))
     long = g.select("arm", _DAY, *sums, **{_SI: ibis.array(segs).unnest()})
     long = long.filter(long[_SI].notnull())
-    aggs = {c: long[c].sum() for c in sums}
+    aggs = {c: _sum(long[c]) for c in sums}
     return long.group_by([_SI, "arm", _DAY]).aggregate(**aggs).to_pyarrow()
+
+
+def _sum(col: ir.NumericColumn) -> ir.NumericScalar:
+    """A count's exact sum; a float power sum's compensated one (the same bits every run)."""
+    return col.sum() if col.get_name() == _N else fsum(col)
 
 
 def _sum_columns(config: ExperimentConfig) -> list[str]:

@@ -19,6 +19,7 @@ from experiment.config import check_allocation
 from experiment.engine.balance import balance_columns
 from experiment.engine.caps import fixed_caps, with_quantile_caps
 from experiment.engine.events import event_value, invalid, selects
+from experiment.engine.moments import fsum
 from experiment.engine.quality import NCUST, QUALITY_COLUMNS, Q, table_checks
 from experiment.errors import ConfigError, DataError
 from experiment.plan import kind_plan
@@ -271,7 +272,7 @@ def _per_user_measures(
             event_value(ev, measure, metric)  # the column must be the events table's
             value = event_value(exposed, measure, metric)
             bad = invalid(value)
-            aggs[names[measure]] = value.sum(where=is_event & ~bad)
+            aggs[names[measure]] = fsum(value, where=is_event & ~bad)  # same bits every run
             columns += [measure.value] if measure.value not in columns else []
     aggs[Q.format("events_before_assignment")] = exposed.count(where=~post)
     per_user = exposed.group_by("user_id").aggregate(**aggs)

@@ -60,6 +60,7 @@ __all__ = [
     "read_sums",
     "sums_table",
     "write_sums",
+    "write_sums_to",
 ]
 
 METADATA_KEY = b"seglift.sums"
@@ -298,14 +299,18 @@ def _read_metadata(table: pa.Table) -> dict[str, Any]:
 
 def write_sums(cells: CellSums, path: Path) -> Path:
     """Write ``cells`` as sums.parquet, atomically (temp file, then rename)."""
-    import pyarrow.parquet as pq
-
-    from experiment.files import atomic_path
+    from experiment.files import write_together
 
     target = Path(path)
-    with atomic_path(target) as tmp:
-        pq.write_table(sums_table(cells), tmp)
+    write_together([(target, lambda tmp: write_sums_to(cells, tmp))])
     return target
+
+
+def write_sums_to(cells: CellSums, path: Path) -> None:
+    """Write ``cells`` as a sums Parquet file at ``path`` as is (the caller makes it atomic)."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(sums_table(cells), path)
 
 
 def read_sums(path: Path) -> CellSums:

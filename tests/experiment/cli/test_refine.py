@@ -119,7 +119,7 @@ def render_without(folder: Path) -> str:
         (["--metric", "nope"], "nope"),
         (["--arm", "nope"], "nope"),
         (["--attributes", "nope"], "nope"),
-        (["--out", "SEGMENTS"], "--out would overwrite the experiment's segments file"),
+        (["--out", "SEGMENTS"], "is an input of this run"),
         (["--report", "r.html", "--results", "missing.json"], "missing.json"),
     ],
 )
