@@ -140,7 +140,7 @@ def moment_aggs(
 
 def read_count(column: Callable[[str], NDArray[np.float64]], *, key: Key) -> NDArray[np.float64]:
     """The count of :func:`count_agg` under ``key``; a missing or null cell counts 0."""
-    return np.nan_to_num(column(_name(_N, key)))
+    return _null_as_zero(column(_name(_N, key)))
 
 
 def read_sums(
@@ -158,16 +158,31 @@ def read_sums(
     moments. ``joint`` reads ``(y, x)`` as :class:`JointSums`, else ``y`` as
     :class:`MeanSums`.
     """
-    mean_y, m2_y = _centred(column, key, "y", n)
-    if not joint:
-        return MeanSums(n=n, mean=mean_y, m2=m2_y)
-    mean_x, m2_x = _centred(column, key, "x", n)
-    s_y, s_x = (np.nan_to_num(column(_name(_S1, key, p))) for p in "yx")
+    # Values near 1e308 overflow to inf/nan here; the analysis stops on them
+    # (experiment.analysis.quality), so numpy's warning would only be noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean_y, m2_y = _centred(column, key, "y", n)
+        if not joint:
+            return MeanSums(n=n, mean=mean_y, m2=m2_y)
+        mean_x, m2_x = _centred(column, key, "x", n)
+        return _joint(column, key, n, (mean_y, m2_y), (mean_x, m2_x))
+
+
+def _joint(
+    column: Callable[[str], NDArray[np.float64]],
+    key: Key,
+    n: NDArray[np.float64],
+    y: tuple[NDArray[np.float64], NDArray[np.float64]],
+    x: tuple[NDArray[np.float64], NDArray[np.float64]],
+) -> JointSums:
+    """Joint sums from each part's mean and ``m2`` and the cross sums (overflow stays inf)."""
+    (mean_y, m2_y), (mean_x, m2_x) = y, x
+    s_y, s_x = (_null_as_zero(column(_name(_S1, key, p))) for p in "yx")
     safe = np.where(n > 0, n, 1.0)
-    c_xy = np.nan_to_num(column(_name(_S2, key, "xy"))) - s_y * s_x / safe
+    c_xy = _null_as_zero(column(_name(_S2, key, "xy"))) - s_y * s_x / safe
     scale = np.sqrt((s_y**2 / safe + np.abs(m2_y)) * (s_x**2 / safe + np.abs(m2_x)))
     bad = scale > _CANCEL * np.maximum(np.sqrt(m2_y * m2_x), np.finfo(float).tiny)
-    welford = np.nan_to_num(column(_name(_COV, key))) * n
+    welford = _null_as_zero(column(_name(_COV, key))) * n
     return JointSums(
         n=n,
         mean_y=mean_y,
@@ -178,19 +193,24 @@ def read_sums(
     )
 
 
+def _null_as_zero(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """SQL ``NULL`` (an empty group's sum) as 0; infinities stay, so overflow is seen."""
+    return np.where(np.isnan(values), 0.0, values)
+
+
 def _centred(
     column: Callable[[str], NDArray[np.float64]], key: Key, part: str, n: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Mean and ``m2`` of one part from its compensated sums (Welford's where they cancel)."""
-    count = np.nan_to_num(column(_name(_CNT, key, part)))
+    count = _null_as_zero(column(_name(_CNT, key, part)))
     some = count > 0
     safe = np.where(some, count, 1.0)
-    s1 = np.nan_to_num(column(_name(_S1, key, part)))
-    s2 = np.nan_to_num(column(_name(_S2, key, part * 2)))
+    s1 = _null_as_zero(column(_name(_S1, key, part)))
+    s2 = _null_as_zero(column(_name(_S2, key, part * 2)))
     mean = np.where(some, s1 / safe, np.nan)
     shift = s1 * s1 / safe
     m2 = np.maximum(s2 - shift, 0.0)
-    welford = np.nan_to_num(column(_name(_VAR, key, part))) * n
+    welford = _null_as_zero(column(_name(_VAR, key, part))) * n
     m2 = np.where(shift > _CANCEL * m2, welford, m2)
     return mean, np.where(some, m2, 0.0)
 
