@@ -24,3 +24,9 @@ def test_case_ids_are_unique() -> None:
 
 def test_every_case_names_a_known_command() -> None:
     assert {c.command for c in CASES} <= set(COMMANDS)
+
+
+def test_the_corpus_covers_every_command_with_150_cases_or_more() -> None:
+    assert len(CASES) >= 150
+    assert {c.command for c in CASES} == set(COMMANDS)
+    assert len({c.category for c in CASES}) >= 10
