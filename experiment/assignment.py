@@ -44,11 +44,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    import numpy as np
+    from numpy.typing import NDArray
 
     from experiment.config import ExperimentConfig
 
@@ -81,6 +80,8 @@ def bucket(user_id: str, *, salt: str) -> float:
 
 
 def _edges(arms: Mapping[str, float]) -> NDArray[np.float64]:
+    import numpy as np  # lazily: `import experiment` (and Ctrl-C set-up of `exp`) stays fast
+
     weights = np.asarray(list(arms.values()), dtype=np.float64)
     if weights.size == 0 or np.any(weights <= 0):
         raise ValueError("arms must map at least one arm name to a weight > 0.")
@@ -96,6 +97,8 @@ def assign_many(
         >>> assign_many(["user-1"], salt="winback", arms={"control": 1, "treatment": 1}).tolist()
         ['treatment']
     """
+    import numpy as np
+
     buckets = np.fromiter((bucket(u, salt=salt) for u in user_ids), dtype=np.float64)
     index = np.searchsorted(_edges(arms), buckets, side="right")
     return np.asarray(list(arms), dtype=np.str_)[index]
@@ -128,6 +131,8 @@ class Allocation:
         Raises:
             ValueError: ``control`` is not an arm, or the weights are not >= 0 with a positive sum.
         """
+        import numpy as np
+
         weights = {a: float(w) for a, w in arms.items()}
         total = sum(weights.values())
         if control not in weights or total <= 0 or min(weights.values()) < 0:

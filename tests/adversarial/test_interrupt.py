@@ -6,9 +6,9 @@ phase (temp files written, none renamed) and in the publish phase (renames
 under way). ``SEGLIFT_TEST_PAUSE`` holds the process in a phase long enough to
 hit it, and keeps the timed runs from finishing before their signal.
 
-Not covered: the first ~0.1-0.3 s of the process (interpreter start-up and
-``import experiment``, numpy), before any seglift code can install a handler;
-nothing is open or written then, but Python prints its KeyboardInterrupt.
+Not covered: the first ~50 ms of the process (interpreter start-up and
+``import experiment``, which loads no numpy), before any seglift code can install
+a handler; nothing is open or written then, but Python prints its KeyboardInterrupt.
 """
 
 from __future__ import annotations

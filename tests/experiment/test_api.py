@@ -15,8 +15,8 @@ from tests.fixtures.dataset import write_dataset
 def test_import_experiment_loads_no_heavy_library():
     code = (
         "import sys, experiment\n"
-        "heavy = [m for m in ('ibis', 'duckdb', 'pandas', 'scipy', 'matplotlib', 'pyarrow')"
-        " if m in sys.modules]\n"
+        "heavy = [m for m in ('ibis', 'duckdb', 'pandas', 'scipy', 'matplotlib', 'pyarrow',"
+        " 'numpy') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
