@@ -7,29 +7,21 @@ run on fewer tests than the family holds) fails while chance almost never does.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "family_aa.py"
+from tests.fixtures.benchmarks import load_benchmark
+
 RUNS = 400
 Z = 3.29
 
 
 @pytest.fixture(scope="module")
 def family_aa() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("family_aa", _PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("family_aa")
 
 
 @pytest.mark.slow  # Monte Carlo: 400 simulated experiments through analyze_cells

@@ -9,9 +9,6 @@ and unadjusted "any p < 0.05" over 21 segments land far outside the bands.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -20,20 +17,14 @@ import pytest
 from experiment.stats import cuped_ttest, welch_ttest
 from experiment.sums import JointSums, MeanSums
 from simulators.potential import PotentialRun, simulate_potential
+from tests.fixtures.benchmarks import load_benchmark
 
 USERS, DAYS, SEED = 20_000, 28, 31
 Z = 3.29
 
 
 def _load() -> ModuleType:
-    path = Path(__file__).resolve().parents[3] / "benchmarks" / "calibrate_sim.py"
-    spec = importlib.util.spec_from_file_location("calibrate_sim", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("calibrate_sim")
 
 
 cs = _load()

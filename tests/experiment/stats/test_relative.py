@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +10,7 @@ import scipy.stats
 
 from experiment.stats import cuped_ttest, ratio_ttest, sequential_interval, welch_ttest
 from experiment.sums import JointSums, MeanSums
-
-_BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "relative_ci.py"
+from tests.fixtures.benchmarks import load_benchmark
 
 
 def _arms(rng, n_c, n_t, mean_c, mean_t):
@@ -162,13 +159,7 @@ def test_sequential_log_interval_is_symmetric_on_the_log_scale():
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("relative_ci", _BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["relative_ci"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
+    yield load_benchmark("relative_ci")
     del sys.modules["relative_ci"]
 
 
