@@ -258,6 +258,11 @@ def _compare(node: ast.Compare) -> Node:
         if op in ("in", "not in"):
             if not isinstance(right, ast.List | ast.Tuple | ast.Set):
                 raise RuleError(f'\'{op}\' needs a list such as ["a", "b"] {_where(right)}')
+            if not right.elts:
+                raise RuleError(
+                    f"'{op}' needs at least one value {_where(right)}; "
+                    "an empty list matches nobody (or everybody)"
+                )
             rhs = ConstList(values=tuple(_scalar(e) for e in right.elts))
             if isinstance(lhs, Const):
                 raise RuleError(f"the left side of '{op}' must be a column {_where(left)}")

@@ -42,7 +42,7 @@ def power(
         typer.Option("--segments", "-s", help="Segments file (default: the experiment's)."),
     ] = None,
     lift: Annotated[
-        float, typer.Option(help="Relative lift to detect, e.g. 0.05 for +5%.", min=1e-6)
+        float, typer.Option(help="Relative lift to detect, e.g. 0.05 for +5%.", min=1e-6, max=100.0)
     ] = 0.05,
     days: Annotated[
         int | None,

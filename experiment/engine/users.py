@@ -225,6 +225,12 @@ def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tupl
         if first is None:
             present = dataset.assignments.experiment.value_counts().to_pyarrow()
             names = sorted(str(v) for v in present.column(0).to_pylist())
+            if config.name in names:  # rows exist, but none in an arm of the file
+                raise DataError(
+                    f"{dataset.path}: assignments: no row of experiment {config.name!r} has "
+                    f"an arm of the experiment file ({', '.join(map(repr, config.arms))}) "
+                    "and a single arm per user; check the arm column (nulls, other names)"
+                )
             raise DataError(
                 f"{dataset.path}: no assignments for experiment {config.name!r}; "
                 f"experiments present: {', '.join(names) or 'none'}"
