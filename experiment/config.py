@@ -222,8 +222,8 @@ class ExperimentConfig(_Frozen):
     in (``counted``).
     """
 
-    name: str
-    salt: str | None = None
+    name: str = Field(min_length=1, max_length=200)
+    salt: str | None = Field(default=None, max_length=1000)
     control: str = "control"
     arms: dict[str, float] = Field(default_factory=lambda: {"control": 0.5, "treatment": 0.5})
     segments: Path | None = None

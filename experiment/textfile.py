@@ -227,6 +227,14 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; one beyond the float range (``1e400``) is refused."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is beyond the range of a float")
+    return value
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON; write null")
 
@@ -244,7 +252,12 @@ def read_json(
     if depth > MAX_DEPTH:
         raise error(f"{path}: nested {depth} levels deep; a {what} file nests at most {MAX_DEPTH}")
     try:
-        return json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_unique_pairs,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )
     except json.JSONDecodeError as exc:
         raise error(
             f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"

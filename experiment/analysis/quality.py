@@ -175,9 +175,19 @@ def _arms(cells: CellSums, config: ExperimentConfig) -> None:
     empty = [arm for j, arm in enumerate(cells.arms) if not users[j] > 0]
     if empty:
         present = [arm for j, arm in enumerate(cells.arms) if users[j] > 0]
+        q = cells.quality
+        excluded = [
+            f"{n:,} {what}"
+            for n, what in (
+                (q.duplicate_customers, "with more than one customers row"),
+                (q.multiple_arms, "assigned to more than one arm"),
+            )
+            if n > 0
+        ]
+        why = f" (users excluded: {'; '.join(excluded)})" if excluded else ""
         raise DataError(
             f"assignments: arm(s) {', '.join(map(repr, empty))} of experiment "
-            f"{config.name!r} have no assigned users; arms with users: "
+            f"{config.name!r} have no analysable users{why}; arms with users: "
             f"{', '.join(present) or 'none'}"
         )
 

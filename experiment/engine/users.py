@@ -219,9 +219,20 @@ def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
 
 
 def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tuple[Any, Any]:
+    found = units.aggregate(
+        first=units.assigned_at.min(where=units.arms_seen == 1),
+        no_time=units.assigned_at.isnull().sum(),
+        no_id=units.user_id.isnull().sum(),
+    ).to_pyarrow()
+    first, no_time, no_id = (found.column(k)[0].as_py() for k in ("first", "no_time", "no_id"))
+    if no_time or no_id:  # a user without a time would be analysed with no events at all
+        raise DataError(
+            f"{dataset.path}: assignments of experiment {config.name!r}: "
+            f"{no_time or 0:,} users with a null assigned_at, {no_id or 0:,} rows with a null "
+            "user_id; every assignment needs a user_id and an assigned_at"
+        )
     start = config.window.start
     if start is None:
-        first = units.assigned_at.min(where=units.arms_seen == 1).to_pyarrow().as_py()
         if first is None:
             present = dataset.assignments.experiment.value_counts().to_pyarrow()
             names = sorted(str(v) for v in present.column(0).to_pylist())

@@ -360,10 +360,12 @@ def load_results(path: Path) -> AnalysisResults:
             missing, unknown (top level) or of the wrong type; one line naming it.
     """
     from experiment.results.schema import schema_problem
+    from experiment.results.values import value_problem
     from experiment.textfile import read_json
 
     doc = read_json(Path(path), what="results", error=DataError)
     problem = schema_problem(AnalysisResults, doc, derived=("confidence_level",))
+    problem = problem or value_problem(doc, newest=SCHEMA_VERSION)
     if problem is not None:
         raise DataError(f"{path}: {problem}")
     try:
