@@ -25,12 +25,8 @@ _RUNS = 4
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Enough users and events for DuckDB to split every aggregate over its threads."""
-    folder = tmp_path_factory.mktemp("determinism") / "data"
-    argv = [str(EXP), "simulate", "--users", "120000", "--seed", "11", "--out", str(folder)]
-    subprocess.run(argv, check=True, capture_output=True)
-    return folder
+def data(big_simulated: Path) -> Path:
+    return big_simulated
 
 
 def _run(*argv: str) -> str:

@@ -30,12 +30,8 @@ _BAD = ("Traceback", "Fatal Python error", "Query interrupted", "Error")
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A simulated dataset big enough for DuckDB to take seconds (and use its threads)."""
-    folder = tmp_path_factory.mktemp("interrupt") / "data"
-    argv = [str(EXP), "simulate", "--users", "150000", "--seed", "3", "--out", str(folder)]
-    subprocess.run(argv, check=True, capture_output=True)
-    return folder
+def data(big_simulated: Path) -> Path:
+    return big_simulated
 
 
 def _previous(folder: Path, names: tuple[str, ...]) -> dict[str, bytes]:
