@@ -36,7 +36,7 @@ unit: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
 unit-fast: $(VENV)/.installed-dev
-	$(BIN)/pytest -m "not slow" -n auto
+	$(BIN)/pytest -m "not slow" -n auto --dist worksteal
 
 test: lint typecheck imports unit
 
