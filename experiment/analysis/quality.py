@@ -220,6 +220,13 @@ def data_quality(cells: CellSums, config: ExperimentConfig) -> DataQuality:
     silent = [name for name, (y, x) in totals.items() if y == 0 and x == 0]
     if len(silent) == len(totals):
         raise _no_events(cells.quality, cells)
+    q = cells.quality
+    if q.value_columns and q.revenue_values == 0 and q.events_total > 0:
+        raise DataError(
+            f"events: column(s) {', '.join(map(repr, q.value_columns))}: every value of the "
+            "metrics' events is null, so every value metric would read 0; fill the column "
+            "(amounts as numbers) or drop the metric"
+        )
     empty = [s for i, s in enumerate(cells.segments) if i > 0 and not np.sum(cells.units[i]) > 0]
     extra = (
         _check(
