@@ -30,7 +30,6 @@ from experiment.errors import ConfigError
 
 __all__ = [
     "Writer",
-    "atomic_path",
     "check_output_file",
     "check_output_folder",
     "remove_temporaries",
@@ -261,24 +260,6 @@ def write_together(outputs: Sequence[tuple[Path, Writer]]) -> None:
     finally:
         for _, tmp in staged:
             _discard(tmp)
-
-
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path; on success it replaces ``target``, on error it is removed.
-
-    The temporary file lives in the target's folder so the final ``os.replace`` is an
-    atomic rename: readers see the old file or the new one, never half of one.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(target)
-    try:
-        yield tmp
-        tmp.chmod(_default_mode())
-        _publish([(target, tmp)])
-    finally:
-        _discard(tmp)
 
 
 def write_text_atomic(target: Path, text: str) -> None:

@@ -15,7 +15,7 @@ from experiment.assignment import HOLDOUT, AssignmentSpec, assignment_expr
 from experiment.config import check_allocation
 from experiment.engine.dataset import find_table, read_table, require_table
 from experiment.errors import DataError
-from experiment.files import atomic_path
+from experiment.files import write_together
 from experiment.results.assignment import NOT_ENTERED, AssignmentSummary
 from segments.compile import compile_segments
 
@@ -115,8 +115,7 @@ def assign_customers(
     )
     rows = _keep_earlier(con, folder, rows, config)
     target = folder / "assignments.parquet"
-    with atomic_path(target) as tmp:
-        con.to_parquet(rows, str(tmp))
+    write_together([(target, lambda tmp: con.to_parquet(rows, str(tmp)))])
     return AssignmentSummary(
         experiment=config.name,
         path=target,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from experiment.files import atomic_path, write_text_atomic
+from experiment.files import write_text_atomic, write_together
 
 
 def test_write_text_atomic_uses_the_umask_mode(tmp_path):
@@ -17,24 +17,21 @@ def test_write_text_atomic_uses_the_umask_mode(tmp_path):
     assert (tmp_path / "a" / "r.json").read_text() == "{}"
 
 
-def test_atomic_path_leaves_nothing_on_error(tmp_path):
+def test_write_together_leaves_nothing_on_error(tmp_path):
     target = tmp_path / "out.html"
     target.write_text("old")
 
-    def fail_midway() -> None:
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("boom")
+    def fail_midway(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        fail_midway()
+        write_together([(target, fail_midway)])
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.html"]
 
 
 def test_write_together_failing_writer_keeps_every_previous_file(tmp_path):
-    from experiment.files import write_together
-
     for name in ("a.json", "b.html"):
         (tmp_path / name).write_text(f"old {name}")
 
@@ -53,8 +50,6 @@ def test_write_together_failing_writer_keeps_every_previous_file(tmp_path):
 
 def test_write_together_failing_rename_puts_the_old_files_back(tmp_path):
     """The second target turned into a folder after the checks: the first rename is undone."""
-    from experiment.files import write_together
-
     (tmp_path / "a.json").write_text("old")
     (tmp_path / "b.html").mkdir()
     (tmp_path / "b.html" / "x").write_text("keep")
@@ -70,8 +65,6 @@ def test_write_together_failing_rename_puts_the_old_files_back(tmp_path):
 
 
 def test_write_together_replaces_every_file(tmp_path):
-    from experiment.files import write_together
-
     (tmp_path / "a.json").write_text("old")
     write_together(
         [
