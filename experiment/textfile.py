@@ -30,6 +30,7 @@ __all__ = [
     "MAX_YAML_BYTES",
     "MAX_YAML_NODES",
     "dotted",
+    "parse_json",
     "read_json",
     "read_text",
     "read_yaml_mapping",
@@ -248,9 +249,20 @@ def read_json(
         SegliftError: (``error``) one line naming the file and what is wrong.
     """
     text = read_text(path, what=what, max_bytes=max_bytes, error=error)
+    return parse_json(text, source=str(path), what=what, error=error)
+
+
+def parse_json(text: str, *, source: str, what: str, error: type[SegliftError]) -> Any:
+    """Parse strict JSON text (a file's, or metadata's) within the depth limit.
+
+    Raises:
+        SegliftError: (``error``) one line naming ``source`` and what is wrong.
+    """
     depth = _json_depth(text)
     if depth > MAX_DEPTH:
-        raise error(f"{path}: nested {depth} levels deep; a {what} file nests at most {MAX_DEPTH}")
+        raise error(
+            f"{source}: nested {depth} levels deep; a {what} file nests at most {MAX_DEPTH}"
+        )
     try:
         return json.loads(
             text,
@@ -260,7 +272,7 @@ def read_json(
         )
     except json.JSONDecodeError as exc:
         raise error(
-            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
     except ValueError as exc:
-        raise error(f"{path}: not valid JSON: {exc}") from None
+        raise error(f"{source}: not valid JSON: {exc}") from None

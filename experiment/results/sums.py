@@ -285,10 +285,18 @@ def _read_metadata(table: pa.Table) -> dict[str, Any]:
             "not a seglift sums table (no seglift.sums metadata; write one with "
             "`exp analyze --save-sums`)"
         )
+    from experiment.textfile import parse_json
+
     try:
-        meta: dict[str, Any] = json.loads(raw)
-    except ValueError:
-        raise DataError("not a seglift sums table (unreadable seglift.sums metadata)") from None
+        meta = parse_json(
+            raw.decode("utf-8"), source="seglift.sums metadata", what="sums", error=DataError
+        )
+    except (DataError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"not a seglift sums table (unreadable seglift.sums metadata: {exc})"
+        ) from None
+    if not isinstance(meta, dict):
+        raise DataError("not a seglift sums table (seglift.sums metadata is not an object)")
     if meta.get("format") != "seglift-sums" or meta.get("version") != FORMAT_VERSION:
         raise DataError(
             f"not a seglift sums table of version {FORMAT_VERSION} "
