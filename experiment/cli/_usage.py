@@ -28,8 +28,15 @@ def _is(exc: BaseException, name: str) -> bool:
 
 
 def _printable(text: str) -> str:
-    """One line without control characters (user text reaches the terminal here)."""
-    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    """One line with no terminal control in it (user text reaches the terminal here).
+
+    Whitespace runs (line breaks included) become one space, then
+    :func:`reports.format.plain_text` drops escape sequences whole and shows any
+    other control character, as for every other line a command prints.
+    """
+    from reports.format import plain_text
+
+    return plain_text(" ".join(text.split()))
 
 
 def _param_name(exc: Any) -> str:
