@@ -33,6 +33,7 @@ __all__ = [
     "check_output_file",
     "check_output_folder",
     "remove_temporaries",
+    "text_writer",
     "watch_folder",
     "write_text_atomic",
     "write_together",
@@ -262,6 +263,11 @@ def write_together(outputs: Sequence[tuple[Path, Writer]]) -> None:
             _discard(tmp)
 
 
+def text_writer(text: str) -> Writer:
+    """A :data:`Writer` of UTF-8 ``text``."""
+    return lambda tmp: tmp.write_text(text, encoding="utf-8")
+
+
 def write_text_atomic(target: Path, text: str) -> None:
     """Write UTF-8 text to ``target`` atomically."""
-    write_together([(Path(target), lambda tmp: tmp.write_text(text, encoding="utf-8"))])
+    write_together([(Path(target), text_writer(text))])

@@ -19,7 +19,6 @@ control character replaced by a space, so a comment can never become YAML.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import textwrap
@@ -31,7 +30,7 @@ import yaml
 
 from experiment.config import read_yaml
 from experiment.errors import ConfigError, RuleError
-from experiment.files import write_together
+from experiment.files import text_writer, write_together
 from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.refinement import describe_cut, p_is
 from segments.definitions import RESERVED_NAMES, models_path, parse_segments
@@ -332,10 +331,6 @@ def _models_copy(segment_set: SegmentSet, target: Path) -> str | None:
     return text
 
 
-def _write_text(text: str, path: Path) -> None:
-    path.write_text(text, encoding="utf-8")
-
-
 def write_proposals(
     refinement: Refinement,
     segment_set: SegmentSet | None,
@@ -367,7 +362,7 @@ def write_proposals(
     texts = [(out, text), (evidence, doc), *also]
     if models is not None:
         texts.insert(2, (models_path(out), models))
-    write_together([(path, functools.partial(_write_text, body)) for path, body in texts])
+    write_together([(path, text_writer(body)) for path, body in texts])
     return ProposalFiles(
         segments=out, evidence=evidence, models=models_path(out) if models is not None else None
     )

@@ -36,7 +36,7 @@ def run_analysis(
     from experiment.api import analyze_sums, compute_sums
     from experiment.cli._outputs import dataset_inputs, experiment_inputs
     from experiment.config import load_experiment
-    from experiment.files import write_together
+    from experiment.files import text_writer, write_together
     from reports.html import render_html
     from reports.terminal import balance_line, quality_lines, srm_line
 
@@ -54,9 +54,9 @@ def run_analysis(
             cells = compute_sums(dataset, config, memory_limit=memory_limit)
         results = analyze_sums(cells, config)
     # everything is rendered first, then the files are replaced together
-    writers: list[tuple[Path, Writer]] = [(targets[0], _text(results.to_json()))]
+    writers: list[tuple[Path, Writer]] = [(targets[0], text_writer(results.to_json()))]
     if html:
-        writers.append((targets[1], _text(render_html(results))))
+        writers.append((targets[1], text_writer(render_html(results))))
     if save_sums and cells is not None:
         writers.append((targets[-1], functools.partial(_write_sums, cells)))
     write_together(writers)
@@ -76,10 +76,6 @@ def _check_outputs(inputs: list[Path], out: Path, *, html: bool, save_sums: bool
     names = ["results.json", *(["report.html"] if html else []), "sums.parquet"]
     names = names if save_sums else names[:-1]
     return [check_output_file(out / n, option="--out", inputs=inputs) for n in names]
-
-
-def _text(text: str) -> Writer:
-    return lambda tmp: tmp.write_text(text, encoding="utf-8")
 
 
 def _write_sums(cells: CellSums, tmp: Path) -> None:
