@@ -176,7 +176,8 @@ def analyze_sums(
         (0.1, True)
     """
     from experiment.analysis import analyze_cells
-    from experiment.results.sums import check_fit, read_sums
+    from experiment.results.sums import read_sums
+    from experiment.results.sums_fit import check_fit
 
     source = sums if isinstance(sums, str | Path) else "sums"
     cells = read_sums(Path(sums)) if isinstance(sums, str | Path) else sums

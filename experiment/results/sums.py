@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from experiment.errors import ConfigError, DataError
+from experiment.errors import DataError
 from experiment.results.balance_sums import balance_from_json, balance_to_json
 from experiment.results.jsonvalue import json_ready
 from experiment.sums import CellSums, JointSums, MeanSums, QualityCounts
@@ -50,13 +50,11 @@ from experiment.sums import CellSums, JointSums, MeanSums, QualityCounts
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from experiment.config import ExperimentConfig
 
 __all__ = [
     "COLUMNS",
     "METADATA_KEY",
     "cells_from_table",
-    "check_fit",
     "read_sums",
     "sums_table",
     "write_sums",
@@ -344,63 +342,3 @@ def read_sums(path: Path) -> CellSums:
         return cells_from_table(table)
     except DataError as exc:
         raise DataError(f"{source}: {exc}") from None
-
-
-def check_fit(
-    cells: CellSums,
-    config: ExperimentConfig,
-    segment_names: Sequence[str] | None,
-    *,
-    source: Path | str,
-) -> None:
-    """Check that an experiment file can be analysed from these sums.
-
-    The metrics (names, kinds' sums, CUPED), the arms and the segments must be
-    those the sums were computed for, and a sequential experiment needs the
-    timeline. Settings that only the statistics read (alpha, correction,
-    decision rules, guardrails) may differ: that is what re-running is for.
-
-    Raises:
-        ConfigError: one line naming what differs.
-    """
-    from experiment.plan import kind_plan
-
-    have = {spec_name: spec for spec_name, spec in _metric_specs(cells).items()}
-    want = [m.name for m in config.metrics]
-    if want != list(have):
-        raise ConfigError(
-            f"{source}: sums hold metrics {', '.join(have) or 'none'}, "
-            f"the experiment file has {', '.join(want)}"
-        )
-    for metric in config.metrics:
-        joint, cuped = have[metric.name]
-        if kind_plan(metric.kind).ratio != joint:
-            raise ConfigError(f"{source}: metric {metric.name!r} is of another kind in the sums")
-        if (metric.cuped is not None) != cuped:
-            raise ConfigError(
-                f"{source}: metric {metric.name!r}: CUPED covariate differs from the sums'"
-            )
-    if tuple(config.arms) != cells.arms:
-        raise ConfigError(
-            f"{source}: sums hold arms {', '.join(cells.arms)}, "
-            f"the experiment file has {', '.join(config.arms)}"
-        )
-    wanted = ("all", *(segment_names or ()))
-    if wanted != cells.segments:
-        raise ConfigError(
-            f"{source}: sums hold segments {', '.join(cells.segments[1:]) or 'none'}, "
-            f"the segments file has {', '.join(wanted[1:]) or 'none'}"
-        )
-    if config.sequential and not cells.timeline:
-        raise ConfigError(
-            f"{source}: the experiment is sequential but the sums hold no timeline; "
-            "save them from a sequential analysis"
-        )
-
-
-def _metric_specs(cells: CellSums) -> dict[str, tuple[bool, bool]]:
-    """Per metric: whether its sums are joint (ratio) and whether it has CUPED moments."""
-    return {
-        name: (isinstance(sums, JointSums), name in cells.cuped)
-        for name, sums in cells.metrics.items()
-    }
