@@ -21,10 +21,13 @@ cell and construction:
   means, the same for every construction: what the normal approximation of the means
   themselves achieves, a ceiling no relative construction built on it can beat by much.
 
-Populations: conversion at 2% with true lifts 0 and +20%; lognormal revenue
-(sigma 1.5 and 2; the true lift scales every value); zero-inflated lognormal (70%
-zeros with sigma 1.5, and 90% zeros with sigma 2). A lognormal with sigma ``s`` has
-mean ``exp(s²/2)``.
+Populations: conversion at 2% with true lifts 0 and +20%; stress revenue, with
+tails heavier than any figure of ``shared/REALISM.md`` (lognormal sigma 1.5 and 2;
+zero-inflated lognormal, 70% zeros with sigma 1.5 and 90% zeros with sigma 2); and
+revenue as REALISM.md publishes it (A2: order value lognormal with log sd 0.84, the
+Hillstrom buyers; revenue per user a hurdle of 97-99.1% zeros): buyers' order value,
+3% and 0.9% (Hillstrom) buyers. The true lift scales every value; a lognormal with
+sigma ``s`` has mean ``exp(s²/2)``.
 
     python benchmarks/relative_ci.py                 # 5,000 repetitions per cell
     python benchmarks/relative_ci.py --reps 20000
@@ -66,6 +69,10 @@ POPULATIONS = (
     Population(
         name="zero-infl. 90% s=2, lift +20%", lift=0.2, kind="lognormal", param=2.0, zeros=0.9
     ),
+    # REALISM.md A2: Hillstrom buyers' log(spend) sd 0.84; 97-99.1% of users spend nothing.
+    Population(name="order value s=0.84, lift 0", lift=0.0, kind="lognormal", param=0.84),
+    Population(name="3% buy s=0.84, lift +20%", lift=0.2, kind="lognormal", param=0.84, zeros=0.97),
+    Population(name="0.9% buy s=0.84, lift 0", lift=0.0, kind="lognormal", param=0.84, zeros=0.991),
 )
 
 
