@@ -12,15 +12,20 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	@echo "installing seglift and its dependencies into $(VENV) (a few minutes on a fresh machine)"
+	$(BIN)/python -m pip install --progress-bar off -e . | grep -E --line-buffered "^(Collecting|Successfully)" || true
+	@$(BIN)/python -c "import experiment" || (echo "error: the install into $(VENV) failed; run: $(BIN)/python -m pip install -e ." >&2; exit 1)
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@echo "installing seglift with its test tools into $(VENV) (a few minutes on a fresh machine)"
+	$(BIN)/python -m pip install --progress-bar off -e ".[dev]" | grep -E --line-buffered "^(Collecting|Successfully)" || true
+	@$(BIN)/python -c "import experiment, pytest" || (echo "error: the install into $(VENV) failed; run: $(BIN)/python -m pip install -e '.[dev]'" >&2; exit 1)
 	@touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/exp demo
+	@echo "exp is installed in $(BIN): run 'source $(BIN)/activate' to put it on your PATH (or call $(BIN)/exp)"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 
@@ -34,6 +34,34 @@ app = typer.Typer(
     add_completion=False,
     cls=OneLineUsage,  # usage errors as one line (experiment.cli._usage)
 )
+
+
+def _print_version(value: bool) -> None:
+    """``exp --version``: the installed distribution's version, then exit."""
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("seglift")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "unknown (not installed)"
+        typer.echo(f"seglift {found}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed seglift version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """seglift: per-segment lift with statistics you can bet on."""
 
 
 def console(*, stderr: bool = False) -> Console:

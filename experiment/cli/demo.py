@@ -41,3 +41,25 @@ def demo(
     check_dataset_folder(data, "ecommerce")
     run_simulation("ecommerce", users, days, seed, data)
     run_analysis(data, data / "experiment.yaml", out, html=True)
+    _next_steps(out, data)
+
+
+def _next_steps(out: Path, data: Path) -> None:
+    """What to run next on the demo's files, printed as exact commands."""
+    from experiment.cli._app import console
+    from reports.format import terminal_text
+
+    experiment, segments = data / "experiment.yaml", data / "segments.yaml"
+    commands = (
+        ("open the report (one self-contained file)", f"{out / 'report.html'}"),
+        ("re-run the analysis", f"exp analyze {data} -e {experiment} --out {out}"),
+        (
+            "check the segments before a rollout",
+            f"exp segments validate {segments} -d {data} -e {experiment}",
+        ),
+        ("plan the next experiment", f"exp power {data} -e {experiment}"),
+    )
+    show = console(stderr=True)
+    show.print("\nNext:", soft_wrap=True)
+    for what, command in commands:
+        show.print(f"  {terminal_text(command)}  [dim]# {what}[/]", soft_wrap=True)
