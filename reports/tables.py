@@ -125,7 +125,8 @@ def validation_lines(report: ValidationReport) -> list[RenderableType]:
         f"population {report.population:,}; coverage {_pct(report.coverage)}; "
         f"MDE at alpha {report.alpha:g}, power {report.power:g}, "
         f"{report.users_per_arm_share:.0%} of a segment per arm; "
-        f"UNDERPOWERED when the relative MDE > {report.target_lift:.0%}",
+        f"UNDERPOWERED when the relative MDE > {report.target_lift:.0%}; "
+        "NO_MDE (—) where a metric has no spread or a zero baseline in the segment",
     ]
     table = Table(show_lines=False)
     for col in ("segment", "users", "share", *(f"MDE {m}" for m in report.metrics), "check"):

@@ -10,8 +10,10 @@ and allocation, and the variance shrunk by the CUPED reduction ``ρ²``. A segme
 fails a check when it is under the privacy floor ``min_size`` (its numbers are
 then never shown), EMPTY (no customer matches; 0 reveals no one, so it is shown),
 SHADOWED (exclusive files: every customer it matches is taken by an earlier
-segment), DUPLICATE (the same members as an earlier segment) or UNDERPOWERED
-(its MDE exceeds the target lift). A rule constant no customer has
+segment), DUPLICATE (the same members as an earlier segment), UNDERPOWERED
+(its MDE exceeds the target lift) or NO_MDE (a metric with no spread or a zero
+baseline in the segment, e.g. logins among dormant users: nothing to size an
+MDE from, so its power is unknown). A rule constant no customer has
 (``loyalty_tier in ['bronz']``) is a warning with a close match
 (:func:`segments.membership.absent_categories`).
 """
@@ -53,6 +55,7 @@ __all__ = [
 
 BELOW_MIN_SIZE = "BELOW_MIN_SIZE"
 UNDERPOWERED = "UNDERPOWERED"
+NO_MDE = "NO_MDE"
 EMPTY = "EMPTY"
 SHADOWED = "SHADOWED"
 DUPLICATE = "DUPLICATE"
@@ -244,8 +247,12 @@ def _check(
         pass  # no MDE to speak of: the segment cannot run
     elif suppressed:
         flags.append(BELOW_MIN_SIZE)
-    elif any(not r <= target_lift for r in mde_rel.values()):  # nan MDE is underpowered too
-        flags.append(UNDERPOWERED)
+    else:
+        known = [r for r in mde_rel.values() if r == r]
+        if len(known) < len(mde_rel):  # no MDE: its power is unknown, not shown as enough
+            flags.append(NO_MDE)
+        if any(r > target_lift for r in known):
+            flags.append(UNDERPOWERED)
 
     def hide(values: dict[str, float]) -> dict[str, float | None]:
         return {k: (None if suppressed else v) for k, v in values.items()}

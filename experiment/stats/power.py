@@ -231,8 +231,8 @@ def mde_cell(
 
     Returns:
         ``mde_abs = d*·σ·√(1−R)`` and ``mde_rel = mde_abs / |μ₀|`` per cell; ``nan``
-        with a reason when an arm is empty (``too_few_units``), the variance is
-        unknown (``zero_variance``) or the baseline is 0 (``zero_baseline``).
+        with a reason when an arm is empty (``too_few_units``), the variance is 0
+        or unknown (``zero_variance``) or the baseline is 0 (``zero_baseline``).
 
     Examples:
         >>> r = mde_cell(0.03, 0.03 * 0.97, 10_000, 10_000)
@@ -246,7 +246,10 @@ def mde_cell(
         n_control, n_treatment, alpha=alpha, power=power, alternative=alternative
     )
     mu = np.asarray(mean, dtype=np.float64)
-    mde_abs = d * _effective_sd(variance, variance_reduction)
+    # No spread in the baseline (everyone converted, or nobody differs): an MDE of 0
+    # would claim any change is detectable; there is nothing to size it from.
+    spread = np.asarray(variance, dtype=np.float64) > 0
+    mde_abs = np.where(spread, d * _effective_sd(variance, variance_reduction), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         mde_rel = np.where(mu != 0, mde_abs / np.abs(mu), np.nan)
     nc = np.asarray(n_control, dtype=np.float64)

@@ -209,3 +209,18 @@ def test_analyze_withholds_segments_under_the_privacy_floor(data_dir, tmp_path):
     assert info["buyers"]["users"] > 150
     assert "segments: overlapping (each segment analysed on its own)" in doc["notes"]
     assert any("withheld (privacy floor)" in n for n in doc["notes"])
+
+
+def test_segments_validate_says_no_mde_where_a_metric_has_no_spread(data_dir, tmp_path):
+    # every "buyers" member has orders_90d >= 1: the proportion is 1 there, nothing to size
+    # an MDE from; mobile users vary, so their MDE is a number and only the target decides
+    plan = tmp_path / "ok.yaml"
+    plan.write_text(SEGMENTS.replace("min_size: 150", "min_size: 10").split("  - name: tiny")[0])
+    args = ["segments", "validate", str(plan), "--data", str(data_dir), "--json"]
+    result = runner.invoke(app, [*args, "--metric", "buyer=orders_90d >= 1", "--target-lift", "2"])
+    assert result.exit_code == 1, result.output
+    by_name = {s["name"]: s for s in json.loads(result.stdout)["segments"]}
+    assert by_name["buyers"]["mde_rel"]["buyer"] is None
+    assert by_name["buyers"]["flags"] == ["NO_MDE"]
+    assert by_name["mobile"]["mde_rel"]["buyer"] > 0
+    assert by_name["mobile"]["flags"] == []
