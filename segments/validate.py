@@ -248,7 +248,7 @@ def _check(
     elif suppressed:
         flags.append(BELOW_MIN_SIZE)
     else:
-        known = [r for r in mde_rel.values() if r == r]
+        known = [r for r in mde_rel.values() if not math.isnan(r)]
         if len(known) < len(mde_rel):  # no MDE: its power is unknown, not shown as enough
             flags.append(NO_MDE)
         if any(r > target_lift for r in known):
