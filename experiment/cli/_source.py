@@ -62,6 +62,7 @@ def data_source(
     engine: str | None,
     table: list[str] | None,
     config: ExperimentConfig | None = None,
+    hint: str = "a DATASET folder",
 ) -> DataSource:
     """The command's data: DATASET, else ``--engine``, else the experiment file's ``engine:``.
 
@@ -70,7 +71,8 @@ def data_source(
     """
     from experiment.engine.source import resolve_source
 
-    return resolve_source(dataset, engine=engine, tables=_pairs(table), config=config)
+    tables = _pairs(table)
+    return resolve_source(dataset, engine=engine, tables=tables, config=config, dataset_hint=hint)
 
 
 def source_inputs(source: DataSource | None) -> list[Path]:

@@ -28,6 +28,7 @@ DataOption = Annotated[
         "--data", "-d", help="Dataset folder (customers.parquet at least); omit with --engine."
     ),
 ]
+_HINT = "--data FOLDER"  # how a missing-data message names the dataset option
 AsOfOption = Annotated[
     dt.datetime | None,
     typer.Option(
@@ -154,7 +155,7 @@ def validate(
         )
 
     config = load_experiment(experiment) if experiment is not None else None
-    source = data_source(data, engine=engine, table=table, config=config)
+    source = data_source(data, engine=engine, table=table, config=config, hint=_HINT)
     with console(stderr=True).status("checking segments…"):
         report = validate_segments(
             segments_file,
@@ -203,7 +204,7 @@ def show(
     from segments import load_segments
 
     segment_set = load_segments(segments_file)
-    source = data_source(data, engine=engine, table=table)
+    source = data_source(data, engine=engine, table=table, hint=_HINT)
     result = show_segments(segment_set, source, as_of=as_of, sample=sample)
     if as_json:
         typer.echo(
@@ -241,7 +242,7 @@ def fit(
     from segments import load_segments
 
     segment_set = load_segments(segments_file)
-    source = data_source(data, engine=engine, table=table)
+    source = data_source(data, engine=engine, table=table, hint=_HINT)
     inputs = [segments_file, *source_inputs(source)]
     check_output_file(segment_set.sidecar, option="SEGMENTS_FILE", inputs=inputs)
     with console(stderr=True).status("fitting segment models…"):

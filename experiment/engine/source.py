@@ -85,29 +85,31 @@ def resolve_source(
     engine: str | None = None,
     tables: Mapping[str, str] | None = None,
     config: ExperimentConfig | None = None,
+    dataset_hint: str = "a DATASET folder",
 ) -> DataSource:
     """The command's data: DATASET, else ``--engine``, else the experiment file's ``engine:``.
 
     ``tables`` (``--table`` pairs) override the experiment file's ``tables:``; both
     name tables in an engine, so they do not go with a dataset folder.
+    ``dataset_hint`` is how messages name the folder argument.
 
     Raises:
         ConfigError: both DATASET and ``--engine``, neither (and no ``engine:``),
             or a bad table name.
     """
     if dataset is not None and engine is not None:
-        raise ConfigError("give a DATASET folder or --engine URL, not both")
+        raise ConfigError(f"give {dataset_hint} or --engine URL, not both")
     if dataset is not None:
         if tables:
             raise ConfigError(
                 "--table names tables in an engine (--engine or the experiment file's "
-                "'engine:'); a DATASET folder holds customers, events and assignments"
+                "'engine:'); a dataset folder holds customers, events and assignments"
             )
         return DataSource(folder=Path(dataset))
     url = engine if engine is not None else (config.engine if config is not None else None)
     if url is None:
         raise ConfigError(
-            "no data: give a DATASET folder, --engine URL, or 'engine:' in the experiment file"
+            f"no data: give {dataset_hint}, --engine URL, or 'engine:' in the experiment file"
         )
     engine_kind(url)  # an unknown scheme is a one-line error before anything connects
     merged = {**(config.tables or {} if config is not None else {}), **(tables or {})}
