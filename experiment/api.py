@@ -98,12 +98,12 @@ def compute_sums(
     """
     from experiment.engine import aggregate
     from experiment.engine.dataset import memory_bound
-    from experiment.engine.source import open_source
+    from experiment.engine.source import opened
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(segments, config)
-    with memory_bound(memory_limit):
-        return aggregate(open_source(dataset, memory_limit=memory_limit), config, segment_set)
+    with memory_bound(memory_limit), opened(dataset, memory_limit=memory_limit) as data:
+        return aggregate(data, config, segment_set)
 
 
 def analyze(
@@ -285,14 +285,14 @@ def refine(
         progress: Called with (done, total, label) as attribute scans finish.
     """
     from experiment.engine.dataset import engine_errors
-    from experiment.engine.source import open_source
+    from experiment.engine.source import opened
     from segments.refine import refine as run_refine
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(None, config)
-    with engine_errors():
+    with engine_errors(), opened(dataset) as data:
         return run_refine(
-            open_source(dataset),
+            data,
             config,
             segment_set,
             metric=metric,
@@ -335,33 +335,33 @@ def validate_segments(
         cuped: CUPED covariate column per ``metrics`` name (the MDE shrinks by ``ρ²``).
     """
     from experiment.engine.baseline import analysis_start
-    from experiment.engine.source import open_source_customers
+    from experiment.engine.source import customers_of
     from segments.pre_period import baselines_from_cells
     from segments.validate import arm_shares, validate
 
     segment_set = _segment_file(segments)
     config = _load_config(experiment) if experiment is not None else None
     start = analysis_start(dataset, as_of, config)
-    customers = open_source_customers(dataset)
     control, treatment, share = arm_shares(config, traffic)
     baselines = None
     if config is not None:  # the control arm's baselines, from the engine's sums
         cells = compute_sums(dataset, config, segments=segment_set)
         baselines = baselines_from_cells(cells, config, sizes=traffic is None)
-    return validate(
-        customers,
-        segment_set,
-        as_of=start,
-        metrics=metrics or {},
-        covariates=cuped,
-        baselines=baselines,
-        alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
-        power=power,
-        target_lift=target_lift,
-        control_share=control,
-        treatment_share=treatment,
-        traffic=share,
-    )
+    with customers_of(dataset) as customers:
+        return validate(
+            customers,
+            segment_set,
+            as_of=start,
+            metrics=metrics or {},
+            covariates=cuped,
+            baselines=baselines,
+            alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
+            power=power,
+            target_lift=target_lift,
+            control_share=control,
+            treatment_share=treatment,
+            traffic=share,
+        )
 
 
 def show_segments(
@@ -377,13 +377,13 @@ def show_segments(
     the first assignment); segments under the file's ``min_size`` show neither.
     """
     from experiment.engine.baseline import analysis_start
-    from experiment.engine.source import open_source_customers
+    from experiment.engine.source import customers_of
     from segments.validate import segment_profiles
 
     segment_set = _segment_file(segments)
     start = analysis_start(dataset, as_of, None)
-    customers = open_source_customers(dataset)
-    return segment_profiles(customers, segment_set, as_of=start, sample=sample)
+    with customers_of(dataset) as customers:
+        return segment_profiles(customers, segment_set, as_of=start, sample=sample)
 
 
 def fit_segments(

@@ -347,12 +347,12 @@ def fit_in_folder(
     assignments) when there are any.
     """
     from experiment.engine.baseline import analysis_start
-    from experiment.engine.source import open_source_customers, open_source_events
+    from experiment.engine.source import customers_of, open_source_events
     from segments.models import EventTables, fit_models
 
     start = analysis_start(folder, as_of, None)
-    customers = open_source_customers(folder)
-    found = open_source_events(folder, customers)
-    events = EventTables(found[0], found[1]) if found is not None else None
-    models: dict[str, Any] = fit_models(segment_set, customers, as_of=start, events=events)
+    with customers_of(folder) as customers:
+        found = open_source_events(folder, customers)
+        events = EventTables(found[0], found[1]) if found is not None else None
+        models: dict[str, Any] = fit_models(segment_set, customers, as_of=start, events=events)
     return models

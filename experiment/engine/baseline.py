@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from experiment.engine import Dataset, aggregate
+from experiment.engine.connection import release
 from experiment.engine.source import DataSource, first_assignment, open_source_pre_launch
 from experiment.errors import DataError
 
@@ -117,9 +118,17 @@ def baseline_sums(
         DataError: the dataset, a table or a column is missing, or events are empty.
     """
     if isinstance(dataset, Dataset):
-        data, has_table = dataset, True
-    else:
-        data, has_table = open_source_pre_launch(dataset)
+        return _baseline(dataset, True, config, segment_set)
+    data, has_table = open_source_pre_launch(dataset)
+    try:
+        return _baseline(data, has_table, config, segment_set)
+    finally:
+        release(data.con)
+
+
+def _baseline(
+    data: Dataset, has_table: bool, config: ExperimentConfig, segment_set: SegmentSet | None
+) -> BaselineSums:
     assigned = has_table and _has_assignments(data, config)
     source = data if assigned else _all_users(data, config)
     cells = aggregate(source, config, segment_set)

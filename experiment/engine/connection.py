@@ -25,7 +25,15 @@ from experiment.errors import ConfigError
 if TYPE_CHECKING:
     import ibis
 
-__all__ = ["SCHEMES", "check_memory_limit", "connect", "engine_kind", "redact", "tune_duckdb"]
+__all__ = [
+    "SCHEMES",
+    "check_memory_limit",
+    "connect",
+    "engine_kind",
+    "redact",
+    "release",
+    "tune_duckdb",
+]
 
 SCHEMES = ("duckdb", "pyspark", "sc", "postgres", "postgresql")
 """The URL schemes ``--engine`` accepts."""
@@ -33,6 +41,8 @@ SCHEMES = ("duckdb", "pyspark", "sc", "postgres", "postgresql")
 _FORMS = "duckdb:///path.db, pyspark, sc://host:15002 or postgres://user@host:port/db"
 _SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B)", re.IGNORECASE)
 _MAX_URL = 2000
+# A new local session: timestamps in UTC (as the data contract reads them), no console bars.
+_LOCAL_SPARK = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
 
 
 def redact(url: str) -> str:
@@ -103,6 +113,12 @@ def connect(url: str, *, read_only: bool = True) -> ibis.BaseBackend:
         raise ConfigError(f"--engine {shown!r}: cannot connect ({_first_line(exc, url)})") from None
 
 
+def release(con: ibis.BaseBackend) -> None:
+    """Close a connection we opened; a Spark session stays up (it is shared, or the user's)."""
+    if con.name != "pyspark":  # Ibis's disconnect() would stop the SparkSession
+        con.disconnect()
+
+
 def _first_line(exc: Exception, url: str) -> str:
     """The first line of a driver's error, without the URL's password, bounded."""
     text = (str(exc).splitlines() or [type(exc).__name__])[0]
@@ -156,7 +172,10 @@ def _spark(url: str, shown: str, kind: str) -> ibis.BaseBackend:
             raise ConfigError(f"--engine {shown!r}: write just 'pyspark' (the active session)")
         session = SparkSession.getActiveSession()
         if session is None:
-            session = SparkSession.builder.master("local[*]").appName("seglift").getOrCreate()
+            builder = SparkSession.builder.master("local[*]").appName("seglift")
+            for key, value in _LOCAL_SPARK.items():
+                builder = builder.config(key, value)
+            session = builder.getOrCreate()
     else:
         session = SparkSession.builder.remote(url.strip()).getOrCreate()
     return ibis.pyspark.connect(session)

@@ -12,13 +12,14 @@ Everything heavy then runs in the engine: only sums come back.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from experiment.engine.connection import connect, engine_kind, redact, tune_duckdb
+from experiment.engine.connection import connect, engine_kind, redact, release, tune_duckdb
 from experiment.engine.dataset import (
     Dataset,
     event_tables,
@@ -39,11 +40,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DataSource",
     "as_source",
+    "customers_of",
     "first_assignment",
     "open_source",
     "open_source_customers",
     "open_source_events",
     "open_source_pre_launch",
+    "opened",
     "resolve_source",
 ]
 
@@ -137,6 +140,20 @@ def _connect(source: DataSource, memory_limit: str | None = None) -> ibis.BaseBa
     return con
 
 
+def _engine_tables(
+    con: ibis.BaseBackend,
+    src: DataSource,
+    roles: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+) -> dict[str, ir.Table]:
+    """:func:`engine_tables`; the connection is released when a table fails its checks."""
+    try:
+        return engine_tables(con, src.where, src.tables, roles, optional=optional)
+    except BaseException:
+        release(con)
+        raise
+
+
 def open_source(
     source: str | Path | DataSource | Dataset, *, memory_limit: str | None = None
 ) -> Dataset:
@@ -156,7 +173,7 @@ def open_source(
     if src.folder is not None:
         return open_dataset(src.folder, memory_limit=memory_limit)
     con = _connect(src, memory_limit)
-    found = engine_tables(con, src.where, src.tables, ROLES)
+    found = _engine_tables(con, src, ROLES)
     return Dataset(
         path=src.where,
         con=con,
@@ -176,7 +193,7 @@ def open_source_pre_launch(source: str | Path | DataSource) -> tuple[Dataset, bo
     if src.folder is not None:
         return open_pre_launch(src.folder)
     con = _connect(src)
-    found = engine_tables(con, src.where, src.tables, ROLES, optional=("assignments",))
+    found = _engine_tables(con, src, ROLES, optional=("assignments",))
     has = "assignments" in found
     return Dataset(
         path=src.where,
@@ -193,7 +210,7 @@ def open_source_customers(source: str | Path | DataSource) -> ir.Table:
     if src.folder is not None:
         return open_customers(src.folder)
     con = _connect(src)
-    return engine_tables(con, src.where, src.tables, ("customers",))["customers"]
+    return _engine_tables(con, src, ("customers",))["customers"]
 
 
 def open_source_events(
@@ -205,7 +222,7 @@ def open_source_events(
         return event_tables(src.folder, customers)
     con = customers.get_backend()
     roles = ("events", "assignments")
-    found = engine_tables(con, src.where, src.tables, roles, optional=roles)
+    found = engine_tables(con, src.where, src.tables, roles, optional=roles)  # caller's con
     if "events" not in found:
         return None
     return found["events"], found.get("assignments")
@@ -226,11 +243,38 @@ def first_assignment(source: str | Path | DataSource) -> dt.datetime | None:
         table = read_table(con, found, "assignments")
     else:
         con = _connect(src)
-        tables = engine_tables(con, src.where, src.tables, ("assignments",), optional=ROLES)
+        tables = _engine_tables(con, src, ("assignments",), optional=ROLES)
         if "assignments" not in tables:
+            release(con)
             return None
         table = tables["assignments"]
-    first: dt.datetime | None = table.assigned_at.min().to_pyarrow().as_py()
-    if src.folder is not None:
-        con.disconnect()
+    try:
+        first: dt.datetime | None = table.assigned_at.min().to_pyarrow().as_py()
+    finally:
+        release(con)
     return first
+
+
+@contextlib.contextmanager
+def opened(
+    source: str | Path | DataSource | Dataset, *, memory_limit: str | None = None
+) -> Iterator[Dataset]:
+    """:func:`open_source` for one block; closes what it opened (a dataset given stays open)."""
+    if isinstance(source, Dataset):
+        yield source
+        return
+    data = open_source(source, memory_limit=memory_limit)
+    try:
+        yield data
+    finally:
+        release(data.con)
+
+
+@contextlib.contextmanager
+def customers_of(source: str | Path | DataSource) -> Iterator[ir.Table]:
+    """:func:`open_source_customers` for one block, its connection closed at the end."""
+    customers = open_source_customers(source)
+    try:
+        yield customers
+    finally:
+        release(customers.get_backend())

@@ -105,9 +105,10 @@ def test_source_power_and_segments_on_an_engine_match_the_folder(dataset_dir, wa
     experiment = dataset_dir / "experiment.yaml"
     segments = dataset_dir / "segments.yaml"
     src = _source(warehouse)
-    assert plan_power(src, experiment).to_json_dict() == plan_power(
-        dataset_dir, experiment
-    ).to_json_dict()
+    assert (
+        plan_power(src, experiment).to_json_dict()
+        == plan_power(dataset_dir, experiment).to_json_dict()
+    )
     assert show_segments(segments, src) == show_segments(segments, dataset_dir)
     on_engine = validate_segments(segments, src, experiment=experiment).to_dict()
     assert on_engine == validate_segments(segments, dataset_dir, experiment=experiment).to_dict()
@@ -118,7 +119,9 @@ def test_source_pre_launch_engine_without_assignments(dataset_dir, tmp_path):
     db = _load_duckdb(dataset_dir, tmp_path / "x.db", edit="DROP TABLE crm.assignments")
     data, has = open_source_pre_launch(_source(db))
     assert not has
-    assert data.assignments.count().to_pyarrow().as_py() == data.customers.count().to_pyarrow().as_py()
+    assert (
+        data.assignments.count().to_pyarrow().as_py() == data.customers.count().to_pyarrow().as_py()
+    )
     assert first_assignment(_source(db)) is None
 
 
@@ -209,7 +212,7 @@ def test_source_table_names_split_for_ibis():
 
 def _config(**fields):
     metrics = [{"name": "c", "kind": "proportion", "event": "purchase"}]
-    return ExperimentConfig(name="x", metrics=metrics, **fields)
+    return ExperimentConfig.model_validate({"name": "x", "metrics": metrics, **fields})
 
 
 def test_source_resolution_order(tmp_path):
