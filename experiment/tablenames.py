@@ -30,6 +30,11 @@ class TableNames:
     events: str = "events"
     assignments: str = "assignments"
 
+    def __post_init__(self) -> None:
+        """Every name is a dotted identifier (``ValueError`` otherwise)."""
+        for role in ROLES:
+            check_table_name(getattr(self, role))
+
     def of(self, role: str) -> str:
         """The engine name of contract table ``role``."""
         return str(getattr(self, role))

@@ -11,6 +11,7 @@ import typer
 
 from experiment.cli._app import app, console, user_errors
 from experiment.cli._source import EngineOption, TableOption
+from experiment.errors import ConfigError
 
 if TYPE_CHECKING:
     from experiment.engine.source import DataSource
@@ -104,6 +105,28 @@ def _print_tables(results: AnalysisResults, written: list[Path], elapsed: float)
         out_console.print(f"{what}: {terminal_text(shown)}")
 
 
+def _source(
+    dataset: Path | None,
+    experiment: Path,
+    engine: str | None,
+    table: list[str] | None,
+    *,
+    from_sums: Path | None,
+) -> DataSource | None:
+    """The data to analyse: none with --from-sums, else DATASET, --engine or the file's engine."""
+    from experiment.cli._source import data_source
+    from experiment.config import load_experiment
+
+    if from_sums is None:
+        config = load_experiment(experiment)
+        return data_source(dataset, engine=engine, table=table, config=config)
+    if dataset is not None or engine is not None:
+        raise ConfigError(
+            "exp analyze: give DATASET (or --engine) or --from-sums SUMS.parquet, not both"
+        )
+    return None
+
+
 @app.command()
 @user_errors
 def analyze(
@@ -153,24 +176,12 @@ def analyze(
     the sufficient statistics (OUT/sums.parquet); --from-sums re-runs the
     statistics from them instead of the data.
     """
-    from experiment.cli._source import data_source
-    from experiment.config import load_experiment
-    from experiment.errors import ConfigError
-
-    source = None
-    if from_sums is not None:
-        if dataset is not None or engine is not None:
-            raise ConfigError(
-                "exp analyze: give DATASET (or --engine) or --from-sums SUMS.parquet, not both"
-            )
-        if save_sums or memory_limit is not None or table:
-            raise ConfigError(
-                "exp analyze: --save-sums, --memory-limit and --table read the data; "
-                "--from-sums does not"
-            )
-    else:
-        config = load_experiment(experiment)
-        source = data_source(dataset, engine=engine, table=table, config=config)
+    source = _source(dataset, experiment, engine, table, from_sums=from_sums)
+    if from_sums is not None and (save_sums or memory_limit is not None or table):
+        raise ConfigError(
+            "exp analyze: --save-sums, --memory-limit and --table read the data; "
+            "--from-sums does not"
+        )
     run_analysis(
         source,
         experiment,

@@ -30,6 +30,27 @@ _TrafficOption = Annotated[
 ]
 
 
+_Lift = Annotated[
+    float, typer.Option(help="Relative lift to detect, e.g. 0.05 for +5%.", min=1e-6, max=100.0)
+]
+_Days = Annotated[
+    int | None,
+    typer.Option(
+        help="Per-user measurement window in days (default: the experiment's window).",
+        min=1,
+        max=3650,
+    ),
+]
+_UsersPerDay = Annotated[
+    float | None,
+    typer.Option(
+        help="Users entering the experiment per day (default: from the assignments' "
+        "assigned_at span).",
+        min=1e-9,
+    ),
+]
+
+
 @app.command()
 @user_errors
 def power(
@@ -47,25 +68,9 @@ def power(
         Path | None,
         typer.Option("--segments", "-s", help="Segments file (default: the experiment's)."),
     ] = None,
-    lift: Annotated[
-        float, typer.Option(help="Relative lift to detect, e.g. 0.05 for +5%.", min=1e-6, max=100.0)
-    ] = 0.05,
-    days: Annotated[
-        int | None,
-        typer.Option(
-            help="Per-user measurement window in days (default: the experiment's window).",
-            min=1,
-            max=3650,
-        ),
-    ] = None,
-    users_per_day: Annotated[
-        float | None,
-        typer.Option(
-            help="Users entering the experiment per day (default: from the assignments' "
-            "assigned_at span).",
-            min=1e-9,
-        ),
-    ] = None,
+    lift: _Lift = 0.05,
+    days: _Days = None,
+    users_per_day: _UsersPerDay = None,
     traffic: _TrafficOption = None,
     power_: Annotated[
         float,

@@ -39,6 +39,15 @@ AsOfOption = Annotated[
 ]
 
 
+_Experiment = Annotated[
+    Path | None,
+    typer.Option(
+        "--experiment",
+        "-e",
+        help="Experiment file: its alpha, arms, traffic, window and metrics (baselines "
+        "from the control arm) set the MDE; its 'engine:' and 'tables:' too.",
+    ),
+]
 _TargetLift = Annotated[
     float, typer.Option(help="UNDERPOWERED when the relative MDE exceeds this.", min=1e-4)
 ]
@@ -111,15 +120,7 @@ def validate(
     *,
     engine: EngineOption = None,
     table: TableOption = None,
-    experiment: Annotated[
-        Path | None,
-        typer.Option(
-            "--experiment",
-            "-e",
-            help="Experiment file: its alpha, arms, traffic, window and metrics (baselines "
-            "from the control arm) set the MDE.",
-        ),
-    ] = None,
+    experiment: _Experiment = None,
     metric: _Metric = None,
     cuped: _Cuped = None,
     as_of: AsOfOption = None,

@@ -41,6 +41,8 @@ SCHEMES = ("duckdb", "pyspark", "sc", "postgres", "postgresql")
 _FORMS = "duckdb:///path.db, pyspark, sc://host:15002 or postgres://user@host:port/db"
 _SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B)", re.IGNORECASE)
 _MAX_URL = 2000
+_EXTRAS = {"duckdb": "seglift", "postgres": "seglift[postgres]", "pyspark": "seglift[spark]"}
+_EXTRAS["sc"] = "pyspark[connect]"  # Spark Connect's client needs grpc on top of pyspark
 # A new local session: timestamps in UTC (as the data contract reads them), no console bars.
 _LOCAL_SPARK = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
 
@@ -107,7 +109,7 @@ def connect(url: str, *, read_only: bool = True) -> ibis.BaseBackend:
     except ImportError as exc:
         raise ConfigError(
             f"--engine {shown!r}: the {kind} backend is not installed ({exc.name or exc}); "
-            f"install 'ibis-framework[{'postgres' if kind == 'postgres' else 'pyspark'}]'"
+            f"install {_EXTRAS[kind]!r}"
         ) from None
     except Exception as exc:  # each driver has its own error types
         raise ConfigError(f"--engine {shown!r}: cannot connect ({_first_line(exc, url)})") from None

@@ -183,6 +183,12 @@ def test_source_bad_engine_url_is_one_config_error(url, phrase):
     assert phrase in str(err.value)
 
 
+def test_source_spark_connect_unreachable_or_missing_client_is_one_line():
+    with pytest.raises(ConfigError, match="--engine 'sc://") as err:
+        open_source(DataSource(engine="sc://127.0.0.1:1"))
+    assert "not installed" in str(err.value) or "cannot connect" in str(err.value)
+
+
 def test_source_password_never_shown():
     assert redact("postgres://ana:s3cret@db:5432/shop") == "postgres://ana:***@db:5432/shop"
     assert "s3cret" not in redact("postgres://ana:s3cret@db:notaport/shop")
@@ -285,3 +291,8 @@ def test_source_every_command_takes_engine(dataset_dir, warehouse, tmp_path, arg
     result = runner.invoke(app, args)
     assert result.exit_code in (0, 1), result.output  # validate exits 1 on a failed check
     assert "error" not in result.stderr
+
+
+def test_source_table_names_are_checked_when_built_in_python():
+    with pytest.raises(ValueError, match="not a dotted identifier"):
+        TableNames(events="web.events; DROP TABLE x")
