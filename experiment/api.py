@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from experiment.analysis.power import Traffic
     from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
+    from experiment.engine.source import DataSource
     from experiment.results import AnalysisResults
     from experiment.results.assignment import AssignmentSummary
     from experiment.results.power import PowerPlan
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from experiment.results.validation import ValidationReport
     from experiment.sums import CellSums
     from segments.definitions import SegmentSet
+
+    Source = str | Path | DataSource  # a dataset folder, or an engine and its tables
+    Data = Source | Dataset  # or a dataset already open
 
 __all__ = [
     "analyze",
@@ -69,16 +73,8 @@ def _segment_file(segments: str | Path | SegmentSet) -> SegmentSet:
     return segments if not isinstance(segments, str | Path) else load_segments(Path(segments))
 
 
-def _open(dataset: str | Path | Dataset, memory_limit: str | None = None) -> Dataset:
-    from experiment.engine.dataset import Dataset, open_dataset
-
-    if isinstance(dataset, Dataset):
-        return dataset
-    return open_dataset(Path(dataset), memory_limit=memory_limit)
-
-
 def compute_sums(
-    dataset: str | Path | Dataset,
+    dataset: Data,
     experiment: str | Path | ExperimentConfig,
     *,
     segments: str | Path | SegmentSet | None = None,
@@ -91,26 +87,27 @@ def compute_sums(
     with :func:`analyze_sums`, without the data.
 
     Args:
-        dataset: A dataset folder, or a dataset opened with
-            :func:`experiment.engine.open_dataset`.
+        dataset: A dataset folder, an engine source
+            (:class:`~experiment.engine.source.DataSource`), or an opened dataset.
         experiment: The experiment YAML file, or its parsed config.
         segments: A segments file or set (default: the experiment's segments file).
-        memory_limit: Cap DuckDB's memory, e.g. ``"1.5GB"`` (folders only).
+        memory_limit: Cap DuckDB's memory, e.g. ``"1.5GB"`` (DuckDB only).
 
     Raises:
         SegliftError: bad input, or out of memory under ``memory_limit`` (one line).
     """
     from experiment.engine import aggregate
     from experiment.engine.dataset import memory_bound
+    from experiment.engine.source import opened
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(segments, config)
-    with memory_bound(memory_limit):
-        return aggregate(_open(dataset, memory_limit), config, segment_set)
+    with memory_bound(memory_limit), opened(dataset, memory_limit=memory_limit) as data:
+        return aggregate(data, config, segment_set)
 
 
 def analyze(
-    dataset: str | Path | Dataset,
+    dataset: Data,
     experiment: str | Path | ExperimentConfig,
     *,
     segments: str | Path | SegmentSet | None = None,
@@ -121,11 +118,11 @@ def analyze(
     What ``exp analyze`` computes: :func:`compute_sums`, then :func:`analyze_sums`.
 
     Args:
-        dataset: A dataset folder, or a dataset opened with
-            :func:`experiment.engine.open_dataset`.
+        dataset: A dataset folder, an engine source
+            (:class:`~experiment.engine.source.DataSource`), or an opened dataset.
         experiment: The experiment YAML file, or its parsed config.
         segments: A segments file or set (default: the experiment's segments file).
-        memory_limit: Cap DuckDB's memory, e.g. ``"1.5GB"`` (folders only).
+        memory_limit: Cap DuckDB's memory, e.g. ``"1.5GB"`` (DuckDB only).
 
     Returns:
         The typed results (``to_pandas()``, ``to_json()``; see README "results.json");
@@ -198,7 +195,7 @@ def _segment_names(segment_set: SegmentSet | None) -> list[str]:
 
 
 def plan_power(
-    dataset: str | Path | Dataset,
+    dataset: Data,
     experiment: str | Path | ExperimentConfig,
     *,
     segments: str | Path | SegmentSet | None = None,
@@ -214,7 +211,7 @@ def plan_power(
     experiment, else from all customers (pre-launch data may have none).
 
     Args:
-        dataset: A dataset folder (assignments optional), or an opened dataset.
+        dataset: A dataset folder or source (assignments optional), or an opened dataset.
         experiment: The experiment YAML file, or its parsed config.
         segments: A segments file or set (default: the experiment's segments file).
         lift: The relative lift to detect, e.g. ``0.05`` for +5%.
@@ -263,7 +260,7 @@ def assign_dataset(
 
 
 def refine(
-    dataset: str | Path | Dataset,
+    dataset: Data,
     experiment: str | Path | ExperimentConfig,
     *,
     metric: str | None = None,
@@ -278,7 +275,7 @@ def refine(
     Wraps :func:`segments.refine.refine` (search on one half, measure on the other).
 
     Args:
-        dataset: A dataset folder, or an opened dataset.
+        dataset: A dataset folder or source, or an opened dataset.
         experiment: The experiment YAML file, or its parsed config.
         metric: The metric to refine on (default: the experiment's first).
         arm: The treatment arm (default: the first treatment arm).
@@ -288,13 +285,14 @@ def refine(
         progress: Called with (done, total, label) as attribute scans finish.
     """
     from experiment.engine.dataset import engine_errors
+    from experiment.engine.source import opened
     from segments.refine import refine as run_refine
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(None, config)
-    with engine_errors():
+    with engine_errors(), opened(dataset) as data:
         return run_refine(
-            _open(dataset),
+            data,
             config,
             segment_set,
             metric=metric,
@@ -308,7 +306,7 @@ def refine(
 
 def validate_segments(
     segments: str | Path | SegmentSet,
-    dataset: str | Path,
+    dataset: Source,
     *,
     experiment: str | Path | ExperimentConfig | None = None,
     metrics: dict[str, str] | None = None,
@@ -323,7 +321,7 @@ def validate_segments(
 
     Args:
         segments: The segments file, or its parsed set.
-        dataset: A dataset folder (customers at least).
+        dataset: A dataset folder or source (customers at least).
         experiment: An experiment whose alpha, arms, traffic and control-arm
             baselines set the MDE.
         metrics: Pre-period metrics, name → a numeric column (mean) or a rule (proportion).
@@ -337,38 +335,38 @@ def validate_segments(
         cuped: CUPED covariate column per ``metrics`` name (the MDE shrinks by ``ρ²``).
     """
     from experiment.engine.baseline import analysis_start
-    from experiment.engine.dataset import open_customers
+    from experiment.engine.source import customers_of
     from segments.pre_period import baselines_from_cells
     from segments.validate import arm_shares, validate
 
     segment_set = _segment_file(segments)
     config = _load_config(experiment) if experiment is not None else None
-    start = analysis_start(Path(dataset), as_of, config)
-    customers = open_customers(Path(dataset))
+    start = analysis_start(dataset, as_of, config)
     control, treatment, share = arm_shares(config, traffic)
     baselines = None
     if config is not None:  # the control arm's baselines, from the engine's sums
-        cells = compute_sums(Path(dataset), config, segments=segment_set)
+        cells = compute_sums(dataset, config, segments=segment_set)
         baselines = baselines_from_cells(cells, config, sizes=traffic is None)
-    return validate(
-        customers,
-        segment_set,
-        as_of=start,
-        metrics=metrics or {},
-        covariates=cuped,
-        baselines=baselines,
-        alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
-        power=power,
-        target_lift=target_lift,
-        control_share=control,
-        treatment_share=treatment,
-        traffic=share,
-    )
+    with customers_of(dataset) as customers:
+        return validate(
+            customers,
+            segment_set,
+            as_of=start,
+            metrics=metrics or {},
+            covariates=cuped,
+            baselines=baselines,
+            alpha=alpha if alpha is not None else (config.alpha if config else 0.05),
+            power=power,
+            target_lift=target_lift,
+            control_share=control,
+            treatment_share=treatment,
+            traffic=share,
+        )
 
 
 def show_segments(
     segments: str | Path | SegmentSet,
-    dataset: str | Path,
+    dataset: Source,
     *,
     as_of: dt.datetime | None = None,
     sample: int = 3,
@@ -379,17 +377,17 @@ def show_segments(
     the first assignment); segments under the file's ``min_size`` show neither.
     """
     from experiment.engine.baseline import analysis_start
-    from experiment.engine.dataset import open_customers
+    from experiment.engine.source import customers_of
     from segments.validate import segment_profiles
 
     segment_set = _segment_file(segments)
-    start = analysis_start(Path(dataset), as_of, None)
-    customers = open_customers(Path(dataset))
-    return segment_profiles(customers, segment_set, as_of=start, sample=sample)
+    start = analysis_start(dataset, as_of, None)
+    with customers_of(dataset) as customers:
+        return segment_profiles(customers, segment_set, as_of=start, sample=sample)
 
 
 def fit_segments(
-    segments: str | Path | SegmentSet, dataset: str | Path, *, as_of: dt.datetime | None = None
+    segments: str | Path | SegmentSet, dataset: Source, *, as_of: dt.datetime | None = None
 ) -> dict[str, Any]:
     """Fit the cluster and predictive segments and save them beside the segments file.
 
@@ -397,4 +395,4 @@ def fit_segments(
     """
     from segments.validate import fit_in_folder
 
-    return fit_in_folder(_segment_file(segments), Path(dataset), as_of=as_of)
+    return fit_in_folder(_segment_file(segments), dataset, as_of=as_of)

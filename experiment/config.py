@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from experiment.errors import ConfigError
 from experiment.filemodel import FileModel, format_validation_error
 from experiment.plan import MetricKind, kind_plan
+from experiment.tablenames import table_names
 from experiment.textfile import read_yaml_mapping
 
 __all__ = [
@@ -49,6 +50,8 @@ SuppressedTests = Literal["excluded", "counted"]
 RelativeIntervalName = Literal["fieller", "log", "delta"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The engine URL forms experiment.engine.connection accepts (checked in full when it connects).
+_ENGINE = re.compile(r"(duckdb|postgres|postgresql|sc)://\S+|pyspark", re.IGNORECASE)
 
 
 class _Frozen(FileModel):
@@ -214,6 +217,12 @@ class ExperimentConfig(_Frozen):
     per-segment arm weights and traffic, the segment priority deciding for users
     in several segments.
 
+    ``engine`` is where the data lives when no dataset folder is given: an engine
+    URL (``duckdb:///path.db``, ``pyspark``, ``sc://host:15002``,
+    ``postgres://user@host:port/db``; ``--engine`` overrides it). ``tables`` names
+    the contract tables there (``{customers: crm.customers, ...}``; default: their
+    own names), as dotted identifiers (:mod:`experiment.tablenames`).
+
     ``correction_scope`` names the multiple-testing families ``correction`` runs in:
     ``primary_and_segments`` (``all`` over metrics × arms; each metric and arm's
     segments apart), ``per_metric`` (``all`` and every segment and arm of one metric)
@@ -244,6 +253,25 @@ class ExperimentConfig(_Frozen):
     target_lift: float = Field(default=0.10, gt=0, le=100)
     power: float = Field(default=0.8, gt=0, lt=1)
     sequential_tuning: float = Field(default=5000.0, gt=0, le=1e12)
+    engine: str | None = Field(default=None, max_length=2000)
+    tables: dict[str, str] | None = None
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_url(cls, engine: str | None) -> str | None:
+        # the value is not echoed: a URL may hold a password
+        if engine is not None and not _ENGINE.fullmatch(engine.strip()):
+            raise ValueError(
+                "expected an engine URL: duckdb:///path.db, pyspark, sc://host:15002 or "
+                "postgres://user@host:port/db"
+            )
+        return None if engine is None else engine.strip()
+
+    @field_validator("tables")
+    @classmethod
+    def _table_names(cls, tables: dict[str, str] | None) -> dict[str, str] | None:
+        table_names(tables)  # ValueError names the bad role or table name
+        return tables
 
     @field_validator("arms")
     @classmethod

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig
+    from experiment.engine.source import DataSource
     from segments.definitions import SegmentSet
 
 __all__ = [
@@ -344,20 +345,21 @@ def arm_shares(
 
 @engine_errors()
 def fit_in_folder(
-    segment_set: SegmentSet, folder: Path, *, as_of: dt.datetime | None
+    segment_set: SegmentSet, folder: str | Path | DataSource, *, as_of: dt.datetime | None
 ) -> dict[str, Any]:
-    """Fit the set's cluster and predictive segments on a dataset folder, save the sidecar.
+    """Fit the set's cluster and predictive segments on a dataset, save the sidecar.
 
-    Event targets are labelled from the folder's events (and control-arm
+    ``folder`` is a dataset folder or any :class:`~experiment.engine.source.DataSource`.
+    Event targets are labelled from the dataset's events (and control-arm
     assignments) when there are any.
     """
     from experiment.engine.baseline import analysis_start
-    from experiment.engine.dataset import event_tables, open_customers
+    from experiment.engine.source import customers_of, open_source_events
     from segments.models import EventTables, fit_models
 
     start = analysis_start(folder, as_of, None)
-    customers = open_customers(folder)
-    found = event_tables(folder, customers)
-    events = EventTables(found[0], found[1]) if found is not None else None
-    models: dict[str, Any] = fit_models(segment_set, customers, as_of=start, events=events)
+    with customers_of(folder) as customers:
+        found = open_source_events(folder, customers)
+        events = EventTables(found[0], found[1]) if found is not None else None
+        models: dict[str, Any] = fit_models(segment_set, customers, as_of=start, events=events)
     return models

@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from experiment.cli._app import app, console, user_errors
+from experiment.cli._source import EngineOption, TableOption
+from experiment.errors import ConfigError
 
 if TYPE_CHECKING:
+    from experiment.engine.source import DataSource
     from experiment.files import Writer
     from experiment.results import AnalysisResults
     from experiment.sums import CellSums
@@ -20,7 +23,7 @@ __all__ = ["analyze", "report", "run_analysis"]
 
 
 def run_analysis(
-    dataset: Path | None,
+    dataset: Path | DataSource | None,
     experiment: Path,
     out: Path,
     *,
@@ -34,14 +37,17 @@ def run_analysis(
     Prints the SRM and balance lines, the data-quality lines, the lift and decision tables.
     """
     from experiment.api import analyze_sums, compute_sums
-    from experiment.cli._outputs import dataset_inputs, experiment_inputs
+    from experiment.cli._outputs import experiment_inputs
+    from experiment.cli._source import source_inputs
     from experiment.config import load_experiment
+    from experiment.engine.source import as_source
     from experiment.files import text_writer, write_together
     from reports.html import render_html
     from reports.terminal import balance_line, quality_lines, srm_line
 
     config = load_experiment(experiment)
-    sources = [*experiment_inputs(experiment, config), *dataset_inputs(dataset)]
+    source = None if dataset is None else as_source(dataset)
+    sources = [*experiment_inputs(experiment, config), *source_inputs(source)]
     sources += [from_sums] if from_sums is not None else []
     targets = _check_outputs(sources, out, html=html, save_sums=save_sums)
     started = time.perf_counter()
@@ -49,9 +55,9 @@ def run_analysis(
         cells = None
         results = analyze_sums(from_sums, config)
     else:
-        assert dataset is not None  # noqa: S101  (checked by the command)
-        with console(stderr=True).status("aggregating in DuckDB…"):
-            cells = compute_sums(dataset, config, memory_limit=memory_limit)
+        assert source is not None  # noqa: S101  (checked by the command)
+        with console(stderr=True).status("aggregating in the engine…"):
+            cells = compute_sums(source, config, memory_limit=memory_limit)
         results = analyze_sums(cells, config)
     # everything is rendered first, then the files are replaced together
     writers: list[tuple[Path, Writer]] = [(targets[0], text_writer(results.to_json()))]
@@ -99,17 +105,42 @@ def _print_tables(results: AnalysisResults, written: list[Path], elapsed: float)
         out_console.print(f"{what}: {terminal_text(shown)}")
 
 
+def _source(
+    dataset: Path | None,
+    experiment: Path,
+    engine: str | None,
+    table: list[str] | None,
+    *,
+    from_sums: Path | None,
+) -> DataSource | None:
+    """The data to analyse: none with --from-sums, else DATASET, --engine or the file's engine."""
+    from experiment.cli._source import data_source
+    from experiment.config import load_experiment
+
+    if from_sums is None:
+        config = load_experiment(experiment)
+        return data_source(dataset, engine=engine, table=table, config=config)
+    if dataset is not None or engine is not None:
+        raise ConfigError(
+            "exp analyze: give DATASET (or --engine) or --from-sums SUMS.parquet, not both"
+        )
+    return None
+
+
 @app.command()
 @user_errors
 def analyze(
     dataset: Annotated[
         Path | None,
         typer.Argument(
-            help="Dataset folder (customers, events, assignments); omit with --from-sums."
+            help="Dataset folder (customers, events, assignments); omit with --engine "
+            "or --from-sums."
         ),
     ] = None,
     *,
     experiment: Annotated[Path, typer.Option("--experiment", "-e", help="Experiment YAML file.")],
+    engine: EngineOption = None,
+    table: TableOption = None,
     out: Annotated[Path, typer.Option(help="Folder for results.json and report.html.")] = Path(
         "results"
     ),
@@ -118,7 +149,7 @@ def analyze(
         str | None,
         typer.Option(
             help="Cap DuckDB's memory, e.g. 1.5GB: beyond it DuckDB spills to the system "
-            "temp folder (slower, bounded). Default: DuckDB's, 80% of RAM."
+            "temp folder (slower, bounded). Default: DuckDB's, 80% of RAM. DuckDB only."
         ),
     ] = None,
     save_sums: Annotated[
@@ -137,25 +168,22 @@ def analyze(
 ) -> None:
     """Measure the lift of every treatment arm in every segment and metric.
 
-    Aggregates the dataset to sufficient statistics in DuckDB, runs Welch t-tests
+    Aggregates the dataset to sufficient statistics in the engine (DuckDB for a
+    folder, or --engine), runs Welch t-tests
     (delta method for ratio metrics and relative lifts), corrects for multiple
     testing within each metric and checks the sample ratio. Writes results.json
     and report.html to OUT and prints the lift table. With --save-sums, also
     the sufficient statistics (OUT/sums.parquet); --from-sums re-runs the
     statistics from them instead of the data.
     """
-    from experiment.errors import ConfigError
-
-    if (dataset is None) == (from_sums is None):
+    source = _source(dataset, experiment, engine, table, from_sums=from_sums)
+    if from_sums is not None and (save_sums or memory_limit is not None or table):
         raise ConfigError(
-            "exp analyze: give either DATASET or --from-sums SUMS.parquet, not both or neither"
-        )
-    if from_sums is not None and (save_sums or memory_limit is not None):
-        raise ConfigError(
-            "exp analyze: --save-sums and --memory-limit read the data; --from-sums does not"
+            "exp analyze: --save-sums, --memory-limit and --table read the data; "
+            "--from-sums does not"
         )
     run_analysis(
-        dataset,
+        source,
         experiment,
         out,
         html=html,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from experiment.cli._app import app, console, user_errors
+from experiment.cli._source import EngineOption, TableOption
 from experiment.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,37 +30,47 @@ _TrafficOption = Annotated[
 ]
 
 
+_Lift = Annotated[
+    float, typer.Option(help="Relative lift to detect, e.g. 0.05 for +5%.", min=1e-6, max=100.0)
+]
+_Days = Annotated[
+    int | None,
+    typer.Option(
+        help="Per-user measurement window in days (default: the experiment's window).",
+        min=1,
+        max=3650,
+    ),
+]
+_UsersPerDay = Annotated[
+    float | None,
+    typer.Option(
+        help="Users entering the experiment per day (default: from the assignments' "
+        "assigned_at span).",
+        min=1e-9,
+    ),
+]
+
+
 @app.command()
 @user_errors
 def power(
     dataset: Annotated[
-        Path, typer.Argument(help="Dataset folder (customers, events, assignments).")
-    ],
+        Path | None,
+        typer.Argument(
+            help="Dataset folder (customers, events; assignments optional); omit with --engine."
+        ),
+    ] = None,
     *,
     experiment: Annotated[Path, typer.Option("--experiment", "-e", help="Experiment YAML file.")],
+    engine: EngineOption = None,
+    table: TableOption = None,
     segments: Annotated[
         Path | None,
         typer.Option("--segments", "-s", help="Segments file (default: the experiment's)."),
     ] = None,
-    lift: Annotated[
-        float, typer.Option(help="Relative lift to detect, e.g. 0.05 for +5%.", min=1e-6, max=100.0)
-    ] = 0.05,
-    days: Annotated[
-        int | None,
-        typer.Option(
-            help="Per-user measurement window in days (default: the experiment's window).",
-            min=1,
-            max=3650,
-        ),
-    ] = None,
-    users_per_day: Annotated[
-        float | None,
-        typer.Option(
-            help="Users entering the experiment per day (default: from the assignments' "
-            "assigned_at span).",
-            min=1e-9,
-        ),
-    ] = None,
+    lift: _Lift = 0.05,
+    days: _Days = None,
+    users_per_day: _UsersPerDay = None,
     traffic: _TrafficOption = None,
     power_: Annotated[
         float,
@@ -78,15 +89,19 @@ def power(
     and any --days beyond the data's window (an extrapolation) are printed.
     """
     from experiment.api import plan_power
+    from experiment.cli._source import data_source
+    from experiment.config import load_experiment
     from reports.tables import power_lines
 
     if traffic not in (None, "base", "daily"):
         raise ConfigError(f"--traffic {traffic!r}: use 'base' or 'daily'")
     model: Traffic | None = "base" if traffic == "base" else "daily" if traffic else None
+    config = load_experiment(experiment)
+    source = data_source(dataset, engine=engine, table=table, config=config)
     with console(stderr=True).status("estimating baselines in the engine…"):
         plan = plan_power(
-            dataset,
-            experiment,
+            source,
+            config,
             segments=segments,
             lift=lift,
             power=power_,

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from experiment.cli._app import app, console, user_errors
+from experiment.cli._source import EngineOption, TableOption
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
+    from experiment.engine.source import DataSource
     from experiment.results import AnalysisResults
     from experiment.results.refinement import Refinement
     from segments.definitions import SegmentSet
@@ -60,7 +62,7 @@ def _attributes(text: str | None) -> list[str] | None:
 
 
 def _search(
-    data: Path,
+    data: DataSource,
     config: ExperimentConfig,
     *,
     metric: str | None,
@@ -99,7 +101,7 @@ def _search(
         )
 
 
-def _results_for_report(data: Path, config: ExperimentConfig) -> AnalysisResults:
+def _results_for_report(data: DataSource, config: ExperimentConfig) -> AnalysisResults:
     """The experiment's analysis, for the report the Refinements section joins."""
     from experiment.api import analyze
 
@@ -114,8 +116,11 @@ def _inputs(
     report: Path | None,
     results: Path | None,
     dataset: Path | None = None,
-) -> tuple[ExperimentConfig, SegmentSet | None, AnalysisResults | None]:
-    """The experiment, its segments and the given results, checked before any search."""
+    engine: str | None = None,
+    table: list[str] | None = None,
+) -> tuple[ExperimentConfig, DataSource, SegmentSet | None, AnalysisResults | None]:
+    """The experiment, the data, its segments and the given results, checked before any search."""
+    from experiment.cli._source import data_source
     from experiment.config import load_experiment
     from experiment.errors import DataError
     from experiment.results import load_results
@@ -126,14 +131,15 @@ def _inputs(
     if results is not None and report is None:
         raise typer.BadParameter("--results is only read for --report", param_hint="--results")
     config = load_experiment(experiment)
-    _check_outputs(experiment, config, out, report=report, results=results, dataset=dataset)
+    source = data_source(dataset, engine=engine, table=table, config=config)
+    _check_outputs(experiment, config, out, report=report, results=results, source=source)
     segment_set = load_segments(config.segments) if config.segments is not None else None
     loaded = load_results(results) if results is not None else None
     if loaded is not None and loaded.experiment != config.name:
         raise DataError(
             f"{results}: results of experiment {loaded.experiment!r}, not {config.name!r}"
         )
-    return config, segment_set, loaded
+    return config, source, segment_set, loaded
 
 
 def _check_outputs(
@@ -143,15 +149,16 @@ def _check_outputs(
     *,
     report: Path | None,
     results: Path | None,
-    dataset: Path | None = None,
+    source: DataSource | None = None,
 ) -> None:
     """The proposals, evidence, models copy and report paths: writable, distinct, no input."""
-    from experiment.cli._outputs import dataset_inputs, experiment_inputs
+    from experiment.cli._outputs import experiment_inputs
+    from experiment.cli._source import source_inputs
     from experiment.errors import ConfigError
     from experiment.files import check_output_file
     from segments.definitions import models_path
 
-    inputs = [*experiment_inputs(experiment, config), *dataset_inputs(dataset)]
+    inputs = [*experiment_inputs(experiment, config), *source_inputs(source)]
     inputs += [results] if results is not None else []
     targets = [("--out", out), ("--out", out.with_suffix(".json")), ("--out", models_path(out))]
     targets += [("--report", report)] if report is not None else []
@@ -168,9 +175,13 @@ def _check_outputs(
 @user_errors
 def refine(
     dataset: Annotated[
-        Path, typer.Argument(help="Dataset folder (customers, events, assignments).")
-    ],
+        Path | None,
+        typer.Argument(help="Dataset folder (customers, events, assignments); omit with --engine."),
+    ] = None,
+    *,
     experiment: Annotated[Path, typer.Option("--experiment", "-e", help="Experiment YAML file.")],
+    engine: EngineOption = None,
+    table: TableOption = None,
     out: Annotated[
         Path,
         typer.Option(
@@ -212,12 +223,12 @@ def refine(
     from reports.proposals import write_proposals
 
     names = _attributes(attributes)
-    config, segment_set, loaded = _inputs(
-        experiment, out, report=report, results=results, dataset=dataset
+    config, source, segment_set, loaded = _inputs(
+        experiment, out, report=report, results=results, dataset=dataset, engine=engine, table=table
     )
     started = time.perf_counter()
     found = _search(
-        dataset,
+        source,
         config,
         metric=metric,
         arm=arm,
@@ -228,7 +239,7 @@ def refine(
     elapsed = time.perf_counter() - started
     page = None
     if report is not None:  # rendered before anything is written
-        analysis = loaded or _results_for_report(dataset, config)
+        analysis = loaded or _results_for_report(source, config)
         page = render_html(analysis, found)
     also = [(report, page)] if page is not None and report is not None else []
     files = write_proposals(found, segment_set, out, also=also)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from experiment.cli._app import app, console, user_errors
+from experiment.cli._source import EngineOption, TableOption
 from experiment.errors import ConfigError
 
 __all__ = ["fit", "segments_app", "show", "validate"]
@@ -22,8 +23,12 @@ app.add_typer(segments_app, name="segments")
 
 SegmentsFile = Annotated[Path, typer.Argument(help="Segments YAML file.")]
 DataOption = Annotated[
-    Path, typer.Option("--data", "-d", help="Dataset folder (customers.parquet at least).")
+    Path | None,
+    typer.Option(
+        "--data", "-d", help="Dataset folder (customers.parquet at least); omit with --engine."
+    ),
 ]
+_HINT = "--data FOLDER"  # how a missing-data message names the dataset option
 AsOfOption = Annotated[
     dt.datetime | None,
     typer.Option(
@@ -34,6 +39,15 @@ AsOfOption = Annotated[
 ]
 
 
+_Experiment = Annotated[
+    Path | None,
+    typer.Option(
+        "--experiment",
+        "-e",
+        help="Experiment file: its alpha, arms, traffic, window and metrics (baselines "
+        "from the control arm) set the MDE; its 'engine:' and 'tables:' too.",
+    ),
+]
 _TargetLift = Annotated[
     float, typer.Option(help="UNDERPOWERED when the relative MDE exceeds this.", min=1e-4)
 ]
@@ -102,17 +116,11 @@ def _metrics(values: list[str], hint: str = "--metric") -> dict[str, str]:
 @user_errors
 def validate(
     segments_file: SegmentsFile,
-    data: DataOption,
+    data: DataOption = None,
     *,
-    experiment: Annotated[
-        Path | None,
-        typer.Option(
-            "--experiment",
-            "-e",
-            help="Experiment file: its alpha, arms, traffic, window and metrics (baselines "
-            "from the control arm) set the MDE.",
-        ),
-    ] = None,
+    engine: EngineOption = None,
+    table: TableOption = None,
+    experiment: _Experiment = None,
     metric: _Metric = None,
     cuped: _Cuped = None,
     as_of: AsOfOption = None,
@@ -136,6 +144,8 @@ def validate(
     numbers hidden. Exit code 1 when any segment fails a check, 2 on bad input.
     """
     from experiment.api import validate_segments
+    from experiment.cli._source import data_source
+    from experiment.config import load_experiment
     from reports.tables import validation_lines
 
     metrics, covariates = _metrics(metric or []), _metrics(cuped or [], hint="--cuped")
@@ -145,11 +155,13 @@ def validate(
             f"--cuped {unknown[0]!r} is not a --metric; name one of {sorted(metrics)}"
         )
 
+    config = load_experiment(experiment) if experiment is not None else None
+    source = data_source(data, engine=engine, table=table, config=config, hint=_HINT)
     with console(stderr=True).status("checking segments…"):
         report = validate_segments(
             segments_file,
-            data,
-            experiment=experiment,
+            source,
+            experiment=config,
             metrics=metrics,
             cuped=covariates,
             as_of=as_of,
@@ -172,7 +184,10 @@ def validate(
 @user_errors
 def show(
     segments_file: SegmentsFile,
-    data: DataOption,
+    data: DataOption = None,
+    *,
+    engine: EngineOption = None,
+    table: TableOption = None,
     as_of: AsOfOption = None,
     sample: Annotated[
         int, typer.Option(help="Anonymised profiles to show per segment.", min=0, max=50)
@@ -185,11 +200,13 @@ def show(
     Segments under the file's min_size show neither counts nor profiles.
     """
     from experiment.api import show_segments
+    from experiment.cli._source import data_source
     from reports.tables import profile_lines
     from segments import load_segments
 
     segment_set = load_segments(segments_file)
-    result = show_segments(segment_set, data, as_of=as_of, sample=sample)
+    source = data_source(data, engine=engine, table=table, hint=_HINT)
+    result = show_segments(segment_set, source, as_of=as_of, sample=sample)
     if as_json:
         typer.echo(
             json.dumps({"source": str(segments_file), "segments": result}, indent=2, default=str)
@@ -202,7 +219,14 @@ def show(
 
 @segments_app.command()
 @user_errors
-def fit(segments_file: SegmentsFile, data: DataOption, as_of: AsOfOption = None) -> None:
+def fit(
+    segments_file: SegmentsFile,
+    data: DataOption = None,
+    *,
+    engine: EngineOption = None,
+    table: TableOption = None,
+    as_of: AsOfOption = None,
+) -> None:
     """Fit the cluster and predictive segments and save them beside the segments file.
 
     Writes SEGMENTS.models.json (atomically): scaling, centroids or coefficients and
@@ -212,17 +236,18 @@ def fit(segments_file: SegmentsFile, data: DataOption, as_of: AsOfOption = None)
     from the dataset's events and control-arm assignments, so fit them here).
     """
     from experiment.api import fit_segments
-    from experiment.cli._outputs import dataset_inputs
+    from experiment.cli._source import data_source, source_inputs
     from experiment.files import check_output_file
     from reports.format import terminal_text as escape
     from reports.tables import model_line
     from segments import load_segments
 
     segment_set = load_segments(segments_file)
-    inputs = [segments_file, *dataset_inputs(data)]
+    source = data_source(data, engine=engine, table=table, hint=_HINT)
+    inputs = [segments_file, *source_inputs(source)]
     check_output_file(segment_set.sidecar, option="SEGMENTS_FILE", inputs=inputs)
     with console(stderr=True).status("fitting segment models…"):
-        models = fit_segments(segment_set, data, as_of=as_of)
+        models = fit_segments(segment_set, source, as_of=as_of)
     out = console()
     if not models:
         out.print("no cluster or predictive segments to fit")

@@ -1,6 +1,7 @@
 """The engine stage: the only Ibis code besides segments' compiler.
 
-It opens a dataset (:mod:`~experiment.engine.dataset`), builds the per-user table
+It opens a dataset (a Parquet folder, :mod:`~experiment.engine.dataset`, or any
+source, :mod:`~experiment.engine.source`), builds the per-user table
 (:mod:`~experiment.engine.users`, with :mod:`~experiment.engine.caps` and the
 data-quality counts of :mod:`~experiment.engine.quality`) and reduces it to
 sufficient statistics per (segment, arm, metric) in one query
@@ -22,12 +23,14 @@ from experiment.engine.moments import (
     read_sums,
     stack_sums,
 )
+from experiment.engine.source import DataSource, open_source
 from experiment.engine.users import ALL, UserTable, user_table
 from experiment.sums import CellSums
 
 __all__ = [
     "ALL",
     "CellSums",
+    "DataSource",
     "Dataset",
     "Key",
     "UserTable",
@@ -37,6 +40,7 @@ __all__ = [
     "count_agg",
     "moment_aggs",
     "open_dataset",
+    "open_source",
     "read_count",
     "read_sums",
     "stack_sums",

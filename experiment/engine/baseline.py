@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from experiment.engine import Dataset, aggregate
-from experiment.engine.dataset import find_table, open_pre_launch, read_table
+from experiment.engine.connection import release
+from experiment.engine.source import DataSource, first_assignment, open_source_pre_launch
 from experiment.errors import DataError
 
 if TYPE_CHECKING:
@@ -107,7 +108,9 @@ def _data_days(dataset: Dataset, exposed: dt.datetime) -> float | None:
 
 
 def baseline_sums(
-    dataset: Path | str | Dataset, config: ExperimentConfig, segment_set: SegmentSet | None
+    dataset: Path | str | Dataset | DataSource,
+    config: ExperimentConfig,
+    segment_set: SegmentSet | None,
 ) -> BaselineSums:
     """Sums of the control arm (if assigned) or of every customer, for a power plan.
 
@@ -115,9 +118,17 @@ def baseline_sums(
         DataError: the dataset, a table or a column is missing, or events are empty.
     """
     if isinstance(dataset, Dataset):
-        data, has_table = dataset, True
-    else:
-        data, has_table = open_pre_launch(Path(dataset))
+        return _baseline(dataset, True, config, segment_set)
+    data, has_table = open_source_pre_launch(dataset)
+    try:
+        return _baseline(data, has_table, config, segment_set)
+    finally:
+        release(data.con)
+
+
+def _baseline(
+    data: Dataset, has_table: bool, config: ExperimentConfig, segment_set: SegmentSet | None
+) -> BaselineSums:
     assigned = has_table and _has_assignments(data, config)
     source = data if assigned else _all_users(data, config)
     cells = aggregate(source, config, segment_set)
@@ -136,20 +147,13 @@ def baseline_sums(
 
 
 def analysis_start(
-    folder: Path, as_of: dt.datetime | None, config: ExperimentConfig | None
+    source: str | Path | DataSource, as_of: dt.datetime | None, config: ExperimentConfig | None
 ) -> dt.datetime | None:
     """``as_of``, else the experiment's window start, else the first assignment (UTC)."""
-    import ibis
-
     if as_of is None and config is not None:
         as_of = config.window.start
     if as_of is None:
-        source = find_table(Path(folder), "assignments")  # checked: bad files are one line
-        if source is not None:
-            con = ibis.duckdb.connect()
-            first = read_table(con, source, "assignments").assigned_at.min().to_pyarrow().as_py()
-            con.disconnect()
-            as_of = first
+        as_of = first_assignment(source)
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=dt.UTC)
     return as_of

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,16 +34,18 @@ __all__ = [
     "require_table",
 ]
 
-_SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B)", re.IGNORECASE)
-
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {n: tuple(c) for n, c in CONTRACT.items()}
 
 
 @dataclass(frozen=True, kw_only=True)
 class Dataset:
-    """The three contract tables as Ibis tables on one connection."""
+    """The three contract tables as Ibis tables on one connection.
 
-    path: Path
+    ``path`` is the dataset folder, or the engine's URL (password redacted): it
+    names the data in messages.
+    """
+
+    path: Path | str
     con: ibis.BaseBackend
     customers: ir.Table
     events: ir.Table
@@ -128,22 +129,15 @@ def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
     """
     import ibis
 
+    from experiment.engine.connection import check_memory_limit, tune_duckdb
+
     folder = Path(path)
-    limit = None if memory_limit is None else memory_limit.strip()
-    if limit is not None and not _SIZE.fullmatch(limit):
-        raise ConfigError(
-            f"memory limit {memory_limit!r}: expected a size such as 1.5GB, 800MiB or 4GiB"
-        )
+    check_memory_limit(memory_limit)
     if not folder.is_dir():
         raise DataError(f"{folder}: dataset folder not found")
     files = _checked(folder, tuple(CONTRACT))
     con = ibis.duckdb.connect()
-    if limit is not None:
-        con.raw_sql("SET memory_limit = ?", parameters=[limit]).fetchall()
-    con.raw_sql("SET enable_progress_bar = false")  # our own progress bars own the terminal
-    # DuckDB spills to ./.tmp by default: keep it out of the user's working directory
-    spill = Path(tempfile.gettempdir()) / "seglift-duckdb"
-    con.raw_sql("SET temp_directory = ?", parameters=[str(spill)]).fetchall()
+    tune_duckdb(con, memory_limit)
     tables = {name: _register(con, found, name) for name, found in files.items()}
     return Dataset(
         path=folder,
@@ -239,8 +233,6 @@ def memory_bound(memory_limit: str | None) -> Iterator[None]:
     setting to fix, so it passes through too.
     """
     import duckdb
-
-    from experiment.errors import ConfigError
 
     try:
         with engine_errors():

@@ -23,10 +23,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTRACT",
+    "EXPECTED",
     "Kind",
     "TableFiles",
     "check_columns",
     "check_ids",
+    "fits",
     "inspect_table",
     "kind_of",
 ]
@@ -46,12 +48,13 @@ CONTRACT: dict[str, dict[str, Kind]] = {
 }
 """Each table's required columns and what they must hold (README "Data contract")."""
 
-_EXPECTED: dict[Kind, str] = {
+EXPECTED: dict[Kind, str] = {
     "id": "string or integer",
     "text": "string",
     "timestamp": "timestamp (write epoch numbers and ISO strings as Parquet timestamps)",
     "number": "a number (integer, float or decimal)",
 }
+"""What each kind accepts, as messages say it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +85,8 @@ def kind_of(dtype: pa.DataType) -> Kind | None:
     return None
 
 
-def _fits(dtype: pa.DataType, kind: Kind) -> bool:
+def fits(dtype: pa.DataType, kind: Kind) -> bool:
+    """Whether a column of Arrow type ``dtype`` holds contract kind ``kind``."""
     found = kind_of(dtype)
     if kind == "id":
         return found in ("id", "text")
@@ -187,10 +191,10 @@ def check_columns(
         )
     for column, kind in required.items():
         dtype = table.schema.field(column).type
-        if not _fits(dtype, kind):
+        if not fits(dtype, kind):
             raise DataError(
                 f"{where}: table '{table.name}': column {column!r}{used_by}: found {dtype}, "
-                f"expected {_EXPECTED[kind]}"
+                f"expected {EXPECTED[kind]}"
             )
     if not empty_ok and table.rows == 0:
         raise DataError(

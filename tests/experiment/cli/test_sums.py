@@ -141,14 +141,14 @@ def test_from_sums_experiment_that_does_not_fit_is_one_line(analysed, tmp_path, 
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("both", [True, False])
-def test_dataset_and_from_sums_both_or_neither_is_usage_error(analysed, tmp_path, both):
+@pytest.mark.parametrize(("both", "phrase"), [(True, "not both"), (False, "no data: give")])
+def test_dataset_and_from_sums_both_or_neither_is_usage_error(analysed, tmp_path, both, phrase):
     folder, out = analysed
     args = ["analyze", "-e", str(folder / "experiment.yaml"), "--out", str(tmp_path / "o")]
     if both:
         args += [str(folder), "--from-sums", str(out / "sums.parquet")]
     result = runner.invoke(app, args)
-    assert_one_line_error(result, "not both or neither")
+    assert_one_line_error(result, phrase)
     assert not (tmp_path / "o").exists()
 
 

@@ -1,0 +1,217 @@
+"""Engine connections from a URL: DuckDB (file or embedded), Spark, Spark Connect, PostgreSQL.
+
+An engine is named by a URL, on the command line (``--engine``) or in the
+experiment file (``engine:``): ``duckdb:///path.db``, ``pyspark`` (the active
+SparkSession, or a new local one), ``sc://host:15002`` (Spark Connect) or
+``postgres://user@host:port/db``. Only the schemes listed here are accepted, so a
+URL never reaches a backend we have not checked. A password in a URL is never
+shown: every message quotes the URL through :func:`redact`.
+
+DuckDB's own settings (memory limit, spill folder, progress bar) apply to DuckDB
+connections only (:func:`tune_duckdb`); they are SQL ``SET`` statements that
+other engines do not have.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from experiment.errors import ConfigError
+
+if TYPE_CHECKING:
+    import ibis
+
+__all__ = [
+    "SCHEMES",
+    "check_memory_limit",
+    "connect",
+    "engine_kind",
+    "redact",
+    "release",
+    "tune_duckdb",
+]
+
+SCHEMES = ("duckdb", "pyspark", "sc", "postgres", "postgresql")
+"""The URL schemes ``--engine`` accepts."""
+
+_FORMS = "duckdb:///path.db, pyspark, sc://host:15002 or postgres://user@host:port/db"
+_SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B)", re.IGNORECASE)
+_MAX_URL = 2000
+_EXTRAS = {"duckdb": "seglift", "postgres": "seglift[postgres]", "pyspark": "seglift[spark]"}
+_EXTRAS["sc"] = "pyspark[connect]"  # Spark Connect's client needs grpc on top of pyspark
+# A new local session: timestamps in UTC (as the data contract reads them), no console bars.
+_LOCAL_SPARK = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe to print), on one line."""
+    text = " ".join(str(url).split())[:_MAX_URL]
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError:
+        return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1:***@", text)
+    if parts.password is None:
+        return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1:***@", text)
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if _port(parts) is not None else ""
+    netloc = f"{user}:***@{host}{port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _port(parts: urllib.parse.SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        return None
+
+
+def engine_kind(url: str) -> str:
+    """The engine a URL names: ``duckdb``, ``pyspark``, ``sc`` or ``postgres``.
+
+    Raises:
+        ConfigError: an empty URL or a scheme that is not supported.
+    """
+    text = str(url).strip()
+    if not text:
+        raise ConfigError(f"--engine: empty; give one of {_FORMS}")
+    if len(text) > _MAX_URL or any(ord(c) < 32 for c in text):
+        raise ConfigError(f"--engine {redact(text)[:80]!r}: not a URL; give one of {_FORMS}")
+    scheme = text.split("://", 1)[0].lower() if "://" in text else text.lower()
+    if scheme not in SCHEMES:
+        raise ConfigError(
+            f"--engine {redact(text)!r}: unknown engine {scheme[:40]!r}; give one of {_FORMS}"
+        )
+    return "postgres" if scheme == "postgresql" else scheme
+
+
+def connect(url: str, *, read_only: bool = True) -> ibis.BaseBackend:
+    """Connect to the engine ``url`` names (see the module docstring for the forms).
+
+    Raises:
+        ConfigError: an unsupported or malformed URL, a backend that is not
+            installed, or a connection the engine refused (one line, password redacted).
+    """
+    kind = engine_kind(url)
+    shown = redact(url)
+    try:
+        if kind == "duckdb":
+            return _duckdb(url, shown, read_only=read_only)
+        if kind == "postgres":
+            return _postgres(url, shown)
+        return _spark(url, shown, kind)
+    except ConfigError:
+        raise
+    except ImportError as exc:
+        raise ConfigError(
+            f"--engine {shown!r}: the {kind} backend is not installed ({exc.name or exc}); "
+            f"install {_EXTRAS[kind]!r}"
+        ) from None
+    except Exception as exc:  # each driver has its own error types
+        raise ConfigError(f"--engine {shown!r}: cannot connect ({_first_line(exc, url)})") from None
+
+
+def release(con: ibis.BaseBackend) -> None:
+    """Close a connection we opened; a Spark session stays up (it is shared, or the user's)."""
+    if con.name != "pyspark":  # Ibis's disconnect() would stop the SparkSession
+        con.disconnect()
+
+
+def _first_line(exc: Exception, url: str) -> str:
+    """The first line of a driver's error, without the URL's password, bounded."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0]
+    password = urllib.parse.urlsplit(url).password if "://" in url else None
+    if password:
+        text = text.replace(password, "***")
+    return redact(text)[:200]
+
+
+def _duckdb(url: str, shown: str, *, read_only: bool) -> ibis.BaseBackend:
+    import ibis
+
+    # duckdb:///abs/path.db is /abs/path.db; duckdb://rel.db is rel.db (as Ibis reads them)
+    path = urllib.parse.unquote(url.strip().split("://", 1)[1]) if "://" in url else ""
+    if path in ("", "/", ":memory:"):
+        raise ConfigError(
+            f"--engine {shown!r}: name the database file, e.g. duckdb:///data/shop.db "
+            "(an in-memory DuckDB holds no tables; give a dataset folder instead)"
+        )
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--engine {shown!r}: DuckDB database file {file} not found")
+    return ibis.duckdb.connect(str(file), read_only=read_only)
+
+
+def _postgres(url: str, shown: str) -> ibis.BaseBackend:
+    import ibis
+
+    parts = urllib.parse.urlsplit(url)
+    database = parts.path.lstrip("/")
+    if not parts.hostname or not database or "/" in database:
+        raise ConfigError(f"--engine {shown!r}: expected postgres://user@host:port/database")
+    port = _port(parts)
+    if port is None and ":" in parts.netloc.rsplit("@", 1)[-1]:
+        raise ConfigError(f"--engine {shown!r}: the port must be a number")
+    return ibis.postgres.connect(
+        host=parts.hostname,
+        port=port or 5432,
+        user=urllib.parse.unquote(parts.username) if parts.username else None,
+        password=urllib.parse.unquote(parts.password) if parts.password else None,
+        database=urllib.parse.unquote(database),
+    )
+
+
+def _spark(url: str, shown: str, kind: str) -> ibis.BaseBackend:
+    import ibis
+    from pyspark.sql import SparkSession
+
+    if kind == "pyspark":
+        if url.strip().lower() != "pyspark":
+            raise ConfigError(f"--engine {shown!r}: write just 'pyspark' (the active session)")
+        session = SparkSession.getActiveSession()
+        if session is None:
+            builder = SparkSession.builder.master("local[*]").appName("seglift")
+            for key, value in _LOCAL_SPARK.items():
+                builder = builder.config(key, value)
+            session = builder.getOrCreate()
+    else:
+        session = SparkSession.builder.remote(url.strip()).getOrCreate()
+    return ibis.pyspark.connect(session)
+
+
+def check_memory_limit(memory_limit: str | None) -> str | None:
+    """``memory_limit`` stripped, when it is a size such as ``1.5GB``; else a ConfigError."""
+    limit = None if memory_limit is None else memory_limit.strip()
+    if limit is not None and not _SIZE.fullmatch(limit):
+        raise ConfigError(
+            f"memory limit {memory_limit!r}: expected a size such as 1.5GB, 800MiB or 4GiB"
+        )
+    return limit
+
+
+def tune_duckdb(con: ibis.BaseBackend, memory_limit: str | None) -> None:
+    """DuckDB's settings for our queries; a no-op on another engine.
+
+    ``memory_limit`` (e.g. ``"1.5GB"``) caps DuckDB's memory; beyond it DuckDB
+    spills to the system temp folder (kept out of the user's working directory).
+
+    Raises:
+        ConfigError: ``memory_limit`` is not a size, or is given for another engine.
+    """
+    limit = check_memory_limit(memory_limit)
+    if con.name != "duckdb":
+        if limit is not None:
+            raise ConfigError(
+                f"--memory-limit {limit}: applies to DuckDB only, not to the {con.name} "
+                "engine; size the engine itself (e.g. Spark's executor memory) and leave it out"
+            )
+        return
+    if limit is not None:
+        con.raw_sql("SET memory_limit = ?", parameters=[limit]).fetchall()
+    con.raw_sql("SET enable_progress_bar = false")  # our bars
+    spill = Path(tempfile.gettempdir()) / "seglift-duckdb"
+    con.raw_sql("SET temp_directory = ?", parameters=[str(spill)]).fetchall()
