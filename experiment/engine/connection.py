@@ -3,7 +3,8 @@
 An engine is named by a URL, on the command line (``--engine``) or in the
 experiment file (``engine:``): ``duckdb:///path.db``, ``pyspark`` (the active
 SparkSession, or a new local one), ``sc://host:15002`` (Spark Connect) or
-``postgres://user@host:port/db``. Only the schemes listed here are accepted, so a
+``postgres://user@host:port/db`` (query parameters such as ``?sslmode=require``
+go to the driver). Only the schemes listed here are accepted, so a
 URL never reaches a backend we have not checked. A password in a URL is never
 shown: every message quotes the URL through :func:`redact`.
 
@@ -124,9 +125,12 @@ def release(con: ibis.BaseBackend) -> None:
 def _first_line(exc: Exception, url: str) -> str:
     """The first line of a driver's error, without the URL's password, bounded."""
     text = (str(exc).splitlines() or [type(exc).__name__])[0]
-    password = urllib.parse.urlsplit(url).password if "://" in url else None
-    if password:
-        text = text.replace(password, "***")
+    try:
+        password = urllib.parse.urlsplit(url).password if "://" in url else None
+    except ValueError:
+        password = None
+    for secret in {password, urllib.parse.unquote(password or "")} - {None, ""}:
+        text = text.replace(str(secret), "***")
     return redact(text)[:200]
 
 
@@ -162,6 +166,7 @@ def _postgres(url: str, shown: str) -> ibis.BaseBackend:
         user=urllib.parse.unquote(parts.username) if parts.username else None,
         password=urllib.parse.unquote(parts.password) if parts.password else None,
         database=urllib.parse.unquote(database),
+        **dict(urllib.parse.parse_qsl(parts.query)),  # e.g. ?sslmode=require, for psycopg
     )
 
 
