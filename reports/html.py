@@ -3,7 +3,9 @@
 The template receives formatted strings and chart SVG computed here; every piece
 of user text (segment names, rules, metric names) goes through Jinja2's HTML
 escaping, and the charts are drawn by matplotlib, which escapes its text too.
-Nothing is loaded from the network when the report opens. Suppressed segments
+Nothing is loaded from the network when the report opens (its Content-Security-Policy
+allows no fetch and one inline script, :mod:`reports.script`, which sorts and filters
+the tables). Suppressed segments
 (below the privacy floor) are named but never shown with their numbers.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from experiment.files import write_text_atomic
 from experiment.plan import KINDS, kind_plan
@@ -25,6 +27,11 @@ from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_int
 from reports.methods import has_adjusted, is_cuped, metric_methods, shown_interval, shown_means
 from reports.outlook import outlooks
 from reports.refinement import refinement_context
+from reports.script import CSP, TABLES_JS
+
+if TYPE_CHECKING:
+    import jinja2
+    from markupsafe import Markup
 
 __all__ = ["render_html", "write_html"]
 
@@ -54,6 +61,13 @@ class _Row:
     is_all: bool
     suppressed: bool
     underpowered: bool
+
+
+def _breakable(text: str) -> Markup:
+    """Escaped text that may wrap after an underscore (long snake_case names in narrow cells)."""
+    from markupsafe import Markup, escape
+
+    return escape(text).replace("_", Markup("_<wbr>"))
 
 
 def _p_is(value: float) -> str:
@@ -189,6 +203,7 @@ def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> 
 
 
 def _timelines(results: AnalysisResults, confidence: str) -> list[dict[str, str]]:
+    """One cumulative-lift chart per metric over the whole window; ``first``: a late first day."""
     by_metric: dict[str, dict[tuple[str, str], list[Any]]] = {}
     for p in results.timeline:
         by_metric.setdefault(p.metric, {}).setdefault((p.segment, p.arm), []).append(p)
@@ -208,7 +223,11 @@ def _timelines(results: AnalysisResults, confidence: str) -> list[dict[str, str]
                     high=tuple(p.ci_high for p in pts),
                 )
             )
-        charts.append({"metric": metric, "svg": timeline_svg(series, confidence=confidence)})
+        window = (results.window_start, results.window_end)
+        first = min((d for one in series for d in one.dates), default="")[:10]
+        late = first if first and first > _day(results.window_start)[:10] else ""
+        svg = timeline_svg(series, confidence=confidence, window=window)
+        charts.append({"metric": metric, "svg": svg, "first": late, "band": series[0].label})
     return charts
 
 
@@ -271,16 +290,24 @@ def _methods(results: AnalysisResults) -> dict[str, Any]:
     }
 
 
-def render_html(results: AnalysisResults, refinement: Refinement | None = None) -> str:
-    """The report as one HTML string; with ``refinement``, a Refinements section too."""
+def _environment() -> jinja2.Environment:
+    """Jinja2 with autoescaping and strict undefined names, templates from the package."""
     import jinja2
-    from markupsafe import Markup
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("reports", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["breakable"] = _breakable
+    return env
+
+
+def render_html(results: AnalysisResults, refinement: Refinement | None = None) -> str:
+    """The report as one HTML string; with ``refinement``, a Refinements section too."""
+    from markupsafe import Markup
+
+    env = _environment()
     confidence = f"{results.confidence_level:.0%}"
     multi_arm = len({row.arm for row in results.results}) > 1
     sections = _sections(results, multi_arm=multi_arm, confidence=confidence)
@@ -332,6 +359,8 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
         any_suppressed=bool(suppressed),
         methods=_methods(results),
         refinement=refinement_context(refinement) if refinement is not None else None,
+        csp=CSP,
+        script=Markup(TABLES_JS),  # noqa: S704 - our own constant, allowed by its hash in ``csp``
     )
 
 
