@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from experiment.files import write_text_atomic
 from experiment.plan import KINDS, kind_plan
-from experiment.results import AnalysisResults, ResultRow
+from experiment.results import AnalysisResults, ResultRow, SegmentInfo
 from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
@@ -68,6 +68,20 @@ def _breakable(text: str) -> Markup:
     from markupsafe import Markup, escape
 
     return escape(text).replace("_", Markup("_<wbr>"))
+
+
+def _definition(segment: SegmentInfo) -> tuple[str, str]:
+    """What the segment is, as (rule text, words): a rule shows as code, the rest in words.
+
+    Files written before ``definition`` existed have only ``where``; for their other
+    segments nothing can be said but that (``all`` is still everyone assigned).
+    """
+    where, words = segment.where, segment.definition
+    if where and words.startswith(where):
+        words = words[len(where) :].lstrip("; ")
+    if not where and not words and segment.name == "all":
+        words = "everyone assigned to the experiment"
+    return where, words
 
 
 def _p_is(value: float) -> str:
@@ -352,7 +366,7 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
             for h in results.heterogeneity
         ],
         segments=[
-            (s, BELOW_FLOOR if s.name in suppressed else fmt_count(s.users))
+            (s, BELOW_FLOOR if s.name in suppressed else fmt_count(s.users), _definition(s))
             for s in results.segments
         ],
         floor="",  # results.json does not carry the floor: the template names it in words

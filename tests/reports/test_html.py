@@ -3,7 +3,13 @@ import json
 import re
 from dataclasses import replace
 
-from experiment.results import AnalysisResults, DataQuality, DataQualityCheck, SegmentSrm
+from experiment.results import (
+    AnalysisResults,
+    DataQuality,
+    DataQualityCheck,
+    SegmentInfo,
+    SegmentSrm,
+)
 from reports.html import render_html, write_html
 from tests.fixtures.results import make_cuped_row, make_many, make_results, make_row, with_srm
 
@@ -248,3 +254,39 @@ def test_render_html_tables_are_plain_html_without_javascript():
         assert names == ["all", *(f"segment_{i:02d}" for i in range(6))]
     assert 'http-equiv="Content-Security-Policy"' in page
     assert "default-src 'none'" in html.unescape(page)  # no fetch of any kind
+
+
+def _segments_table(page: str) -> str:
+    start = page.index('<table id="segments"')
+    return page[start : page.index("</table>", start)]
+
+
+def test_render_html_shows_each_segment_definition_escaped():
+    base = make_results()
+    crossed = SegmentInfo(
+        name="stage_at_risk_mobile",
+        where="",
+        definition=f"lifecycle == 'at_risk' and device == {EVIL}",
+        description=f"Mine: {EVIL}",
+        users=500,
+    )
+    rule = SegmentInfo(
+        name="busy", where="visits >= 10", definition="visits >= 10; and in no earlier segment",
+        description="", users=300,
+    )  # fmt: skip
+    table = _segments_table(render_html(replace(base, segments=(*base.segments, crossed, rule))))
+    assert f"lifecycle == &#39;at_risk&#39; and device == {ESCAPED}" in table
+    assert f"Mine: {ESCAPED}" in table  # the user's own description is kept
+    assert "<code>visits &gt;= 10</code>" in table
+    assert "and in no earlier segment" in table
+    assert "everyone assigned" in table  # only for all
+
+
+def test_render_html_does_not_call_an_undescribed_segment_everyone():
+    base = make_results()
+    old = SegmentInfo(name="taste_high_spend", where="", description="", users=500)  # old file
+    table = _segments_table(render_html(replace(base, segments=(*base.segments, old))))
+    row = table[table.index('data-segment="taste_high_spend"') :]
+    row = row[: row.index("</tr>")]
+    assert "everyone" not in row
+    assert "not recorded" in row

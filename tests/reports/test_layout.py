@@ -118,3 +118,21 @@ def test_layout_results_table_sorts_and_filters_in_the_browser(wide, tmp_path):
     assert all(name == "all" or "mobile" in name for name in probe["shown"])
     expected = {name for name in table if "mobile" in name}
     assert expected <= set(probe["shown"])
+
+
+def test_layout_every_simulated_segment_is_described_as_defined(wide):
+    doc = json.loads(wide.with_name("results.json").read_text())
+    segments = {s["name"]: s for s in doc["segments"]}
+    assert len(segments) > 30
+    for name, seg in segments.items():
+        assert seg["definition"], name  # every kind, not "everyone assigned"
+        assert ("everyone" in seg["definition"]) == (name == "all"), name
+    at_risk = segments["stage_by_device_at_risk_mobile"]
+    assert at_risk["where"] == ""  # ``where`` keeps its meaning: rule segments only
+    assert at_risk["definition"].startswith("lifecycle == 'at_risk' and device == 'mobile'")
+    assert segments["lifecycle_vip"]["description"] == "One segment per lifecycle stage."
+    clusters = [s for n, s in segments.items() if n.startswith("taste_")]
+    assert clusters
+    assert all("k-means cluster" in s["definition"] for s in clusters)
+    page = Elements(wide.read_text())
+    assert any("device == 'mobile'" in text for text in page.text)  # shown in the report
