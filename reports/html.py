@@ -3,10 +3,10 @@
 The template receives formatted strings and chart SVG computed here; every piece
 of user text (segment names, rules, metric names) goes through Jinja2's HTML
 escaping, and the charts are drawn by matplotlib, which escapes its text too.
-Nothing is loaded from the network when the report opens (its Content-Security-Policy
-allows no fetch and one inline script, :mod:`reports.script`, which sorts and filters
-the tables). Suppressed segments
-(below the privacy floor) are named but never shown with their numbers.
+Nothing is loaded from the network when the report opens: its Content-Security-Policy
+allows no fetch and one inline script (:mod:`reports.script`, which sorts and filters
+the tables). Suppressed segments (below the privacy floor) are named but never shown
+with their numbers.
 """
 
 from __future__ import annotations
@@ -239,7 +239,8 @@ def _timelines(results: AnalysisResults, confidence: str) -> list[dict[str, str]
             )
         window = (results.window_start, results.window_end)
         first = min((d for one in series for d in one.dates), default="")[:10]
-        late = first if first and first > _day(results.window_start)[:10] else ""
+        start = _day(results.window_start)[:10]
+        late = first if start and first > start else ""  # a metric that matures late
         svg = timeline_svg(series, confidence=confidence, window=window)
         charts.append({"metric": metric, "svg": svg, "first": late, "band": series[0].label})
     return charts

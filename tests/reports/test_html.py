@@ -290,3 +290,15 @@ def test_render_html_does_not_call_an_undescribed_segment_everyone():
     row = row[: row.index("</tr>")]
     assert "everyone" not in row
     assert "not recorded" in row
+
+
+def test_render_html_timeline_caption_names_a_late_first_day():
+    base = make_many(n_segments=2, n_metrics=1)
+    late = tuple(p for p in base.timeline if p.date >= "2026-01-09")
+    page = render_html(replace(base, timeline=late))
+    caption = page[page.index('<figure class="timeline"') :]
+    caption = caption[: caption.index("</figcaption>")]
+    assert "first estimate is on 2026-01-09" in caption
+    assert "grey band" in caption
+    on_time = render_html(base)
+    assert "first estimate" not in on_time  # data from the window's first day
