@@ -3,8 +3,10 @@
 The template receives formatted strings and chart SVG computed here; every piece
 of user text (segment names, rules, metric names) goes through Jinja2's HTML
 escaping, and the charts are drawn by matplotlib, which escapes its text too.
-Nothing is loaded from the network when the report opens. Suppressed segments
-(below the privacy floor) are named but never shown with their numbers.
+Nothing is loaded from the network when the report opens: its Content-Security-Policy
+allows no fetch and one inline script (:mod:`reports.script`, which sorts and filters
+the tables). Suppressed segments (below the privacy floor) are named but never shown
+with their numbers.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from experiment.files import write_text_atomic
 from experiment.plan import KINDS, kind_plan
-from experiment.results import AnalysisResults, ResultRow
+from experiment.results import AnalysisResults, ResultRow, SegmentInfo
 from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
@@ -25,6 +27,11 @@ from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_int
 from reports.methods import has_adjusted, is_cuped, metric_methods, shown_interval, shown_means
 from reports.outlook import outlooks
 from reports.refinement import refinement_context
+from reports.script import CSP, TABLES_JS
+
+if TYPE_CHECKING:
+    import jinja2
+    from markupsafe import Markup
 
 __all__ = ["render_html", "write_html"]
 
@@ -54,6 +61,27 @@ class _Row:
     is_all: bool
     suppressed: bool
     underpowered: bool
+
+
+def _breakable(text: str) -> Markup:
+    """Escaped text that may wrap after an underscore (long snake_case names in narrow cells)."""
+    from markupsafe import Markup, escape
+
+    return escape(text).replace("_", Markup("_<wbr>"))
+
+
+def _definition(segment: SegmentInfo) -> tuple[str, str]:
+    """What the segment is, as (rule text, words): a rule shows as code, the rest in words.
+
+    Files written before ``definition`` existed have only ``where``; for their other
+    segments nothing can be said but that (``all`` is still everyone assigned).
+    """
+    where, words = segment.where, segment.definition
+    if where and words.startswith(where):
+        words = words[len(where) :].lstrip("; ")
+    if not where and not words and segment.name == "all":
+        words = "everyone assigned to the experiment"
+    return where, words
 
 
 def _p_is(value: float) -> str:
@@ -189,6 +217,7 @@ def _sections(results: AnalysisResults, *, multi_arm: bool, confidence: str) -> 
 
 
 def _timelines(results: AnalysisResults, confidence: str) -> list[dict[str, str]]:
+    """One cumulative-lift chart per metric over the whole window; ``first``: a late first day."""
     by_metric: dict[str, dict[tuple[str, str], list[Any]]] = {}
     for p in results.timeline:
         by_metric.setdefault(p.metric, {}).setdefault((p.segment, p.arm), []).append(p)
@@ -208,7 +237,12 @@ def _timelines(results: AnalysisResults, confidence: str) -> list[dict[str, str]
                     high=tuple(p.ci_high for p in pts),
                 )
             )
-        charts.append({"metric": metric, "svg": timeline_svg(series, confidence=confidence)})
+        window = (results.window_start, results.window_end)
+        first = min((d for one in series for d in one.dates), default="")[:10]
+        start = _day(results.window_start)[:10]
+        late = first if start and first > start else ""  # a metric that matures late
+        svg = timeline_svg(series, confidence=confidence, window=window)
+        charts.append({"metric": metric, "svg": svg, "first": late, "band": series[0].label})
     return charts
 
 
@@ -271,16 +305,24 @@ def _methods(results: AnalysisResults) -> dict[str, Any]:
     }
 
 
-def render_html(results: AnalysisResults, refinement: Refinement | None = None) -> str:
-    """The report as one HTML string; with ``refinement``, a Refinements section too."""
+def _environment() -> jinja2.Environment:
+    """Jinja2 with autoescaping and strict undefined names, templates from the package."""
     import jinja2
-    from markupsafe import Markup
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("reports", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["breakable"] = _breakable
+    return env
+
+
+def render_html(results: AnalysisResults, refinement: Refinement | None = None) -> str:
+    """The report as one HTML string; with ``refinement``, a Refinements section too."""
+    from markupsafe import Markup
+
+    env = _environment()
     confidence = f"{results.confidence_level:.0%}"
     multi_arm = len({row.arm for row in results.results}) > 1
     sections = _sections(results, multi_arm=multi_arm, confidence=confidence)
@@ -325,13 +367,15 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
             for h in results.heterogeneity
         ],
         segments=[
-            (s, BELOW_FLOOR if s.name in suppressed else fmt_count(s.users))
+            (s, BELOW_FLOOR if s.name in suppressed else fmt_count(s.users), _definition(s))
             for s in results.segments
         ],
         floor="",  # results.json does not carry the floor: the template names it in words
         any_suppressed=bool(suppressed),
         methods=_methods(results),
         refinement=refinement_context(refinement) if refinement is not None else None,
+        csp=CSP,
+        script=Markup(TABLES_JS),  # noqa: S704 - our own constant, allowed by its hash in ``csp``
     )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "ClusterModel",
     "assign_clusters",
     "cluster_exprs",
+    "describe_cluster",
     "fit_clusters",
     "kmeans",
     "silhouette",
@@ -212,3 +213,23 @@ def cluster_exprs(model: ClusterModel, columns: list[Any]) -> list[ir.BooleanVal
                 cond = c if cond is None else cond & c
         out.append(cond if cond is not None else di == di)  # noqa: PLR0124 - k >= 2 normally
     return out
+
+
+def describe_cluster(model: ClusterModel, index: int, *, top: int = 2) -> str:
+    """A cluster in words: its centroid's most distinctive features (largest ``|z|``).
+
+    Each feature is given with its direction, the centroid's distance from the
+    mean in standard deviations (of the transformed feature) and its typical
+    value in the feature's own units (``ln(1 + x)`` undone where applied).
+    """
+    centre = model.centroids[index]
+    order = sorted(range(len(centre)), key=lambda i: -abs(centre[i]))
+    parts = []
+    for i in order[:top]:
+        z = centre[i]
+        value = model.mean[i] + z * model.sd[i]
+        value = float(np.expm1(value)) if model.log1p[i] else value
+        side = "high" if z > 0 else "low"
+        parts.append(f"{side} {model.features[i]} (centre ≈ {value:.3g}, {z:+.1f} sd)")
+    features = ", ".join(model.features)
+    return f"k-means cluster {index + 1} of {model.k} on {features}: {', '.join(parts)}"

@@ -101,6 +101,11 @@ class EventTarget(_Frozen):
             return as_of.replace(tzinfo=dt.UTC)
         return as_of
 
+    def describe(self) -> str:
+        """The target in words: ``at least one purchase within 14 days``."""
+        what = f"no {self.event}" if self.absent else f"at least one {self.event}"
+        return f"{what} within {self.days} days"
+
 
 class PredictSpec(_Frozen):
     """A logistic propensity model of ``target`` and segments by score band.

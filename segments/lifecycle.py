@@ -28,7 +28,7 @@ from experiment.errors import RuleError
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["LIFECYCLE", "STAGES", "LifecycleConfig", "days_since", "lifecycle_column"]
+__all__ = ["LIFECYCLE", "STAGES", "LifecycleConfig", "days_since", "lifecycle_column", "stage_rule"]
 
 LIFECYCLE = "lifecycle"
 STAGES = ("new", "dormant", "at_risk", "vip", "active")
@@ -121,3 +121,29 @@ def lifecycle_column(
         else_="active",
     )
     return stage
+
+
+def stage_rule(stage: str, config: LifecycleConfig) -> str:
+    """The rule that puts a customer in ``stage``, in words a reader can check.
+
+    Stages are taken first match wins, so every stage after ``new`` also says
+    which earlier stages it excludes.
+
+    Raises:
+        ValueError: ``stage`` is not one of :data:`STAGES`.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"stage == {stage!r}, must be one of {', '.join(STAGES)}.")
+    recency = config.recency_column
+    signals = f" or {config.at_risk_signals}" if config.at_risk_signals else ""
+    rules = {
+        "new": f"{config.signup_column} at most {config.new_days} days before the analysis start",
+        "dormant": f"{recency} > {config.dormant_days}",
+        "at_risk": f"{recency} >= {config.at_risk_days}{signals}",
+        "vip": f"top {config.vip_share:.0%} of customers by {config.value_column}",
+    }
+    earlier = STAGES[: STAGES.index(stage)]
+    if stage == "active":
+        return f"in no other stage (not {', '.join(earlier[:-1])} or {earlier[-1]})"
+    exclude = f", and not {' or '.join(earlier)}" if earlier else ""
+    return f"{rules[stage]}{exclude}"

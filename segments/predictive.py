@@ -21,7 +21,7 @@ from experiment.errors import DataError
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["PredictModel", "auc", "fit_propensity", "predict_exprs"]
+__all__ = ["PredictModel", "auc", "describe_band", "fit_propensity", "predict_exprs"]
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,13 @@ def predict_exprs(model: PredictModel, columns: list[Any]) -> list[ir.BooleanVal
             cond = cond & (score < high)
         out.append(cond)
     return out
+
+
+def describe_band(model: PredictModel, quantiles: tuple[float, float], *, target: str) -> str:
+    """A score band in words: the target, the band's quantiles of the score, the model's AUC."""
+    low, high = quantiles
+    auc_text = f"{model.auc:.2f}" if np.isfinite(model.auc) else "not measured"
+    return (
+        f"propensity score for {target} between its {low:.0%} and {high:.0%} quantiles "
+        f"(logistic model on {', '.join(model.features)}; held-out AUC {auc_text})"
+    )

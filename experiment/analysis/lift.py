@@ -220,19 +220,26 @@ def _comparison(
 
 
 def _segment_infos(cells: CellSums, segment_set: SegmentSet | None) -> tuple[SegmentInfo, ...]:
-    """Each segment's rule, description and users (every arm)."""
+    """Each segment's rule, definition in words, description and users (every arm)."""
+    from segments.describe import EVERYONE, Described, describe_segments
+
     defs = {s.name: s for s in segment_set.segments} if segment_set else {}
-    return tuple(
-        SegmentInfo(
-            name=name,
-            where=defs[name].where if name in defs else "",
-            description=defs[name].description if name in defs else "all assigned users",
-            users=users,
+    words = describe_segments(segment_set, cells.segments) if segment_set else {"all": EVERYONE}
+    infos = []
+    for name, users in zip(
+        cells.segments, cells.units.sum(axis=1).astype(int).tolist(), strict=True
+    ):
+        text = words.get(name, Described(definition=""))
+        infos.append(
+            SegmentInfo(
+                name=name,
+                where=defs[name].where if name in defs else "",
+                definition=text.definition,
+                description=text.description,
+                users=users,
+            )
         )
-        for name, users in zip(
-            cells.segments, cells.units.sum(axis=1).astype(int).tolist(), strict=True
-        )
-    )
+    return tuple(infos)
 
 
 def _notes(segment_set: SegmentSet | None, hidden: int, floor: int) -> tuple[str, ...]:

@@ -156,13 +156,19 @@ class TimelinePoint:
 
 @dataclass(frozen=True, kw_only=True)
 class SegmentInfo:
-    """A segment's definition and its assigned size."""
+    """A segment's definition and its assigned size.
+
+    ``where`` is the rule of a rule segment ('' for every other kind);
+    ``definition`` says in words what every kind is (a crossed segment's values, a
+    cluster's centroid, a score band, ``rest``); '' in files written before it.
+    """
 
     name: str
     where: str
     description: str
     users: int
     suppressed: bool = False  # under the privacy floor: ``users`` is withheld
+    definition: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

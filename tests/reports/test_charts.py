@@ -90,3 +90,32 @@ def test_timeline_svg_draws_each_series_with_legend():
     svg = timeline_svg(series, confidence="95%")
     assert "vip &lt;b&gt;" in svg
     assert svg.count("<path") >= 3
+
+
+def _x_labels(svg: str) -> list[str]:
+    import re
+
+    return re.findall(r'<g id="xtick_\d+">.*?<text[^>]*>([^<]*)</text>', svg, re.S)
+
+
+def _days(labels: list[str]) -> list[int]:
+    return [int(label[-2:]) for label in labels if label[-2:].isdigit()]
+
+
+def test_timeline_svg_spans_the_whole_window_and_labels_the_band():
+    late = Series(
+        label="all",
+        dates=("2026-01-12", "2026-01-13", "2026-01-14"),
+        lift=(0.1, 0.05, 0.04),
+        low=(-0.1, 0.0, 0.0),
+        high=(0.3, 0.1, 0.08),
+    )
+    whole = timeline_svg([late], confidence="95%", window=("2026-01-01", "2026-01-19T00:00:00"))
+    data_only = timeline_svg([late], confidence="95%")
+    assert "all: 95% always-valid interval" in whole  # the grey band has a legend entry
+    assert "end of day (UTC)" in whole
+    assert "cumulative relative lift" in whole
+    assert min(_days(_x_labels(whole))) < 12  # the window starts on the 1st
+    assert max(_days(_x_labels(whole))) >= 17  # and ends on the 18th
+    assert min(_days(_x_labels(data_only))) >= 12  # without a window: the days with data
+    assert not any(":" in label for label in _x_labels(data_only))  # days, never hours

@@ -1,8 +1,15 @@
+import html
 import json
 import re
 from dataclasses import replace
 
-from experiment.results import AnalysisResults, DataQuality, DataQualityCheck, SegmentSrm
+from experiment.results import (
+    AnalysisResults,
+    DataQuality,
+    DataQualityCheck,
+    SegmentInfo,
+    SegmentSrm,
+)
 from reports.html import render_html, write_html
 from tests.fixtures.results import make_cuped_row, make_many, make_results, make_row, with_srm
 
@@ -18,7 +25,8 @@ def test_render_html_escapes_segment_names():
     page = render_html(results)
     assert EVIL not in page
     assert ESCAPED in page
-    assert "<script" not in page
+    assert page.count("<script") == 1  # the report's own table script, nothing injected
+    assert EVIL not in page
 
 
 def test_render_html_escapes_names_inside_charts_and_every_text_field():
@@ -32,7 +40,8 @@ def test_render_html_escapes_names_inside_charts_and_every_text_field():
         segments=(replace(base.segments[0], name=EVIL, description=EVIL),),
     )
     page = render_html(evil)
-    assert "<script" not in page
+    assert page.count("<script") == 1  # the report's own table script, nothing injected
+    assert EVIL not in page
     svg = page[page.index('<figure class="forest"') :]
     assert ESCAPED in svg[: svg.index("</figure>")]  # the forest label is text, not markup
 
@@ -56,7 +65,7 @@ def test_render_html_has_forest_row_per_segment_and_srm_state():
 
 def test_render_html_sections_in_order():
     page = render_html(make_many(n_segments=4))
-    marks = ["<h1>", 'id="decisions"', 'class="forest"', 'class="metric"', 'id="heterogeneity"']
+    marks = ["<h1>", 'id="decisions"', 'class="forest"', 'class="metric ', 'id="heterogeneity"']
     marks += ['class="timeline"', 'id="segments"', 'id="methods"']
     positions = [page.index(m) for m in marks]
     assert positions == sorted(positions)
@@ -187,7 +196,8 @@ def test_render_html_cuped_section_shows_marked_adjusted_means_beside_raw():
     assert "9.88" not in page  # the privacy floor withholds the adjusted means too
     methods = page[page.index("<h2>Methods") :]
     assert f"covariate {ESCAPED}; variance of the difference reduced by 40.0% in all" in methods
-    assert "<script" not in page
+    assert page.count("<script") == 1  # the report's own table script, nothing injected
+    assert EVIL not in page
 
 
 def test_render_html_non_cuped_rows_show_raw_means_unmarked():
@@ -230,3 +240,65 @@ def test_render_html_warnings_banner_is_yellow_and_on_top():
     assert banner < body.index("<h2>Decisions</h2>")
     assert banner < body.index("Sample ratio check passed")
     assert "segment(s) &#39;bronz&#39; have no assigned users" in body
+
+
+def test_render_html_tables_are_plain_html_without_javascript():
+    page = render_html(make_many(n_segments=6, n_metrics=2))
+    body = re.sub(r"<script>.*?</script>", "", page, flags=re.S)  # JavaScript off
+    assert "<input" not in body
+    assert " hidden" not in body
+    tables = re.findall(r'<table class="metric results sortable"[^>]*>(.*?)</table>', body, re.S)
+    assert len(tables) == 2
+    for table in tables:  # every row, in the analysis order, with its numbers
+        names = re.findall(r'<tr[^>]* data-segment="([^"]*)"', table)
+        assert names == ["all", *(f"segment_{i:02d}" for i in range(6))]
+    assert 'http-equiv="Content-Security-Policy"' in page
+    assert "default-src 'none'" in html.unescape(page)  # no fetch of any kind
+
+
+def _segments_table(page: str) -> str:
+    start = page.index('<table id="segments"')
+    return page[start : page.index("</table>", start)]
+
+
+def test_render_html_shows_each_segment_definition_escaped():
+    base = make_results()
+    crossed = SegmentInfo(
+        name="stage_at_risk_mobile",
+        where="",
+        definition=f"lifecycle == 'at_risk' and device == {EVIL}",
+        description=f"Mine: {EVIL}",
+        users=500,
+    )
+    rule = SegmentInfo(
+        name="busy", where="visits >= 10", definition="visits >= 10; and in no earlier segment",
+        description="", users=300,
+    )  # fmt: skip
+    table = _segments_table(render_html(replace(base, segments=(*base.segments, crossed, rule))))
+    assert f"lifecycle == &#39;at_risk&#39; and device == {ESCAPED}" in table
+    assert f"Mine: {ESCAPED}" in table  # the user's own description is kept
+    assert "<code>visits &gt;= 10</code>" in table
+    assert "and in no earlier segment" in table
+    assert "everyone assigned" in table  # only for all
+
+
+def test_render_html_does_not_call_an_undescribed_segment_everyone():
+    base = make_results()
+    old = SegmentInfo(name="taste_high_spend", where="", description="", users=500)  # old file
+    table = _segments_table(render_html(replace(base, segments=(*base.segments, old))))
+    row = table[table.index('data-segment="taste_high_spend"') :]
+    row = row[: row.index("</tr>")]
+    assert "everyone" not in row
+    assert "not recorded" in row
+
+
+def test_render_html_timeline_caption_names_a_late_first_day():
+    base = make_many(n_segments=2, n_metrics=1)
+    late = tuple(p for p in base.timeline if p.date >= "2026-01-09")
+    page = render_html(replace(base, timeline=late))
+    caption = page[page.index('<figure class="timeline"') :]
+    caption = caption[: caption.index("</figcaption>")]
+    assert "first estimate is on 2026-01-09" in caption
+    assert "grey band" in caption
+    on_time = render_html(base)
+    assert "first estimate" not in on_time  # data from the window's first day
