@@ -180,18 +180,18 @@ def analyze_sums(
     cells = read_sums(Path(sums)) if isinstance(sums, str | Path) else sums
     config = _load_config(experiment)
     segment_set = _load_segment_set(segments, config)
-    names = _segment_names(segment_set)
+    names = _segment_names(segment_set, cells.segments, source)
     check_fit(cells, config, names, source=source)
     return analyze_cells(cells, config, segment_set)
 
 
-def _segment_names(segment_set: SegmentSet | None) -> list[str]:
-    """The segments the engine measures (beside ``all``): the file's, then ``rest`` if exclusive."""
-    from segments.definitions import REST
+def _segment_names(
+    segment_set: SegmentSet | None, measured: Sequence[str], source: Path | str
+) -> list[str]:
+    """The segments the engine measures from this file, beside ``all`` (in sums order)."""
+    from segments.describe import measured_names
 
-    if segment_set is None:
-        return []
-    return [s.name for s in segment_set.segments] + ([REST] if segment_set.exclusive else [])
+    return [] if segment_set is None else measured_names(segment_set, measured, source=source)
 
 
 def plan_power(

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from segments.definitions import SegmentDef, SegmentSet
     from segments.models import Model
 
-__all__ = ["EVERYONE", "Described", "describe_segments"]
+__all__ = ["EVERYONE", "Described", "describe_segments", "measured_names"]
 
 _MAX_LISTED = 6
 
@@ -64,6 +64,35 @@ def describe_segments(segment_set: SegmentSet, names: Sequence[str]) -> dict[str
     if segment_set.exclusive:
         out = _first_match(out, names)
     return {n: out[n] for n in names if n in out}
+
+
+def measured_names(
+    segment_set: SegmentSet, measured: Sequence[str], *, source: object
+) -> list[str]:
+    """The segments an analysis of this file measures, beside ``all``.
+
+    Rule entries are measured under their names, then ``rest`` if exclusive.
+    Crossed, cluster and predictive entries expand into names only the data tell
+    (``lifecycle_at_risk``): then the ``measured`` names (``all`` first, as in
+    kept sums) are the answer when an entry explains each of them.
+
+    Raises:
+        ConfigError: a measured segment that no entry explains, or a rule entry
+            (or ``rest``) not measured (named with ``source``).
+    """
+    rules = [s.name for s in segment_set.segments if s.kind == "rule"]
+    plain = rules + ([REST] if segment_set.exclusive else [])
+    if len(rules) == len(segment_set.segments):
+        return plain
+    explained = describe_segments(segment_set, measured)
+    stray = [n for n in measured[1:] if n not in explained and n != REST]
+    stray += [f"(no {n})" for n in plain if n not in measured]
+    if stray:
+        raise ConfigError(
+            f"{source}: the sums' segments do not match {segment_set.source}: "
+            f"{', '.join(stray)}; re-run the analysis on the data with this segments file"
+        )
+    return list(measured[1:])
 
 
 def _models(segment_set: SegmentSet) -> dict[str, Model]:
