@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from experiment.results import AnalysisResults
 from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
+from reports.columns import Column, fit_table
 from reports.format import (
     fmt_count,
     fmt_num,
@@ -70,54 +71,49 @@ def _lift_caption(results: AnalysisResults, *, adjusted: bool) -> str:
     return "\n".join(lines + [ADJUSTED_LEGEND] * adjusted)
 
 
-def lift_table(results: AnalysisResults) -> Table:
-    """One row per (segment, metric, arm) with the lift, its CI and the verdict."""
-    from rich.table import Table
+def lift_table(results: AnalysisResults, *, width: int | None = None, wide: bool = False) -> Table:
+    """One row per (segment, metric, arm) with the lift, its CI and the verdict.
+
+    ``width``: the terminal's; the least important columns (user counts, then the
+    means, then the adjusted p) are dropped until the table fits, names are never
+    cut (:mod:`reports.columns`). The arm column shows only with several treatment
+    arms. ``wide`` (or ``width=None``) keeps every column.
+    """
     from rich.text import Text
 
     adjusted = has_adjusted(results.results)
     caption = _lift_caption(results, adjusted=adjusted)
-    table = Table(
-        title=f"{terminal_text(results.experiment)}: lift vs {terminal_text(results.control)}",
-        show_lines=False,
-        # user text (arm and metric names), never markup nor control characters
-        caption=Text("\n".join(map(plain_text, caption.split("\n")))) if caption else None,
-        caption_justify="left",
-    )
-    for name, justify in [
-        ("metric", "left"),
-        ("segment", "left"),
-        ("arm", "left"),
-        ("users C/T", "right"),
-        ("control", "right"),
-        ("treatment", "right"),
-        ("lift", "right"),
-        (f"{results.confidence_level:.0%} CI" + (" adj." if adjusted else ""), "right"),
-        ("p adj.", "right"),
-        ("verdict", "left"),
-    ]:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    arms = wide or len({row.arm for row in results.results}) > 1
+    ci = f"{results.confidence_level:.0%} CI" + (" adj." if adjusted else "")
+    columns = [
+        Column(name="metric", whole=True),
+        Column(name="segment", whole=True),
+        *([Column(name="arm", whole=True)] if arms else []),
+        Column(name="users C/T", justify="right", drop=3),
+        Column(name="control", justify="right", drop=2),
+        Column(name="treatment", justify="right", drop=2),
+        Column(name="lift", justify="right"),
+        Column(name=ci, justify="right"),
+        Column(name="p adj.", justify="right", drop=1),
+        Column(name="verdict"),
+    ]
+    rows: list[list[Any]] = []
     previous = None
     for row in results.results:
+        first = row.metric != previous
+        previous = row.metric
+        name = plain_text(row.metric) + ("" if row.higher_is_better else " ↓")
+        segment = Text(plain_text(row.segment), style="bold" if row.segment == "all" else "")
+        head = [Text(name + (" (CUPED)" if is_cuped(row) else "") if first else ""), segment]
+        head += [Text(plain_text(row.arm))] if arms else []
         if is_suppressed(row):
-            table.add_row(
-                Text(plain_text(row.metric) if row.metric != previous else ""),
-                Text(plain_text(row.segment)),
-                Text(plain_text(row.arm)),
-                *[""] * 6,
-                Text("below minimum size", style="dim italic"),
-            )
-            previous = row.metric
+            rows.append([*head, *[""] * 6, Text("below minimum size", style="dim italic")])
             continue
         v = verdict(row)
         mean_c, mean_t, mark = shown_means(row)
         sign = _MEANS_MARK[mark]
-        tag = " (CUPED)" if is_cuped(row) else ""
-        name = plain_text(row.metric) + ("" if row.higher_is_better else " ↓")
-        table.add_row(
-            Text(name + tag if row.metric != previous else ""),
-            Text(plain_text(row.segment), style="bold" if row.segment == "all" else ""),
-            Text(plain_text(row.arm)),
+        rows.append([
+            *head,
             f"{fmt_count(row.n_control)}/{fmt_count(row.n_treatment)}",
             fmt_num(mean_c, 4) + sign,
             fmt_num(mean_t, 4) + sign,
@@ -125,10 +121,16 @@ def lift_table(results: AnalysisResults) -> Table:
             fmt_pct_interval(*shown_interval(row, adjusted=adjusted)),
             fmt_p(row.p_adjusted),
             Text(v, style=_STYLE[v]),
-            end_section=False,
-        )
-        previous = row.metric
-    return table
+        ])  # fmt: skip
+    return fit_table(
+        columns,
+        rows,
+        width=None if wide else width,
+        title=f"{terminal_text(results.experiment)}: lift vs {terminal_text(results.control)}",
+        # user text (arm and metric names), never markup nor control characters
+        caption=Text("\n".join(map(plain_text, caption.split("\n")))) if caption else None,
+        caption_justify="left",
+    )
 
 
 def srm_line(results: AnalysisResults) -> str:
@@ -187,28 +189,25 @@ def quality_lines(results: AnalysisResults) -> list[str]:
     return warnings + notes
 
 
-def decision_table(results: AnalysisResults) -> Table:
+def decision_table(results: AnalysisResults, *, width: int | None = None) -> Table:
     """One row per (segment, arm): ship / don't ship / keep testing, why, and what next.
 
     The last column is :func:`reports.outlook.outlook`: the primary lift's impact,
-    or the days an underpowered row still needs.
+    or the days an underpowered row still needs. Segment names are never cut; the
+    other columns wrap to ``width`` (:mod:`reports.columns`).
     """
-    from rich.table import Table
     from rich.text import Text
 
     primary = results.results[0].metric if results.results else ""
-    table = Table(
-        title=f"decisions (primary metric: {terminal_text(primary)})",
-        caption=RULE,
-        caption_justify="left",
-    )
     multi_arm = len({row.arm for row in results.results}) > 1
-    table.add_column("segment")
-    if multi_arm:
-        table.add_column("arm")
-    table.add_column("decision")
-    table.add_column("why")
-    table.add_column("impact / time to decide")
+    columns = [
+        Column(name="segment", whole=True),
+        *([Column(name="arm", whole=True)] if multi_arm else []),
+        Column(name="decision"),
+        Column(name="why"),
+        Column(name="impact / time to decide"),
+    ]
+    rows: list[list[Any]] = []
     made = decisions(results)
     for d, ahead in zip(made, outlooks(results, made), strict=True):
         label = _MARK.get(d.kind, "") + d.kind + (" (underpowered)" if d.underpowered else "")
@@ -217,8 +216,15 @@ def decision_table(results: AnalysisResults) -> Table:
             cells.append(Text(plain_text(d.arm)))
         cells += [Text(label, style=_DECISION_STYLE[d.kind])]
         cells += [Text(plain_text(d.reason)), Text(plain_text(ahead))]
-        table.add_row(*cells)
-    return table
+        rows.append(cells)
+    return fit_table(
+        columns,
+        rows,
+        width=width,
+        title=f"decisions (primary metric: {terminal_text(primary)})",
+        caption=RULE,
+        caption_justify="left",
+    )
 
 
 def refinement_table(refinement: Refinement) -> Table:

@@ -18,7 +18,7 @@ from experiment.cli._interrupt import INTERRUPTED, interruptible
 from experiment.cli._usage import OneLineUsage
 from experiment.errors import SegliftError
 
-__all__ = ["app", "console", "user_errors"]
+__all__ = ["app", "console", "table_width", "user_errors"]
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,11 +64,35 @@ def _main(
     """seglift: per-segment lift with statistics you can bet on."""
 
 
+_PIPED_WIDTH = 4096  # output for another program: lines are never wrapped nor cut
+
+
+def _piped() -> bool:
+    """Standard output goes to a file or a pipe, and no COLUMNS asks for a width."""
+    import os
+    import sys
+
+    return not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+
+
 def console(*, stderr: bool = False) -> Console:
-    """A rich console on stdout (results) or stderr (progress, errors); rich loads lazily."""
+    """A rich console on stdout (results) or stderr (progress, errors); rich loads lazily.
+
+    Piped results (no terminal, no ``COLUMNS``) are never wrapped at 80 columns.
+    """
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    width = _PIPED_WIDTH if not stderr and _piped() else None
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+def table_width(*, wide: bool = False) -> int | None:
+    """The width terminal tables must fit (:mod:`reports.columns`); ``None``: keep every column.
+
+    ``None`` with ``--wide`` and when the output is piped; else the terminal's (or
+    ``COLUMNS``).
+    """
+    return None if wide or _piped() else console().width
 
 
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from experiment.cli._app import app, console, user_errors
+from experiment.cli._app import app, console, table_width, user_errors
 from experiment.cli._source import EngineOption, TableOption
 from experiment.errors import ConfigError
 
@@ -96,8 +96,8 @@ def _print_tables(results: AnalysisResults, written: list[Path], elapsed: float)
     from reports.terminal import decision_table, lift_table
 
     out_console = console()
-    out_console.print(lift_table(results))
-    out_console.print(decision_table(results))
+    out_console.print(lift_table(results, width=table_width()))
+    out_console.print(decision_table(results, width=table_width()))
     out_console.print(f"analysed in {fmt_seconds(elapsed)} → {terminal_text(written[0])}")
     for path in written[1:]:
         what = "report" if path.name == "report.html" else "sums"
@@ -227,5 +227,5 @@ def report(
         )
     write_html(loaded, out, found)
     out_console = console()
-    out_console.print(decision_table(loaded))
+    out_console.print(decision_table(loaded, width=table_width()))
     out_console.print(f"report: {terminal_text(out.resolve())}")

@@ -87,3 +87,48 @@ def test_decision_table_shows_impact_of_a_ship_and_time_of_an_underpowered_row()
     assert "+1,234 users with conversion per 30 days [+210, +2,258]" in text
     assert "~9 more days (18,000 users) to detect 10%" in text
     assert "-12.5 users with conversion per window [-30, +5]" in text
+
+
+def _rendered(renderable, width: int) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+LONG = ("frequent_shoppers_on_mobile", "first_time_buyers", "cart_abandoners", "all")
+
+
+def _named_rows(**extra):
+    return tuple(make_row(s, "conversion", 0.1 * k, 0.05, **extra) for k, s in enumerate(LONG))
+
+
+def test_lift_table_at_80_columns_keeps_every_name_whole_and_cuts_nothing():
+    results = replace(make_results(), results=_named_rows())
+    text = _rendered(lift_table(results, width=80), 80)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    for name in LONG:
+        assert name in text, name  # never wrapped nor cut
+    assert "…" not in text  # nothing ends in an ellipsis
+    assert "inconclusive" in text or "win" in text  # the verdict column stays
+    assert "users C/T" not in text  # the least important columns go first
+
+
+def test_lift_table_without_a_width_keeps_every_column_and_shows_arm_only_when_several():
+    results = replace(make_results(), results=_named_rows())
+    text = _rendered(lift_table(results), 400)
+    for header in ("users C/T", "control", "treatment", "p adj.", "verdict"):
+        assert header in text, header
+    assert " arm " not in text  # one treatment arm: the column would say "treatment" only
+    second = tuple(replace(r, arm="treatment_b") for r in _named_rows())
+    both = _rendered(lift_table(replace(results, results=_named_rows() + second)), 400)
+    assert " arm " in both
+    assert "treatment_b" in both
+
+
+def test_decision_table_at_80_columns_keeps_segment_names_whole():
+    results = replace(make_results(), results=_named_rows())
+    text = _rendered(decision_table(results, width=80), 80)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    for name in LONG:
+        assert name in text, name
+    assert "…" not in text.replace("… keep testing", "")
