@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from experiment.cli._app import app, console, table_width, user_errors
+from experiment.cli._format import Format, FormatOption, emit
 from experiment.cli._source import EngineOption, TableOption
 from experiment.errors import ConfigError
 
@@ -31,10 +33,13 @@ def run_analysis(
     memory_limit: str | None = None,
     save_sums: bool = False,
     from_sums: Path | None = None,
+    fmt: Format = Format.TABLE,
 ) -> None:
     """Analyse (from the data, or from kept sums), write results.json (and report.html).
 
-    Prints the SRM and balance lines, the data-quality lines, the lift and decision tables.
+    Prints the SRM and balance lines, the data-quality lines, the lift and decision
+    tables; with ``fmt`` json or csv, results.json or its rows on standard output and
+    the SRM, balance and quality lines on standard error.
     """
     from experiment.api import analyze_sums, compute_sums
     from experiment.cli._outputs import experiment_inputs
@@ -66,11 +71,15 @@ def run_analysis(
     if save_sums and cells is not None:
         writers.append((targets[-1], functools.partial(_write_sums, cells)))
     write_together(writers)
-    out_console = console()
+    out_console = console(stderr=fmt is not Format.TABLE)
     out_console.print(srm_line(results))  # on top: a broken split voids everything below
     out_console.print(balance_line(results))  # so do arms that differ before exposure
     for line in quality_lines(results):
         out_console.print(line)
+    if fmt is not Format.TABLE:
+        document = json.loads(results.to_json())
+        emit(fmt, document=document, rows=document["results"])
+        return
     _print_tables(results, [w[0] for w in writers], time.perf_counter() - started)
 
 
@@ -165,6 +174,7 @@ def analyze(
             "(another alpha, correction or decision rule); DATASET is then omitted."
         ),
     ] = None,
+    fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Measure the lift of every treatment arm in every segment and metric.
 
@@ -190,6 +200,7 @@ def analyze(
         memory_limit=memory_limit,
         save_sums=save_sums,
         from_sums=from_sums,
+        fmt=fmt,
     )
 
 
@@ -202,6 +213,7 @@ def report(
         Path | None,
         typer.Option(help="proposals.json written by `exp refine`: adds a Refinements section."),
     ] = None,
+    fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Re-render the HTML lift report from a results.json, without the data.
 
@@ -226,6 +238,14 @@ def report(
             f"but {results} is of {loaded.experiment!r}"
         )
     write_html(loaded, out, found)
+    if fmt is not Format.TABLE:  # the decisions, for other tools
+        from dataclasses import asdict
+
+        from experiment.results.decision import decisions
+
+        rows = [asdict(d) for d in decisions(loaded)]
+        emit(fmt, document={"experiment": loaded.experiment, "decisions": rows}, rows=rows)
+        return
     out_console = console()
     out_console.print(decision_table(loaded, width=table_width()))
     out_console.print(f"report: {terminal_text(out.resolve())}")

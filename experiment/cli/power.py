@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from experiment.cli._app import app, console, user_errors
+from experiment.cli._format import Format, FormatOption, emit, resolve_format
 from experiment.cli._source import EngineOption, TableOption
 from experiment.errors import ConfigError
 
@@ -76,7 +76,8 @@ def power(
         float,
         typer.Option("--power", help="Probability of detecting the lift.", min=0.5, max=0.999),
     ] = 0.8,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Plan an experiment: how small a lift it can detect and how long it must run.
 
@@ -109,8 +110,10 @@ def power(
             users_per_day=users_per_day,
             traffic=model,
         )
-    if as_json:
-        typer.echo(json.dumps(plan.to_json_dict(), indent=2, allow_nan=False))
+    fmt = resolve_format(fmt, as_json=as_json)
+    if fmt is not Format.TABLE:
+        document = plan.to_json_dict()
+        emit(fmt, document=document, rows=document["rows"])
     else:
         out = console()
         for line in power_lines(plan):

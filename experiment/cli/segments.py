@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from experiment.cli._app import app, console, user_errors
+from experiment.cli._format import Format, FormatOption, emit, resolve_format
 from experiment.cli._source import EngineOption, TableOption
 from experiment.errors import ConfigError
 
@@ -133,7 +133,8 @@ def validate(
     power: Annotated[float, typer.Option(help="Power for the MDE.", min=0.5, max=0.999)] = 0.8,
     target_lift: _TargetLift = 0.10,
     traffic: _Traffic = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Check a segments file against a dataset before rollout.
 
@@ -170,8 +171,10 @@ def validate(
             target_lift=target_lift,
             traffic=traffic,
         )
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
+    fmt = resolve_format(fmt, as_json=as_json)
+    if fmt is not Format.TABLE:
+        document = report.to_dict()
+        emit(fmt, document=document, rows=document["segments"])
     else:
         out = console()
         for line in validation_lines(report):
@@ -192,7 +195,8 @@ def show(
     sample: Annotated[
         int, typer.Option(help="Anonymised profiles to show per segment.", min=0, max=50)
     ] = 3,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Show how many customers match each segment and a few anonymised profiles.
 
@@ -207,10 +211,9 @@ def show(
     segment_set = load_segments(segments_file)
     source = data_source(data, engine=engine, table=table, hint=_HINT)
     result = show_segments(segment_set, source, as_of=as_of, sample=sample)
-    if as_json:
-        typer.echo(
-            json.dumps({"source": str(segments_file), "segments": result}, indent=2, default=str)
-        )
+    fmt = resolve_format(fmt, as_json=as_json)
+    if fmt is not Format.TABLE:
+        emit(fmt, document={"source": str(segments_file), "segments": result}, rows=result)
         return
     out = console()
     for line in profile_lines(result, segment_set.min_size):
