@@ -89,7 +89,8 @@ def numbers(a: Any, b: Any, path: str = "$") -> Iterator[tuple[str, float, float
         for i, (u, v) in enumerate(zip(a, b, strict=True)):
             yield from numbers(u, v, f"{path}[{i}]")
     elif isinstance(a, int | float) and not isinstance(a, bool):
-        assert isinstance(b, int | float) and not isinstance(b, bool), f"{path}: {a!r} vs {b!r}"
+        assert isinstance(b, int | float), f"{path}: {a!r} vs {b!r}"
+        assert not isinstance(b, bool), f"{path}: {a!r} vs {b!r}"
         yield path, float(a), float(b)
     else:
         assert a == b, f"{path}: {a!r} vs {b!r}"
