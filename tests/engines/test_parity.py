@@ -25,6 +25,7 @@ import pytest
 from experiment import api
 from experiment.engine.dataset import Dataset
 from simulators import simulate
+from tests.fixtures.engines import load_postgres
 
 pytestmark = pytest.mark.engines
 
@@ -145,7 +146,7 @@ def test_postgres_results_equal_duckdb(reference, postgres_url):
     con = ibis.connect(postgres_url)
     try:
         tables = {
-            n: con.create_table(n, pq.read_table(reference.folder / f"{n}.parquet"), overwrite=True)
+            n: load_postgres(con, n, pq.read_table(reference.folder / f"{n}.parquet"))
             for n in TABLES
         }
         dataset = _dataset(reference.folder, con, tables)
