@@ -53,6 +53,7 @@ __all__ = [
     "fsum",
     "metric_sums",
     "moment_aggs",
+    "plain_sums",
     "read_count",
     "read_sums",
     "stack_sums",
@@ -89,6 +90,25 @@ def fsum(col: ir.NumericValue, *, where: ir.BooleanValue | None = None) -> ir.Fl
     if engine_name(col) == "duckdb":
         return _fsum(value, where=where)
     return value.sum(where=where)
+
+
+def plain_sums(expr: ir.Table) -> ir.Table:
+    """``expr`` with DuckDB's ``fsum`` as a plain ``SUM``: the query another engine runs.
+
+    :func:`fsum` picks the sum when a query is built, from the tables' backend; this
+    turns a query built on DuckDB into the one Spark, PostgreSQL, Snowflake or
+    BigQuery would get, e.g. to compile it for them (``ibis.to_sql``).
+    """
+    import ibis.expr.operations as ops
+
+    def swap(node: Any, kwargs: dict[str, Any] | None) -> Any:
+        if kwargs is None:
+            kwargs = dict(zip(node.__argnames__, node.__args__, strict=True))
+        if isinstance(node, ops.AggUDF) and node.__func_name__ == "fsum":
+            return ops.Sum(kwargs["arg"], where=kwargs["where"])
+        return node.__recreate__(kwargs)
+
+    return expr.op().replace(swap).to_expr()
 
 
 def as_float(col: ir.Value) -> ir.FloatingValue:

@@ -1,0 +1,200 @@
+"""Benchmark: `exp analyze`'s engine half (``aggregate``) on Spark ``local[2]`` vs DuckDB.
+
+Uses the dataset of ``benchmarks/analyze.py`` (1M users, ~10M events, 20 segments,
+4 metrics with a 99th-percentile revenue cap; built once by that script into
+``--data`` and reused), opens it on DuckDB (``open_dataset``) and on a local Spark
+session in this process (``spark.read.parquet`` + temp views +
+``ibis.pyspark.connect``), and times :func:`experiment.engine.aggregate` on each
+(best of ``--repeats``). Then it says where Spark's time goes:
+
+* per engine query: each query the engine sends (``to_pyarrow``, ``cache``) with
+  its wall time and the engine function that sent it;
+* per Spark stage, from the application status store: executor run time, tasks,
+  bytes read from Parquet, shuffle bytes written and read, rows out.
+
+    python benchmarks/engines.py                     # 1M users
+    python benchmarks/engines.py --users 200000 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TABLES = ("customers", "events", "assignments")
+Query = tuple[str, float]
+
+
+@contextmanager
+def timed_queries(log: list[Query]) -> Iterator[None]:
+    """Record each engine query (Ibis ``to_pyarrow``/``cache``) with its caller and wall time."""
+    import ibis.expr.types.relations as rel
+    from ibis.expr.types import core
+
+    originals = {
+        (core.Expr, "to_pyarrow"): core.Expr.to_pyarrow,
+        (rel.Table, "to_pyarrow"): rel.Table.to_pyarrow,
+        (rel.Table, "cache"): rel.Table.cache,
+    }
+
+    def wrap(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            frames = [f for f in traceback.extract_stack()[:-1] if "/experiment/" in f.filename]
+            frames += [f for f in traceback.extract_stack()[:-1] if "/segments/" in f.filename]
+            where = frames[-1] if frames else None
+            label = f"{Path(where.filename).stem}.{where.name}" if where else "?"
+            started = time.perf_counter()
+            try:
+                return func(self, *args, **kwargs)
+            finally:
+                log.append((f"{name:10} {label}", time.perf_counter() - started))
+
+        return run
+
+    for (cls, attr), func in originals.items():
+        setattr(cls, attr, wrap(attr, func))
+    try:
+        yield
+    finally:
+        for (cls, attr), func in originals.items():
+            setattr(cls, attr, func)
+
+
+def best_of(repeats: int, func: Callable[[], object]) -> float:
+    walls = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        func()
+        walls.append(time.perf_counter() - started)
+    return min(walls)
+
+
+def spark_session(partitions: int, memory: str) -> Any:
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("seglift-bench")
+        .config("spark.sql.shuffle.partitions", str(partitions))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", memory)
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def stages(spark: Any) -> list[dict[str, Any]]:
+    """Every completed stage of the application, from Spark's status store (JVM side)."""
+    store = spark.sparkContext._jsc.sc().statusStore()
+    rows = []
+    listed = store.stageList(None)
+    for i in range(listed.size()):
+        s = listed.get(i)
+        rows.append(
+            {
+                "stage": s.stageId(),
+                "name": s.name().split(" at ")[0],
+                "tasks": s.numTasks(),
+                "run_s": s.executorRunTime() / 1000,
+                "input_mb": s.inputBytes() / 1e6,
+                "input_rows": s.inputRecords(),
+                "shuffle_write_mb": s.shuffleWriteBytes() / 1e6,
+                "shuffle_read_mb": s.shuffleReadBytes() / 1e6,
+                "output_rows": s.outputRecords(),
+            }
+        )
+    return sorted(rows, key=lambda r: r["stage"])
+
+
+def report_queries(title: str, log: list[Query]) -> None:
+    print(f"\n{title}: {len(log)} queries, {sum(t for _, t in log):.2f} s")
+    for label, wall in sorted(log, key=lambda q: -q[1])[:10]:
+        print(f"  {wall:8.2f} s  {label}")
+
+
+def report_stages(rows: list[dict[str, Any]]) -> None:
+    run = sum(r["run_s"] for r in rows)
+    print(f"\nSpark stages of the timed runs: {len(rows)}, executor run time {run:.1f} s")
+    head = f"  {'stage':>5} {'tasks':>5} {'run s':>7} {'in MB':>8} {'in rows':>11}"
+    print(f"{head} {'shuf w MB':>9} {'shuf r MB':>9}  name")
+    for r in sorted(rows, key=lambda r: -r["run_s"])[:12]:
+        print(
+            f"  {r['stage']:5d} {r['tasks']:5d} {r['run_s']:7.2f} {r['input_mb']:8.1f} "
+            f"{r['input_rows']:11,d} {r['shuffle_write_mb']:9.1f} {r['shuffle_read_mb']:9.1f}"
+            f"  {r['name']}"
+        )
+    totals = {k: sum(r[k] for r in rows) for k in ("input_mb", "shuffle_write_mb")}
+    print(
+        f"  total: {totals['input_mb']:.1f} MB read, {totals['shuffle_write_mb']:.1f} MB shuffled"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--partitions", type=int, default=4, help="spark.sql.shuffle.partitions")
+    parser.add_argument("--driver-memory", default="2g")
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "seglift-bench")
+    args = parser.parse_args()
+    folder = args.data / f"users-{args.users}"
+    if not (folder / "done").exists():
+        print(f"building {args.users:,} users into {folder} (benchmarks/analyze.py) ...")
+        script = Path(__file__).with_name("analyze.py")
+        argv = [sys.executable, str(script), "--build-only", "--users", str(args.users)]
+        subprocess.run([*argv, "--data", str(args.data)], check=True)  # noqa: S603
+
+    import ibis
+
+    from experiment.config import load_experiment
+    from experiment.engine import aggregate
+    from experiment.engine.dataset import Dataset, open_dataset
+    from segments import load_segments
+
+    config = load_experiment(folder / "experiment.yaml")
+    segment_set = load_segments(folder / "segments.yaml")
+
+    duck_log: list[Query] = []
+    duck = best_of(args.repeats, lambda: aggregate(open_dataset(folder), config, segment_set))
+    with timed_queries(duck_log):
+        aggregate(open_dataset(folder), config, segment_set)
+
+    spark = spark_session(args.partitions, args.driver_memory)
+    for name in TABLES:
+        spark.read.parquet(str(folder / f"{name}.parquet")).createOrReplaceTempView(name)
+    con = ibis.pyspark.connect(spark)
+    dataset = Dataset(path=folder, con=con, **{n: con.table(n) for n in TABLES})
+    aggregate(dataset, config, segment_set)  # warm-up: JIT, file listing, Parquet footers
+    before = {r["stage"] for r in stages(spark)}
+    spark_log: list[Query] = []
+    with timed_queries(spark_log):
+        spark_s = best_of(args.repeats, lambda: aggregate(dataset, config, segment_set))
+    ran = [r for r in stages(spark) if r["stage"] not in before]
+    spark.stop()
+
+    events = folder / "events.parquet"
+    print(f"{args.users:,} users, {events.stat().st_size / 1e6:.0f} MB of events Parquet")
+    print(f"aggregate on DuckDB          {duck:8.2f} s")
+    print(f"aggregate on Spark local[2]  {spark_s:8.2f} s  ({spark_s / duck:.1f}x DuckDB)")
+    report_queries("DuckDB queries (one run)", duck_log)
+    report_queries(f"Spark queries ({args.repeats} runs)", spark_log)
+    report_stages(ran)
+
+
+if __name__ == "__main__":
+    main()
