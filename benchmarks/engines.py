@@ -47,16 +47,22 @@ def timed_queries(log: list[Query]) -> Iterator[None]:
         (rel.Table, "cache"): rel.Table.cache,
     }
 
+    depth: list[int] = []
+
     def wrap(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if depth:  # Table.to_pyarrow calls Expr.to_pyarrow: count the query once
+                return func(self, *args, **kwargs)
             frames = [f for f in traceback.extract_stack()[:-1] if "/experiment/" in f.filename]
             frames += [f for f in traceback.extract_stack()[:-1] if "/segments/" in f.filename]
             where = frames[-1] if frames else None
             label = f"{Path(where.filename).stem}.{where.name}" if where else "?"
             started = time.perf_counter()
+            depth.append(1)
             try:
                 return func(self, *args, **kwargs)
             finally:
+                depth.pop()
                 log.append((f"{name:10} {label}", time.perf_counter() - started))
 
         return run
@@ -111,8 +117,14 @@ def stages(event_log: Path, since_ms: float) -> list[dict[str, Any]]:
     }
     scale = {"run_s": 1e-3, "input_mb": 1e-6, "shuffle_write_mb": 1e-6, "shuffle_read_mb": 1e-6}
     rows = []
-    for path in event_log.iterdir():
-        for line in path.read_text().splitlines():
+    import pyarrow as pa
+
+    logs = [p for p in event_log.rglob("*") if p.is_file() and not p.name.startswith((".", "app"))]
+    for path in sorted(logs):
+        codec = "zstd" if path.suffix == ".zstd" else None  # Spark 4 compresses by default
+        with pa.input_stream(str(path), compression=codec) as stream:
+            text = stream.read().decode()
+        for line in text.splitlines():
             event = json.loads(line)
             if event.get("Event") != "SparkListenerStageCompleted":
                 continue
@@ -124,6 +136,7 @@ def stages(event_log: Path, since_ms: float) -> list[dict[str, Any]]:
                 "name": info["Stage Name"].split(" at ")[0],
                 "tasks": info["Number of Tasks"],
                 "wall_s": (info["Completion Time"] - info["Submission Time"]) / 1000,
+                "submitted_ms": info["Submission Time"],
                 **dict.fromkeys(scale, 0.0),
                 "input_rows": 0,
             }
@@ -154,12 +167,12 @@ def report_stages(rows: list[dict[str, Any]]) -> None:
         print(
             f"  {r['stage']:5d} {r['tasks']:5d} {r['wall_s']:7.2f} {r['run_s']:7.2f} "
             f"{r['input_mb']:8.1f} "
-            f"{r['input_rows']:11,d} {r['shuffle_write_mb']:9.1f} {r['shuffle_read_mb']:9.1f}"
+            f"{int(r['input_rows']):11,d} {r['shuffle_write_mb']:9.1f} {r['shuffle_read_mb']:9.1f}"
             f"  {r['name']}"
         )
     totals = {k: sum(r[k] for r in rows) for k in ("input_mb", "input_rows", "shuffle_write_mb")}
     print(
-        f"  total: {totals['input_mb']:.1f} MB / {totals['input_rows']:,} rows read, "
+        f"  total: {totals['input_mb']:.1f} MB / {int(totals['input_rows']):,} rows read, "
         f"{totals['shuffle_write_mb']:.1f} MB shuffled"
     )
 
