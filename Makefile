@@ -1,5 +1,6 @@
 # Entry points: `make demo` (end to end on embedded DuckDB), `make test` (what CI runs) and
-# `make test-fast` (the same checks, pytest without the `slow` Monte-Carlo/end-to-end tests).
+# `make test-fast` (the same checks, pytest without the `slow` Monte-Carlo/end-to-end tests and the
+# `engines` tests that start Spark and PostgreSQL).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -41,7 +42,7 @@ unit: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
 unit-fast: $(VENV)/.installed-dev
-	$(BIN)/pytest -m "not slow" -n auto --dist worksteal
+	$(BIN)/pytest -m "not slow and not engines" -n auto --dist worksteal
 
 test: lint typecheck imports unit
 

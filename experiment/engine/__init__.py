@@ -9,6 +9,12 @@ sufficient statistics per (segment, arm, metric) in one query
 :mod:`~experiment.engine.timeline`). Every query names and reads its moment
 columns through :mod:`~experiment.engine.moments`. Nothing here tests anything:
 the sums go to :mod:`experiment.analysis`.
+
+The queries are portable Ibis: the same code runs on DuckDB, Spark and PostgreSQL
+(``tests/engines/`` compares every number of results.json) and compiles for
+Snowflake and BigQuery. The one engine-specific choice is made from the tables'
+backend when a query is built: DuckDB's compensated ``fsum``
+(:func:`~experiment.engine.moments.fsum`).
 """
 
 from experiment.engine.caps import cap_quantiles, with_quantile_caps

@@ -35,8 +35,10 @@ def cap_quantiles(users: UserTable, config: ExperimentConfig) -> ir.Table | None
     """One row: the quantile cap of each quantile-capped metric, as column ``CAP.format(mi)``.
 
     ``None`` if no metric needs one (fixed caps and metrics already in ``users.caps``
-    are left out). A cap is ``quantile_cont`` (linear interpolation, as numpy's
-    default ``np.quantile``) of the raw per-user value over the analysed users of
+    are left out). A cap is the exact quantile with linear interpolation (numpy's
+    default ``np.quantile``; Ibis compiles it to DuckDB's ``quantile_cont``, Spark's
+    ``percentile``, PostgreSQL's and Snowflake's ``percentile_cont``, never to an
+    approximate quantile; BigQuery has none) of the raw per-user value over the analysed users of
     every arm (not those seen in two arms or with duplicate customer rows), so it
     does not depend on the arm. :func:`with_quantile_caps` runs it;
     :func:`experiment.engine.aggregate` cross joins it to the per-user table.

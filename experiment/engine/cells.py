@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from experiment.sums import JointSums, MeanSums
     from segments.definitions import SegmentSet
 
-__all__ = ["aggregate"]
+__all__ = ["aggregate", "cell_query"]
 
 _SI = "__si__"  # the segment index a row of the long table counts for
 _AT = "__assigned__"  # a user's first assignment time, for the assignment span
@@ -161,6 +161,20 @@ def _cell_rows(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[s
 
     A column ``CAP.format(mi)`` of the table, where present, caps metric ``mi``.
     """
+    rows = cell_query(users, config).to_pyarrow().to_pylist()
+    caps = dict(users.caps)
+    for r in rows:
+        for mi, metric in enumerate(config.metrics):
+            if r[_SI] < 0 and f"cap{mi}" in r:
+                caps[metric.name] = math.nan if r[f"cap{mi}"] is None else float(r[f"cap{mi}"])
+    return rows, caps
+
+
+def cell_query(users: UserTable, config: ExperimentConfig) -> Any:
+    """The main query of :func:`aggregate` as an Ibis table (one row per segment and arm).
+
+    A column ``CAP.format(mi)`` of ``users.table``, where present, caps metric ``mi``.
+    """
     long, cols = _long_table(users, config)
     aggs: dict[str, Any] = count_agg(long, key=())
     for mi in range(len(config.metrics)):
@@ -172,13 +186,7 @@ def _cell_rows(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[s
     aggs.update({c: long[c].sum() for c in cols if c.startswith("stratum")})
     aggs.update({c: long[c].max() for c in cols if c.startswith("cap")})
     aggs.update(__first__=long[_AT].min(), __last__=long[_AT].max())
-    rows = long.group_by([_SI, "arm"]).aggregate(**aggs).to_pyarrow().to_pylist()
-    caps = dict(users.caps)
-    for r in rows:
-        for mi, metric in enumerate(config.metrics):
-            if r[_SI] < 0 and f"cap{mi}" in r:
-                caps[metric.name] = math.nan if r[f"cap{mi}"] is None else float(r[f"cap{mi}"])
-    return rows, caps
+    return long.group_by([_SI, "arm"]).aggregate(**aggs)
 
 
 def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellSums:

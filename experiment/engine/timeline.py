@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
 
-__all__ = ["timeline"]
+__all__ = ["timeline", "timeline_query"]
 
 # Engine-side column names (indices only, never user text).
 _DAY, _SI, _N, _UID = "__day__", "__si__", "__n__", "__uid__"
@@ -261,18 +261,36 @@ def _query(dataset: Dataset, users: UserTable, config: ExperimentConfig, shifts:
     spreads the groups over their segments). The analysed users are written once
     to a temporary table: the query reads them thrice, keyed by row number.
     """
-    uncached, masks = _analysed(users, config)
-    sums = (_N, *_sum_columns(config))
+    uncached, _ = _analysed(users, config)
     with uncached.cache() as who:
-        daily = _daily(dataset, users, config, who)
-        rows = _starts(who, users, config, shifts)
-        rows = rows.union(_changes(daily, who, users, config, shifts))
-        g = rows.group_by(["arm", _DAY, *masks]).aggregate(**{c: _sum(rows[c]) for c in sums})
-        return _by_segment(g, len(users.segments), sums)
+        return timeline_query(dataset, users, config, shifts, who=who).to_pyarrow()
+
+
+def timeline_query(
+    dataset: Dataset,
+    users: UserTable,
+    config: ExperimentConfig,
+    shifts: _Shifts,
+    *,
+    who: ir.Table | None = None,
+) -> Any:
+    """The timeline's query as an Ibis table; ``who`` is the analysed users (cached or not).
+
+    ``shifts`` gives each metric's ``(K_y, K_x)`` (zeros are valid: only precision
+    depends on them).
+    """
+    uncached, masks = _analysed(users, config)
+    who = uncached if who is None else who
+    sums = (_N, *_sum_columns(config))
+    daily = _daily(dataset, users, config, who)
+    rows = _starts(who, users, config, shifts)
+    rows = rows.union(_changes(daily, who, users, config, shifts))
+    g = rows.group_by(["arm", _DAY, *masks]).aggregate(**{c: _sum(rows[c]) for c in sums})
+    return _by_segment(g, len(users.segments), sums)
 
 
 def _by_segment(g: ir.Table, n_segments: int, sums: tuple[str, ...]) -> Any:
-    """Each (arm, day, masks) group repeated once per segment of its masks, summed, as Arrow."""
+    """Each (arm, day, masks) group repeated once per segment of its masks, summed."""
     import ibis
 
     segs = [ibis.literal(0, type="int16")]
@@ -283,7 +301,7 @@ def _by_segment(g: ir.Table, n_segments: int, sums: tuple[str, ...]) -> Any:
     long = g.select("arm", _DAY, *sums, **{_SI: ibis.array(segs).unnest()})
     long = long.filter(long[_SI].notnull())
     aggs = {c: _sum(long[c]) for c in sums}
-    return long.group_by([_SI, "arm", _DAY]).aggregate(**aggs).to_pyarrow()
+    return long.group_by([_SI, "arm", _DAY]).aggregate(**aggs)
 
 
 def _sum(col: ir.NumericColumn) -> ir.NumericScalar:

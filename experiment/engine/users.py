@@ -19,7 +19,7 @@ from experiment.config import check_allocation
 from experiment.engine.balance import balance_columns
 from experiment.engine.caps import fixed_caps, with_quantile_caps
 from experiment.engine.events import event_value, invalid, selects
-from experiment.engine.moments import fsum
+from experiment.engine.moments import as_float, fsum
 from experiment.engine.quality import NCUST, QUALITY_COLUMNS, Q, table_checks
 from experiment.errors import ConfigError, DataError
 from experiment.plan import kind_plan
@@ -340,7 +340,7 @@ def _members(
     named = [(COVARIATE.format(k), c) for k, c in enumerate(covariates)]
     named += [(BALANCE.format(k), c) for k, c in (balance or {}).items()]
     for name, col in named:  # null, NaN and ±inf count as no history: 0
-        value = customers[col].cast("float64")
+        value = as_float(customers[col])
         cols[name] = ibis.ifelse(value.isnan() | value.isinf(), 0.0, value)
     m = customers.select(user_id=customers.user_id.cast("string"), **cols)
     if not duplicates:  # the common case: no GROUP BY over the customers
@@ -365,7 +365,9 @@ def _values(
 
     cols = [t[measure_cols[m]].cast("float64") for m in metric.measures]
     if kind_plan(metric.kind).binary:
-        cols = [(cols[0] > 0).cast("float64")]
+        # 1/0 as integers, then float64: PostgreSQL casts no boolean to float, and its
+        # bare 1.0 is NUMERIC (whose sums come back as Decimal)
+        cols = [ibis.ifelse(cols[0] > 0, 1, 0).cast("float64")]
     if metric.name in caps and math.isfinite(caps[metric.name]):
         cols = [ibis.least(cols[0], ibis.literal(caps[metric.name], type="float64"))]
     if metric.cuped is not None:  # covariate of users without a customer row: 0
