@@ -24,7 +24,14 @@ if TYPE_CHECKING:
 
 __all__ = ["engine_table", "engine_tables"]
 
-_ABSENT = ("not found", "does not exist", "cannot be found", "no such table", "unknown table")
+_ABSENT = (
+    "not found",
+    "not_found",
+    "does not exist",
+    "cannot be found",
+    "no such table",
+    "unknown table",
+)
 
 
 def _missing(exc: Exception) -> bool:
@@ -51,7 +58,11 @@ def engine_table(
     table_name, database = split_table_name(name)
     label = f"table {name!r}" if name == role else f"table {name!r} ({role})"
     try:
-        table = con.table(table_name, database=database)
+        table = (
+            _spark_table(con, table_name, database, role)
+            if con.name == "pyspark" and database is not None
+            else con.table(table_name, database=database)
+        )
     except Exception as exc:  # each backend raises its own type
         if not _missing(exc):
             raise DataError(f"{where}: {label}: cannot read ({_first(exc)})") from None
@@ -63,6 +74,25 @@ def engine_table(
         ) from None
     _check(table, f"{where}: {label}", CONTRACT[role])
     return table
+
+
+def _spark_table(
+    con: ibis.BaseBackend, name: str, database: str | tuple[str, str], role: str
+) -> ir.Table:
+    """``database.name`` on Spark, through a view of our own.
+
+    Ibis 12 reads the schema of a Spark table by its bare name, so a temporary view
+    of the session called ``customers`` would stand in for ``crm.customers``. Spark
+    reads the qualified name itself (identifiers only, each quoted) into a view
+    whose name nobody else uses.
+    """
+    import uuid
+
+    parts = database if isinstance(database, tuple) else (database,)
+    quoted = ".".join(f"`{part}`" for part in (*parts, name))
+    view = f"seglift_{role}_{uuid.uuid4().hex[:12]}"
+    con._session.table(quoted).createOrReplaceTempView(view)  # Ibis's own SparkSession
+    return con.table(view)
 
 
 def _check(table: ir.Table, where: str, required: dict[str, Kind]) -> None:

@@ -97,6 +97,17 @@ def test_source_engines_spark_opens_named_tables_like_the_folder(spark_crm, data
     _check_opened(DataSource(engine="pyspark", tables=CRM), dataset_dir)
 
 
+def test_source_engines_spark_reads_the_named_table_not_a_view_of_its_bare_name(
+    spark_crm, dataset_dir
+):
+    # Ibis 12 alone would read crm.customers' schema from this view of the session
+    spark_crm.createDataFrame([(1, 2.0)], ["other", "columns"]).createOrReplaceTempView("customers")
+    try:
+        _check_opened(DataSource(engine="pyspark", tables=CRM), dataset_dir)
+    finally:
+        spark_crm.catalog.dropTempView("customers")
+
+
 @pytest.mark.parametrize(("changed", "phrase"), BREAKS)
 def test_source_engines_spark_contract_breaks_are_one_line(spark_crm, changed, phrase):
     with pytest.raises(DataError, match=r"^pyspark: ") as err:
