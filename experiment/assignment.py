@@ -334,7 +334,7 @@ def assignment_expr(
     # them, so the hash slices go into plain arithmetic (each computed once) that
     # yields an outcome code; the one CASE on it is a simple ``CASE code WHEN``.
     def flag(cond: Any) -> Any:
-        return _int64(cond)
+        return _int64(cond.cast("int32"))  # PostgreSQL casts boolean to INT, not to BIGINT
 
     zero = _int64_literal(0)
     held = zero
