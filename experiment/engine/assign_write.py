@@ -148,13 +148,19 @@ def _write_parquet(rows: ir.Table, target: ParquetTarget, *, experiment: str) ->
     write_together([(target.path, write)])
 
 
-def _exists(target: TableTarget) -> bool:
-    return target.name in target.con.list_tables(database=target.database)
+def _existing(target: TableTarget) -> ir.Table | None:
+    """The target table as it is, or ``None`` (``list_tables`` breaks on DuckDB 2.0)."""
+    from ibis.common.exceptions import TableNotFound
+
+    try:
+        return target.con.table(target.name, database=target.database)
+    except TableNotFound:
+        return None
 
 
 def _write_table(rows: ir.Table, target: TableTarget, *, experiment: str) -> None:
     con = target.con
-    old = con.table(target.name, database=target.database) if _exists(target) else None
+    old = _existing(target)
     merged: Any = keep_earlier(old, _contract(rows), experiment=experiment)
     if con.name == "pyspark":  # cannot overwrite a table it reads from
         merged = _arrow(merged)

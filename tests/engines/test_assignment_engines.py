@@ -22,8 +22,8 @@ from tests.fixtures.engines import spark_ansi
 
 pytestmark = [
     pytest.mark.engines,
-    # pyspark 4.0's pandas conversions set an option pandas 3 deprecates; not ours to fix
-    pytest.mark.filterwarnings("ignore:The 'future.infer_string' option is deprecated"),
+    # pyspark 4.0's pandas conversions use options pandas 3 deprecates; not ours to fix
+    pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),
     # py4j leaves its gateway sockets to the garbage collector
     pytest.mark.filterwarnings(
         "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
@@ -154,3 +154,74 @@ def test_postgres_assigns_as_python(setup, pg):
     con = pg
     customers = con.create_table("customers", setup["customers"], overwrite=True)
     assert _mismatches(customers, setup) == 0
+
+
+def _other_rows() -> pa.Table:
+    """Another experiment's rows, which every write must keep as they are."""
+    return pa.table(
+        {
+            "user_id": ["u-x", "u-y"],
+            "experiment": ["other", "other"],
+            "arm": ["control", "treatment"],
+            "assigned_at": pa.array([T1, T1], pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def _check_rows(rows: list[dict], setup, *, first: str | None = None) -> None:
+    """This experiment's rows equal Python's arms; ``assigned_at`` as ``_keep_earlier`` says."""
+    mine = {r["user_id"]: r for r in rows if r["experiment"] == "exp1"}
+    key = "ramped" if first else "experiment"
+    want = {u: a for u, a in setup["want"][key].items() if a is not None}
+    assert {u: r["arm"] for u, r in mine.items()} == want
+    before = setup["want"]["experiment"]
+    for uid, row in mine.items():
+        kept = first is not None and before[uid] == row["arm"]
+        assert row["assigned_at"] == (T1 if kept or first is None else T2)
+    assert sorted((r["user_id"], r["arm"]) for r in rows if r["experiment"] != "exp1") == [
+        ("u-x", "control"),
+        ("u-y", "treatment"),
+    ]
+
+
+def test_spark_result_is_written_as_one_parquet_file(setup, spark_session, tmp_path):
+    con = ibis.pyspark.connect(spark_session)
+    target = tmp_path / "assignments.parquet"
+    pq.write_table(_other_rows(), target)
+    config = setup["configs"]["experiment"]
+    summary = assign_to(
+        _spark_customers(con, setup), config, setup["segments"], ParquetTarget(path=target), now=T1
+    )
+    assert target.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assignments.parquet"]  # no temp left
+    _check_rows(pq.read_table(target).to_pylist(), setup)
+    assert summary.counts["all"]["holdout"] == sum(
+        a == "holdout" for a in setup["want"]["experiment"].values()
+    )
+
+
+@pytest.mark.parametrize("engine", ["duckdb-file", "postgres"])
+def test_to_table_replaces_this_experiment_and_keeps_the_rest(setup, engine, tmp_path, request):
+    if engine == "postgres":
+        con, name = request.getfixturevalue("pg"), "public.assignments"
+    else:
+        con, name = ibis.duckdb.connect(tmp_path / "db.duckdb"), "main.assignments"
+    customers = con.create_table("customers", setup["customers"], overwrite=True)
+    target = table_target(con, name)
+    con.create_table("assignments", _other_rows(), database=target.database, overwrite=True)
+    for key, now in (("experiment", T1), ("ramped", T2)):
+        config = setup["configs"][key]
+        summary = assign_to(customers, config, setup["segments"], target, now=now)
+        assert summary.path == name
+    _check_rows(
+        con.table("assignments", database=target.database).to_pyarrow().to_pylist(),
+        setup,
+        first="experiment",
+    )
+    if engine == "duckdb-file":  # committed to the file, not only visible in this session
+        con.disconnect()
+        again = ibis.duckdb.connect(tmp_path / "db.duckdb")
+        assert again.table("assignments").count().to_pyarrow().as_py() == 2 + sum(
+            a is not None for a in setup["want"]["ramped"].values()
+        )
+        again.disconnect()
