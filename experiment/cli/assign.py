@@ -2,42 +2,125 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from experiment.cli._app import app, console, user_errors
 
+if TYPE_CHECKING:
+    import ibis
+
+    from experiment.config import ExperimentConfig
+    from experiment.results.assignment import AssignmentSummary
+
 __all__ = ["assign"]
+
+
+def _connect(url: str) -> ibis.BaseBackend:
+    """The engine at ``url`` (stand-in until ``experiment.engine.source.open_source``).
+
+    Raises:
+        ConfigError: the URL cannot be opened (the message names its scheme only:
+            a URL may hold a password).
+    """
+    import ibis
+
+    from experiment.errors import ConfigError
+
+    scheme = url.split("://", 1)[0] if "://" in url else url.split(":", 1)[0]
+    try:
+        return ibis.connect(url)
+    except Exception as exc:  # each backend raises its own connection errors
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ConfigError(f"--engine {scheme}://…: cannot connect ({first})") from None
+
+
+def _assign_in_engine(
+    url: str, config: ExperimentConfig, to_table: str | None, out: Path | None
+) -> AssignmentSummary:
+    """Assign the engine's ``customers`` table; write into the engine or a Parquet file."""
+    from ibis.common.exceptions import TableNotFound
+
+    from experiment.engine.assign import assign_to
+    from experiment.engine.assign_write import ParquetTarget, TableTarget, table_target
+    from experiment.errors import DataError
+    from segments import load_segments
+
+    segment_set = load_segments(config.segments) if config.segments is not None else None
+    con = _connect(url)
+    try:
+        target: ParquetTarget | TableTarget = (
+            table_target(con, to_table)
+            if to_table is not None
+            else ParquetTarget(path=Path(out or ""))
+        )
+        try:
+            customers = con.table("customers")
+        except TableNotFound:
+            raise DataError("--engine: table 'customers' not found") from None
+        return assign_to(customers, config, segment_set, target, now=dt.datetime.now(dt.UTC))
+    finally:
+        con.disconnect()
 
 
 @app.command()
 @user_errors
 def assign(
-    dataset: Annotated[Path, typer.Argument(help="Dataset folder holding the customers table.")],
     experiment: Annotated[Path, typer.Option("--experiment", "-e", help="Experiment YAML file.")],
+    dataset: Annotated[
+        Path | None, typer.Argument(help="Dataset folder holding the customers table.")
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="Engine URL (duckdb:///file.db, postgres://…) holding 'customers'."),
+    ] = None,
+    to_table: Annotated[
+        str | None,
+        typer.Option(help="With --engine: write into this engine table (NAME or SCHEMA.NAME)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="With --engine: write this Parquet file.")
+    ] = None,
 ) -> None:
     """Assign every customer to an arm and write DATASET/assignments.parquet.
 
-    Hashes md5(salt:user_id) in DuckDB (the same arms as experiment.assign() gives
-    one user at request time), applying the experiment's holdout, traffic share and
-    per-segment allocation (the segments file's priority decides for users in
-    several segments). This experiment's rows are replaced, other experiments'
-    rows are kept; users who keep their arm keep their assigned_at. The file is
-    replaced atomically. Prints users per segment and arm.
+    Hashes md5(salt:user_id) in the engine (the same arms as experiment.assign()
+    gives one user at request time), applying the experiment's holdout, traffic
+    share and per-segment allocation (the segments file's priority decides for
+    users in several segments). This experiment's rows are replaced, other
+    experiments' rows are kept; users who keep their arm keep their assigned_at.
+    The file (or, with --engine and --to-table, the engine table) is replaced
+    atomically. Prints users per segment and arm.
     """
     from experiment.api import assign_dataset
     from experiment.cli._outputs import experiment_inputs
     from experiment.config import load_experiment
+    from experiment.errors import ConfigError
     from experiment.files import check_output_file
     from reports.tables import assignment_lines
 
-    inputs = experiment_inputs(experiment, load_experiment(experiment))
-    check_output_file(dataset / "assignments.parquet", option="DATASET", inputs=inputs)
+    config = load_experiment(experiment)
+    inputs = experiment_inputs(experiment, config)
+    if (dataset is None) == (engine is None):
+        raise ConfigError("give either DATASET (a folder) or --engine URL, not both or neither")
+    if engine is None and (to_table is not None or out is not None):
+        raise ConfigError(
+            "--to-table and --out need --engine; DATASET writes DATASET/assignments.parquet"
+        )
+    if engine is not None and (to_table is None) == (out is None):
+        raise ConfigError("with --engine give one of --to-table NAME or --out FILE.parquet")
+    if out is not None:
+        check_output_file(out, option="--out", inputs=inputs)
+    if dataset is not None:
+        check_output_file(dataset / "assignments.parquet", option="DATASET", inputs=inputs)
 
-    with console(stderr=True).status("assigning in DuckDB…"):
-        summary = assign_dataset(dataset, experiment)
-    out = console()
+    with console(stderr=True).status("assigning in the engine…"):
+        if engine is not None:
+            summary = _assign_in_engine(engine, config, to_table, out)
+        else:
+            summary = assign_dataset(dataset or Path(), experiment)
     for line in assignment_lines(summary):
-        out.print(line)
+        console().print(line)
