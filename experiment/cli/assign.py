@@ -2,68 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from experiment.cli._app import app, console, user_errors
 
-if TYPE_CHECKING:
-    import ibis
-
-    from experiment.config import ExperimentConfig
-    from experiment.results.assignment import AssignmentSummary
-
 __all__ = ["assign"]
-
-
-def _connect(url: str) -> ibis.BaseBackend:
-    """The engine at ``url`` (stand-in until ``experiment.engine.source.open_source``).
-
-    Raises:
-        ConfigError: the URL cannot be opened (the message names its scheme only:
-            a URL may hold a password).
-    """
-    import ibis
-
-    from experiment.errors import ConfigError
-
-    scheme = url.split("://", 1)[0] if "://" in url else url.split(":", 1)[0]
-    try:
-        return ibis.connect(url)
-    except Exception as exc:  # each backend raises its own connection errors
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise ConfigError(f"--engine {scheme}://…: cannot connect ({first})") from None
-
-
-def _assign_in_engine(
-    url: str, config: ExperimentConfig, to_table: str | None, out: Path | None
-) -> AssignmentSummary:
-    """Assign the engine's ``customers`` table; write into the engine or a Parquet file."""
-    from ibis.common.exceptions import TableNotFound
-
-    from experiment.engine.assign import assign_to
-    from experiment.engine.assign_write import ParquetTarget, TableTarget, table_target
-    from experiment.errors import DataError
-    from segments import load_segments
-
-    segment_set = load_segments(config.segments) if config.segments is not None else None
-    con = _connect(url)
-    try:
-        target: ParquetTarget | TableTarget = (
-            table_target(con, to_table)
-            if to_table is not None
-            else ParquetTarget(path=Path(out or ""))
-        )
-        try:
-            customers = con.table("customers")
-        except TableNotFound:
-            raise DataError("--engine: table 'customers' not found") from None
-        return assign_to(customers, config, segment_set, target, now=dt.datetime.now(dt.UTC))
-    finally:
-        con.disconnect()
 
 
 @app.command()
@@ -98,6 +44,7 @@ def assign(
     from experiment.api import assign_dataset
     from experiment.cli._outputs import experiment_inputs
     from experiment.config import load_experiment
+    from experiment.engine.assign import assign_in_engine
     from experiment.errors import ConfigError
     from experiment.files import check_output_file
     from reports.tables import assignment_lines
@@ -119,7 +66,7 @@ def assign(
 
     with console(stderr=True).status("assigning in the engine…"):
         if engine is not None:
-            summary = _assign_in_engine(engine, config, to_table, out)
+            summary = assign_in_engine(engine, config, to_table=to_table, out=out)
         else:
             summary = assign_dataset(dataset or Path(), experiment)
     for line in assignment_lines(summary):

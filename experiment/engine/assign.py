@@ -16,19 +16,32 @@ from typing import TYPE_CHECKING
 
 from experiment.assignment import HOLDOUT, AssignmentSpec, assignment_expr
 from experiment.config import check_allocation
-from experiment.engine.assign_write import ParquetTarget, TableTarget, write_assignments
+from experiment.engine.assign_write import (
+    ParquetTarget,
+    TableTarget,
+    table_target,
+    write_assignments,
+)
 from experiment.engine.dataset import find_table, read_table, require_table
-from experiment.errors import DataError
+from experiment.errors import ConfigError, DataError
 from experiment.results.assignment import NOT_ENTERED, AssignmentSummary
 from segments.compile import compile_segments
 
 if TYPE_CHECKING:
+    import ibis
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig
     from segments.definitions import SegmentSet
 
-__all__ = ["Assignment", "assign_customers", "assign_to", "assigned_users", "assignment_rows"]
+__all__ = [
+    "Assignment",
+    "assign_customers",
+    "assign_in_engine",
+    "assign_to",
+    "assigned_users",
+    "assignment_rows",
+]
 
 _SEG = "__seg__{}__"
 _TS = "timestamp('UTC', 6)"
@@ -166,3 +179,52 @@ def assign_customers(
         path=folder / "assignments.parquet", previous=find_table(folder, "assignments")
     )
     return assign_to(customers, config, segment_set, target, now=now)
+
+
+def _connect(url: str) -> ibis.BaseBackend:
+    """The engine at ``url``: a stand-in until ``experiment.engine.source.open_source``.
+
+    Raises:
+        ConfigError: the URL cannot be opened (the message names its scheme only:
+            a URL may hold a password).
+    """
+    import ibis
+
+    scheme = url.split("://", 1)[0] if "://" in url else url.split(":", 1)[0]
+    try:
+        return ibis.connect(url)
+    except Exception as exc:  # each backend raises its own connection errors
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ConfigError(f"--engine {scheme}://…: cannot connect ({first})") from None
+
+
+def assign_in_engine(
+    url: str, config: ExperimentConfig, *, to_table: str | None, out: Path | None
+) -> AssignmentSummary:
+    """Assign the ``customers`` table of the engine at ``url``; write a table there or ``out``.
+
+    Raises:
+        ConfigError: the URL cannot be opened, ``to_table`` is not a table name.
+        DataError: the engine has no ``customers`` table.
+    """
+    from ibis.common.exceptions import TableNotFound
+
+    from segments import load_segments
+
+    segment_set = load_segments(config.segments) if config.segments is not None else None
+    con = _connect(url)
+    try:
+        target: ParquetTarget | TableTarget
+        if to_table is not None:
+            target = table_target(con, to_table)
+        elif out is not None:
+            target = ParquetTarget(path=Path(out))
+        else:
+            raise ConfigError("with --engine give one of --to-table NAME or --out FILE.parquet")
+        try:
+            customers = con.table("customers")
+        except TableNotFound:
+            raise DataError("--engine: table 'customers' not found") from None
+        return assign_to(customers, config, segment_set, target, now=dt.datetime.now(dt.UTC))
+    finally:
+        con.disconnect()

@@ -6,6 +6,7 @@ reports its number of mismatched users, which must be 0.
 """
 
 import datetime as dt
+from typing import Any
 
 import ibis
 import numpy as np
@@ -73,7 +74,7 @@ def _customers() -> pa.Table:
     )
 
 
-def _members(row: dict) -> list[str]:
+def _members(row: dict[str, Any]) -> list[str]:
     """Segment membership by hand, the rules of SEGMENTS read in Python."""
     orders, days, device = row["orders_90d"], row["days_since_last_login"], row["device"]
     return [
@@ -168,7 +169,7 @@ def _other_rows() -> pa.Table:
     )
 
 
-def _check_rows(rows: list[dict], setup, *, first: str | None = None) -> None:
+def _check_rows(rows: list[dict[str, Any]], setup, *, first: str | None = None) -> None:
     """This experiment's rows equal Python's arms; ``assigned_at`` as ``_keep_earlier`` says."""
     mine = {r["user_id"]: r for r in rows if r["experiment"] == "exp1"}
     key = "ramped" if first else "experiment"
