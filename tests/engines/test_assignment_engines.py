@@ -169,8 +169,10 @@ def _other_rows() -> pa.Table:
     )
 
 
-def _check_rows(rows: list[dict[str, Any]], setup, *, first: str | None = None) -> None:
-    """This experiment's rows equal Python's arms; ``assigned_at`` as ``_keep_earlier`` says."""
+def _check_rows(
+    rows: list[dict[str, Any]], setup, *, first: str | None = None, now: dt.datetime | None = T1
+) -> None:
+    """This experiment's rows equal Python's arms; ``assigned_at`` as ``keep_earlier`` says."""
     mine = {r["user_id"]: r for r in rows if r["experiment"] == "exp1"}
     key = "ramped" if first else "experiment"
     want = {u: a for u, a in setup["want"][key].items() if a is not None}
@@ -178,7 +180,8 @@ def _check_rows(rows: list[dict[str, Any]], setup, *, first: str | None = None) 
     before = setup["want"]["experiment"]
     for uid, row in mine.items():
         kept = first is not None and before[uid] == row["arm"]
-        assert row["assigned_at"] == (T1 if kept or first is None else T2)
+        if now is not None:  # None: stamped with the current time
+            assert row["assigned_at"] == (T1 if kept or first is None else T2)
     assert sorted((r["user_id"], r["arm"]) for r in rows if r["experiment"] != "exp1") == [
         ("u-x", "control"),
         ("u-y", "treatment"),
@@ -226,3 +229,16 @@ def test_to_table_replaces_this_experiment_and_keeps_the_rest(setup, engine, tmp
             a is not None for a in setup["want"]["ramped"].values()
         )
         again.disconnect()
+
+
+def test_cli_assigns_into_a_postgres_table(setup, pg, postgres_url):
+    from typer.testing import CliRunner
+
+    from experiment.cli import app
+
+    pg.create_table("customers", setup["customers"], overwrite=True)
+    pg.create_table("cli_assignments", _other_rows(), overwrite=True)
+    args = ["assign", "-e", str(setup["folder"] / "experiment.yaml"), "--engine", postgres_url]
+    result = CliRunner().invoke(app, [*args, "--to-table", "public.cli_assignments"])
+    assert result.exit_code == 0, result.output
+    _check_rows(pg.table("cli_assignments").to_pyarrow().to_pylist(), setup, now=None)
