@@ -123,12 +123,16 @@ def _mismatches(table, setup, key="experiment") -> int:
     return sum(got[u] != want[u] for u in want)
 
 
-def _spark_customers(con, setup):
-    """The customers on Spark, read from Parquet (Arrow via pandas would turn nulls into NaN)."""
+def _spark_customers(con, setup, name="customers"):
+    """The customers on Spark, read from Parquet (Arrow via pandas would turn nulls into NaN).
+
+    Each ANSI mode reads its own table: Ibis caches the assignment by expression,
+    and a plan Spark analysed in one mode would be reused in the other.
+    """
     path = setup["folder"] / "customers.parquet"
     if not path.exists():
         pq.write_table(setup["customers"], path)
-    return con.read_parquet(path, table_name="customers")
+    return con.read_parquet(path, table_name=name)
 
 
 def test_duckdb_assigns_as_python(setup):
@@ -139,7 +143,7 @@ def test_duckdb_assigns_as_python(setup):
 @pytest.mark.parametrize("ansi", [True, False], ids=["ansi-on", "ansi-off"])
 def test_spark_assigns_as_python(setup, spark_session, ansi):
     con = ibis.pyspark.connect(spark_session)
-    customers = _spark_customers(con, setup)
+    customers = _spark_customers(con, setup, f"customers_ansi_{'on' if ansi else 'off'}")
     with spark_ansi(spark_session, ansi):
         assert _mismatches(customers, setup) == 0
 
