@@ -38,8 +38,9 @@ def assign(
     share and per-segment allocation (the segments file's priority decides for
     users in several segments). This experiment's rows are replaced, other
     experiments' rows are kept; users who keep their arm keep their assigned_at.
-    The file (or, with --engine and --to-table, the engine table) is replaced
-    atomically. Prints users per segment and arm.
+    The file is replaced atomically; with --engine, --to-table replaces the
+    engine table (in one transaction on DuckDB and PostgreSQL) and --out writes
+    a Parquet file. Prints users per segment and arm.
     """
     from experiment.api import assign_dataset
     from experiment.cli._outputs import experiment_inputs

@@ -136,16 +136,20 @@ def _write_parquet(rows: ir.Table, target: ParquetTarget, *, experiment: str) ->
     previous = target.previous
     if previous is None and target.path.is_file():
         previous = str(target.path)
-    old = read_table(con, previous, "assignments_old") if previous is not None else None
-    merged = keep_earlier(old, con.create_table("assignments_new", fresh), experiment=experiment)
+    try:
+        old = read_table(con, previous, "assignments_old") if previous is not None else None
+        new = con.create_table("assignments_new", fresh)
+        merged = keep_earlier(old, new, experiment=experiment)
 
-    def write(tmp: Path) -> None:
-        reader = _batches(merged)
-        with pq.ParquetWriter(tmp, reader.schema) as out:
-            for batch in reader:
-                out.write_batch(batch)
+        def write(tmp: Path) -> None:
+            reader = _batches(merged)
+            with pq.ParquetWriter(tmp, reader.schema) as out:
+                for batch in reader:
+                    out.write_batch(batch)
 
-    write_together([(target.path, write)])
+        write_together([(target.path, write)])
+    finally:
+        con.disconnect()
 
 
 def _existing(target: TableTarget) -> ir.Table | None:
