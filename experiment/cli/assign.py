@@ -52,8 +52,10 @@ def assign(
 
     config = load_experiment(experiment)
     inputs = experiment_inputs(experiment, config)
-    if (dataset is None) == (engine is None):
-        raise ConfigError("give either DATASET (a folder) or --engine URL, not both or neither")
+    if dataset is None and engine is None:
+        raise ConfigError("DATASET: missing; give a dataset folder, or --engine URL")
+    if dataset is not None and engine is not None:
+        raise ConfigError("DATASET and --engine: give one of them, not both")
     if engine is None and (to_table is not None or out is not None):
         raise ConfigError(
             "--to-table and --out need --engine; DATASET writes DATASET/assignments.parquet"

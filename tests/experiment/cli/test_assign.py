@@ -220,7 +220,7 @@ def test_assign_dataset_and_engine_together_is_a_usage_error(folder, duckdb_file
     args = ["assign", str(folder), "-e", str(folder / "experiment.yaml")]
     result = runner.invoke(app, [*args, "--engine", f"duckdb://{duckdb_file}"])
     assert result.exit_code == 2
-    assert "not both or neither" in result.stderr
+    assert "DATASET and --engine: give one of them, not both" in result.stderr
     result = runner.invoke(app, [*args, "--to-table", "t"])
     assert result.exit_code == 2
     assert "--to-table and --out need --engine" in result.stderr
