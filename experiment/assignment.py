@@ -239,22 +239,74 @@ def assign(user_id: str, spec: AssignmentSpec, *, segments: Iterable[str] = ()) 
     return next(a for a, upper in alloc.treatments if pick < upper)
 
 
+def _int64(value: Any) -> Any:
+    """``CAST(value AS BIGINT)`` in the SQL, even where Ibis already types ``value`` int64.
+
+    Ibis drops a cast to the type it infers, but engines type the SQL themselves:
+    ``find`` is int64 to Ibis and a 32-bit INT on Spark and PostgreSQL, where eight
+    hex digits then overflow (ANSI) or silently wrap. So every step casts explicitly.
+    """
+    import ibis.expr.datatypes as dt
+    import ibis.expr.operations as ops
+
+    return ops.Cast(value.op(), to=dt.int64).to_expr()
+
+
+def _int64_literal(value: int) -> Any:
+    import ibis
+
+    return _int64(ibis.literal(value, type="int64"))
+
+
 def hex_int(digest: Any, start: int) -> Any:
-    """``int(digest[start:start+8], 16)`` with per-character arithmetic every engine has."""
+    """``int(digest[start:start+8], 16)`` with per-character arithmetic every engine has.
+
+    Computed in 64-bit on every engine (the value reaches ``2**32 - 1``).
+    """
     import ibis
 
     digits = ibis.literal(_HEX)
+    sixteen = _int64_literal(16)
     value = None
     for i in range(start, start + 8):
-        d = digits.find(digest.substr(i, 1)).cast("int64")
-        value = d if value is None else value * 16 + d
+        d = _int64(digits.find(digest.substr(i, 1)))
+        value = d if value is None else _int64(_int64(value * sixteen) + d)
     return value
+
+
+def _md5_hex(text: ir.StringValue) -> ir.StringValue:
+    """The lowercase hex MD5 of ``text``: Ibis's ``hexdigest``, else the engine's ``md5()``.
+
+    PostgreSQL has no Ibis rule for ``hexdigest`` but a ``md5(text)`` that returns
+    the hex digest of the text's UTF-8 bytes (in a UTF8 database), like DuckDB's and Spark's.
+    """
+    import ibis
+    import ibis.expr.operations as ops
+    from ibis.common.exceptions import IbisError
+
+    try:
+        native = ibis.get_backend(text).has_operation(ops.HexDigest)
+    except IbisError:  # unbound tables: compiled later for any backend
+        native = True
+    if native:
+        return text.hexdigest("md5")
+
+    @ibis.udf.scalar.builtin(name="md5")  # type: ignore[untyped-decorator]
+    def md5(value: str) -> str:  # type: ignore[empty-body]
+        """The engine's own ``md5(text)``."""
+
+    result: ir.StringValue = md5(text)
+    return result
 
 
 def assignment_expr(
     user_id: ir.StringValue, spec: AssignmentSpec, members: Mapping[str, ir.BooleanValue]
 ) -> ir.StringValue:
     """The arm of every user as an engine expression (null: outside the traffic share).
+
+    The same on DuckDB, Spark (ANSI on or off) and PostgreSQL: hash slices and
+    thresholds are 64-bit integers in the SQL, and the arm comes from a ``CASE`` on
+    an integer outcome code (engines differ in the index type arrays take).
 
     Args:
         user_id: The user id column.
@@ -266,7 +318,7 @@ def assignment_expr(
     """
     import ibis
 
-    digest = (ibis.literal(f"{spec.salt}:") + user_id.cast("string")).hexdigest("md5")
+    digest = _md5_hex(ibis.literal(f"{spec.salt}:") + user_id.cast("string"))
     allocs = [spec.default, *(a for _, a in spec.segments)]
     arms = [name for name, _ in spec.default.treatments]
     in_segment = [members[s].fill_null(False) for s, _ in spec.segments]
@@ -274,25 +326,21 @@ def assignment_expr(
     def per_user(values: list[int]) -> Any:
         """A constant per allocation, chosen by the user's allocation segment."""
         if len(set(values)) == 1:
-            return ibis.literal(values[0], type="int64")
-        branches = [
-            (m, ibis.literal(v, type="int64")) for m, v in zip(in_segment, values[1:], strict=True)
-        ]
-        return ibis.cases(*branches, else_=ibis.literal(values[0], type="int64"))
+            return _int64_literal(values[0])
+        branches = [(m, _int64_literal(v)) for m, v in zip(in_segment, values[1:], strict=True)]
+        return _int64(ibis.cases(*branches, else_=_int64_literal(values[0])))
 
     # Engines evaluate CASE branches lazily and do not share sub-expressions across
     # them, so the hash slices go into plain arithmetic (each computed once) that
-    # yields an index into the list of outcomes; no hashed value sits in a CASE.
+    # yields an outcome code; the one CASE on it is a simple ``CASE code WHEN``.
     def flag(cond: Any) -> Any:
-        return cond.cast("int64")
+        return _int64(cond.cast("int32"))  # PostgreSQL casts boolean to INT, not to BIGINT
 
-    zero = ibis.literal(0, type="int64")
+    zero = _int64_literal(0)
     held = zero
     if spec.holdout:
-        held_digest = (ibis.literal(f"{spec.holdout_salt}:") + user_id.cast("string")).hexdigest(
-            "md5"
-        )
-        held = flag(hex_int(held_digest, 0) < spec.holdout)
+        held_digest = _md5_hex(ibis.literal(f"{spec.holdout_salt}:") + user_id.cast("string"))
+        held = flag(hex_int(held_digest, 0) < _int64_literal(spec.holdout))
     out = zero
     if any(a.traffic < 2**32 for a in allocs):
         out = flag(hex_int(digest, 8) >= per_user([a.traffic for a in allocs]))
@@ -301,10 +349,11 @@ def assignment_expr(
     if len(arms) > 1:
         pick = hex_int(digest, 16)
         for j in range(len(arms) - 1):
-            which = which + flag(pick >= per_user([a.treatments[j][1] for a in allocs]))
-    keep = (1 - held) * (1 - out)
-    index = out * (1 - held) + keep * ctrl * 2 + keep * (1 - ctrl) * (3 + which)
-    outcomes = ibis.literal([HOLDOUT, "", spec.control, *(arms or [""])], type="array<string>")
-    arm = outcomes[index].nullif("")
+            which = _int64(which + flag(pick >= per_user([a.treatments[j][1] for a in allocs])))
+    keep = _int64((1 - held) * (1 - out))
+    code = _int64(out * (1 - held) + keep * ctrl * 2 + keep * (1 - ctrl) * (3 + which))
+    # code: 0 holdout, 1 not entered, 2 control, 3 + j the j-th treatment arm
+    outcomes = [(0, HOLDOUT), (2, spec.control), *((3 + j, a) for j, a in enumerate(arms))]
+    arm = code.cases(*outcomes, else_=ibis.null("string"))
     result: ir.StringValue = arm
     return result

@@ -2,33 +2,65 @@
 
 The same arms as :func:`experiment.assign` gives one user at request time
 (md5 of salt and user id), with the experiment's holdout, traffic share and
-per-segment allocation.
+per-segment allocation, on whatever Ibis backend holds the customers table
+(DuckDB, Spark, PostgreSQL). :func:`assigned_users` computes, :func:`assign_to`
+also writes, to a Parquet file or an engine table (:mod:`experiment.engine.assign_write`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from experiment.assignment import HOLDOUT, AssignmentSpec, assignment_expr
 from experiment.config import check_allocation
+from experiment.engine.assign_write import (
+    ParquetTarget,
+    TableTarget,
+    table_target,
+    write_assignments,
+)
 from experiment.engine.dataset import find_table, read_table, require_table
-from experiment.errors import DataError
-from experiment.files import write_together
+from experiment.errors import ConfigError, DataError
 from experiment.results.assignment import NOT_ENTERED, AssignmentSummary
 from segments.compile import compile_segments
 
 if TYPE_CHECKING:
+    import ibis
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig
     from segments.definitions import SegmentSet
 
-__all__ = ["assign_customers"]
+__all__ = [
+    "Assignment",
+    "assign_customers",
+    "assign_in_engine",
+    "assign_to",
+    "assigned_users",
+    "assignment_rows",
+]
 
 _SEG = "__seg__{}__"
 _TS = "timestamp('UTC', 6)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assignment:
+    """Every customer's arm as an engine table, before anything is written.
+
+    Attributes:
+        users: One row per ``user_id`` with ``arm`` (null: not entered) and a
+            ``__seg__<i>__`` membership flag per segment.
+        segments: The segment names, in the segments file's order.
+        experiment: The experiment's name.
+    """
+
+    users: ir.Table
+    segments: tuple[str, ...]
+    experiment: str
 
 
 def _assigned(
@@ -60,36 +92,74 @@ def _counts(assigned: ir.Table, names: list[str], columns: list[str]) -> dict[st
     return counts
 
 
-def _keep_earlier(con: Any, folder: Path, rows: ir.Table, config: ExperimentConfig) -> ir.Table:
-    """Other experiments' rows as they are; users keeping their arm keep ``assigned_at``."""
+def assigned_users(
+    customers: ir.Table, config: ExperimentConfig, segment_set: SegmentSet | None
+) -> Assignment:
+    """Every customer's arm, on the engine ``customers`` lives in (any Ibis backend).
+
+    Raises:
+        DataError: ``customers`` lacks ``user_id``.
+        ConfigError, RuleError: the experiment or segments file is invalid.
+    """
+    if "user_id" not in customers.columns:
+        raise DataError("table 'customers' lacks column user_id")
+    users, names = _assigned(customers, config, segment_set)
+    return Assignment(users=users, segments=tuple(names), experiment=config.name)
+
+
+def assignment_rows(assignment: Assignment, *, now: dt.datetime) -> ir.Table:
+    """The assignments rows of entered users (the contract's four columns), ``now`` stamped."""
     import ibis
 
-    old_source = find_table(folder, "assignments")
-    if old_source is None:
-        return rows
-    old = read_table(con, old_source, "assignments_old")
-    old = old.select(
-        user_id=old.user_id.cast("string"),
-        experiment=old.experiment.cast("string"),
-        arm=old.arm.cast("string"),
-        assigned_at=old.assigned_at.cast(_TS),
+    users = assignment.users
+    fresh = users.filter(users.arm.notnull())
+    return fresh.select(
+        "user_id",
+        experiment=ibis.literal(assignment.experiment),
+        arm=fresh.arm,
+        assigned_at=ibis.literal(now.astimezone(dt.UTC)).cast(_TS),
     )
-    mine = old.experiment == config.name
-    prev = old.filter(mine).group_by(["user_id", "arm"]).aggregate(since=old.assigned_at.min())
-    joined = rows.left_join(prev, ["user_id", "arm"])
-    rows = joined.select(
-        "user_id", "experiment", "arm", assigned_at=ibis.coalesce(joined.since, joined.assigned_at)
+
+
+def assign_to(
+    customers: ir.Table,
+    config: ExperimentConfig,
+    segment_set: SegmentSet | None,
+    target: ParquetTarget | TableTarget,
+    *,
+    now: dt.datetime,
+) -> AssignmentSummary:
+    """Assign every customer of ``customers`` (any engine) and write them to ``target``.
+
+    This experiment's rows at the target are replaced; users who keep their arm keep
+    their ``assigned_at``, users who enter or change arm get ``now``; other
+    experiments' rows are kept as they are.
+
+    Raises:
+        DataError: ``customers`` lacks ``user_id``.
+        ConfigError, RuleError: the experiment or segments file is invalid.
+    """
+    assignment = assigned_users(customers, config, segment_set)
+    columns = [*config.arms, *([HOLDOUT] if config.holdout else []), NOT_ENTERED]
+    counts = _counts(assignment.users, list(assignment.segments), columns)
+    rows = assignment_rows(assignment, now=now)
+    write_assignments(rows, target, experiment=config.name)
+    where = target.path if isinstance(target, ParquetTarget) else target.label
+    return AssignmentSummary(
+        experiment=config.name,
+        path=where,
+        segments=("all", *assignment.segments),
+        columns=tuple(columns),
+        counts=counts,
     )
-    return old.filter(~mine).union(rows)
 
 
 def assign_customers(
     folder: Path, config: ExperimentConfig, segment_set: SegmentSet | None, *, now: dt.datetime
 ) -> AssignmentSummary:
-    """Assign every customer and replace this experiment's rows of ``assignments.parquet``.
+    """Assign a dataset folder's customers in an embedded DuckDB, into ``assignments.parquet``.
 
-    Users who keep their arm keep their ``assigned_at``; users who enter or change
-    arm (a ramp-up) get ``now``. Other experiments' rows are kept as they are.
+    The rows are replaced as :func:`assign_to` says.
 
     Raises:
         DataError: the dataset folder, the customers table or its ``user_id`` is missing.
@@ -105,21 +175,56 @@ def assign_customers(
     customers = read_table(con, source, "customers")
     if "user_id" not in customers.columns:
         raise DataError(f"{source}: table 'customers' lacks column user_id")
-    assigned, names = _assigned(customers, config, segment_set)
-    columns = [*config.arms, *([HOLDOUT] if config.holdout else []), NOT_ENTERED]
-    counts = _counts(assigned, names, columns)
-    fresh = assigned.filter(assigned.arm.notnull())
-    now_lit = ibis.literal(now.astimezone(dt.UTC)).cast(_TS)
-    rows = fresh.select(
-        "user_id", experiment=ibis.literal(config.name), arm=fresh.arm, assigned_at=now_lit
+    target = ParquetTarget(
+        path=folder / "assignments.parquet", previous=find_table(folder, "assignments")
     )
-    rows = _keep_earlier(con, folder, rows, config)
-    target = folder / "assignments.parquet"
-    write_together([(target, lambda tmp: con.to_parquet(rows, str(tmp)))])
-    return AssignmentSummary(
-        experiment=config.name,
-        path=target,
-        segments=("all", *names),
-        columns=tuple(columns),
-        counts=counts,
-    )
+    return assign_to(customers, config, segment_set, target, now=now)
+
+
+def _connect(url: str) -> ibis.BaseBackend:
+    """The engine at ``url``: a stand-in until ``experiment.engine.source.open_source``.
+
+    Raises:
+        ConfigError: the URL cannot be opened (the message names its scheme only:
+            a URL may hold a password).
+    """
+    import ibis
+
+    scheme = url.split("://", 1)[0] if "://" in url else url.split(":", 1)[0]
+    try:
+        return ibis.connect(url)
+    except Exception as exc:  # each backend raises its own connection errors
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ConfigError(f"--engine {scheme}://…: cannot connect ({first})") from None
+
+
+def assign_in_engine(
+    url: str, config: ExperimentConfig, *, to_table: str | None, out: Path | None
+) -> AssignmentSummary:
+    """Assign the ``customers`` table of the engine at ``url``; write a table there or ``out``.
+
+    Raises:
+        ConfigError: the URL cannot be opened, ``to_table`` is not a table name.
+        DataError: the engine has no ``customers`` table.
+    """
+    from ibis.common.exceptions import TableNotFound
+
+    from segments import load_segments
+
+    segment_set = load_segments(config.segments) if config.segments is not None else None
+    con = _connect(url)
+    try:
+        target: ParquetTarget | TableTarget
+        if to_table is not None:
+            target = table_target(con, to_table)
+        elif out is not None:
+            target = ParquetTarget(path=Path(out))
+        else:
+            raise ConfigError("with --engine give one of --to-table NAME or --out FILE.parquet")
+        try:
+            customers = con.table("customers")
+        except TableNotFound:
+            raise DataError("--engine: table 'customers' not found") from None
+        return assign_to(customers, config, segment_set, target, now=dt.datetime.now(dt.UTC))
+    finally:
+        con.disconnect()

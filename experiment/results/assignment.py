@@ -22,14 +22,14 @@ class AssignmentSummary(Display):
 
     Attributes:
         experiment: The experiment's name.
-        path: The assignments file written.
+        path: The assignments file written, or the engine table (its dotted name).
         segments: Segment names, ``all`` first.
         columns: The arms, then ``holdout`` (if any), then ``not entered``.
         counts: Users per segment and column.
     """
 
     experiment: str
-    path: Path
+    path: Path | str
     segments: tuple[str, ...]
     columns: tuple[str, ...]
     counts: dict[str, dict[str, int]]

@@ -130,3 +130,97 @@ def test_assigned_dataset_passes_srm_per_allocation_and_ignores_holdout(folder):
 def _buyers(folder):
     customers = pq.read_table(folder / "customers.parquet").to_pandas()
     return set(customers.user_id[customers.orders_90d >= 1])
+
+
+def _python_arms(folder):
+    """Python's assign() per customer of the folder (entered users only)."""
+    config = load_experiment(folder / "experiment.yaml")
+    segment_set = load_segments(folder / "segments.yaml")
+    spec = AssignmentSpec.from_config(config, priority=[s.name for s in segment_set.segments])
+    customers = pq.read_table(folder / "customers.parquet").to_pandas()
+    buyers = set(customers.user_id[customers.orders_90d >= 1])
+    mobile = set(customers.user_id[customers.device == "mobile"])
+    want = {}
+    for uid in customers.user_id:
+        segs = [s for s, m in (("buyers", uid in buyers), ("mobile", uid in mobile)) if m]
+        if (arm := assign(uid, spec, segments=segs)) is not None:
+            want[uid] = arm
+    return want
+
+
+@pytest.fixture
+def duckdb_file(folder, tmp_path):
+    import ibis
+
+    path = tmp_path / "engine.duckdb"
+    con = ibis.duckdb.connect(path)
+    con.create_table("customers", pq.read_table(folder / "customers.parquet"))
+    con.create_table("assignments", pq.read_table(folder / "assignments.parquet"))
+    con.disconnect()
+    return path
+
+
+def _table(path, name="assignments"):
+    import ibis
+
+    con = ibis.duckdb.connect(path)
+    try:
+        return con.table(name).to_pyarrow().to_pandas()
+    finally:
+        con.disconnect()
+
+
+def test_assign_engine_to_table_writes_python_arms_into_the_engine(folder, duckdb_file):
+    args = ["assign", "-e", str(folder / "experiment.yaml"), "--engine", f"duckdb://{duckdb_file}"]
+    result = runner.invoke(app, [*args, "--to-table", "main.assignments"])
+    assert result.exit_code == 0, result.output
+    assert "main.assignments" in result.stdout
+    rows = _table(duckdb_file)
+    mine = rows[rows.experiment == "exp1"].set_index("user_id")
+    assert mine.arm.to_dict() == _python_arms(folder)
+    assert (rows.experiment == "other").sum() == 50
+
+
+def test_assign_engine_out_writes_one_parquet_file(folder, duckdb_file, tmp_path):
+    out = tmp_path / "out" / "assignments.parquet"
+    args = ["assign", "-e", str(folder / "experiment.yaml"), "--engine", f"duckdb://{duckdb_file}"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out).to_pandas().set_index("user_id")
+    assert rows.arm.to_dict() == _python_arms(folder)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--to-table", "x; drop table customers"],
+            "--to-table 'x; drop table customers': not a table name",
+        ),
+        (["--to-table", "a.b.c.d"], "not a table name"),
+        (["--to-table", "1x"], "not a table name"),
+        ([], "one of --to-table NAME or --out FILE.parquet"),
+    ],
+)
+def test_assign_engine_bad_options_are_one_line_and_write_nothing(
+    folder, duckdb_file, extra, message
+):
+    before = _table(duckdb_file)
+    args = ["assign", "-e", str(folder / "experiment.yaml"), "--engine", f"duckdb://{duckdb_file}"]
+    result = runner.invoke(app, [*args, *extra])
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert message in lines[0]
+    assert _table(duckdb_file).equals(before)
+    assert _table(duckdb_file, "customers").shape[0] == 3000
+
+
+def test_assign_dataset_and_engine_together_is_a_usage_error(folder, duckdb_file):
+    args = ["assign", str(folder), "-e", str(folder / "experiment.yaml")]
+    result = runner.invoke(app, [*args, "--engine", f"duckdb://{duckdb_file}"])
+    assert result.exit_code == 2
+    assert "DATASET and --engine: give one of them, not both" in result.stderr
+    result = runner.invoke(app, [*args, "--to-table", "t"])
+    assert result.exit_code == 2
+    assert "--to-table and --out need --engine" in result.stderr
