@@ -21,7 +21,11 @@ def assign(
     ] = None,
     engine: Annotated[
         str | None,
-        typer.Option(help="Engine URL (duckdb:///file.db, postgres://…) holding 'customers'."),
+        typer.Option(
+            help="Engine URL (duckdb:///file.db, pyspark, postgres://…) holding the customers "
+            "table (the experiment file's tables: customers, default 'customers'); default: "
+            "the experiment file's engine:."
+        ),
     ] = None,
     to_table: Annotated[
         str | None,
@@ -52,6 +56,8 @@ def assign(
 
     config = load_experiment(experiment)
     inputs = experiment_inputs(experiment, config)
+    if dataset is None and engine is None:  # the experiment file may name the engine
+        engine = config.engine
     if dataset is None and engine is None:
         raise ConfigError("DATASET: missing; give a dataset folder, or --engine URL")
     if dataset is not None and engine is not None:

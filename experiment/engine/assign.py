@@ -28,7 +28,6 @@ from experiment.results.assignment import NOT_ENTERED, AssignmentSummary
 from segments.compile import compile_segments
 
 if TYPE_CHECKING:
-    import ibis
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig
@@ -181,38 +180,27 @@ def assign_customers(
     return assign_to(customers, config, segment_set, target, now=now)
 
 
-def _connect(url: str) -> ibis.BaseBackend:
-    """The engine at ``url``: a stand-in until ``experiment.engine.source.open_source``.
-
-    Raises:
-        ConfigError: the URL cannot be opened (the message names its scheme only:
-            a URL may hold a password).
-    """
-    import ibis
-
-    scheme = url.split("://", 1)[0] if "://" in url else url.split(":", 1)[0]
-    try:
-        return ibis.connect(url)
-    except Exception as exc:  # each backend raises its own connection errors
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise ConfigError(f"--engine {scheme}://…: cannot connect ({first})") from None
-
-
 def assign_in_engine(
     url: str, config: ExperimentConfig, *, to_table: str | None, out: Path | None
 ) -> AssignmentSummary:
-    """Assign the ``customers`` table of the engine at ``url``; write a table there or ``out``.
+    """Assign the customers table of the engine at ``url``; write a table there or ``out``.
+
+    The customers table is the experiment file's ``tables: {customers: ...}``
+    (default ``customers``), checked against the data contract like any other
+    engine table (:mod:`experiment.engine.warehouse`).
 
     Raises:
         ConfigError: the URL cannot be opened, ``to_table`` is not a table name.
-        DataError: the engine has no ``customers`` table.
+        DataError: the engine has no such customers table, or it breaks the contract.
     """
-    from ibis.common.exceptions import TableNotFound
-
+    from experiment.engine.connection import connect, redact, release
+    from experiment.engine.warehouse import engine_table
+    from experiment.tablenames import table_names
     from segments import load_segments
 
     segment_set = load_segments(config.segments) if config.segments is not None else None
-    con = _connect(url)
+    names = table_names(config.tables)
+    con = connect(url, read_only=False)
     try:
         target: ParquetTarget | TableTarget
         if to_table is not None:
@@ -221,10 +209,8 @@ def assign_in_engine(
             target = ParquetTarget(path=Path(out))
         else:
             raise ConfigError("with --engine give one of --to-table NAME or --out FILE.parquet")
-        try:
-            customers = con.table("customers")
-        except TableNotFound:
-            raise DataError("--engine: table 'customers' not found") from None
+        customers = engine_table(con, redact(url), names, "customers")
+        assert customers is not None  # noqa: S101 (required: a missing table raises)
         return assign_to(customers, config, segment_set, target, now=dt.datetime.now(dt.UTC))
     finally:
-        con.disconnect()
+        release(con)
