@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from experiment.cli._app import app, console, user_errors
+from experiment.cli._format import Format, FormatOption, emit
 from experiment.cli._source import EngineOption, TableOption
 
 if TYPE_CHECKING:
@@ -196,6 +198,7 @@ def refine(
     min_size: _MinSize = None,
     report: _Report = None,
     results: _Results = None,
+    fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Propose better segment definitions from the measured lift, without fooling yourself.
 
@@ -243,6 +246,10 @@ def refine(
         page = render_html(analysis, found)
     also = [(report, page)] if page is not None and report is not None else []
     files = write_proposals(found, segment_set, out, also=also)
+    if fmt is not Format.TABLE:  # the evidence document, one CSV row per proposal
+        document = json.loads(found.to_json())
+        emit(fmt, document=document, rows=document["proposals"])
+        return
     _print_summary(found, files, elapsed, has_segments=segment_set is not None, report=report)
 
 

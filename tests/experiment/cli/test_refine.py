@@ -82,6 +82,14 @@ def test_refine_prints_the_proposals_table(data, tmp_path):
     assert load_refinement(tmp_path / "p.json").attributes == ("device",)
 
 
+def test_refine_json_on_stdout_is_the_evidence_file(data, tmp_path):
+    args = ["refine", str(data), "-e", str(data / "experiment.yaml"), "--out"]
+    args += [str(tmp_path / "p.yml"), "--attributes", "device", "--format", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == json.loads((tmp_path / "p.json").read_text())
+
+
 def test_report_renders_a_refinement_from_json(tmp_path):
     data = write_dataset(tmp_path / "data", n_users=400, n_events=3000)
     analysed = runner.invoke(
