@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-fast lint typecheck imports unit unit-fast bench clean
+
+.PHONY: docs demo test test-fast lint typecheck imports unit unit-fast bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "seglift needs Python 3.11+"'
@@ -27,6 +28,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/exp demo
 	@echo "exp is installed in $(BIN): run 'source $(BIN)/activate' to put it on your PATH (or call $(BIN)/exp)"
+
+# The README's screenshot, from a fresh demo run (same seed, so it is the demo's own output).
+docs: demo
+	$(BIN)/python docs/screenshot.py demo/report.html docs/demo-report.png
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
