@@ -75,14 +75,15 @@ def _piped() -> bool:
     return not sys.stdout.isatty() and not os.environ.get("COLUMNS")
 
 
-def console(*, stderr: bool = False) -> Console:
+def console(*, stderr: bool = False, wide: bool = False) -> Console:
     """A rich console on stdout (results) or stderr (progress, errors); rich loads lazily.
 
-    Piped results (no terminal, no ``COLUMNS``) are never wrapped at 80 columns.
+    Piped results (no terminal, no ``COLUMNS``), and ``wide`` ones (``--wide``), are
+    never wrapped nor cut at the terminal's width.
     """
     from rich.console import Console
 
-    width = _PIPED_WIDTH if not stderr and _piped() else None
+    width = _PIPED_WIDTH if not stderr and (wide or _piped()) else None
     return Console(stderr=stderr, highlight=False, width=width)
 
 

@@ -34,6 +34,7 @@ def run_analysis(
     save_sums: bool = False,
     from_sums: Path | None = None,
     fmt: Format = Format.TABLE,
+    wide: bool = False,
 ) -> None:
     """Analyse (from the data, or from kept sums), write results.json (and report.html).
 
@@ -80,7 +81,7 @@ def run_analysis(
         document = json.loads(results.to_json())
         emit(fmt, document=document, rows=document["results"])
         return
-    _print_tables(results, [w[0] for w in writers], time.perf_counter() - started)
+    _print_tables(results, [w[0] for w in writers], time.perf_counter() - started, wide=wide)
 
 
 def _check_outputs(inputs: list[Path], out: Path, *, html: bool, save_sums: bool) -> list[Path]:
@@ -99,14 +100,16 @@ def _write_sums(cells: CellSums, tmp: Path) -> None:
     write_sums_to(cells, tmp)
 
 
-def _print_tables(results: AnalysisResults, written: list[Path], elapsed: float) -> None:
+def _print_tables(
+    results: AnalysisResults, written: list[Path], elapsed: float, *, wide: bool = False
+) -> None:
     """The lift and decision tables, then where each file went."""
     from reports.format import fmt_seconds, terminal_text
     from reports.terminal import decision_table, lift_table
 
-    out_console = console()
-    out_console.print(lift_table(results, width=table_width()))
-    out_console.print(decision_table(results, width=table_width()))
+    out_console = console(wide=wide)
+    out_console.print(lift_table(results, width=table_width(wide=wide), wide=wide))
+    out_console.print(decision_table(results, width=table_width(wide=wide)))
     out_console.print(f"analysed in {fmt_seconds(elapsed)} → {terminal_text(written[0])}")
     for path in written[1:]:
         what = "report" if path.name == "report.html" else "sums"
@@ -175,6 +178,9 @@ def analyze(
         ),
     ] = None,
     fmt: FormatOption = Format.TABLE,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column of the tables, however wide.")
+    ] = False,
 ) -> None:
     """Measure the lift of every treatment arm in every segment and metric.
 
@@ -201,6 +207,7 @@ def analyze(
         save_sums=save_sums,
         from_sums=from_sums,
         fmt=fmt,
+        wide=wide,
     )
 
 

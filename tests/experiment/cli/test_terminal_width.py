@@ -40,3 +40,12 @@ def test_columns_80_keeps_every_segment_name_whole(analyze_args, dataset_dir):
     for name in _segments(dataset_dir):
         assert f" {name} " in table, name
     assert "users C/T" not in table
+
+
+def test_wide_shows_every_column_whatever_the_terminal(analyze_args):
+    result = runner.invoke(app, [*analyze_args, "--wide"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    table = result.stdout.split("lift vs")[1].split("decisions")[0]
+    for header in ("arm", "users C/T", "control", "treatment", "p adj.", "verdict"):
+        assert header in table, header
+    assert "…" not in table
