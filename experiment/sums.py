@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["CellSums", "JointSums", "MeanSums", "QualityCounts"]
+__all__ = ["CellSums", "CovariateSums", "JointSums", "MeanSums", "QualityCounts"]
 
 FloatArray = NDArray[np.float64]
 
@@ -194,6 +194,107 @@ class JointSums:
         return JointSums(n=n, mean_y=y.mean, mean_x=x.mean, m2_y=y.m2, m2_x=x.m2, c_xy=c_xy)
 
 
+@dataclass(frozen=True)
+class CovariateSums:
+    """Count, means and centred cross-moments of ``y`` and ``k`` covariates, per cell.
+
+    The sufficient statistics of a regression adjustment with several covariates
+    (numeric columns and one-hot levels): the first and second cross-moments of
+    ``(y, x_1 … x_k)``. Cell axes lead; the covariate axes trail.
+
+    Attributes:
+        n: Number of units in each cell, shape ``cells``.
+        mean_y: Mean of ``y``, shape ``cells``.
+        m2_y: ``Σ(y - ȳ)²``, shape ``cells``.
+        mean_x: Means of the covariates, shape ``cells + (k,)``.
+        c_xx: ``Σ(x_i - x̄_i)(x_j - x̄_j)``, shape ``cells + (k, k)``.
+        c_xy: ``Σ(x_i - x̄_i)(y - ȳ)``, shape ``cells + (k,)``.
+    """
+
+    n: FloatArray
+    mean_y: FloatArray
+    m2_y: FloatArray
+    mean_x: FloatArray
+    c_xx: FloatArray
+    c_xy: FloatArray
+
+    def __post_init__(self) -> None:
+        for name in ("n", "mean_y", "m2_y", "mean_x", "c_xx", "c_xy"):
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.float64))
+        cells, k = self.n.shape, self.mean_x.shape[-1:]
+        if (
+            self.mean_y.shape != cells
+            or self.m2_y.shape != cells
+            or self.mean_x.shape != cells + k
+            or self.c_xy.shape != cells + k
+            or self.c_xx.shape != cells + k + k
+        ):
+            raise ValueError("CovariateSums fields must share the cell shape (k covariates last).")
+
+    def __getitem__(self, index: Any) -> CovariateSums:
+        """The same cells of every field (numpy indexing of the cell axes)."""
+        idx = index if isinstance(index, tuple) else (index,)
+        return CovariateSums(
+            n=self.n[idx],
+            mean_y=self.mean_y[idx],
+            m2_y=self.m2_y[idx],
+            mean_x=self.mean_x[(*idx, Ellipsis)],
+            c_xx=self.c_xx[(*idx, Ellipsis)],
+            c_xy=self.c_xy[(*idx, Ellipsis)],
+        )
+
+    @classmethod
+    def from_values(cls, y: ArrayLike, x: ArrayLike) -> CovariateSums:
+        """Sums of a single cell from ``y`` (``n``) and covariates ``x`` (``n × k``)."""
+        y_ = np.asarray(y, dtype=np.float64)
+        x_ = np.asarray(x, dtype=np.float64)
+        x_ = x_[:, None] if x_.ndim == 1 else x_
+        if y_.size == 0:
+            k = x_.shape[1]
+            zero, nan = _arr(0.0), _arr(np.nan)
+            return cls(
+                n=zero,
+                mean_y=nan,
+                m2_y=zero,
+                mean_x=np.full((1, k), np.nan),
+                c_xx=np.zeros((1, k, k)),
+                c_xy=np.zeros((1, k)),
+            )
+        dy, dx = y_ - y_.mean(), x_ - x_.mean(axis=0)
+        return cls(
+            n=_arr(y_.size),
+            mean_y=_arr(y_.mean()),
+            m2_y=_arr((dy**2).sum()),
+            mean_x=x_.mean(axis=0)[None, :],
+            c_xx=(dx.T @ dx)[None, :, :],
+            c_xy=(dx.T @ dy)[None, :],
+        )
+
+    @property
+    def y(self) -> MeanSums:
+        """The ``y`` margin."""
+        return MeanSums(n=self.n, mean=self.mean_y, m2=self.m2_y)
+
+    def __add__(self, other: CovariateSums) -> CovariateSums:
+        """Merge two sets of cells (Chan et al.'s pairwise update of every co-moment)."""
+        n = self.n + other.n
+        w = np.nan_to_num(_safe_div(other.n, n)) * self.n  # n_a n_b / n
+        dy = np.where(other.n > 0, other.mean_y, 0.0) - np.where(self.n > 0, self.mean_y, 0.0)
+        have_a, have_b = (self.n > 0)[..., None], (other.n > 0)[..., None]
+        dx = np.where(have_b, other.mean_x, 0.0) - np.where(have_a, self.mean_x, 0.0)
+        wx = w[..., None]
+        share = np.nan_to_num(_safe_div(other.n, n))[..., None]
+        mean_x = np.where((n > 0)[..., None], np.where(have_a, self.mean_x, 0.0) + dx * share, np.nan)
+        return CovariateSums(
+            n=n,
+            mean_y=(self.y + other.y).mean,
+            m2_y=(self.y + other.y).m2,
+            mean_x=mean_x,
+            c_xx=self.c_xx + other.c_xx + np.nan_to_num(wx[..., None] * dx[..., :, None] * dx[..., None, :]),
+            c_xy=self.c_xy + other.c_xy + np.nan_to_num(wx * dx * dy[..., None]),
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class QualityCounts:
     """Raw counts from the engine.
@@ -245,6 +346,9 @@ class CellSums:
     unknown (sums written before it was recorded).
     ``balance`` holds, per pre-exposure covariate (a customers column), its sums per
     (segment, arm) over the cell's units, for the balance check (empty: not computed).
+    ``regression`` holds, per metric with a list of covariates (``cuped: [a, b]``), the
+    metric's :class:`CovariateSums` with them; ``regression_names`` the covariates'
+    names after one-hot encoding (``channel=Web``), in the order of the last axis.
     """
 
     segments: tuple[str, ...]
@@ -261,3 +365,5 @@ class CellSums:
     timeline: tuple[tuple[str, CellSums], ...] = ()
     assignment_days: float = math.nan
     balance: dict[str, MeanSums] = field(default_factory=dict)
+    regression: dict[str, CovariateSums] = field(default_factory=dict)
+    regression_names: dict[str, tuple[str, ...]] = field(default_factory=dict)

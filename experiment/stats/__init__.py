@@ -26,6 +26,7 @@ from experiment.stats.power import (
     sample_size_mean,
 )
 from experiment.stats.ratio import ratio_ttest
+from experiment.stats.regression import RegressionResult, regression_r2, regression_ttest
 from experiment.stats.sequential import SequentialResult, sequential_interval, sequential_rho
 from experiment.stats.srm import SrmManyResult, SrmResult, srm_test, srm_test_many
 from experiment.stats.ttest import (
@@ -46,6 +47,7 @@ __all__ = [
     "HeterogeneityResult",
     "LiftResult",
     "MdeResult",
+    "RegressionResult",
     "RelativeInterval",
     "SampleSizeResult",
     "SequentialResult",
@@ -68,6 +70,8 @@ __all__ = [
     "per_user_moments",
     "power_normal",
     "ratio_ttest",
+    "regression_r2",
+    "regression_ttest",
     "sample_size",
     "sample_size_mean",
     "sequential_interval",
