@@ -113,7 +113,11 @@ class MetricSpec(_Frozen):
     analysed as a proportion.
 
     ``cuped`` names a numeric pre-period column of the customers table used as the
-    CUPED covariate (means and proportions; nulls count as 0). ``cap`` winsorises
+    CUPED covariate (means and proportions; nulls count as 0). A list,
+    ``cuped: [revenue_90d, orders_90d, channel]``, adjusts by several covariates at
+    once (regression adjustment, :func:`experiment.stats.regression_ttest`): numeric
+    columns as they are, other columns one-hot encoded by the engine; it is kept
+    apart as ``covariates`` so that ``cuped`` stays one column. ``cap`` winsorises
     the per-user value of a mean metric. ``guardrail`` flags rows whose lift drops
     significantly by more than its ``max_drop`` (:class:`Guardrail`).
     ``alternative`` makes the test (p-value and interval) one-sided: ``greater``
@@ -131,6 +135,7 @@ class MetricSpec(_Frozen):
     numerator: Measure | None = None
     denominator: Measure | None = None
     cuped: str | None = None
+    covariates: tuple[str, ...] | None = None
     cap: Cap | None = None
     guardrail: Guardrail | None = None
     alternative: Literal["two-sided", "greater", "less"] = "two-sided"
@@ -143,6 +148,25 @@ class MetricSpec(_Frozen):
         if not _NAME.match(name):
             raise ValueError(f"metric name {name!r} must be a letter or _ then letters, digits, _")
         return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cuped_list(cls, data: Any) -> Any:
+        """``cuped: [a, b]`` (a list) becomes ``covariates``: the regression adjustment."""
+        if isinstance(data, dict) and isinstance(data.get("cuped"), list | tuple):
+            data = {k: v for k, v in data.items() if k != "cuped"} | {"covariates": data["cuped"]}
+        return data
+
+    @field_validator("covariates")
+    @classmethod
+    def _covariates_listed_once(cls, names: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if names is not None:
+            if not names:
+                raise ValueError("'cuped' lists no column; name one or more customers columns")
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"'cuped' lists a column twice: {dupes}")
+        return names
 
     @model_validator(mode="after")
     def _fields_match_kind(self) -> MetricSpec:
@@ -158,6 +182,11 @@ class MetricSpec(_Frozen):
             )
         if plan.binary and self.value is not None:
             raise ValueError(f"proportion metric {self.name!r} takes no 'value'")
+        if not plan.takes_cuped and self.covariates is not None:
+            raise ValueError(
+                f"ratio metric {self.name!r}: a 'cuped' list (regression adjustment) is not "
+                "supported yet for ratio metrics; use it on mean and proportion metrics"
+            )
         if not plan.takes_cuped and self.cuped is not None:
             raise ValueError(
                 f"ratio metric {self.name!r} takes no 'cuped'; CUPED adjusts mean and "
@@ -300,6 +329,12 @@ class ExperimentConfig(_Frozen):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"metric names must be unique; repeated: {dupes}")
+        listed = [m.name for m in self.metrics if m.covariates is not None]
+        if self.sequential and listed:
+            raise ValueError(
+                f"metric {listed[0]!r}: a 'cuped' list (regression adjustment) is not supported "
+                "yet with 'sequential: true'; use one numeric column (cuped: COLUMN)"
+            )
         for m in self.metrics:  # the retention day must fit in the analysis window
             if m.day is not None and m.day >= self.window.days:
                 raise ValueError(

@@ -1,7 +1,8 @@
 """One comparison of a treatment arm with control, per metric, vectorised over segments.
 
 The test follows the metric's sums: Welch's t on a mean or proportion, the delta
-method on a ratio, CUPED when the metric has a covariate. The guardrail check
+method on a ratio, CUPED when the metric has a covariate, the regression adjustment
+when it has a list of them. The guardrail check
 reads the same comparison; the minimum detectable effect is
 :mod:`~experiment.analysis.mde`'s.
 """
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from experiment.stats import cuped_ttest, ratio_ttest, welch_ttest
+from experiment.stats import cuped_ttest, ratio_ttest, regression_ttest, welch_ttest
 from experiment.sums import JointSums
 
 if TYPE_CHECKING:
@@ -40,6 +41,15 @@ def compare(
     ``relative_interval`` names the construction of the relative interval (the
     experiment file's ``relative_interval``).
     """
+    listed = cells.regression.get(name)
+    if listed is not None:  # ``cuped: [a, b]``: adjusted by every covariate at once
+        return regression_ttest(
+            listed[:, c],
+            listed[:, j],
+            alpha=alpha,
+            alternative=alternative,
+            relative_interval=relative_interval,
+        )
     joint = cells.cuped.get(name)
     if joint is not None:
         return cuped_ttest(

@@ -78,10 +78,12 @@ def analyze_cells(
     """
     data_quality = quality_of(cells, config)
     covariates = {m.name: m.cuped for m in config.metrics if m.name in cells.cuped and m.cuped}
+    listed = {m.name: ", ".join(m.covariates or ()) for m in config.metrics}
+    labels = covariates | {name: listed[name] for name in cells.regression if name in listed}
     segments = _segment_infos(cells, segment_set)
     floor = segment_set.min_size if segment_set is not None else 0
     hidden = hidden_segments(segments, floor)
-    comparisons = _comparisons(cells, config, covariates, hidden)
+    comparisons = _comparisons(cells, config, labels, hidden)
     rows = [
         row
         for comp in comparisons
@@ -108,6 +110,7 @@ def analyze_cells(
         heterogeneity=_heterogeneity(comparisons, segment_set),
         timeline=timeline_points(cells, config, hidden),
         cuped_covariates=covariates,
+        regression_covariates=dict(cells.regression_names),
         target_lift=config.target_lift,
         balance=balance_check(
             cells, control=config.control, threshold=config.srm_threshold, hidden=hidden

@@ -14,7 +14,10 @@ per-segment SRM.
 A metric with a CUPED covariate (``cuped: revenue_90d``) also gets, in the same
 aggregate, the covariate's mean and variance and its covariance with the metric
 (:class:`JointSums` in ``CellSums.cuped``); the covariate is a customers column,
-joined beside the segment flags. The pre-exposure balance covariates
+joined beside the segment flags. A metric with a list of covariates
+(``cuped: [revenue_90d, channel]``, :mod:`experiment.engine.regressors`) gets the
+regressors' sums, their pairwise cross sums and their cross sums with the metric
+(:class:`CovariateSums` in ``CellSums.regression``), in the same aggregate. The pre-exposure balance covariates
 (:mod:`experiment.engine.balance`) get their mean and variance in the same
 aggregate (``CellSums.balance``). A metric with a quantile ``cap`` gets its cap
 (the quantile over all analysed users) from a one-row query over the per-user
@@ -34,16 +37,27 @@ from numpy.typing import NDArray
 
 from experiment.engine.balance import balance_aggs, read_balance
 from experiment.engine.caps import CAP, cap_quantiles
-from experiment.engine.moments import count_agg, metric_sums, moment_aggs, read_count, read_sums
+from experiment.engine.moments import (
+    count_agg,
+    metric_sums,
+    moment_aggs,
+    read_count,
+    read_regression,
+    read_sums,
+    regression_aggs,
+)
+from experiment.engine.regressors import REG
 from experiment.engine.quality import QUALITY_SUMS, quality_columns, quality_counts
 from experiment.engine.timeline import timeline
 from experiment.engine.users import STRATUM, UserTable, user_table
 from experiment.sums import CellSums
 
+from experiment.sums import MeanSums
+
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
-    from experiment.sums import JointSums, MeanSums
+    from experiment.sums import JointSums
     from segments.definitions import SegmentSet
 
 __all__ = ["aggregate", "cell_query"]
@@ -140,6 +154,8 @@ def _long_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[s
     for k, name in enumerate(users.balance):  # pre-exposure covariates (CUPED ones: above)
         if name not in users.covariates:
             cols[f"balance{k}"] = users.balance_value(k, t)
+    for k in range(len(users.regressors.specs)):  # ``cuped: [a, b]`` lists; no row: 0
+        cols[f"reg{k}"] = t[REG.format(k)].fill_null(0.0)
     one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
     for k in range(1, len(strata)):
         cols[f"stratum{k}"] = ibis.ifelse(t[STRATUM] == k, one, zero)
@@ -182,6 +198,14 @@ def cell_query(users: UserTable, config: ExperimentConfig) -> Any:
         aggs.update(moment_aggs(long[f"y{mi}"], x, key=(mi,)))
     balance = {int(c[len("balance") :]): long[c] for c in cols if c.startswith("balance")}
     aggs.update(balance_aggs(balance))
+    regs = {int(c[len("reg") :]): long[c] for c in cols if c.startswith("reg")}
+    by_metric = users.regressors.by_metric
+    listed = {
+        mi: (long[f"y{mi}"], by_metric[m.name])
+        for mi, m in enumerate(config.metrics)
+        if m.name in by_metric
+    }
+    aggs.update(regression_aggs(regs, listed))
     aggs.update({c: long[c].sum() for c in QUALITY_SUMS})
     aggs.update({c: long[c].sum() for c in cols if c.startswith("stratum")})
     aggs.update({c: long[c].max() for c in cols if c.startswith("cap")})
@@ -211,6 +235,14 @@ def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellS
 
     metrics, cuped = metric_sums(config, read)
     balance = read_balance(column, n=n, names=users.balance, cuped=cuped, config=config)
+    regs = users.regressors
+    regression = {
+        m.name: read_regression(
+            column, metric=mi, regressors=regs.by_metric[m.name], y=_mean(metrics[m.name])
+        )
+        for mi, m in enumerate(config.metrics)
+        if m.name in regs.by_metric
+    }
     return CellSums(
         segments=users.segments,
         arms=arms,
@@ -221,7 +253,18 @@ def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellS
         cuped=cuped,
         assignment_days=_assignment_days(rows),
         balance=balance,
+        regression=regression,
+        regression_names={
+            name: tuple(regs.names[k] for k in ks) for name, ks in regs.by_metric.items()
+        },
     )
+
+
+def _mean(sums: MeanSums | JointSums) -> MeanSums:
+    """A metric's :class:`MeanSums` (a metric with covariates is never a ratio)."""
+    if not isinstance(sums, MeanSums):
+        raise RuntimeError("Mean sums expected.")
+    return sums
 
 
 def _assignment_days(rows: Rows) -> float:

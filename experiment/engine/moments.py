@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from experiment.plan import kind_plan
-from experiment.sums import JointSums, MeanSums
+from experiment.sums import CovariateSums, JointSums, MeanSums
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -55,7 +55,9 @@ __all__ = [
     "moment_aggs",
     "plain_sums",
     "read_count",
+    "read_regression",
     "read_sums",
+    "regression_aggs",
     "stack_sums",
 ]
 
@@ -71,6 +73,9 @@ _COV = "__cov__{}__"
 _S1 = "__s1__{}__{}__"  # key, y|x: compensated Σ
 _S2 = "__s2__{}__{}__"  # key, yy|xx|xy: compensated Σ of products
 _CNT = "__c__{}__{}__"  # key, y|x: non-null count
+_R1 = "__r1__{}__"  # regressor k: compensated Σx_k
+_R2 = "__r2__{}__{}__"  # regressors k, l: compensated Σx_k x_l
+_RY = "__ry__{}__{}__"  # metric, regressor k: compensated Σx_k y
 
 _CANCEL = 1e6
 """Largest ``(Σy)²/n ÷ m2`` read from the power sums (at most ~6 digits lost of ~16)."""
@@ -308,3 +313,66 @@ def metric_sums(
         if not ratio:
             cuped[metric.name] = joint
     return metrics, cuped
+
+
+def regression_aggs(
+    regs: dict[int, ir.NumericColumn], metrics: dict[int, tuple[ir.NumericColumn, tuple[int, ...]]]
+) -> dict[str, ir.Scalar]:
+    """The cross-moment sums of a regression adjustment (``cuped: [a, b]``).
+
+    ``regs`` maps regressor ``k`` to its per-user column (no nulls); ``metrics`` maps a
+    metric index to its per-user ``y`` and its regressors. Asks once per regressor
+    for ``Σx_k``, once per pair of regressors of a common metric for ``Σx_k x_l``, and
+    per metric for ``Σx_k y``; the metric's own count, mean and ``m2`` are
+    :func:`moment_aggs`'s. Compensated sums (:func:`fsum`): the centred moments come
+    from them (no Welford fallback: a regressor whose mean exceeds its spread by
+    ~1e3 loses digits of its cross-moments).
+    """
+    aggs: dict[str, ir.Scalar] = {}
+    for mi, (y, ks) in metrics.items():
+        for a, k in enumerate(ks):
+            aggs[_R1.format(k)] = fsum(regs[k])
+            aggs[_RY.format(mi, k)] = fsum(regs[k] * y)
+            for l_ in ks[a:]:
+                lo, hi = min(k, l_), max(k, l_)
+                aggs[_R2.format(lo, hi)] = fsum(regs[lo] * regs[hi])
+    return aggs
+
+
+def read_regression(
+    column: Callable[[str], NDArray[np.float64]],
+    *,
+    metric: int,
+    regressors: tuple[int, ...],
+    y: MeanSums,
+) -> CovariateSums:
+    """The :class:`CovariateSums` of :func:`regression_aggs` for one metric.
+
+    ``y`` is the metric's own sums (:func:`read_sums`); its count is every cell's.
+    """
+    n = y.n
+    safe = np.where(n > 0, n, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s_x = np.stack([_null_as_zero(column(_R1.format(k))) for k in regressors], axis=-1)
+        mean_x = np.where((n > 0)[..., None], s_x / safe[..., None], np.nan)
+        s_xy = np.stack(
+            [_null_as_zero(column(_RY.format(metric, k))) for k in regressors], axis=-1
+        )
+        c_xy = s_xy - s_x * np.where(n > 0, y.mean, 0.0)[..., None]
+        s_xx = np.stack(
+            [
+                np.stack(
+                    [
+                        _null_as_zero(column(_R2.format(min(k, l_), max(k, l_))))
+                        for l_ in regressors
+                    ],
+                    axis=-1,
+                )
+                for k in regressors
+            ],
+            axis=-2,
+        )
+        c_xx = s_xx - s_x[..., :, None] * s_x[..., None, :] / safe[..., None, None]
+    return CovariateSums(
+        n=n, mean_y=y.mean, m2_y=y.m2, mean_x=mean_x, c_xx=c_xx, c_xy=c_xy
+    )

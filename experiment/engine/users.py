@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from experiment.config import check_allocation
@@ -21,6 +21,7 @@ from experiment.engine.caps import fixed_caps, with_quantile_caps
 from experiment.engine.events import event_value, invalid, selects
 from experiment.engine.moments import as_float, fsum
 from experiment.engine.quality import NCUST, QUALITY_COLUMNS, Q, table_checks
+from experiment.engine.regressors import Regressors, regressor_columns, regressors
 from experiment.errors import ConfigError, DataError
 from experiment.plan import kind_plan
 from segments.compile import compile_segments
@@ -75,6 +76,7 @@ class UserTable:
     events: int = 0  # every row of the events table (the share outside the window)
     before_window: int = 0  # of ``outside``, the events before the window
     segment_warnings: tuple[str, ...] = ()  # duplicate segments, rule values absent
+    regressors: Regressors = field(default_factory=Regressors)  # the covariates of ``cuped: [a, b]`` lists
 
     def valid(self, t: ir.Table | None = None) -> ir.BooleanValue:
         """Users analysed: seen in one arm, with at most one customer row."""
@@ -147,6 +149,7 @@ def user_table(
     covariates = _covariates(dataset.customers, config.metrics)
     balance = balance_columns(dataset.customers, config, segment_set)
     extra = {k: c for k, c in enumerate(balance) if c not in covariates}
+    regs = regressors(dataset.customers, config.metrics)
     members = _members(
         dataset.customers,
         seg_exprs,
@@ -154,6 +157,7 @@ def user_table(
         duplicates=counts.surplus > 0,
         covariates=covariates,
         balance=extra,
+        regressors=regressor_columns(dataset.customers, regs),
     )
     users = UserTable(
         table=_joined(units, per_user, members, (*measure_cols.values(), *QUALITY_COLUMNS)),
@@ -175,6 +179,7 @@ def user_table(
         before_window=counts.before_window,
         segment_warnings=counts.segment_warnings,
         balance=balance,
+        regressors=regs,
     )
     return with_quantile_caps(users, config) if quantile_caps else users
 
@@ -326,6 +331,7 @@ def _members(
     duplicates: bool,
     covariates: tuple[str, ...] = (),
     balance: dict[int, str] | None = None,
+    regressors: dict[str, Any] | None = None,
 ) -> ir.Table:
     """One row per customer id: rows per id, segment flags, allocation stratum, covariates.
 
@@ -342,13 +348,14 @@ def _members(
     for name, col in named:  # null, NaN and ±inf count as no history: 0
         value = as_float(customers[col])
         cols[name] = ibis.ifelse(value.isnan() | value.isinf(), 0.0, value)
+    cols.update(regressors or {})
     m = customers.select(user_id=customers.user_id.cast("string"), **cols)
     if not duplicates:  # the common case: no GROUP BY over the customers
         return m.mutate(**{NCUST: ibis.literal(1)})
     aggs: dict[str, Any] = {NCUST: m.count()}
     for name in cols:
         # duplicated customers are excluded from every aggregate; any value will do
-        numeric = name == STRATUM or name.startswith(("__covariate__", "__balance__"))
+        numeric = name == STRATUM or name.startswith(("__covariate__", "__balance__", "__reg__"))
         aggs[name] = m[name].max() if numeric else m[name].any()
     return m.group_by("user_id").aggregate(**aggs)
 

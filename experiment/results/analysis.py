@@ -203,6 +203,8 @@ class AnalysisResults(Display):
     target_lift: float = math.nan  # the experiment's target MDE (older files: unknown)
     # Pre-exposure covariate balance (README "Data quality"); older files: not run.
     balance: Balance = field(default_factory=Balance)
+    # Metrics with a ``cuped`` list: their regressors, one-hot levels as "column=level".
+    regression_covariates: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def confidence_level(self) -> float:
@@ -315,6 +317,9 @@ class AnalysisResults(Display):
                 TimelinePoint(**_typed(TimelinePoint, t)) for t in doc.get("timeline") or ()
             ),
             cuped_covariates=dict(doc.get("cuped_covariates") or {}),
+            regression_covariates={
+                k: tuple(v) for k, v in (doc.get("regression_covariates") or {}).items()
+            },
             target_lift=_nan(doc.get("target_lift")),
             balance=balance_from_json(doc.get("balance")),
             data_quality=DataQuality(

@@ -47,6 +47,11 @@ def check_fit(
         )
     for metric in config.metrics:
         joint, cuped = have[metric.name]
+        if metric.covariates is not None:
+            raise ConfigError(
+                f"{source}: metric {metric.name!r}: a 'cuped' list (regression adjustment) "
+                "cannot be re-analysed from a sums file yet; run exp analyze on the data"
+            )
         if kind_plan(metric.kind).ratio != joint:
             raise ConfigError(f"{source}: metric {metric.name!r} is of another kind in the sums")
         if (metric.cuped is not None) != cuped:
