@@ -284,13 +284,17 @@ class CovariateSums:
         dx = np.where(have_b, other.mean_x, 0.0) - np.where(have_a, self.mean_x, 0.0)
         wx = w[..., None]
         share = np.nan_to_num(_safe_div(other.n, n))[..., None]
-        mean_x = np.where((n > 0)[..., None], np.where(have_a, self.mean_x, 0.0) + dx * share, np.nan)
+        mean_x = np.where(
+            (n > 0)[..., None], np.where(have_a, self.mean_x, 0.0) + dx * share, np.nan
+        )
         return CovariateSums(
             n=n,
             mean_y=(self.y + other.y).mean,
             m2_y=(self.y + other.y).m2,
             mean_x=mean_x,
-            c_xx=self.c_xx + other.c_xx + np.nan_to_num(wx[..., None] * dx[..., :, None] * dx[..., None, :]),
+            c_xx=self.c_xx
+            + other.c_xx
+            + np.nan_to_num(wx[..., None] * dx[..., :, None] * dx[..., None, :]),
             c_xy=self.c_xy + other.c_xy + np.nan_to_num(wx * dx * dy[..., None]),
         )
 

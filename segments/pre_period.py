@@ -199,6 +199,6 @@ def baselines_from_cells(
             alternative=metric.alternative,
             variance_reduction=cuped_reduction(cells, metric.name, c)[1:],
             sizes=(cells.units[1:, c], n_t[1:]) if sizes else None,
-            cuped=metric.name in cells.cuped,
+            cuped=metric.name in cells.cuped or metric.name in cells.regression,
         )
     return out

@@ -140,7 +140,9 @@ def _rows(
             users_needed=_ceil(needed[si]),
             days_needed=_num(days[si]),
             base_share_needed=_num(share[si]),
-            cuped_variance_reduction=_num(reduction[si]) if metric.name in cells.cuped else None,
+            cuped_variance_reduction=(
+                _num(reduction[si]) if metric.name in {*cells.cuped, *cells.regression} else None
+            ),
         )
         for si, segment in enumerate(cells.segments)
     ]

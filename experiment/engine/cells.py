@@ -17,9 +17,10 @@ aggregate, the covariate's mean and variance and its covariance with the metric
 joined beside the segment flags. A metric with a list of covariates
 (``cuped: [revenue_90d, channel]``, :mod:`experiment.engine.regressors`) gets the
 regressors' sums, their pairwise cross sums and their cross sums with the metric
-(:class:`CovariateSums` in ``CellSums.regression``), in the same aggregate. The pre-exposure balance covariates
-(:mod:`experiment.engine.balance`) get their mean and variance in the same
-aggregate (``CellSums.balance``). A metric with a quantile ``cap`` gets its cap
+(:class:`CovariateSums` in ``CellSums.regression``), in the same aggregate. The
+pre-exposure balance covariates (:mod:`experiment.engine.balance`) get their mean
+and variance in the same aggregate (``CellSums.balance``). A metric with a
+quantile ``cap`` gets its cap
 (the quantile over all analysed users) from a one-row query over the per-user
 table (:mod:`experiment.engine.caps`), which is then written once to a temporary
 table that both queries read. A sequential experiment costs one more query
@@ -46,13 +47,11 @@ from experiment.engine.moments import (
     read_sums,
     regression_aggs,
 )
-from experiment.engine.regressors import REG
 from experiment.engine.quality import QUALITY_SUMS, quality_columns, quality_counts
+from experiment.engine.regressors import REG
 from experiment.engine.timeline import timeline
 from experiment.engine.users import STRATUM, UserTable, user_table
-from experiment.sums import CellSums
-
-from experiment.sums import MeanSums
+from experiment.sums import CellSums, MeanSums
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig

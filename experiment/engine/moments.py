@@ -355,9 +355,7 @@ def read_regression(
     with np.errstate(over="ignore", invalid="ignore"):
         s_x = np.stack([_null_as_zero(column(_R1.format(k))) for k in regressors], axis=-1)
         mean_x = np.where((n > 0)[..., None], s_x / safe[..., None], np.nan)
-        s_xy = np.stack(
-            [_null_as_zero(column(_RY.format(metric, k))) for k in regressors], axis=-1
-        )
+        s_xy = np.stack([_null_as_zero(column(_RY.format(metric, k))) for k in regressors], axis=-1)
         c_xy = s_xy - s_x * np.where(n > 0, y.mean, 0.0)[..., None]
         s_xx = np.stack(
             [
@@ -373,6 +371,4 @@ def read_regression(
             axis=-2,
         )
         c_xx = s_xx - s_x[..., :, None] * s_x[..., None, :] / safe[..., None, None]
-    return CovariateSums(
-        n=n, mean_y=y.mean, m2_y=y.m2, mean_x=mean_x, c_xx=c_xx, c_xy=c_xy
-    )
+    return CovariateSums(n=n, mean_y=y.mean, m2_y=y.m2, mean_x=mean_x, c_xx=c_xx, c_xy=c_xy)

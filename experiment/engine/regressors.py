@@ -91,7 +91,7 @@ def _expand(customers: ir.Table, metric: str, col: str) -> list[_Regressor]:
         key=lambda level: (-level[1], str(level[0])),
     )
     has_null = any(r[col] is None for r in counts)
-    if len(ranked) + has_null < 2:  # noqa: PLR2004 - one level: nothing to compare
+    if len(ranked) + has_null < 2:
         raise ConfigError(
             f"metric {metric!r}: field 'cuped': column {col!r} has a single value; "
             "a categorical covariate needs two or more levels"

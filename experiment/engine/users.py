@@ -76,7 +76,9 @@ class UserTable:
     events: int = 0  # every row of the events table (the share outside the window)
     before_window: int = 0  # of ``outside``, the events before the window
     segment_warnings: tuple[str, ...] = ()  # duplicate segments, rule values absent
-    regressors: Regressors = field(default_factory=Regressors)  # the covariates of ``cuped: [a, b]`` lists
+    regressors: Regressors = field(
+        default_factory=Regressors
+    )  # the covariates of ``cuped: [a, b]`` lists
 
     def valid(self, t: ir.Table | None = None) -> ir.BooleanValue:
         """Users analysed: seen in one arm, with at most one customer row."""

@@ -317,9 +317,7 @@ class AnalysisResults(Display):
                 TimelinePoint(**_typed(TimelinePoint, t)) for t in doc.get("timeline") or ()
             ),
             cuped_covariates=dict(doc.get("cuped_covariates") or {}),
-            regression_covariates={
-                k: tuple(v) for k, v in (doc.get("regression_covariates") or {}).items()
-            },
+            regression_covariates=_lists(doc.get("regression_covariates")),
             target_lift=_nan(doc.get("target_lift")),
             balance=balance_from_json(doc.get("balance")),
             data_quality=DataQuality(
@@ -329,6 +327,11 @@ class AnalysisResults(Display):
                 )
             ),
         )
+
+
+def _lists(doc: dict[str, list[str]] | None) -> dict[str, tuple[str, ...]]:
+    """A mapping of lists as tuples (older files: absent, empty)."""
+    return {k: tuple(v) for k, v in (doc or {}).items()}
 
 
 def _known(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:

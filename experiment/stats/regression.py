@@ -29,8 +29,13 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from experiment.stats._checks import check_choice, check_scalar
-from experiment.stats._lift import ALTERNATIVES, RELATIVE_INTERVALS, Alternative, FloatArray
-from experiment.stats._lift import RelativeInterval
+from experiment.stats._lift import (
+    ALTERNATIVES,
+    RELATIVE_INTERVALS,
+    Alternative,
+    FloatArray,
+    RelativeInterval,
+)
 from experiment.stats.cuped import CupedResult, cuped_ttest
 from experiment.sums import CovariateSums, JointSums
 
@@ -158,7 +163,9 @@ def regression_ttest(
 def _combined(sums: CovariateSums, slopes: FloatArray) -> JointSums:
     """Joint sums of ``(y, z = θ·x)``: ``z̄ = θ·x̄``, ``m2_z = θᵀ C_xx θ``, ``c_zy = θ·c_xy``."""
     empty = sums.n <= 0
-    mean_z = np.where(empty, np.nan, np.einsum("...i,...i->...", slopes, np.nan_to_num(sums.mean_x)))
+    mean_z = np.where(
+        empty, np.nan, np.einsum("...i,...i->...", slopes, np.nan_to_num(sums.mean_x))
+    )
     m2_z = np.einsum("...i,...ij,...j->...", slopes, np.nan_to_num(sums.c_xx), slopes)
     c_zy = np.einsum("...i,...i->...", slopes, np.nan_to_num(sums.c_xy))
     return JointSums(

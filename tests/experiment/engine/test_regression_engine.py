@@ -61,7 +61,9 @@ def _statsmodels(df: pd.DataFrame, metric: str):
     return fit.params[1], fit.bse[1]
 
 
-@pytest.mark.parametrize(("metric", "column"), [("conversion", "conversion"), ("revenue", "revenue")])
+@pytest.mark.parametrize(
+    ("metric", "column"), [("conversion", "conversion"), ("revenue", "revenue")]
+)
 @pytest.mark.parametrize("segment", ["all", "buyers"])
 def test_engine_regression_equals_statsmodels_ols_hc2(folder, metric, column, segment):
     config, _, cells = _cells(folder)

@@ -38,7 +38,15 @@ def test_regression_ttest_one_covariate_is_cuped():
         CovariateSums.from_values(y[c], x[c, :1]), CovariateSums.from_values(y[tr], x[tr, :1])
     )
     ref = cuped_ttest(JointSums.from_values(y[c], x[c, 0]), JointSums.from_values(y[tr], x[tr, 0]))
-    for name in ("lift_abs", "se_abs", "p_value", "lift_rel", "ci_low", "ci_high", "variance_reduction"):
+    for name in (
+        "lift_abs",
+        "se_abs",
+        "p_value",
+        "lift_rel",
+        "ci_low",
+        "ci_high",
+        "variance_reduction",
+    ):
         assert getattr(res, name)[0] == pytest.approx(getattr(ref, name)[0], rel=1e-9)
     assert res.slopes[0, 0] == pytest.approx(ref.theta[0], rel=1e-9)
 
@@ -82,4 +90,4 @@ def test_regression_ttest_collinear_and_empty_cells_do_not_raise():
 def test_regression_ttest_rejects_other_sums():
     y, x, _ = _data(n=50)
     with pytest.raises(TypeError, match="must be instances"):
-        regression_ttest(JointSums.from_values(y, x[:, 0]), CovariateSums.from_values(y, x))
+        regression_ttest(JointSums.from_values(y, x[:, 0]), CovariateSums.from_values(y, x))  # type: ignore[arg-type]
