@@ -64,7 +64,7 @@ __all__ = [
 Key = tuple[int, ...]
 """Indices that name one group of moment columns, e.g. ``(segment, metric)``."""
 
-_S = TypeVar("_S", bound=MeanSums | JointSums)
+_S = TypeVar("_S", bound=MeanSums | JointSums | CovariateSums)
 
 # Private names of engine-side columns; indices, never user text, go into them.
 _N = "__n__{}__"  # key
