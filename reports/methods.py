@@ -47,6 +47,11 @@ _CUPED = (
     "Welch's t-test on CUPED-adjusted per-user values y − θ(x − x̄) (Deng et al., WSDM "
     "2013; slope θ pooled over the arms), Welch-Satterthwaite degrees of freedom"
 )
+_REGRESSION = (
+    "Welch's t-test on per-user values adjusted by their regression on several "
+    "pre-treatment covariates, y − θ·(x − x̄) (CUPED with k covariates, categorical ones "
+    "one-hot; slopes pooled over the arms), Welch-Satterthwaite degrees of freedom"
+)
 _TESTS = {
     "welch-t": _WELCH,
     "delta-method welch-t": _RATIO,
@@ -266,6 +271,7 @@ def _one(name: str, rows: list[ResultRow], results: AnalysisResults) -> MetricMe
     covariate = results.cuped_covariates.get(name, covariate)
     conf = f"{results.confidence_level:.0%}"
     test_text = _CUPED if cuped else _TESTS.get(test, test or "not recorded")
+    test_text = _REGRESSION if cuped and " + " in covariate else test_text
     sided = _ALTERNATIVES.get(alternative, "two-sided")
     diff = "adjusted difference of means" if cuped else "difference"
     if relative in ("", _DELTA_CI):

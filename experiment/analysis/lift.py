@@ -78,7 +78,7 @@ def analyze_cells(
     """
     data_quality = quality_of(cells, config)
     covariates = {m.name: m.cuped for m in config.metrics if m.name in cells.cuped and m.cuped}
-    listed = {m.name: ", ".join(m.covariates or ()) for m in config.metrics}
+    listed = {m.name: " + ".join(m.covariates or ()) for m in config.metrics}
     labels = covariates | {name: listed[name] for name in cells.regression if name in listed}
     segments = _segment_infos(cells, segment_set)
     floor = segment_set.min_size if segment_set is not None else 0

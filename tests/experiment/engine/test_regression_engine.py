@@ -86,7 +86,7 @@ def test_engine_regression_fields_and_labels(folder):
     assert len(names) == 4  # two of three device levels, then the numeric columns
     assert results.cuped_covariates == {"sessions": "orders_90d"}
     row = next(r for r in results.results if r.metric == "revenue" and r.segment == "all")
-    assert row.method.startswith("cuped(device, orders_90d, days_since_last_login) welch-t")
+    assert row.method.startswith("cuped(device + orders_90d + days_since_last_login) welch-t,")
     assert 0 <= row.cuped_variance_reduction < 1
 
 
@@ -96,3 +96,36 @@ def test_engine_regression_unknown_column_is_config_error(folder, tmp_path):
     (tmp_path / "experiment.yaml").write_text(EXPERIMENT.replace("device]", "devise]", 1))
     with pytest.raises(ConfigError, match="'devise' is not a column of the customers"):
         _cells(tmp_path)
+
+
+def test_engine_regression_results_json_round_trip(folder):
+    import json
+
+    from experiment.results import AnalysisResults
+
+    config, segment_set, cells = _cells(folder)
+    results = analyze_cells(cells, config, segment_set)
+    doc = json.loads(results.to_json())
+    assert doc["regression_covariates"]["conversion"][:2] == ["orders_90d", "days_since_last_login"]
+    back = AnalysisResults.from_json_dict(doc)
+    assert back.regression_covariates == results.regression_covariates
+    del doc["regression_covariates"]  # an older file
+    assert AnalysisResults.from_json_dict(doc).regression_covariates == {}
+
+
+def test_power_mde_uses_regression_r2(folder):
+    from experiment.analysis.mde import cell_mde
+    from experiment.stats import arm_moments, mde_cell, regression_r2
+
+    config, _, cells = _cells(folder)
+    metric = next(m for m in config.metrics if m.name == "revenue")
+    sizes = (cells.units[:, 0], cells.units[:, 1])
+    r2 = regression_r2(cells.regression["revenue"][:, 0])
+    assert 0.0 < r2[0] < 1.0
+    mean, var = arm_moments(cells, "revenue", 0)
+    kw = {"alpha": config.alpha, "power": config.power, "alternative": metric.alternative}
+    want = mde_cell(mean, var, *sizes, **kw, variance_reduction=r2).mde_rel
+    plain = mde_cell(mean, var, *sizes, **kw).mde_rel
+    got = cell_mde(cells, metric, config, sizes).mde_rel
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert got[0] < plain[0]
