@@ -129,3 +129,26 @@ def test_power_mde_uses_regression_r2(folder):
     got = cell_mde(cells, metric, config, sizes).mde_rel
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert got[0] < plain[0]
+
+
+def test_regressors_keep_the_20_most_frequent_levels():
+    import ibis
+
+    from experiment.config import MetricSpec
+    from experiment.engine.regressors import MAX_LEVELS, regressors
+
+    levels = [f"l{i:02d}" for i in range(30) for _ in range(30 - i)]  # l00 most frequent
+    few = ["a"] * 5 + ["b"] * 3 + ["c"]
+    customers = ibis.memtable(
+        {
+            "user_id": [str(i) for i in range(len(levels))],
+            "city": levels,
+            "tier": (few * 60)[: len(levels)],
+        }
+    )
+    metric = MetricSpec.model_validate(
+        {"name": "m", "kind": "mean", "event": "e", "cuped": ["city", "tier"]}
+    )
+    names = regressors(customers, [metric]).names
+    assert names[:MAX_LEVELS] == tuple(f"city=l{i:02d}" for i in range(MAX_LEVELS))
+    assert names[MAX_LEVELS:] == ("tier=a", "tier=b")  # c, the rarest, is the reference
