@@ -47,7 +47,7 @@ def check_fit(
         )
     for metric in config.metrics:
         joint, cuped = have[metric.name]
-        if metric.covariates is not None:
+        if metric.covariates is not None and metric.name not in cells.regression:
             raise ConfigError(
                 f"{source}: metric {metric.name!r}: a 'cuped' list (regression adjustment) "
                 "cannot be re-analysed from a sums file yet; run exp analyze on the data"

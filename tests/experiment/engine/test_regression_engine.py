@@ -152,3 +152,15 @@ def test_regressors_keep_the_20_most_frequent_levels():
     names = regressors(customers, [metric]).names
     assert names[:MAX_LEVELS] == tuple(f"city=l{i:02d}" for i in range(MAX_LEVELS))
     assert names[MAX_LEVELS:] == ("tier=a", "tier=b")  # c, the rarest, is the reference
+
+
+def test_api_analyze_runs_the_regression_and_saved_sums_are_refused(folder, tmp_path):
+    from experiment.api import analyze, analyze_sums
+    from experiment.results.sums import write_sums
+
+    results = analyze(folder, folder / "experiment.yaml")
+    assert set(results.regression_covariates) == {"conversion", "revenue"}
+    config, _, cells = _cells(folder)
+    path = write_sums(cells, tmp_path / "sums.parquet")
+    with pytest.raises(ConfigError, match="cannot be re-analysed from a sums file yet"):
+        analyze_sums(path, config)
