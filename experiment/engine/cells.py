@@ -154,7 +154,7 @@ def _long_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[s
         if name not in users.covariates:
             cols[f"balance{k}"] = users.balance_value(k, t)
     for k in range(len(users.regressors.specs)):  # ``cuped: [a, b]`` lists; no row: 0
-        cols[f"reg{k}"] = t[REG.format(k)].fill_null(0.0)
+        cols[f"reg{k}"] = t[REG.format(k)].fill_null(-users.regressors.shift(k))
     one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
     for k in range(1, len(strata)):
         cols[f"stratum{k}"] = ibis.ifelse(t[STRATUM] == k, one, zero)
@@ -237,7 +237,11 @@ def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellS
     regs = users.regressors
     regression = {
         m.name: read_regression(
-            column, metric=mi, regressors=regs.by_metric[m.name], y=_mean(metrics[m.name])
+            column,
+            metric=mi,
+            regressors=regs.by_metric[m.name],
+            y=_mean(metrics[m.name]),
+            shifts=tuple(regs.shift(k) for k in regs.by_metric[m.name]),
         )
         for mi, m in enumerate(config.metrics)
         if m.name in regs.by_metric

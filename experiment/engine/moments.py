@@ -325,8 +325,8 @@ def regression_aggs(
     for ``Σx_k``, once per pair of regressors of a common metric for ``Σx_k x_l``, and
     per metric for ``Σx_k y``; the metric's own count, mean and ``m2`` are
     :func:`moment_aggs`'s. Compensated sums (:func:`fsum`): the centred moments come
-    from them (no Welford fallback: a regressor whose mean exceeds its spread by
-    ~1e3 loses digits of its cross-moments).
+    from them, so the regressors arrive shifted near 0 (numeric ones by their rounded
+    mean, :mod:`experiment.engine.regressors`), where those sums do not cancel.
     """
     aggs: dict[str, ir.Scalar] = {}
     for mi, (y, ks) in metrics.items():
@@ -345,10 +345,13 @@ def read_regression(
     metric: int,
     regressors: tuple[int, ...],
     y: MeanSums,
+    shifts: tuple[float, ...],
 ) -> CovariateSums:
     """The :class:`CovariateSums` of :func:`regression_aggs` for one metric.
 
     ``y`` is the metric's own sums (:func:`read_sums`); its count is every cell's.
+    ``shifts`` are the constants the engine subtracted from the regressors (added
+    back to their means; the cross-moments do not depend on them).
     """
     n = y.n
     safe = np.where(n > 0, n, 1.0)
@@ -371,4 +374,5 @@ def read_regression(
             axis=-2,
         )
         c_xx = s_xx - s_x[..., :, None] * s_x[..., None, :] / safe[..., None, None]
+    mean_x = mean_x + np.asarray(shifts, dtype=np.float64)  # the engine's shift, added back
     return CovariateSums(n=n, mean_y=y.mean, m2_y=y.m2, mean_x=mean_x, c_xx=c_xx, c_xy=c_xy)

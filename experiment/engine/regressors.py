@@ -14,6 +14,7 @@ treatment, so the choice cannot depend on the outcome).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,11 @@ class Regressors:
 
     specs: tuple[_Regressor, ...] = ()
     by_metric: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    shifts: tuple[float, ...] = ()
+
+    def shift(self, k: int) -> float:
+        """The constant subtracted from regressor ``k`` in the engine (0 for indicators)."""
+        return self.shifts[k] if k < len(self.shifts) else 0.0
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -72,7 +78,35 @@ def regressors(customers: ir.Table, metrics: list[MetricSpec]) -> Regressors:
                 of_column[col] = tuple(range(start, len(specs)))
         if metric.covariates:
             by_metric[metric.name] = tuple(k for c in metric.covariates for k in of_column[c])
-    return Regressors(specs=tuple(specs), by_metric=by_metric)
+    return Regressors(specs=tuple(specs), by_metric=by_metric, shifts=_shifts(customers, specs))
+
+
+def _shifts(customers: ir.Table, specs: list[_Regressor]) -> tuple[float, ...]:
+    """Per regressor, its mean over the customers rounded to an integer (one query).
+
+    The engine sums ``x - shift``: the cross-moments come from power sums, which
+    cancel when a column's mean dwarfs its spread (a year, an id-like amount); shifted
+    near 0 they do not, and an integer shift keeps integer data exact.
+    """
+    numeric = {k: col for k, (_, col, level) in enumerate(specs) if level is None}
+    if not numeric:
+        return tuple(0.0 for _ in specs)
+    aggs = {f"m{k}": _clean(customers, col).mean() for k, col in numeric.items()}
+    row = customers.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    out = []
+    for k in range(len(specs)):
+        mean = row.get(f"m{k}")
+        out.append(float(round(mean)) if mean is not None and math.isfinite(mean) else 0.0)
+    return tuple(out)
+
+
+def _clean(customers: ir.Table, col: str) -> ir.FloatingValue:
+    """A numeric column as float64, null, NaN and ±inf as 0 (as for CUPED)."""
+    import ibis
+
+    value = as_float(customers[col])
+    clean: ir.FloatingValue = ibis.ifelse(value.isnan() | value.isinf(), 0.0, value).fill_null(0.0)
+    return clean
 
 
 def _expand(customers: ir.Table, metric: str, col: str) -> list[_Regressor]:
@@ -103,14 +137,17 @@ def _expand(customers: ir.Table, metric: str, col: str) -> list[_Regressor]:
 
 
 def regressor_columns(customers: ir.Table, regs: Regressors) -> dict[str, ir.FloatingValue]:
-    """The per-user regressor columns, ``REG.format(k)``: values or 0/1 indicators."""
+    """The per-user regressor columns, ``REG.format(k)``: shifted values or 0/1 indicators.
+
+    A user without a customers row has no value here; :mod:`experiment.engine.cells`
+    fills in ``-shift`` (the value 0, shifted), as CUPED counts such a user as 0.
+    """
     import ibis
 
     cols: dict[str, ir.FloatingValue] = {}
     for k, (_, col, level) in enumerate(regs.specs):
-        if level is None:  # null, NaN and ±inf count as 0, as for CUPED
-            value = as_float(customers[col])
-            cols[REG.format(k)] = ibis.ifelse(value.isnan() | value.isinf(), 0.0, value)
+        if level is None:  # null, NaN and ±inf count as 0, as for CUPED; then shifted
+            cols[REG.format(k)] = _clean(customers, col) - regs.shift(k)
         else:
             hit = (customers[col] == level).fill_null(False)
             cols[REG.format(k)] = ibis.ifelse(hit, 1.0, 0.0)
