@@ -91,3 +91,26 @@ def test_regression_ttest_rejects_other_sums():
     y, x, _ = _data(n=50)
     with pytest.raises(TypeError, match="must be instances"):
         regression_ttest(JointSums.from_values(y, x[:, 0]), CovariateSums.from_values(y, x))  # type: ignore[arg-type]
+
+
+def test_regression_ttest_rejects_mismatched_covariates_and_shapes():
+    y, x, _ = _data(n=50)
+    with pytest.raises(ValueError, match="same cells and covariates"):
+        regression_ttest(CovariateSums.from_values(y, x), CovariateSums.from_values(y, x[:, :2]))
+    with pytest.raises(ValueError, match="share the cell shape"):
+        CovariateSums(n=[1.0], mean_y=[1.0], m2_y=[0.0], mean_x=[[1.0]], c_xx=[[1.0]], c_xy=[[0.0]])
+
+
+def test_covariate_sums_index_selects_cells():
+    y, x, _ = _data(n=60)
+    a, b = CovariateSums.from_values(y[:30], x[:30]), CovariateSums.from_values(y[30:], x[30:])
+    both = CovariateSums(
+        n=np.stack([a.n, b.n], axis=1),
+        mean_y=np.stack([a.mean_y, b.mean_y], axis=1),
+        m2_y=np.stack([a.m2_y, b.m2_y], axis=1),
+        mean_x=np.stack([a.mean_x, b.mean_x], axis=1),
+        c_xx=np.stack([a.c_xx, b.c_xx], axis=1),
+        c_xy=np.stack([a.c_xy, b.c_xy], axis=1),
+    )
+    np.testing.assert_array_equal(both[:, 1].c_xx, b.c_xx)
+    np.testing.assert_array_equal(both[0].mean_x, np.stack([a.mean_x[0], b.mean_x[0]]))
