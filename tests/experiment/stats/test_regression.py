@@ -98,7 +98,8 @@ def test_regression_ttest_rejects_mismatched_covariates_and_shapes():
     with pytest.raises(ValueError, match="same cells and covariates"):
         regression_ttest(CovariateSums.from_values(y, x), CovariateSums.from_values(y, x[:, :2]))
     with pytest.raises(ValueError, match="share the cell shape"):
-        CovariateSums(n=[1.0], mean_y=[1.0], m2_y=[0.0], mean_x=[[1.0]], c_xx=[[1.0]], c_xy=[[0.0]])
+        one, two = np.ones(1), np.ones((1, 1))
+        CovariateSums(n=one, mean_y=one, m2_y=one, mean_x=two, c_xx=two, c_xy=two)
 
 
 def test_covariate_sums_index_selects_cells():
