@@ -97,8 +97,8 @@ def test_regression_ttest_rejects_mismatched_covariates_and_shapes():
     y, x, _ = _data(n=50)
     with pytest.raises(ValueError, match="same cells and covariates"):
         regression_ttest(CovariateSums.from_values(y, x), CovariateSums.from_values(y, x[:, :2]))
+    one, two = np.ones(1), np.ones((1, 1))
     with pytest.raises(ValueError, match="share the cell shape"):
-        one, two = np.ones(1), np.ones((1, 1))
         CovariateSums(n=one, mean_y=one, m2_y=one, mean_x=two, c_xx=two, c_xy=two)
 
 
