@@ -46,7 +46,7 @@ def add_shrinkage(
     keep ``nan`` (``null``).
     """
     size = len(cells.segments)
-    if size < 2:  # noqa: PLR2004 - only ``all``: nothing to shrink
+    if size < 2:  # only ``all``: nothing to shrink
         return rows
     keep = np.array([s not in hidden for s in cells.segments[1:]])
     out = list(rows)
