@@ -56,6 +56,8 @@ def test_shrink_lifts_skips_unusable_and_needs_four_segments():
     assert res.k == 4
     assert np.isnan(res.lift[[1, 3]]).all()
     assert np.isfinite(res.lift[[0, 2, 4, 5]]).all()
+    no_all = shrink_lifts([0.1] * 5, [0.1] * 5, alpha=0.05, overall=(np.nan, 0.1), shares=[0.2] * 5)
+    assert np.isnan(no_all.lift).all()  # overlapping segments need all's estimate
     few = shrink_lifts([0.1, 0.2, 0.3], [0.1] * 3, alpha=0.05)
     assert np.isnan(few.lift).all()
     assert np.isnan(few.shrinkage).all()
@@ -105,3 +107,11 @@ def test_calibration_on_known_truths():
     hom = bench.disjoint(reps=300, seed=7, homogeneous=True)
     assert hom.spread_shrunk < 0.4 * hom.spread_raw  # pulled to the common lift
     assert hom.mean_shrinkage > 0.7  # at most (k - 3)/(k - 1) = 0.89 for 20 segments
+
+
+@pytest.mark.slow  # 200 re-randomised experiments over 40,000 users (~10 s)
+def test_overlapping_calibration_on_known_truths():
+    """Shrinking toward `all` with the moment τ² still covers and still helps."""
+    het = load_benchmark("shrinkage").overlapping(reps=200, seed=7)
+    assert 0.93 <= het.cover_shrunk <= 0.97
+    assert het.reduction > 0.10
