@@ -127,6 +127,9 @@ def shrink_lifts(
     on the common lift and ``g_i = s_all² - c_i``, the posterior mean is
     ``y_all + (1 - B_i) u_i`` with ``B_i = (D_i - g_i)/(D_i + τ²)`` and variance
     ``τ² + s_all² - (τ² + g_i)²/(D_i + τ²)``, plus Morris's ``2/(k - 3)·B_i² u_i²``.
+    ``B_i`` is clipped to [0, 1]: where ``τ² + g_i < 0`` (a small, noisy segment whose
+    error co-varies with ``all``'s more than ``all``'s own variance) the lift is
+    ``y_all`` with variance ``τ² + s_all²``.
 
     The interval is the estimate ± ``z_{1-alpha/2}`` standard deviations (two-sided).
     Segments with a non-finite estimate or a standard error that is not positive are
@@ -214,7 +217,9 @@ def _overlapping(y: FloatArray, v: FloatArray, overall: tuple[float, float], f: 
     tau2 = max(0.0, float((u**2 - d).mean()))
     g = v_all - c
     with np.errstate(divide="ignore", invalid="ignore"):
-        keep = np.where(d + tau2 > 0, (tau2 + g) / (d + tau2), 1.0)
+        # Never past the prior mean: a segment whose error co-varies with all's more than
+        # all's own variance (g < 0) would get a negative weight; it gets all's lift.
+        keep = np.clip(np.where(d + tau2 > 0, (tau2 + g) / (d + tau2), 1.0), 0.0, 1.0)
     b = 1.0 - keep
     lift = y_all + keep * u
     var = np.maximum(tau2 + v_all - keep * (tau2 + g), 0.0) + 2.0 / (k - 3) * b**2 * u**2

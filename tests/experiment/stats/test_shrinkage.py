@@ -74,10 +74,10 @@ def test_overlapping_matches_gaussian_conditioning():
     """The overlapping posterior equals conditioning a joint normal, computed here directly."""
     rng = np.random.default_rng(5)
     k = 8
-    y = rng.normal(0.01, 0.01, k)
+    y = rng.normal(0.01, 0.02, k)
     v = rng.uniform(2e-5, 8e-5, k)
-    f = rng.uniform(0.1, 0.4, k)
-    y_all, s_all = 0.008, 0.003
+    f = rng.uniform(0.1, 0.3, k)
+    y_all, s_all = 0.008, 0.005  # s_all² > f_i s_i²: every weight in (0, 1), no clipping
     res = shrink_lifts(y, np.sqrt(v), alpha=0.05, overall=(y_all, s_all), shares=f)
     c = f * v
     d = v + s_all**2 - 2 * c
@@ -115,3 +115,20 @@ def test_overlapping_calibration_on_known_truths():
     het = load_benchmark("shrinkage").overlapping(reps=200, seed=7)
     assert 0.93 <= het.cover_shrunk <= 0.97
     assert het.reduction > 0.10
+
+
+def test_overlapping_shrinkage_never_passes_the_prior_mean():
+    """A noisy segment whose error co-varies with all's beyond all's variance stops at all."""
+    y = np.array([0.05, 0.01, -0.02, 0.03, 0.0])
+    se = np.array([0.04, 0.01, 0.01, 0.01, 0.01])  # segment 0: c = 0.5 * 0.0016 > s_all²
+    res = shrink_lifts(y, se, alpha=0.05, overall=(0.004, 0.005), shares=[0.5, 0.2, 0.2, 0.2, 0.2])
+    u = y - 0.004
+    d = se**2 + 0.005**2 - 2 * np.array([0.5, 0.2, 0.2, 0.2, 0.2]) * se**2
+    tau2 = np.mean(u**2 - d)
+    assert res.tau2 == pytest.approx(tau2)
+    assert tau2 + 0.005**2 - 0.5 * 0.04**2 < 0  # its weight on its own estimate would be < 0
+    assert res.shrinkage[0] == 1.0
+    assert res.lift[0] == pytest.approx(0.004)
+    assert ((res.shrinkage >= 0) & (res.shrinkage <= 1)).all()
+    var = tau2 + 0.005**2 + 2 / (5 - 3) * u[0] ** 2
+    assert res.high[0] - res.lift[0] == pytest.approx(Z95 * math.sqrt(var), rel=1e-9)
