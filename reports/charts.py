@@ -60,6 +60,10 @@ class ForestRow:
     state: RowState
     annotation: str
     emphasised: bool = False
+    # The empirical-Bayes shrunken lift and interval (nan: none, e.g. `all`).
+    shrunk: float = math.nan
+    shrunk_low: float = math.nan
+    shrunk_high: float = math.nan
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +140,7 @@ def forest_svg(rows: list[ForestRow], *, id_prefix: str, confidence: str) -> str
                 ax.plot([], [], gid=f"{id_prefix}-row-{i}")
                 continue
             _draw_interval(ax, row, i, limits=(lo - pad, hi + pad), gid=f"{id_prefix}-row-{i}")
+            _draw_shrunk(ax, row, i, limits=(lo - pad, hi + pad), gid=f"{id_prefix}-shrunk-{i}")
             ax.text(1.01, i, row.annotation, transform=right, va="center", fontsize=8)
         ax.set_yticks([])
         for i, row in enumerate(rows):  # labels as plain text: far cheaper than 50 ticks
@@ -143,6 +148,8 @@ def forest_svg(rows: list[ForestRow], *, id_prefix: str, confidence: str) -> str
             ax.text(-0.01, i, row.label, transform=right, ha="right", va="center", weight=weight)
         _percent_axis(ax)
         ax.set_xlabel(f"relative lift vs control ({confidence} CI)")
+        if any(_finite(r.shrunk) for r in rows if r.state != "hidden"):
+            _shrunk_legend(ax)
         ax.grid(axis="x", color="#dddddd", lw=0.6)
         ax.set_axisbelow(True)
         return _to_svg(fig)
@@ -181,6 +188,36 @@ def _draw_interval(
     for end, bound, marker in ((xs[0], low, "<"), (xs[2], row.high, ">")):
         if math.isinf(bound):
             ax.plot([end], [i], marker=marker, color=style["color"], ms=5)
+
+
+_SHRUNK = {"color": "#009E73", "marker": "x", "ms": 5.5, "mew": 1.6}  # Okabe-Ito green
+
+
+def _draw_shrunk(
+    ax: Axes, row: ForestRow, i: int, *, limits: tuple[float, float], gid: str
+) -> None:
+    """The shrunken lift as a second marker, its interval a thin line just below the raw one."""
+    if not _finite(row.shrunk):
+        return
+    y = i + 0.28
+    if _finite(row.shrunk_low, row.shrunk_high):
+        xs = [
+            min(max(v, limits[0]), limits[1]) for v in (max(row.shrunk_low, -1.0), row.shrunk_high)
+        ]
+        ax.plot(xs, [y, y], color=_SHRUNK["color"], lw=0.9, ls=":", gid=f"{gid}-ci")
+    ax.plot([row.shrunk], [y], ls="none", gid=gid, mfc="none", **_SHRUNK)  # type: ignore[arg-type]
+
+
+def _shrunk_legend(ax: Axes) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color="#4d4d4d", marker="o", mfc="white", lw=1.4, label="measured"),
+        Line2D([], [], color=_SHRUNK["color"], marker="x", ls=":", lw=0.9,  # type: ignore[arg-type]
+               label="shrunken (empirical Bayes)"),
+    ]  # fmt: skip
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0),
+              frameon=False, fontsize=7.5, ncols=2, borderaxespad=0.2)  # fmt: skip
 
 
 def _window_days(window: tuple[str, str]) -> tuple[Any, Any] | None:

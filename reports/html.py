@@ -138,6 +138,9 @@ def _forest(
                 state=state,
                 annotation=note,
                 emphasised=r.segment == "all",
+                shrunk=r.lift_rel_shrunk,
+                shrunk_low=r.ci_shrunk_low,
+                shrunk_high=r.ci_shrunk_high,
             )
         )
     return forest_svg(items, id_prefix=f"forest-{index}", confidence=confidence)

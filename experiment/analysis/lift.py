@@ -28,6 +28,7 @@ from experiment.analysis.mde import cell_mde
 from experiment.analysis.privacy import hidden_segments, suppress
 from experiment.analysis.quality import data_quality as quality_of
 from experiment.analysis.rows import Comparison, method_label, result_rows
+from experiment.analysis.shrinkage import add_shrinkage
 from experiment.analysis.srm import srm
 from experiment.analysis.timeline import timeline_points
 from experiment.results import AnalysisResults, Heterogeneity, SegmentInfo
@@ -90,6 +91,10 @@ def analyze_cells(
         for row in result_rows(cells, comp, alpha=config.alpha, target_lift=config.target_lift)
     ]
     rows = add_impact(rows, cells, comparisons, config)
+    exclusive = segment_set is not None and segment_set.exclusive
+    rows = add_shrinkage(
+        rows, comparisons, cells, exclusive=exclusive, hidden=hidden, alpha=config.alpha
+    )
     rows, segments, checked = suppress(rows, segments, srm(cells, config), hidden)
     return AnalysisResults(
         experiment=config.name,

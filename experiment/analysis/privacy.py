@@ -19,6 +19,8 @@ _WITHHELD = (
     "impact_users", "users_per_day", "impact_window", "impact_window_low", "impact_window_high",
     "impact_30d", "impact_30d_low", "impact_30d_high", "extra_users_needed", "extra_days_needed",
     "ci_adj_low", "ci_adj_high", "ci_abs_adj_low", "ci_abs_adj_high",
+    "lift_abs_shrunk", "ci_abs_shrunk_low", "ci_abs_shrunk_high", "lift_rel_shrunk",
+    "ci_shrunk_low", "ci_shrunk_high", "shrinkage",
 )  # fmt: skip
 
 

@@ -105,6 +105,15 @@ class ResultRow:
     # family (a withheld row under correction_suppressed: excluded, or an older file).
     family: str = ""
     family_size: int = 0
+    # Empirical-Bayes shrunken lift of a segment row (README "results.json"); null for
+    # `all`, withheld rows, fewer than 4 usable segments and older files.
+    lift_abs_shrunk: float = math.nan
+    ci_abs_shrunk_low: float = math.nan
+    ci_abs_shrunk_high: float = math.nan
+    lift_rel_shrunk: float = math.nan
+    ci_shrunk_low: float = math.nan
+    ci_shrunk_high: float = math.nan
+    shrinkage: float = math.nan
 
 
 @dataclass(frozen=True, kw_only=True)

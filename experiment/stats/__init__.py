@@ -28,6 +28,7 @@ from experiment.stats.power import (
 from experiment.stats.ratio import ratio_ttest
 from experiment.stats.regression import RegressionResult, regression_r2, regression_ttest
 from experiment.stats.sequential import SequentialResult, sequential_interval, sequential_rho
+from experiment.stats.shrinkage import ShrinkageResult, paule_mandel, shrink_lifts
 from experiment.stats.srm import SrmManyResult, SrmResult, srm_test, srm_test_many
 from experiment.stats.ttest import (
     Alternative,
@@ -51,6 +52,7 @@ __all__ = [
     "RelativeInterval",
     "SampleSizeResult",
     "SequentialResult",
+    "ShrinkageResult",
     "SrmManyResult",
     "SrmResult",
     "adjust_pvalues",
@@ -67,6 +69,7 @@ __all__ = [
     "detectable_effect_size",
     "mde_cell",
     "mde_mean",
+    "paule_mandel",
     "per_user_moments",
     "power_normal",
     "ratio_ttest",
@@ -76,6 +79,7 @@ __all__ = [
     "sample_size_mean",
     "sequential_interval",
     "sequential_rho",
+    "shrink_lifts",
     "srm_test",
     "srm_test_many",
     "welch_ttest",

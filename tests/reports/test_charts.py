@@ -119,3 +119,19 @@ def test_timeline_svg_spans_the_whole_window_and_labels_the_band():
     assert max(_days(_x_labels(whole))) >= 17  # and ends on the 18th
     assert min(_days(_x_labels(data_only))) >= 12  # without a window: the days with data
     assert not any(":" in label for label in _x_labels(data_only))  # days, never hours
+
+
+def test_forest_svg_draws_shrunken_lift_as_second_marker_with_legend():
+    rows = [
+        ForestRow(label="all", lift=0.05, low=0.01, high=0.09, state="better", annotation="",
+                  emphasised=True),
+        ForestRow(label="a", lift=0.3, low=0.1, high=0.5, state="better", annotation="",
+                  shrunk=0.12, shrunk_low=0.0, shrunk_high=0.24),
+    ]  # fmt: skip
+    svg = forest_svg(rows, id_prefix="f", confidence="95%")
+    assert 'id="f-shrunk-1"' in svg
+    assert 'id="f-shrunk-1-ci"' in svg
+    assert 'id="f-shrunk-0"' not in svg  # `all` has none
+    assert "shrunken (empirical Bayes)" in svg
+    plain = forest_svg(rows[:1], id_prefix="f", confidence="95%")
+    assert "shrunken" not in plain
