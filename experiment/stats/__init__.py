@@ -12,6 +12,7 @@ from experiment.stats.balance import BalanceFlags, BalanceResult, balance_flags,
 from experiment.stats.bayes import BayesResult, bayes_beta_binomial, bayes_normal
 from experiment.stats.cuped import CupedResult, cuped_ttest
 from experiment.stats.heterogeneity import HeterogeneityResult, cochran_q
+from experiment.stats.interaction import InteractionResult, Scale, complement, interaction_test
 from experiment.stats.moments import arm_moments, cuped_reduction, per_user_moments
 from experiment.stats.multiplicity import Correction, adjust_pvalues
 from experiment.stats.power import (
@@ -44,10 +45,12 @@ __all__ = [
     "Correction",
     "CupedResult",
     "HeterogeneityResult",
+    "InteractionResult",
     "LiftResult",
     "MdeResult",
     "RelativeInterval",
     "SampleSizeResult",
+    "Scale",
     "SequentialResult",
     "SrmManyResult",
     "SrmResult",
@@ -59,10 +62,12 @@ __all__ = [
     "bayes_beta_binomial",
     "bayes_normal",
     "cochran_q",
+    "complement",
     "cuped_reduction",
     "cuped_ttest",
     "cuped_variance_reduction",
     "detectable_effect_size",
+    "interaction_test",
     "mde_cell",
     "mde_mean",
     "per_user_moments",

@@ -10,7 +10,7 @@ import experiment.stats
 from experiment.stats import messages
 
 MODULES = [
-    "adjusted", "balance", "bayes", "cuped", "heterogeneity", "multiplicity", "power",
+    "adjusted", "balance", "bayes", "cuped", "heterogeneity", "interaction", "multiplicity", "power",
     "ratio", "sequential", "srm", "ttest",
 ]  # fmt: skip
 ALLOWED_IMPORTS = {"__future__", "dataclasses", "typing", "numpy", "scipy", "experiment"}
