@@ -24,6 +24,7 @@ from experiment.analysis.bayes import bayes
 from experiment.analysis.compare import compare, guardrail_breached
 from experiment.analysis.families import correct_families
 from experiment.analysis.impact import add_impact
+from experiment.analysis.interaction import heterogeneity_tests
 from experiment.analysis.mde import cell_mde
 from experiment.analysis.privacy import hidden_segments, suppress
 from experiment.analysis.quality import data_quality as quality_of
@@ -111,6 +112,13 @@ def analyze_cells(
         target_lift=config.target_lift,
         balance=balance_check(
             cells, control=config.control, threshold=config.srm_threshold, hidden=hidden
+        ),
+        heterogeneity_tests=heterogeneity_tests(
+            cells,
+            comparisons,
+            config,
+            exclusive=segment_set is not None and segment_set.exclusive,
+            hidden=hidden,
         ),
     )
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from experiment.errors import DataError
 from experiment.results.balance import Balance, balance_from_json
 from experiment.results.display import Display
+from experiment.results.heterogeneity import HeterogeneityTests, heterogeneity_tests_from_json
 from experiment.results.jsonvalue import json_ready
 from experiment.results.quality import DataQuality, DataQualityCheck
 
@@ -139,6 +140,7 @@ class Heterogeneity:
     i2: float
     arm: str = ""
     segments: int = 0
+    scale: str = "relative"  # always: the other scale is in ``heterogeneity_tests``
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +205,8 @@ class AnalysisResults(Display):
     target_lift: float = math.nan  # the experiment's target MDE (older files: unknown)
     # Pre-exposure covariate balance (README "Data quality"); older files: not run.
     balance: Balance = field(default_factory=Balance)
+    # Segment-vs-rest interaction tests and Cochran's Q on both scales (older files: none).
+    heterogeneity_tests: tuple[HeterogeneityTests, ...] = ()
 
     @property
     def confidence_level(self) -> float:
@@ -309,7 +313,8 @@ class AnalysisResults(Display):
             schema_version=int(doc.get("schema_version", SCHEMA_VERSION)),
             notes=tuple(doc.get("notes", ())),
             heterogeneity=tuple(
-                Heterogeneity(**_typed(Heterogeneity, h)) for h in doc.get("heterogeneity") or ()
+                Heterogeneity(**{**_typed(Heterogeneity, h), "scale": h.get("scale") or "relative"})
+                for h in doc.get("heterogeneity") or ()
             ),
             timeline=tuple(
                 TimelinePoint(**_typed(TimelinePoint, t)) for t in doc.get("timeline") or ()
@@ -317,6 +322,7 @@ class AnalysisResults(Display):
             cuped_covariates=dict(doc.get("cuped_covariates") or {}),
             target_lift=_nan(doc.get("target_lift")),
             balance=balance_from_json(doc.get("balance")),
+            heterogeneity_tests=heterogeneity_tests_from_json(doc.get("heterogeneity_tests")),
             data_quality=DataQuality(
                 checks=tuple(
                     DataQualityCheck(**_typed(DataQualityCheck, c))

@@ -53,9 +53,9 @@ def _part_removed(
 def complement(whole: MeanSums, part: MeanSums) -> MeanSums: ...
 @overload
 def complement(whole: JointSums, part: JointSums) -> JointSums: ...
-def complement(
-    whole: MeanSums | JointSums, part: MeanSums | JointSums
-) -> MeanSums | JointSums:
+@overload
+def complement(whole: MeanSums | JointSums, part: MeanSums | JointSums) -> MeanSums | JointSums: ...
+def complement(whole: MeanSums | JointSums, part: MeanSums | JointSums) -> MeanSums | JointSums:
     """The sums of ``whole`` minus the units of ``part`` (``part`` ⊆ ``whole``), per cell.
 
     Inverts Chan's merge: with ``n_r = n_w - n_p``, ``d = ȳ_p - ȳ_w``,
