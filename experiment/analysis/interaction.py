@@ -10,6 +10,9 @@ The segment-vs-rest tests of one metric × arm × scale form their own
 multiple-testing family, ``interaction:METRIC:ARM:SCALE``, corrected with the
 experiment's ``correction`` (Holm by default), apart from the lift rows' families.
 Exclusive segment sets also get Cochran's Q across their segments on each scale.
+The relative scale compares log ratios ``log(1 + lift_rel)``
+(:func:`experiment.stats.log_scale`), whose normal approximation holds on sparse
+segments where one on ``lift_rel`` itself rejects too often.
 Segments under the privacy floor are left out (their tests would reveal their lift).
 """
 
@@ -22,7 +25,7 @@ import numpy as np
 
 from experiment.analysis.compare import compare
 from experiment.results import HeterogeneityTests, SegmentInteraction
-from experiment.stats import adjust_pvalues, cochran_q, complement, interaction_test
+from experiment.stats import adjust_pvalues, cochran_q, complement, interaction_test, log_scale
 
 if TYPE_CHECKING:
     from experiment.analysis.rows import Comparison
@@ -95,8 +98,8 @@ def _entry(
     p_adj = adjust_pvalues(p, method=config.correction)
     est_s = seg.lift_abs if scale == "absolute" else seg.lift_rel
     est_r = lift_rest.lift_abs if scale == "absolute" else lift_rest.lift_rel
-    se_s = seg.se_abs if scale == "absolute" else seg.se_rel
-    q = cochran_q(est_s[keep], se_s[keep]) if exclusive and keep.any() else None
+    q_est, q_se = (seg.lift_abs, seg.se_abs) if scale == "absolute" else log_scale(seg)
+    q = cochran_q(q_est[keep], q_se[keep]) if exclusive and keep.any() else None
     users_s = cells.units[:, comp.c] + cells.units[:, comp.j]
     users_r = rest.units[:, comp.c] + rest.units[:, comp.j]
     tests = tuple(

@@ -92,17 +92,19 @@ def test_segment_vs_rest_equals_two_welch_tests_on_raw_users(overlapping):
                 c, t = y[mask & ~treated], y[mask & treated]
                 d = t.mean() - c.mean()
                 var = np.var(t, ddof=1) / t.size + np.var(c, ddof=1) / c.size
-                if scale == "relative":  # delta method on lift_abs / mean_c
-                    var = (
-                        np.var(t, ddof=1) / t.size / c.mean() ** 2
-                        + t.mean() ** 2 * np.var(c, ddof=1) / c.size / c.mean() ** 4
-                    )
-                    d = d / c.mean()
+                if scale == "relative":  # log ratio of the means (Katz), delta method
+                    var = np.var(t, ddof=1) / t.size / t.mean() ** 2
+                    var += np.var(c, ddof=1) / c.size / c.mean() ** 2
+                    d = math.log(t.mean() / c.mean())
                 lifts.append(d)
                 variances.append(var)
             z = (lifts[0] - lifts[1]) / math.sqrt(sum(variances))
-            assert test.lift_rest == pytest.approx(lifts[1], rel=1e-9)
-            assert test.difference == pytest.approx(lifts[0] - lifts[1], rel=1e-9, abs=1e-12)
+            if scale == "absolute":
+                assert test.lift_rest == pytest.approx(lifts[1], rel=1e-9)
+                assert test.difference == pytest.approx(lifts[0] - lifts[1], rel=1e-9)
+            else:
+                assert test.lift_rest == pytest.approx(math.expm1(lifts[1]), rel=1e-9)
+                assert test.z == pytest.approx(z, rel=1e-9)
             assert test.p_value == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-7)
             assert test.users_segment + test.users_rest == y.size
         p = sorted(t.p_value for t in entry.tests)
@@ -156,8 +158,8 @@ def test_exclusive_sets_get_cochran_q_on_both_scales_and_round_trip_json():
     assert entry.q_p_value == pytest.approx(stats.chi2.sf(ref.q, 2), rel=1e-9)
     assert entry.q_segments == 3
     old = next(h for h in results.heterogeneity if h.metric == "conversion")
-    assert old.scale == "relative"
-    assert old.q == pytest.approx(_entry(results, "conversion", "relative").q, rel=1e-12)
+    assert old.scale == "relative"  # the old block: relative lifts, unchanged
+    assert _entry(results, "conversion", "relative").q_segments == 3  # log ratios
     back = AnalysisResults.from_json_dict(yaml.safe_load(results.to_json()))
     assert back.heterogeneity_tests[0].tests[0].p_value == pytest.approx(
         results.heterogeneity_tests[0].tests[0].p_value
