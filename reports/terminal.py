@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "balance_line",
     "decision_table",
+    "heterogeneity_lines",
     "lift_table",
     "quality_lines",
     "refinement_table",
@@ -131,6 +132,43 @@ def lift_table(results: AnalysisResults, *, width: int | None = None, wide: bool
         caption=Text("\n".join(map(plain_text, caption.split("\n")))) if caption else None,
         caption_justify="left",
     )
+
+
+def heterogeneity_lines(results: AnalysisResults, *, limit: int = 8) -> list[str]:
+    """The heterogeneity section with rich markup: what differs, or one summary line.
+
+    Segment-vs-rest tests significant within their family (metric × arm × scale,
+    ``heterogeneity_tests``) and Cochran's Q below alpha, strongest first, at most
+    ``limit`` lines; with none, one line says how many tests ran.
+    """
+    entries = results.heterogeneity_tests
+    if not entries:
+        return []
+    escape = terminal_text
+    found = [(t.p_adjusted, h, t) for h in entries for t in h.tests if t.significant]
+    lines = [
+        f"  {escape(t.segment)} vs rest, {escape(h.metric)} ({escape(h.arm)}), {h.scale}: "
+        f"lift {_lift(t.lift_segment, h.scale)} vs {_lift(t.lift_rest, h.scale)}, "
+        f"p adj. = {fmt_p(t.p_adjusted)}"
+        for _, h, t in sorted(found, key=lambda item: item[0])
+    ]
+    lines += [
+        f"  Cochran's Q, {escape(h.metric)} ({escape(h.arm)}), {h.scale}: Q = {fmt_num(h.q)}, "
+        f"p = {fmt_p(h.q_p_value)}, I² = {fmt_pct(h.i2, signed=False)}"
+        for h in entries
+        if h.q_p_value < results.alpha
+    ]
+    tests = sum(len(h.tests) for h in entries)
+    how = f"{tests} segment-vs-rest tests, {entries[0].correction} per metric × arm × scale"
+    if not lines:
+        return [f"[green]heterogeneity: no segment's lift differs from the rest's[/] ({how})"]
+    more = f" ({len(lines) - limit} more in results.json)" if len(lines) > limit else ""
+    head = f"[bold]heterogeneity: lifts that differ between segments[/] ({how}){more}"
+    return [head, *lines[:limit]]
+
+
+def _lift(value: float, scale: str) -> str:
+    return fmt_pct(value) if scale == "relative" else fmt_num(value, 4)
 
 
 def srm_line(results: AnalysisResults) -> str:
