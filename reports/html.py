@@ -27,6 +27,7 @@ from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_int
 from reports.heterogeneity import heterogeneity_context
 from reports.methods import has_adjusted, is_cuped, metric_methods, shown_interval, shown_means
 from reports.outlook import outlooks
+from reports.pairs import pair_context
 from reports.refinement import refinement_context
 from reports.script import CSP, TABLES_JS
 
@@ -359,6 +360,7 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
         problems=problems,
         quality_notes=notes,
         heterogeneity=heterogeneity_context(results),
+        pairs=pair_context(results),
         segments=[
             (s, BELOW_FLOOR if s.name in suppressed else fmt_count(s.users), _definition(s))
             for s in results.segments

@@ -38,6 +38,7 @@ __all__ = [
     "decision_table",
     "heterogeneity_lines",
     "lift_table",
+    "pair_lines",
     "quality_lines",
     "refinement_table",
     "srm_line",
@@ -165,6 +166,25 @@ def heterogeneity_lines(results: AnalysisResults, *, limit: int = 8) -> list[str
     more = f" ({len(lines) - limit} more in results.json)" if len(lines) > limit else ""
     head = f"[bold]heterogeneity: lifts that differ between segments[/] ({how}){more}"
     return [head, *lines[:limit]]
+
+
+def pair_lines(results: AnalysisResults, *, limit: int = 12) -> list[str]:
+    """Treatment-vs-treatment rows with rich markup: ``all``, then segments that differ."""
+    rows = [r for r in results.arm_comparisons if not is_suppressed(r)]
+    shown = [r for r in rows if r.segment == "all"] + [
+        r for r in rows if r.segment != "all" and r.significant
+    ]
+    if not rows:
+        return []
+    escape = terminal_text
+    lines = [
+        f"  {escape(r.arm)} vs {escape(r.baseline_arm)}, {escape(r.metric)}, {escape(r.segment)}: "
+        f"{fmt_pct(r.lift_rel)} {fmt_pct_interval(r.ci_low, r.ci_high)}, p adj. = "
+        f"{fmt_p(r.p_adjusted)} ({verdict(r)})"
+        for r in shown[:limit]
+    ]
+    more = f"; {len(shown) - limit} more in results.json" if len(shown) > limit else ""
+    return [f"[bold]arm against arm[/] (own families, pairs:…{more})", *lines]
 
 
 def _lift(value: float, scale: str) -> str:

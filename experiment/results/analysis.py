@@ -106,6 +106,9 @@ class ResultRow:
     # family (a withheld row under correction_suppressed: excluded, or an older file).
     family: str = ""
     family_size: int = 0
+    # Rows of ``arm_comparisons`` (treatment vs treatment): the arm the ``*_control``
+    # fields describe; "" in ``results``, whose baseline is always ``control``.
+    baseline_arm: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,6 +210,8 @@ class AnalysisResults(Display):
     balance: Balance = field(default_factory=Balance)
     # Segment-vs-rest interaction tests and Cochran's Q on both scales (older files: none).
     heterogeneity_tests: tuple[HeterogeneityTests, ...] = ()
+    # Treatment-vs-treatment rows (experiment file ``comparisons``; older files: none).
+    arm_comparisons: tuple[ResultRow, ...] = ()
 
     @property
     def confidence_level(self) -> float:
@@ -225,6 +230,10 @@ class AnalysisResults(Display):
         """The whole document, JSON-ready (``nan``/``inf`` become ``null``)."""
         doc = asdict(self)
         doc["results"] = self.to_dicts()
+        doc["arm_comparisons"] = [
+            {**asdict(r), **({"n_control": None, "n_treatment": None} if r.suppressed else {})}
+            for r in self.arm_comparisons
+        ]
         doc["confidence_level"] = self.confidence_level
         for seg in doc.get("segments") or ():
             if seg.get("suppressed"):
@@ -271,12 +280,7 @@ class AnalysisResults(Display):
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> AnalysisResults:
         """Rebuild results from a parsed results.json (``null`` numbers become ``nan``)."""
-        rows = tuple(
-            ResultRow(
-                **{f.name: _num(r.get(f.name, _default(f)), f.type) for f in fields(ResultRow)}
-            )
-            for r in doc["results"]
-        )
+        rows = _rows(doc["results"])
         srm_doc = doc["srm"]
         srm = Srm(
             p_value=_nan(srm_doc.get("p_value")),
@@ -323,6 +327,7 @@ class AnalysisResults(Display):
             target_lift=_nan(doc.get("target_lift")),
             balance=balance_from_json(doc.get("balance")),
             heterogeneity_tests=heterogeneity_tests_from_json(doc.get("heterogeneity_tests")),
+            arm_comparisons=_rows(doc.get("arm_comparisons") or ()),
             data_quality=DataQuality(
                 checks=tuple(
                     DataQualityCheck(**_typed(DataQualityCheck, c))
@@ -330,6 +335,13 @@ class AnalysisResults(Display):
                 )
             ),
         )
+
+
+def _rows(docs: Any) -> tuple[ResultRow, ...]:
+    return tuple(
+        ResultRow(**{f.name: _num(r.get(f.name, _default(f)), f.type) for f in fields(ResultRow)})
+        for r in docs
+    )
 
 
 def _known(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The heterogeneity section: the report names the arm and escapes names; the terminal summarises."""
+"""The heterogeneity and arm-pair sections: arms named, names escaped, terminal summaries."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ def _entry(arm: str, tests: tuple[SegmentInteraction, ...], q: float = math.nan)
         arm=arm,
         scale="relative",
         q=q,
-        q_p_value=0.01 if q == q else math.nan,
-        i2=0.5 if q == q else math.nan,
-        q_segments=3 if q == q else 0,
+        q_p_value=0.01 if not math.isnan(q) else math.nan,
+        i2=0.5 if not math.isnan(q) else math.nan,
+        q_segments=3 if not math.isnan(q) else 0,
         family=f"interaction:conversion:{arm}:relative",
         family_size=len(tests),
         correction="holm",
@@ -74,3 +74,17 @@ def test_terminal_lists_only_what_differs_or_one_summary_line():
         "(1 segment-vs-rest tests, holm per metric × arm × scale)"
     ]
     assert heterogeneity_lines(make_results()) == []
+
+
+def test_arm_pairs_show_in_report_and_terminal():
+    from reports.terminal import pair_lines
+
+    base = make_results()
+    row = replace(base.results[0], arm="b<i>", baseline_arm="a", family="pairs:primary")
+    results = replace(base, arm_comparisons=(row,))
+    page = render_html(results)
+    section = page[page.index('id="arm-pairs"') : page.index("<h2>Heterogeneity")]
+    assert "b&lt;i&gt; vs a" in section
+    lines = pair_lines(results)
+    assert "vs a" in lines[1]
+    assert pair_lines(base) == []
