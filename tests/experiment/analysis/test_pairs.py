@@ -12,7 +12,7 @@ from experiment.config import ExperimentConfig, load_experiment
 from experiment.errors import ConfigError
 from experiment.results import AnalysisResults
 from tests.fixtures.dataset import EXPERIMENT_YAML
-from tests.fixtures.sums import cell_sums
+from tests.fixtures.sums import Values, cell_sums
 
 ARMS = ("control", "a", "b")
 
@@ -31,7 +31,7 @@ def analysed():
     arm = gen.choice(ARMS, n)
     revenue = gen.lognormal(1.0, 1.0, n) * (gen.random(n) < np.where(arm == "b", 0.3, 0.2))
     impressions = gen.poisson(9.0, n).astype(float)
-    metrics = {
+    metrics: dict[str, Values] = {
         "conversion": (revenue > 0).astype(float),
         "ctr": (gen.binomial(impressions.astype(int), 0.15).astype(float), impressions),
         "revenue_per_user": revenue,
