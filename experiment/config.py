@@ -284,6 +284,27 @@ class ExperimentConfig(_Frozen):
     sequential_tuning: float = Field(default=5000.0, gt=0, le=1e12)
     engine: str | None = Field(default=None, max_length=2000)
     tables: dict[str, str] | None = None
+    # Treatment against treatment (issue 17): "all_pairs" or [[baseline, arm], ...].
+    comparisons: Literal["all_pairs"] | list[tuple[str, str]] | None = None
+
+    @model_validator(mode="after")
+    def _comparison_arms(self) -> ExperimentConfig:
+        if isinstance(self.comparisons, list):
+            treatments = sorted(a for a in self.arms if a != self.control)
+            for pair in self.comparisons:
+                if pair[0] == pair[1] or not set(pair) <= set(treatments):
+                    raise ValueError(
+                        f"comparisons: pair {list(pair)} must name two different treatment arms of "
+                        f"{treatments} (control is compared with every arm already)"
+                    )
+        return self
+
+    def arm_pairs(self) -> list[tuple[str, str]]:
+        """The ``(baseline, arm)`` treatment pairs of ``comparisons``, in file order."""
+        if self.comparisons == "all_pairs":
+            treatments = [a for a in self.arms if a != self.control]
+            return [(a, b) for i, a in enumerate(treatments) for b in treatments[i + 1 :]]
+        return list(dict.fromkeys(self.comparisons or []))
 
     @field_validator("engine")
     @classmethod

@@ -24,8 +24,10 @@ from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
 from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
+from reports.heterogeneity import heterogeneity_context
 from reports.methods import has_adjusted, is_cuped, metric_methods, shown_interval, shown_means
 from reports.outlook import outlooks
+from reports.pairs import pair_context
 from reports.refinement import refinement_context
 from reports.script import CSP, TABLES_JS
 
@@ -360,15 +362,8 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
         balance=_balance(results),
         problems=problems,
         quality_notes=notes,
-        heterogeneity=[
-            {
-                "metric": h.metric,
-                "q": fmt_num(h.q),
-                "p": fmt_p(h.p_value),
-                "i2": fmt_pct(h.i2, signed=False),
-            }
-            for h in results.heterogeneity
-        ],
+        heterogeneity=heterogeneity_context(results),
+        pairs=pair_context(results),
         segments=[
             (s, BELOW_FLOOR if s.name in suppressed else fmt_count(s.users), _definition(s))
             for s in results.segments

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 __all__ = [
     "balance_line",
     "decision_table",
+    "heterogeneity_lines",
     "lift_table",
+    "pair_lines",
     "quality_lines",
     "refinement_table",
     "srm_line",
@@ -131,6 +133,62 @@ def lift_table(results: AnalysisResults, *, width: int | None = None, wide: bool
         caption=Text("\n".join(map(plain_text, caption.split("\n")))) if caption else None,
         caption_justify="left",
     )
+
+
+def heterogeneity_lines(results: AnalysisResults, *, limit: int = 8) -> list[str]:
+    """The heterogeneity section with rich markup: what differs, or one summary line.
+
+    Segment-vs-rest tests significant within their family (metric × arm × scale,
+    ``heterogeneity_tests``) and Cochran's Q below alpha, strongest first, at most
+    ``limit`` lines; with none, one line says how many tests ran.
+    """
+    entries = results.heterogeneity_tests
+    if not entries:
+        return []
+    escape = terminal_text
+    found = [(t.p_adjusted, h, t) for h in entries for t in h.tests if t.significant]
+    lines = [
+        f"  {escape(t.segment)} vs rest, {escape(h.metric)} ({escape(h.arm)}), {h.scale}: "
+        f"lift {_lift(t.lift_segment, h.scale)} vs {_lift(t.lift_rest, h.scale)}, "
+        f"p adj. = {fmt_p(t.p_adjusted)}"
+        for _, h, t in sorted(found, key=lambda item: item[0])
+    ]
+    lines += [
+        f"  Cochran's Q, {escape(h.metric)} ({escape(h.arm)}), {h.scale}: Q = {fmt_num(h.q)}, "
+        f"p = {fmt_p(h.q_p_value)}, I² = {fmt_pct(h.i2, signed=False)}"
+        for h in entries
+        if h.q_p_value < results.alpha
+    ]
+    tests = sum(len(h.tests) for h in entries)
+    how = f"{tests} segment-vs-rest tests, {entries[0].correction} per metric × arm × scale"
+    if not lines:
+        return [f"[green]heterogeneity: no segment's lift differs from the rest's[/] ({how})"]
+    more = f" ({len(lines) - limit} more in results.json)" if len(lines) > limit else ""
+    head = f"[bold]heterogeneity: lifts that differ between segments[/] ({how}){more}"
+    return [head, *lines[:limit]]
+
+
+def pair_lines(results: AnalysisResults, *, limit: int = 12) -> list[str]:
+    """Treatment-vs-treatment rows with rich markup: ``all``, then segments that differ."""
+    rows = [r for r in results.arm_comparisons if not is_suppressed(r)]
+    shown = [r for r in rows if r.segment == "all"] + [
+        r for r in rows if r.segment != "all" and r.significant
+    ]
+    if not rows:
+        return []
+    escape = terminal_text
+    lines = [
+        f"  {escape(r.arm)} vs {escape(r.baseline_arm)}, {escape(r.metric)}, {escape(r.segment)}: "
+        f"{fmt_pct(r.lift_rel)} {fmt_pct_interval(r.ci_low, r.ci_high)}, p adj. = "
+        f"{fmt_p(r.p_adjusted)} ({verdict(r)})"
+        for r in shown[:limit]
+    ]
+    more = f"; {len(shown) - limit} more in results.json" if len(shown) > limit else ""
+    return [f"[bold]arm against arm[/] (own families, pairs:…{more})", *lines]
+
+
+def _lift(value: float, scale: str) -> str:
+    return fmt_pct(value) if scale == "relative" else fmt_num(value, 4)
 
 
 def srm_line(results: AnalysisResults) -> str:

@@ -24,6 +24,7 @@ from experiment.analysis.bayes import bayes
 from experiment.analysis.compare import compare, guardrail_breached
 from experiment.analysis.families import correct_families
 from experiment.analysis.impact import add_impact
+from experiment.analysis.interaction import heterogeneity_tests
 from experiment.analysis.mde import cell_mde
 from experiment.analysis.privacy import hidden_segments, suppress
 from experiment.analysis.quality import data_quality as quality_of
@@ -31,7 +32,7 @@ from experiment.analysis.rows import Comparison, method_label, result_rows
 from experiment.analysis.shrinkage import add_shrinkage
 from experiment.analysis.srm import srm
 from experiment.analysis.timeline import timeline_points
-from experiment.results import AnalysisResults, Heterogeneity, SegmentInfo
+from experiment.results import AnalysisResults, Heterogeneity, ResultRow, SegmentInfo
 from experiment.stats import (
     CupedResult,
     adjusted_interval,
@@ -95,6 +96,9 @@ def analyze_cells(
     rows = add_shrinkage(
         rows, comparisons, cells, exclusive=exclusive, hidden=hidden, alpha=config.alpha
     )
+    pairs = suppress(
+        _pair_rows(cells, config, covariates, hidden), segments, srm(cells, config), hidden
+    )[0]
     rows, segments, checked = suppress(rows, segments, srm(cells, config), hidden)
     return AnalysisResults(
         experiment=config.name,
@@ -119,6 +123,14 @@ def analyze_cells(
         target_lift=config.target_lift,
         balance=balance_check(
             cells, control=config.control, threshold=config.srm_threshold, hidden=hidden
+        ),
+        arm_comparisons=tuple(pairs),
+        heterogeneity_tests=heterogeneity_tests(
+            cells,
+            comparisons,
+            config,
+            exclusive=segment_set is not None and segment_set.exclusive,
+            hidden=hidden,
         ),
     )
 
@@ -173,6 +185,53 @@ def _comparisons(
         )
         for k, (metric, j, res) in enumerate(lifts)
     ]
+
+
+def _pair_rows(
+    cells: CellSums, config: ExperimentConfig, covariates: dict[str, str], hidden: set[str]
+) -> list[ResultRow]:
+    """Treatment against treatment (``comparisons``): rows with ``baseline_arm``.
+
+    The same tests as against control, the baseline arm in the control's place; their
+    p-values are corrected in their own families (``pairs:`` + the scope's family of
+    the pair, :func:`~experiment.analysis.families.family_name`), so the rows against
+    control keep their adjusted p-values.
+    """
+    pairs = [(cells.arms.index(a), cells.arms.index(b)) for a, b in config.arm_pairs()]
+    lifts = [
+        (metric, c, j, compare(cells, metric.name, c, j, config.alpha,
+                               alternative=metric.alternative,
+                               relative_interval=config.relative_interval))
+        for metric in config.metrics
+        for c, j in pairs
+    ]  # fmt: skip
+    if not lifts:
+        return []
+    p_raw = np.concatenate([res.p_value for *_, res in lifts])
+    fam = correct_families(
+        p_raw,
+        segments=cells.segments,
+        tests=[(m.name, f"{cells.arms[j]}-vs-{cells.arms[c]}") for m, c, j, _ in lifts],
+        method=config.correction,
+        scope=config.correction_scope,
+        suppressed=config.correction_suppressed,
+        hidden=hidden,
+    )
+    size, rows = len(cells.segments), []
+    for k, (metric, c, j, res) in enumerate(lifts):
+        block = slice(k * size, (k + 1) * size)
+        comp = replace(
+            _comparison(cells, config, metric, (c, j), res,
+                        p_values=(p_raw[block], fam.p_adjusted[block]),
+                        covariate=covariates.get(metric.name)),
+            family=tuple(f"pairs:{f}" if f else "" for f in fam.family[block]),
+            family_size=fam.family_size[block],
+        )  # fmt: skip
+        rows += [
+            replace(r, baseline_arm=cells.arms[c])
+            for r in result_rows(cells, comp, alpha=config.alpha, target_lift=config.target_lift)
+        ]
+    return rows
 
 
 def _comparison(

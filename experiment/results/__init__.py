@@ -17,6 +17,7 @@ from experiment.results.analysis import (
     load_results,
 )
 from experiment.results.balance import Balance, BalanceTest, SegmentBalance
+from experiment.results.heterogeneity import HeterogeneityTests, SegmentInteraction
 from experiment.results.jsonvalue import json_ready
 
 __all__ = [
@@ -26,9 +27,11 @@ __all__ = [
     "DataQuality",
     "DataQualityCheck",
     "Heterogeneity",
+    "HeterogeneityTests",
     "ResultRow",
     "SegmentBalance",
     "SegmentInfo",
+    "SegmentInteraction",
     "SegmentSrm",
     "Srm",
     "TimelinePoint",

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from experiment.errors import DataError
 from experiment.results.balance import Balance, balance_from_json
 from experiment.results.display import Display
+from experiment.results.heterogeneity import HeterogeneityTests, heterogeneity_tests_from_json
 from experiment.results.jsonvalue import json_ready
 from experiment.results.quality import DataQuality, DataQualityCheck
+from experiment.results.row import ResultRow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,85 +37,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResultRow:
-    """One (segment, metric, treatment arm) comparison against control."""
-
-    segment: str
-    metric: str
-    arm: str
-    n_control: int
-    n_treatment: int
-    mean_control: float
-    mean_treatment: float
-    lift_abs: float
-    lift_rel: float
-    ci_low: float
-    ci_high: float
-    ci_abs_low: float
-    ci_abs_high: float
-    p_value: float
-    p_adjusted: float
-    significant: bool
-    method: str
-    metric_kind: str = ""
-    reason: str = ""
-    # Optional method fields (DESIGN.md "Results contract"); NaN/False when the method did not run.
-    cuped_variance_reduction: float = math.nan
-    # CUPED metrics: the covariate-adjusted means whose difference is ``lift_abs``
-    # (``mean_control``/``mean_treatment`` stay the raw means); NaN (null) otherwise.
-    mean_control_adj: float = math.nan
-    mean_treatment_adj: float = math.nan
-    chance_to_win: float = math.nan
-    expected_loss: float = math.nan
-    seq_p_value: float = math.nan
-    seq_ci_low: float = math.nan
-    seq_ci_high: float = math.nan
-    # The intervals adjusted for the row's multiple-testing family (implied critical
-    # value, experiment.stats.adjusted_interval): they exclude 0 exactly when
-    # p_adjusted < alpha; the raw ci_* fields stay unadjusted. NaN where undefined.
-    ci_adj_low: float = math.nan
-    ci_adj_high: float = math.nan
-    ci_abs_adj_low: float = math.nan
-    ci_abs_adj_high: float = math.nan
-    underpowered: bool = False
-    mde_rel: float = math.nan
-    # The metric's guardrail: lift_rel significantly below -max_drop (one-sided, alpha);
-    # above +max_drop for a lower-is-better metric.
-    guardrail_breached: bool = False
-    # The metric's direction (experiment file); older files without it read as true.
-    higher_is_better: bool = True
-    # Below the segments file's min_size (privacy floor): every number is withheld (null).
-    suppressed: bool = False
-    # Impact of rolling the arm out to the segment (README "results.json"): the metric's
-    # total change over the window and per 30 days of traffic, with the lift's CI scaled.
-    impact_users: float = math.nan
-    users_per_day: float = math.nan
-    impact_window: float = math.nan
-    impact_window_low: float = math.nan
-    impact_window_high: float = math.nan
-    impact_30d: float = math.nan
-    impact_30d_low: float = math.nan
-    impact_30d_high: float = math.nan
-    # Underpowered rows: extra users (both arms) and days to reach target_lift's MDE.
-    extra_users_needed: float = math.nan
-    extra_days_needed: float = math.nan
-    # The multiple-testing family p_adjusted was corrected in (the experiment's
-    # correction_scope) and how many tests it held; "" and 0 when the row was in no
-    # family (a withheld row under correction_suppressed: excluded, or an older file).
-    family: str = ""
-    family_size: int = 0
-    # Empirical-Bayes shrunken lift of a segment row (README "results.json"); null for
-    # `all`, withheld rows, fewer than 4 usable segments and older files.
-    lift_abs_shrunk: float = math.nan
-    ci_abs_shrunk_low: float = math.nan
-    ci_abs_shrunk_high: float = math.nan
-    lift_rel_shrunk: float = math.nan
-    ci_shrunk_low: float = math.nan
-    ci_shrunk_high: float = math.nan
-    shrinkage: float = math.nan
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +71,7 @@ class Heterogeneity:
     i2: float
     arm: str = ""
     segments: int = 0
+    scale: str = "relative"  # always: the other scale is in ``heterogeneity_tests``
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,6 +139,11 @@ class AnalysisResults(Display):
     # Metrics with a ``cuped`` list: their regressors, one-hot levels as "column=level".
     regression_covariates: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    # Segment-vs-rest interaction tests and Cochran's Q on both scales (older files: none).
+    heterogeneity_tests: tuple[HeterogeneityTests, ...] = ()
+    # Treatment-vs-treatment rows (experiment file ``comparisons``; older files: none).
+    arm_comparisons: tuple[ResultRow, ...] = ()
+
     @property
     def confidence_level(self) -> float:
         """The confidence level of every interval, ``1 - alpha``."""
@@ -232,6 +161,10 @@ class AnalysisResults(Display):
         """The whole document, JSON-ready (``nan``/``inf`` become ``null``)."""
         doc = asdict(self)
         doc["results"] = self.to_dicts()
+        doc["arm_comparisons"] = [
+            {**asdict(r), **({"n_control": None, "n_treatment": None} if r.suppressed else {})}
+            for r in self.arm_comparisons
+        ]
         doc["confidence_level"] = self.confidence_level
         for seg in doc.get("segments") or ():
             if seg.get("suppressed"):
@@ -278,12 +211,7 @@ class AnalysisResults(Display):
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> AnalysisResults:
         """Rebuild results from a parsed results.json (``null`` numbers become ``nan``)."""
-        rows = tuple(
-            ResultRow(
-                **{f.name: _num(r.get(f.name, _default(f)), f.type) for f in fields(ResultRow)}
-            )
-            for r in doc["results"]
-        )
+        rows = _rows(doc["results"])
         srm_doc = doc["srm"]
         srm = Srm(
             p_value=_nan(srm_doc.get("p_value")),
@@ -320,7 +248,8 @@ class AnalysisResults(Display):
             schema_version=int(doc.get("schema_version", SCHEMA_VERSION)),
             notes=tuple(doc.get("notes", ())),
             heterogeneity=tuple(
-                Heterogeneity(**_typed(Heterogeneity, h)) for h in doc.get("heterogeneity") or ()
+                Heterogeneity(**{**_typed(Heterogeneity, h), "scale": h.get("scale") or "relative"})
+                for h in doc.get("heterogeneity") or ()
             ),
             timeline=tuple(
                 TimelinePoint(**_typed(TimelinePoint, t)) for t in doc.get("timeline") or ()
@@ -329,6 +258,8 @@ class AnalysisResults(Display):
             regression_covariates=_lists(doc.get("regression_covariates")),
             target_lift=_nan(doc.get("target_lift")),
             balance=balance_from_json(doc.get("balance")),
+            heterogeneity_tests=heterogeneity_tests_from_json(doc.get("heterogeneity_tests")),
+            arm_comparisons=_rows(doc.get("arm_comparisons") or ()),
             data_quality=DataQuality(
                 checks=tuple(
                     DataQualityCheck(**_typed(DataQualityCheck, c))
@@ -341,6 +272,13 @@ class AnalysisResults(Display):
 def _lists(doc: dict[str, list[str]] | None) -> dict[str, tuple[str, ...]]:
     """A mapping of lists as tuples (older files: absent, empty)."""
     return {k: tuple(v) for k, v in (doc or {}).items()}
+
+
+def _rows(docs: Any) -> tuple[ResultRow, ...]:
+    return tuple(
+        ResultRow(**{f.name: _num(r.get(f.name, _default(f)), f.type) for f in fields(ResultRow)})
+        for r in docs
+    )
 
 
 def _known(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,13 @@ from experiment.stats.balance import BalanceFlags, BalanceResult, balance_flags,
 from experiment.stats.bayes import BayesResult, bayes_beta_binomial, bayes_normal
 from experiment.stats.cuped import CupedResult, cuped_ttest
 from experiment.stats.heterogeneity import HeterogeneityResult, cochran_q
+from experiment.stats.interaction import (
+    InteractionResult,
+    Scale,
+    complement,
+    interaction_test,
+    log_scale,
+)
 from experiment.stats.moments import arm_moments, cuped_reduction, per_user_moments
 from experiment.stats.multiplicity import Correction, adjust_pvalues
 from experiment.stats.power import (
@@ -46,11 +53,13 @@ __all__ = [
     "Correction",
     "CupedResult",
     "HeterogeneityResult",
+    "InteractionResult",
     "LiftResult",
     "MdeResult",
     "RegressionResult",
     "RelativeInterval",
     "SampleSizeResult",
+    "Scale",
     "SequentialResult",
     "ShrinkageResult",
     "SrmManyResult",
@@ -63,10 +72,13 @@ __all__ = [
     "bayes_beta_binomial",
     "bayes_normal",
     "cochran_q",
+    "complement",
     "cuped_reduction",
     "cuped_ttest",
     "cuped_variance_reduction",
     "detectable_effect_size",
+    "interaction_test",
+    "log_scale",
     "mde_cell",
     "mde_mean",
     "paule_mandel",

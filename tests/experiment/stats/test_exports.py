@@ -10,8 +10,8 @@ import experiment.stats
 from experiment.stats import messages
 
 MODULES = [
-    "adjusted", "balance", "bayes", "cuped", "heterogeneity", "multiplicity", "power",
-    "ratio", "sequential", "srm", "ttest",
+    "adjusted", "balance", "bayes", "cuped", "heterogeneity", "interaction", "multiplicity",
+    "power", "ratio", "sequential", "srm", "ttest",
 ]  # fmt: skip
 ALLOWED_IMPORTS = {"__future__", "dataclasses", "typing", "numpy", "scipy", "experiment"}
 

@@ -1,0 +1,178 @@
+"""Calibration of the segment-vs-rest interaction test on the simulator's customers.
+
+Each replicate re-randomises a 50/50 Bernoulli assignment over one fixed simulated
+population (``simulate_potential``: every customer's outcomes in both arms' worlds,
+full journeys, the same machinery as ``benchmarks/calibrate_sim.py``), forms the
+per-(segment, arm) sufficient statistics of ``all`` and every segment, and runs what
+``exp analyze`` runs for ``heterogeneity_tests``: the rest of each segment is
+``complement(all, segment)`` per arm, both lifts with the metric's own test
+(``welch_ttest``, ``ratio_ttest``), then ``interaction_test`` on each scale, Holm
+over the segments of one metric × scale.
+
+* ``aa`` (nothing planted): false-positive rate of every (metric, segment, scale)
+  test, band 5 ± 1%; Holm family-wise error ≤ 5%.
+* ``uniform`` (one multiplicative +15% purchase effect for everyone): the relative
+  scale is the null (relative lifts equal up to the conversion ceiling that
+  ``scenario.yaml`` notes), band 5 ± 1%; the absolute scale is *not* null there
+  (baselines differ), so its rejection rate is printed as what it is.
+* ``split`` (conversion +60% above a price-sensitivity threshold inside ``engaged``
+  only): power of the test of each segment against its rest. CTR, untouched by the
+  purchase effects of ``uniform`` and ``split``, is a null on both scales there.
+
+Cells where calibrate_sim's Kohavi guard (n per arm >= 355·s²) is not met are
+``warn`` rather than ``FAIL`` when out of band, as in ``calibrate_sim.py``.
+
+    python benchmarks/heterogeneity.py                       # about a minute on 2 cores
+    python benchmarks/heterogeneity.py --reps 5000 --users 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from experiment.stats import LiftResult, adjust_pvalues, complement, interaction_test
+from simulators.potential import simulate_potential
+
+ALPHA = 0.05
+Z = 3.29
+SCALES = ("absolute", "relative")
+
+
+def _calibrate_sim() -> ModuleType:
+    """``benchmarks/calibrate_sim.py`` (re-randomised sums), loaded beside this script."""
+    if "calibrate_sim" in sys.modules:
+        return sys.modules["calibrate_sim"]
+    path = Path(__file__).resolve().parent / "calibrate_sim.py"
+    spec = importlib.util.spec_from_file_location("calibrate_sim", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["calibrate_sim"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class Rate:
+    scenario: str
+    metric: str
+    segment: str
+    scale: str
+    rate: float
+    reps: int
+    null: bool  # the scale's null is true (a false-positive rate), else power
+    guard: str = ""  # calibrate_sim's Kohavi guard (n per arm >= 355·s²) for the segment
+    guard_met: bool = True
+    undefined: float = 0.0  # share of replicates whose test is undefined (nan)
+
+    def band(self) -> tuple[float, float]:
+        half = Z * np.sqrt(ALPHA * (1 - ALPHA) / self.reps)
+        return ALPHA - half, ALPHA + half
+
+
+def _aligned(sums: Any, reps: int, k: int) -> Any:
+    """``all``'s sums (segment 0 of each replicate) repeated for every segment of it."""
+    return sums[np.repeat(np.arange(reps) * k, k)]
+
+
+def p_values(
+    scenario: str, *, users: int, days: int, reps: int, seed: int
+) -> tuple[list[str], dict[tuple[str, str], np.ndarray], dict[tuple[str, str], tuple[str, bool]]]:
+    """Raw interaction p-values, ``(metric, scale) -> (reps, segments)`` (``all`` dropped)."""
+    cs = _calibrate_sim()
+    run = simulate_potential(scenario, users=users, days=days, seed=seed)
+    names, masks = cs.segments_of(run)
+    metrics = cs.metrics_of(run, cs.revenue_cap(run, "revenue_per_user"))
+    design = cs.Design(metrics, masks)
+    k = len(names)
+    out: dict[tuple[str, str], list[np.ndarray]] = {
+        (m.name, s): [] for m in metrics for s in SCALES
+    }
+    rng = np.random.default_rng(seed + 1)
+    for z in cs.assignments(rng, reps, masks.shape[1]):
+        n = len(z)
+        for m, (control, treatment) in zip(metrics, design.sums(z).values(), strict=True):
+            seg: LiftResult = cs.lift(m, (control, treatment))
+            rest_c = complement(_aligned(control, n, k), control)
+            rest_t = complement(_aligned(treatment, n, k), treatment)
+            rest: LiftResult = cs.lift(m, (rest_c, rest_t))
+            for scale in SCALES:
+                p = interaction_test(seg, rest, scale=scale).p_value.reshape(n, k)
+                out[(m.name, scale)].append(p[:, 1:])
+    guards = {
+        (m.name, seg): cs._guard_note(m, masks[i]) for m in metrics for i, seg in enumerate(names)
+    }
+    return names[1:], {key: np.vstack(v) for key, v in out.items()}, guards
+
+
+def rates(scenario: str, *, users: int, days: int, reps: int, seed: int) -> list[Rate]:
+    """Per-test rejection rates at ``ALPHA``, and Holm's family-wise rate per metric × scale."""
+    segments, pv, guards = p_values(scenario, users=users, days=days, reps=reps, seed=seed)
+    out = []
+    for (metric, scale), p in pv.items():
+        # CTR is untouched by the planted purchase effects: null on both scales
+        untouched = metric == "ctr" and scenario in ("uniform", "split")
+        null = scenario == "aa" or untouched or (scenario == "uniform" and scale == "relative")
+        for i, segment in enumerate(segments):
+            note, met = guards[(metric, segment)]
+            undefined = float(np.isnan(p[:, i]).mean())
+            rate = float((p[:, i] < ALPHA).mean())
+            out.append(
+                Rate(scenario, metric, segment, scale, rate, reps, null, note, met, undefined)
+            )
+        holm = adjust_pvalues(
+            p, method="holm", groups=np.repeat(np.arange(reps)[:, None], p.shape[1], axis=1)
+        )
+        fwer = float((np.nan_to_num(holm, nan=1.0) < ALPHA).any(axis=1).mean())
+        out.append(Rate(scenario, metric, "any (Holm)", scale, fwer, reps, null))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--reps", type=int, default=2_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args(argv)
+    failed = 0
+    print(f"{'scenario':<9} {'metric':<32} {'segment':<20} {'scale':<9} {'rate':>7}  check")
+    for scenario in ("aa", "uniform", "split"):
+        start = time.perf_counter()
+        found = rates(scenario, users=args.users, days=args.days, reps=args.reps, seed=args.seed)
+        for r in found:
+            if r.null and r.segment == "any (Holm)":
+                check = "FWER <= 5%: " + ("PASS" if r.rate <= r.band()[1] else "FAIL")
+            elif r.null:
+                low, high = r.band()
+                ok = 0.04 <= r.rate <= 0.06
+                verdict = "PASS" if ok else ("FAIL" if r.guard_met else "warn")
+                check = f"FPR 5 ± 1% (z-band {low:.3f}-{high:.3f}): {verdict}; {r.guard}"
+                if r.undefined:
+                    check += f"; {r.undefined:.1%} undefined"
+            else:
+                check = "power" if scenario == "split" else "not a null (baselines differ)"
+            failed += "FAIL" in check
+            print(
+                f"{r.scenario:<9} {r.metric[:32]:<32} {r.segment:<20} {r.scale:<9} "
+                f"{r.rate:>7.2%}  {check}"
+            )
+        print(f"[{scenario}: {time.perf_counter() - start:.1f}s]", file=sys.stderr)
+    print(
+        f"\n{failed} failed; {args.reps} re-randomised experiments per scenario, "
+        f"{args.users} users, {args.days} days."
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
