@@ -50,7 +50,6 @@ SuppressedTests = Literal["excluded", "counted"]
 # names as experiment.stats.RelativeInterval, which sits above this module.
 RelativeIntervalName = Literal["fieller", "log", "delta"]
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The engine URL forms experiment.engine.connection accepts (checked in full when it connects).
 _ENGINE = re.compile(r"(duckdb|postgres|postgresql|sc)://\S+|pyspark", re.IGNORECASE)
 
