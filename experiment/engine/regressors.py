@@ -119,6 +119,12 @@ def _expand(customers: ir.Table, metric: str, col: str) -> list[_Regressor]:
     dtype = customers[col].type()
     if dtype.is_numeric() or dtype.is_boolean():
         return [(col, col, None)]
+    if not dtype.is_string():  # a time, a list, a struct: its levels would mean nothing
+        raise ConfigError(
+            f"metric {metric!r}: field 'cuped': column {col!r} is of type {dtype}; a covariate "
+            "is a numeric, boolean or text (categorical) column, e.g. days since signup "
+            "computed beforehand"
+        )
     counts = customers[col].value_counts().to_pyarrow().to_pylist()
     ranked = sorted(
         ((r[col], int(r[f"{col}_count"])) for r in counts if r[col] is not None),

@@ -98,6 +98,22 @@ def test_engine_regression_unknown_column_is_config_error(folder, tmp_path):
         _cells(tmp_path)
 
 
+def test_engine_regression_timestamp_column_is_config_error(folder, tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name in ("events.parquet", "segments.yaml", "assignments.parquet"):
+        shutil.copy(folder / name, tmp_path / name)
+    customers = pq.read_table(folder / "customers.parquet")
+    seen = pa.array([dt.datetime(2026, 1, 1, tzinfo=dt.UTC)] * customers.num_rows)
+    pq.write_table(customers.append_column("signup_at", seen), tmp_path / "customers.parquet")
+    (tmp_path / "experiment.yaml").write_text(EXPERIMENT.replace("device]", "signup_at]", 1))
+    with pytest.raises(ConfigError, match="'signup_at' is of type timestamp"):
+        _cells(tmp_path)
+
+
 def test_engine_regression_results_json_round_trip(folder):
     import json
 
