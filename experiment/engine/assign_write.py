@@ -22,7 +22,6 @@ and they reach the engine as Ibis arguments, never inside SQL text.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from experiment.engine.dataset import read_table
 from experiment.errors import ConfigError
 from experiment.files import write_together
+from experiment.tablenames import split_table_name
 
 if TYPE_CHECKING:
     import ibis
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["ParquetTarget", "TableTarget", "table_target", "write_assignments"]
 
 _TS = "timestamp('UTC', 6)"
-_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
-_NAME = re.compile(rf"{_IDENT}(\.{_IDENT}){{0,2}}")
 _BATCH = 100_000
 
 
@@ -74,13 +72,13 @@ def table_target(con: ibis.BaseBackend, name: str, *, option: str = "--to-table"
     Raises:
         ConfigError: ``name`` is not a dotted identifier.
     """
-    if not _NAME.fullmatch(name):
+    try:
+        table, database = split_table_name(name)
+    except ValueError:
         raise ConfigError(
             f"{option} {name!r}: not a table name; give NAME, SCHEMA.NAME or "
             "CATALOG.SCHEMA.NAME of letters, digits and _ (not starting with a digit)"
-        )
-    *db, table = name.split(".")
-    database = None if not db else db[0] if len(db) == 1 else (db[0], db[1])
+        ) from None
     return TableTarget(con=con, name=table, database=database)
 
 
