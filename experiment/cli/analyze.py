@@ -66,7 +66,8 @@ def run_analysis(
             cells = compute_sums(source, config, memory_limit=memory_limit)
         results = analyze_sums(cells, config)
     # everything is rendered first, then the files are replaced together
-    writers: list[tuple[Path, Writer]] = [(targets[0], text_writer(results.to_json()))]
+    text = results.to_json()  # results.json, and the --format json/csv output
+    writers: list[tuple[Path, Writer]] = [(targets[0], text_writer(text))]
     if html:
         writers.append((targets[1], text_writer(render_html(results))))
     if save_sums and cells is not None:
@@ -78,7 +79,7 @@ def run_analysis(
     for line in quality_lines(results):
         out_console.print(line)
     if fmt is not Format.TABLE:
-        document = json.loads(results.to_json())
+        document = json.loads(text)
         emit(fmt, document=document, rows=document["results"])
         return
     _print_tables(results, [w[0] for w in writers], time.perf_counter() - started, wide=wide)
