@@ -28,9 +28,26 @@ if TYPE_CHECKING:
 
     from segments.refine.search import Attribute, Scan, Sums
 
-__all__ = ["Best", "best_cuts"]
+__all__ = ["MAX_SIZE_CHANGE", "Best", "Window", "best_cuts"]
 
 _ALPHA = 0.05  # discovery reads only point estimates and standard errors
+MAX_SIZE_CHANGE = 2.0
+"""A moved threshold keeps its segment between 1/2 and 2 times its size (its meaning)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a rule threshold may move: its value, the side it keeps, its fence.
+
+    A cut-off is allowed when it lies strictly inside ``fence`` (other bounds on
+    the column in the same rule) and the kept side holds between
+    ``1 / MAX_SIZE_CHANGE`` and ``MAX_SIZE_CHANGE`` times the users the current
+    cut-off keeps (user counts of both halves: they carry no outcome).
+    """
+
+    value: float
+    keeps_high: bool
+    fence: tuple[float, float]
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +93,7 @@ def best_cuts(
     *,
     skip: Mapping[int, set[float]] | None = None,
     min_events: float = 0.0,
+    windows: Mapping[int, Window] | None = None,
 ) -> dict[int, Best]:
     """Per group (keyed by ``groups``), the cut with the largest discovery ``|z|``.
 
@@ -85,7 +103,8 @@ def best_cuts(
     count as candidates; groups without one are left out. The event floor keeps
     the search away from sides whose lift rests on a handful of conversions, where
     the normal approximation of the relative lift is anti-conservative. ``skip``
-    maps a group to numeric cut-offs it may not take.
+    maps a group to numeric cut-offs it may not take; ``windows`` a rule
+    threshold's group to where its cut-off may move (:class:`Window`).
     """
     if scan.attribute is None or len(scan.bins) < 2:
         return {}
@@ -111,6 +130,10 @@ def best_cuts(
         for k, g in enumerate(groups):
             if g in skip:
                 ok[:, k] &= ~np.isin(edges, sorted(skip[g]))
+    if windows and scan.attribute.kind == "numeric":
+        for k, g in enumerate(groups):
+            if g in windows:
+                ok[:, k] &= _in_window(scan, k, windows[g])
     score = np.where(ok, np.abs(np.nan_to_num(z)), -1.0)
     out = {}
     for k, g in enumerate(groups):
@@ -130,3 +153,18 @@ def best_cuts(
             treatment=scan.treatment[col],
         )
     return out
+
+
+def _in_window(scan: Scan, k: int, window: Window) -> NDArray[np.bool_]:
+    """Per cut ``j`` (row ``j - 1``) of group ``k``: is the moved cut-off in ``window``?"""
+    if scan.attribute is None:
+        raise RuntimeError("Attribute is None.")
+    edges = np.asarray(scan.attribute.edges, dtype=np.float64)
+    users = (scan.control.n[:, :, k] + scan.treatment.n[:, :, k]).sum(axis=0)  # per bin
+    low = np.cumsum(users)[:-1]  # users below edge j
+    kept = users.sum() - low if window.keeps_high else low
+    current = kept[int(np.argmin(np.abs(edges - window.value)))]
+    fence_low, fence_high = window.fence
+    inside = (edges > fence_low) & (edges < fence_high)
+    sized = (kept * MAX_SIZE_CHANGE >= current) & (kept <= MAX_SIZE_CHANGE * current)
+    return np.asarray(inside & sized & (current > 0), dtype=np.bool_)

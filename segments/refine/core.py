@@ -18,8 +18,9 @@ from segments.refine.build import (
     threshold_proposal,
 )
 from segments.refine.candidates import attribute_kinds, attributes_of, threshold_bases
-from segments.refine.choose import Best, best_cuts
-from segments.refine.propose import parent_rules
+from segments.refine.choose import Best, Window, best_cuts
+from segments.refine.distinct import distinct
+from segments.refine.propose import parent_rules, rule_families, unparse
 from segments.refine.search import bin_sums, sample_table
 
 if TYPE_CHECKING:
@@ -152,9 +153,7 @@ def refine(
         )
     finally:
         sample.table.release()
-    ctx = Context(
-        config=config, metric=spec.name, arm=arm, used=_names(segment_set, users.segments)
-    )
+    ctx = _context(config, spec.name, arm, segment_set, users.segments)
     proposals = _proposals(
         best,
         totals,
@@ -176,11 +175,23 @@ def _proposals(
     parents: dict[str, str],
     ctx: Context,
 ) -> list[Proposal]:
-    """Splits of the searched ``groups`` (index: name), moved thresholds, then merges."""
+    """Splits of the searched ``groups`` (index: name), moved thresholds, then merges.
+
+    A cut proposed both as a split and as a moved threshold is kept once
+    (:func:`segments.refine.distinct.distinct`).
+    """
     proposals = [
         split_proposal(name, parents[name], best[g], ctx) for g, name in groups.items() if g in best
     ]
     proposals += [threshold_proposal(b, best[g], ctx) for g, b in bases.items() if g in best]
+    rests = {(b.segment, b.column): unparse(b.rest) if b.rest else "" for b in bases.values()}
+
+    def base_of(p: Proposal) -> str:
+        if p.kind == "split":
+            return parents[p.segment]
+        return rests.get((p.segment, p.attribute or ""), "\0")
+
+    proposals = distinct(proposals, base_of)
     return proposals + merge_proposals(totals, list(groups), groups, parents, ctx)
 
 
@@ -212,8 +223,15 @@ def _discover(
         for a in attrs
     }
     skip = {g: _same_cut(b, scan_kinds[b.column]) for g, b in bases.items()}
+    windows = {g: Window(b.value, b.keeps_high, b.fence) for g, b in bases.items()}
     best = _search(
-        sample, attrs, plan, size=size, skip=skip, min_events=min_events, progress=progress
+        sample,
+        attrs,
+        plan,
+        size=size,
+        cuts=(skip, windows),
+        min_events=min_events,
+        progress=progress,
     )
     return attrs, totals, best
 
@@ -311,28 +329,46 @@ def _search(
     plan: dict[str, list[int]],
     *,
     size: int,
-    skip: dict[int, set[float]],
+    cuts: tuple[dict[int, set[float]], dict[int, Window]],
     min_events: float,
     progress: Callable[[int, int, str], None] | None,
 ) -> dict[int, Best]:
     """One scan per attribute; per group, the best cut over all attributes.
 
-    ``plan`` maps each attribute to the groups cut on it. A group's ``candidates``
-    become its total over every attribute scanned.
+    ``plan`` maps each attribute to the groups cut on it; ``cuts`` the threshold
+    groups' forbidden cut-offs and windows. A group's ``candidates`` become its
+    total over every attribute scanned.
     """
+    skip, windows = cuts
     best: dict[int, Best] = {}
     counts: dict[int, int] = {}
     for step, attribute in enumerate(attrs, start=2):
         groups = plan[attribute.name]
         if groups:
             scan = bin_sums(sample, attribute, groups)
-            for g, found in best_cuts(scan, groups, size, skip=skip, min_events=min_events).items():
+            found_cuts = best_cuts(
+                scan, groups, size, skip=skip, min_events=min_events, windows=windows
+            )
+            for g, found in found_cuts.items():
                 counts[g] = counts.get(g, 0) + found.candidates
                 if g not in best or abs(found.z) > abs(best[g].z):
                     best[g] = found
         if progress is not None:
             progress(step, len(attrs) + 1, attribute.name)
     return {g: replace(b, candidates=counts[g]) for g, b in best.items()}
+
+
+def _context(
+    config: ExperimentConfig,
+    metric: str,
+    arm: str,
+    segment_set: SegmentSet | None,
+    segments: tuple[str, ...],
+) -> Context:
+    """What the proposal builders share (names in use, the rule segments' families)."""
+    used = _names(segment_set, segments)
+    families = rule_families(segment_set)
+    return Context(config=config, metric=metric, arm=arm, used=used, families=families)
 
 
 def _names(segment_set: SegmentSet | None, segments: tuple[str, ...]) -> set[str]:
