@@ -36,14 +36,15 @@ if TYPE_CHECKING:
     from segments.refine.candidates import ThresholdBase
     from segments.refine.search import Attribute, Sample, Scan
 
-__all__ = ["MIN_EVENTS", "refine"]
+__all__ = ["MIN_EVENTS", "cached_sample", "metric_spec", "refine"]
 
 MIN_EVENTS = 20.0
 """Fewest events (conversions, a ratio's numerator) per arm and side on the discovery
 half for a cut to be a candidate; mean metrics have no floor."""
 
 
-def _metric(config: ExperimentConfig, metric: str | None) -> MetricSpec:
+def metric_spec(config: ExperimentConfig, metric: str | None) -> MetricSpec:
+    """The experiment's metric called ``metric`` (default: its first); ConfigError if none."""
     if metric is None:
         return config.metrics[0]
     for spec in config.metrics:
@@ -118,7 +119,7 @@ def refine(
         RuleError: a segment rule does not fit the customers table.
         DataError: no assignments for the experiment.
     """
-    spec = _metric(config, metric).model_copy(update={"cuped": None})  # CUPED is not used here
+    spec = metric_spec(config, metric).model_copy(update={"cuped": None})  # CUPED is not used here
     arm = _arm(config, arm)
     size = _min_size(min_size, segment_set)
     plain = config.model_copy(update={"metrics": [spec]})
@@ -130,7 +131,7 @@ def refine(
     bases = _bases(segment_set, every, parents, first=len(users.segments))
     scan_kinds = {**kinds, **{b.column: every[b.column] for b in bases.values()}}
     base_exprs = _base_exprs(dataset, segment_set, tuple(bases.values()), users.start)
-    sample = _sample(
+    sample = cached_sample(
         dataset,
         users,
         plain,
@@ -250,7 +251,7 @@ def _bases(
     return {first + k: b for k, b in enumerate(found)}
 
 
-def _sample(
+def cached_sample(
     dataset: Dataset,
     users: UserTable,
     plain: ExperimentConfig,
