@@ -41,6 +41,7 @@ class Context:
     arm: str
     used: set[str]
     families: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    cuped: bool = False
 
 
 def _sides(best: Best) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -81,6 +82,7 @@ def _measure(
                 treatment=est[k][1],
                 full_n=full,
                 config=ctx.config,
+                cuped=ctx.cuped,
             )
         )
     z = interaction_z(out[1][1], out[0][1])
@@ -218,7 +220,7 @@ def merge_proposals(
     cols = [k for k, g in enumerate(groups) if g != 0]
     if len(cols) < 2:
         return []
-    disc = lift(totals.control[0, 0], totals.treatment[0, 0], 0.05)
+    disc = lift(totals.control[0, 0], totals.treatment[0, 0], 0.05, cuped=ctx.cuped)
     families = ctx.families
     pairs: dict[tuple[int, int], int] = {}
     for k in cols:
@@ -248,7 +250,9 @@ def _merged_side(
     full = (float(totals.control.n[:, 0, col].sum()), float(totals.treatment.n[:, 0, col].sum()))
     est_c: Sums = totals.control[ESTIMATION, 0, [col]]
     est_t: Sums = totals.treatment[ESTIMATION, 0, [col]]
-    return side(name, rule, control=est_c, treatment=est_t, full_n=full, config=ctx.config)
+    return side(
+        name, rule, control=est_c, treatment=est_t, full_n=full, config=ctx.config, cuped=ctx.cuped
+    )
 
 
 def _merge(

@@ -28,10 +28,12 @@ from segments.refine.search import HALF, SUB, Attribute
 from segments.rules import BoolOp, Column, Compare, Const, Node
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Sequence
 
     import ibis.expr.types as ir
 
+    from experiment.engine import Dataset
     from segments.definitions import SegmentSet
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
     "ThresholdBase",
     "attribute_kinds",
     "attributes_of",
+    "base_exprs",
+    "same_cut",
     "threshold_bases",
 ]
 
@@ -230,3 +234,33 @@ def _fence(others: tuple[Node, ...], column: str, numeric: set[str]) -> tuple[fl
         else:
             high = min(high, value)
     return low, high
+
+
+def same_cut(base: ThresholdBase, kind: str) -> set[float]:
+    """Cut-offs ``c`` whose rule ``col >= c`` / ``col < c`` is the base's own rule again.
+
+    ``col >= v`` and ``col < v`` are cut ``v``; ``col > v`` and ``col <= v`` are
+    cut ``v`` too up to ties at ``v``, and exactly cut ``v + 1`` for an integer column.
+    """
+    same = {base.value}
+    if base.op in (">", "<=") and kind == "integer" and base.value.is_integer():
+        same.add(base.value + 1)
+    return same
+
+
+def base_exprs(
+    dataset: Dataset,
+    segment_set: SegmentSet | None,
+    bases: tuple[ThresholdBase, ...],
+    as_of: dt.datetime,
+) -> list[ir.BooleanValue]:
+    """Each threshold base's rule (the segment's rule without its comparison) on customers."""
+    import ibis
+
+    from segments.compile import Compiler
+
+    compiler = Compiler(dataset.customers, as_of=as_of, segment_set=segment_set)
+    return [
+        ibis.literal(True) if b.rest is None else compiler.rule(b.rest).fill_null(False)
+        for b in bases
+    ]

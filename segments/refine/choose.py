@@ -71,11 +71,11 @@ class Best:
     treatment: Sums
 
 
-def _order(scan: Scan) -> NDArray[np.int64]:
+def _order(scan: Scan, control: Sums, treatment: Sums) -> NDArray[np.int64]:
     """Bin order per group, shape ``(bins, groups)``: as is, or levels by discovery lift."""
     bins, groups = scan.control.n.shape[1:]
     if scan.attribute is not None and scan.attribute.kind == "categorical":
-        per_level = lift(scan.control[0], scan.treatment[0], _ALPHA).lift_rel
+        per_level = lift(control[0], treatment[0], _ALPHA).lift_rel
         return np.argsort(per_level, axis=0, kind="stable")  # nan last
     return np.asarray(np.broadcast_to(np.arange(bins)[:, None], (bins, groups)), dtype=np.int64)
 
@@ -94,6 +94,7 @@ def best_cuts(
     skip: Mapping[int, set[float]] | None = None,
     min_events: float = 0.0,
     windows: Mapping[int, Window] | None = None,
+    cuped: bool = False,
 ) -> dict[int, Best]:
     """Per group (keyed by ``groups``), the cut with the largest discovery ``|z|``.
 
@@ -104,13 +105,18 @@ def best_cuts(
     the search away from sides whose lift rests on a handful of conversions, where
     the normal approximation of the relative lift is anti-conservative. ``skip``
     maps a group to numeric cut-offs it may not take; ``windows`` a rule
-    threshold's group to where its cut-off may move (:class:`Window`).
+    threshold's group to where its cut-off may move (:class:`Window`). ``cuped``:
+    the sums are joint with a CUPED covariate; discovery ranks on the metric alone
+    (its ``y`` margin) and the chosen cut keeps the joint sums for the held-out test.
     """
     if scan.attribute is None or len(scan.bins) < 2:
         return {}
-    order = _order(scan)
-    low_c, high_c = cut_sides(scan.control[0], order)
-    low_t, high_t = cut_sides(scan.treatment[0], order)
+    ctrl, treat = scan.control, scan.treatment
+    if cuped and isinstance(ctrl, JointSums) and isinstance(treat, JointSums):
+        ctrl, treat = ctrl.y, treat.y
+    order = _order(scan, ctrl, treat)
+    low_c, high_c = cut_sides(ctrl[0], order)
+    low_t, high_t = cut_sides(treat[0], order)
     (log_low, var_low), (log_high, var_high) = log_lift(low_c, low_t), log_lift(high_c, high_t)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (log_high - log_low) / np.sqrt(var_low + var_high)

@@ -17,14 +17,19 @@ from segments.refine.build import (
     split_proposal,
     threshold_proposal,
 )
-from segments.refine.candidates import attribute_kinds, attributes_of, threshold_bases
+from segments.refine.candidates import (
+    attribute_kinds,
+    attributes_of,
+    base_exprs,
+    same_cut,
+    threshold_bases,
+)
 from segments.refine.choose import Best, Window, best_cuts
 from segments.refine.distinct import distinct
 from segments.refine.propose import parent_rules, rule_families, unparse
 from segments.refine.search import bin_sums, sample_table
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Callable, Sequence
 
     import ibis.expr.types as ir
@@ -119,7 +124,7 @@ def refine(
         RuleError: a segment rule does not fit the customers table.
         DataError: no assignments for the experiment.
     """
-    spec = metric_spec(config, metric).model_copy(update={"cuped": None})  # CUPED is not used here
+    spec = _refined_spec(config, metric)
     arm = _arm(config, arm)
     size = _min_size(min_size, segment_set)
     plain = config.model_copy(update={"metrics": [spec]})
@@ -130,7 +135,7 @@ def refine(
     every = attribute_kinds(dataset.customers, None)
     bases = _bases(segment_set, every, parents, first=len(users.segments))
     scan_kinds = {**kinds, **{b.column: every[b.column] for b in bases.values()}}
-    base_exprs = _base_exprs(dataset, segment_set, tuple(bases.values()), users.start)
+    exprs = base_exprs(dataset, segment_set, tuple(bases.values()), users.start)
     sample = cached_sample(
         dataset,
         users,
@@ -138,7 +143,7 @@ def refine(
         arm=arm,
         seed=seed,
         attributes=tuple(scan_kinds),
-        base=dict(zip(bases, base_exprs, strict=True)),
+        base=dict(zip(bases, exprs, strict=True)),
     )
     try:
         attrs, totals, best = _discover(
@@ -154,7 +159,7 @@ def refine(
         )
     finally:
         sample.table.release()
-    ctx = _context(config, spec.name, arm, segment_set, users.segments)
+    ctx = _context(config, spec, arm, segment_set, users.segments)
     proposals = _proposals(
         best,
         totals,
@@ -223,7 +228,7 @@ def _discover(
         + [g for g, b in bases.items() if b.column == a.name]
         for a in attrs
     }
-    skip = {g: _same_cut(b, scan_kinds[b.column]) for g, b in bases.items()}
+    skip = {g: same_cut(b, scan_kinds[b.column]) for g, b in bases.items()}
     windows = {g: Window(b.value, b.keeps_high, b.fence) for g, b in bases.items()}
     best = _search(
         sample,
@@ -312,18 +317,6 @@ def _refinement(
     )
 
 
-def _same_cut(base: ThresholdBase, kind: str) -> set[float]:
-    """Cut-offs ``c`` whose rule ``col >= c`` / ``col < c`` is the base's own rule again.
-
-    ``col >= v`` and ``col < v`` are cut ``v``; ``col > v`` and ``col <= v`` are
-    cut ``v`` too up to ties at ``v``, and exactly cut ``v + 1`` for an integer column.
-    """
-    same = {base.value}
-    if base.op in (">", "<=") and kind == "integer" and base.value.is_integer():
-        same.add(base.value + 1)
-    return same
-
-
 def _search(
     sample: Sample,
     attrs: tuple[Attribute, ...],
@@ -348,7 +341,13 @@ def _search(
         if groups:
             scan = bin_sums(sample, attribute, groups)
             found_cuts = best_cuts(
-                scan, groups, size, skip=skip, min_events=min_events, windows=windows
+                scan,
+                groups,
+                size,
+                skip=skip,
+                min_events=min_events,
+                windows=windows,
+                cuped=sample.cuped,
             )
             for g, found in found_cuts.items():
                 counts[g] = counts.get(g, 0) + found.candidates
@@ -359,9 +358,17 @@ def _search(
     return {g: replace(b, candidates=counts[g]) for g, b in best.items()}
 
 
+def _refined_spec(config: ExperimentConfig, metric: str | None) -> MetricSpec:
+    """The metric refined, with its one CUPED column (a regression list is left out)."""
+    spec = metric_spec(config, metric)
+    if spec.covariates:
+        spec = spec.model_copy(update={"cuped": None, "covariates": None})
+    return spec
+
+
 def _context(
     config: ExperimentConfig,
-    metric: str,
+    spec: MetricSpec,
     arm: str,
     segment_set: SegmentSet | None,
     segments: tuple[str, ...],
@@ -369,7 +376,10 @@ def _context(
     """What the proposal builders share (names in use, the rule segments' families)."""
     used = _names(segment_set, segments)
     families = rule_families(segment_set)
-    return Context(config=config, metric=metric, arm=arm, used=used, families=families)
+    cuped = spec.cuped is not None
+    return Context(
+        config=config, metric=spec.name, arm=arm, used=used, families=families, cuped=cuped
+    )
 
 
 def _names(segment_set: SegmentSet | None, segments: tuple[str, ...]) -> set[str]:
@@ -378,21 +388,3 @@ def _names(segment_set: SegmentSet | None, segments: tuple[str, ...]) -> set[str
     if segment_set is not None:
         used |= set(segment_set.names)
     return used
-
-
-def _base_exprs(
-    dataset: Dataset,
-    segment_set: SegmentSet | None,
-    bases: tuple[ThresholdBase, ...],
-    as_of: dt.datetime,
-) -> list[ir.BooleanValue]:
-    """Each threshold base's rule (the segment's rule without its comparison) on customers."""
-    import ibis
-
-    from segments.compile import Compiler
-
-    compiler = Compiler(dataset.customers, as_of=as_of, segment_set=segment_set)
-    return [
-        ibis.literal(True) if b.rest is None else compiler.rule(b.rest).fill_null(False)
-        for b in bases
-    ]

@@ -47,6 +47,7 @@ def side(
     treatment: Sums,
     full_n: tuple[float, float],
     config: ExperimentConfig,
+    cuped: bool = False,
 ) -> tuple[Side, LiftResult]:
     """A side measured on the estimation half (``control``/``treatment``, shape (1,)).
 
@@ -54,12 +55,13 @@ def side(
     :func:`experiment.stats.mde_cell`, the one MDE of analyze, power and validate, on
     the control arm's per-user mean and variance (a ratio's linearisation).
     """
-    res = lift(control, treatment, config.alpha)
+    res = lift(control, treatment, config.alpha, cuped=cuped)
     n_c, n_t = float(control.n[0]), float(treatment.n[0])
     reason = no_events(control, treatment)
     nan = float("nan")
     tested = not reason
-    mean, var = per_user_moments(control)
+    plain = control.y if cuped and isinstance(control, JointSums) else control
+    mean, var = per_user_moments(plain)  # CUPED: the unadjusted MDE (conservative)
     mde = mde_cell(mean, var, full_n[0], full_n[1], alpha=config.alpha, power=config.power)
     out = Side(
         name=name,
@@ -88,7 +90,7 @@ def no_events(control: Sums, treatment: Sums) -> str:
     side gets no interval and its proposal no test.
     """
     for name, sums in (("control", control), ("treatment", treatment)):
-        mean = sums.mean_y if isinstance(sums, JointSums) else sums.mean
+        mean = sums.mean_y if isinstance(sums, JointSums) else sums.mean  # CUPED: y
         if not (float(sums.n[0]) > 0 and float(mean[0]) != 0.0):
             return f"no_{name}_events"
     return ""

@@ -141,3 +141,29 @@ def test_proposals_with_an_untested_side_are_in_no_family(folder: Path, tmp_path
     assert math.isnan(hx.p_adjusted)
     assert not hx.significant
     assert all(s.reason == "no_treatment_events" for s in hx.sides)
+
+
+def test_held_out_tests_use_the_experiments_cuped(folder: Path, tmp_path: Path) -> None:
+    """With ``cuped: k`` the held-out lift is the OLS treatment coefficient (statsmodels)."""
+    import statsmodels.api as sm
+
+    for name in ("assignments", "customers", "events"):
+        (tmp_path / f"{name}.parquet").write_bytes((folder / f"{name}.parquet").read_bytes())
+    (tmp_path / "segments.yaml").write_text("segments:\n  - {name: hz, where: 'z >= 0'}\n")
+    text = (folder / "experiment.yaml").read_text()
+    text = text.replace("event: purchase}", "event: purchase, cuped: k}")
+    (tmp_path / "experiment.yaml").write_text(text)
+    config = load_experiment(tmp_path / "experiment.yaml")
+    got = refine(
+        open_dataset(tmp_path), config, load_segments(tmp_path / "segments.yaml"), attributes=["x"]
+    )
+    split = next(p for p in got.proposals if p.segment == "all" and p.kind == "split")
+    users = per_user(tmp_path)
+    held = users[halves(users.user_id, "exp1-salt", 0) == 1]
+    for s in split.sides:
+        part = held[held.eval(s.rule)]
+        design = np.column_stack(
+            [np.ones(len(part)), (part.arm == "treatment").astype(float), part.k.astype(float)]
+        )
+        fit = sm.OLS((part.purchase > 0).astype(float).to_numpy(), design).fit()
+        assert s.lift_abs == pytest.approx(fit.params[1], rel=1e-6)
