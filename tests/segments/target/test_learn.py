@@ -52,6 +52,7 @@ def _overall(m: Moments, share: np.ndarray) -> Moments:
     )
 
 
+@pytest.mark.slow
 def test_homogeneous_effect_is_treat_all_and_value_ci_covers_truth() -> None:
     """Simulation with known truth: discovery learns, the held-out CI covers the true value."""
     rng = np.random.default_rng(7)

@@ -87,6 +87,7 @@ def test_target_policy_ignores_held_out_outcomes(
     assert other.value_of("treat_all").value != plain.value_of("treat_all").value
 
 
+@pytest.mark.slow
 def test_target_refines_the_planted_step_and_round_trips(planted: Path, tmp_path: Path) -> None:
     found = _run(planted, attributes=["x", "z"])
     refined = [c for c in found.cells if c.parent]
