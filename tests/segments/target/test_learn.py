@@ -104,3 +104,16 @@ def test_gain_curve_starts_at_zero_and_ends_at_treat_all() -> None:
     assert curve[-1][2].value == pytest.approx(
         policy_value(held, share, np.array([1, 1]), alpha=0.05).value
     )
+
+
+def test_three_arms_each_cell_gets_its_significantly_better_arm() -> None:
+    """Options: control, arm 1 (good overall), arm 2 (better only in cell 1)."""
+    mean = np.array([[0.10, 0.10, 0.10], [0.13, 0.11, 0.13], [0.10, 0.20, 0.10]])
+    m = Moments(mean, np.full((3, 3), 1e-6), np.ones(3))
+    share = np.array([0.4, 0.2, 0.4])
+    overall = Moments((mean * share).sum(axis=1, keepdims=True), np.full((3, 1), 1e-7), np.ones(1))
+    choice, gain = learn(m, overall, share, alpha=0.05)
+    assert choice.tolist() == [1, 2, 1]
+    assert gain.tolist() == pytest.approx([0.03, 0.10, 0.03])
+    held = policy_value(m, share, choice, alpha=0.05, against=np.array([1, 1, 1]))
+    assert held.value == pytest.approx(1000 * 0.2 * (0.20 - 0.11))
