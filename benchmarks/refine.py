@@ -210,7 +210,7 @@ def _split_of(result: Refinement, segment: str) -> Proposal | None:
     return next((p for p in result.proposals if p.kind == "split" and p.segment == segment), None)
 
 
-def part_split(cache: Path, *, seeds: int, users: int, days: int) -> None:
+def part_split(cache: Path, *, seeds: int, users: int, days: int, first: int = 0) -> None:
     """Part 1: does the planted segment's split proposal find the planted attribute and cut?"""
     truth = planted_split("split")
     print(
@@ -220,7 +220,7 @@ def part_split(cache: Path, *, seeds: int, users: int, days: int) -> None:
     attr_hits = thr_hits = significant = 0
     seconds: list[float] = []
     checks = Checks()
-    for seed in range(seeds):
+    for seed in range(first, first + seeds):
         folder = dataset(cache, "split", users=users, days=days, seed=seed)
         result, took = run_refine(folder, seed=seed)
         checks.add(folder, result)
@@ -467,6 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", default=",".join(PARTS), help=f"comma list of {PARTS}")
     parser.add_argument("--seeds", type=int, default=50, help="datasets per scenario")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed of part 1")
     parser.add_argument("--users", type=int, default=200_000, help="users per dataset (parts 1-2)")
     parser.add_argument("--days", type=int, default=14, help="simulated days")
     parser.add_argument(
@@ -497,7 +498,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         return
     if "split" in parts:
-        part_split(args.data, seeds=args.seeds, users=args.users, days=args.days)
+        part_split(
+            args.data, seeds=args.seeds, users=args.users, days=args.days, first=args.first_seed
+        )
     if "null" in parts:
         part_null(
             args.data,
