@@ -129,6 +129,71 @@ def run_refine(
     return result, time.perf_counter() - started
 
 
+@dataclass
+class Checks:
+    """Issue 18's refine checks over many results: repeated cuts, threshold moves."""
+
+    families: int = 0
+    duplicates: int = 0
+    thresholds: int = 0
+    not_nested: int = 0
+    max_ratio: float = 1.0
+
+    def add(self, folder: Path, result: Refinement) -> None:
+        """Count repeated cuts and threshold moves that change more than their cut implies.
+
+        A moved bound only adds or removes the users between the old and the new
+        cut-off: the new segment and the old one are nested (one holds the other)
+        and their sizes differ by exactly the users in one but not the other.
+        """
+        from segments.refine.distinct import cut_key
+
+        self.families += 1
+        keys = [cut_key(p) for p in result.proposals if p.kind != "merge"]
+        self.duplicates += len(keys) - len(set(keys))
+        for p in result.proposals:
+            if p.kind != "threshold":
+                continue
+            old, new, both = _sizes(folder, p.segment, p.new_segments[0].where)
+            self.thresholds += 1
+            self.not_nested += both != min(old, new)
+            self.max_ratio = max(self.max_ratio, max(old, new) / max(min(old, new), 1))
+
+    def show(self) -> None:
+        """Print the checks."""
+        print(f"families (results) checked: {self.families}; repeated cuts: {self.duplicates}")
+        print(
+            f"threshold proposals: {self.thresholds}; not nested in their segment "
+            f"(a change beyond the cut): {self.not_nested}; largest size ratio "
+            f"new/old or old/new: {self.max_ratio:.2f} (cap 2)"
+        )
+
+
+def _sizes(folder: Path, segment: str, where: str) -> tuple[int, int, int]:
+    """Customers in the original segment, in the moved rule, and in both (the engine's rules)."""
+    from experiment.engine.dataset import open_dataset
+    from segments import load_segments
+    from segments.compile import Compiler
+    from segments.rules import parse_rule
+
+    seg = load_segments(folder / "segments.yaml")
+    customers = open_dataset(folder).customers
+    compiler = Compiler(customers, as_of=None, segment_set=seg)
+    rule = next(s.rule for s in seg.segments if s.name == segment)
+    old = compiler.rule(rule).fill_null(False)  # type: ignore[arg-type]
+    new = compiler.rule(parse_rule(where)).fill_null(False)
+    row = (
+        customers.aggregate(
+            old=old.cast("int64").sum(),
+            new=new.cast("int64").sum(),
+            both=(old & new).cast("int64").sum(),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    return int(row["old"]), int(row["new"]), int(row["both"])
+
+
 def _share(hits: int, n: int) -> str:
     """``k/n = p%`` with a Wilson 95% interval (https://doi.org/10.1080/01621459.1927.10502953)."""
     if n == 0:
@@ -145,7 +210,7 @@ def _split_of(result: Refinement, segment: str) -> Proposal | None:
     return next((p for p in result.proposals if p.kind == "split" and p.segment == segment), None)
 
 
-def part_split(cache: Path, *, seeds: int, users: int, days: int) -> None:
+def part_split(cache: Path, *, seeds: int, users: int, days: int, first: int = 0) -> None:
     """Part 1: does the planted segment's split proposal find the planted attribute and cut?"""
     truth = planted_split("split")
     print(
@@ -154,9 +219,11 @@ def part_split(cache: Path, *, seeds: int, users: int, days: int) -> None:
     )
     attr_hits = thr_hits = significant = 0
     seconds: list[float] = []
-    for seed in range(seeds):
+    checks = Checks()
+    for seed in range(first, first + seeds):
         folder = dataset(cache, "split", users=users, days=days, seed=seed)
         result, took = run_refine(folder, seed=seed)
+        checks.add(folder, result)
         seconds.append(took)
         prop = _split_of(result, truth.segment)
         attr = prop is not None and prop.attribute == truth.attribute
@@ -181,6 +248,7 @@ def part_split(cache: Path, *, seeds: int, users: int, days: int) -> None:
     print(f"... and threshold within 10%:          {_share(thr_hits, seeds)}  (target >= 80%)")
     print(f"... and significant on estimation half: {_share(significant, seeds)}")
     print(f"refine time per run: median {sorted(seconds)[len(seconds) // 2]:.1f}s")
+    checks.show()
 
 
 def _null_counts(results: list[Refinement]) -> tuple[int, int, int, int, int]:
@@ -201,9 +269,11 @@ def part_null(
     for scenario in scenarios:
         print(f"\n== 2. {scenario}: {seeds} seeds x {users:,} users x {days} days ==")
         results = []
+        checks = Checks()
         for seed in range(seeds):
             folder = dataset(cache, scenario, users=users, days=days, seed=seed)
             result, took = run_refine(folder, seed=seed)
+            checks.add(folder, result)
             results.append(result)
             shown = [
                 f"{p.segment}:{p.attribute or p.kind}" + ("*" if p.significant else "")
@@ -218,6 +288,7 @@ def part_null(
         )
         print(f"{scenario}: seeds with any significant split/threshold: {_share(seeds_any, seeds)}")
         print(f"{scenario}: merges found equivalent (correct here): {_share(merge_sig, merges)}")
+        checks.show()
 
 
 def _baseline(folder: Path, attributes: list[str], seed: int, *, verbose: bool = True) -> float:
@@ -396,6 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", default=",".join(PARTS), help=f"comma list of {PARTS}")
     parser.add_argument("--seeds", type=int, default=50, help="datasets per scenario")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed of part 1")
     parser.add_argument("--users", type=int, default=200_000, help="users per dataset (parts 1-2)")
     parser.add_argument("--days", type=int, default=14, help="simulated days")
     parser.add_argument(
@@ -426,7 +498,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         return
     if "split" in parts:
-        part_split(args.data, seeds=args.seeds, users=args.users, days=args.days)
+        part_split(
+            args.data, seeds=args.seeds, users=args.users, days=args.days, first=args.first_seed
+        )
     if "null" in parts:
         part_null(
             args.data,

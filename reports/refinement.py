@@ -118,9 +118,15 @@ def verdict_of(proposal: Proposal) -> str:
 
 
 def _label(side: Side, kind: str) -> str:
-    """A side's own condition: its rule's last ``and`` clause (a merge: the segment's name)."""
+    """A side's own condition: a split's last ``and`` clause, a moved threshold's whole rule.
+
+    A merge's side is labelled by the segment's name. A moved threshold shows the
+    whole rule, so a chained rule says which bound moved.
+    """
     if kind == "merge":
         return side.name
+    if kind == "threshold":
+        return side.rule
     return side.rule.rsplit(" and ", 1)[-1]
 
 
@@ -134,7 +140,7 @@ def _side(side: Side, kind: str, digits: int = 4) -> SideView:
         mean_control=fmt_num(side.mean_control, digits),
         mean_treatment=fmt_num(side.mean_treatment, digits),
         lift_rel=fmt_pct(side.lift_rel),
-        ci=fmt_pct_interval(side.ci_low, side.ci_high),
+        ci=fmt_pct_interval(side.ci_low, side.ci_high) if not side.reason else side.reason,
         p_value=fmt_p(side.p_value),
         mde=fmt_pct(side.mde_rel, signed=False),
     )

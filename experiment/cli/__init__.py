@@ -16,7 +16,7 @@ if sys.argv and Path(sys.argv[0]).name == "exp":  # the console script, not an i
     # before the commands' imports: Ctrl-C during start-up is a clean exit 130 too
     signal.signal(signal.SIGINT, on_interrupt)
 
-from experiment.cli import analyze, assign, demo, power, refine, segments, simulate
+from experiment.cli import analyze, assign, demo, power, refine, segments, simulate, target
 from experiment.cli._app import app
 
-__all__ = ["analyze", "app", "assign", "demo", "power", "refine", "segments", "simulate"]
+__all__ = ["analyze", "app", "assign", "demo", "power", "refine", "segments", "simulate", "target"]

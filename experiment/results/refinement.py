@@ -46,6 +46,9 @@ class Side:
     ``ci_low``/``ci_high`` bound ``lift_rel`` (delta method), as in results.json.
     ``mde_rel`` is the relative MDE a follow-up experiment on this side would have
     with all of its users (both halves) at the experiment's alpha and power.
+    ``reason`` is ``no_control_events`` or ``no_treatment_events`` when an arm of the
+    side has no event (no conversion, a zero total) on the estimation half: its
+    lift, interval and p-value are then ``nan`` (no test), ``""`` otherwise.
     """
 
     name: str
@@ -61,6 +64,7 @@ class Side:
     ci_high: float
     p_value: float
     mde_rel: float
+    reason: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +92,8 @@ class Proposal:
     choice: no inference uses it. ``equivalence_p`` (merges only; ``nan`` otherwise)
     is the two one-sided tests' p-value that the sides' relative lifts differ by
     less than the target lift; a merge's ``p_adjusted`` corrects it over the merges.
+    ``reason`` says why a proposal has no test (``""`` when it has one), e.g. a
+    side without treatment events; such a proposal is in no family.
     """
 
     kind: ProposalKind
@@ -106,6 +112,7 @@ class Proposal:
     significant: bool
     summary: str
     equivalence_p: float = math.nan
+    reason: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -159,7 +166,10 @@ class Refinement(Display):
         """Rebuild from a parsed document (``null`` numbers become ``nan``)."""
         proposals = []
         for p in doc["proposals"]:
-            sides = tuple(Side(**{k: _nan(v) for k, v in s.items()}) for s in p["sides"])
+            sides = tuple(
+                Side(**{k: v if k == "reason" else _nan(v) for k, v in s.items()})
+                for s in p["sides"]
+            )
             groups = p.get("groups")
             proposals.append(
                 Proposal(
@@ -170,6 +180,7 @@ class Refinement(Display):
                         "new_segments": tuple(NewSegment(**s) for s in p["new_segments"]),
                         "attribute": p.get("attribute"),
                         "threshold": p.get("threshold"),
+                        "reason": p.get("reason") or "",
                     }
                 )
             )

@@ -9,7 +9,8 @@ later by :func:`finish`, once every proposal's p-value is known.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +40,8 @@ class Context:
     metric: str
     arm: str
     used: set[str]
+    families: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    cuped: bool = False
 
 
 def _sides(best: Best) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -79,11 +82,24 @@ def _measure(
                 treatment=est[k][1],
                 full_n=full,
                 config=ctx.config,
+                cuped=ctx.cuped,
             )
         )
     z = interaction_z(out[1][1], out[0][1])
     sides = (out[1][0], out[0][0]) if best.high_first else (out[0][0], out[1][0])
-    return sides, float(two_sided_p(z)[0]), best.high_first
+    p = math.nan if any(s.reason for s, _ in out) else float(two_sided_p(z)[0])
+    return sides, p, best.high_first
+
+
+def _untested(sides: tuple[Side, Side]) -> str:
+    """Why a proposal has no test: a side without events in an arm (``""``: tested)."""
+    for s in sides:
+        if s.reason:
+            arm = s.reason.removeprefix("no_").removesuffix("_events")
+            return (
+                f"side {s.name!r} has no {arm} events on the estimation half: no interval, no test"
+            )
+    return ""
 
 
 def _proposal(
@@ -119,6 +135,7 @@ def _proposal(
         p_adjusted=math.nan,
         significant=False,
         summary=summary,
+        reason=_untested(sides),
     )
 
 
@@ -140,33 +157,39 @@ def split_proposal(segment: str, parent: str, best: Best, ctx: Context) -> Propo
 
 
 def threshold_proposal(base: ThresholdBase, best: Best, ctx: Context) -> Proposal:
-    """Move the cut-off of ``base``'s comparison to the chosen one (tighten or loosen)."""
+    """Move the cut-off of ``base``'s comparison to the chosen one (tighten or loosen).
+
+    The segment keeps its side of the comparison and every other condition of its
+    rule, in place: only the bound moves, and the new segment's rule (its label
+    too) is the whole rule with the new bound.
+    """
     rest = unparse(base.rest) if base.rest is not None else ""
     cut = best.attribute.edges[best.cut - 1]
     low, high = _conditions(best)
-    rules = (conjoin(rest, low), conjoin(rest, high))
-    names = (
-        safe_name([base.segment, base.column, "lt", token(cut)], ctx.used),
-        safe_name([base.segment, base.column, "ge", token(cut)], ctx.used),
+    mine, theirs = (high, low) if base.keeps_high else (low, high)
+    tag = ("ge", "lt") if base.keeps_high else ("lt", "ge")
+    kept_rule = conjoin(
+        *(mine if i == base.index else unparse(part) for i, part in enumerate(base.parts))
     )
+    names = (
+        safe_name([base.segment, base.column, tag[0], token(cut)], ctx.used),
+        safe_name([base.segment, "outside", base.column, tag[1], token(cut)], ctx.used),
+    )
+    rules = (kept_rule, conjoin(rest, theirs))
+    if base.keeps_high:  # _measure takes (low, high)
+        names, rules = names[::-1], rules[::-1]
     sides, p, _ = _measure(best, names, rules, ctx)
-    mine = 1 if base.op in (">=", ">") else 0  # the side the segment keeps
-    kept = next(s for s in sides if s.name == names[mine])
-    other = next(s for s in sides if s.name != names[mine])
-    conds = (high, low) if mine else (low, high)
+    kept = next(s for s in sides if s.rule == kept_rule)
+    other = next(s for s in sides if s is not kept)
+    was = f"{base.column} {base.op} {base.value:g}"
     summary = _split_summary(
-        f"{base.segment} (instead of {base.column} {base.op} {base.value:g})",
-        (kept, other),
-        conds,
-        p,
+        f"{base.segment} (instead of {was})", (kept, other), (kept_rule, conjoin(rest, theirs)), p
     )
     new = (
         NewSegment(
             name=kept.name,
             where=kept.rule,
-            description=(
-                f"{base.segment} with {base.column} {base.op} {base.value:g} moved by exp refine"
-            ),
+            description=f"{base.segment} with {was} moved to {mine} by exp refine",
         ),
     )
     return _proposal(
@@ -182,29 +205,41 @@ def threshold_proposal(base: ThresholdBase, best: Best, ctx: Context) -> Proposa
 
 
 def merge_proposals(
-    totals: Scan, groups: list[int], names: dict[int, str], parents: dict[str, str], ctx: Context
+    totals: Scan,
+    groups: list[int],
+    names: dict[int, str],
+    parents: dict[str, str],
+    ctx: Context,
 ) -> list[Proposal]:
-    """Each segment with its nearest neighbour by discovery lift, tested for equivalence."""
+    """Each segment with its nearest neighbour by discovery lift, tested for equivalence.
+
+    Only segments of one family are paired: rules on the same columns (``ctx.families``,
+    e.g. two bands of ``sessions_30d``), so that a merge reads as one wider band
+    and never as "engaged or dormant". A segment alone in its family is not merged.
+    """
     cols = [k for k, g in enumerate(groups) if g != 0]
     if len(cols) < 2:
         return []
-    disc = lift(totals.control[0, 0], totals.treatment[0, 0], 0.05)
-    pairs: set[tuple[int, int]] = set()
+    disc = lift(totals.control[0, 0], totals.treatment[0, 0], 0.05, cuped=ctx.cuped)
+    families = ctx.families
+    pairs: dict[tuple[int, int], int] = {}
     for k in cols:
-        others = [o for o in cols if o != k and np.isfinite(disc.lift_rel[o])]
+        family = families.get(names[groups[k]])
+        kin = [o for o in cols if o != k and family and families.get(names[groups[o]]) == family]
+        others = [o for o in kin if np.isfinite(disc.lift_rel[o])]
         if not np.isfinite(disc.lift_rel[k]) or not others:
             continue
         o = min(others, key=lambda o: abs(disc.lift_rel[o] - disc.lift_rel[k]))
-        pairs.add((min(k, o), max(k, o)))
+        pairs[(min(k, o), max(k, o))] = len(kin)
     out = []
-    for k, o in sorted(pairs):
+    for (k, o), n_kin in sorted(pairs.items()):
         a, b = names[groups[k]], names[groups[o]]
         sides = (
             _merged_side(totals, k, a, parents[a], ctx),
             _merged_side(totals, o, b, parents[b], ctx),
         )
         dz = (disc.lift_rel[k] - disc.lift_rel[o]) / np.hypot(disc.se_rel[k], disc.se_rel[o])
-        out.append(_merge(a, b, sides, float(dz), parents, candidates=len(cols) - 1, ctx=ctx))
+        out.append(_merge(a, b, sides, float(dz), parents, candidates=n_kin, ctx=ctx))
     return out
 
 
@@ -215,7 +250,9 @@ def _merged_side(
     full = (float(totals.control.n[:, 0, col].sum()), float(totals.treatment.n[:, 0, col].sum()))
     est_c: Sums = totals.control[ESTIMATION, 0, [col]]
     est_t: Sums = totals.treatment[ESTIMATION, 0, [col]]
-    return side(name, rule, control=est_c, treatment=est_t, full_n=full, config=ctx.config)
+    return side(
+        name, rule, control=est_c, treatment=est_t, full_n=full, config=ctx.config, cuped=ctx.cuped
+    )
 
 
 def _merge(
@@ -236,8 +273,9 @@ def _merge(
         for r in (parents[a], parents[b])
     )
     margin = ctx.config.target_lift
-    eq = float(equivalence_p(measured[0][1], measured[1][1], margin)[0])
     sa, sb = measured[0][0], measured[1][0]
+    reason = _untested((sa, sb))
+    eq = math.nan if reason else float(equivalence_p(measured[0][1], measured[1][1], margin)[0])
     summary = (
         f"{a} and {b}: lifts {_ci(sa)} and {_ci(sb)}, equivalent within "
         f"±{100 * margin:g}% by TOST p = {eq:.2g} ({_ADJUSTED})"
@@ -256,11 +294,12 @@ def _merge(
         ),
         candidates=candidates,
         discovery_z=dz,
-        interaction_p=float(two_sided_p(z)[0]),
+        interaction_p=math.nan if reason else float(two_sided_p(z)[0]),
         p_adjusted=math.nan,
         significant=False,
         summary=summary,
         equivalence_p=eq,
+        reason=reason,
     )
 
 
@@ -300,6 +339,8 @@ def finish(proposals: list[Proposal], config: ExperimentConfig) -> tuple[Proposa
     for p, value in zip(proposals, adjusted, strict=True):
         adj = float(value)
         text = f"{label} {adj:.2g}" if config.correction != "none" else label
+        if p.reason:
+            text = f"not tested: {p.reason}"
         out.append(
             replace(
                 p,

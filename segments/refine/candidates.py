@@ -11,6 +11,10 @@
 * Threshold bases: a rule segment whose rule is ``col OP c`` or a top-level
   ``and`` holding one (``OP`` one of ``>= > <= <``, ``col`` numeric) gives the
   rest of its rule as a base in which ``col`` is scanned for a better cut-off.
+  The moved cut-off stays within the segment's meaning: it keeps the side the
+  comparison keeps, does not cross another bound on ``col`` in the same rule
+  (``fence``), and (in :func:`segments.refine.choose.best_cuts`) keeps the segment
+  between half and twice its size.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from segments.refine.search import HALF, SUB, Attribute
 from segments.rules import BoolOp, Column, Compare, Const, Node
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Sequence
 
     import ibis.expr.types as ir
 
+    from experiment.engine import Dataset
     from segments.definitions import SegmentSet
 
 __all__ = [
@@ -37,6 +43,8 @@ __all__ = [
     "ThresholdBase",
     "attribute_kinds",
     "attributes_of",
+    "base_exprs",
+    "same_cut",
     "threshold_bases",
 ]
 
@@ -52,6 +60,9 @@ class ThresholdBase:
     """A rule segment's comparison ``column op value`` and the rest of its rule.
 
     ``rest`` is ``None`` when the comparison is the whole rule (the base is everyone).
+    ``parts`` are the rule's top-level ``and`` operands (the comparison at ``index``),
+    so the moved rule keeps every other condition in place. ``fence`` is the open
+    interval a new cut-off must stay in: other bounds on ``column`` in the same rule.
     """
 
     segment: str
@@ -59,6 +70,14 @@ class ThresholdBase:
     op: Literal[">=", ">", "<=", "<"]
     value: float
     rest: Node | None
+    parts: tuple[Node, ...] = ()
+    index: int = 0
+    fence: tuple[float, float] = (-math.inf, math.inf)
+
+    @property
+    def keeps_high(self) -> bool:
+        """The segment is the high side of its comparison (``>=`` or ``>``)."""
+        return self.op in (">=", ">")
 
 
 def _kind(dtype: Any) -> str | None:
@@ -182,5 +201,66 @@ def threshold_bases(segment_set: SegmentSet, numeric: set[str]) -> tuple[Thresho
             elif others:
                 rest = BoolOp("and", others)
             column, op, value = found
-            out.append(ThresholdBase(entry.name, column, op, value, rest))  # type: ignore[arg-type]
+            fence = _fence(others, column, numeric)
+            out.append(
+                ThresholdBase(
+                    entry.name,
+                    column,
+                    op,  # type: ignore[arg-type]
+                    value,
+                    rest,
+                    parts=tuple(parts),
+                    index=i,
+                    fence=fence,
+                )
+            )
     return tuple(out)
+
+
+def _fence(others: tuple[Node, ...], column: str, numeric: set[str]) -> tuple[float, float]:
+    """The open interval between the other bounds on ``column`` among ``others``.
+
+    ``350 <= history and history < 1000``: moving the lower bound may not pass 1000,
+    moving the upper one may not go below 350 (the rule would select nobody).
+    """
+    low, high = -math.inf, math.inf
+    for node in others:
+        found = _comparison(node, numeric)
+        if found is None or found[0] != column:
+            continue
+        _, op, value = found
+        if op in (">=", ">"):
+            low = max(low, value)
+        else:
+            high = min(high, value)
+    return low, high
+
+
+def same_cut(base: ThresholdBase, kind: str) -> set[float]:
+    """Cut-offs ``c`` whose rule ``col >= c`` / ``col < c`` is the base's own rule again.
+
+    ``col >= v`` and ``col < v`` are cut ``v``; ``col > v`` and ``col <= v`` are
+    cut ``v`` too up to ties at ``v``, and exactly cut ``v + 1`` for an integer column.
+    """
+    same = {base.value}
+    if base.op in (">", "<=") and kind == "integer" and base.value.is_integer():
+        same.add(base.value + 1)
+    return same
+
+
+def base_exprs(
+    dataset: Dataset,
+    segment_set: SegmentSet | None,
+    bases: tuple[ThresholdBase, ...],
+    as_of: dt.datetime,
+) -> list[ir.BooleanValue]:
+    """Each threshold base's rule (the segment's rule without its comparison) on customers."""
+    import ibis
+
+    from segments.compile import Compiler
+
+    compiler = Compiler(dataset.customers, as_of=as_of, segment_set=segment_set)
+    return [
+        ibis.literal(True) if b.rest is None else compiler.rule(b.rest).fill_null(False)
+        for b in bases
+    ]

@@ -28,9 +28,26 @@ if TYPE_CHECKING:
 
     from segments.refine.search import Attribute, Scan, Sums
 
-__all__ = ["Best", "best_cuts"]
+__all__ = ["MAX_SIZE_CHANGE", "Best", "Window", "best_cuts"]
 
 _ALPHA = 0.05  # discovery reads only point estimates and standard errors
+MAX_SIZE_CHANGE = 2.0
+"""A moved threshold keeps its segment between 1/2 and 2 times its size (its meaning)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a rule threshold may move: its value, the side it keeps, its fence.
+
+    A cut-off is allowed when it lies strictly inside ``fence`` (other bounds on
+    the column in the same rule) and the kept side holds between
+    ``1 / MAX_SIZE_CHANGE`` and ``MAX_SIZE_CHANGE`` times the users the current
+    cut-off keeps (user counts of both halves: they carry no outcome).
+    """
+
+    value: float
+    keeps_high: bool
+    fence: tuple[float, float]
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,11 +71,11 @@ class Best:
     treatment: Sums
 
 
-def _order(scan: Scan) -> NDArray[np.int64]:
+def _order(scan: Scan, control: Sums, treatment: Sums) -> NDArray[np.int64]:
     """Bin order per group, shape ``(bins, groups)``: as is, or levels by discovery lift."""
     bins, groups = scan.control.n.shape[1:]
     if scan.attribute is not None and scan.attribute.kind == "categorical":
-        per_level = lift(scan.control[0], scan.treatment[0], _ALPHA).lift_rel
+        per_level = lift(control[0], treatment[0], _ALPHA).lift_rel
         return np.argsort(per_level, axis=0, kind="stable")  # nan last
     return np.asarray(np.broadcast_to(np.arange(bins)[:, None], (bins, groups)), dtype=np.int64)
 
@@ -76,6 +93,8 @@ def best_cuts(
     *,
     skip: Mapping[int, set[float]] | None = None,
     min_events: float = 0.0,
+    windows: Mapping[int, Window] | None = None,
+    cuped: bool = False,
 ) -> dict[int, Best]:
     """Per group (keyed by ``groups``), the cut with the largest discovery ``|z|``.
 
@@ -85,13 +104,19 @@ def best_cuts(
     count as candidates; groups without one are left out. The event floor keeps
     the search away from sides whose lift rests on a handful of conversions, where
     the normal approximation of the relative lift is anti-conservative. ``skip``
-    maps a group to numeric cut-offs it may not take.
+    maps a group to numeric cut-offs it may not take; ``windows`` a rule
+    threshold's group to where its cut-off may move (:class:`Window`). ``cuped``:
+    the sums are joint with a CUPED covariate; discovery ranks on the metric alone
+    (its ``y`` margin) and the chosen cut keeps the joint sums for the held-out test.
     """
     if scan.attribute is None or len(scan.bins) < 2:
         return {}
-    order = _order(scan)
-    low_c, high_c = cut_sides(scan.control[0], order)
-    low_t, high_t = cut_sides(scan.treatment[0], order)
+    ctrl, treat = scan.control, scan.treatment
+    if cuped and isinstance(ctrl, JointSums) and isinstance(treat, JointSums):
+        ctrl, treat = ctrl.y, treat.y
+    order = _order(scan, ctrl, treat)
+    low_c, high_c = cut_sides(ctrl[0], order)
+    low_t, high_t = cut_sides(treat[0], order)
     (log_low, var_low), (log_high, var_high) = log_lift(low_c, low_t), log_lift(high_c, high_t)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (log_high - log_low) / np.sqrt(var_low + var_high)
@@ -111,6 +136,10 @@ def best_cuts(
         for k, g in enumerate(groups):
             if g in skip:
                 ok[:, k] &= ~np.isin(edges, sorted(skip[g]))
+    if windows and scan.attribute.kind == "numeric":
+        for k, g in enumerate(groups):
+            if g in windows:
+                ok[:, k] &= _in_window(scan, k, windows[g])
     score = np.where(ok, np.abs(np.nan_to_num(z)), -1.0)
     out = {}
     for k, g in enumerate(groups):
@@ -130,3 +159,18 @@ def best_cuts(
             treatment=scan.treatment[col],
         )
     return out
+
+
+def _in_window(scan: Scan, k: int, window: Window) -> NDArray[np.bool_]:
+    """Per cut ``j`` (row ``j - 1``) of group ``k``: is the moved cut-off in ``window``?"""
+    if scan.attribute is None:
+        raise RuntimeError("Attribute is None.")
+    edges = np.asarray(scan.attribute.edges, dtype=np.float64)
+    users = (scan.control.n[:, :, k] + scan.treatment.n[:, :, k]).sum(axis=0)  # per bin
+    low = np.cumsum(users)[:-1]  # users below edge j
+    kept = users.sum() - low if window.keeps_high else low
+    current = kept[int(np.argmin(np.abs(edges - window.value)))]
+    fence_low, fence_high = window.fence
+    inside = (edges > fence_low) & (edges < fence_high)
+    sized = (kept * MAX_SIZE_CHANGE >= current) & (kept <= MAX_SIZE_CHANGE * current)
+    return np.asarray(inside & sized & (current > 0), dtype=np.bool_)

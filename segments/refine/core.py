@@ -17,13 +17,19 @@ from segments.refine.build import (
     split_proposal,
     threshold_proposal,
 )
-from segments.refine.candidates import attribute_kinds, attributes_of, threshold_bases
-from segments.refine.choose import Best, best_cuts
-from segments.refine.propose import parent_rules
+from segments.refine.candidates import (
+    attribute_kinds,
+    attributes_of,
+    base_exprs,
+    same_cut,
+    threshold_bases,
+)
+from segments.refine.choose import Best, Window, best_cuts
+from segments.refine.distinct import distinct
+from segments.refine.propose import parent_rules, rule_families, unparse
 from segments.refine.search import bin_sums, sample_table
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Callable, Sequence
 
     import ibis.expr.types as ir
@@ -35,14 +41,15 @@ if TYPE_CHECKING:
     from segments.refine.candidates import ThresholdBase
     from segments.refine.search import Attribute, Sample, Scan
 
-__all__ = ["MIN_EVENTS", "refine"]
+__all__ = ["MIN_EVENTS", "cached_sample", "metric_spec", "refine"]
 
 MIN_EVENTS = 20.0
 """Fewest events (conversions, a ratio's numerator) per arm and side on the discovery
 half for a cut to be a candidate; mean metrics have no floor."""
 
 
-def _metric(config: ExperimentConfig, metric: str | None) -> MetricSpec:
+def metric_spec(config: ExperimentConfig, metric: str | None) -> MetricSpec:
+    """The experiment's metric called ``metric`` (default: its first); ConfigError if none."""
     if metric is None:
         return config.metrics[0]
     for spec in config.metrics:
@@ -117,7 +124,7 @@ def refine(
         RuleError: a segment rule does not fit the customers table.
         DataError: no assignments for the experiment.
     """
-    spec = _metric(config, metric).model_copy(update={"cuped": None})  # CUPED is not used here
+    spec = _refined_spec(config, metric)
     arm = _arm(config, arm)
     size = _min_size(min_size, segment_set)
     plain = config.model_copy(update={"metrics": [spec]})
@@ -128,15 +135,15 @@ def refine(
     every = attribute_kinds(dataset.customers, None)
     bases = _bases(segment_set, every, parents, first=len(users.segments))
     scan_kinds = {**kinds, **{b.column: every[b.column] for b in bases.values()}}
-    base_exprs = _base_exprs(dataset, segment_set, tuple(bases.values()), users.start)
-    sample = _sample(
+    exprs = base_exprs(dataset, segment_set, tuple(bases.values()), users.start)
+    sample = cached_sample(
         dataset,
         users,
         plain,
         arm=arm,
         seed=seed,
         attributes=tuple(scan_kinds),
-        base=dict(zip(bases, base_exprs, strict=True)),
+        base=dict(zip(bases, exprs, strict=True)),
     )
     try:
         attrs, totals, best = _discover(
@@ -152,9 +159,7 @@ def refine(
         )
     finally:
         sample.table.release()
-    ctx = Context(
-        config=config, metric=spec.name, arm=arm, used=_names(segment_set, users.segments)
-    )
+    ctx = _context(config, spec, arm, segment_set, users.segments)
     proposals = _proposals(
         best,
         totals,
@@ -176,11 +181,23 @@ def _proposals(
     parents: dict[str, str],
     ctx: Context,
 ) -> list[Proposal]:
-    """Splits of the searched ``groups`` (index: name), moved thresholds, then merges."""
+    """Splits of the searched ``groups`` (index: name), moved thresholds, then merges.
+
+    A cut proposed both as a split and as a moved threshold is kept once
+    (:func:`segments.refine.distinct.distinct`).
+    """
     proposals = [
         split_proposal(name, parents[name], best[g], ctx) for g, name in groups.items() if g in best
     ]
     proposals += [threshold_proposal(b, best[g], ctx) for g, b in bases.items() if g in best]
+    rests = {(b.segment, b.column): unparse(b.rest) if b.rest else "" for b in bases.values()}
+
+    def base_of(p: Proposal) -> str:
+        if p.kind == "split":
+            return parents[p.segment]
+        return rests.get((p.segment, p.attribute or ""), "\0")
+
+    proposals = distinct(proposals, base_of)
     return proposals + merge_proposals(totals, list(groups), groups, parents, ctx)
 
 
@@ -211,9 +228,16 @@ def _discover(
         + [g for g, b in bases.items() if b.column == a.name]
         for a in attrs
     }
-    skip = {g: _same_cut(b, scan_kinds[b.column]) for g, b in bases.items()}
+    skip = {g: same_cut(b, scan_kinds[b.column]) for g, b in bases.items()}
+    windows = {g: Window(b.value, b.keeps_high, b.fence) for g, b in bases.items()}
     best = _search(
-        sample, attrs, plan, size=size, skip=skip, min_events=min_events, progress=progress
+        sample,
+        attrs,
+        plan,
+        size=size,
+        cuts=(skip, windows),
+        min_events=min_events,
+        progress=progress,
     )
     return attrs, totals, best
 
@@ -232,7 +256,7 @@ def _bases(
     return {first + k: b for k, b in enumerate(found)}
 
 
-def _sample(
+def cached_sample(
     dataset: Dataset,
     users: UserTable,
     plain: ExperimentConfig,
@@ -293,40 +317,39 @@ def _refinement(
     )
 
 
-def _same_cut(base: ThresholdBase, kind: str) -> set[float]:
-    """Cut-offs ``c`` whose rule ``col >= c`` / ``col < c`` is the base's own rule again.
-
-    ``col >= v`` and ``col < v`` are cut ``v``; ``col > v`` and ``col <= v`` are
-    cut ``v`` too up to ties at ``v``, and exactly cut ``v + 1`` for an integer column.
-    """
-    same = {base.value}
-    if base.op in (">", "<=") and kind == "integer" and base.value.is_integer():
-        same.add(base.value + 1)
-    return same
-
-
 def _search(
     sample: Sample,
     attrs: tuple[Attribute, ...],
     plan: dict[str, list[int]],
     *,
     size: int,
-    skip: dict[int, set[float]],
+    cuts: tuple[dict[int, set[float]], dict[int, Window]],
     min_events: float,
     progress: Callable[[int, int, str], None] | None,
 ) -> dict[int, Best]:
     """One scan per attribute; per group, the best cut over all attributes.
 
-    ``plan`` maps each attribute to the groups cut on it. A group's ``candidates``
-    become its total over every attribute scanned.
+    ``plan`` maps each attribute to the groups cut on it; ``cuts`` the threshold
+    groups' forbidden cut-offs and windows. A group's ``candidates`` become its
+    total over every attribute scanned.
     """
+    skip, windows = cuts
     best: dict[int, Best] = {}
     counts: dict[int, int] = {}
     for step, attribute in enumerate(attrs, start=2):
         groups = plan[attribute.name]
         if groups:
             scan = bin_sums(sample, attribute, groups)
-            for g, found in best_cuts(scan, groups, size, skip=skip, min_events=min_events).items():
+            found_cuts = best_cuts(
+                scan,
+                groups,
+                size,
+                skip=skip,
+                min_events=min_events,
+                windows=windows,
+                cuped=sample.cuped,
+            )
+            for g, found in found_cuts.items():
                 counts[g] = counts.get(g, 0) + found.candidates
                 if g not in best or abs(found.z) > abs(best[g].z):
                     best[g] = found
@@ -335,27 +358,33 @@ def _search(
     return {g: replace(b, candidates=counts[g]) for g, b in best.items()}
 
 
+def _refined_spec(config: ExperimentConfig, metric: str | None) -> MetricSpec:
+    """The metric refined, with its one CUPED column (a regression list is left out)."""
+    spec = metric_spec(config, metric)
+    if spec.covariates:
+        spec = spec.model_copy(update={"cuped": None, "covariates": None})
+    return spec
+
+
+def _context(
+    config: ExperimentConfig,
+    spec: MetricSpec,
+    arm: str,
+    segment_set: SegmentSet | None,
+    segments: tuple[str, ...],
+) -> Context:
+    """What the proposal builders share (names in use, the rule segments' families)."""
+    used = _names(segment_set, segments)
+    families = rule_families(segment_set)
+    cuped = spec.cuped is not None
+    return Context(
+        config=config, metric=spec.name, arm=arm, used=used, families=families, cuped=cuped
+    )
+
+
 def _names(segment_set: SegmentSet | None, segments: tuple[str, ...]) -> set[str]:
     """Names a new segment may not take: the file's entries, the expanded segments, reserved."""
     used = {*segments, "all", "rest"}
     if segment_set is not None:
         used |= set(segment_set.names)
     return used
-
-
-def _base_exprs(
-    dataset: Dataset,
-    segment_set: SegmentSet | None,
-    bases: tuple[ThresholdBase, ...],
-    as_of: dt.datetime,
-) -> list[ir.BooleanValue]:
-    """Each threshold base's rule (the segment's rule without its comparison) on customers."""
-    import ibis
-
-    from segments.compile import Compiler
-
-    compiler = Compiler(dataset.customers, as_of=as_of, segment_set=segment_set)
-    return [
-        ibis.literal(True) if b.rest is None else compiler.rule(b.rest).fill_null(False)
-        for b in bases
-    ]

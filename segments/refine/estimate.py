@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from experiment.results.refinement import Side
 from experiment.stats import mde_cell, per_user_moments
+from experiment.sums import JointSums
 from segments.refine.inference import cut_sides, lift
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from segments.refine.choose import Best
     from segments.refine.search import Sums
 
-__all__ = ["DISCOVERY", "ESTIMATION", "cut_sums", "side"]
+__all__ = ["DISCOVERY", "ESTIMATION", "cut_sums", "no_events", "side"]
 
 DISCOVERY, ESTIMATION = 0, 1
 
@@ -46,6 +47,7 @@ def side(
     treatment: Sums,
     full_n: tuple[float, float],
     config: ExperimentConfig,
+    cuped: bool = False,
 ) -> tuple[Side, LiftResult]:
     """A side measured on the estimation half (``control``/``treatment``, shape (1,)).
 
@@ -53,9 +55,13 @@ def side(
     :func:`experiment.stats.mde_cell`, the one MDE of analyze, power and validate, on
     the control arm's per-user mean and variance (a ratio's linearisation).
     """
-    res = lift(control, treatment, config.alpha)
+    res = lift(control, treatment, config.alpha, cuped=cuped)
     n_c, n_t = float(control.n[0]), float(treatment.n[0])
-    mean, var = per_user_moments(control)
+    reason = no_events(control, treatment)
+    nan = float("nan")
+    tested = not reason
+    plain = control.y if cuped and isinstance(control, JointSums) else control
+    mean, var = per_user_moments(plain)  # CUPED: the unadjusted MDE (conservative)
     mde = mde_cell(mean, var, full_n[0], full_n[1], alpha=config.alpha, power=config.power)
     out = Side(
         name=name,
@@ -65,11 +71,26 @@ def side(
         n_treatment=int(n_t),
         mean_control=float(res.mean_control[0]),
         mean_treatment=float(res.mean_treatment[0]),
-        lift_abs=float(res.lift_abs[0]),
-        lift_rel=float(res.lift_rel[0]),
-        ci_low=float(res.ci_low[0]),
-        ci_high=float(res.ci_high[0]),
-        p_value=float(res.p_value[0]),
+        lift_abs=float(res.lift_abs[0]) if tested else nan,
+        lift_rel=float(res.lift_rel[0]) if tested else nan,
+        ci_low=float(res.ci_low[0]) if tested else nan,
+        ci_high=float(res.ci_high[0]) if tested else nan,
+        p_value=float(res.p_value[0]) if tested else nan,
         mde_rel=float(mde.mde_rel[0]),
+        reason=reason,
     )
     return out, res
+
+
+def no_events(control: Sums, treatment: Sums) -> str:
+    """``no_control_events`` / ``no_treatment_events`` when an arm's total is exactly 0.
+
+    An arm with no conversion (or a zero total of a mean or a ratio's numerator)
+    has no relative interval worth the name: −100% ± 0 is not evidence, so such a
+    side gets no interval and its proposal no test.
+    """
+    for name, sums in (("control", control), ("treatment", treatment)):
+        mean = sums.mean_y if isinstance(sums, JointSums) else sums.mean  # CUPED: y
+        if not (float(sums.n[0]) > 0 and float(mean[0]) != 0.0):
+            return f"no_{name}_events"
+    return ""

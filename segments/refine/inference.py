@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import norm
 
-from experiment.stats import LiftResult, ratio_ttest, welch_ttest
+from experiment.stats import LiftResult, cuped_ttest, ratio_ttest, welch_ttest
 from experiment.sums import JointSums, MeanSums
 
 __all__ = [
@@ -111,12 +111,17 @@ def cut_sides(sums: Sums, order: NDArray[np.int64]) -> tuple[Sums, Sums]:
     return prefix[:-1], suffix[1:]
 
 
-def lift(control: Sums, treatment: Sums, alpha: float) -> LiftResult:
+def lift(control: Sums, treatment: Sums, alpha: float, *, cuped: bool = False) -> LiftResult:
     """The experiment's test of treatment against control (Welch t, or delta-method ratio).
+
+    ``cuped``: the joint sums hold the metric and its CUPED covariate, and the test
+    is the experiment's CUPED test (:func:`experiment.stats.cuped_ttest`).
 
     A side with no treatment events has no relative CI (``experiment.stats`` reason
     ``zero_treatment``), so its interaction z is undefined: −100% ± 0 is not evidence.
     """
+    if cuped and isinstance(control, JointSums) and isinstance(treatment, JointSums):
+        return cuped_ttest(control, treatment, alpha=alpha)
     if isinstance(control, JointSums) and isinstance(treatment, JointSums):
         return ratio_ttest(control, treatment, alpha=alpha)
     if isinstance(control, MeanSums) and isinstance(treatment, MeanSums):

@@ -27,6 +27,8 @@ from segments.rules import (
     Operand,
     Scalar,
     SegmentRef,
+    columns_of,
+    segments_of,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ __all__ = [
     "literal",
     "parent_rules",
     "percent",
+    "rule_families",
     "safe_name",
     "token",
     "unparse",
@@ -127,6 +130,27 @@ def parent_rules(segment_set: SegmentSet | None, segments: tuple[str, ...]) -> d
             out[name] = f"{_ref(name)} and not (" + " or ".join(_ref(e) for e in earlier) + ")"
         earlier.append(name)
     return out
+
+
+def rule_families(segment_set: SegmentSet | None) -> dict[str, frozenset[str]]:
+    """Each rule segment's family: the columns its rule reads (``segment()`` refs expanded).
+
+    Segments of one family are bands of the same columns (``sessions_30d >= 8`` and
+    ``sessions_30d >= 1 and sessions_30d < 8``); only they may be merged.
+    """
+    if segment_set is None:
+        return {}
+    rules = {s.name: s.rule for s in segment_set.segments if s.kind == "rule" and s.rule}
+
+    def columns(name: str, seen: frozenset[str]) -> frozenset[str]:
+        rule = rules.get(name)
+        if rule is None or name in seen:
+            return frozenset()
+        own = frozenset(c for c, _ in columns_of(rule))
+        refs = [columns(r, seen | {name}) for r in segments_of(rule)]
+        return own.union(*refs)
+
+    return {name: columns(name, frozenset()) for name in rules}
 
 
 def conjoin(*parts: str) -> str:

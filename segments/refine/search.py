@@ -69,12 +69,14 @@ class Sample:
 
     ``flags[i]`` names the column that marks members of searched group ``i``
     (a segment, or a threshold proposal's base rule); ``ratio``: the metric has a
-    denominator column.
+    second column (a ratio's denominator, or the CUPED covariate when ``cuped``),
+    so its sums are joint.
     """
 
     table: ir.Table
     flags: tuple[str, ...]
     ratio: bool
+    cuped: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,9 @@ def sample_table(
         s = s.mutate(**{FLAG.format(i): s[FLAG.format(i)].fill_null(False) for i in base})
     s = s.drop("user_id")
     flags = tuple(FLAG.format(i) for i in range(len(users.segments) + len(base)))
-    return Sample(table=s.cache(), flags=flags, ratio=len(metric_cols) == 2)
+    joint = len(metric_cols) == 2
+    cuped = joint and metric.cuped is not None
+    return Sample(table=s.cache(), flags=flags, ratio=joint, cuped=cuped)
 
 
 def bin_expr(column: ir.Value, attribute: Attribute) -> ir.Value:

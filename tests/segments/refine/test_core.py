@@ -64,7 +64,9 @@ def test_refine_threshold_kind_moves_cutoff(planted_result: Refinement) -> None:
     assert moved.threshold is not None
     assert abs(moved.threshold - 0.6) <= 0.06
     (new,) = moved.new_segments
-    assert new.where == f'tier != "c" and x >= {moved.threshold:g}'
+    # only the bound moves: the other condition stays, in place
+    assert new.where == f'x >= {moved.threshold:g} and tier != "c"'
+    assert moved.sides[0].rule == new.where
 
 
 def _inside(est: pd.DataFrame, kind: str, segment: str) -> pd.Series:
