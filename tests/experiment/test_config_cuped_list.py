@@ -44,3 +44,9 @@ def test_cuped_list_refused_with_one_line(tmp_path, metric, extra, phrase):
     with pytest.raises(ConfigError, match=phrase) as info:
         _load(tmp_path, metric, extra)
     assert "\n" not in str(info.value)
+
+
+def test_ratio_cuped_with_sequential_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="leave 'cuped' out of the ratio metric") as info:
+        _load(tmp_path, RATIO + ", cuped: a}", "sequential: true\n")
+    assert "\n" not in str(info.value)
