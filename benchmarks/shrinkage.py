@@ -19,6 +19,18 @@ statistics are drawn directly from known truths (as ``benchmarks/calibrate.py`` 
   experiment (ExP re-randomisation, as ``benchmarks/calibrate_sim.py``); shrinkage
   toward ``all`` with the moment estimator of ``τ²``.
 
+``--simulator`` runs the same check on the journey simulator instead
+(:func:`simulated`): the ``mosaic`` scenario (20 exclusive country × device
+segments, a different planted purchase effect in each) simulated in both arms' worlds
+for several populations (``simulate_potential``, full journeys), each re-randomised
+50/50 many times (as ``benchmarks/calibrate_sim.py``); every experiment runs what
+``exp analyze`` runs on an exclusive set (``welch_ttest`` per segment, then
+``shrink_lifts``, Paule–Mandel) and is scored against the population's true
+per-segment lift from both potential outcomes (truth.json's numbers). The
+homogeneous check is mosaic's arm ``flat`` (one +15% purchase effect for everyone,
+as ``uniform``, on the same 20 segments; ``uniform`` itself has 4 segments of very
+different baselines): the shrunken lifts should sit much closer to ``all``'s.
+
 Prints, per setting: the mean squared error of the raw and shrunken absolute lifts
 against the truth (pooled over segments and experiments), the reduction, and the
 coverage of the shrunken 95% intervals (raw beside it). Must show: MSE at least 25%
@@ -26,18 +38,26 @@ lower, coverage 93-97%, and on the homogeneous setting lifts pulled to the commo
 
     python benchmarks/shrinkage.py               # ~20 s
     python benchmarks/shrinkage.py --reps 2000 --seed 3
+    python benchmarks/shrinkage.py --simulator    # ~2 min: 10 populations x 60 experiments
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from experiment.stats import shrink_lifts, welch_ttest
 from experiment.sums import MeanSums
+from simulators.potential import simulate_potential
+
+MOSAIC = Path(__file__).resolve().parents[1] / "simulators" / "scenarios" / "mosaic"
 
 ALPHA = 0.05
 Floats = NDArray[np.float64]
@@ -148,17 +168,85 @@ def overlapping(*, reps: int, seed: int, users: int = 40_000, segments: int = 20
     return _figures("overlapping, heterogeneous", truth[1:], np.array(raws), np.array(ses), fits)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=2026)
-    args = parser.parse_args(argv)
-    rows = [
-        disjoint(reps=args.reps, seed=args.seed, homogeneous=False),
-        disjoint(reps=args.reps, seed=args.seed, homogeneous=False, redraw=True),
-        disjoint(reps=args.reps, seed=args.seed, homogeneous=True),
-        overlapping(reps=max(args.reps // 2, 1), seed=args.seed),
-    ]
+def _calibrate_sim() -> Any:
+    """``benchmarks/calibrate_sim.py`` (re-randomised sums), loaded beside this script."""
+    import importlib.util
+
+    if "calibrate_sim" in sys.modules:
+        return sys.modules["calibrate_sim"]
+    path = Path(__file__).resolve().parent / "calibrate_sim.py"
+    spec = importlib.util.spec_from_file_location("calibrate_sim", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["calibrate_sim"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """The homogeneous check: how far segment relative lifts sit from ``all``'s."""
+
+    setting: str
+    spread_raw: float  # mean |lift_abs - lift_abs(all)| over segments and experiments
+    spread_shrunk: float
+    mean_shrinkage: float
+
+
+def simulated(
+    scenario: str | Path = MOSAIC,
+    *,
+    arm: str = "treatment",
+    users: int,
+    days: int,
+    populations: int,
+    reps: int,
+    seed: int,
+    metric: str = "conversion",
+) -> tuple[Figures, Pulled]:
+    """Shrinkage on simulated journeys: ``populations`` × ``reps`` experiments of a scenario.
+
+    Per population: its segments (``all`` and empty ones dropped), the true absolute
+    lift per segment from both potential outcomes, then ``reps`` 50/50
+    re-randomisations, each analysed as ``exp analyze`` does for an exclusive set.
+    """
+    cs = _calibrate_sim()
+    truths, raws, ses, fits, pulls = [], [], [], [], []
+    for p in range(populations):
+        run = simulate_potential(scenario, users=users, days=days, seed=seed + p)
+        names, masks = cs.segments_of(run)
+        keep = [i for i, n in enumerate(names) if n != "all" and masks[i].sum() > 0]
+        masks = masks[[0, *keep]]  # ``all`` first, then the non-empty segments
+        worlds = (run.values(metric, run.control)[0], run.values(metric, arm)[0])
+        m = cs.Metric(metric, "mean", worlds)
+        truth_abs, _ = cs.true_lift(m, masks[1:])
+        design = cs.Design([m], masks)
+        rng = np.random.default_rng(seed + 1000 + p)
+        k = masks.shape[0]
+        for z in cs.assignments(rng, reps, masks.shape[1]):
+            control, treatment = design.sums(z)[m.name]
+            res = welch_ttest(control, treatment, alpha=ALPHA)
+            lift = res.lift_abs.reshape(len(z), k)
+            se = res.se_abs.reshape(len(z), k)
+            for r in range(len(z)):
+                s = shrink_lifts(lift[r, 1:], se[r, 1:], alpha=ALPHA)
+                fits.append((s.lift, s.low, s.high, s.shrinkage))
+                raws.append(lift[r, 1:])
+                ses.append(se[r, 1:])
+                truths.append(truth_abs)
+                pulls.append(
+                    (np.abs(lift[r, 1:] - lift[r, 0]), np.abs(s.lift - lift[r, 0]), s.shrinkage)
+                )
+    name = f"{Path(scenario).name} {arm}, {metric}"
+    figures = _figures(name, np.array(truths), np.array(raws), np.array(ses), fits)
+    raw_d, shr_d, b = (np.array([q[i] for q in pulls]) for i in range(3))
+    ok = np.isfinite(shr_d) & np.isfinite(raw_d)
+    pulled = Pulled(name, float(raw_d[ok].mean()), float(shr_d[ok].mean()), float(b[ok].mean()))
+    return figures, pulled
+
+
+def _print_figures(rows: list[Figures]) -> None:
     heads = ("MSE raw", "MSE shrunk", "reduction", "cover raw", "cover shr", "mean B")
     print(f"{'setting':34}", *(f"{h:>10}" for h in heads), f"{'|err| raw':>9} {'|err| shr':>9}")
     for f in rows:
@@ -167,6 +255,50 @@ def main(argv: list[str] | None = None) -> None:
             f"{f.cover_raw:10.1%} {f.cover_shrunk:10.1%} {f.mean_shrinkage:10.3f} "
             f"{f.spread_raw:9.2e} {f.spread_shrunk:9.2e}"
         )
+
+
+def main_simulator(args: argparse.Namespace) -> None:
+    """The ``--simulator`` figures: mosaic's heterogeneous arm and its homogeneous one."""
+    start = time.perf_counter()
+    kw = {"users": args.users, "days": args.days, "populations": args.populations}
+    found = [
+        simulated(MOSAIC, arm=arm, **kw, reps=args.sim_reps, seed=args.seed)
+        for arm in ("treatment", "flat")
+    ]
+    _print_figures([f for f, _ in found])
+    for _, pull in found:
+        print(
+            f"{pull.setting}: mean |lift_abs - lift_abs(all)| raw {pull.spread_raw:.2e}, "
+            f"shrunk {pull.spread_shrunk:.2e} ({1 - pull.spread_shrunk / pull.spread_raw:.0%} "
+            f"closer); mean shrinkage B {pull.mean_shrinkage:.3f}"
+        )
+    total = args.populations * args.sim_reps
+    print(
+        f"{total} experiments per scenario ({args.populations} populations x {args.sim_reps}), "
+        f"{args.users} users, {args.days} days; {time.perf_counter() - start:.0f} s"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--simulator", action="store_true", help="the journey simulator mode")
+    parser.add_argument("--users", type=int, default=40_000)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--populations", type=int, default=10)
+    parser.add_argument("--sim-reps", type=int, default=60)
+    args = parser.parse_args(argv)
+    if args.simulator:
+        main_simulator(args)
+        return
+    rows = [
+        disjoint(reps=args.reps, seed=args.seed, homogeneous=False),
+        disjoint(reps=args.reps, seed=args.seed, homogeneous=False, redraw=True),
+        disjoint(reps=args.reps, seed=args.seed, homogeneous=True),
+        overlapping(reps=max(args.reps // 2, 1), seed=args.seed),
+    ]
+    _print_figures(rows)
 
 
 if __name__ == "__main__":

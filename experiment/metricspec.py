@@ -78,11 +78,14 @@ class MetricSpec(_Frozen):
     analysed as a proportion.
 
     ``cuped`` names a numeric pre-period column of the customers table used as the
-    CUPED covariate (means and proportions; nulls count as 0). A list,
+    CUPED covariate (means and proportions; nulls count as 0; on a ratio metric it
+    is read as a list of one, below). A list,
     ``cuped: [revenue_90d, orders_90d, channel]``, adjusts by several covariates at
     once (regression adjustment, :func:`experiment.stats.regression_ttest`): numeric
     columns as they are, other columns one-hot encoded by the engine; it is kept
-    apart as ``covariates`` so that ``cuped`` stays one column. ``cap`` winsorises
+    apart as ``covariates`` so that ``cuped`` stays one column. A ratio metric is
+    adjusted on its delta-method linearisation, numerator and denominator
+    (:func:`experiment.stats.ratio_regression_ttest`). ``cap`` winsorises
     the per-user value of a mean metric. ``guardrail`` flags rows whose lift drops
     significantly by more than its ``max_drop`` (:class:`Guardrail`).
     ``alternative`` makes the test (p-value and interval) one-sided: ``greater``
@@ -120,6 +123,9 @@ class MetricSpec(_Frozen):
         """``cuped: [a, b]`` (a list) becomes ``covariates``: the regression adjustment."""
         if isinstance(data, dict) and isinstance(data.get("cuped"), list | tuple):
             data = {k: v for k, v in data.items() if k != "cuped"} | {"covariates": data["cuped"]}
+        elif isinstance(data, dict) and data.get("kind") == "ratio" and data.get("cuped"):
+            # a ratio is adjusted on its linearisation: one column is a list of one
+            data = {k: v for k, v in data.items() if k != "cuped"} | {"covariates": [data["cuped"]]}
         return data
 
     @field_validator("covariates")
@@ -147,16 +153,8 @@ class MetricSpec(_Frozen):
             )
         if plan.binary and self.value is not None:
             raise ValueError(f"proportion metric {self.name!r} takes no 'value'")
-        if not plan.takes_cuped and self.covariates is not None:
-            raise ValueError(
-                f"ratio metric {self.name!r}: a 'cuped' list (regression adjustment) is not "
-                "supported yet for ratio metrics; use it on mean and proportion metrics"
-            )
-        if not plan.takes_cuped and self.cuped is not None:
-            raise ValueError(
-                f"ratio metric {self.name!r} takes no 'cuped'; CUPED adjusts mean and "
-                "proportion metrics only"
-            )
+        if not plan.takes_cuped and (self.cuped is not None or self.covariates is not None):
+            raise ValueError(f"{self.kind} metric {self.name!r} takes no 'cuped'")
         if not plan.takes_cap and self.cap is not None:
             raise ValueError(
                 f"{self.kind} metric {self.name!r} takes no 'cap'; capping applies to mean metrics"

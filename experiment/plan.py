@@ -45,7 +45,7 @@ class KindPlan:
             its label says so (:func:`experiment.analysis.rows.method_label`).
         bayes: The posterior model of the chance to win (without CUPED).
         takes_cap: The per-user value may be winsorised (``cap``).
-        takes_cuped: A pre-period covariate may adjust it (``cuped``).
+        takes_cuped: Pre-period covariates may adjust it (``cuped``; a ratio's as a list).
         needs_day: The metric reads one day after assignment (``day``).
         rate_scale: Means are rates or shares (shown with more digits).
         event_floor: ``exp refine`` asks each side for a minimum of events per arm.
@@ -95,7 +95,7 @@ KINDS: dict[str, KindPlan] = {
         method="delta-method welch-t",
         bayes="normal",
         takes_cap=False,
-        takes_cuped=False,
+        takes_cuped=True,
         needs_day=False,
         rate_scale=True,
         event_floor=True,

@@ -2,7 +2,7 @@
 
 The test follows the metric's sums: Welch's t on a mean or proportion, the delta
 method on a ratio, CUPED when the metric has a covariate, the regression adjustment
-when it has a list of them. The guardrail check
+when it has a list of them (a ratio's on its linearisation). The guardrail check
 reads the same comparison; the minimum detectable effect is
 :mod:`~experiment.analysis.mde`'s.
 """
@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from experiment.stats import cuped_ttest, ratio_ttest, regression_ttest, welch_ttest
+from experiment.stats import (
+    cuped_ttest,
+    ratio_regression_ttest,
+    ratio_ttest,
+    regression_ttest,
+    welch_ttest,
+)
 from experiment.sums import JointSums
 
 if TYPE_CHECKING:
@@ -43,7 +49,8 @@ def compare(
     """
     listed = cells.regression.get(name)
     if listed is not None:  # ``cuped: [a, b]``: adjusted by every covariate at once
-        return regression_ttest(
+        ratio = isinstance(cells.metrics[name], JointSums)  # its denominator is last
+        return (ratio_regression_ttest if ratio else regression_ttest)(
             listed[:, c],
             listed[:, j],
             alpha=alpha,

@@ -41,7 +41,7 @@ SCALES: tuple[Scale, ...] = ("absolute", "relative")
 def rest_cells(cells: CellSums) -> CellSums:
     """The same cells for the rest of each segment: ``all`` (row 0) minus the segment.
 
-    Row 0 (``all`` minus itself) is empty. Units, metrics and CUPED sums are
+    Row 0 (``all`` minus itself) is empty. Units, metrics, CUPED and regression sums are
     complemented; the other fields are kept (the tests read only these).
     """
     return replace(
@@ -49,6 +49,7 @@ def rest_cells(cells: CellSums) -> CellSums:
         units=cells.units[:1] - cells.units,
         metrics={name: complement(s[:1], s) for name, s in cells.metrics.items()},
         cuped={name: complement(s[:1], s) for name, s in cells.cuped.items()},
+        regression={name: complement(s[:1], s) for name, s in cells.regression.items()},
     )
 
 

@@ -50,7 +50,8 @@ def method_label(
     """The rows' ``method``: what ran, in the order it ran, comma-separated.
 
     The test (``welch-t``: ``welch_ttest``; ``delta-method welch-t``: ``ratio_ttest``;
-    ``cuped(COLUMN) welch-t``: ``cuped_ttest`` on that covariate), its alternative when
+    ``cuped(COLUMN) welch-t``: ``cuped_ttest`` on that covariate, ``cuped(A + B) …``:
+    the regression adjustment, ``cuped(…) delta-method welch-t`` on a ratio), its alternative when
     one-sided, the relative interval's construction, the multiple-testing correction,
     and ``confidence sequence`` when ``sequential_interval`` ran.
 
@@ -62,7 +63,8 @@ def method_label(
         ...              correction="none", sequential=True, relative_interval="log")
         'cuped(revenue_90d) welch-t (greater), log-ratio relative CI, no correction, confidence sequence'
     """  # noqa: E501
-    test = kind_plan(kind).method if covariate is None else f"cuped({covariate}) welch-t"
+    test = kind_plan(kind).method
+    test = test if covariate is None else f"cuped({covariate}) {test}"
     if alternative != "two-sided":
         test += f" ({alternative})"
     parts = [test, RELATIVE_CI[relative_interval], _CORRECTION.get(correction, correction)]

@@ -48,15 +48,14 @@ from experiment.engine.moments import (
     regression_aggs,
 )
 from experiment.engine.quality import QUALITY_SUMS, quality_columns, quality_counts
-from experiment.engine.regressors import REG
+from experiment.engine.regressors import REG, Regressors
 from experiment.engine.timeline import timeline
 from experiment.engine.users import STRATUM, UserTable, user_table
-from experiment.sums import CellSums, MeanSums
+from experiment.sums import CellSums, JointSums, MeanSums
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
-    from experiment.sums import JointSums
     from segments.definitions import SegmentSet
 
 __all__ = ["aggregate", "cell_query"]
@@ -198,12 +197,14 @@ def cell_query(users: UserTable, config: ExperimentConfig) -> Any:
     balance = {int(c[len("balance") :]): long[c] for c in cols if c.startswith("balance")}
     aggs.update(balance_aggs(balance))
     regs = {int(c[len("reg") :]): long[c] for c in cols if c.startswith("reg")}
-    by_metric = users.regressors.by_metric
-    listed = {
-        mi: (long[f"y{mi}"], by_metric[m.name])
-        for mi, m in enumerate(config.metrics)
-        if m.name in by_metric
-    }
+    listed = {}
+    for mi, m in enumerate(config.metrics):
+        if m.name in users.regressors.by_metric:
+            ks = users.regressors.by_metric[m.name]
+            if f"x{mi}" in cols:  # a ratio: its denominator is one more regressor, last
+                regs[users.regressors.denominator(mi)] = long[f"x{mi}"]
+                ks = (*ks, users.regressors.denominator(mi))
+            listed[mi] = (long[f"y{mi}"], ks)
     aggs.update(regression_aggs(regs, listed))
     aggs.update({c: long[c].sum() for c in QUALITY_SUMS})
     aggs.update({c: long[c].sum() for c in cols if c.startswith("stratum")})
@@ -239,9 +240,9 @@ def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellS
         m.name: read_regression(
             column,
             metric=mi,
-            regressors=regs.by_metric[m.name],
+            regressors=_listed(regs, mi, m.name, metrics[m.name]),
             y=_mean(metrics[m.name]),
-            shifts=tuple(regs.shift(k) for k in regs.by_metric[m.name]),
+            shifts=tuple(regs.shift(k) for k in _listed(regs, mi, m.name, metrics[m.name])),
         )
         for mi, m in enumerate(config.metrics)
         if m.name in regs.by_metric
@@ -264,10 +265,14 @@ def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellS
 
 
 def _mean(sums: MeanSums | JointSums) -> MeanSums:
-    """A metric's :class:`MeanSums` (a metric with covariates is never a ratio)."""
-    if not isinstance(sums, MeanSums):
-        raise RuntimeError("Mean sums expected.")
-    return sums
+    """A metric's :class:`MeanSums`: a ratio's numerator."""
+    return sums.y if isinstance(sums, JointSums) else sums
+
+
+def _listed(regs: Regressors, mi: int, name: str, sums: MeanSums | JointSums) -> tuple[int, ...]:
+    """Metric ``mi``'s regressors, then a ratio's denominator (:meth:`Regressors.denominator`)."""
+    ks = regs.by_metric[name]
+    return (*ks, regs.denominator(mi)) if isinstance(sums, JointSums) else ks
 
 
 def _assignment_days(rows: Rows) -> float:

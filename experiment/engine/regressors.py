@@ -54,6 +54,15 @@ class Regressors:
         """The constant subtracted from regressor ``k`` in the engine (0 for indicators)."""
         return self.shifts[k] if k < len(self.shifts) else 0.0
 
+    def denominator(self, metric: int) -> int:
+        """The index a ratio metric's denominator takes among the regressors' sums.
+
+        A ratio adjusted by covariates needs their cross-moments with its numerator
+        and its denominator (the delta method's linearisation): the denominator joins
+        the sums as one more regressor, past the listed ones (no shift).
+        """
+        return len(self.specs) + metric
+
     @property
     def names(self) -> tuple[str, ...]:
         """The regressors' names: the column, or ``column=level`` for an indicator."""

@@ -28,7 +28,8 @@ allocation strata and units per (segment, stratum, arm), the data-quality
 counts, the metrics' caps, each timeline day's end, the assignment span in
 days (``assignment_days``; absent in older files: unknown) and the pre-exposure
 balance covariates' sums (``balance``: per column, ``n``, ``mean`` and ``m2`` as
-(segment, arm) grids; absent in older files: no balance check).
+(segment, arm) grids; absent in older files: no balance check). A metric adjusted
+by a list of covariates adds three list columns (:mod:`~experiment.results.sums_regression`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ import numpy as np
 from experiment.errors import DataError
 from experiment.results.balance_sums import balance_from_json, balance_to_json
 from experiment.results.jsonvalue import json_ready
+from experiment.results.sums_regression import (
+    REGRESSION_COLUMNS,
+    regression_fields,
+    regression_values,
+    with_regression,
+)
 from experiment.sums import CellSums, JointSums, MeanSums, QualityCounts
 
 if TYPE_CHECKING:
@@ -71,7 +78,7 @@ COLUMNS: tuple[str, ...] = (*_KEYS, *_MOMENTS, *_CUPED)
 
 def _rows(day: str | None, cells: CellSums) -> dict[str, list[Any]]:
     """The long rows of one :class:`CellSums` (the final analysis or one timeline day)."""
-    out: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    out: dict[str, list[Any]] = {c: [] for c in (*COLUMNS, *REGRESSION_COLUMNS)}
     for name, sums in cells.metrics.items():
         joint = sums if isinstance(sums, JointSums) else None
         cuped = cells.cuped.get(name)
@@ -96,6 +103,8 @@ def _rows(day: str | None, cells: CellSums) -> dict[str, list[Any]]:
                     ("cuped_c_xy", cuped, "c_xy"),
                 ):
                     out[col].append(None if src is None else float(getattr(src, attr)[cell]))
+                for col, value in regression_values(cells, name, cell).items():
+                    out[col].append(value)
     return out
 
 
@@ -115,6 +124,11 @@ def _metadata(cells: CellSums) -> dict[str, Any]:
                 "name": name,
                 "sums": "joint" if isinstance(sums, JointSums) else "mean",
                 "cuped": name in cells.cuped,
+                **(
+                    {"regression": list(cells.regression_names[name])}
+                    if name in cells.regression
+                    else {}
+                ),
             }
             for name, sums in cells.metrics.items()
         ],
@@ -155,9 +169,11 @@ def sums_table(cells: CellSums) -> pa.Table:
     import pyarrow as pa
 
     parts = [_rows(None, cells), *(_rows(date, day) for date, day in cells.timeline)]
-    columns = {c: [v for part in parts for v in part[c]] for c in COLUMNS}
+    listed = REGRESSION_COLUMNS if cells.regression else ()
+    columns = {c: [v for part in parts for v in part[c]] for c in (*COLUMNS, *listed)}
     fields = [pa.field(c, pa.string()) for c in _KEYS]
     fields += [pa.field(c, pa.float64()) for c in (*_MOMENTS, *_CUPED)]
+    fields += regression_fields() if listed else []
     meta = {METADATA_KEY: json.dumps(_metadata(cells)).encode()}
     schema = pa.schema(fields, metadata=meta)
     return pa.Table.from_pydict(columns, schema=schema)
@@ -207,7 +223,7 @@ def _cells(
             cuped[spec["name"]] = JointSums(
                 **y, mean_x=g["cuped_mean_x"], m2_x=g["cuped_m2_x"], c_xy=g["cuped_c_xy"]
             )
-    return CellSums(
+    cells = CellSums(
         segments=segments,
         arms=arms,
         units=units,
@@ -216,6 +232,7 @@ def _cells(
         window_end=end,
         cuped=cuped,
     )
+    return with_regression(cells, rows, picked, meta["metrics"])
 
 
 def cells_from_table(table: pa.Table) -> CellSums:
@@ -228,7 +245,8 @@ def cells_from_table(table: pa.Table) -> CellSums:
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
         raise DataError(f"not a seglift sums table: lacks column(s) {', '.join(missing)}")
-    rows = {c: table.column(c).to_pylist() for c in COLUMNS}
+    present = [c for c in REGRESSION_COLUMNS if c in table.column_names]  # newer files
+    rows = {c: table.column(c).to_pylist() for c in (*COLUMNS, *present)}
     by_day: dict[str | None, list[int]] = {}
     for r, day in enumerate(rows["day"]):
         by_day.setdefault(day, []).append(r)
@@ -271,6 +289,8 @@ def cells_from_table(table: pa.Table) -> CellSums:
             timeline=timeline,
             assignment_days=_nan_if_none(meta.get("assignment_days")),
             balance=balance_from_json(meta.get("balance")),
+            regression=final.regression,
+            regression_names=final.regression_names,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"not a seglift sums table: invalid metadata or cell ({exc})") from None

@@ -14,7 +14,7 @@ from experiment.errors import ConfigError
 from experiment.sums import CellSums, JointSums
 
 if TYPE_CHECKING:
-    from experiment.config import ExperimentConfig
+    from experiment.config import ExperimentConfig, MetricSpec
 
 __all__ = ["check_fit"]
 
@@ -47,11 +47,7 @@ def check_fit(
         )
     for metric in config.metrics:
         joint, cuped = have[metric.name]
-        if metric.covariates is not None and metric.name not in cells.regression:
-            raise ConfigError(
-                f"{source}: metric {metric.name!r}: a 'cuped' list (regression adjustment) "
-                "cannot be re-analysed from a sums file yet; run exp analyze on the data"
-            )
+        _check_covariates(cells, metric, source)
         if kind_plan(metric.kind).ratio != joint:
             raise ConfigError(f"{source}: metric {metric.name!r} is of another kind in the sums")
         if (metric.cuped is not None) != cuped:
@@ -82,3 +78,39 @@ def _metric_specs(cells: CellSums) -> dict[str, tuple[bool, bool]]:
         name: (isinstance(sums, JointSums), name in cells.cuped)
         for name, sums in cells.metrics.items()
     }
+
+
+def _check_covariates(cells: CellSums, metric: MetricSpec, source: Path | str) -> None:
+    """The metric's ``cuped`` list must be the one the regression sums were computed with.
+
+    The sums name the regressors after one-hot encoding (``channel=Web``); the
+    columns they come from, in order, must be the list's.
+    """
+    names = cells.regression_names.get(metric.name)
+    if metric.covariates is None and metric.name not in cells.regression:
+        return
+    if metric.covariates is not None and metric.name not in cells.regression:
+        raise ConfigError(
+            f"{source}: metric {metric.name!r}: the sums hold no regression sums for its "
+            "'cuped' list (saved without it, or by an older version); run exp analyze on the data"
+        )
+    if metric.covariates is None or not _encodes(metric.covariates, names or ()):
+        raise ConfigError(
+            f"{source}: metric {metric.name!r}: 'cuped' list differs from the sums' "
+            f"covariates ({', '.join(names or ()) or 'none'})"
+        )
+
+
+def _encodes(columns: Sequence[str], names: Sequence[str]) -> bool:
+    """Whether ``names`` are ``columns`` in order, each itself or its ``col=level`` indicators."""
+    rest = list(names)
+    for col in columns:
+        taken = 0
+        while taken < len(rest) and (rest[taken] == col or rest[taken].startswith(f"{col}=")):
+            taken += 1
+            if rest[taken - 1] == col:
+                break
+        if taken == 0:
+            return False
+        rest = rest[taken:]
+    return not rest

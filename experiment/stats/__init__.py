@@ -33,7 +33,13 @@ from experiment.stats.power import (
     sample_size_mean,
 )
 from experiment.stats.ratio import ratio_ttest
-from experiment.stats.regression import RegressionResult, regression_r2, regression_ttest
+from experiment.stats.regression import (
+    RegressionResult,
+    ratio_linearised,
+    ratio_regression_ttest,
+    regression_r2,
+    regression_ttest,
+)
 from experiment.stats.sequential import SequentialResult, sequential_interval, sequential_rho
 from experiment.stats.shrinkage import ShrinkageResult, paule_mandel, shrink_lifts
 from experiment.stats.srm import SrmManyResult, SrmResult, srm_test, srm_test_many
@@ -84,6 +90,8 @@ __all__ = [
     "paule_mandel",
     "per_user_moments",
     "power_normal",
+    "ratio_linearised",
+    "ratio_regression_ttest",
     "ratio_ttest",
     "regression_r2",
     "regression_ttest",

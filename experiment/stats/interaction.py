@@ -29,7 +29,7 @@ import numpy as np
 from experiment.stats._dist import norm_sf
 from experiment.stats._lift import FloatArray, StrArray
 from experiment.stats.messages import OK, TOO_FEW_UNITS
-from experiment.sums import JointSums, MeanSums
+from experiment.sums import CovariateSums, JointSums, MeanSums
 
 if TYPE_CHECKING:
     from experiment.stats._lift import LiftResult
@@ -55,8 +55,12 @@ def complement(whole: MeanSums, part: MeanSums) -> MeanSums: ...
 @overload
 def complement(whole: JointSums, part: JointSums) -> JointSums: ...
 @overload
+def complement(whole: CovariateSums, part: CovariateSums) -> CovariateSums: ...
+@overload
 def complement(whole: MeanSums | JointSums, part: MeanSums | JointSums) -> MeanSums | JointSums: ...
-def complement(whole: MeanSums | JointSums, part: MeanSums | JointSums) -> MeanSums | JointSums:
+def complement(
+    whole: MeanSums | JointSums | CovariateSums, part: MeanSums | JointSums | CovariateSums
+) -> MeanSums | JointSums | CovariateSums:
     """The sums of ``whole`` minus the units of ``part`` (``part`` ⊆ ``whole``), per cell.
 
     Inverts Chan's merge: with ``n_r = n_w - n_p``, ``d = ȳ_p - ȳ_w``,
@@ -73,7 +77,8 @@ def complement(whole: MeanSums | JointSums, part: MeanSums | JointSums) -> MeanS
         Sums of the same kind as the inputs.
 
     Raises:
-        TypeError: ``whole`` and ``part`` are not the same kind of sums.
+        TypeError: ``whole`` and ``part`` are not the same kind of sums
+            (``MeanSums``, ``JointSums`` or ``CovariateSums``).
     """
     n_r = np.maximum(whole.n - part.n, 0.0)
     if isinstance(whole, JointSums) and isinstance(part, JointSums):
@@ -87,10 +92,35 @@ def complement(whole: MeanSums | JointSums, part: MeanSums | JointSums) -> MeanS
             m2_x=np.maximum(whole.m2_x - part.m2_x - k * dx**2, 0.0),
             c_xy=np.where(n_r > 0, whole.c_xy - part.c_xy - k * dx * dy, 0.0),
         )
+    if isinstance(whole, CovariateSums) and isinstance(part, CovariateSums):
+        return _covariate_complement(whole, part, n_r)
     if isinstance(whole, MeanSums) and isinstance(part, MeanSums):
         mean, d, k = _part_removed(whole.n, part.n, n_r, whole.mean, part.mean)
         return MeanSums(n=n_r, mean=mean, m2=np.maximum(whole.m2 - part.m2 - k * d**2, 0.0))
-    raise TypeError("`whole` and `part` must both be MeanSums or both JointSums.")
+    raise TypeError("`whole` and `part` must be sums of the same kind.")
+
+
+def _covariate_complement(
+    whole: CovariateSums, part: CovariateSums, n_r: FloatArray
+) -> CovariateSums:
+    """:func:`complement` of :class:`CovariateSums`: every cross-moment alike."""
+    my, dy, k = _part_removed(whole.n, part.n, n_r, whole.mean_y, part.mean_y)
+    cell = (..., None)
+    mx, dx, _ = _part_removed(whole.n[cell], part.n[cell], n_r[cell], whole.mean_x, part.mean_x)
+    kx = k[cell]
+    rest = (n_r > 0)[cell]
+    return CovariateSums(
+        n=n_r,
+        mean_y=my,
+        m2_y=np.maximum(whole.m2_y - part.m2_y - k * dy**2, 0.0),
+        mean_x=mx,
+        c_xx=np.where(
+            rest[..., None],
+            whole.c_xx - part.c_xx - kx[..., None] * dx[..., :, None] * dx[..., None, :],
+            0.0,
+        ),
+        c_xy=np.where(rest, whole.c_xy - part.c_xy - kx * dx * dy[cell], 0.0),
+    )
 
 
 def log_scale(lift: LiftResult) -> tuple[FloatArray, FloatArray]:

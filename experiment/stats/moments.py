@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from experiment.stats.power import cuped_variance_reduction
-from experiment.stats.regression import regression_r2
+from experiment.stats.regression import ratio_linearised, regression_r2
 from experiment.sums import JointSums
 
 if TYPE_CHECKING:
@@ -61,10 +61,14 @@ def cuped_reduction(cells: CellSums, name: str, j: int) -> NDArray[np.float64]:
     """``ρ²`` of the metric and its CUPED covariate in arm ``j`` (0 without a covariate).
 
     With several covariates (``cuped: [a, b]``), the ``R²`` of the metric's
-    regression on them in arm ``j`` (:func:`~experiment.stats.regression_r2`).
+    regression on them in arm ``j`` (:func:`~experiment.stats.regression_r2`); for a
+    ratio metric, of its delta-method linearisation's.
     """
     if name in cells.regression:
-        return regression_r2(cells.regression[name][:, j])
+        listed = cells.regression[name][:, j]
+        if isinstance(cells.metrics[name], JointSums):  # a ratio: R² of its linearisation
+            listed = ratio_linearised(listed)
+        return regression_r2(listed)
     joint = cells.cuped.get(name)
     if joint is None:
         return np.zeros(len(cells.segments))

@@ -20,11 +20,20 @@ variances (the randomness of ``θ̂`` ignored, a relative error of order ``k/n``
 standard error then agrees with the HC2 robust OLS standard error of the treatment
 coefficient to that order), the relative lift and its interval, and the variance
 reduction.
+
+A ratio metric (``Σnumer / Σdenom`` per arm) is adjusted on its delta-method
+linearisation (:func:`ratio_linearised`): per user ``ψ = R + (y - R·x) / x̄`` with the
+arm's ratio ``R = ȳ / x̄``, whose arm mean is ``R`` and whose variance over ``n`` is
+the delta-method ``Var(R)``. Its cross-moments with the covariates follow from those
+of the numerator and the denominator (``c_ψw = (c_yw - R·c_xw) / x̄``: both parts
+are adjusted, as the delta method requires), so :func:`regression_ttest` on ``ψ``
+is the adjustment of the ratio; with no useful covariate it is
+:func:`~experiment.stats.ratio.ratio_ttest`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -37,14 +46,23 @@ from experiment.stats._lift import (
     RelativeInterval,
 )
 from experiment.stats.cuped import CupedResult, cuped_ttest
+from experiment.stats.messages import TOO_FEW_UNITS, ZERO_DENOMINATOR
 from experiment.sums import CovariateSums, JointSums
 
-__all__ = ["RegressionResult", "regression_r2", "regression_ttest"]
+__all__ = [
+    "RegressionResult",
+    "ratio_linearised",
+    "ratio_regression_ttest",
+    "regression_r2",
+    "regression_ttest",
+]
 
 # Singular values of the standardised covariance below this share of the largest are
 # dropped: collinear covariates (a one-hot level absent from a cell, duplicates) then
 # share their slope instead of making the solve blow up.
 _RCOND = 1e-10
+# A linearised sum of squares below this share of its terms is cancellation noise.
+_NOISE = 64.0 * np.finfo(np.float64).eps
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,3 +189,103 @@ def _combined(sums: CovariateSums, slopes: FloatArray) -> JointSums:
     return JointSums(
         n=sums.n, mean_y=sums.mean_y, mean_x=mean_z, m2_y=sums.m2_y, m2_x=m2_z, c_xy=c_zy
     )
+
+
+def ratio_linearised(sums: CovariateSums) -> CovariateSums:
+    """The sums of a ratio's linearisation ``ψ = R + (y - R·x) / x̄`` and its ``k`` covariates.
+
+    ``sums`` holds the numerator as ``y`` and ``k + 1`` covariates: the ``k``
+    adjusting ones, then the denominator ``x`` last (as the engine stores a ratio
+    metric's :class:`CovariateSums`). Per cell, with ``R = ȳ / x̄``: ``ψ̄ = R``,
+    ``m2_ψ = (m2_y - 2R c_xy + R² m2_x) / x̄²`` (the delta method's
+    sum of squares, :func:`~experiment.stats.ratio.ratio_ttest`) and
+    ``c_ψw = (c_yw - R c_xw) / x̄``. A zero denominator mean gives ``nan``.
+
+    References:
+        Deng, Knoblich & Lu (KDD 2018), "Applying the Delta Method in Metric
+        Analytics", https://arxiv.org/abs/1803.06336 (linearisation; CUPED on it).
+
+    Examples:
+        >>> import numpy as np
+        >>> y, x = np.array([1.0, 3.0, 2.0]), np.array([2.0, 4.0, 2.0])
+        >>> w = np.array([0.0, 1.0, 1.0])
+        >>> lin = ratio_linearised(CovariateSums.from_values(y, np.c_[w, x]))
+        >>> psi = y.sum() / x.sum() + (y - y.sum() / x.sum() * x) / x.mean()
+        >>> bool(np.allclose([lin.mean_y[0], lin.m2_y[0]], [psi.mean(), psi.var() * 3]))
+        True
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        denom = sums.mean_x[..., -1]
+        safe = np.where(denom != 0, denom, np.nan)
+        ratio = sums.mean_y / safe
+        c_xy = sums.c_xy[..., -1]
+        m2_x = sums.c_xx[..., -1, -1]
+        m2 = (sums.m2_y - 2.0 * ratio * c_xy + ratio**2 * m2_x) / safe**2
+        # the variance of a sum of squares that cancels to rounding is 0, not negative
+        m2 = np.where(np.abs(m2) <= _NOISE * (sums.m2_y + ratio**2 * m2_x) / safe**2, 0.0, m2)
+        c_pw = (sums.c_xy[..., :-1] - ratio[..., None] * sums.c_xx[..., :-1, -1]) / safe[..., None]
+    return CovariateSums(
+        n=sums.n,
+        mean_y=ratio,
+        m2_y=np.maximum(m2, 0.0),
+        mean_x=sums.mean_x[..., :-1],
+        c_xx=sums.c_xx[..., :-1, :-1],
+        c_xy=c_pw,
+    )
+
+
+def ratio_regression_ttest(
+    control: CovariateSums,
+    treatment: CovariateSums,
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+    relative_interval: RelativeInterval = "fieller",
+) -> RegressionResult:
+    """The lift of a ratio metric adjusted by ``k`` covariates, every cell at once.
+
+    :func:`regression_ttest` on the arms' linearisations (:func:`ratio_linearised`):
+    ``lift_abs = R_t - R_c - θ·Δw̄`` with ``θ`` the pooled within-arm slope of ``ψ`` on
+    the covariates, i.e. the treatment coefficient of the OLS fit
+    ``ψ ~ 1 + t + w``; the standard error is the Welch one of the adjusted ``ψ``
+    (the HC2 one of that fit to ``O(k/n)``). ``mean_control``/``mean_treatment``
+    are the ratios; ``lift_rel`` divides by the control ratio with the delta
+    method's correlation of numerator and baseline (as CUPED's). A zero
+    denominator in an arm gives ``nan`` with ``"zero_denominator"``.
+
+    Args:
+        control: Numerator ``y`` with the ``k`` covariates then the denominator (last).
+        treatment: The treatment arm's, same cells and covariates.
+        alpha: Significance level; intervals have confidence ``1 - alpha``.
+        alternative: ``"two-sided"``, ``"greater"`` or ``"less"``.
+        relative_interval: ``"fieller"``, ``"log"`` or ``"delta"``.
+
+    Returns:
+        The adjusted lift of the ratio per cell, with the slopes on ``ψ``.
+
+    Raises:
+        TypeError: An arm is not ``CovariateSums``.
+        ValueError: The arms differ in shape or covariates, an arm has no
+            denominator axis, or an option is invalid.
+
+    References:
+        Deng, Knoblich & Lu (KDD 2018), https://arxiv.org/abs/1803.06336, section on
+        CUPED for ratio metrics (variance reduction on the linearised variable).
+    """
+    for arm in (control, treatment):
+        if not isinstance(arm, CovariateSums):
+            raise TypeError(f"control and treatment must be instances of {CovariateSums}.")
+        if arm.mean_x.shape[-1] < 2:
+            raise ValueError("A ratio's sums need k >= 1 covariates and the denominator last.")
+    res = regression_ttest(
+        ratio_linearised(control),
+        ratio_linearised(treatment),
+        alpha=alpha,
+        alternative=alternative,
+        relative_interval=relative_interval,
+    )
+    no_denom = (control.mean_x[..., -1] == 0) | (treatment.mean_x[..., -1] == 0)
+    too_few = (control.n < 2) | (treatment.n < 2)
+    reason = np.where(no_denom & ~too_few, ZERO_DENOMINATOR, res.reason)
+    reason = np.where(too_few, TOO_FEW_UNITS, reason).astype(res.reason.dtype)
+    return replace(res, reason=reason)

@@ -42,3 +42,20 @@ def test_segment_vs_rest_detects_the_planted_split(bench):
         r for r in found if (r.metric, r.segment, r.scale) == ("conversion", "engaged", "absolute")
     )
     assert engaged.rate > 0.12  # well above alpha: 50% at 50,000 customers
+
+
+def test_segment_vs_rest_recentred_on_the_truth_is_calibrated_where_the_null_is_false(bench):
+    """On ``uniform``'s absolute scale segments truly differ from their rest (baselines
+    differ), so the test rejects often; recentred on each population's true difference
+    (from both potential outcomes) it rejects at alpha."""
+    found = bench.rates("uniform", users=20_000, days=14, reps=REPS, seed=7)
+    half = 3.29 * math.sqrt(0.05 * 0.95 / REPS)
+    absolute = [
+        r
+        for r in found
+        if r.scale == "absolute" and r.metric == "conversion" and r.segment != "any (Holm)"
+    ]
+    assert len(absolute) == 4
+    assert max(r.rate for r in absolute) > 0.05 + half  # the null of no difference is false
+    for r in absolute:
+        assert abs(r.rate_truth - 0.05) <= half, r

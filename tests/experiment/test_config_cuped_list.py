@@ -25,10 +25,16 @@ def test_cuped_list_becomes_covariates_and_string_stays_cuped(tmp_path):
     assert (single.cuped, single.covariates) == ("revenue_90d", None)
 
 
+def test_ratio_cuped_is_a_list_of_one_or_more_covariates(tmp_path):
+    listed = _load(tmp_path, RATIO + ", cuped: [a, b]}").metrics[0]
+    assert (listed.cuped, listed.covariates) == (None, ("a", "b"))
+    single = _load(tmp_path, RATIO + ", cuped: a}").metrics[0]
+    assert (single.cuped, single.covariates) == (None, ("a",))
+
+
 @pytest.mark.parametrize(
     ("metric", "extra", "phrase"),
     [
-        (RATIO + ", cuped: [a, b]}", "", "not supported yet for ratio metrics"),
         (MEAN + ", cuped: [a, b]}", "sequential: true\n", "not supported yet with 'sequential"),
         (MEAN + ", cuped: []}", "", "lists no column"),
         (MEAN + ", cuped: [a, a]}", "", "lists a column twice"),
@@ -37,4 +43,10 @@ def test_cuped_list_becomes_covariates_and_string_stays_cuped(tmp_path):
 def test_cuped_list_refused_with_one_line(tmp_path, metric, extra, phrase):
     with pytest.raises(ConfigError, match=phrase) as info:
         _load(tmp_path, metric, extra)
+    assert "\n" not in str(info.value)
+
+
+def test_ratio_cuped_with_sequential_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="leave 'cuped' out of the ratio metric") as info:
+        _load(tmp_path, RATIO + ", cuped: a}", "sequential: true\n")
     assert "\n" not in str(info.value)

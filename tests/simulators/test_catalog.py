@@ -17,7 +17,7 @@ def _copy(tmp_path: Path) -> Path:
 
 
 def test_builtin_scenarios_lists_every_shipped_scenario():
-    assert builtin_scenarios() == ["aa", "ecommerce", "media", "saas", "split", "uniform"]
+    assert builtin_scenarios() == ["aa", "ecommerce", "media", "mosaic", "saas", "split", "uniform"]
 
 
 @pytest.mark.parametrize("name", ["aa", "ecommerce", "media", "saas", "split", "uniform"])

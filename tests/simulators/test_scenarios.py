@@ -25,7 +25,7 @@ from simulators.scenario import EffectSpec, NoveltySpec
 from simulators.schema import EVENTS
 
 runner = CliRunner()
-SCENARIOS = ["aa", "ecommerce", "media", "saas", "split", "uniform"]
+SCENARIOS = ["aa", "ecommerce", "media", "mosaic", "saas", "split", "uniform"]
 
 
 def _cli(*args: str) -> None:

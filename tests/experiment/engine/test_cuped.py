@@ -143,13 +143,14 @@ def test_cuped_covariates_written_to_results_json(analysed):
     assert 0 < row["cuped_variance_reduction"] < 1
 
 
-def test_cuped_on_ratio_metric_is_config_error(folder, tmp_path):
+def test_cuped_on_ratio_metric_is_its_regression_adjustment(folder, tmp_path):
+    """A ratio's ``cuped: x`` adjusts its linearisation: a list of one covariate."""
     text = CUPED_YAML.replace(
         "denominator: {event: impression}}", "denominator: {event: impression}, cuped: x}"
     )
     (tmp_path / "e.yaml").write_text(text)
-    with pytest.raises(ConfigError, match="ratio metric 'ctr' takes no 'cuped'"):
-        load_experiment(tmp_path / "e.yaml")
+    ctr = next(m for m in load_experiment(tmp_path / "e.yaml").metrics if m.name == "ctr")
+    assert (ctr.cuped, ctr.covariates) == (None, ("x",))
 
 
 @pytest.mark.parametrize(

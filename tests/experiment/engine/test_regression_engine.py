@@ -28,6 +28,8 @@ metrics:
   - {name: revenue, kind: mean, event: purchase, value: revenue,
      cuped: [device, orders_90d, days_since_last_login]}
   - {name: sessions, kind: mean, event: session, cuped: orders_90d}
+  - {name: ctr, kind: ratio, numerator: {event: click}, denominator: {event: impression},
+     cuped: [orders_90d, days_since_last_login, device]}
 """
 
 
@@ -47,22 +49,32 @@ def _cells(folder):
     return config, segment_set, aggregate(open_dataset(folder), config, segment_set)
 
 
+def _linearised(df: pd.DataFrame) -> np.ndarray:
+    """Per user ``ψ = R + (click - R·impression) / mean(impression)``, ``R`` per arm."""
+    psi = np.empty(len(df))
+    for arm in ("control", "treatment"):
+        at = (df.arm == arm).to_numpy()
+        y, x = df.click.to_numpy()[at], df.impression.to_numpy()[at]
+        ratio = y.sum() / x.sum()
+        psi[at] = ratio + (y - ratio * x) / x.mean()
+    return psi
+
+
 def _statsmodels(df: pd.DataFrame, metric: str):
     sm = pytest.importorskip("statsmodels.api")
+    y = _linearised(df) if metric == "ctr" else df[metric].to_numpy()
     t = (df.arm == "treatment").astype(float).to_numpy()
     device = pd.get_dummies(df.device, drop_first=True, dtype=float).to_numpy()
     x = np.column_stack(
         [df.orders_90d.fillna(0).to_numpy(), df.days_since_last_login.to_numpy(), device]
     )
     x = x - x.mean(axis=0)  # y ~ t + (x - x̄): the pooled-slope model
-    fit = sm.OLS(df[metric].to_numpy(), sm.add_constant(np.column_stack([t, x]))).fit(
-        cov_type="HC2"
-    )
+    fit = sm.OLS(y, sm.add_constant(np.column_stack([t, x]))).fit(cov_type="HC2")
     return fit.params[1], fit.bse[1]
 
 
 @pytest.mark.parametrize(
-    ("metric", "column"), [("conversion", "conversion"), ("revenue", "revenue")]
+    ("metric", "column"), [("conversion", "conversion"), ("revenue", "revenue"), ("ctr", "ctr")]
 )
 @pytest.mark.parametrize("segment", ["all", "buyers"])
 def test_engine_regression_equals_statsmodels_ols_hc2(folder, metric, column, segment):
@@ -170,16 +182,49 @@ def test_regressors_keep_the_20_most_frequent_levels():
     assert names[MAX_LEVELS:] == ("tier=a", "tier=b")  # c, the rarest, is the reference
 
 
-def test_api_analyze_runs_the_regression_and_saved_sums_are_refused(folder, tmp_path):
+def test_api_analyze_runs_the_regression_and_saved_sums_reproduce_it(folder, tmp_path):
     from experiment.api import analyze, analyze_sums
     from experiment.results.sums import write_sums
 
     results = analyze(folder, folder / "experiment.yaml")
-    assert set(results.regression_covariates) == {"conversion", "revenue"}
+    assert set(results.regression_covariates) == {"conversion", "revenue", "ctr"}
     config, _, cells = _cells(folder)
     path = write_sums(cells, tmp_path / "sums.parquet")
-    with pytest.raises(ConfigError, match="cannot be re-analysed from a sums file yet"):
-        analyze_sums(path, config)
+    again = analyze_sums(path, config)
+    assert again.to_json() == results.to_json()
+
+
+def test_saved_sums_without_regression_columns_load_and_are_refused(folder, tmp_path):
+    """An older sums file (no reg_* columns) still loads; its cuped lists are refused."""
+    import pyarrow.parquet as pq
+
+    from experiment.api import analyze_sums
+    from experiment.results.sums import read_sums, write_sums
+
+    config, _, cells = _cells(folder)
+    path = write_sums(cells, tmp_path / "sums.parquet")
+    table = pq.read_table(path)
+    old = table.drop_columns(["reg_mean_x", "reg_c_xx", "reg_c_xy"])
+    pq.write_table(old, tmp_path / "old.parquet")
+    loaded = read_sums(tmp_path / "old.parquet")
+    assert loaded.regression == {}
+    assert loaded.metrics["ctr"].n.tolist() == cells.metrics["ctr"].n.tolist()
+    with pytest.raises(ConfigError, match="hold no regression sums for its 'cuped' list"):
+        analyze_sums(tmp_path / "old.parquet", config)
+
+
+def test_saved_sums_with_other_covariates_are_refused(folder, tmp_path):
+    from experiment.api import analyze_sums
+    from experiment.results.sums import write_sums
+
+    _, _, cells = _cells(folder)
+    path = write_sums(cells, tmp_path / "sums.parquet")
+    other = (folder / "experiment.yaml").read_text().replace("device]", "orders_90d]", 1)
+    other = other.replace("orders_90d, days_since_last_login, orders_90d]", "orders_90d]", 1)
+    (tmp_path / "other.yaml").write_text(other)
+    shutil.copy(folder / "segments.yaml", tmp_path / "segments.yaml")
+    with pytest.raises(ConfigError, match="'cuped' list differs from the sums'"):
+        analyze_sums(path, tmp_path / "other.yaml")
 
 
 def test_engine_regression_large_offset_covariate(folder, tmp_path):
@@ -205,3 +250,39 @@ def test_engine_regression_large_offset_covariate(folder, tmp_path):
     np.testing.assert_allclose(got.se_abs, want.se_abs, rtol=1e-6)
     mean_x = cells.regression["conversion"].mean_x[0, 0, 1]
     assert mean_x == pytest.approx(1e9 + days.mean(), rel=1e-3)
+
+
+@pytest.mark.parametrize("metric", ["revenue", "ctr"])
+def test_rest_of_a_segment_is_adjusted_on_the_rest(folder, metric):
+    """Segment-vs-rest: the rest's regression sums are complemented, not the segment's."""
+    from experiment.analysis.interaction import rest_cells
+
+    config, _, cells = _cells(folder)
+    ref = per_user_reference(folder)
+    est, se = _statsmodels(ref[~ref.seg_lapsed_desktop], metric)
+    res = compare(rest_cells(cells), metric, 0, 1, config.alpha)
+    si = cells.segments.index("lapsed_desktop")
+    assert res.lift_abs[si] == pytest.approx(est, rel=1e-9, abs=1e-12)
+    assert res.se_abs[si] == pytest.approx(se, rel=0.01)
+
+
+def test_power_reduction_of_a_ratio_is_the_r2_of_its_linearisation(folder):
+    """exp power / validate: a ratio's variance reduction is ψ's R² on the covariates."""
+    from experiment.stats import cuped_reduction
+
+    _, _, cells = _cells(folder)
+    ref = per_user_reference(folder)
+    psi = _linearised(ref)[(ref.arm == "control").to_numpy()]
+    control = ref[ref.arm == "control"]
+    device = pd.get_dummies(control.device, drop_first=True, dtype=float).to_numpy()
+    design = np.column_stack(
+        [
+            np.ones(len(control)),
+            control.orders_90d.fillna(0).to_numpy(),
+            control.days_since_last_login.to_numpy(),
+            device,
+        ]
+    )
+    beta, *_ = np.linalg.lstsq(design, psi, rcond=None)
+    r2 = 1 - (psi - design @ beta).var() / psi.var()
+    assert cuped_reduction(cells, "ctr", 0)[0] == pytest.approx(r2, rel=1e-9)

@@ -41,7 +41,7 @@ def test_complement_of_everyone_is_empty_and_mixed_kinds_raise():
     rest = complement(whole, whole)
     assert rest.n[0] == 0
     assert np.isnan(rest.mean[0])
-    with pytest.raises(TypeError, match="must both be MeanSums"):
+    with pytest.raises(TypeError, match="must be sums of the same kind"):
         complement(whole, JointSums.from_values([1.0], [1.0]))
 
 
@@ -100,3 +100,19 @@ def test_interaction_test_is_calibrated_for_an_overlapping_segment():
         rate = (interaction_test(seg, rest, scale=scale).p_value < 0.05).mean()
         tol = 3.29 * np.sqrt(0.05 * 0.95 / reps)
         assert abs(rate - 0.05) < tol, (scale, rate)
+
+
+def test_complement_of_covariate_sums_equals_the_rest_computed_directly():
+    from experiment.sums import CovariateSums
+
+    rng = np.random.default_rng(4)
+    y, x = rng.normal(size=60), rng.normal(size=(60, 3)) + 50.0
+    whole = CovariateSums.from_values(y, x)
+    rest = complement(whole, CovariateSums.from_values(y[:25], x[:25]))
+    ref = CovariateSums.from_values(y[25:], x[25:])
+    for name in ("n", "mean_y", "m2_y", "mean_x", "c_xx", "c_xy"):
+        np.testing.assert_allclose(getattr(rest, name), getattr(ref, name), rtol=1e-9, atol=1e-9)
+    empty = complement(whole, whole)
+    assert empty.n.tolist() == [0.0]
+    assert np.isnan(empty.mean_x).all()
+    assert not empty.c_xx.any()
