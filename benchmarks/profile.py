@@ -80,7 +80,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200_000)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument(
-        "--data", type=Path, default=Path(os.environ.get("SEGLIFT_BENCH", "/work/bench-data"))
+        "--data",
+        type=Path,
+        default=Path(
+            os.environ.get("SEGLIFT_BENCH", Path(tempfile.gettempdir()) / "seglift-bench")
+        ),
     )
     parser.add_argument("--args", default="", help="extra exp analyze options, e.g. --no-html")
     args = parser.parse_args()

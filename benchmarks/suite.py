@@ -167,7 +167,11 @@ def main() -> None:
     )
     parser.add_argument("--base", help="another interpreter (a checkout of an older commit)")
     parser.add_argument(
-        "--data", type=Path, default=Path(os.environ.get("SEGLIFT_BENCH", "/work/bench-data"))
+        "--data",
+        type=Path,
+        default=Path(
+            os.environ.get("SEGLIFT_BENCH", Path(tempfile.gettempdir()) / "seglift-bench")
+        ),
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)

@@ -164,7 +164,8 @@ def analyze(
         str | None,
         typer.Option(
             help="Cap DuckDB's memory, e.g. 1.5GB: beyond it DuckDB spills to the system "
-            "temp folder (slower, bounded). Default: DuckDB's, 80% of RAM. DuckDB only."
+            "temp folder (slower, bounded). Default: 40% of RAM, at most 1.5GiB. "
+            "DuckDB only."
         ),
     ] = None,
     save_sums: Annotated[

@@ -15,15 +15,22 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 __all__ = ["brentq"]
+
+
+class _Function(Protocol):
+    """A real function of one real variable (the stats core imports nothing else)."""
+
+    def __call__(self, x: float, /) -> float: ...
+
 
 _RTOL = 4 * 2.220446049250313e-16  # scipy.optimize.brentq's default: 4 machine epsilons
 
 
 def brentq(  # noqa: PLR0912 (one transcribed loop)
-    f: Callable[[float], float],
+    f: _Function,
     a: float,
     b: float,
     *,
