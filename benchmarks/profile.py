@@ -27,9 +27,19 @@ RATE = 200
 OURS = ("experiment/", "reports/", "segments/")
 
 
+def _relative(path: str) -> str:
+    """A frame's file relative to site-packages or to the checkout (py-spy may show either)."""
+    if "site-packages/" in path:
+        return path.rsplit("site-packages/", maxsplit=1)[-1]
+    for root in OURS:
+        if f"/{root}" in path:
+            return root + path.split(f"/{root}", 1)[1]
+    return path
+
+
 def part(frames: list[str]) -> str:  # noqa: PLR0911 (one return per part)
     """The part one main-thread stack counts for."""
-    paths = [f.rsplit("(", 1)[-1].split(":")[0] for f in frames]
+    paths = [_relative(f.rsplit("(", 1)[-1].split(":")[0]) for f in frames]
     for f, p in zip(frames, paths, strict=True):  # the outermost import of a package
         if f.startswith("<module> (") and p != "<string>" and not p.startswith(OURS):
             return f"import {p.split('/')[0].removesuffix('.py')}"
