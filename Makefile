@@ -53,8 +53,11 @@ test: lint typecheck imports unit
 
 test-fast: lint typecheck imports unit-fast
 
+# The quick sizes of the benchmark suite (200k and 1M users; the data is built once into
+# SEGLIFT_BENCH, default $TMPDIR/seglift-bench): every contender a whole process, as CPU and
+# wall ratios of a bare DuckDB query, with peak RSS (README "Benchmarks").
 bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/analyze.py
+	$(BIN)/python benchmarks/suite.py --quick --with sequential,validate,refine
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

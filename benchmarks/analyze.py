@@ -270,7 +270,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--memory-limit",
-        help="DuckDB memory_limit for seglift's connection, e.g. 1.5GiB (default: DuckDB's)",
+        help="DuckDB memory_limit for seglift's connection, e.g. 1.5GiB (default: seglift's bound)",
     )
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -345,7 +345,7 @@ def measure(folder: Path, repeats: int, *, filter_baseline: bool, memory_limit: 
     print(
         f"dataset: {n_users:,} users, {n_events:,} events, {segments} segments (all "
         f"included) x {len(config.metrics)} metrics; best of {repeats}; seglift's DuckDB "
-        f"memory_limit: {memory_limit or 'default (80% of RAM)'}"
+        f"memory_limit: {memory_limit or 'default (40% of RAM, at most 1.5 GiB)'}"
     )
     print(f"{'':38} {'wall':>8} {'ratio':>6} {'cpu':>8} {'ratio':>6}")
     for name, (wall, cpu) in base.items():

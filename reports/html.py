@@ -2,7 +2,8 @@
 
 The template receives formatted strings and chart SVG computed here; every piece
 of user text (segment names, rules, metric names) goes through Jinja2's HTML
-escaping, and the charts are drawn by matplotlib, which escapes its text too.
+escaping, and the charts escape theirs (:mod:`reports.forest` itself, matplotlib for the
+timeline).
 Nothing is loaded from the network when the report opens: its Content-Security-Policy
 allows no fetch and one inline script (:mod:`reports.script`, which sorts and filters
 the tables). Suppressed segments (below the privacy floor) are named but never shown
@@ -331,7 +332,7 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
     confidence = f"{results.confidence_level:.0%}"
     multi_arm = len({row.arm for row in results.results}) > 1
     sections = _sections(results, multi_arm=multi_arm, confidence=confidence)
-    for s in sections:  # matplotlib escaped every string it drew
+    for s in sections:  # reports.forest escaped every string it wrote
         s["forest"] = Markup(s["forest"])  # noqa: S704
     timelines = _timelines(results, confidence)
     for t in timelines:

@@ -163,8 +163,8 @@ def analyze(
     memory_limit: Annotated[
         str | None,
         typer.Option(
-            help="Cap DuckDB's memory, e.g. 1.5GB: beyond it DuckDB spills to the system "
-            "temp folder (slower, bounded). Default: DuckDB's, 80% of RAM. DuckDB only."
+            help="Cap DuckDB's memory, e.g. 4GB (default: 40% of RAM, at most 1.5GiB); "
+            "beyond it DuckDB spills to the system temp folder. DuckDB only."
         ),
     ] = None,
     save_sums: Annotated[

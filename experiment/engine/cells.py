@@ -99,9 +99,10 @@ def aggregate(
 def _tune(dataset: Dataset) -> None:
     """DuckDB settings for one big aggregate: no row order to keep (less memory).
 
-    The memory limit stays the connection's (DuckDB's default is 80% of RAM): a
-    caller that needs a bound opens the dataset with ``memory_limit``, and DuckDB
-    spills beyond it at some cost in time (see README "Benchmarks").
+    The memory limit stays the connection's (a bound chosen from the machine,
+    :func:`~experiment.engine.connection.default_memory_limit`, or the caller's
+    ``memory_limit``); DuckDB spills beyond it at some cost in time (see README
+    "Benchmarks").
     """
     if dataset.con.name == "duckdb":
         dataset.con.raw_sql("SET preserve_insertion_order = false").fetchall()

@@ -120,7 +120,7 @@ def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
 
     ``memory_limit`` (e.g. ``"1.5GB"``, ``"800MiB"``) caps DuckDB's memory; beyond
     it DuckDB spills to the system temp folder, which bounds the peak memory at the
-    cost of time. ``None`` keeps DuckDB's default (80% of RAM).
+    cost of time. ``None`` bounds it from the machine (``default_memory_limit``).
 
     Raises:
         DataError: the folder or a table is missing, unreadable, empty, or a required
@@ -229,8 +229,9 @@ def memory_bound(memory_limit: str | None) -> Iterator[None]:
     """Turn DuckDB running out of memory under ``memory_limit`` into a one-line ConfigError.
 
     Damaged files found mid-query become a DataError (:func:`engine_errors`). Other
-    errors pass through; without a limit, running out of memory is not the user's
-    setting to fix, so it passes through too.
+    errors pass through. Without a limit, running out of memory under the default
+    bound (:func:`~experiment.engine.connection.default_memory_limit`) says how to
+    raise it.
     """
     import duckdb
 
@@ -242,9 +243,16 @@ def memory_bound(memory_limit: str | None) -> Iterator[None]:
         oom = isinstance(exc, duckdb.OutOfMemoryException) or isinstance(
             cause, duckdb.OutOfMemoryException
         )
-        if memory_limit is None or not oom:
+        if not oom:
             raise
+        if memory_limit is None:  # the bound chosen from the machine
+            from experiment.engine.connection import default_memory_limit
+
+            raise ConfigError(
+                f"DuckDB ran out of memory under seglift's default bound "
+                f"({default_memory_limit()}); give a larger --memory-limit, e.g. 4GB"
+            ) from exc
         raise ConfigError(
             f"--memory-limit {memory_limit}: too small for this dataset (DuckDB ran out "
-            "of memory); raise it, or leave it out for DuckDB's default"
+            "of memory); raise it, or leave it out for the default bound"
         ) from exc

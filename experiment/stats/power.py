@@ -60,6 +60,7 @@ from numpy.typing import ArrayLike, NDArray
 from experiment.stats._checks import check_choice, check_scalar
 from experiment.stats._dist import norm_cdf, norm_isf, norm_pdf, norm_sf
 from experiment.stats._lift import ALTERNATIVES
+from experiment.stats._roots import brentq
 from experiment.stats.messages import OK, TOO_FEW_UNITS, ZERO_BASELINE, ZERO_VARIANCE
 
 if TYPE_CHECKING:
@@ -301,8 +302,6 @@ class SampleSizeResult:
 
 def _required_shift(alpha: float, power: float, alternative: Alternative) -> float:
     """The ``d·√m`` at which the z test has the requested power."""
-    from scipy.optimize import brentq
-
     crit, two = _critical(alpha, alternative)
     if not two:
         return float(crit + norm_isf(1 - power))

@@ -1,6 +1,8 @@
 import math
 import re
 
+import pytest
+
 from reports.charts import ForestRow, Series, forest_svg, timeline_svg
 
 EVIL = "<script>alert(1)</script> $\\alpha$"
@@ -135,3 +137,35 @@ def test_forest_svg_draws_shrunken_lift_as_second_marker_with_legend():
     assert "shrunken (empirical Bayes)" in svg
     plain = forest_svg(rows[:1], id_prefix="f", confidence="95%")
     assert "shrunken" not in plain
+
+
+def test_forest_svg_strips_control_characters_and_escapes_quotes():
+    rows = [ForestRow(label='a"\x1b[31mb', lift=0.1, low=0.0, high=0.2, state="neutral",
+                      annotation="+10%")]  # fmt: skip
+    svg = forest_svg(rows, id_prefix="f", confidence="95%")
+    assert "\x1b" not in svg
+    assert "a&quot;[31mb" in svg
+
+
+def _tick_labels(svg):
+    return re.findall(r'text-anchor="middle">([^<]*%)</text>', svg)
+
+
+def test_forest_svg_ticks_are_round_and_distinct_on_narrow_ranges():
+    rows = [ForestRow(label="a", lift=0.001, low=-0.002, high=0.004, state="neutral",
+                      annotation="")]  # fmt: skip
+    labels = _tick_labels(forest_svg(rows, id_prefix="f", confidence="95%"))
+    assert len(labels) >= 4
+    assert len(set(labels)) == len(labels)  # sub-percent steps get decimals
+    assert "+0.0%" in labels or "+0.00%" in labels
+
+
+def test_forest_svg_places_points_in_proportion_to_the_lift():
+    rows = [
+        ForestRow(label=s, lift=v, low=v - 0.1, high=v + 0.1, state="neutral", annotation="")
+        for s, v in (("a", 0.0), ("b", 0.2), ("c", 0.4))
+    ]
+    svg = forest_svg(rows, id_prefix="f", confidence="95%")
+    xs = [float(x) for x in re.findall(r'<use xlink:href="#[^"]+" x="([-\d.]+)"', svg)]
+    assert xs[2] - xs[1] == pytest.approx(xs[1] - xs[0], abs=0.02)
+    assert xs[0] < xs[1] < xs[2]
