@@ -47,6 +47,7 @@ __all__ = [
     "lifecycle_truth",
     "new_log",
     "stage_codes",
+    "start_columns",
     "tracked_events",
     "truth_block",
 ]
@@ -107,7 +108,7 @@ def stage_codes(
     return code
 
 
-def _start_columns(
+def start_columns(
     customers: pa.Table, config: LifecycleConfig, start: dt.datetime
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
     """Recency, signup age (whole days) and VIP flag at the start (nulls as the engine reads)."""
@@ -167,7 +168,7 @@ def lifecycle_truth(
         ``retained``, not lapsed by ``day``; ``no_purchase``) and ``value`` rows
         ``{segment, arm, horizon, mean_control, mean_treatment, effect}``.
     """
-    r0, age0, vip = _start_columns(customers, config, start)
+    r0, age0, vip = start_columns(customers, config, start)
     world = _Worlds(arms.index(control), arms)
     return {
         "migration": _migration(log, world, r0=r0, age0=age0, vip=vip, config=config, spec=spec),

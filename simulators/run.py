@@ -10,7 +10,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -105,16 +104,17 @@ def _write_truth_and_files(
     stage: Staging,
     scenario: Scenario,
     outcomes: PotentialOutcomes,
-    members: dict[str, NDArray[np.bool_]],
+    cohort: Cohort,
+    log: LifecycleLog | None,
     *,
     users: int,
     days: int,
     seed: int,
-    lifecycle: dict[str, Any] | None = None,
 ) -> None:
     """Stage ``truth.json`` and the scenario's segments and experiment files beside the tables."""
-    exp = scenario.experiment
+    exp, members = scenario.experiment, cohort.members
     effects = true_effects(outcomes, exp.metrics, members, arms=list(exp.arms), control=exp.control)
+    lifecycle = truth_block(log, scenario, cohort.customers, members)
     truth = Truth(scenario.name, seed, users, days, effects, lifecycle)
     write_json(truth.to_dict(), stage.path("truth.json"))
     shutil.copyfile(scenario.segments_path, stage.path(SEGMENTS_FILE))
@@ -189,6 +189,14 @@ def _write_events(
     return sink.rows
 
 
+def _sizes(users: object, days: object, seed: object) -> tuple[int, int, int]:
+    """The run's users, days and seed, checked (ConfigError on a bad one)."""
+    n = check_int(users, "users", low=1)
+    if n > MAX_USERS:
+        raise ConfigError(f"users must be at most {MAX_USERS:,} per run (got {n:,})")
+    return n, check_int(days, "days", low=1, high=MAX_DAYS), check_int(seed, "seed", low=0)
+
+
 def simulate(
     scenario: str | Path,
     *,
@@ -237,11 +245,7 @@ def simulate(
          'segments.yaml', 'truth.json']
     """
     started = time.perf_counter()
-    users = check_int(users, "users", low=1)
-    if users > MAX_USERS:
-        raise ConfigError(f"users must be at most {MAX_USERS:,} per run (got {users:,})")
-    days = check_int(days, "days", low=1, high=MAX_DAYS)
-    seed = check_int(seed, "seed", low=0)
+    users, days, seed = _sizes(users, days, seed)
     report = progress if progress is not None else (lambda done, total: None)
     loaded = load_scenario(scenario)
     exp = loaded.experiment
@@ -270,14 +274,7 @@ def simulate(
         finally:
             sink.close()
         _write_truth_and_files(
-            stage,
-            loaded,
-            outcomes,
-            cohort.members,
-            users=users,
-            days=days,
-            seed=seed,
-            lifecycle=truth_block(log, loaded, cohort.customers, cohort.members),
+            stage, loaded, outcomes, cohort, log, users=users, days=days, seed=seed
         )
         paths = stage.commit()
     return SimulationSummary(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from segments.lifecycle import STAGES
-from simulators.lifecycle_truth import _start_columns, stage_codes
+from simulators.lifecycle_truth import stage_codes, start_columns
 from simulators.potential import simulate_potential
 
 
@@ -15,7 +15,7 @@ def run():
 
 def test_stage_at_start_equals_the_segments_lifecycle_membership(run):
     config = run.scenario.segment_set.lifecycle
-    r0, age, vip = _start_columns(run.customers, config, run.scenario.config.start)
+    r0, age, vip = start_columns(run.customers, config, run.scenario.config.start)
     codes = stage_codes(r0, age, vip, config)
     for s, stage in enumerate(STAGES):  # segments.membership compiles segments/lifecycle.py
         np.testing.assert_array_equal(codes == s, run.members[stage])
