@@ -1,0 +1,343 @@
+"""Lifecycle counts in the engine: stage migration, survival times and spend halves per user.
+
+One per-user table (cached once), three small grouped queries, no Python loop
+over users (README "Lifecycle analysis"):
+
+* **stage at day d**: the lifecycle definition of :mod:`segments.lifecycle`, as of
+  ``start + d``, with the recency column recomputed from the window's login events
+  (``d - 1 - k`` for the last login on day ``k < d``, days from the window start;
+  ``recency + d`` without one) and the signup age moved on by ``d`` days. The
+  value column (``revenue_90d``) and the VIP threshold stay as at the start: they
+  are a 90-day pre-period figure the window cannot roll forward. Counts per
+  (arm, stage at the start, stage at each day).
+* **lapse time** (``retained`` curve): for customers whose recency at the start is
+  below ``at_risk_days``, the first ``t`` at which recency as of ``start + t``
+  reaches it, from the gaps between login days (a window ``lead``). Everyone is
+  followed on the window's calendar, to ``t = days``.
+* **first purchase** (``no_purchase`` curve): ``k + 1`` for the first purchase on day
+  ``k`` after the user's assignment; censored at the user's whole days in the window.
+* **spend halves**: the user's value in days ``[0, W/2)`` and ``[W/2, W)`` after
+  assignment (``W`` = window days), for users followed the whole ``W`` days.
+
+Survival counts are per (curve, segment, arm, time, event): all Kaplan–Meier needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from experiment.errors import ConfigError
+from segments.compile import Compiler, compile_segments
+from segments.lifecycle import STAGES, LifecycleConfig, lifecycle_column, vip_threshold
+from segments.rules import parse_rule
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from experiment.config import ExperimentConfig
+    from experiment.engine.dataset import Dataset
+    from experiment.lifecyclespec import LifecycleAnalysis
+    from segments.definitions import SegmentSet
+
+__all__ = ["CURVES", "LifecycleCounts", "lifecycle_counts"]
+
+CURVES = ("retained", "no_purchase")
+_DAY_S = 86_400
+_NONE = 1 << 30  # "no event" time, beyond any window
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleCounts:
+    """What the engine hands to the lifecycle analysis (all counts, numpy).
+
+    Attributes:
+        arms: Arm names, the experiment's order.
+        segments: ``all`` then the segments file's, in the order of the arrays.
+        days: Days of the migration matrices (the window end last).
+        window_days: The window's length ``W``.
+        migration: ``(len(days), n_arms, 5, 5)`` users by (arm, stage at the start,
+            stage at the day), stages in :data:`~segments.lifecycle.STAGES` order.
+        events: Per curve, ``(n_segments, n_arms, W + 1)``: users whose event is at
+            time ``t`` (``t = 1..W``).
+        exits: The same for users censored at time ``t`` (their follow-up ends).
+        spend: ``(6, n_segments, n_arms)``: ``n, Σy1, Σy2, Σy1², Σy2², Σy1y2`` of
+            the spend in the first and second half of ``W`` days, per fully followed user.
+    """
+
+    arms: tuple[str, ...]
+    segments: tuple[str, ...]
+    days: tuple[int, ...]
+    window_days: int
+    migration: NDArray[np.float64]
+    events: dict[str, NDArray[np.float64]]
+    exits: dict[str, NDArray[np.float64]]
+    spend: NDArray[np.float64]
+
+
+def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
+    """One row per user seen in a single arm of the experiment, with the first assignment."""
+    a = dataset.assignments
+    a = a.filter((a.experiment == config.name) & a.arm.isin(list(config.arms)))
+    per = a.group_by("user_id").aggregate(
+        arm=a.arm.min(), last=a.arm.max(), assigned_at=a.assigned_at.min()
+    )
+    per = per.filter(per.arm == per.last)
+    return per.select(user_id=per.user_id.cast("string"), arm=per.arm, assigned_at=per.assigned_at)
+
+
+def _day_index(ts: ir.TimestampValue, origin: dt.datetime | ir.TimestampValue) -> ir.IntegerValue:
+    """Whole days from ``origin`` to ``ts`` (floor)."""
+    start: Any = origin.timestamp() if isinstance(origin, dt.datetime) else origin.epoch_seconds()
+    day: ir.IntegerValue = ((ts.epoch_seconds() - start) / _DAY_S).floor()
+    return day.cast("int64")
+
+
+def _logins(
+    dataset: Dataset, spec: LifecycleAnalysis, start: dt.datetime, end: dt.datetime
+) -> ir.Table:
+    """Distinct (user, day) of the window's login events; day 0 = the window's first day."""
+    e = dataset.events
+    e = e.filter((e.event == spec.login_event) & (e.ts >= start) & (e.ts < end))
+    return e.select(user_id=e.user_id.cast("string"), k=_day_index(e.ts, start)).distinct()
+
+
+def _per_user_logins(
+    logins: ir.Table, customers: ir.Table, config: LifecycleConfig, days: tuple[int, ...]
+) -> ir.Table:
+    """Per user: the last login day before each ``d``, and the lapse time (``_NONE``: none)."""
+    import ibis
+
+    recency = customers[config.recency_column].fill_null(0).cast("int64")
+    seed = customers.filter(recency < config.at_risk_days).select(
+        user_id=customers.user_id.cast("string"), k=-1 - recency
+    )
+    both = logins.union(seed)
+    w = ibis.window(group_by=both.user_id, order_by=both.k)
+    gaps = both.mutate(next_k=both.k.lead().over(w))
+    lapse = gaps.k + 1 + config.at_risk_days
+    ends = gaps.next_k.isnull() | (gaps.next_k > gaps.k + config.at_risk_days)
+    aggs: dict[str, Any] = {"lapse": ibis.ifelse(ends, lapse, None).min()}
+    for i, d in enumerate(days):
+        aggs[f"last{i}"] = gaps.k.max(where=(gaps.k >= 0) & (gaps.k < d))
+    return gaps.group_by("user_id").aggregate(**aggs)
+
+
+def _purchases(
+    dataset: Dataset, units: ir.Table, spec: LifecycleAnalysis, end: dt.datetime, window: int
+) -> ir.Table:
+    """Per user: the first purchase's day after assignment and the spend of each half-window."""
+    import ibis
+
+    e = dataset.events
+    if spec.value not in e.columns:
+        raise ConfigError(
+            f"lifecycle_analysis.value: the events table has no column {spec.value!r} to sum; "
+            f"columns are: {', '.join(e.columns)}"
+        )
+    e = e.filter((e.event == spec.purchase_event) & (e.ts < end))
+    e = e.select(user_id=e.user_id.cast("string"), ts=e.ts, value=e[spec.value].cast("float64"))
+    j = e.join(units, "user_id")
+    j = j.filter(j.ts >= j.assigned_at)
+    seconds = j.ts.epoch_seconds() - j.assigned_at.epoch_seconds()
+    value = j.value.fill_null(0.0)
+    zero = ibis.literal(0.0)
+    half = window * _DAY_S / 2
+    return j.group_by("user_id").aggregate(
+        first=_day_index(j.ts, j.assigned_at).min(),
+        y1=ibis.ifelse(seconds < half, value, zero).sum(),
+        y2=ibis.ifelse((seconds >= half) & (seconds < 2 * half), value, zero).sum(),
+    )
+
+
+def _stage(
+    t: ir.Table,
+    segment_set: SegmentSet | None,
+    config: LifecycleConfig,
+    *,
+    as_of: dt.datetime,
+    cut: float,
+) -> ir.StringValue:
+    """The lifecycle stage of every row of ``t`` as of ``as_of`` (its recency column as given)."""
+    signals = None
+    if config.at_risk_signals:
+        rule = parse_rule(config.at_risk_signals)
+        compiler = Compiler(t, as_of=as_of, segment_set=segment_set)
+        signals = lambda: compiler.rule(rule)  # noqa: E731
+    return lifecycle_column(t, config, as_of=as_of, signals=signals, vip_cut=cut)
+
+
+def _user_table(
+    dataset: Dataset,
+    config: ExperimentConfig,
+    segment_set: SegmentSet | None,
+    *,
+    start: dt.datetime,
+    days: tuple[int, ...],
+) -> tuple[ir.Table, tuple[str, ...]]:
+    """The per-user table (one row per analysed user) and the segment names, ``all`` first."""
+    import ibis
+
+    spec = config.lifecycle_analysis
+    if spec is None:  # pragma: no cover - callers check
+        raise RuntimeError("No lifecycle_analysis.")
+    lc = segment_set.lifecycle if segment_set is not None else LifecycleConfig()
+    window = config.window.days
+    end = start + dt.timedelta(days=window)
+    customers = dataset.customers
+    flags = compile_segments(segment_set, customers, as_of=start) if segment_set else {}
+    cut = vip_threshold(customers, lc)
+    units = _units(dataset, config)
+    c = customers.mutate(
+        user_id=customers.user_id.cast("string"),
+        __r0__=customers[lc.recency_column].fill_null(0).cast("int64"),
+        **{f"__seg{i}__": f.fill_null(False) for i, f in enumerate(flags.values())},
+    )
+    c = c.mutate(__s0__=_stage(c, segment_set, lc, as_of=start, cut=cut))
+    logins = _per_user_logins(_logins(dataset, spec, start, end), customers, lc, days)
+    t = c.join(units, "user_id").left_join(logins, "user_id").drop("user_id_right")
+    t = t.left_join(_purchases(dataset, units, spec, end, window), "user_id")
+    t = t.drop("user_id_right")
+    for i, d in enumerate(days):
+        last = t[f"last{i}"]
+        recency = ibis.ifelse(last.isnull(), t.__r0__ + d, d - 1 - last)
+        t = t.mutate(**{lc.recency_column: recency})
+        stage = _stage(t, segment_set, lc, as_of=start + dt.timedelta(days=d), cut=cut)
+        t = t.mutate(**{f"__s{i + 1}__": stage})
+    follow = ((end.timestamp() - t.assigned_at.epoch_seconds()) / _DAY_S).floor().cast("int64")
+    out = t.select(
+        "arm",
+        *(f"__s{i}__" for i in range(len(days) + 1)),
+        *(f"__seg{i}__" for i in range(len(flags))),
+        eligible=t.__r0__ < lc.at_risk_days,
+        lapse=t.lapse.fill_null(_NONE),
+        first=(t["first"] + 1).fill_null(_NONE),
+        follow=follow,
+        y1=t.y1.fill_null(0.0),
+        y2=t.y2.fill_null(0.0),
+    )
+    return out, ("all", *flags)
+
+
+def _rows(expr: ir.Table) -> dict[str, NDArray[Any]]:
+    table = expr.to_pyarrow()
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+
+
+def _migration(t: ir.Table, arms: tuple[str, ...], n_days: int) -> NDArray[np.float64]:
+    stages = [f"__s{i}__" for i in range(n_days + 1)]
+    rows = _rows(t.group_by(["arm", *stages]).aggregate(n=t.count()))
+    out = np.zeros((n_days, len(arms), len(STAGES), len(STAGES)))
+    arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)
+    code = {s: np.asarray([STAGES.index(v) for v in rows[s]], dtype=np.intp) for s in stages}
+    for i in range(n_days):
+        np.add.at(out[i], (arm, code[stages[0]], code[stages[i + 1]]), rows["n"])
+    return out
+
+
+def _long(t: ir.Table, n_segments: int) -> ir.Table:
+    """One row per (user, segment it is in): ``all`` is index 0."""
+    import ibis
+
+    member = [ibis.literal(0, type="int16")]
+    member += [
+        ibis.ifelse(t[f"__seg{i - 1}__"], i, None).cast("int16") for i in range(1, n_segments)
+    ]
+    long = t.mutate(si=ibis.array(member).unnest())
+    return long.filter(long.si.notnull())
+
+
+def _survival(
+    long: ir.Table, curve: str, arms: tuple[str, ...], shape: tuple[int, int, int]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Events and exits per (segment, arm, time) of one curve."""
+    import ibis
+
+    window = shape[2] - 1
+    if curve == "retained":
+        who = long.filter(long.eligible)
+        limit: Any = ibis.literal(window)
+        time = who.lapse
+    else:
+        who = long.filter(long.follow > 0)
+        limit = ibis.least(who.follow, window)
+        time = who["first"]
+    t = who.select("si", "arm", time=ibis.least(time, limit), event=time <= limit)
+    rows = _rows(t.group_by(["si", "arm", "time", "event"]).aggregate(n=t.count()))
+    events, exits = np.zeros(shape), np.zeros(shape)
+    arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)
+    index = (rows["si"].astype(np.intp), arm, rows["time"].astype(np.intp))
+    happened = rows["event"].astype(bool)
+    np.add.at(events, index, np.where(happened, rows["n"], 0))
+    np.add.at(exits, index, np.where(happened, 0, rows["n"]))
+    return events, exits
+
+
+def _spend(
+    long: ir.Table, arms: tuple[str, ...], window: int, n_segments: int
+) -> NDArray[np.float64]:
+    full = long.filter(long.follow >= window)
+    y1, y2 = full.y1, full.y2
+    rows = _rows(
+        full.group_by(["si", "arm"]).aggregate(
+            n=full.count(),
+            s1=y1.sum(),
+            s2=y2.sum(),
+            s11=(y1 * y1).sum(),
+            s22=(y2 * y2).sum(),
+            s12=(y1 * y2).sum(),
+        )
+    )
+    out = np.zeros((6, n_segments, len(arms)))
+    arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)
+    si = rows["si"].astype(np.intp)
+    for k, name in enumerate(("n", "s1", "s2", "s11", "s22", "s12")):
+        out[k, si, arm] = np.asarray(rows[name], dtype=np.float64)
+    return out
+
+
+def lifecycle_counts(
+    dataset: Dataset,
+    config: ExperimentConfig,
+    segment_set: SegmentSet | None,
+    *,
+    start: dt.datetime,
+) -> LifecycleCounts:
+    """Count migration, survival and spend for the experiment's ``lifecycle_analysis``.
+
+    Args:
+        dataset: The opened dataset.
+        config: The experiment (its ``lifecycle_analysis`` block is set).
+        segment_set: The segments file (its ``lifecycle:`` knobs and segments).
+        start: The window start (the lifecycle's "as of").
+
+    Returns:
+        The counts (see :class:`LifecycleCounts`).
+    """
+    spec = config.lifecycle_analysis
+    if spec is None:
+        raise RuntimeError("The experiment has no lifecycle_analysis block.")
+    window = config.window.days
+    days = tuple(sorted({*spec.days, window}))
+    arms = tuple(config.arms)
+    t, segments = _user_table(dataset, config, segment_set, start=start, days=days)
+    shape = (len(segments), len(arms), window + 1)
+    with t.cache() as cached:
+        migration = _migration(cached, arms, len(days))
+        long = _long(cached, len(segments))
+        survival = {curve: _survival(long, curve, arms, shape) for curve in CURVES}
+        spend = _spend(long, arms, window, len(segments))
+    return LifecycleCounts(
+        arms=arms,
+        segments=segments,
+        days=days,
+        window_days=window,
+        migration=migration,
+        events={c: s[0] for c, s in survival.items()},
+        exits={c: s[1] for c, s in survival.items()},
+        spend=spend,
+    )
