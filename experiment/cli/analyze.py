@@ -109,11 +109,12 @@ def _print_tables(
 ) -> None:
     """The lift and decision tables, then where each file went."""
     from reports.format import fmt_seconds, terminal_text
+    from reports.lifecycle_text import lifecycle_lines
     from reports.terminal import decision_table, heterogeneity_lines, lift_table, pair_lines
 
     out_console = console(wide=wide)
     out_console.print(lift_table(results, width=table_width(wide=wide), wide=wide))
-    for line in pair_lines(results) + heterogeneity_lines(results):
+    for line in pair_lines(results) + heterogeneity_lines(results) + lifecycle_lines(results):
         out_console.print(line)
     out_console.print(decision_table(results, width=table_width(wide=wide)))
     out_console.print(f"analysed in {fmt_seconds(elapsed)} → {terminal_text(written[0])}")
