@@ -7,7 +7,6 @@ must equal what pandas computes from customers, events and assignments directly,
 with the lifecycle rule of segments/lifecycle.py written out here.
 """
 
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
