@@ -67,6 +67,7 @@ def _analyse(folder: Path, window: int | None = None) -> tuple[Any, Any, dict[st
         )
     assert config.lifecycle_analysis is not None
     assert config.segments is not None
+    assert config.window.start is not None
     dataset = open_dataset(folder)
     try:
         counts = lifecycle_counts(

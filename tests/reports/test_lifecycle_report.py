@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import replace
+from typing import Any
 
 from experiment.results.lifecycle import (
     Lifecycle,
@@ -18,7 +19,13 @@ EVIL = '<script>alert("x")</script>'
 
 
 def _block(arm: str = "treatment", segment: str = "all") -> Lifecycle:
-    common = {"arm": arm, "n_control": 100, "n_treatment": 100, "family": "f", "family_size": 2}
+    common: dict[str, Any] = {
+        "arm": arm,
+        "n_control": 100,
+        "n_treatment": 100,
+        "family": "f",
+        "family_size": 2,
+    }
     move = MigrationRow(
         day=14,
         segment="at_risk",

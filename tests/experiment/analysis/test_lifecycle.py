@@ -81,6 +81,7 @@ def test_planted_reactivation_is_found(run):
 def test_a_missing_value_column_is_a_one_line_config_error(run, tmp_path):
     folder, _, _ = run
     config = load_experiment(folder / "experiment.yaml")
+    assert config.lifecycle_analysis is not None
     spec = config.lifecycle_analysis.model_copy(update={"value": "amount"})
     config = config.model_copy(update={"lifecycle_analysis": spec})
     with pytest.raises(ConfigError, match=r"lifecycle_analysis\.value: the events table has no"):

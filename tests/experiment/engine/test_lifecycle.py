@@ -34,12 +34,16 @@ def data(tmp_path_factory):
     table = pa.Table.from_pandas(assignments, schema=original.schema, preserve_index=False)
     pq.write_table(table, folder / "assignments.parquet")
     config = load_experiment(folder / "experiment.yaml")
+    assert config.lifecycle_analysis is not None
+    segments, start = config.segments, config.window.start
+    assert segments is not None
+    assert start is not None
     config = config.model_copy(
         update={"lifecycle_analysis": config.lifecycle_analysis.model_copy(update={"days": [4, 9]})}
     )
-    segment_set = load_segments(config.segments)
+    segment_set = load_segments(segments)
     dataset = open_dataset(folder)
-    counts = lifecycle_counts(dataset, config, segment_set, start=config.window.start)
+    counts = lifecycle_counts(dataset, config, segment_set, start=start)
     return folder, config, segment_set, counts
 
 
