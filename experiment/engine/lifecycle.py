@@ -20,6 +20,8 @@ over users (README "Lifecycle analysis"):
   assignment (``W`` = window days), for users followed the whole ``W`` days.
 
 Survival counts are per (curve, segment, arm, time, event): all Kaplan–Meier needs.
+Users are grouped by their segments' membership pattern before the counts are
+spread over segments in numpy, so overlapping segments do not repeat user rows.
 """
 
 from __future__ import annotations
@@ -239,51 +241,57 @@ def _migration(t: ir.Table, arms: tuple[str, ...], n_days: int) -> NDArray[np.fl
     return out
 
 
-def _long(t: ir.Table, n_segments: int) -> ir.Table:
-    """One row per (user, segment it is in): ``all`` is index 0."""
-    import ibis
-
-    member = [ibis.literal(0, type="int16")]
-    member += [
-        ibis.ifelse(t[f"__seg{i - 1}__"], i, None).cast("int16") for i in range(1, n_segments)
+def _flags(rows: dict[str, NDArray[Any]], n_segments: int) -> list[NDArray[np.bool_]]:
+    """Per segment (``all`` first), which result rows count for it."""
+    n = len(rows["arm"])
+    return [np.ones(n, dtype=np.bool_)] + [
+        np.asarray(rows[f"__seg{i}__"], dtype=np.bool_) for i in range(n_segments - 1)
     ]
-    long = t.mutate(si=ibis.array(member).unnest())
-    return long.filter(long.si.notnull())
 
 
 def _survival(
-    long: ir.Table, curve: str, arms: tuple[str, ...], shape: tuple[int, int, int]
+    t: ir.Table, curve: str, arms: tuple[str, ...], shape: tuple[int, int, int]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Events and exits per (segment, arm, time) of one curve."""
+    """Events and exits per (segment, arm, time) of one curve.
+
+    Users are grouped by their segment flags, not repeated per segment: the result
+    has one row per (arm, time, event, membership pattern), and numpy adds each row
+    to every segment of its pattern.
+    """
     import ibis
 
     window = shape[2] - 1
     if curve == "retained":
-        who = long.filter(long.eligible)
+        who = t.filter(t.eligible)
         limit: Any = ibis.literal(window)
         time = who.lapse
     else:
-        who = long.filter(long.follow > 0)
+        who = t.filter(t.follow > 0)
         limit = ibis.least(who.follow, window)
         time = who["first"]
-    t = who.select("si", "arm", time=ibis.least(time, limit), event=time <= limit)
-    rows = _rows(t.group_by(["si", "arm", "time", "event"]).aggregate(n=t.count()))
+    flags = [f"__seg{i}__" for i in range(shape[0] - 1)]
+    g = who.select("arm", *flags, time=ibis.least(time, limit), event=time <= limit)
+    rows = _rows(g.group_by(["arm", "time", "event", *flags]).aggregate(n=g.count()))
     events, exits = np.zeros(shape), np.zeros(shape)
     arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)
-    index = (rows["si"].astype(np.intp), arm, rows["time"].astype(np.intp))
-    happened = rows["event"].astype(bool)
-    np.add.at(events, index, np.where(happened, rows["n"], 0))
-    np.add.at(exits, index, np.where(happened, 0, rows["n"]))
+    time_ = np.asarray(rows["time"], dtype=np.intp)
+    happened = np.asarray(rows["event"], dtype=np.bool_)
+    n = np.asarray(rows["n"], dtype=np.float64)
+    for si, member in enumerate(_flags(rows, shape[0])):  # a loop over segments, not users
+        index = (arm[member], time_[member])
+        np.add.at(events[si], index, np.where(happened, n, 0.0)[member])
+        np.add.at(exits[si], index, np.where(happened, 0.0, n)[member])
     return events, exits
 
 
-def _spend(
-    long: ir.Table, arms: tuple[str, ...], window: int, n_segments: int
-) -> NDArray[np.float64]:
-    full = long.filter(long.follow >= window)
+def _spend(t: ir.Table, arms: tuple[str, ...], window: int, n_segments: int) -> NDArray[np.float64]:
+    """``n, Σy1, Σy2, Σy1², Σy2², Σy1y2`` per (segment, arm), by membership pattern."""
+    full = t.filter(t.follow >= window)
     y1, y2 = full.y1, full.y2
+    flags = [f"__seg{i}__" for i in range(n_segments - 1)]
+    names = ("n", "s1", "s2", "s11", "s22", "s12")
     rows = _rows(
-        full.group_by(["si", "arm"]).aggregate(
+        full.group_by(["arm", *flags]).aggregate(
             n=full.count(),
             s1=y1.sum(),
             s2=y2.sum(),
@@ -294,9 +302,10 @@ def _spend(
     )
     out = np.zeros((6, n_segments, len(arms)))
     arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)
-    si = rows["si"].astype(np.intp)
-    for k, name in enumerate(("n", "s1", "s2", "s11", "s22", "s12")):
-        out[k, si, arm] = np.asarray(rows[name], dtype=np.float64)
+    values = np.stack([np.asarray(rows[k], dtype=np.float64) for k in names])
+    for si, member in enumerate(_flags(rows, n_segments)):
+        for k in range(len(names)):
+            np.add.at(out[k, si], arm[member], values[k, member])
     return out
 
 
@@ -328,9 +337,8 @@ def lifecycle_counts(
     shape = (len(segments), len(arms), window + 1)
     with t.cache() as cached:
         migration = _migration(cached, arms, len(days))
-        long = _long(cached, len(segments))
-        survival = {curve: _survival(long, curve, arms, shape) for curve in CURVES}
-        spend = _spend(long, arms, window, len(segments))
+        survival = {curve: _survival(cached, curve, arms, shape) for curve in CURVES}
+        spend = _spend(cached, arms, window, len(segments))
     return LifecycleCounts(
         arms=arms,
         segments=segments,
