@@ -102,30 +102,30 @@ def _day_index(ts: ir.TimestampValue, origin: dt.datetime | ir.TimestampValue) -
 def _logins(
     dataset: Dataset, spec: LifecycleAnalysis, start: dt.datetime, end: dt.datetime
 ) -> ir.Table:
-    """Distinct (user, day) of the window's login events; day 0 = the window's first day."""
+    """(user, day) of every login event of the window; day 0 = the window's first day."""
     e = dataset.events
     e = e.filter((e.event == spec.login_event) & (e.ts >= start) & (e.ts < end))
-    return e.select(user_id=e.user_id.cast("string"), k=_day_index(e.ts, start)).distinct()
+    # no DISTINCT: a repeated day has itself as its next login day, never a lapse candidate
+    return e.select(user_id=e.user_id.cast("string"), k=_day_index(e.ts, start))
 
 
-def _per_user_logins(
-    logins: ir.Table, customers: ir.Table, config: LifecycleConfig, days: tuple[int, ...]
-) -> ir.Table:
-    """Per user: the last login day before each ``d``, and the lapse time (``_NONE``: none)."""
+def _per_user_logins(logins: ir.Table, config: LifecycleConfig, days: tuple[int, ...]) -> ir.Table:
+    """Per user: the first login day, the last before each ``d`` and the window's lapse time.
+
+    ``lapse`` is the earliest ``k + 1 + at_risk_days`` over the user's login days ``k``
+    whose next login comes more than ``at_risk_days`` later (or never): the lapse
+    after the window's logins. The lapse before the first one (from the recency at
+    the start) is added in :func:`_user_table`, which knows the recency.
+    """
     import ibis
 
-    recency = customers[config.recency_column].fill_null(0).cast("int64")
-    seed = customers.filter(recency < config.at_risk_days).select(
-        user_id=customers.user_id.cast("string"), k=-1 - recency
-    )
-    both = logins.union(seed)
-    w = ibis.window(group_by=both.user_id, order_by=both.k)
-    gaps = both.mutate(next_k=both.k.lead().over(w))
+    w = ibis.window(group_by=logins.user_id, order_by=logins.k)
+    gaps = logins.mutate(next_k=logins.k.lead().over(w))
     lapse = gaps.k + 1 + config.at_risk_days
     ends = gaps.next_k.isnull() | (gaps.next_k > gaps.k + config.at_risk_days)
-    aggs: dict[str, Any] = {"lapse": ibis.ifelse(ends, lapse, None).min()}
+    aggs: dict[str, Any] = {"lapse": ibis.ifelse(ends, lapse, None).min(), "first_k": gaps.k.min()}
     for i, d in enumerate(days):
-        aggs[f"last{i}"] = gaps.k.max(where=(gaps.k >= 0) & (gaps.k < d))
+        aggs[f"last{i}"] = gaps.k.max(where=gaps.k < d)
     return gaps.group_by("user_id").aggregate(**aggs)
 
 
@@ -178,6 +178,7 @@ def _user_table(
     config: ExperimentConfig,
     segment_set: SegmentSet | None,
     *,
+    units: ir.Table,
     start: dt.datetime,
     days: tuple[int, ...],
 ) -> tuple[ir.Table, tuple[str, ...]]:
@@ -193,14 +194,13 @@ def _user_table(
     customers = dataset.customers
     flags = compile_segments(segment_set, customers, as_of=start) if segment_set else {}
     cut = vip_threshold(customers, lc)
-    units = _units(dataset, config)
     c = customers.mutate(
         user_id=customers.user_id.cast("string"),
         __r0__=customers[lc.recency_column].fill_null(0).cast("int64"),
         **{f"__seg{i}__": f.fill_null(False) for i, f in enumerate(flags.values())},
     )
     c = c.mutate(__s0__=_stage(c, segment_set, lc, as_of=start, cut=cut))
-    logins = _per_user_logins(_logins(dataset, spec, start, end), customers, lc, days)
+    logins = _per_user_logins(_logins(dataset, spec, start, end), lc, days)
     t = c.join(units, "user_id").left_join(logins, "user_id").drop("user_id_right")
     t = t.left_join(_purchases(dataset, units, spec, end, window), "user_id")
     t = t.drop("user_id_right")
@@ -216,7 +216,12 @@ def _user_table(
         *(f"__s{i}__" for i in range(len(days) + 1)),
         *(f"__seg{i}__" for i in range(len(flags))),
         eligible=t.__r0__ < lc.at_risk_days,
-        lapse=t.lapse.fill_null(_NONE),
+        # lapsing before the first login of the window (from the start's recency) comes first
+        lapse=ibis.ifelse(
+            t.first_k.isnull() | (t.first_k > lc.at_risk_days - 1 - t.__r0__),
+            lc.at_risk_days - t.__r0__,
+            t.lapse.fill_null(_NONE),
+        ),
         first=(t["first"] + 1).fill_null(_NONE),
         follow=follow,
         y1=t.y1.fill_null(0.0),
@@ -333,9 +338,12 @@ def lifecycle_counts(
     window = config.window.days
     days = tuple(sorted({*spec.days, window}))
     arms = tuple(config.arms)
-    t, segments = _user_table(dataset, config, segment_set, start=start, days=days)
-    shape = (len(segments), len(arms), window + 1)
-    with t.cache() as cached:
+    # units are read twice (the per-user table and the purchases): materialise them once
+    with _units(dataset, config).cache() as units:
+        t, segments = _user_table(dataset, config, segment_set, units=units, start=start, days=days)
+        shape = (len(segments), len(arms), window + 1)
+        cached = t.cache()
+    with cached:
         migration = _migration(cached, arms, len(days))
         survival = {curve: _survival(cached, curve, arms, shape) for curve in CURVES}
         spend = _spend(cached, arms, window, len(segments))
