@@ -1,9 +1,10 @@
 """The lifecycle analysis as one step after the main analysis (``exp analyze``'s hook).
 
 Opt-in through the experiment file's ``lifecycle_analysis:`` block, because it
-reads the login and purchase events once more and runs four small queries
-(README "Lifecycle analysis": at 1M users it adds about a third to ``exp
-analyze``); without the block the results come back unchanged and nothing is read.
+reads the login and purchase events once more, builds and caches a per-user table
+and runs four small queries (README "Benchmarks": at 1M users it adds 55–75% to
+``exp analyze`` on the shared machine); without the block the results come back
+unchanged and nothing is read.
 """
 
 from __future__ import annotations
