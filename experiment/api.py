@@ -130,11 +130,13 @@ def analyze(
         whether the randomisation can be trusted.
     """
     from experiment.analysis import analyze_cells
+    from experiment.analysis.lifecycle_run import with_lifecycle
 
     config = _load_config(experiment)
     segment_set = _load_segment_set(segments, config)
     cells = compute_sums(dataset, config, segments=segment_set, memory_limit=memory_limit)
-    return analyze_cells(cells, config, segment_set)
+    results = analyze_cells(cells, config, segment_set)
+    return with_lifecycle(results, dataset, config, segment_set, memory_limit=memory_limit)
 
 
 def analyze_sums(

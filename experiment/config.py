@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from experiment.errors import ConfigError
 from experiment.filemodel import FileModel, format_validation_error
+from experiment.lifecyclespec import LifecycleAnalysis
 from experiment.metricspec import Cap, Guardrail, Measure, MetricSpec
 from experiment.plan import MetricKind, kind_plan
 from experiment.tablenames import table_names
@@ -134,6 +135,8 @@ class ExperimentConfig(_Frozen):
     tables: dict[str, str] | None = None
     # Treatment against treatment (issue 17): "all_pairs" or [[baseline, arm], ...].
     comparisons: Literal["all_pairs"] | list[tuple[str, str]] | None = None
+    # Segment migration, survival and lifetime value (issue 19), opt-in.
+    lifecycle_analysis: LifecycleAnalysis | None = None
 
     @model_validator(mode="after")
     def _comparison_arms(self) -> ExperimentConfig:
@@ -145,6 +148,11 @@ class ExperimentConfig(_Frozen):
                         f"comparisons: pair {list(pair)} must name two different treatment arms of "
                         f"{treatments} (control is compared with every arm already)"
                     )
+        days = self.lifecycle_analysis.days if self.lifecycle_analysis else []
+        if any(d > self.window.days for d in days):
+            raise ValueError(
+                f"lifecycle_analysis.days: {max(days)} is past the window ({self.window.days} days)"
+            )
         return self
 
     def arm_pairs(self) -> list[tuple[str, str]]:

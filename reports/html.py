@@ -26,6 +26,7 @@ from experiment.results.verdict import verdict
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
 from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.heterogeneity import heterogeneity_context
+from reports.lifecycle_html import lifecycle_context
 from reports.methods import has_adjusted, is_cuped, metric_methods, shown_interval, shown_means
 from reports.outlook import outlooks
 from reports.pairs import pair_context
@@ -364,6 +365,7 @@ def render_html(results: AnalysisResults, refinement: Refinement | None = None) 
         problems=problems,
         quality_notes=notes,
         heterogeneity=heterogeneity_context(results),
+        lifecycle=lifecycle_context(results),
         pairs=pair_context(results),
         segments=[
             (s, BELOW_FLOOR if s.name in suppressed else fmt_count(s.users), _definition(s))

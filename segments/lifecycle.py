@@ -28,7 +28,15 @@ from experiment.errors import RuleError
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["LIFECYCLE", "STAGES", "LifecycleConfig", "days_since", "lifecycle_column", "stage_rule"]
+__all__ = [
+    "LIFECYCLE",
+    "STAGES",
+    "LifecycleConfig",
+    "days_since",
+    "lifecycle_column",
+    "stage_rule",
+    "vip_threshold",
+]
 
 LIFECYCLE = "lifecycle"
 STAGES = ("new", "dormant", "at_risk", "vip", "active")
@@ -100,10 +108,13 @@ def lifecycle_column(
     *,
     as_of: dt.datetime | None,
     signals: Callable[[], Any] | None = None,
+    vip_cut: float | None = None,
 ) -> ir.StringValue:
     """The stage of every customer as a string expression (never null).
 
-    ``signals`` returns the compiled ``at_risk_signals`` rule, if any.
+    ``signals`` returns the compiled ``at_risk_signals`` rule, if any. ``vip_cut``
+    is a VIP threshold already computed (:func:`vip_threshold`), e.g. on the
+    customers table when ``table`` holds them joined to other rows.
     """
     import ibis
 
@@ -113,11 +124,12 @@ def lifecycle_column(
     at_risk = recency >= config.at_risk_days
     if signals is not None:
         at_risk = at_risk | signals().fill_null(False)
+    cut = vip_threshold(table, config) if vip_cut is None else vip_cut
     stage: ir.StringValue = ibis.cases(
         (signup.fill_null(config.new_days + 1) <= config.new_days, "new"),
         (recency.fill_null(0) > config.dormant_days, "dormant"),
         (at_risk.fill_null(False), "at_risk"),
-        (value.fill_null(-float("inf")) >= vip_threshold(table, config), "vip"),
+        (value.fill_null(-float("inf")) >= cut, "vip"),
         else_="active",
     )
     return stage

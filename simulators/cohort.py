@@ -11,7 +11,7 @@ how many days follow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from simulators.catalog import Scenario
     from simulators.day import DayEvents
     from simulators.journeys import TimeProfile
+    from simulators.lifecycle_truth import LifecycleLog
     from simulators.outcomes import PotentialOutcomes
 
 __all__ = ["MAX_DAYS", "Churn", "Cohort", "build_cohort", "check_int", "cohort_day"]
@@ -190,16 +191,36 @@ def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -
 
 
 class Churn:
-    """Who is lapsed, day by day (see :class:`simulators.scenario.ChurnSpec`)."""
+    """Who is lapsed, day by day (see :class:`simulators.scenario.ChurnSpec`).
 
-    def __init__(self, scenario: Scenario, traits: Traits, seed: int) -> None:
+    Without a planted churn or reactivation effect everyone has one state, shared
+    by every arm's world. With one, the state is kept per arm, shape
+    ``(n_arms, n_users)``, and every world moves on the same uniform (common random
+    numbers): a customer lapses in arm ``a`` if ``u < hazard * churn[a]`` and comes
+    back if ``u < reactivation * reactivation[a]``.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        traits: Traits,
+        seed: int,
+        multipliers: Multipliers | None = None,
+    ) -> None:
         """Start from the customers lapsed at the start, on the run's churn stream."""
         self.spec = scenario.config.funnel.churn
         self.lapsed = traits.lapsed.copy()
         self.seed = seed
+        self.rates: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        if self.spec is not None and multipliers is not None and multipliers.moves_churn:
+            self.rates = (
+                self.spec.hazard * multipliers.churn,
+                np.minimum(self.spec.reactivation * multipliers.reactivation, 1.0),
+            )
+            self.lapsed = np.broadcast_to(self.lapsed, multipliers.churn.shape).copy()
 
     def activity(self) -> NDArray[np.float64] | None:
-        """Today's factor of each customer's session rate."""
+        """Today's factor of each customer's session rate (per arm with a churn effect)."""
         if self.spec is None or not self.lapsed.any():
             return None
         return np.where(self.lapsed, self.spec.lapsed_activity, 1.0)
@@ -208,8 +229,25 @@ class Churn:
         """Move customers between active and lapsed at the end of ``day``."""
         if self.spec is None:
             return
-        u = _stream(self.seed, _CHURN, day).random(self.lapsed.size)
-        self.lapsed = np.where(self.lapsed, u >= self.spec.reactivation, u < self.spec.hazard)
+        u = _stream(self.seed, _CHURN, day).random(self.lapsed.shape[-1])
+        if self.rates is None:
+            self.lapsed = np.where(self.lapsed, u >= self.spec.reactivation, u < self.spec.hazard)
+            return
+        hazard, back = self.rates
+        self.lapsed = np.where(self.lapsed, u >= back, u < hazard)
+
+
+def _per_arm_activity(
+    multipliers: Multipliers, activity: NDArray[np.float64]
+) -> tuple[Multipliers, NDArray[np.float64]]:
+    """Fold a per-arm activity into the session multipliers.
+
+    The session rate uses the largest arm's activity and each arm's sessions are
+    thinned by its share of it, so arm ``a`` sees ``rate * activity[a]`` (CRN).
+    """
+    top = activity.max(axis=0)
+    share = np.divide(activity, top, out=np.ones_like(activity), where=top > 0)
+    return replace(multipliers, sessions=multipliers.sessions * share), top
 
 
 def cohort_day(
@@ -222,6 +260,7 @@ def cohort_day(
     outcomes: PotentialOutcomes,
     activity: NDArray[np.float64] | None,
     ordered: bool = True,
+    log: LifecycleLog | None = None,
 ) -> DayEvents:
     """Day ``day`` of the experiment for the cohort, on that day's own random stream.
 
@@ -237,16 +276,22 @@ def cohort_day(
         outcomes: Potential outcomes, updated in place with this day's events.
         activity: Today's factor of each customer's session rate (:meth:`Churn.activity`).
         ordered: Sort the rows by time; False skips the sort (for counting only).
+        log: Also record each world's logins, purchases and revenue of the day
+            (the lifecycle truth); ``outcomes`` must track logins and purchases.
 
     Returns:
         The day's observed events, those of each customer's assigned arm.
     """
     config = scenario.config
-    return simulate_day(
+    multipliers = cohort.multipliers_on(scenario, day)
+    if activity is not None and activity.ndim == 2:
+        multipliers, activity = _per_arm_activity(multipliers, activity)
+    before = None if log is None else log.snapshot(outcomes)
+    events = simulate_day(
         cohort.traits,
         config.funnel,
         profile,
-        cohort.multipliers_on(scenario, day),
+        multipliers,
         cohort.arm,
         day_start=to_micros(config.start) + day * _US_PER_DAY,
         weekday=(config.start.weekday() + day) % 7,
@@ -255,3 +300,6 @@ def cohort_day(
         rng=_stream(seed, _EVENTS, day),
         ordered=ordered,
     )
+    if log is not None and before is not None:
+        log.record(day, before, outcomes)
+    return events

@@ -34,7 +34,12 @@ __all__ = [
     "where_masks",
 ]
 
-Stage = Literal["sessions", "feature_use", "ctr", "cart", "purchase", "order_value"]
+Stage = Literal[
+    "sessions", "feature_use", "ctr", "cart", "purchase", "order_value", "churn", "reactivation"
+]
+
+
+_CHAIN = ("churn", "reactivation")  # churn-chain changes act from the start, no novelty part
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,9 @@ class Multipliers:
     """Funnel-stage multipliers, each of shape ``(n_arms, n_users)``.
 
     Row ``a`` holds what each customer would experience in arm ``a``: 1 in the
-    control arm and for customers outside every effect segment.
+    control arm and for customers outside every effect segment. ``churn`` and
+    ``reactivation`` multiply the daily lapse and come-back probabilities of the
+    churn chain (:class:`simulators.cohort.Churn`), not a funnel stage.
     """
 
     sessions: NDArray[np.float64]
@@ -51,6 +58,13 @@ class Multipliers:
     cart: NDArray[np.float64]
     purchase: NDArray[np.float64]
     order_value: NDArray[np.float64]
+    churn: NDArray[np.float64]
+    reactivation: NDArray[np.float64]
+
+    @property
+    def moves_churn(self) -> bool:
+        """Whether an effect changes the daily lapse or reactivation probability."""
+        return bool(np.any(self.churn != 1.0) or np.any(self.reactivation != 1.0))
 
 
 def build_multipliers(
@@ -99,7 +113,7 @@ def build_multipliers(
         for arm in targets:
             row = list(arms).index(arm)
             for stage, rows in table.items():
-                change = float(getattr(effect, stage)) * decay
+                change = float(getattr(effect, stage)) * (decay if stage not in _CHAIN else 1.0)
                 if change != 0.0:
                     rows[row, mask] *= max(1.0 + change, 0.0)
     return Multipliers(**table)

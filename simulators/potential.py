@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +26,7 @@ from simulators.catalog import Scenario, load_scenario
 from simulators.cohort import MAX_DAYS, Churn, build_cohort, check_int, cohort_day
 from simulators.day import MAX_USERS
 from simulators.journeys import TimeProfile
+from simulators.lifecycle_truth import new_log, tracked_events, truth_block
 from simulators.outcomes import PotentialOutcomes
 from simulators.truth import TruthEffect, true_effects
 
@@ -52,6 +53,8 @@ class PotentialRun:
         arms: The experiment's arm names, in the order of the outcome rows.
         daily: Cumulative potential outcomes after each simulated day (only the
             last day's unless the run kept every day).
+        lifecycle: The lifecycle truth (``truth.json``'s ``lifecycle``), when the
+            experiment has a ``lifecycle_analysis`` block.
     """
 
     scenario: Scenario
@@ -59,6 +62,7 @@ class PotentialRun:
     members: dict[str, NDArray[np.bool_]]
     arms: tuple[str, ...]
     daily: tuple[PotentialOutcomes, ...]
+    lifecycle: dict[str, Any] | None = None
 
     @property
     def outcomes(self) -> PotentialOutcomes:
@@ -150,11 +154,12 @@ def simulate_potential(
     seed = check_int(seed, "seed", low=0)
     loaded = load_scenario(scenario)
     exp, config = loaded.experiment, loaded.config
-    tracked = frozenset(m.event for metric in exp.metrics for m in metric.measures)
+    tracked = tracked_events(exp)
     outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked)
+    log = new_log(exp, users, days)
     cohort = build_cohort(loaded, users, seed, None)
     profile = TimeProfile.from_funnel(config.funnel, cohort.traits.device_names)
-    churn = Churn(loaded, cohort.traits, seed)
+    churn = Churn(loaded, cohort.traits, seed, cohort.multipliers)
     snapshots: list[PotentialOutcomes] = []
     for day in range(days):
         cohort_day(
@@ -166,6 +171,7 @@ def simulate_potential(
             outcomes=outcomes,
             activity=churn.activity(),
             ordered=False,
+            log=log,
         )
         churn.step(day)
         if daily and day < days - 1:
@@ -181,4 +187,5 @@ def simulate_potential(
         members=cohort.members,
         arms=tuple(exp.arms),
         daily=tuple(snapshots),
+        lifecycle=truth_block(log, loaded, cohort.customers, cohort.members),
     )

@@ -22,6 +22,7 @@ from simulators.catalog import EXPERIMENT_FILE, SEGMENTS_FILE, Scenario, load_sc
 from simulators.cohort import MAX_DAYS, Churn, Cohort, build_cohort, check_int, cohort_day
 from simulators.day import MAX_USERS
 from simulators.journeys import TimeProfile
+from simulators.lifecycle_truth import LifecycleLog, new_log, tracked_events, truth_block
 from simulators.outcomes import PotentialOutcomes
 from simulators.output import Staging, dump_yaml, write_json, write_parquet, write_text
 from simulators.truth import Truth, true_effects
@@ -103,16 +104,18 @@ def _write_truth_and_files(
     stage: Staging,
     scenario: Scenario,
     outcomes: PotentialOutcomes,
-    members: dict[str, NDArray[np.bool_]],
+    cohort: Cohort,
+    log: LifecycleLog | None,
     *,
     users: int,
     days: int,
     seed: int,
 ) -> None:
     """Stage ``truth.json`` and the scenario's segments and experiment files beside the tables."""
-    exp = scenario.experiment
+    exp, members = scenario.experiment, cohort.members
     effects = true_effects(outcomes, exp.metrics, members, arms=list(exp.arms), control=exp.control)
-    truth = Truth(scenario.name, seed, users, days, effects)
+    lifecycle = truth_block(log, scenario, cohort.customers, members)
+    truth = Truth(scenario.name, seed, users, days, effects, lifecycle)
     write_json(truth.to_dict(), stage.path("truth.json"))
     shutil.copyfile(scenario.segments_path, stage.path(SEGMENTS_FILE))
     write_text(_experiment_yaml(scenario, scenario.config.start, days), stage.path(EXPERIMENT_FILE))
@@ -127,6 +130,7 @@ def _write_events(
     days: int,
     seed: int,
     on_day: Callable[[int], None],
+    log: LifecycleLog | None = None,
 ) -> int:
     """Simulate day by day, appending each day's events as a row group; returns the file's rows.
 
@@ -138,7 +142,7 @@ def _write_events(
     with the number of days.
     """
     profile = TimeProfile.from_funnel(scenario.config.funnel, cohort.traits.device_names)
-    churn = Churn(scenario, cohort.traits, seed)
+    churn = Churn(scenario, cohort.traits, seed, cohort.multipliers)
     odd = PotentialOutcomes.zeros(
         outcomes.counts.shape[0], outcomes.n_users, tracked=outcomes.tracked
     )
@@ -152,6 +156,7 @@ def _write_events(
             seed=seed,
             outcomes=odd if day % 2 else outcomes,
             activity=activity,
+            log=log,
         )
         return events.to_arrow(
             user_ids=cohort.ids, traits=cohort.traits, channels=profile.channel_names
@@ -182,6 +187,14 @@ def _write_events(
             sink.close()
     outcomes.merge(odd)
     return sink.rows
+
+
+def _sizes(users: object, days: object, seed: object) -> tuple[int, int, int]:
+    """The run's users, days and seed, checked (ConfigError on a bad one)."""
+    n = check_int(users, "users", low=1)
+    if n > MAX_USERS:
+        raise ConfigError(f"users must be at most {MAX_USERS:,} per run (got {n:,})")
+    return n, check_int(days, "days", low=1, high=MAX_DAYS), check_int(seed, "seed", low=0)
 
 
 def simulate(
@@ -232,18 +245,14 @@ def simulate(
          'segments.yaml', 'truth.json']
     """
     started = time.perf_counter()
-    users = check_int(users, "users", low=1)
-    if users > MAX_USERS:
-        raise ConfigError(f"users must be at most {MAX_USERS:,} per run (got {users:,})")
-    days = check_int(days, "days", low=1, high=MAX_DAYS)
-    seed = check_int(seed, "seed", low=0)
+    users, days, seed = _sizes(users, days, seed)
     report = progress if progress is not None else (lambda done, total: None)
     loaded = load_scenario(scenario)
     exp = loaded.experiment
     if pre_period_events is None:
         pre_period_events = loaded.config.pre_period_events
-    tracked = frozenset(m.event for metric in exp.metrics for m in metric.measures)
-    outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked)
+    outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked_events(exp))
+    log = new_log(exp, users, days)
     with Staging(out) as stage:
         sink = _Sink(stage.path("events.parquet"))
         try:
@@ -260,11 +269,12 @@ def simulate(
                 days=days,
                 seed=seed,
                 on_day=lambda day: report(day + 1, days),
+                log=log,
             )
         finally:
             sink.close()
         _write_truth_and_files(
-            stage, loaded, outcomes, cohort.members, users=users, days=days, seed=seed
+            stage, loaded, outcomes, cohort, log, users=users, days=days, seed=seed
         )
         paths = stage.commit()
     return SimulationSummary(

@@ -250,7 +250,11 @@ class EffectSpec(_Frozen):
     every treatment arm gets it. ``where`` restricts it to the segment's customers
     matching a rule of the segments rule language (``"price_sensitivity >= 0.5"``),
     checked against the customers' columns when the scenario loads.
-    ``novelty`` makes the change start larger and decay.
+    ``novelty`` makes the change start larger and decay. ``churn`` and
+    ``reactivation`` change the churn chain (:class:`ChurnSpec`): the daily
+    probability that an active customer lapses (``-0.5``: halved) and that a
+    lapsed one comes back (``1.0``: doubled, capped at 1); they act from the
+    start, without the novelty part, and need ``funnel.churn``.
     """
 
     segment: str
@@ -263,6 +267,8 @@ class EffectSpec(_Frozen):
     cart: Relative = 0.0
     purchase: Relative = 0.0
     order_value: Relative = 0.0
+    churn: Relative = 0.0
+    reactivation: Relative = 0.0
 
 
 class ScenarioConfig(_Frozen):
@@ -301,4 +307,6 @@ class ScenarioConfig(_Frozen):
             raise ValueError(
                 f"funnel.channel_ctr: unknown channel {unknown[0]!r}; valid: {', '.join(channels)}"
             )
+        if self.funnel.churn is None and any(e.churn or e.reactivation for e in self.effects):
+            raise ValueError("effects with churn or reactivation need funnel.churn")
         return self

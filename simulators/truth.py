@@ -52,16 +52,20 @@ class Truth:
     users: int
     days: int
     effects: tuple[TruthEffect, ...]
+    lifecycle: dict[str, Any] | None = None  # with the experiment's lifecycle_analysis only
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping in the DESIGN.md ``truth.json`` shape."""
-        return {
+        data = {
             "scenario": self.scenario,
             "seed": self.seed,
             "users": self.users,
             "days": self.days,
             "effects": [asdict(e) for e in self.effects],
         }
+        if self.lifecycle is not None:
+            data["lifecycle"] = self.lifecycle
+        return data
 
 
 def metric_value(

@@ -42,6 +42,7 @@ def run_analysis(
     tables; with ``fmt`` json or csv, results.json or its rows on standard output and
     the SRM, balance and quality lines on standard error.
     """
+    from experiment.analysis.lifecycle_run import with_lifecycle
     from experiment.api import analyze_sums, compute_sums
     from experiment.cli._outputs import experiment_inputs
     from experiment.cli._source import source_inputs
@@ -64,7 +65,9 @@ def run_analysis(
         assert source is not None  # noqa: S101  (checked by the command)
         with console(stderr=True).status("aggregating in the engine…"):
             cells = compute_sums(source, config, memory_limit=memory_limit)
-        results = analyze_sums(cells, config)
+        results = with_lifecycle(
+            analyze_sums(cells, config), source, config, memory_limit=memory_limit
+        )
     # everything is rendered first, then the files are replaced together
     text = results.to_json()  # results.json, and the --format json/csv output
     writers: list[tuple[Path, Writer]] = [(targets[0], text_writer(text))]
@@ -106,11 +109,12 @@ def _print_tables(
 ) -> None:
     """The lift and decision tables, then where each file went."""
     from reports.format import fmt_seconds, terminal_text
+    from reports.lifecycle_text import lifecycle_lines
     from reports.terminal import decision_table, heterogeneity_lines, lift_table, pair_lines
 
     out_console = console(wide=wide)
     out_console.print(lift_table(results, width=table_width(wide=wide), wide=wide))
-    for line in pair_lines(results) + heterogeneity_lines(results):
+    for line in pair_lines(results) + heterogeneity_lines(results) + lifecycle_lines(results):
         out_console.print(line)
     out_console.print(decision_table(results, width=table_width(wide=wide)))
     out_console.print(f"analysed in {fmt_seconds(elapsed)} → {terminal_text(written[0])}")

@@ -17,6 +17,7 @@ from experiment.results.balance import Balance, balance_from_json
 from experiment.results.display import Display
 from experiment.results.heterogeneity import HeterogeneityTests, heterogeneity_tests_from_json
 from experiment.results.jsonvalue import json_ready
+from experiment.results.lifecycle import Lifecycle, lifecycle_from_json
 from experiment.results.quality import DataQuality, DataQualityCheck
 from experiment.results.row import ResultRow
 
@@ -143,6 +144,8 @@ class AnalysisResults(Display):
     heterogeneity_tests: tuple[HeterogeneityTests, ...] = ()
     # Treatment-vs-treatment rows (experiment file ``comparisons``; older files: none).
     arm_comparisons: tuple[ResultRow, ...] = ()
+    # Migration, survival and projected value (``lifecycle_analysis``; absent: null).
+    lifecycle: Lifecycle | None = None
 
     @property
     def confidence_level(self) -> float:
@@ -166,6 +169,8 @@ class AnalysisResults(Display):
             for r in self.arm_comparisons
         ]
         doc["confidence_level"] = self.confidence_level
+        if self.lifecycle is None:  # files without the block stay as they were
+            del doc["lifecycle"]
         for seg in doc.get("segments") or ():
             if seg.get("suppressed"):
                 seg["users"] = None
@@ -260,6 +265,7 @@ class AnalysisResults(Display):
             balance=balance_from_json(doc.get("balance")),
             heterogeneity_tests=heterogeneity_tests_from_json(doc.get("heterogeneity_tests")),
             arm_comparisons=_rows(doc.get("arm_comparisons") or ()),
+            lifecycle=lifecycle_from_json(doc.get("lifecycle")),
             data_quality=DataQuality(
                 checks=tuple(
                     DataQualityCheck(**_typed(DataQualityCheck, c))

@@ -16,11 +16,25 @@ def _copy(tmp_path: Path) -> Path:
     return folder
 
 
+BUILTIN = ["aa", "ecommerce", "lifecycle", "media", "saas", "split", "uniform"]
+
+
 def test_builtin_scenarios_lists_every_shipped_scenario():
-    assert builtin_scenarios() == ["aa", "ecommerce", "media", "mosaic", "saas", "split", "uniform"]
+    assert builtin_scenarios() == [
+        "aa",
+        "ecommerce",
+        "lifecycle",
+        "media",
+        "mosaic",
+        "saas",
+        "split",
+        "uniform",
+    ]
 
 
-@pytest.mark.parametrize("name", ["aa", "ecommerce", "media", "saas", "split", "uniform"])
+@pytest.mark.parametrize(
+    "name", ["aa", "ecommerce", "lifecycle", "media", "mosaic", "saas", "split", "uniform"]
+)
 def test_load_scenario_loads_every_builtin(name: str):
     scenario = load_scenario(name)
     assert scenario.name == name

@@ -1,0 +1,85 @@
+"""Benchmark: what ``lifecycle_analysis`` adds to ``exp analyze`` (issue 19's target: <= 1.5x).
+
+Reuses ``benchmarks/analyze.py``'s synthetic dataset (built once and cached in
+``--data``: ``--users`` users, about 10 events each over a 14-day window, users
+assigned over the first 7 days; 20 overlapping segments plus ``all`` x 4 metrics),
+whose customers carry ``days_since_last_login``, ``signup_at`` and ``revenue_90d``.
+Its events have no ``login`` rows, so the lifecycle block reads ``session`` as the
+login event (the same work: one more scan of one event type). In one process and
+round-robin (a slow spell of the shared machine hits both), it times
+:func:`experiment.analyze` (open, aggregate, statistics) with the experiment file as
+is and with ``lifecycle_analysis: {login_event: session}``, prints the best of
+``--repeats`` of each and their ratio.
+
+    python benchmarks/lifecycle_cost.py                   # 1M users
+    python benchmarks/lifecycle_cost.py --users 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "seglift-bench",
+        help="cache folder shared with benchmarks/analyze.py (DATA/users-N)",
+    )
+    args = parser.parse_args()
+    folder = args.data / f"users-{args.users}"
+    if not (folder / "done").exists():
+        print(f"building {args.users:,} users into {folder} (child process) ...", flush=True)
+        child = [sys.executable, str(HERE / "analyze.py"), "--build-only"]
+        child += ["--users", str(args.users), "--data", str(args.data)]
+        subprocess.run(child, check=True)  # noqa: S603 (a benchmark script of this repository)
+    measure(folder, args.repeats)
+
+
+def measure(folder: Path, repeats: int) -> None:
+    """Time the analysis with and without the lifecycle block, round-robin; print the ratio."""
+    from experiment import analyze
+    from experiment.config import load_experiment
+    from experiment.lifecyclespec import LifecycleAnalysis
+    from segments import load_segments
+
+    plain = load_experiment(folder / "experiment.yaml")
+    block = LifecycleAnalysis(login_event="session", days=[7], retention_days=[7, 14])
+    lifecycle = plain.model_copy(update={"lifecycle_analysis": block})
+    assert plain.segments is not None
+    segment_set = load_segments(plain.segments)
+    times: dict[str, list[float]] = {"exp analyze": [], "+ lifecycle_analysis": []}
+    for _ in range(repeats):
+        for name, config in zip(times, (plain, lifecycle), strict=True):
+            started = time.perf_counter()
+            results = analyze(folder, config, segments=segment_set)
+            times[name].append(time.perf_counter() - started)
+            extra = (
+                ""
+                if results.lifecycle is None
+                else f", {len(results.lifecycle.migration)} migration rows"
+            )
+            print(f"  {name:22} {times[name][-1]:7.2f} s{extra}", flush=True)
+    best = {name: min(t) for name, t in times.items()}
+    print(f"{folder.name}: best of {repeats}")
+    for name, wall in best.items():
+        print(f"{name:22} {wall:7.2f} s")
+    ratio = best["+ lifecycle_analysis"] / best["exp analyze"]
+    print(f"ratio {ratio:.2f}x (target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()

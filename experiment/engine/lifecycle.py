@@ -1,0 +1,359 @@
+"""Lifecycle counts in the engine: stage migration, survival times and spend halves per user.
+
+One per-user table (cached once), three small grouped queries, no Python loop
+over users (README "Lifecycle analysis"):
+
+* **stage at day d**: the lifecycle definition of :mod:`segments.lifecycle`, as of
+  ``start + d``, with the recency column recomputed from the window's login events
+  (``d - 1 - k`` for the last login on day ``k < d``, days from the window start;
+  ``recency + d`` without one) and the signup age moved on by ``d`` days. The
+  value column (``revenue_90d``) and the VIP threshold stay as at the start: they
+  are a 90-day pre-period figure the window cannot roll forward. Counts per
+  (arm, stage at the start, stage at each day).
+* **lapse time** (``retained`` curve): for customers whose recency at the start is
+  below ``at_risk_days``, the first ``t`` at which recency as of ``start + t``
+  reaches it, from the gaps between login days (a window ``lead``). Everyone is
+  followed on the window's calendar, to ``t = days``.
+* **first purchase** (``no_purchase`` curve): ``k + 1`` for the first purchase on day
+  ``k`` after the user's assignment; censored at the user's whole days in the window.
+* **spend halves**: the user's value in days ``[0, W/2)`` and ``[W/2, W)`` after
+  assignment (``W`` = window days), for users followed the whole ``W`` days.
+
+Survival counts are per (curve, segment, arm, time, event): all Kaplan–Meier needs.
+Users are grouped by their segments' membership pattern before the counts are
+spread over segments in numpy, so overlapping segments do not repeat user rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from experiment.errors import ConfigError
+from segments.compile import Compiler, compile_segments
+from segments.lifecycle import STAGES, LifecycleConfig, lifecycle_column, vip_threshold
+from segments.rules import parse_rule
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from experiment.config import ExperimentConfig
+    from experiment.engine.dataset import Dataset
+    from experiment.lifecyclespec import LifecycleAnalysis
+    from segments.definitions import SegmentSet
+
+__all__ = ["CURVES", "LifecycleCounts", "lifecycle_counts"]
+
+CURVES = ("retained", "no_purchase")
+_DAY_S = 86_400
+_NONE = 1 << 30  # "no event" time, beyond any window
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleCounts:
+    """What the engine hands to the lifecycle analysis (all counts, numpy).
+
+    Attributes:
+        arms: Arm names, the experiment's order.
+        segments: ``all`` then the segments file's, in the order of the arrays.
+        days: Days of the migration matrices (the window end last).
+        window_days: The window's length ``W``.
+        migration: ``(len(days), n_arms, 5, 5)`` users by (arm, stage at the start,
+            stage at the day), stages in :data:`~segments.lifecycle.STAGES` order.
+        events: Per curve, ``(n_segments, n_arms, W + 1)``: users whose event is at
+            time ``t`` (``t = 1..W``).
+        exits: The same for users censored at time ``t`` (their follow-up ends).
+        spend: ``(6, n_segments, n_arms)``: ``n, Σy1, Σy2, Σy1², Σy2², Σy1y2`` of
+            the spend in the first and second half of ``W`` days, per fully followed user.
+    """
+
+    arms: tuple[str, ...]
+    segments: tuple[str, ...]
+    days: tuple[int, ...]
+    window_days: int
+    migration: NDArray[np.float64]
+    events: dict[str, NDArray[np.float64]]
+    exits: dict[str, NDArray[np.float64]]
+    spend: NDArray[np.float64]
+
+
+def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
+    """One row per user seen in a single arm of the experiment, with the first assignment."""
+    a = dataset.assignments
+    a = a.filter((a.experiment == config.name) & a.arm.isin(list(config.arms)))
+    per = a.group_by("user_id").aggregate(
+        arm=a.arm.min(), last=a.arm.max(), assigned_at=a.assigned_at.min()
+    )
+    per = per.filter(per.arm == per.last)
+    return per.select(user_id=per.user_id.cast("string"), arm=per.arm, assigned_at=per.assigned_at)
+
+
+def _day_index(ts: ir.TimestampValue, origin: dt.datetime | ir.TimestampValue) -> ir.IntegerValue:
+    """Whole days from ``origin`` to ``ts`` (floor)."""
+    start: Any = origin.timestamp() if isinstance(origin, dt.datetime) else origin.epoch_seconds()
+    day: ir.IntegerValue = ((ts.epoch_seconds() - start) / _DAY_S).floor()
+    return day.cast("int64")
+
+
+def _logins(
+    dataset: Dataset, spec: LifecycleAnalysis, start: dt.datetime, end: dt.datetime
+) -> ir.Table:
+    """(user, day) of every login event of the window; day 0 = the window's first day."""
+    e = dataset.events
+    e = e.filter((e.event == spec.login_event) & (e.ts >= start) & (e.ts < end))
+    # no DISTINCT: a repeated day has itself as its next login day, never a lapse candidate
+    return e.select(user_id=e.user_id.cast("string"), k=_day_index(e.ts, start))
+
+
+def _per_user_logins(logins: ir.Table, config: LifecycleConfig, days: tuple[int, ...]) -> ir.Table:
+    """Per user: the first login day, the last before each ``d`` and the window's lapse time.
+
+    ``lapse`` is the earliest ``k + 1 + at_risk_days`` over the user's login days ``k``
+    whose next login comes more than ``at_risk_days`` later (or never): the lapse
+    after the window's logins. The lapse before the first one (from the recency at
+    the start) is added in :func:`_user_table`, which knows the recency.
+    """
+    import ibis
+
+    w = ibis.window(group_by=logins.user_id, order_by=logins.k)
+    gaps = logins.mutate(next_k=logins.k.lead().over(w))
+    lapse = gaps.k + 1 + config.at_risk_days
+    ends = gaps.next_k.isnull() | (gaps.next_k > gaps.k + config.at_risk_days)
+    aggs: dict[str, Any] = {"lapse": ibis.ifelse(ends, lapse, None).min(), "first_k": gaps.k.min()}
+    for i, d in enumerate(days):
+        aggs[f"last{i}"] = gaps.k.max(where=gaps.k < d)
+    return gaps.group_by("user_id").aggregate(**aggs)
+
+
+def _purchases(
+    dataset: Dataset, units: ir.Table, spec: LifecycleAnalysis, end: dt.datetime, window: int
+) -> ir.Table:
+    """Per user: the first purchase's day after assignment and the spend of each half-window."""
+    import ibis
+
+    e = dataset.events
+    if spec.value not in e.columns:
+        raise ConfigError(
+            f"lifecycle_analysis.value: the events table has no column {spec.value!r} to sum; "
+            f"columns are: {', '.join(e.columns)}"
+        )
+    e = e.filter((e.event == spec.purchase_event) & (e.ts < end))
+    e = e.select(user_id=e.user_id.cast("string"), ts=e.ts, value=e[spec.value].cast("float64"))
+    j = e.join(units, "user_id")
+    j = j.filter(j.ts >= j.assigned_at)
+    seconds = j.ts.epoch_seconds() - j.assigned_at.epoch_seconds()
+    value = j.value.fill_null(0.0)
+    zero = ibis.literal(0.0)
+    half = window * _DAY_S / 2
+    return j.group_by("user_id").aggregate(
+        first=_day_index(j.ts, j.assigned_at).min(),
+        y1=ibis.ifelse(seconds < half, value, zero).sum(),
+        y2=ibis.ifelse((seconds >= half) & (seconds < 2 * half), value, zero).sum(),
+    )
+
+
+def _stage(
+    t: ir.Table,
+    segment_set: SegmentSet | None,
+    config: LifecycleConfig,
+    *,
+    as_of: dt.datetime,
+    cut: float,
+) -> ir.StringValue:
+    """The lifecycle stage of every row of ``t`` as of ``as_of`` (its recency column as given)."""
+    signals = None
+    if config.at_risk_signals:
+        rule = parse_rule(config.at_risk_signals)
+        compiler = Compiler(t, as_of=as_of, segment_set=segment_set)
+        signals = lambda: compiler.rule(rule)  # noqa: E731
+    return lifecycle_column(t, config, as_of=as_of, signals=signals, vip_cut=cut)
+
+
+def _user_table(
+    dataset: Dataset,
+    config: ExperimentConfig,
+    segment_set: SegmentSet | None,
+    *,
+    units: ir.Table,
+    start: dt.datetime,
+    days: tuple[int, ...],
+) -> tuple[ir.Table, tuple[str, ...]]:
+    """The per-user table (one row per analysed user) and the segment names, ``all`` first."""
+    import ibis
+
+    spec = config.lifecycle_analysis
+    if spec is None:  # pragma: no cover - callers check
+        raise RuntimeError("No lifecycle_analysis.")
+    lc = segment_set.lifecycle if segment_set is not None else LifecycleConfig()
+    window = config.window.days
+    end = start + dt.timedelta(days=window)
+    customers = dataset.customers
+    flags = compile_segments(segment_set, customers, as_of=start) if segment_set else {}
+    cut = vip_threshold(customers, lc)
+    c = customers.mutate(
+        user_id=customers.user_id.cast("string"),
+        __r0__=customers[lc.recency_column].fill_null(0).cast("int64"),
+        **{f"__seg{i}__": f.fill_null(False) for i, f in enumerate(flags.values())},
+    )
+    c = c.mutate(__s0__=_stage(c, segment_set, lc, as_of=start, cut=cut))
+    logins = _per_user_logins(_logins(dataset, spec, start, end), lc, days)
+    t = c.join(units, "user_id").left_join(logins, "user_id").drop("user_id_right")
+    t = t.left_join(_purchases(dataset, units, spec, end, window), "user_id")
+    t = t.drop("user_id_right")
+    for i, d in enumerate(days):
+        last = t[f"last{i}"]
+        recency = ibis.ifelse(last.isnull(), t.__r0__ + d, d - 1 - last)
+        t = t.mutate(**{lc.recency_column: recency})
+        stage = _stage(t, segment_set, lc, as_of=start + dt.timedelta(days=d), cut=cut)
+        t = t.mutate(**{f"__s{i + 1}__": stage})
+    follow = ((end.timestamp() - t.assigned_at.epoch_seconds()) / _DAY_S).floor().cast("int64")
+    out = t.select(
+        "arm",
+        *(f"__s{i}__" for i in range(len(days) + 1)),
+        *(f"__seg{i}__" for i in range(len(flags))),
+        eligible=t.__r0__ < lc.at_risk_days,
+        # lapsing before the first login of the window (from the start's recency) comes first
+        lapse=ibis.ifelse(
+            t.first_k.isnull() | (t.first_k > lc.at_risk_days - 1 - t.__r0__),
+            lc.at_risk_days - t.__r0__,
+            t.lapse.fill_null(_NONE),
+        ),
+        first=(t["first"] + 1).fill_null(_NONE),
+        follow=follow,
+        y1=t.y1.fill_null(0.0),
+        y2=t.y2.fill_null(0.0),
+    )
+    return out, ("all", *flags)
+
+
+def _rows(expr: ir.Table) -> dict[str, NDArray[Any]]:
+    table = expr.to_pyarrow()
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+
+
+def _migration(t: ir.Table, arms: tuple[str, ...], n_days: int) -> NDArray[np.float64]:
+    stages = [f"__s{i}__" for i in range(n_days + 1)]
+    rows = _rows(t.group_by(["arm", *stages]).aggregate(n=t.count()))
+    out = np.zeros((n_days, len(arms), len(STAGES), len(STAGES)))
+    arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)
+    code = {s: np.asarray([STAGES.index(v) for v in rows[s]], dtype=np.intp) for s in stages}
+    for i in range(n_days):
+        np.add.at(out[i], (arm, code[stages[0]], code[stages[i + 1]]), rows["n"])
+    return out
+
+
+def _flags(rows: dict[str, NDArray[Any]], n_segments: int) -> list[NDArray[np.bool_]]:
+    """Per segment (``all`` first), which result rows count for it."""
+    n = len(rows["arm"])
+    return [np.ones(n, dtype=np.bool_)] + [
+        np.asarray(rows[f"__seg{i}__"], dtype=np.bool_) for i in range(n_segments - 1)
+    ]
+
+
+def _survival(
+    t: ir.Table, curve: str, arms: tuple[str, ...], shape: tuple[int, int, int]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Events and exits per (segment, arm, time) of one curve.
+
+    Users are grouped by their segment flags, not repeated per segment: the result
+    has one row per (arm, time, event, membership pattern), and numpy adds each row
+    to every segment of its pattern.
+    """
+    import ibis
+
+    window = shape[2] - 1
+    if curve == "retained":
+        who = t.filter(t.eligible)
+        limit: Any = ibis.literal(window)
+        time = who.lapse
+    else:
+        who = t.filter(t.follow > 0)
+        limit = ibis.least(who.follow, window)
+        time = who["first"]
+    flags = [f"__seg{i}__" for i in range(shape[0] - 1)]
+    g = who.select("arm", *flags, time=ibis.least(time, limit), event=time <= limit)
+    rows = _rows(g.group_by(["arm", "time", "event", *flags]).aggregate(n=g.count()))
+    events, exits = np.zeros(shape), np.zeros(shape)
+    arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)
+    time_ = np.asarray(rows["time"], dtype=np.intp)
+    happened = np.asarray(rows["event"], dtype=np.bool_)
+    n = np.asarray(rows["n"], dtype=np.float64)
+    for si, member in enumerate(_flags(rows, shape[0])):  # a loop over segments, not users
+        index = (arm[member], time_[member])
+        np.add.at(events[si], index, np.where(happened, n, 0.0)[member])
+        np.add.at(exits[si], index, np.where(happened, 0.0, n)[member])
+    return events, exits
+
+
+def _spend(t: ir.Table, arms: tuple[str, ...], window: int, n_segments: int) -> NDArray[np.float64]:
+    """``n, Σy1, Σy2, Σy1², Σy2², Σy1y2`` per (segment, arm), by membership pattern."""
+    full = t.filter(t.follow >= window)
+    y1, y2 = full.y1, full.y2
+    flags = [f"__seg{i}__" for i in range(n_segments - 1)]
+    names = ("n", "s1", "s2", "s11", "s22", "s12")
+    rows = _rows(
+        full.group_by(["arm", *flags]).aggregate(
+            n=full.count(),
+            s1=y1.sum(),
+            s2=y2.sum(),
+            s11=(y1 * y1).sum(),
+            s22=(y2 * y2).sum(),
+            s12=(y1 * y2).sum(),
+        )
+    )
+    out = np.zeros((6, n_segments, len(arms)))
+    arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)
+    values = np.stack([np.asarray(rows[k], dtype=np.float64) for k in names])
+    for si, member in enumerate(_flags(rows, n_segments)):
+        for k in range(len(names)):
+            np.add.at(out[k, si], arm[member], values[k, member])
+    return out
+
+
+def lifecycle_counts(
+    dataset: Dataset,
+    config: ExperimentConfig,
+    segment_set: SegmentSet | None,
+    *,
+    start: dt.datetime,
+) -> LifecycleCounts:
+    """Count migration, survival and spend for the experiment's ``lifecycle_analysis``.
+
+    Args:
+        dataset: The opened dataset.
+        config: The experiment (its ``lifecycle_analysis`` block is set).
+        segment_set: The segments file (its ``lifecycle:`` knobs and segments).
+        start: The window start (the lifecycle's "as of").
+
+    Returns:
+        The counts (see :class:`LifecycleCounts`).
+    """
+    spec = config.lifecycle_analysis
+    if spec is None:
+        raise RuntimeError("The experiment has no lifecycle_analysis block.")
+    window = config.window.days
+    days = tuple(sorted({*spec.days, window}))
+    arms = tuple(config.arms)
+    # units are read twice (the per-user table and the purchases): materialise them once
+    with _units(dataset, config).cache() as units:
+        t, segments = _user_table(dataset, config, segment_set, units=units, start=start, days=days)
+        shape = (len(segments), len(arms), window + 1)
+        cached = t.cache()
+    with cached:
+        migration = _migration(cached, arms, len(days))
+        survival = {curve: _survival(cached, curve, arms, shape) for curve in CURVES}
+        spend = _spend(cached, arms, window, len(segments))
+    return LifecycleCounts(
+        arms=arms,
+        segments=segments,
+        days=days,
+        window_days=window,
+        migration=migration,
+        events={c: s[0] for c, s in survival.items()},
+        exits={c: s[1] for c, s in survival.items()},
+        spend=spend,
+    )

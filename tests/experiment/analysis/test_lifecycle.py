@@ -1,0 +1,98 @@
+"""The lifecycle block end to end: analysis on simulated data, results.json, truth, errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from experiment import analyze
+from experiment.config import load_experiment
+from experiment.errors import ConfigError
+from experiment.results.analysis import AnalysisResults, load_results
+from simulators import simulate
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("winback")
+    simulate("lifecycle", users=6000, days=21, seed=11, out=folder)
+    results = analyze(folder, folder / "experiment.yaml")
+    truth = json.loads((folder / "truth.json").read_text())["lifecycle"]
+    return folder, results, truth
+
+
+def test_block_is_written_and_read_back(run, tmp_path):
+    _, results, _ = run
+    block = results.lifecycle
+    assert block is not None
+    assert block.migration
+    assert block.survival
+    assert block.value
+    path = tmp_path / "results.json"
+    path.write_text(results.to_json())
+    again = load_results(path)
+    assert again.lifecycle is not None
+    assert json.loads(again.to_json()) == json.loads(results.to_json())
+
+
+def test_files_without_the_block_load_and_stay_without_it(run):
+    _, results, _ = run
+    doc = json.loads(results.to_json())
+    del doc["lifecycle"]
+    old = AnalysisResults.from_json_dict(doc)
+    assert old.lifecycle is None
+    assert "lifecycle" not in json.loads(old.to_json())
+
+
+def test_estimates_sit_near_the_truth(run):
+    """|estimate - truth| / SE over every migration and survival test: ~N(0, 1)."""
+    _, results, truth = run
+    true_move = {(t["segment"], t["to"]): t["effect"] for t in truth["migration"] if t["day"] == 21}
+    z = [
+        (r.effect - true_move[r.segment, r.to]) / ((r.ci_high - r.ci_low) / (2 * 1.959964))
+        for r in results.lifecycle.migration
+        if r.day == 21 and np.isfinite(r.ci_high) and r.ci_high > r.ci_low
+    ]
+    true_surv = {(t["curve"], t["segment"], t["day"]): t["effect"] for t in truth["survival"]}
+    z += [
+        (r.effect - true_surv[r.curve, r.segment, r.day])
+        / ((r.ci_high - r.ci_low) / (2 * 1.959964))
+        for r in results.lifecycle.survival
+        if np.isfinite(r.ci_high) and r.ci_high > r.ci_low
+    ]
+    assert len(z) > 30
+    assert abs(np.mean(z)) < 0.5
+    assert 0.6 < np.std(z) < 1.5
+    assert np.mean(np.abs(z) > 1.959964) < 0.15
+
+
+def test_planted_reactivation_is_found(run):
+    _, results, _ = run
+    row = next(
+        r
+        for r in results.lifecycle.migration
+        if r.day == 21 and r.segment == "at_risk" and r.to == "active"
+    )
+    assert row.effect > 0
+    assert row.family == "migration:21:at_risk"
+    assert row.family_size >= 3
+
+
+def test_a_missing_value_column_is_a_one_line_config_error(run, tmp_path):
+    folder, _, _ = run
+    config = load_experiment(folder / "experiment.yaml")
+    assert config.lifecycle_analysis is not None
+    spec = config.lifecycle_analysis.model_copy(update={"value": "amount"})
+    config = config.model_copy(update={"lifecycle_analysis": spec})
+    with pytest.raises(ConfigError, match=r"lifecycle_analysis\.value: the events table has no"):
+        analyze(folder, config)
+
+
+def test_days_past_the_window_are_refused(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        "name: x\nwindow: {days: 14}\nmetrics: [{name: c, kind: proportion, event: purchase}]\n"
+        "lifecycle_analysis: {days: [20]}\n"
+    )
+    with pytest.raises(ConfigError, match="lifecycle_analysis"):
+        load_experiment(path)
