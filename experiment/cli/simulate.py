@@ -102,8 +102,10 @@ def simulate(
         str,
         typer.Option(
             help="Built-in scenario (aa, ecommerce, media, saas, split: an effect only above a "
-            "threshold inside one segment, uniform: one effect for everyone) or a folder with "
-            "scenario.yaml, segments.yaml and experiment.yaml."
+            "threshold inside one segment, uniform: one effect for everyone, mosaic: a different "
+            "effect in each of 20 segments, lifecycle: a win-back campaign that reactivates "
+            "at-risk and dormant customers) or a folder with scenario.yaml, segments.yaml and "
+            "experiment.yaml."
         ),
     ] = "ecommerce",
     users: Annotated[int, typer.Option(min=1, help="Number of customers.")] = DEMO_USERS,
