@@ -133,8 +133,8 @@ def target(
     """Decide who should get the campaign from now on, and what that is worth.
 
     Learns a targeting policy on the discovery half of the users (the same random
-    halves as `exp refine`): the segments made exclusive (first match wins; `rest`
-    holds everyone else), each split on an attribute where discovery shows a
+    halves as `exp refine`): the segments made exclusive (first match wins;
+    `everyone_else` holds everyone else), each split on an attribute where discovery shows a
     significant difference in lift, then per segment the arm to give it, net of
     --cost, departing from the overall best arm only on significant evidence, and
     within --budget. Then values it on the held-out half, which the learner never
