@@ -251,6 +251,36 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cached_dataset(users: int, data: Path) -> Path:
+    """``DATA/users-N``, built once by a child ``analyze.py --build-only`` when not cached."""
+    folder = data / f"users-{users}"
+    if not (folder / "done").exists():
+        print(f"building {users:,} users into {folder} (child process) ...", flush=True)
+        started = time.perf_counter()
+        child = [sys.executable, __file__, "--build-only", "--users", str(users)]
+        subprocess.run([*child, "--data", str(data)], check=True)  # noqa: S603 (this script)
+        size = sum(p.stat().st_size for p in folder.glob("*.parquet")) / 1e9
+        print(f"  built in {time.perf_counter() - started:.1f} s ({size:.2f} GB of Parquet)")
+    return folder
+
+
+def run_on_cached(doc: str, measure: Callable[[Path, int], None]) -> None:
+    """The command line of a script that times ``measure(folder, repeats)`` on the cached data."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "seglift-bench",
+        help="cache folder shared with benchmarks/analyze.py (DATA/users-N)",
+    )
+    args = parser.parse_args()
+    measure(cached_dataset(args.users, args.data), args.repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -279,13 +309,7 @@ def main() -> None:
     if args.build_only:
         build(folder, args.users)
         return
-    if not (folder / "done").exists():
-        print(f"building {args.users:,} users into {folder} (child process) ...", flush=True)
-        started = time.perf_counter()
-        child = [sys.executable, __file__, "--build-only", "--users", str(args.users)]
-        subprocess.run([*child, "--data", str(args.data)], check=True)  # noqa: S603 (this script)
-        size = sum(p.stat().st_size for p in folder.glob("*.parquet")) / 1e9
-        print(f"  built in {time.perf_counter() - started:.1f} s ({size:.2f} GB of Parquet)")
+    cached_dataset(args.users, args.data)
     measure(
         folder, args.repeats, filter_baseline=args.filter_baseline, memory_limit=args.memory_limit
     )

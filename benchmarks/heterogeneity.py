@@ -37,12 +37,9 @@ Cells where calibrate_sim's Kohavi guard (n per arm >= 355·s²) is not met are
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -54,20 +51,6 @@ from simulators.potential import simulate_potential
 ALPHA = 0.05
 Z = 3.29
 SCALES = ("absolute", "relative")
-
-
-def _calibrate_sim() -> ModuleType:
-    """``benchmarks/calibrate_sim.py`` (re-randomised sums), loaded beside this script."""
-    if "calibrate_sim" in sys.modules:
-        return sys.modules["calibrate_sim"]
-    path = Path(__file__).resolve().parent / "calibrate_sim.py"
-    spec = importlib.util.spec_from_file_location("calibrate_sim", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["calibrate_sim"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -114,7 +97,8 @@ def p_values(
 
     Also the p-values of the test recentred on the population's true difference.
     """
-    cs = _calibrate_sim()
+    import calibrate_sim as cs  # re-randomised sums, beside this script
+
     run = simulate_potential(scenario, users=users, days=days, seed=seed)
     names, masks = cs.segments_of(run)
     metrics = cs.metrics_of(run, cs.revenue_cap(run, "revenue_per_user"))

@@ -17,36 +17,14 @@ is and with ``lifecycle_analysis: {login_event: session}``, prints the best of
 
 from __future__ import annotations
 
-import argparse
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--users", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / "seglift-bench",
-        help="cache folder shared with benchmarks/analyze.py (DATA/users-N)",
-    )
-    args = parser.parse_args()
-    folder = args.data / f"users-{args.users}"
-    if not (folder / "done").exists():
-        print(f"building {args.users:,} users into {folder} (child process) ...", flush=True)
-        child = [sys.executable, str(HERE / "analyze.py"), "--build-only"]
-        child += ["--users", str(args.users), "--data", str(args.data)]
-        subprocess.run(child, check=True)  # noqa: S603 (a benchmark script of this repository)
-    measure(folder, args.repeats)
+    from analyze import run_on_cached  # the cache's owner, beside this script
+
+    run_on_cached(__doc__ or "", measure)
 
 
 def measure(folder: Path, repeats: int) -> None:

@@ -44,11 +44,9 @@ lower, coverage 93-97%, and on the homogeneous setting lifts pulled to the commo
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -168,22 +166,6 @@ def overlapping(*, reps: int, seed: int, users: int = 40_000, segments: int = 20
     return _figures("overlapping, heterogeneous", truth[1:], np.array(raws), np.array(ses), fits)
 
 
-def _calibrate_sim() -> Any:
-    """``benchmarks/calibrate_sim.py`` (re-randomised sums), loaded beside this script."""
-    import importlib.util
-
-    if "calibrate_sim" in sys.modules:
-        return sys.modules["calibrate_sim"]
-    path = Path(__file__).resolve().parent / "calibrate_sim.py"
-    spec = importlib.util.spec_from_file_location("calibrate_sim", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["calibrate_sim"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @dataclass(frozen=True)
 class Pulled:
     """The homogeneous check: how far segment relative lifts sit from ``all``'s."""
@@ -211,7 +193,8 @@ def simulated(
     lift per segment from both potential outcomes, then ``reps`` 50/50
     re-randomisations, each analysed as ``exp analyze`` does for an exclusive set.
     """
-    cs = _calibrate_sim()
+    import calibrate_sim as cs  # re-randomised sums, beside this script
+
     truths, raws, ses, fits, pulls = [], [], [], [], []
     for p in range(populations):
         run = simulate_potential(scenario, users=users, days=days, seed=seed + p)
