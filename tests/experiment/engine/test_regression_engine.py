@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 
 import numpy as np
@@ -15,7 +16,7 @@ from experiment.engine import aggregate
 from experiment.engine.dataset import open_dataset
 from experiment.errors import ConfigError
 from segments import load_segments
-from tests.fixtures.dataset import per_user_reference
+from tests.fixtures.dataset import per_user_reference as _per_user_reference
 
 EXPERIMENT = """\
 name: exp1
@@ -42,11 +43,16 @@ def folder(dataset_dir, tmp_path_factory):
     return out
 
 
+@functools.cache
 def _cells(folder):
+    """The config, segments and engine sums of ``folder`` (computed once per folder)."""
     config = load_experiment(folder / "experiment.yaml")
     assert config.segments is not None
     segment_set = load_segments(config.segments)
     return config, segment_set, aggregate(open_dataset(folder), config, segment_set)
+
+
+per_user_reference = functools.cache(_per_user_reference)  # read-only in these tests
 
 
 def _linearised(df: pd.DataFrame) -> np.ndarray:
