@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from segments.definitions import SegmentSet
     from segments.rules import Node
 
-__all__ = ["absent_categories", "duplicates", "fingerprints", "membership"]
+__all__ = ["absent_categories", "category_counts", "duplicates", "fingerprints", "membership"]
 
 
 def membership(
@@ -77,29 +77,47 @@ def _literals(node: Node | None) -> Iterator[tuple[str, str]]:
                 yield column.name, value
 
 
-def absent_categories(table: ir.Table, segment_set: SegmentSet) -> tuple[str, ...]:
-    """One warning per text constant of a rule that no customer has in that column.
+def category_counts(table: ir.Table, segment_set: SegmentSet) -> dict[str, Any]:
+    """The aggregates :func:`absent_categories` reads: a count per text constant of a rule.
 
-    ``loyalty_tier in ['bronz']`` compiles and silently matches no one; this names
-    the segment, the value, a close match and the values present. One aggregate
-    counts every constant; the values of a column are read only when one is absent.
+    A caller that scans the customers anyway adds them to its own aggregate and
+    passes the row on (one scan instead of two).
     """
-    import difflib
+    ordered = _category_tests(table, segment_set)
+    return {f"absent_c{k}": (table[c] == v).sum() for k, (_, c, v) in enumerate(ordered)}
 
+
+def _category_tests(table: ir.Table, segment_set: SegmentSet) -> list[tuple[str, str, str]]:
+    """``(segment, column, text constant)`` of every rule test on a text column, sorted."""
     tests = {
         (entry.name, column, value)
         for entry in segment_set.segments
         for column, value in _literals(entry.rule)
         if column in table.columns and table[column].type().is_string()
     }
-    if not tests:
+    return sorted(tests)
+
+
+def absent_categories(
+    table: ir.Table, segment_set: SegmentSet, row: dict[str, Any] | None = None
+) -> tuple[str, ...]:
+    """One warning per text constant of a rule that no customer has in that column.
+
+    ``loyalty_tier in ['bronz']`` compiles and silently matches no one; this names
+    the segment, the value, a close match and the values present. One aggregate
+    counts every constant (:func:`category_counts`; ``row``, its result when the
+    caller ran it); the values of a column are read only when one is absent.
+    """
+    import difflib
+
+    ordered = _category_tests(table, segment_set)
+    if not ordered:
         return ()
-    ordered = sorted(tests)
-    aggs = {f"c{k}": (table[c] == v).sum() for k, (_, c, v) in enumerate(ordered)}
-    row = table.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    if row is None:
+        row = table.aggregate(**category_counts(table, segment_set)).to_pyarrow().to_pylist()[0]
     out: list[str] = []
     for k, (name, column, value) in enumerate(ordered):
-        if row[f"c{k}"]:
+        if row[f"absent_c{k}"]:
             continue
         counts = table[column].value_counts().to_pyarrow()
         present = sorted(str(v) for v in counts.column(0).to_pylist() if v is not None)

@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from experiment.engine.balance import balance_aggs, read_balance
 from experiment.engine.caps import CAP, cap_quantiles
+from experiment.engine.fetch import rows
 from experiment.engine.moments import (
     count_agg,
     metric_sums,
@@ -176,13 +177,13 @@ def _cell_rows(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[s
 
     A column ``CAP.format(mi)`` of the table, where present, caps metric ``mi``.
     """
-    rows = cell_query(users, config).to_pyarrow().to_pylist()
+    found = rows(cell_query(users, config))
     caps = dict(users.caps)
-    for r in rows:
+    for r in found:
         for mi, metric in enumerate(config.metrics):
             if r[_SI] < 0 and f"cap{mi}" in r:
                 caps[metric.name] = math.nan if r[f"cap{mi}"] is None else float(r[f"cap{mi}"])
-    return rows, caps
+    return found, caps
 
 
 def cell_query(users: UserTable, config: ExperimentConfig) -> Any:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from experiment.engine.events import event_value, invalid
+from experiment.engine.fetch import arrow, rows
 from experiment.errors import DataError
 from experiment.sums import QualityCounts
-from segments.membership import absent_categories, duplicates, fingerprints
+from segments.membership import absent_categories, category_counts, duplicates, fingerprints
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -143,14 +144,15 @@ def table_checks(
         is_event = inside & (ev.event == measure.event)
         aggs[f"bad{k}"] = ev.count(where=is_event & invalid(value))
         aggs[f"seen{k}"] = ev.count(where=is_event & value.notnull())
-    counts = ev.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    counts = rows(ev.aggregate(**aggs))[0]
     for k, kind in enumerate(kinds):
         if not counts[f"kind{k}"]:
             _unknown_event(dataset, config, kind)
     _check_arms(dataset, config)
     fp = fingerprints(cust, segments[1]) if segments else {}
+    fp |= category_counts(cust, segments[0]) if segments else {}
     row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique(), **fp)
-    row = row.to_pyarrow().to_pylist()[0]
+    row = rows(row)[0]
     return TableCounts(
         segment_warnings=_segment_warnings(cust, segments, row) if segments else (),
         events=int(counts["events"] or 0),
@@ -175,7 +177,7 @@ def _segment_warnings(
             "(a duplicate under another name: its rows repeat those of the first)"
             for name, first in twins.items()
         ),
-        *absent_categories(customers, segment_set),
+        *absent_categories(customers, segment_set, row),
     )
 
 
@@ -185,7 +187,7 @@ def _present(column: ir.Column, limit: int = 200) -> list[str]:
     Messages show them with ``repr``: a value from the data never reaches a
     terminal as a control character.
     """
-    counts = column.value_counts().to_pyarrow()
+    counts = arrow(column.value_counts())
     pairs = zip(counts.column(0).to_pylist(), counts.column(1).to_pylist(), strict=True)
     ranked = sorted(pairs, key=lambda p: (-int(p[1]), str(p[0])))[:limit]
     return sorted(str(v) for v, _ in ranked if v is not None)

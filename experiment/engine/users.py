@@ -19,6 +19,7 @@ from experiment.config import check_allocation
 from experiment.engine.balance import balance_columns
 from experiment.engine.caps import fixed_caps, with_quantile_caps
 from experiment.engine.events import event_value, invalid, selects
+from experiment.engine.fetch import arrow, rows
 from experiment.engine.moments import as_float, fsum
 from experiment.engine.quality import NCUST, QUALITY_COLUMNS, Q, table_checks
 from experiment.engine.regressors import Regressors, regressor_columns, regressors
@@ -226,12 +227,14 @@ def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
 
 
 def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tuple[Any, Any]:
-    found = units.aggregate(
-        first=units.assigned_at.min(where=units.arms_seen == 1),
-        no_time=units.assigned_at.isnull().sum(),
-        no_id=units.user_id.isnull().sum(),
-    ).to_pyarrow()
-    first, no_time, no_id = (found.column(k)[0].as_py() for k in ("first", "no_time", "no_id"))
+    found = rows(
+        units.aggregate(
+            first=units.assigned_at.min(where=units.arms_seen == 1),
+            no_time=units.assigned_at.isnull().sum(),
+            no_id=units.user_id.isnull().sum(),
+        )
+    )[0]
+    first, no_time, no_id = (found[k] for k in ("first", "no_time", "no_id"))
     if no_time or no_id:  # a user without a time would be analysed with no events at all
         raise DataError(
             f"{dataset.path}: assignments of experiment {config.name!r}: "
@@ -241,7 +244,7 @@ def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tupl
     start = config.window.start
     if start is None:
         if first is None:
-            present = dataset.assignments.experiment.value_counts().to_pyarrow()
+            present = arrow(dataset.assignments.experiment.value_counts())
             names = sorted(str(v) for v in present.column(0).to_pylist())
             if config.name in names:  # rows exist, but none in an arm of the file
                 raise DataError(
