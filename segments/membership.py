@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from segments.definitions import SegmentSet
     from segments.rules import Node
 
-__all__ = ["absent_categories", "category_counts", "duplicates", "fingerprints", "membership"]
+__all__ = [
+    "FP_HASHES",
+    "absent_categories",
+    "category_counts",
+    "duplicates",
+    "fingerprint_hashes",
+    "fingerprints",
+    "membership",
+]
 
 
 def membership(
@@ -131,19 +139,43 @@ def absent_categories(
     return tuple(out)
 
 
+FP_HASHES = ("__fp_a__", "__fp_b__")
+"""The hash columns of :func:`fingerprint_hashes`, which :func:`fingerprints` reads if present."""
+
+
+def fingerprint_hashes(table: ir.Table) -> dict[str, ir.IntegerValue]:
+    """The two 31-bit hashes of the user id :func:`fingerprints` sums, by column name.
+
+    A caller that projects them once (``table.mutate(**fingerprint_hashes(table))``)
+    spares the engine hashing every id once per segment and sum: about half the
+    cost of the customers' scan with 20 segments.
+    """
+    uid = table.user_id.cast("string")
+    first, second = uid.hash() % 2_147_483_647, (uid + "#").hash() % 2_147_483_629
+    return dict(zip(FP_HASHES, (first, second), strict=True))
+
+
 def fingerprints(table: ir.Table, masks: dict[str, ir.BooleanValue]) -> dict[str, Any]:
     """Aggregates whose values are equal for two masks with exactly the same members.
 
     Per mask: its size and two sums of independent 31-bit hashes of the user id;
     two different member sets agree on all three with probability about 2⁻⁶².
+    The hashes are ``table``'s columns :data:`FP_HASHES` where it has them
+    (:func:`fingerprint_hashes`). Sums of ``CASE WHEN mask THEN hash ELSE 0``
+    rather than ``FILTER``-ed sums: half the engine's time, and the same numbers
+    (an empty mask sums to 0 instead of null; :func:`duplicates` reads both as 0).
     """
-    uid = table.user_id.cast("string")
-    first, second = uid.hash() % 2_147_483_647, (uid + "#").hash() % 2_147_483_629
+    import ibis
+
+    if all(c in table.columns for c in FP_HASHES):
+        first, second = (table[c] for c in FP_HASHES)
+    else:
+        first, second = fingerprint_hashes(table).values()
     aggs: dict[str, Any] = {}
     for i, mask in enumerate(masks.values()):
         aggs[f"fp_n{i}"] = mask.sum()
-        aggs[f"fp_a{i}"] = first.sum(where=mask)
-        aggs[f"fp_b{i}"] = second.sum(where=mask)
+        aggs[f"fp_a{i}"] = ibis.ifelse(mask, first, 0).sum()
+        aggs[f"fp_b{i}"] = ibis.ifelse(mask, second, 0).sum()
     return aggs
 
 

@@ -17,7 +17,13 @@ from experiment.engine.events import event_value, invalid
 from experiment.engine.fetch import arrow, rows
 from experiment.errors import DataError
 from experiment.sums import QualityCounts
-from segments.membership import absent_categories, category_counts, duplicates, fingerprints
+from segments.membership import (
+    absent_categories,
+    category_counts,
+    duplicates,
+    fingerprint_hashes,
+    fingerprints,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -149,10 +155,7 @@ def table_checks(
         if not counts[f"kind{k}"]:
             _unknown_event(dataset, config, kind)
     _check_arms(dataset, config)
-    fp = fingerprints(cust, segments[1]) if segments else {}
-    fp |= category_counts(cust, segments[0]) if segments else {}
-    row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique(), **fp)
-    row = rows(row)[0]
+    row = _customer_counts(cust, segments)
     return TableCounts(
         segment_warnings=_segment_warnings(cust, segments, row) if segments else (),
         events=int(counts["events"] or 0),
@@ -162,6 +165,23 @@ def table_checks(
         bad=sum(int(counts[f"bad{k}"] or 0) for k in range(len(pairs))),
         seen=sum(int(counts[f"seen{k}"] or 0) for k in range(len(pairs))),
     )
+
+
+def _customer_counts(
+    cust: ir.Table, segments: tuple[SegmentSet, dict[str, ir.BooleanValue]] | None
+) -> dict[str, Any]:
+    """One scan of the customers: rows, distinct ids, segment fingerprints, rule constants.
+
+    The segment masks and the id hashes are projected once, so the engine
+    evaluates each rule and hashes each id once per row, not once per aggregate.
+    """
+    if segments is None:
+        return rows(cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()))[0]
+    masks = {f"__fp_s{i}__": m for i, m in enumerate(segments[1].values())}
+    flags = cust.mutate(**fingerprint_hashes(cust), **masks)
+    fp = fingerprints(flags, {name: flags[c] for name, c in zip(segments[1], masks, strict=True)})
+    fp |= category_counts(flags, segments[0])
+    return rows(flags.aggregate(rows=flags.count(), ids=flags.user_id.nunique(), **fp))[0]
 
 
 def _segment_warnings(
