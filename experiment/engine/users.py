@@ -19,7 +19,7 @@ from experiment.config import check_allocation
 from experiment.engine.balance import balance_columns
 from experiment.engine.caps import fixed_caps, with_quantile_caps
 from experiment.engine.events import event_value, invalid, selects
-from experiment.engine.fetch import arrow, rows
+from experiment.engine.fetch import arrow, rows, scalar
 from experiment.engine.moments import as_float, fsum
 from experiment.engine.quality import NCUST, QUALITY_COLUMNS, Q, table_checks
 from experiment.engine.regressors import Regressors, regressor_columns, regressors
@@ -227,6 +227,17 @@ def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
 
 
 def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tuple[Any, Any]:
+    """The analysis window: from the experiment file, or from the first assignment.
+
+    Raises:
+        DataError: a user without an ``assigned_at``, a row without a ``user_id``, or
+            (without a start in the file) no assignments for the experiment.
+    """
+    if config.window.start is not None and _complete(dataset, config):
+        start = config.window.start  # no GROUP BY over the assignments needed
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=dt.UTC)
+        return start, start + dt.timedelta(days=config.window.days)
     found = rows(
         units.aggregate(
             first=units.assigned_at.min(where=units.arms_seen == 1),
@@ -260,6 +271,17 @@ def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tupl
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.UTC)
     return start, start + dt.timedelta(days=config.window.days)
+
+
+def _complete(dataset: Dataset, config: ExperimentConfig) -> bool:
+    """No assignment row of the experiment's arms lacks a ``user_id`` or an ``assigned_at``.
+
+    One scan without the per-user ``GROUP BY``; if it finds one, :func:`_window`
+    runs its per-user query, which counts them for the message.
+    """
+    a = dataset.assignments
+    a = a.filter((a.experiment == config.name) & a.arm.isin(list(config.arms)))
+    return not scalar((a.user_id.isnull() | a.assigned_at.isnull()).sum())
 
 
 def _per_user_measures(
