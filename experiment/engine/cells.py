@@ -127,6 +127,7 @@ def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[
     if cap_quantiles(users, config) is None:
         return _cell_rows(users, config)
     import os
+
     if os.environ.get("SPD_INLINE"):
         t = users.table.drop("user_id")
         caps = cap_quantiles(replace(users, table=t), config)

@@ -19,11 +19,11 @@ from experiment.config import check_allocation
 from experiment.engine.balance import balance_columns
 from experiment.engine.caps import fixed_caps, with_quantile_caps
 from experiment.engine.events import event_value, invalid, selects
-from experiment.engine.fetch import arrow, rows, scalar
 from experiment.engine.moments import as_float, fsum
 from experiment.engine.quality import NCUST, QUALITY_COLUMNS, Q, table_checks
 from experiment.engine.regressors import Regressors, regressor_columns, regressors
-from experiment.errors import ConfigError, DataError
+from experiment.engine.window import analysis_window
+from experiment.errors import ConfigError
 from experiment.plan import kind_plan
 from segments.compile import compile_segments
 
@@ -140,7 +140,7 @@ def user_table(
             names a segment the segments file lacks.
     """
     units = _units(dataset, config)
-    start, end = _window(units, dataset, config)
+    start, end = analysis_window(units, dataset, config)
     per_user, measure_cols, value_columns = _per_user_measures(
         dataset, units, config.metrics, start, end
     )
@@ -224,64 +224,6 @@ def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
         arms_seen=ibis.ifelse(per_user.arm == per_user.last_arm, 1, 2),
         assigned_at=per_user.assigned_at,
     )
-
-
-def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tuple[Any, Any]:
-    """The analysis window: from the experiment file, or from the first assignment.
-
-    Raises:
-        DataError: a user without an ``assigned_at``, a row without a ``user_id``, or
-            (without a start in the file) no assignments for the experiment.
-    """
-    if config.window.start is not None and _complete(dataset, config):
-        start = config.window.start  # no GROUP BY over the assignments needed
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=dt.UTC)
-        return start, start + dt.timedelta(days=config.window.days)
-    found = rows(
-        units.aggregate(
-            first=units.assigned_at.min(where=units.arms_seen == 1),
-            no_time=units.assigned_at.isnull().sum(),
-            no_id=units.user_id.isnull().sum(),
-        )
-    )[0]
-    first, no_time, no_id = (found[k] for k in ("first", "no_time", "no_id"))
-    if no_time or no_id:  # a user without a time would be analysed with no events at all
-        raise DataError(
-            f"{dataset.path}: assignments of experiment {config.name!r}: "
-            f"{no_time or 0:,} users with a null assigned_at, {no_id or 0:,} rows with a null "
-            "user_id; every assignment needs a user_id and an assigned_at"
-        )
-    start = config.window.start
-    if start is None:
-        if first is None:
-            present = arrow(dataset.assignments.experiment.value_counts())
-            names = sorted(str(v) for v in present.column(0).to_pylist())
-            if config.name in names:  # rows exist, but none in an arm of the file
-                raise DataError(
-                    f"{dataset.path}: assignments: no row of experiment {config.name!r} has "
-                    f"an arm of the experiment file ({', '.join(map(repr, config.arms))}) "
-                    "and a single arm per user; check the arm column (nulls, other names)"
-                )
-            raise DataError(
-                f"{dataset.path}: no assignments for experiment {config.name!r}; "
-                f"experiments present: {', '.join(names) or 'none'}"
-            )
-        start = first
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=dt.UTC)
-    return start, start + dt.timedelta(days=config.window.days)
-
-
-def _complete(dataset: Dataset, config: ExperimentConfig) -> bool:
-    """No assignment row of the experiment's arms lacks a ``user_id`` or an ``assigned_at``.
-
-    One scan without the per-user ``GROUP BY``; if it finds one, :func:`_window`
-    runs its per-user query, which counts them for the message.
-    """
-    a = dataset.assignments
-    a = a.filter((a.experiment == config.name) & a.arm.isin(list(config.arms)))
-    return not scalar((a.user_id.isnull() | a.assigned_at.isnull()).sum())
 
 
 def _per_user_measures(
