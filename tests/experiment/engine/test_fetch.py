@@ -60,7 +60,5 @@ def test_an_analysis_imports_neither_pandas_nor_matplotlib(dataset_dir: Path) ->
         f"experiment.analyze({str(dataset_dir)!r}, {str(dataset_dir / 'experiment.yaml')!r})\n"
         "print(sorted(m for m in ('pandas', 'matplotlib', 'scipy.optimize') if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
