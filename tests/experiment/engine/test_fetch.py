@@ -11,7 +11,7 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from experiment.engine.fetch import _values, rows, scalar
+from experiment.engine.fetch import column_values, rows, scalar
 
 
 def _table() -> ibis.Table:
@@ -70,6 +70,6 @@ def test_an_analysis_imports_neither_pandas_nor_matplotlib(dataset_dir: Path) ->
 def test_timestamps_become_the_datetimes_pyarrow_gives(tz: str | None, unit: str) -> None:
     ticks = {"s": 1_767_225_600, "ms": 1_767_225_600_123, "us": 1_767_225_600_123_456}[unit]
     column = pa.array([ticks, None, -ticks], pa.timestamp(unit, tz=tz))
-    mine, theirs = _values(column), column.to_pylist()
+    mine, theirs = column_values(column), column.to_pylist()
     assert mine == theirs
     assert [repr(v.tzinfo) for v in mine if v] == [repr(v.tzinfo) for v in theirs if v]
