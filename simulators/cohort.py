@@ -25,6 +25,7 @@ from simulators.effects import Multipliers, build_multipliers, has_novelty, wher
 from simulators.history import customers_table, user_ids
 from simulators.journeys import simulate_day
 from simulators.population import Traits, draw_traits
+from simulators.pre_counts import draw_pre_period
 from simulators.pre_period import Sink, simulate_pre_period
 from simulators.schema import ASSIGNMENTS_SCHEMA, to_micros
 
@@ -41,7 +42,7 @@ __all__ = ["MAX_DAYS", "Churn", "Cohort", "build_cohort", "check_int", "cohort_d
 
 MAX_DAYS = 3650
 """Most days one run can simulate (the experiment file's window limit)."""
-_POPULATION, _HISTORY, _EVENTS, _CHURN, _PRE = 0, 1, 2, 3, 4  # independent streams, see _stream
+_POPULATION, _HISTORY, _EVENTS, _CHURN, _PRE, _PRE_DRAW = 0, 1, 2, 3, 4, 5  # see _stream
 _US_PER_DAY = 86_400_000_000
 
 
@@ -148,8 +149,9 @@ def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -
         scenario: The loaded scenario.
         users: Number of customers (already checked).
         seed: The run's seed (already checked).
-        sink: Called with each pre-period day's events table, to write them; None
-            to only count them into the customers table.
+        sink: Called with each pre-period day's events table, to write them (the
+            pre-period is then simulated day by day and counted); None to draw only
+            its counters, in the same law (:mod:`simulators.pre_counts`).
 
     Returns:
         The cohort at the start.
@@ -157,14 +159,17 @@ def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -
     config, exp = scenario.config, scenario.experiment
     traits = draw_traits(config.population, config.funnel, users, rng=_stream(seed, _POPULATION))
     ids = user_ids(users)
-    pre = simulate_pre_period(
-        traits,
-        config,
-        start_us=to_micros(config.start),
-        rng=lambda day: _stream(seed, _PRE, day),
-        ids=ids,
-        sink=sink,
-    )
+    if sink is None:  # only the counters: drawn in their law, no events (fast)
+        pre = draw_pre_period(traits, config, rng=_stream(seed, _PRE_DRAW))
+    else:  # the events are written: simulated day by day and counted
+        pre = simulate_pre_period(
+            traits,
+            config,
+            start_us=to_micros(config.start),
+            rng=lambda day: _stream(seed, _PRE, day),
+            ids=ids,
+            sink=sink,
+        )
     customers = customers_table(traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY))
     assignments, arm = _assignments(scenario, ids, config.start)
     members = {"all": np.ones(users, dtype=np.bool_)}

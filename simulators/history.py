@@ -1,8 +1,9 @@
 """The customers table: attributes drawn from the latent traits, behaviour counted from history.
 
 The behavioural columns are counts over the simulated pre-period
-(:mod:`simulators.pre_period`), the same journeys day by day before the start, so
-they are consistent with the events by construction: ``orders_90d`` is the number
+(:mod:`simulators.pre_period`), the same journeys day by day before the start (or
+their counters drawn in the same law when the history is not written,
+:mod:`simulators.pre_counts`), so they are consistent with the events by construction: ``orders_90d`` is the number
 of purchases of the last 90 days, ``revenue_90d`` their sum, ``cart_abandons_30d``
 the add-to-carts minus purchases of the last 30 days, ``logins_7d`` the logins of
 the last 7, and so on. ``days_since_last_login`` is ``j - 1`` for the latest
