@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from experiment.assignment import assign_many
 from experiment.errors import ConfigError
 from segments import membership
+from simulators.arms import arm_index
 from simulators.effects import Multipliers, build_multipliers, has_novelty, where_masks
 from simulators.history import customers_table, user_ids
 from simulators.journeys import simulate_day
@@ -82,16 +82,13 @@ def _assignments(
 ) -> tuple[pa.Table, NDArray[np.intp]]:
     """The assignments table and each user's arm as an index into the experiment's arms."""
     exp = scenario.experiment
-    arms = assign_many(ids.to_pylist(), salt=exp.assignment_salt, arms=exp.arms)
-    names = np.asarray(list(exp.arms))
-    order = np.argsort(names)
-    index = order[np.searchsorted(names[order], arms)].astype(np.intp)
+    index = arm_index(ids, salt=exp.assignment_salt, arms=exp.arms)
     n = len(ids)
     table = pa.table(
         {
             "user_id": ids,
-            "experiment": pa.array([exp.name] * n, pa.string()),
-            "arm": pa.array(arms.tolist(), pa.string()),
+            "experiment": pa.repeat(pa.scalar(exp.name, pa.string()), n),
+            "arm": pa.array(list(exp.arms), pa.string()).take(pa.array(index)),
             "assigned_at": pa.array(np.full(n, to_micros(start))).cast(
                 ASSIGNMENTS_SCHEMA.field("assigned_at").type
             ),

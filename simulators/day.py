@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from simulators.outcomes import PotentialOutcomes
     from simulators.population import Traits
 
-__all__ = ["MAX_CHANNELS", "MAX_USERS", "DayEvents", "DayRows", "World"]
+__all__ = ["MAX_CHANNELS", "MAX_USERS", "DayEvents", "DayRows", "World", "take_ids"]
 
 _INDEX_BITS = 26  # events per day < 2**26; µs of a day < 2**37; 26 + 37 = 63 bits
 _USER_MASK = (1 << 27) - 1  # packed rows: user 27 bits | event 4 | channel 4 | revenue row 28
@@ -36,6 +36,24 @@ _CODE = {name: np.int8(i) for i, name in enumerate(EVENTS)}
 
 World = NDArray[np.bool_] | None
 """Per arm and row, whether an event exists in that arm's world (None: in every world)."""
+
+
+def take_ids(ids: pa.Array, rows: NDArray[np.integer]) -> pa.Array:
+    """``ids.take(rows)`` for a string array; a numpy gather when every id has one width.
+
+    The ids of :func:`simulators.history.user_ids` are fixed-width, so their bytes
+    are a matrix whose rows can be gathered as one fixed-size numpy type (``uint64``
+    for 8-byte ids): about twice as fast as Arrow's variable-length ``take``.
+    """
+    _, offsets_buffer, data = ids.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32, len(ids) + 1, offset=4 * ids.offset)
+    width = int(offsets[1] - offsets[0]) if len(ids) else 0
+    if ids.null_count or width == 0 or offsets[-1] - offsets[0] != width * len(ids):
+        return ids.take(pa.array(rows))
+    kind = np.uint64 if width == 8 else np.dtype(f"V{width}")
+    text = np.frombuffer(data, kind, len(ids), offset=int(offsets[0]))
+    out = np.arange(0, (rows.size + 1) * width, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(rows.size, pa.py_buffer(out), pa.py_buffer(text[rows]))
 
 
 @dataclass(frozen=True)
@@ -67,7 +85,7 @@ class DayEvents:
         device = traits.device.astype(np.int8)[self.user]
         return pa.table(
             {
-                "user_id": user_ids.take(pa.array(self.user)),
+                "user_id": take_ids(user_ids, self.user),
                 "ts": pa.array(self.ts, pa.int64()).cast(TIMESTAMP),
                 "event": pa.DictionaryArray.from_arrays(
                     pa.array(self.event), pa.array(EVENTS, pa.string())

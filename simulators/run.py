@@ -35,9 +35,12 @@ Progress = Callable[[int, int], None]
 # dictionary for the three name columns only (user ids are nearly unique per day, so a
 # dictionary costs more than it saves), delta encoding for the sorted timestamps, zstd
 # level 1; store_schema=False so readers see plain strings, not Arrow dictionaries.
+# Min/max statistics only where a reader can skip a row group with them (a day's
+# ``ts``; ``event`` is cheap): on the random user ids they cost ~20% of the writing.
 _PARQUET: dict[str, object] = {
     "compression": "zstd",
     "compression_level": 1,
+    "write_statistics": ["ts", "event"],
     "use_dictionary": ["event", "channel", "device"],
     "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
     "store_schema": False,
