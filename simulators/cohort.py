@@ -11,6 +11,7 @@ how many days follow.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from simulators.journeys import TimeProfile
     from simulators.lifecycle_truth import LifecycleLog
     from simulators.outcomes import PotentialOutcomes
+    from simulators.pre_period import PrePeriod
+    from simulators.scenario import ScenarioConfig
 
 __all__ = ["MAX_DAYS", "Churn", "Cohort", "build_cohort", "check_int", "cohort_day"]
 
@@ -139,6 +142,22 @@ class Cohort:
         )
 
 
+def _pre_period(
+    traits: Traits, config: ScenarioConfig, seed: int, ids: pa.Array, sink: Sink | None
+) -> PrePeriod:
+    """The pre-period's counters: drawn in their law, or simulated day by day when written."""
+    if sink is None:
+        return draw_pre_period(traits, config, rng=_stream(seed, _PRE_DRAW))
+    return simulate_pre_period(
+        traits,
+        config,
+        start_us=to_micros(config.start),
+        rng=lambda day: _stream(seed, _PRE, day),
+        ids=ids,
+        sink=sink,
+    )
+
+
 def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -> Cohort:
     """Draw the customers of a run, simulate their pre-period and assign them.
 
@@ -154,21 +173,15 @@ def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -
         The cohort at the start.
     """
     config, exp = scenario.config, scenario.experiment
-    traits = draw_traits(config.population, config.funnel, users, rng=_stream(seed, _POPULATION))
     ids = user_ids(users)
-    if sink is None:  # only the counters: drawn in their law, no events (fast)
-        pre = draw_pre_period(traits, config, rng=_stream(seed, _PRE_DRAW))
-    else:  # the events are written: simulated day by day and counted
-        pre = simulate_pre_period(
-            traits,
-            config,
-            start_us=to_micros(config.start),
-            rng=lambda day: _stream(seed, _PRE, day),
-            ids=ids,
-            sink=sink,
+    with ThreadPoolExecutor(1) as pool:  # DuckDB hashes the arms while numpy draws
+        hashing = pool.submit(_assignments, scenario, ids, config.start)
+        traits = draw_traits(
+            config.population, config.funnel, users, rng=_stream(seed, _POPULATION)
         )
-    customers = customers_table(traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY))
-    assignments, arm = _assignments(scenario, ids, config.start)
+        pre = _pre_period(traits, config, seed, ids, sink)
+        customers = customers_table(traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY))
+        assignments, arm = hashing.result()
     members = {"all": np.ones(users, dtype=np.bool_)}
     members.update(membership(customers, scenario.segment_set, as_of=config.start))
     where = where_masks(config.effects, customers, scenario.segment_set, as_of=config.start)
