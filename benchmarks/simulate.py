@@ -45,7 +45,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    marks: list[tuple[int, float]] = []
+    marks: list[tuple[int, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         cpu0, t0 = time.process_time(), time.perf_counter()
@@ -55,23 +55,25 @@ def main() -> None:
             days=args.days,
             seed=args.seed,
             out=out,
-            progress=lambda done, total: marks.append((done, time.perf_counter())),
+            progress=lambda done, total: marks.append(
+                (done, time.perf_counter(), time.process_time())
+            ),
             pre_period_events=args.pre_period_events,
         )
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         size = os.path.getsize(out / "events.parquet")
-    setup = marks[0][1] - t0
-    days_s = marks[-1][1] - marks[0][1]
+    setup, setup_cpu = marks[0][1] - t0, marks[0][2] - cpu0
+    days_s, days_cpu = marks[-1][1] - marks[0][1], marks[-1][2] - marks[0][2]
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"scenario {args.scenario}: {summary.users:,} users x {summary.days} days")
     print(f"events           {summary.events:,} ({size / 2**20:,.0f} MiB Parquet)")
     print(f"end to end       {wall:.1f} s  ->  {summary.events / wall / 1e6:.2f} M events/s")
-    print(f"  pre-period+customers+segments   {setup:.1f} s")
+    print(f"  pre-period+customers+segments   {setup:.1f} s ({setup_cpu:.1f} s CPU)")
     if summary.pre_period_events:
         print(f"  of which pre-period rows        {summary.pre_period_events:,}")
     experiment_rows = summary.events - summary.pre_period_events
     print(
-        f"  days (simulate + write)         {days_s:.1f} s"
+        f"  days (simulate + write)         {days_s:.1f} s ({days_cpu:.1f} s CPU)"
         f"  ->  {experiment_rows / days_s / 1e6:.2f} M/s"
     )
     print(f"  truth + publish                 {wall - setup - days_s:.1f} s")

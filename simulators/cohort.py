@@ -147,7 +147,7 @@ def _pre_period(
 ) -> PrePeriod:
     """The pre-period's counters: drawn in their law, or simulated day by day when written."""
     if sink is None:
-        return draw_pre_period(traits, config, rng=_stream(seed, _PRE_DRAW))
+        return draw_pre_period(traits, config, rng=lambda chunk: _stream(seed, _PRE_DRAW, chunk))
     return simulate_pre_period(
         traits,
         config,

@@ -31,6 +31,9 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,7 +47,11 @@ if TYPE_CHECKING:
     from simulators.population import Traits
     from simulators.scenario import ScenarioConfig
 
-__all__ = ["draw_pre_period"]
+__all__ = ["CHUNK", "draw_pre_period"]
+
+CHUNK = 1 << 16
+"""Customers per chunk of the draw (each chunk has its own random stream)."""
+Rng = Callable[[int], np.random.Generator]
 
 _K = len(EVENTS)
 _E = {name: i for i, name in enumerate(EVENTS)}
@@ -169,35 +176,74 @@ def _nearest_login(
     return np.clip(day, first, last).astype(np.int64)
 
 
-def draw_pre_period(
-    traits: Traits, config: ScenarioConfig, *, rng: np.random.Generator
-) -> PrePeriod:
-    """The pre-period's counters in the law of :func:`~simulators.pre_period.simulate_pre_period`.
-
-    Args:
-        traits: Latent traits of the customers.
-        config: The scenario.
-        rng: The generator of the draw.
-
-    Returns:
-        The counters (all events, the three windows, revenue and the last login day).
-    """
-    n = traits.n_users
-    profile = TimeProfile.from_funnel(config.funnel, traits.device_names)
+def _draw_chunk(
+    traits: Traits,
+    config: ScenarioConfig,
+    profile: TimeProfile,
+    rng: np.random.Generator,
+    out: PrePeriod,
+) -> None:
+    """Draw the counters of a slice of the customers into ``out`` (views of that slice)."""
     cum = _day_weights(config, profile)
     active_first, active_last = _active_range(traits, config)
-    windows: dict[int, NDArray[np.int32]] = {}
-    running = np.zeros((n, _K), dtype=np.int64)
-    revenue = np.zeros(n)
-    last_login = np.zeros(n, dtype=np.int64)
+    running = np.zeros((traits.n_users, _K), dtype=np.int64)
+    revenue = np.zeros(traits.n_users)
     for (start, end), window in zip(_BLOCKS, WINDOWS, strict=True):
         first, last = np.maximum(active_first, start), np.minimum(active_last, end)
         weight = np.where(first <= last, cum[np.maximum(last, first - 1)] - cum[first - 1], 0.0)
         sessions = _block_sessions(rng, traits, profile, weight)
         counts, logins = _funnel(rng, traits, config, profile, sessions)
         revenue += _revenue_cents(rng, traits, config, counts[:, _E["purchase"]])
-        seen = np.flatnonzero((last_login == 0) & (logins > 0))
-        last_login[seen] = _nearest_login(rng, logins[seen], cum, first[seen], last[seen])
+        seen = np.flatnonzero((out.last_login == 0) & (logins > 0))
+        out.last_login[seen] = _nearest_login(rng, logins[seen], cum, first[seen], last[seen])
         running += counts
-        windows[window] = running.astype(np.int32)
-    return PrePeriod(counts=windows, revenue_90d=revenue / 100.0, last_login=last_login)
+        out.counts[window][:] = running
+    out.revenue_90d[:] = revenue / 100.0
+
+
+def _slice(traits: Traits, rows: slice) -> Traits:
+    """The traits of the customers in ``rows``."""
+    arrays = {
+        f.name: getattr(traits, f.name)[rows]
+        for f in fields(traits)
+        if isinstance(getattr(traits, f.name), np.ndarray)
+    }
+    return replace(traits, **arrays)
+
+
+def draw_pre_period(traits: Traits, config: ScenarioConfig, *, rng: Rng) -> PrePeriod:
+    """The pre-period's counters in the law of :func:`~simulators.pre_period.simulate_pre_period`.
+
+    Customers are drawn in fixed chunks of :data:`CHUNK`, chunk ``c`` on generator
+    ``rng(c)``, two chunks at a time on two threads (numpy's random draws release
+    the GIL): the result depends on the seed only, not on the threads, and a
+    chunk's arrays stay in the CPU caches.
+
+    Args:
+        traits: Latent traits of the customers.
+        config: The scenario.
+        rng: ``rng(c)`` is the generator of chunk ``c``.
+
+    Returns:
+        The counters (all events, the three windows, revenue and the last login day).
+    """
+    n = traits.n_users
+    profile = TimeProfile.from_funnel(config.funnel, traits.device_names)
+    out = PrePeriod(
+        counts={w: np.zeros((n, _K), dtype=np.int32) for w in WINDOWS},
+        revenue_90d=np.zeros(n),
+        last_login=np.zeros(n, dtype=np.int64),
+    )
+
+    def chunk(c: int) -> None:
+        rows = slice(c * CHUNK, min(n, (c + 1) * CHUNK))
+        part = PrePeriod(
+            counts={w: v[rows] for w, v in out.counts.items()},
+            revenue_90d=out.revenue_90d[rows],
+            last_login=out.last_login[rows],
+        )
+        _draw_chunk(_slice(traits, rows), config, profile, rng(c), part)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(chunk, range(-(-n // CHUNK))))
+    return out

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from simulators.catalog import load_scenario
 from simulators.history import user_ids
 from simulators.population import draw_traits
-from simulators.pre_counts import draw_pre_period
+from simulators.pre_counts import CHUNK, draw_pre_period
 from simulators.pre_period import WINDOWS, PrePeriod, simulate_pre_period
 from simulators.schema import EVENTS, to_micros
 
@@ -46,7 +46,12 @@ def _both(name: str) -> tuple[PrePeriod, PrePeriod]:
         rng=lambda day: np.random.default_rng(streams[day]),
         ids=user_ids(USERS),
     )
-    drawn = draw_pre_period(traits, config, rng=np.random.default_rng(streams[90]))
+    drawn = draw_pre_period(
+        traits,
+        config,
+        rng=lambda chunk: np.random.default_rng(np.random.SeedSequence(12, spawn_key=(90, chunk))),
+    )
+
     return days, drawn
 
 
@@ -75,7 +80,7 @@ def test_drawn_counts_respect_each_customers_active_days():
     scenario = load_scenario("ecommerce")
     config = scenario.config
     traits = draw_traits(config.population, config.funnel, USERS, rng=3)
-    drawn = draw_pre_period(traits, config, rng=np.random.default_rng(4))
+    drawn = draw_pre_period(traits, config, rng=lambda chunk: np.random.default_rng([4, chunk]))
     floor = np.asarray([s.recency[0] for s in config.population.stages.values()])[traits.stage]
     seen = drawn.last_login > 0
     assert seen.mean() > 0.5
@@ -87,3 +92,21 @@ def test_drawn_counts_respect_each_customers_active_days():
     # nested windows: 7 <= 30 <= 90 for every customer and event
     assert np.all(drawn.counts[7] <= drawn.counts[30])
     assert np.all(drawn.counts[30] <= drawn.counts[90])
+
+
+def test_drawn_counts_are_the_same_on_every_run_across_chunks():
+    config = load_scenario("ecommerce").config
+    n = 2 * CHUNK + 5  # three chunks, drawn two at a time on two threads
+    traits = draw_traits(config.population, config.funnel, n, rng=8)
+    runs = [
+        draw_pre_period(traits, config, rng=lambda chunk: np.random.default_rng([9, chunk]))
+        for _ in range(2)
+    ]
+    for window in WINDOWS:
+        np.testing.assert_array_equal(runs[0].counts[window], runs[1].counts[window])
+    np.testing.assert_array_equal(runs[0].revenue_90d, runs[1].revenue_90d)
+    np.testing.assert_array_equal(runs[0].last_login, runs[1].last_login)
+    sessions = runs[0].counts[90][:, EVENTS.index("session")]
+    for c in range(3):  # every chunk drawn, each on its own stream
+        assert sessions[c * CHUNK : (c + 1) * CHUNK].mean() > 1.0
+    assert not np.array_equal(sessions[:5], sessions[CHUNK : CHUNK + 5])
