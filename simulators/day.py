@@ -168,12 +168,7 @@ class DayRows:
         users has ~3M rows, and random gathers are what a day's sort costs). With
         ``ordered=False`` the rows stay in the order they were built (no sort).
         """
-        # a session late in the day may run past midnight: keep its events in the day
-        ts = np.minimum(np.concatenate([p[1] for p in self.parts]), day_end - 1)
-        sizes = [p[0].size for p in self.parts]
-        packed = np.concatenate([p[0] for p in self.parts]).astype(np.int64)
-        packed |= np.repeat(np.asarray([p[2] for p in self.parts], dtype=np.int64), sizes) << 27
-        packed |= np.concatenate([p[3] for p in self.parts]).astype(np.int64) << 31
+        ts, packed = self._packed(day_end)
         amounts: NDArray[np.float64] = np.empty(0)
         if self.revenue is not None:
             offset, amounts = self.revenue
@@ -182,17 +177,35 @@ class DayRows:
         if ordered:
             order, ts = _time_order(ts)
             packed = packed[order]
-        revenue_row = packed >> 35
+        # unpacked with in-place shifts and casting writes: few passes, few temporaries
+        user = np.empty(ts.size, dtype=np.int32)
+        np.bitwise_and(packed, _USER_MASK, out=user, casting="unsafe")
+        event, channel = np.empty(ts.size, dtype=np.int8), np.empty(ts.size, dtype=np.int8)
+        packed >>= 27
+        np.bitwise_and(packed, 15, out=event, casting="unsafe")
+        packed >>= 4
+        np.bitwise_and(packed, 15, out=channel, casting="unsafe")
+        packed >>= 4  # the revenue row
         revenue = np.full(ts.size, np.nan)
-        has = np.flatnonzero(revenue_row)
-        revenue[has] = amounts[revenue_row[has] - 1]
-        return DayEvents(
-            user=(packed & _USER_MASK).astype(np.int32),
-            ts=ts,
-            event=((packed >> 27) & 15).astype(np.int8),
-            channel=((packed >> 31) & 15).astype(np.int8),
-            revenue=revenue,
-        )
+        has = np.flatnonzero(packed)
+        revenue[has] = amounts[packed[has] - 1]
+        return DayEvents(user=user, ts=ts, event=event, channel=channel, revenue=revenue)
+
+    def _packed(self, day_end: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Timestamps and packed rows (user | event << 27 | channel << 31), part by part."""
+        n = sum(p[0].size for p in self.parts)
+        ts, packed = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        start = 0
+        for user, when, code, channel in self.parts:
+            end = start + user.size
+            # a session late in the day may run past midnight: keep its events in the day
+            np.minimum(when, day_end - 1, out=ts[start:end])
+            part = packed[start:end]
+            np.left_shift(channel, 31, out=part, dtype=np.int64)
+            part |= user
+            part |= int(code) << 27
+            start = end
+        return ts, packed
 
 
 def _time_order(ts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -205,9 +218,14 @@ def _time_order(ts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.in
         order: NDArray[np.int64] = np.argsort(ts, kind="stable")
         return order, ts[order]
     low = int(ts.min()) if ts.size else 0
-    key = ((ts - low) << _INDEX_BITS) | np.arange(ts.size, dtype=np.int64)
+    key = np.subtract(ts, low)
+    key <<= _INDEX_BITS
+    key |= np.arange(ts.size, dtype=np.int64)
     key.sort()
-    return key & ((1 << _INDEX_BITS) - 1), (key >> _INDEX_BITS) + low
+    order = key & ((1 << _INDEX_BITS) - 1)
+    key >>= _INDEX_BITS
+    key += low
+    return order, key
 
 
 def _count_revenue(
