@@ -44,7 +44,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from simulators import simulate  # noqa: E402
 from simulators.history import user_ids  # noqa: E402
-from simulators.run import _PARQUET  # noqa: E402
+from simulators.run import EVENTS_PARQUET  # noqa: E402
 from simulators.schema import EVENTS, TIMESTAMP  # noqa: E402
 
 _FLOOR_CHUNK = 1_000_000
@@ -76,7 +76,7 @@ def floor(rows: int, users: int, path: Path) -> tuple[float, float]:
             }
         )
         if writer is None:
-            writer = pq.ParquetWriter(path, table.schema, **_PARQUET)
+            writer = pq.ParquetWriter(path, table.schema, **EVENTS_PARQUET)
         writer.write_table(table)
     if writer is not None:
         writer.close()

@@ -27,7 +27,7 @@ from simulators.outcomes import PotentialOutcomes
 from simulators.output import Staging, dump_yaml, write_json, write_parquet, write_text
 from simulators.truth import Truth, true_effects
 
-__all__ = ["SimulationSummary", "simulate"]
+__all__ = ["EVENTS_PARQUET", "SimulationSummary", "simulate"]
 
 Progress = Callable[[int, int], None]
 
@@ -39,7 +39,7 @@ Progress = Callable[[int, int], None]
 # day's CPU. Min/max statistics only where a reader can skip a row group with them
 # (a day's ``ts``; ``event`` is cheap): on the random user ids they cost ~20% of the
 # writing. store_schema=False so readers see plain strings, not Arrow dictionaries.
-_PARQUET: dict[str, object] = {
+EVENTS_PARQUET: dict[str, object] = {
     "compression": "snappy",
     "write_statistics": ["ts", "event"],
     "use_dictionary": ["event", "channel", "device"],
@@ -94,7 +94,7 @@ class _Sink:
 
     def write(self, table: pa.Table) -> None:
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, table.schema, **_PARQUET)
+            self.writer = pq.ParquetWriter(self.path, table.schema, **EVENTS_PARQUET)
         self.writer.write_table(table)
         self.rows += table.num_rows
 
