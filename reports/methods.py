@@ -158,10 +158,15 @@ def shown_interval(row: ResultRow, *, adjusted: bool) -> tuple[float, float]:
     With ``adjusted`` (see :func:`has_adjusted`), the interval adjusted for the
     row's family (``ci_adj_low``/``ci_adj_high``), which agrees with ``p_adjusted``
     and so with the verdict; otherwise the raw ``ci_low``/``ci_high``.
+    results.json writes an unbounded end as ``null`` (``nan`` once loaded); beside
+    a finite end it can only be unbounded, so it is shown as such, as before saving.
     """
-    if adjusted:
-        return row.ci_adj_low, row.ci_adj_high
-    return row.ci_low, row.ci_high
+    low, high = (row.ci_adj_low, row.ci_adj_high) if adjusted else (row.ci_low, row.ci_high)
+    if math.isnan(low) and math.isfinite(high):
+        low = -math.inf
+    if math.isnan(high) and math.isfinite(low):
+        high = math.inf
+    return low, high
 
 
 def _parts(method: str) -> tuple[str, str, str, str, str, bool]:

@@ -11,6 +11,7 @@ how many days follow.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -18,13 +19,14 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from experiment.assignment import assign_many
 from experiment.errors import ConfigError
 from segments import membership
+from simulators.arms import arm_index
 from simulators.effects import Multipliers, build_multipliers, has_novelty, where_masks
 from simulators.history import customers_table, user_ids
 from simulators.journeys import simulate_day
 from simulators.population import Traits, draw_traits
+from simulators.pre_counts import draw_pre_period
 from simulators.pre_period import Sink, simulate_pre_period
 from simulators.schema import ASSIGNMENTS_SCHEMA, to_micros
 
@@ -36,12 +38,14 @@ if TYPE_CHECKING:
     from simulators.journeys import TimeProfile
     from simulators.lifecycle_truth import LifecycleLog
     from simulators.outcomes import PotentialOutcomes
+    from simulators.pre_period import PrePeriod
+    from simulators.scenario import ScenarioConfig
 
 __all__ = ["MAX_DAYS", "Churn", "Cohort", "build_cohort", "check_int", "cohort_day"]
 
 MAX_DAYS = 3650
 """Most days one run can simulate (the experiment file's window limit)."""
-_POPULATION, _HISTORY, _EVENTS, _CHURN, _PRE = 0, 1, 2, 3, 4  # independent streams, see _stream
+_POPULATION, _HISTORY, _EVENTS, _CHURN, _PRE, _PRE_DRAW = 0, 1, 2, 3, 4, 5  # see _stream
 _US_PER_DAY = 86_400_000_000
 
 
@@ -81,16 +85,13 @@ def _assignments(
 ) -> tuple[pa.Table, NDArray[np.intp]]:
     """The assignments table and each user's arm as an index into the experiment's arms."""
     exp = scenario.experiment
-    arms = assign_many(ids.to_pylist(), salt=exp.assignment_salt, arms=exp.arms)
-    names = np.asarray(list(exp.arms))
-    order = np.argsort(names)
-    index = order[np.searchsorted(names[order], arms)].astype(np.intp)
+    index = arm_index(ids, salt=exp.assignment_salt, arms=exp.arms)
     n = len(ids)
     table = pa.table(
         {
             "user_id": ids,
-            "experiment": pa.array([exp.name] * n, pa.string()),
-            "arm": pa.array(arms.tolist(), pa.string()),
+            "experiment": pa.repeat(pa.scalar(exp.name, pa.string()), n),
+            "arm": pa.array(list(exp.arms), pa.string()).take(pa.array(index)),
             "assigned_at": pa.array(np.full(n, to_micros(start))).cast(
                 ASSIGNMENTS_SCHEMA.field("assigned_at").type
             ),
@@ -141,23 +142,13 @@ class Cohort:
         )
 
 
-def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -> Cohort:
-    """Draw the customers of a run, simulate their pre-period and assign them.
-
-    Args:
-        scenario: The loaded scenario.
-        users: Number of customers (already checked).
-        seed: The run's seed (already checked).
-        sink: Called with each pre-period day's events table, to write them; None
-            to only count them into the customers table.
-
-    Returns:
-        The cohort at the start.
-    """
-    config, exp = scenario.config, scenario.experiment
-    traits = draw_traits(config.population, config.funnel, users, rng=_stream(seed, _POPULATION))
-    ids = user_ids(users)
-    pre = simulate_pre_period(
+def _pre_period(
+    traits: Traits, config: ScenarioConfig, seed: int, ids: pa.Array, sink: Sink | None
+) -> PrePeriod:
+    """The pre-period's counters: drawn in their law, or simulated day by day when written."""
+    if sink is None:
+        return draw_pre_period(traits, config, rng=lambda chunk: _stream(seed, _PRE_DRAW, chunk))
+    return simulate_pre_period(
         traits,
         config,
         start_us=to_micros(config.start),
@@ -165,8 +156,32 @@ def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -
         ids=ids,
         sink=sink,
     )
-    customers = customers_table(traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY))
-    assignments, arm = _assignments(scenario, ids, config.start)
+
+
+def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -> Cohort:
+    """Draw the customers of a run, simulate their pre-period and assign them.
+
+    Args:
+        scenario: The loaded scenario.
+        users: Number of customers (already checked).
+        seed: The run's seed (already checked).
+        sink: Called with each pre-period day's events table, to write them (the
+            pre-period is then simulated day by day and counted); None to draw only
+            its counters, in the same law (:mod:`simulators.pre_counts`).
+
+    Returns:
+        The cohort at the start.
+    """
+    config, exp = scenario.config, scenario.experiment
+    ids = user_ids(users)
+    with ThreadPoolExecutor(1) as pool:  # DuckDB hashes the arms while numpy draws
+        hashing = pool.submit(_assignments, scenario, ids, config.start)
+        traits = draw_traits(
+            config.population, config.funnel, users, rng=_stream(seed, _POPULATION)
+        )
+        pre = _pre_period(traits, config, seed, ids, sink)
+        customers = customers_table(traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY))
+        assignments, arm = hashing.result()
     members = {"all": np.ones(users, dtype=np.bool_)}
     members.update(membership(customers, scenario.segment_set, as_of=config.start))
     where = where_masks(config.effects, customers, scenario.segment_set, as_of=config.start)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from simulators.outcomes import PotentialOutcomes
     from simulators.population import Traits
 
-__all__ = ["MAX_CHANNELS", "MAX_USERS", "DayEvents", "DayRows", "World"]
+__all__ = ["MAX_CHANNELS", "MAX_USERS", "DayEvents", "DayRows", "World", "take_ids"]
 
 _INDEX_BITS = 26  # events per day < 2**26; µs of a day < 2**37; 26 + 37 = 63 bits
 _USER_MASK = (1 << 27) - 1  # packed rows: user 27 bits | event 4 | channel 4 | revenue row 28
@@ -36,6 +36,24 @@ _CODE = {name: np.int8(i) for i, name in enumerate(EVENTS)}
 
 World = NDArray[np.bool_] | None
 """Per arm and row, whether an event exists in that arm's world (None: in every world)."""
+
+
+def take_ids(ids: pa.Array, rows: NDArray[np.integer]) -> pa.Array:
+    """``ids.take(rows)`` for a string array; a numpy gather when every id has one width.
+
+    The ids of :func:`simulators.history.user_ids` are fixed-width, so their bytes
+    are a matrix whose rows can be gathered as one fixed-size numpy type (``uint64``
+    for 8-byte ids): about twice as fast as Arrow's variable-length ``take``.
+    """
+    _, offsets_buffer, data = ids.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32, len(ids) + 1, offset=4 * ids.offset)
+    width = int(offsets[1] - offsets[0]) if len(ids) else 0
+    if ids.null_count or width == 0 or offsets[-1] - offsets[0] != width * len(ids):
+        return ids.take(pa.array(rows))
+    kind = np.uint64 if width == 8 else np.dtype(f"V{width}")
+    text = np.frombuffer(data, kind, len(ids), offset=int(offsets[0]))
+    out = np.arange(0, (rows.size + 1) * width, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(rows.size, pa.py_buffer(out), pa.py_buffer(text[rows]))
 
 
 @dataclass(frozen=True)
@@ -67,7 +85,7 @@ class DayEvents:
         device = traits.device.astype(np.int8)[self.user]
         return pa.table(
             {
-                "user_id": user_ids.take(pa.array(self.user)),
+                "user_id": take_ids(user_ids, self.user),
                 "ts": pa.array(self.ts, pa.int64()).cast(TIMESTAMP),
                 "event": pa.DictionaryArray.from_arrays(
                     pa.array(self.event), pa.array(EVENTS, pa.string())
@@ -150,12 +168,7 @@ class DayRows:
         users has ~3M rows, and random gathers are what a day's sort costs). With
         ``ordered=False`` the rows stay in the order they were built (no sort).
         """
-        # a session late in the day may run past midnight: keep its events in the day
-        ts = np.minimum(np.concatenate([p[1] for p in self.parts]), day_end - 1)
-        sizes = [p[0].size for p in self.parts]
-        packed = np.concatenate([p[0] for p in self.parts]).astype(np.int64)
-        packed |= np.repeat(np.asarray([p[2] for p in self.parts], dtype=np.int64), sizes) << 27
-        packed |= np.concatenate([p[3] for p in self.parts]).astype(np.int64) << 31
+        ts, packed = self._packed(day_end)
         amounts: NDArray[np.float64] = np.empty(0)
         if self.revenue is not None:
             offset, amounts = self.revenue
@@ -164,17 +177,35 @@ class DayRows:
         if ordered:
             order, ts = _time_order(ts)
             packed = packed[order]
-        revenue_row = packed >> 35
+        # unpacked with in-place shifts and casting writes: few passes, few temporaries
+        user = np.empty(ts.size, dtype=np.int32)
+        np.bitwise_and(packed, _USER_MASK, out=user, casting="unsafe")
+        event, channel = np.empty(ts.size, dtype=np.int8), np.empty(ts.size, dtype=np.int8)
+        packed >>= 27
+        np.bitwise_and(packed, 15, out=event, casting="unsafe")
+        packed >>= 4
+        np.bitwise_and(packed, 15, out=channel, casting="unsafe")
+        packed >>= 4  # the revenue row
         revenue = np.full(ts.size, np.nan)
-        has = np.flatnonzero(revenue_row)
-        revenue[has] = amounts[revenue_row[has] - 1]
-        return DayEvents(
-            user=(packed & _USER_MASK).astype(np.int32),
-            ts=ts,
-            event=((packed >> 27) & 15).astype(np.int8),
-            channel=((packed >> 31) & 15).astype(np.int8),
-            revenue=revenue,
-        )
+        has = np.flatnonzero(packed)
+        revenue[has] = amounts[packed[has] - 1]
+        return DayEvents(user=user, ts=ts, event=event, channel=channel, revenue=revenue)
+
+    def _packed(self, day_end: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Timestamps and packed rows (user | event << 27 | channel << 31), part by part."""
+        n = sum(p[0].size for p in self.parts)
+        ts, packed = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        start = 0
+        for user, when, code, channel in self.parts:
+            end = start + user.size
+            # a session late in the day may run past midnight: keep its events in the day
+            np.minimum(when, day_end - 1, out=ts[start:end])
+            part = packed[start:end]
+            np.left_shift(channel, 31, out=part, dtype=np.int64)
+            part |= user
+            part |= int(code) << 27
+            start = end
+        return ts, packed
 
 
 def _time_order(ts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -187,9 +218,14 @@ def _time_order(ts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.in
         order: NDArray[np.int64] = np.argsort(ts, kind="stable")
         return order, ts[order]
     low = int(ts.min()) if ts.size else 0
-    key = ((ts - low) << _INDEX_BITS) | np.arange(ts.size, dtype=np.int64)
+    key = np.subtract(ts, low)
+    key <<= _INDEX_BITS
+    key |= np.arange(ts.size, dtype=np.int64)
     key.sort()
-    return key & ((1 << _INDEX_BITS) - 1), (key >> _INDEX_BITS) + low
+    order = key & ((1 << _INDEX_BITS) - 1)
+    key >>= _INDEX_BITS
+    key += low
+    return order, key
 
 
 def _count_revenue(

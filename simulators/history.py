@@ -1,13 +1,15 @@
 """The customers table: attributes drawn from the latent traits, behaviour counted from history.
 
 The behavioural columns are counts over the simulated pre-period
-(:mod:`simulators.pre_period`), the same journeys day by day before the start, so
-they are consistent with the events by construction: ``orders_90d`` is the number
-of purchases of the last 90 days, ``revenue_90d`` their sum, ``cart_abandons_30d``
-the add-to-carts minus purchases of the last 30 days, ``logins_7d`` the logins of
-the last 7, and so on. ``days_since_last_login`` is ``j - 1`` for the latest
-pre-period day ``j`` (days before the start) with a login; a customer with no login
-in the history gets the rule of :func:`_no_login_days`.
+(:mod:`simulators.pre_period`), the same journeys day by day before the start (or
+their counters drawn in the same law when the history is not written,
+:mod:`simulators.pre_counts`), so they are consistent with the events by
+construction: ``orders_90d`` is the number of purchases of the last 90 days,
+``revenue_90d`` their sum, ``cart_abandons_30d`` the add-to-carts minus purchases
+of the last 30 days, ``logins_7d`` the logins of the last 7, and so on.
+``days_since_last_login`` is ``j - 1`` for the latest pre-period day ``j`` (days
+before the start) with a login; a customer with no login in the history gets the
+rule of :func:`_no_login_days`.
 
 The pre-period is written to ``events.parquet`` only with ``pre_period_events``
 (rows before ``assigned_at``, which the analysis skips and reports).
@@ -19,7 +21,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from simulators.pre_period import HISTORY_DAYS
@@ -40,13 +41,24 @@ _US_PER_DAY = 86_400_000_000
 def user_ids(n_users: int) -> pa.Array:
     """Zero-padded ids ``u0000001``, ``u0000002``, ... as an Arrow string array.
 
+    Every id has the same width, so the ids are one byte matrix written digit by
+    digit in numpy (no Python string per customer); :func:`simulators.day.take_ids`
+    relies on the fixed width to gather them fast.
+
     Examples:
         >>> user_ids(2).to_pylist()
         ['u0000001', 'u0000002']
     """
-    width = max(7, len(str(n_users)))
-    digits = pc.utf8_lpad(pc.cast(pa.array(np.arange(1, n_users + 1)), pa.string()), width, "0")
-    return pc.binary_join_element_wise("u", digits, "")
+    digits = max(7, len(str(n_users)))
+    width = digits + 1
+    number = np.arange(1, n_users + 1, dtype=np.int64)
+    text = np.empty((n_users, width), dtype=np.uint8)
+    text[:, 0] = ord("u")
+    for position in range(width - 1, 0, -1):
+        number, digit = np.divmod(number, 10)
+        text[:, position] = digit + ord("0")
+    offsets = np.arange(0, (n_users + 1) * width, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(n_users, pa.py_buffer(offsets), pa.py_buffer(text))
 
 
 def _days_since_last_login(

@@ -96,11 +96,22 @@ def _ranked_like(sample: NDArray[np.float64], z: NDArray[np.float64]) -> NDArray
 def _latent(
     rng: np.random.Generator, rho: tuple[float, float, float], n: int
 ) -> NDArray[np.float64]:
-    """Engagement, price and value traits: rows of a standard trivariate normal."""
+    """Engagement, price and value traits: rows of a standard trivariate normal.
+
+    ``L @ x`` for the Cholesky factor ``L`` is written out in numpy, not BLAS: a
+    3-wide matrix product gains nothing from BLAS threads, which spin for tens of
+    milliseconds per call when the cores are shared.
+    """
     ep, ev, pv = rho
     corr = np.array([[1.0, ep, ev], [ep, 1.0, pv], [ev, pv, 1.0]])
-    z: NDArray[np.float64] = rng.standard_normal((3, n)).T @ np.linalg.cholesky(corr).T
-    return z.T
+    low = np.linalg.cholesky(corr)
+    x = rng.standard_normal((3, n))
+    z = np.empty_like(x)
+    for i in range(3):  # row i of L @ x, with L lower-triangular
+        z[i] = low[i, 0] * x[0]
+        for j in range(1, i + 1):
+            z[i] += low[i, j] * x[j]
+    return z
 
 
 def _ranked(

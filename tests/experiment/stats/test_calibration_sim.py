@@ -121,11 +121,13 @@ def test_calibration_sim_coverage_of_the_true_effect(ecommerce: PotentialRun):
     assert len(guarded) >= 6
     outside = [(r.check, r.setting, r.measured) for r in guarded if not low <= r.measured <= high]
     assert not outside
-    # Absolute intervals hold in every cell, guard or not; relative ones need a big
+    # Absolute intervals never under-cover, guard or not; below the guard they may
+    # over-cover (Welch on the dormant segment's few buyers is conservative: 0.95-0.98
+    # over population seeds, the README's known limit); relative ones need a big
     # enough baseline (the dormant segment's few buyers are the known exception).
     absolute = [r for r in cells if "abs" in r.check]
-    assert all(low <= r.measured <= high for r in absolute), [
-        (r.setting, r.measured) for r in absolute
+    assert all(low <= r.measured <= (high if r.guard_met else 0.99) for r in absolute), [
+        (r.setting, r.measured, r.guard_met) for r in absolute
     ]
     assert all(r.measured >= 0.88 for r in cells)
 
