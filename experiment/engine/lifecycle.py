@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.engine.lifecycle_migration import member_columns, plan_segments, rolling
 from experiment.errors import ConfigError
 from segments.compile import Compiler, compile_segments
 from segments.lifecycle import STAGES, LifecycleConfig, lifecycle_column, vip_threshold
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
     from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
+    from experiment.engine.lifecycle_migration import MigrationSegment
     from experiment.lifecyclespec import LifecycleAnalysis
     from segments.definitions import SegmentSet
 
@@ -69,6 +71,9 @@ class LifecycleCounts:
         exits: The same for users censored at time ``t`` (their follow-up ends).
         spend: ``(6, n_segments, n_arms)``: ``n, Σy1, Σy2, Σy1², Σy2², Σy1y2`` of
             the spend in the first and second half of ``W`` days, per fully followed user.
+        rule_segments: The ``migration_segments`` followed, with how their columns move.
+        rule_migration: Per rule segment, ``(len(days), n_arms, 2, 2)`` users by (arm,
+            state at the start, state at the day), states (member, not member).
     """
 
     arms: tuple[str, ...]
@@ -79,6 +84,8 @@ class LifecycleCounts:
     events: dict[str, NDArray[np.float64]]
     exits: dict[str, NDArray[np.float64]]
     spend: NDArray[np.float64]
+    rule_segments: tuple[MigrationSegment, ...] = ()
+    rule_migration: tuple[NDArray[np.float64], ...] = ()
 
 
 def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
@@ -181,6 +188,7 @@ def _user_table(
     units: ir.Table,
     start: dt.datetime,
     days: tuple[int, ...],
+    plans: tuple[MigrationSegment, ...],
 ) -> tuple[ir.Table, tuple[str, ...]]:
     """The per-user table (one row per analysed user) and the segment names, ``all`` first."""
     import ibis
@@ -194,27 +202,33 @@ def _user_table(
     customers = dataset.customers
     flags = compile_segments(segment_set, customers, as_of=start) if segment_set else {}
     cut = vip_threshold(customers, lc)
+    rolled = sorted({col for p in plans for col in p.rolling})
     c = customers.mutate(
         user_id=customers.user_id.cast("string"),
         __r0__=customers[lc.recency_column].fill_null(0).cast("int64"),
         **{f"__seg{i}__": f.fill_null(False) for i, f in enumerate(flags.values())},
+        **{f"__start_{col}__": customers[col] for col in rolled},
     )
     c = c.mutate(__s0__=_stage(c, segment_set, lc, as_of=start, cut=cut))
     logins = _per_user_logins(_logins(dataset, spec, start, end), lc, days)
     t = c.join(units, "user_id").left_join(logins, "user_id").drop("user_id_right")
     t = t.left_join(_purchases(dataset, units, spec, end, window), "user_id")
     t = t.drop("user_id_right")
+    t, names = rolling(t, dataset, plans, start=start, days=(0, *days))
+    t = member_columns(t, plans, segment_set, index=0, day=0, as_of=start, names=names)
     for i, d in enumerate(days):
         last = t[f"last{i}"]
         recency = ibis.ifelse(last.isnull(), t.__r0__ + d, d - 1 - last)
         t = t.mutate(**{lc.recency_column: recency})
-        stage = _stage(t, segment_set, lc, as_of=start + dt.timedelta(days=d), cut=cut)
-        t = t.mutate(**{f"__s{i + 1}__": stage})
+        as_of = start + dt.timedelta(days=d)
+        t = t.mutate(**{f"__s{i + 1}__": _stage(t, segment_set, lc, as_of=as_of, cut=cut)})
+        t = member_columns(t, plans, segment_set, index=i + 1, day=d, as_of=as_of, names=names)
     follow = ((end.timestamp() - t.assigned_at.epoch_seconds()) / _DAY_S).floor().cast("int64")
     out = t.select(
         "arm",
         *(f"__s{i}__" for i in range(len(days) + 1)),
         *(f"__seg{i}__" for i in range(len(flags))),
+        *(f"__m{j}_{i}__" for j in range(len(plans)) for i in range(len(days) + 1)),
         eligible=t.__r0__ < lc.at_risk_days,
         # lapsing before the first login of the window (from the start's recency) comes first
         lapse=ibis.ifelse(
@@ -235,15 +249,27 @@ def _rows(expr: ir.Table) -> dict[str, NDArray[Any]]:
     return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
 
-def _migration(t: ir.Table, arms: tuple[str, ...], n_days: int) -> NDArray[np.float64]:
+def _migration(
+    t: ir.Table, arms: tuple[str, ...], n_days: int, n_rules: int
+) -> tuple[NDArray[np.float64], tuple[NDArray[np.float64], ...]]:
+    """Users by (arm, start, day) of the stages and of each rule segment's membership.
+
+    One query: grouped by the arm, the stage and every membership at each day.
+    """
     stages = [f"__s{i}__" for i in range(n_days + 1)]
-    rows = _rows(t.group_by(["arm", *stages]).aggregate(n=t.count()))
+    member = [[f"__m{j}_{i}__" for i in range(n_days + 1)] for j in range(n_rules)]
+    keys = ["arm", *stages, *(m for cols in member for m in cols)]
+    rows = _rows(t.group_by(keys).aggregate(n=t.count()))
     out = np.zeros((n_days, len(arms), len(STAGES), len(STAGES)))
     arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)
     code = {s: np.asarray([STAGES.index(v) for v in rows[s]], dtype=np.intp) for s in stages}
+    code |= {m: 1 - np.asarray(rows[m], dtype=np.intp) for cols in member for m in cols}
+    rules = tuple(np.zeros((n_days, len(arms), 2, 2)) for _ in range(n_rules))
     for i in range(n_days):
         np.add.at(out[i], (arm, code[stages[0]], code[stages[i + 1]]), rows["n"])
-    return out
+        for j, cols in enumerate(member):
+            np.add.at(rules[j][i], (arm, code[cols[0]], code[cols[i + 1]]), rows["n"])
+    return out, rules
 
 
 def _flags(rows: dict[str, NDArray[Any]], n_segments: int) -> list[NDArray[np.bool_]]:
@@ -338,13 +364,17 @@ def lifecycle_counts(
     window = config.window.days
     days = tuple(sorted({*spec.days, window}))
     arms = tuple(config.arms)
+    lc = segment_set.lifecycle if segment_set is not None else LifecycleConfig()
+    plans = plan_segments(spec, segment_set, lc, list(dataset.customers.columns))
     # units are read twice (the per-user table and the purchases): materialise them once
     with _units(dataset, config).cache() as units:
-        t, segments = _user_table(dataset, config, segment_set, units=units, start=start, days=days)
+        t, segments = _user_table(
+            dataset, config, segment_set, units=units, start=start, days=days, plans=plans
+        )
         shape = (len(segments), len(arms), window + 1)
         cached = t.cache()
     with cached:
-        migration = _migration(cached, arms, len(days))
+        migration, rule_migration = _migration(cached, arms, len(days), len(plans))
         survival = {curve: _survival(cached, curve, arms, shape) for curve in CURVES}
         spend = _spend(cached, arms, window, len(segments))
     return LifecycleCounts(
@@ -356,4 +386,6 @@ def lifecycle_counts(
         events={c: s[0] for c, s in survival.items()},
         exits={c: s[1] for c, s in survival.items()},
         spend=spend,
+        rule_segments=plans,
+        rule_migration=rule_migration,
     )
