@@ -10,7 +10,8 @@ Wires :mod:`experiment.stats` to the engine's counts
 * **segment migration**: the same for each ``migration_segments`` rule segment,
   states member / not member (family ``segment_migration:SEGMENT:DAY:STATE``);
 * **survival**: Kaplan–Meier per (curve, segment, arm), the difference at each of
-  ``retention_days`` tested with Greenwood's variance; corrected per (curve,
+  ``retention_days`` tested with Greenwood's variance where each arm expects at
+  least 5 events and non-events by then (else no p-value); corrected per (curve,
   segment) over days × treatment arms (family ``survival:CURVE:SEGMENT``);
 * **value**: :func:`experiment.stats.ltv.project_value` per (segment, arm) and
   horizon, the effect's interval by the delta method (uncorrected: a projection,
@@ -36,7 +37,13 @@ from experiment.results.lifecycle import (
 )
 from experiment.stats.ltv import project_value, value_difference
 from experiment.stats.multiplicity import adjust_pvalues
-from experiment.stats.survival import kaplan_meier, pointwise_interval, survival_difference
+from experiment.stats.survival import (
+    MIN_EXPECTED,
+    expected_events,
+    kaplan_meier,
+    pointwise_interval,
+    survival_difference,
+)
 from experiment.stats.ttest import welch_ttest
 from experiment.sums import MeanSums
 from segments.lifecycle import STAGES
@@ -44,6 +51,7 @@ from segments.lifecycle import STAGES
 if TYPE_CHECKING:
     from experiment.config import Correction
     from experiment.engine.lifecycle import LifecycleCounts
+    from experiment.stats.survival import SurvivalCurve
 
 __all__ = ["VALUE_MODEL", "analyze_lifecycle"]
 
@@ -206,9 +214,10 @@ def _survival(
         si, a, d = np.asarray(keys, dtype=np.intp).T
         ctrl, treat = km[si, c, d], km[si, a, d]
         diff = survival_difference(ctrl, treat, alpha=alpha)
+        p_value = np.where(_testable(km[si, c], km[si, a], d), diff.p_value, np.nan)
         family = [f"survival:{curve}:{counts.segments[k]}" for k in si]
-        adjusted = adjust_pvalues(diff.p_value, method=correction, groups=family)
-        sizes = _family_sizes(family, diff.p_value)
+        adjusted = adjust_pvalues(p_value, method=correction, groups=family)
+        sizes = _family_sizes(family, p_value)
         rows += [
             SurvivalRow(
                 curve=curve,
@@ -224,7 +233,7 @@ def _survival(
                 effect=float(diff.effect[r]),
                 ci_low=float(diff.ci_low[r]),
                 ci_high=float(diff.ci_high[r]),
-                p_value=float(diff.p_value[r]),
+                p_value=float(p_value[r]),
                 p_adjusted=float(adjusted[r]),
                 significant=bool(adjusted[r] < alpha),
                 family=family[r],
@@ -233,6 +242,22 @@ def _survival(
             for r in range(len(keys))
         ]
     return tuple(rows)
+
+
+def _testable(
+    control: SurvivalCurve, treatment: SurvivalCurve, day: NDArray[np.intp]
+) -> NDArray[np.bool_]:
+    """Whether each arm expects >= MIN_EXPECTED events and non-events by ``day`` (pooled hazard).
+
+    With fewer (e.g. 1 to 8 lapses in a small segment), no normal-approximation
+    test can hold its level: the smallest p-value the discrete data can give is
+    above 5%, and the A/A false-positive rate fell to 3% (README "Lifecycle analysis").
+    """
+    rows = np.arange(len(day))
+    e_c, e_t = (e[rows, day] for e in expected_events(control, treatment))
+    n_c, n_t = control.at_risk[:, 0], treatment.at_risk[:, 0]
+    least = np.minimum.reduce([e_c, e_t, n_c - e_c, n_t - e_t])
+    return np.asarray(least >= MIN_EXPECTED)
 
 
 def _value(

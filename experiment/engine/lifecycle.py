@@ -1,7 +1,8 @@
 """Lifecycle counts in the engine: stage migration, survival times and spend halves per user.
 
-One per-user table (cached once), three small grouped queries, no Python loop
-over users (README "Lifecycle analysis"):
+One per-user table (cached once; the window's logins and purchases read in one
+grouped scan, :mod:`experiment.engine.lifecycle_events`), one grouped query per
+output, no Python loop over users (README "Lifecycle analysis"):
 
 * **stage at day d**: the lifecycle definition of :mod:`segments.lifecycle`, as of
   ``start + d``, with the recency column recomputed from the window's login events
@@ -12,8 +13,8 @@ over users (README "Lifecycle analysis"):
   (arm, stage at the start, stage at each day).
 * **lapse time** (``retained`` curve): for customers whose recency at the start is
   below ``at_risk_days``, the first ``t`` at which recency as of ``start + t``
-  reaches it, from the gaps between login days (a window ``lead``). Everyone is
-  followed on the window's calendar, to ``t = days``.
+  reaches it, from the login days' bit mask. Everyone is followed on the window's
+  calendar, to ``t = days``.
 * **first purchase** (``no_purchase`` curve): ``k + 1`` for the first purchase on day
   ``k`` after the user's assignment; censored at the user's whole days in the window.
 * **spend halves**: the user's value in days ``[0, W/2)`` and ``[W/2, W)`` after
@@ -33,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.engine.lifecycle_events import lapse_time, last_login_before, per_user_events
 from experiment.engine.lifecycle_migration import member_columns, plan_segments, rolling
-from experiment.errors import ConfigError
 from segments.compile import Compiler, compile_segments
 from segments.lifecycle import STAGES, LifecycleConfig, lifecycle_column, vip_threshold
 from segments.rules import parse_rule
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
     from experiment.engine.lifecycle_migration import MigrationSegment
-    from experiment.lifecyclespec import LifecycleAnalysis
     from segments.definitions import SegmentSet
 
 __all__ = ["CURVES", "LifecycleCounts", "lifecycle_counts"]
@@ -99,70 +99,6 @@ def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
     return per.select(user_id=per.user_id.cast("string"), arm=per.arm, assigned_at=per.assigned_at)
 
 
-def _day_index(ts: ir.TimestampValue, origin: dt.datetime | ir.TimestampValue) -> ir.IntegerValue:
-    """Whole days from ``origin`` to ``ts`` (floor)."""
-    start: Any = origin.timestamp() if isinstance(origin, dt.datetime) else origin.epoch_seconds()
-    day: ir.IntegerValue = ((ts.epoch_seconds() - start) / _DAY_S).floor()
-    return day.cast("int64")
-
-
-def _logins(
-    dataset: Dataset, spec: LifecycleAnalysis, start: dt.datetime, end: dt.datetime
-) -> ir.Table:
-    """(user, day) of every login event of the window; day 0 = the window's first day."""
-    e = dataset.events
-    e = e.filter((e.event == spec.login_event) & (e.ts >= start) & (e.ts < end))
-    # no DISTINCT: a repeated day has itself as its next login day, never a lapse candidate
-    return e.select(user_id=e.user_id.cast("string"), k=_day_index(e.ts, start))
-
-
-def _per_user_logins(logins: ir.Table, config: LifecycleConfig, days: tuple[int, ...]) -> ir.Table:
-    """Per user: the first login day, the last before each ``d`` and the window's lapse time.
-
-    ``lapse`` is the earliest ``k + 1 + at_risk_days`` over the user's login days ``k``
-    whose next login comes more than ``at_risk_days`` later (or never): the lapse
-    after the window's logins. The lapse before the first one (from the recency at
-    the start) is added in :func:`_user_table`, which knows the recency.
-    """
-    import ibis
-
-    w = ibis.window(group_by=logins.user_id, order_by=logins.k)
-    gaps = logins.mutate(next_k=logins.k.lead().over(w))
-    lapse = gaps.k + 1 + config.at_risk_days
-    ends = gaps.next_k.isnull() | (gaps.next_k > gaps.k + config.at_risk_days)
-    aggs: dict[str, Any] = {"lapse": ibis.ifelse(ends, lapse, None).min(), "first_k": gaps.k.min()}
-    for i, d in enumerate(days):
-        aggs[f"last{i}"] = gaps.k.max(where=gaps.k < d)
-    return gaps.group_by("user_id").aggregate(**aggs)
-
-
-def _purchases(
-    dataset: Dataset, units: ir.Table, spec: LifecycleAnalysis, end: dt.datetime, window: int
-) -> ir.Table:
-    """Per user: the first purchase's day after assignment and the spend of each half-window."""
-    import ibis
-
-    e = dataset.events
-    if spec.value not in e.columns:
-        raise ConfigError(
-            f"lifecycle_analysis.value: the events table has no column {spec.value!r} to sum; "
-            f"columns are: {', '.join(e.columns)}"
-        )
-    e = e.filter((e.event == spec.purchase_event) & (e.ts < end))
-    e = e.select(user_id=e.user_id.cast("string"), ts=e.ts, value=e[spec.value].cast("float64"))
-    j = e.join(units, "user_id")
-    j = j.filter(j.ts >= j.assigned_at)
-    seconds = j.ts.epoch_seconds() - j.assigned_at.epoch_seconds()
-    value = j.value.fill_null(0.0)
-    zero = ibis.literal(0.0)
-    half = window * _DAY_S / 2
-    return j.group_by("user_id").aggregate(
-        first=_day_index(j.ts, j.assigned_at).min(),
-        y1=ibis.ifelse(seconds < half, value, zero).sum(),
-        y2=ibis.ifelse((seconds >= half) & (seconds < 2 * half), value, zero).sum(),
-    )
-
-
 def _stage(
     t: ir.Table,
     segment_set: SegmentSet | None,
@@ -210,14 +146,14 @@ def _user_table(
         **{f"__start_{col}__": customers[col] for col in rolled},
     )
     c = c.mutate(__s0__=_stage(c, segment_set, lc, as_of=start, cut=cut))
-    logins = _per_user_logins(_logins(dataset, spec, start, end), lc, days)
+    logins, buys = per_user_events(dataset, units, spec, start=start, window=window)
     t = c.join(units, "user_id").left_join(logins, "user_id").drop("user_id_right")
-    t = t.left_join(_purchases(dataset, units, spec, end, window), "user_id")
-    t = t.drop("user_id_right")
+    t = t.left_join(buys, "user_id").drop("user_id_right")
+    t = t.mutate(**{w: t[w].fill_null(0) for w in logins.columns if w != "user_id"})
     t, names = rolling(t, dataset, plans, start=start, days=(0, *days))
     t = member_columns(t, plans, segment_set, index=0, day=0, as_of=start, names=names)
     for i, d in enumerate(days):
-        last = t[f"last{i}"]
+        last = last_login_before(t, d)
         recency = ibis.ifelse(last.isnull(), t.__r0__ + d, d - 1 - last)
         t = t.mutate(**{lc.recency_column: recency})
         as_of = start + dt.timedelta(days=d)
@@ -230,12 +166,7 @@ def _user_table(
         *(f"__seg{i}__" for i in range(len(flags))),
         *(f"__m{j}_{i}__" for j in range(len(plans)) for i in range(len(days) + 1)),
         eligible=t.__r0__ < lc.at_risk_days,
-        # lapsing before the first login of the window (from the start's recency) comes first
-        lapse=ibis.ifelse(
-            t.first_k.isnull() | (t.first_k > lc.at_risk_days - 1 - t.__r0__),
-            lc.at_risk_days - t.__r0__,
-            t.lapse.fill_null(_NONE),
-        ),
+        lapse=lapse_time(t, t.__r0__, lc.at_risk_days, window),
         first=(t["first"] + 1).fill_null(_NONE),
         follow=follow,
         y1=t.y1.fill_null(0.0),

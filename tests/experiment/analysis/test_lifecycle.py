@@ -116,3 +116,42 @@ def test_days_past_the_window_are_refused(tmp_path):
     )
     with pytest.raises(ConfigError, match="lifecycle_analysis"):
         load_experiment(path)
+
+
+def test_survival_cells_with_too_few_expected_events_are_not_tested():
+    """1 lapse in 40 users per arm: no p-value (no test can hold 5% there); 60 in 400: tested."""
+    from experiment.analysis.lifecycle import analyze_lifecycle
+    from experiment.engine.lifecycle import LifecycleCounts
+
+    window = 3
+    events = np.zeros((2, 2, window + 1))
+    exits = np.zeros((2, 2, window + 1))
+    events[0, :, 1] = [30, 40]  # "all": 400 per arm
+    exits[0, :, window] = [370, 360]
+    events[1, :, 1] = [1, 0]  # a small segment: 40 per arm, one lapse
+    exits[1, :, window] = [39, 40]
+    counts = LifecycleCounts(
+        arms=("control", "treatment"),
+        segments=("all", "small"),
+        days=(window,),
+        window_days=window,
+        migration=np.zeros((1, 2, 5, 5)),
+        events={"retained": events},
+        exits={"retained": exits},
+        spend=np.zeros((6, 2, 2)),
+    )
+    block = analyze_lifecycle(
+        counts,
+        control="control",
+        alpha=0.05,
+        correction="holm",
+        retention_days=[2],
+        horizons=[],
+    )
+    rows = {r.segment: r for r in block.survival}
+    assert np.isfinite(rows["all"].p_value)
+    assert rows["all"].family_size == 1
+    assert np.isnan(rows["small"].p_value)
+    assert not rows["small"].significant
+    assert rows["small"].family_size == 0
+    assert np.isfinite(rows["small"].ci_low)  # the estimate and interval are still shown
