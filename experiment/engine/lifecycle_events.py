@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from experiment.lifecyclespec import LifecycleAnalysis
 
-__all__ = ["WORD", "lapse_time", "last_login_before", "per_user_events"]
+__all__ = ["WORD", "lapse_time", "last_login_before", "login_masks", "per_user_events"]
 
 WORD = 62  # days per mask word (bits of a signed 64-bit integer, with room to spare)
 _DAY_S = 86_400
@@ -51,8 +51,6 @@ def per_user_events(
     assignment, floor) of the first purchase at or after it; ``y1``, ``y2`` sum the
     value of purchases in ``[0, W/2)`` and ``[W/2, W)`` days after assignment.
     """
-    import ibis
-
     events = dataset.events
     if spec.value not in events.columns:
         raise ConfigError(
@@ -62,13 +60,7 @@ def per_user_events(
     end = start + dt.timedelta(days=window)
     e = events.filter((events.event == spec.login_event) & (events.ts >= start) & (events.ts < end))
     e = e.select(user_id=e.user_id.cast("string"), k=_days(e.ts, start))
-    one = ibis.literal(1, "int64")
-    logins = e.group_by("user_id").aggregate(
-        **{
-            f"__w{w}__": ibis.ifelse(e.k // WORD == w, one << (e.k % WORD), 0).bit_or()
-            for w in range((window + WORD - 1) // WORD)
-        }
-    )
+    logins = login_masks(dataset, e, window)
     p = events.filter((events.event == spec.purchase_event) & (events.ts < end))
     p = p.select(user_id=p.user_id.cast("string"), ts=p.ts, value=p[spec.value].cast("float64"))
     j = p.join(units.select("user_id", "assigned_at"), "user_id")
@@ -82,6 +74,30 @@ def per_user_events(
         y2=value.sum(where=(seconds >= half) & (seconds < 2 * half)),
     )
     return logins, buys
+
+
+def login_masks(dataset: Dataset, e: ir.Table, window: int) -> ir.Table:
+    """Per user, the login days ``k`` of ``e`` as bit-mask words (``BIT_OR``).
+
+    Engines whose Ibis compiler has no ``BIT_OR`` (Spark) sum the bits of the
+    distinct (user, day) pairs instead, the same number.
+    """
+    import ibis
+    from ibis.common.exceptions import OperationNotDefinedError
+
+    one = ibis.literal(1, "int64")
+    words = range((window + WORD - 1) // WORD)
+
+    def bits(t: ir.Table, w: int) -> ir.IntegerValue:
+        return ibis.ifelse(t.k // WORD == w, one << (t.k % WORD), 0)
+
+    masks = e.group_by("user_id").aggregate(**{f"__w{w}__": bits(e, w).bit_or() for w in words})
+    try:
+        dataset.con.compile(masks)
+    except OperationNotDefinedError:
+        d = e.distinct()
+        masks = d.group_by("user_id").aggregate(**{f"__w{w}__": bits(d, w).sum() for w in words})
+    return masks
 
 
 def _any_login(t: ir.Table, lo: int, hi: int) -> ir.BooleanValue:

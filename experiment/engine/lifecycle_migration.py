@@ -240,6 +240,8 @@ def member_columns(
     rolling column's start value as ``__start_COLUMN__`` and its change columns
     (``names``); the rolled columns are put back to their start values after.
     """
+    if not plans:
+        return t
     rolled: dict[str, Any] = {}
     for p in plans:
         for col, f in p.rolling.items():
