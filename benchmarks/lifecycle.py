@@ -8,9 +8,11 @@ customers, every one analysed by the engine (``lifecycle_counts``) and the stats
    churn halved in active ones), ``--days`` days: coverage of the 95% intervals of
    every migration effect (stage at the start -> stage at the window end) and
    every survival difference, for all cells and for the planted (non-zero) ones,
-   and how often each planted move is significant after Holm;
+   and how often each planted move is significant after Holm (also the rule
+   segments of :data:`RULES` joining, followed by ``migration_segments``);
 2. ``aa`` (no effect) with the same lifecycle block: the unadjusted false-positive
-   rate of the migration and of the survival tests (target 5 +- 1.5%);
+   rate of the migration (stages and :data:`RULES`) and of the survival tests
+   (target 5 +- 1.5%; survival cells where an arm expects under 5 events are not tested);
 3. ``lifecycle`` simulated ``--ltv-days`` days (90) and analysed on the first
    ``--ltv-window`` (28): the projected 90-day value per customer against the true
    90-day value (both potential outcomes): bias and 95% coverage, per arm and for the
@@ -53,7 +55,32 @@ def _scenario_with_block(name: str, folder: Path) -> Path:
     return target
 
 
-def _analyse(folder: Path, window: int | None = None) -> tuple[Any, Any, dict[str, Any]]:
+RULES = {  # rule segments followed by migration_segments: a recency and a rolling-count rule
+    "recent": "days_since_last_login < 14",
+    "buyer_90d": "orders_90d >= 1",
+}
+
+
+def _with_rules(folder: Path, config: Any) -> tuple[Any, Any]:
+    """The config following :data:`RULES` too, and the segments file with them added."""
+    import yaml
+
+    from segments import load_segments
+
+    assert config.segments is not None
+    assert config.lifecycle_analysis is not None
+    spec = yaml.safe_load(Path(config.segments).read_text())
+    spec["segments"] += [{"name": n, "where": w} for n, w in RULES.items()]
+    path = folder / "segments-rules.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    block = config.lifecycle_analysis.model_copy(update={"migration_segments": list(RULES)})
+    config = config.model_copy(update={"lifecycle_analysis": block, "segments": path})
+    return config, load_segments(path)
+
+
+def _analyse(
+    folder: Path, window: int | None = None, *, rules: bool = False
+) -> tuple[Any, Any, dict[str, Any]]:
     from experiment.analysis.lifecycle import analyze_lifecycle
     from experiment.config import load_experiment
     from experiment.engine.dataset import open_dataset
@@ -68,11 +95,13 @@ def _analyse(folder: Path, window: int | None = None) -> tuple[Any, Any, dict[st
     assert config.lifecycle_analysis is not None
     assert config.segments is not None
     assert config.window.start is not None
+    if rules:
+        config, segment_set = _with_rules(folder, config)
+    else:
+        segment_set = load_segments(config.segments)
     dataset = open_dataset(folder)
     try:
-        counts = lifecycle_counts(
-            dataset, config, load_segments(config.segments), start=config.window.start
-        )
+        counts = lifecycle_counts(dataset, config, segment_set, start=config.window.start)
     finally:
         dataset.con.disconnect()
     spec = config.lifecycle_analysis
@@ -98,11 +127,12 @@ def check_planted(args: argparse.Namespace, work: Path) -> None:
     tally: dict[str, list[bool]] = defaultdict(list)
     power: dict[str, list[bool]] = defaultdict(list)
     truths: dict[str, list[float]] = defaultdict(list)
+    effects: dict[str, list[float]] = defaultdict(list)  # rule segments: no truth, the estimate
     started = time.perf_counter()
     for seed in range(args.seeds):
         out = work / "planted"
         simulate("lifecycle", users=args.users, days=args.days, seed=seed, out=out)
-        _, block, truth = _analyse(out)
+        _, block, truth = _analyse(out, rules=True)
         moves = {
             (t["segment"], t["to"]): t["effect"]
             for t in truth["migration"]
@@ -121,9 +151,13 @@ def check_planted(args: argparse.Namespace, work: Path) -> None:
             ):
                 power[f"{r.segment} -> {r.to}"].append(r.significant)
                 truths[f"{r.segment} -> {r.to}"].append(true)
+        for r in block.segment_migration:
+            if r.day == args.days and r.start == "not_member" and r.to == "member":
+                power[f"{r.segment}: joins"].append(r.significant)
+                effects[f"{r.segment}: joins"].append(r.effect)
         curves = {(t["curve"], t["segment"], t["day"]): t["effect"] for t in truth["survival"]}
         for r in block.survival:
-            if np.isfinite(r.ci_low):
+            if np.isfinite(r.ci_low) and r.segment not in RULES:
                 true = curves[r.curve, r.segment, r.day]
                 kind = "planted" if true != 0 else "zero"
                 tally[f"survival {r.curve}, {kind}"].append(_covered(r.ci_low, r.ci_high, true))
@@ -132,10 +166,11 @@ def check_planted(args: argparse.Namespace, work: Path) -> None:
     for name, hits in sorted(tally.items()):
         print(f"   95% coverage, {name:32} {np.mean(hits):6.1%}  ({len(hits):,} intervals)")
     for name, hits in sorted(power.items()):
-        mean = np.mean(truths[name])
-        print(
-            f"   significant after Holm, {name:22} {np.mean(hits):6.1%}  (mean truth {mean:+.4f})"
-        )
+        if name in truths:
+            what = f"mean truth {np.mean(truths[name]):+.4f}"
+        else:
+            what = f"mean estimate {np.mean(effects[name]):+.4f}, rule segment"
+        print(f"   significant after Holm, {name:22} {np.mean(hits):6.1%}  ({what})")
 
 
 def check_aa(args: argparse.Namespace, work: Path) -> None:
@@ -147,10 +182,13 @@ def check_aa(args: argparse.Namespace, work: Path) -> None:
     for seed in range(args.seeds):
         out = work / "aa"
         simulate(scenario, users=args.users, days=args.days, seed=seed, out=out)
-        _, block, _ = _analyse(out)
+        _, block, _ = _analyse(out, rules=True)
         for r in block.migration:
             if r.day == args.days and np.isfinite(r.p_value):
                 rejections["migration"].append(r.p_value < 0.05)
+        for r in block.segment_migration:  # one of each complementary pair: the same test
+            if r.day == args.days and r.to == "member" and np.isfinite(r.p_value):
+                rejections[f"segment migration {r.segment}"].append(r.p_value < 0.05)
         for r in block.survival:
             if np.isfinite(r.p_value):
                 rejections[f"survival {r.curve}"].append(r.p_value < 0.05)

@@ -56,9 +56,9 @@ def _cell(row: MigrationRow, x: int, y: int, scale: float) -> str:
     )
 
 
-def _heatmap(rows: list[MigrationRow]) -> str:
+def _heatmap(rows: list[MigrationRow], order: tuple[str, ...] = _STAGES) -> str:
     """Starting stage (rows) × stage at the day (columns) for one arm and day."""
-    stages = [s for s in _STAGES if any(s in (r.segment, r.to) for r in rows)]
+    stages = [s for s in order if any(s in (r.segment, r.to) for r in rows)]
     starts = [s for s in stages if any(r.segment == s for r in rows)]
     width = _LEFT + _CELL_W * len(stages) + 4
     height = _TOP + _CELL_H * len(starts) + 4
@@ -181,6 +181,37 @@ def _values(block: Lifecycle) -> list[dict[str, str]]:
     ]
 
 
+def _segment_heatmaps(block: Lifecycle, end: int) -> list[dict[str, Any]]:
+    """Member / not member at the start × at the day, per rule segment and arm."""
+    from markupsafe import Markup
+
+    from experiment.results.lifecycle import MEMBERSHIP, MigrationRow
+
+    out = []
+    frozen = {m.segment: m for m in block.migration_segments}
+    for name in dict.fromkeys(r.segment for r in block.segment_migration):
+        for arm in sorted({r.arm for r in block.segment_migration if r.segment == name}):
+            rows = [
+                MigrationRow(
+                    **{k: v for k, v in vars(r).items() if k not in ("segment", "start")},
+                    segment=r.start,
+                )
+                for r in block.segment_migration
+                if r.segment == name and r.arm == arm and r.day == end
+            ]
+            info = frozen.get(name)
+            out.append(
+                {
+                    "segment": name,
+                    "arm": arm,
+                    "recomputed": ", ".join(info.recomputed) if info else "",
+                    "frozen": ", ".join(info.frozen) if info else "",
+                    "svg": Markup(_heatmap(rows, MEMBERSHIP)),  # noqa: S704 - escaped by _t
+                }
+            )
+    return out
+
+
 def lifecycle_context(results: AnalysisResults) -> dict[str, Any] | None:
     """What the template's Lifecycle section shows; None without a ``lifecycle`` block."""
     from markupsafe import Markup
@@ -203,6 +234,8 @@ def lifecycle_context(results: AnalysisResults) -> dict[str, Any] | None:
         "day": end,
         "heatmaps": heatmaps,
         "migration_family": block.migration_family,
+        "segment_heatmaps": _segment_heatmaps(block, end),
+        "segment_migration_family": block.segment_migration_family,
         "survival_family": block.survival_family,
         "correction": block.correction,
         "curves": _curves(block, results.control),

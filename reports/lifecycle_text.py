@@ -42,6 +42,28 @@ def _migration_lines(block: Lifecycle, limit: int) -> list[str]:
     return [head, *lines]
 
 
+def _segment_lines(block: Lifecycle, limit: int) -> list[str]:
+    if not block.segment_migration:
+        return []
+    end = block.days[-1] if block.days else block.window_days
+    rows = [r for r in block.segment_migration if r.day == end]
+    moved = sorted((r for r in rows if r.significant), key=lambda r: r.p_adjusted)
+    head = (
+        f"[bold]segment migration by day {end}[/] (rule re-evaluated on the behaviour up to day "
+        f"{end}; {terminal_text(block.correction)} {block.segment_migration_family})"
+    )
+    if not moved:
+        return [f"{head}: [green]no share moved significantly[/] ({len(rows)} tests)"]
+    lines = [
+        f"  {terminal_text(r.segment)}: {terminal_text(r.start)} → {terminal_text(r.to)} "
+        f"({terminal_text(r.arm)}): {fmt_pct(r.share_control, signed=False)} → "
+        f"{fmt_pct(r.share_treatment, signed=False)}, {_pp(r.effect)} "
+        f"[{_pp(r.ci_low)}, {_pp(r.ci_high)}], p adj. = {fmt_p(r.p_adjusted)}"
+        for r in moved[:limit]
+    ]
+    return [head, *lines]
+
+
 def _survival_lines(block: Lifecycle, limit: int) -> list[str]:
     moved = sorted((r for r in block.survival if r.significant), key=lambda r: r.p_adjusted)
     what = {"retained": "still active (not lapsed)", "no_purchase": "not yet purchased"}
@@ -82,4 +104,9 @@ def lifecycle_lines(results: AnalysisResults, *, limit: int = 8) -> list[str]:
     block = results.lifecycle
     if block is None:
         return []
-    return [*_migration_lines(block, limit), *_survival_lines(block, limit), *_value_lines(block)]
+    return [
+        *_migration_lines(block, limit),
+        *_segment_lines(block, limit),
+        *_survival_lines(block, limit),
+        *_value_lines(block),
+    ]

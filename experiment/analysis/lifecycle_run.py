@@ -2,9 +2,9 @@
 
 Opt-in through the experiment file's ``lifecycle_analysis:`` block, because it
 reads the login and purchase events once more, builds and caches a per-user table
-and runs four small queries (README "Benchmarks": at 1M users it adds 55–75% to
-``exp analyze`` on the shared machine); without the block the results come back
-unchanged and nothing is read.
+and runs a few small queries (README "Benchmarks": at 1M users it adds about 50%
+to ``exp analyze``'s CPU time); without the block the results come back unchanged
+and nothing is read.
 """
 
 from __future__ import annotations

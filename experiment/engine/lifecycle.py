@@ -1,7 +1,8 @@
 """Lifecycle counts in the engine: stage migration, survival times and spend halves per user.
 
-One per-user table (cached once), three small grouped queries, no Python loop
-over users (README "Lifecycle analysis"):
+One per-user table (cached once; the window's logins and purchases read in one
+grouped scan, :mod:`experiment.engine.lifecycle_events`), one grouped query per
+output, no Python loop over users (README "Lifecycle analysis"):
 
 * **stage at day d**: the lifecycle definition of :mod:`segments.lifecycle`, as of
   ``start + d``, with the recency column recomputed from the window's login events
@@ -12,8 +13,8 @@ over users (README "Lifecycle analysis"):
   (arm, stage at the start, stage at each day).
 * **lapse time** (``retained`` curve): for customers whose recency at the start is
   below ``at_risk_days``, the first ``t`` at which recency as of ``start + t``
-  reaches it, from the gaps between login days (a window ``lead``). Everyone is
-  followed on the window's calendar, to ``t = days``.
+  reaches it, from the login days' bit mask. Everyone is followed on the window's
+  calendar, to ``t = days``.
 * **first purchase** (``no_purchase`` curve): ``k + 1`` for the first purchase on day
   ``k`` after the user's assignment; censored at the user's whole days in the window.
 * **spend halves**: the user's value in days ``[0, W/2)`` and ``[W/2, W)`` after
@@ -33,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from experiment.errors import ConfigError
+from experiment.engine.lifecycle_events import lapse_time, last_login_before, per_user_events
+from experiment.engine.lifecycle_migration import member_columns, plan_segments, rolling
 from segments.compile import Compiler, compile_segments
 from segments.lifecycle import STAGES, LifecycleConfig, lifecycle_column, vip_threshold
 from segments.rules import parse_rule
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
     from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
-    from experiment.lifecyclespec import LifecycleAnalysis
+    from experiment.engine.lifecycle_migration import MigrationSegment
     from segments.definitions import SegmentSet
 
 __all__ = ["CURVES", "LifecycleCounts", "lifecycle_counts"]
@@ -69,6 +71,9 @@ class LifecycleCounts:
         exits: The same for users censored at time ``t`` (their follow-up ends).
         spend: ``(6, n_segments, n_arms)``: ``n, Σy1, Σy2, Σy1², Σy2², Σy1y2`` of
             the spend in the first and second half of ``W`` days, per fully followed user.
+        rule_segments: The ``migration_segments`` followed, with how their columns move.
+        rule_migration: Per rule segment, ``(len(days), n_arms, 2, 2)`` users by (arm,
+            state at the start, state at the day), states (member, not member).
     """
 
     arms: tuple[str, ...]
@@ -79,6 +84,8 @@ class LifecycleCounts:
     events: dict[str, NDArray[np.float64]]
     exits: dict[str, NDArray[np.float64]]
     spend: NDArray[np.float64]
+    rule_segments: tuple[MigrationSegment, ...] = ()
+    rule_migration: tuple[NDArray[np.float64], ...] = ()
 
 
 def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
@@ -90,70 +97,6 @@ def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
     )
     per = per.filter(per.arm == per.last)
     return per.select(user_id=per.user_id.cast("string"), arm=per.arm, assigned_at=per.assigned_at)
-
-
-def _day_index(ts: ir.TimestampValue, origin: dt.datetime | ir.TimestampValue) -> ir.IntegerValue:
-    """Whole days from ``origin`` to ``ts`` (floor)."""
-    start: Any = origin.timestamp() if isinstance(origin, dt.datetime) else origin.epoch_seconds()
-    day: ir.IntegerValue = ((ts.epoch_seconds() - start) / _DAY_S).floor()
-    return day.cast("int64")
-
-
-def _logins(
-    dataset: Dataset, spec: LifecycleAnalysis, start: dt.datetime, end: dt.datetime
-) -> ir.Table:
-    """(user, day) of every login event of the window; day 0 = the window's first day."""
-    e = dataset.events
-    e = e.filter((e.event == spec.login_event) & (e.ts >= start) & (e.ts < end))
-    # no DISTINCT: a repeated day has itself as its next login day, never a lapse candidate
-    return e.select(user_id=e.user_id.cast("string"), k=_day_index(e.ts, start))
-
-
-def _per_user_logins(logins: ir.Table, config: LifecycleConfig, days: tuple[int, ...]) -> ir.Table:
-    """Per user: the first login day, the last before each ``d`` and the window's lapse time.
-
-    ``lapse`` is the earliest ``k + 1 + at_risk_days`` over the user's login days ``k``
-    whose next login comes more than ``at_risk_days`` later (or never): the lapse
-    after the window's logins. The lapse before the first one (from the recency at
-    the start) is added in :func:`_user_table`, which knows the recency.
-    """
-    import ibis
-
-    w = ibis.window(group_by=logins.user_id, order_by=logins.k)
-    gaps = logins.mutate(next_k=logins.k.lead().over(w))
-    lapse = gaps.k + 1 + config.at_risk_days
-    ends = gaps.next_k.isnull() | (gaps.next_k > gaps.k + config.at_risk_days)
-    aggs: dict[str, Any] = {"lapse": ibis.ifelse(ends, lapse, None).min(), "first_k": gaps.k.min()}
-    for i, d in enumerate(days):
-        aggs[f"last{i}"] = gaps.k.max(where=gaps.k < d)
-    return gaps.group_by("user_id").aggregate(**aggs)
-
-
-def _purchases(
-    dataset: Dataset, units: ir.Table, spec: LifecycleAnalysis, end: dt.datetime, window: int
-) -> ir.Table:
-    """Per user: the first purchase's day after assignment and the spend of each half-window."""
-    import ibis
-
-    e = dataset.events
-    if spec.value not in e.columns:
-        raise ConfigError(
-            f"lifecycle_analysis.value: the events table has no column {spec.value!r} to sum; "
-            f"columns are: {', '.join(e.columns)}"
-        )
-    e = e.filter((e.event == spec.purchase_event) & (e.ts < end))
-    e = e.select(user_id=e.user_id.cast("string"), ts=e.ts, value=e[spec.value].cast("float64"))
-    j = e.join(units, "user_id")
-    j = j.filter(j.ts >= j.assigned_at)
-    seconds = j.ts.epoch_seconds() - j.assigned_at.epoch_seconds()
-    value = j.value.fill_null(0.0)
-    zero = ibis.literal(0.0)
-    half = window * _DAY_S / 2
-    return j.group_by("user_id").aggregate(
-        first=_day_index(j.ts, j.assigned_at).min(),
-        y1=ibis.ifelse(seconds < half, value, zero).sum(),
-        y2=ibis.ifelse((seconds >= half) & (seconds < 2 * half), value, zero).sum(),
-    )
 
 
 def _stage(
@@ -181,6 +124,7 @@ def _user_table(
     units: ir.Table,
     start: dt.datetime,
     days: tuple[int, ...],
+    plans: tuple[MigrationSegment, ...],
 ) -> tuple[ir.Table, tuple[str, ...]]:
     """The per-user table (one row per analysed user) and the segment names, ``all`` first."""
     import ibis
@@ -194,34 +138,35 @@ def _user_table(
     customers = dataset.customers
     flags = compile_segments(segment_set, customers, as_of=start) if segment_set else {}
     cut = vip_threshold(customers, lc)
+    rolled = sorted({col for p in plans for col in p.rolling})
     c = customers.mutate(
         user_id=customers.user_id.cast("string"),
         __r0__=customers[lc.recency_column].fill_null(0).cast("int64"),
         **{f"__seg{i}__": f.fill_null(False) for i, f in enumerate(flags.values())},
+        **{f"__start_{col}__": customers[col] for col in rolled},
     )
     c = c.mutate(__s0__=_stage(c, segment_set, lc, as_of=start, cut=cut))
-    logins = _per_user_logins(_logins(dataset, spec, start, end), lc, days)
+    logins, buys = per_user_events(dataset, units, spec, start=start, window=window)
     t = c.join(units, "user_id").left_join(logins, "user_id").drop("user_id_right")
-    t = t.left_join(_purchases(dataset, units, spec, end, window), "user_id")
-    t = t.drop("user_id_right")
+    t = t.left_join(buys, "user_id").drop("user_id_right")
+    t = t.mutate(**{w: t[w].fill_null(0) for w in logins.columns if w != "user_id"})
+    t, names = rolling(t, dataset, plans, start=start, days=(0, *days))
+    t = member_columns(t, plans, segment_set, index=0, day=0, as_of=start, names=names)
     for i, d in enumerate(days):
-        last = t[f"last{i}"]
+        last = last_login_before(t, d)
         recency = ibis.ifelse(last.isnull(), t.__r0__ + d, d - 1 - last)
         t = t.mutate(**{lc.recency_column: recency})
-        stage = _stage(t, segment_set, lc, as_of=start + dt.timedelta(days=d), cut=cut)
-        t = t.mutate(**{f"__s{i + 1}__": stage})
+        as_of = start + dt.timedelta(days=d)
+        t = t.mutate(**{f"__s{i + 1}__": _stage(t, segment_set, lc, as_of=as_of, cut=cut)})
+        t = member_columns(t, plans, segment_set, index=i + 1, day=d, as_of=as_of, names=names)
     follow = ((end.timestamp() - t.assigned_at.epoch_seconds()) / _DAY_S).floor().cast("int64")
     out = t.select(
         "arm",
         *(f"__s{i}__" for i in range(len(days) + 1)),
         *(f"__seg{i}__" for i in range(len(flags))),
+        *(f"__m{j}_{i}__" for j in range(len(plans)) for i in range(len(days) + 1)),
         eligible=t.__r0__ < lc.at_risk_days,
-        # lapsing before the first login of the window (from the start's recency) comes first
-        lapse=ibis.ifelse(
-            t.first_k.isnull() | (t.first_k > lc.at_risk_days - 1 - t.__r0__),
-            lc.at_risk_days - t.__r0__,
-            t.lapse.fill_null(_NONE),
-        ),
+        lapse=lapse_time(t, t.__r0__, lc.at_risk_days, window),
         first=(t["first"] + 1).fill_null(_NONE),
         follow=follow,
         y1=t.y1.fill_null(0.0),
@@ -235,15 +180,27 @@ def _rows(expr: ir.Table) -> dict[str, NDArray[Any]]:
     return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
 
-def _migration(t: ir.Table, arms: tuple[str, ...], n_days: int) -> NDArray[np.float64]:
+def _migration(
+    t: ir.Table, arms: tuple[str, ...], n_days: int, n_rules: int
+) -> tuple[NDArray[np.float64], tuple[NDArray[np.float64], ...]]:
+    """Users by (arm, start, day) of the stages and of each rule segment's membership.
+
+    One query: grouped by the arm, the stage and every membership at each day.
+    """
     stages = [f"__s{i}__" for i in range(n_days + 1)]
-    rows = _rows(t.group_by(["arm", *stages]).aggregate(n=t.count()))
+    member = [[f"__m{j}_{i}__" for i in range(n_days + 1)] for j in range(n_rules)]
+    keys = ["arm", *stages, *(m for cols in member for m in cols)]
+    rows = _rows(t.group_by(keys).aggregate(n=t.count()))
     out = np.zeros((n_days, len(arms), len(STAGES), len(STAGES)))
     arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)
     code = {s: np.asarray([STAGES.index(v) for v in rows[s]], dtype=np.intp) for s in stages}
+    code |= {m: 1 - np.asarray(rows[m], dtype=np.intp) for cols in member for m in cols}
+    rules = tuple(np.zeros((n_days, len(arms), 2, 2)) for _ in range(n_rules))
     for i in range(n_days):
         np.add.at(out[i], (arm, code[stages[0]], code[stages[i + 1]]), rows["n"])
-    return out
+        for j, cols in enumerate(member):
+            np.add.at(rules[j][i], (arm, code[cols[0]], code[cols[i + 1]]), rows["n"])
+    return out, rules
 
 
 def _flags(rows: dict[str, NDArray[Any]], n_segments: int) -> list[NDArray[np.bool_]]:
@@ -338,13 +295,17 @@ def lifecycle_counts(
     window = config.window.days
     days = tuple(sorted({*spec.days, window}))
     arms = tuple(config.arms)
+    lc = segment_set.lifecycle if segment_set is not None else LifecycleConfig()
+    plans = plan_segments(spec, segment_set, lc, list(dataset.customers.columns))
     # units are read twice (the per-user table and the purchases): materialise them once
     with _units(dataset, config).cache() as units:
-        t, segments = _user_table(dataset, config, segment_set, units=units, start=start, days=days)
+        t, segments = _user_table(
+            dataset, config, segment_set, units=units, start=start, days=days, plans=plans
+        )
         shape = (len(segments), len(arms), window + 1)
         cached = t.cache()
     with cached:
-        migration = _migration(cached, arms, len(days))
+        migration, rule_migration = _migration(cached, arms, len(days), len(plans))
         survival = {curve: _survival(cached, curve, arms, shape) for curve in CURVES}
         spend = _spend(cached, arms, window, len(segments))
     return LifecycleCounts(
@@ -356,4 +317,6 @@ def lifecycle_counts(
         events={c: s[0] for c, s in survival.items()},
         exits={c: s[1] for c, s in survival.items()},
         spend=spend,
+        rule_segments=plans,
+        rule_migration=rule_migration,
     )

@@ -11,8 +11,11 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = [
+    "MEMBERSHIP",
     "Lifecycle",
     "MigrationRow",
+    "MigrationSegmentRow",
+    "SegmentMigrationRow",
     "SurvivalCurveRow",
     "SurvivalRow",
     "ValueRow",
@@ -40,6 +43,41 @@ class MigrationRow:
     significant: bool
     family: str
     family_size: int
+
+
+MEMBERSHIP = ("member", "not_member")  # the states of a rule segment's migration
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentMigrationRow:
+    """The treatment effect on one in/out share of one rule segment at one day."""
+
+    day: int
+    segment: str  # the rule segment (``migration_segments``)
+    start: str  # "member" or "not_member" at the start
+    to: str  # the state at the day
+    arm: str
+    n_control: int
+    n_treatment: int
+    share_control: float
+    share_treatment: float
+    effect: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float
+    significant: bool
+    family: str
+    family_size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MigrationSegmentRow:
+    """How a followed rule segment's columns move: recomputed at each day, or frozen."""
+
+    segment: str
+    recomputed: tuple[str, ...]
+    frozen: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +153,9 @@ class Lifecycle:
     survival: tuple[SurvivalRow, ...] = ()
     curves: tuple[SurvivalCurveRow, ...] = ()
     value: tuple[ValueRow, ...] = ()
+    segment_migration_family: str = ""
+    migration_segments: tuple[MigrationSegmentRow, ...] = ()
+    segment_migration: tuple[SegmentMigrationRow, ...] = ()
 
 
 def _num(value: Any, typ: Any) -> Any:
@@ -126,6 +167,8 @@ def _num(value: Any, typ: Any) -> Any:
         return bool(value)
     if typ in ("tuple[float, ...]",):
         return tuple(math.nan if v is None else float(v) for v in value or ())
+    if typ in ("tuple[str, ...]",):
+        return tuple(str(v) for v in value or ())
     return "" if value is None else value
 
 
@@ -148,4 +191,11 @@ def lifecycle_from_json(doc: dict[str, Any] | None) -> Lifecycle | None:
         survival=tuple(_build(SurvivalRow, r) for r in doc.get("survival") or ()),
         curves=tuple(_build(SurvivalCurveRow, r) for r in doc.get("curves") or ()),
         value=tuple(_build(ValueRow, r) for r in doc.get("value") or ()),
+        segment_migration_family=str(doc.get("segment_migration_family") or ""),
+        migration_segments=tuple(
+            _build(MigrationSegmentRow, r) for r in doc.get("migration_segments") or ()
+        ),
+        segment_migration=tuple(
+            _build(SegmentMigrationRow, r) for r in doc.get("segment_migration") or ()
+        ),
     )

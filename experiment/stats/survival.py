@@ -20,14 +20,18 @@ from numpy.typing import ArrayLike, NDArray
 from experiment.stats._dist import norm_isf, norm_sf
 
 __all__ = [
+    "MIN_EXPECTED",
     "SurvivalCurve",
     "SurvivalDifference",
+    "expected_events",
     "kaplan_meier",
     "pointwise_interval",
     "survival_difference",
 ]
 
 FloatArray = NDArray[np.float64]
+
+MIN_EXPECTED = 5.0  # expected events and non-events per arm for a normal-approximation test
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,32 @@ def survival_difference(
         ci_low=effect - crit * se,
         ci_high=effect + crit * se,
         p_value=2 * norm_sf(np.abs(z)),
+    )
+
+
+def expected_events(
+    control: SurvivalCurve, treatment: SurvivalCurve
+) -> tuple[FloatArray, FloatArray]:
+    """Each arm's expected events up to each time if both arms had the pooled hazard.
+
+    ``E_a(t) = Σ_{s <= t} n_a(s) · d(s) / n(s)``, the log-rank expected counts
+    (Mantel 1966); with one event time, ``K · n_a / N`` of a 2×2 table's margins. They
+    depend on the pooled counts only, so choosing the tests to run by them does not
+    bias the tests under the null.
+
+    Examples:
+        >>> c = kaplan_meier([0, 2, 0], [0, 0, 8])
+        >>> t = kaplan_meier([0, 0, 0], [0, 0, 10])
+        >>> [float(x) for x in expected_events(c, t)[0]]
+        [0.0, 1.0, 1.0]
+    """
+    n = control.at_risk + treatment.at_risk
+    d = control.events + treatment.events
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(n > 0, d / n, 0.0)
+    return (
+        np.cumsum(control.at_risk * hazard, axis=-1),
+        np.cumsum(treatment.at_risk * hazard, axis=-1),
     )
 
 

@@ -7,6 +7,8 @@ from typing import Any
 from experiment.results.lifecycle import (
     Lifecycle,
     MigrationRow,
+    MigrationSegmentRow,
+    SegmentMigrationRow,
     SurvivalCurveRow,
     SurvivalRow,
     ValueRow,
@@ -135,3 +137,39 @@ def test_terminal_lines_name_the_significant_move_and_the_projection():
 def test_terminal_escapes_rich_markup_in_names():
     lines = lifecycle_lines(replace(make_results(), lifecycle=_block(arm="[bold]x[/]")))
     assert any("\\[bold]x\\[/]" in line for line in lines)
+
+
+def _with_segments(name: str) -> Lifecycle:
+    move = _block().migration[0]
+    fields = {k: v for k, v in vars(move).items() if k != "segment"}
+    rows = (
+        SegmentMigrationRow(**{**fields, "to": "member"}, segment=name, start="not_member"),
+        SegmentMigrationRow(
+            **{**fields, "to": "not_member", "effect": -0.1, "significant": False},
+            segment=name,
+            start="not_member",
+        ),
+    )
+    info = MigrationSegmentRow(segment=name, recomputed=("days_since_last_login",), frozen=())
+    return replace(
+        _block(),
+        segment_migration=rows,
+        migration_segments=(info,),
+        segment_migration_family="per rule family",
+    )
+
+
+def test_report_and_terminal_show_rule_segment_migration_escaped():
+    page = render_html(replace(make_results(), lifecycle=_with_segments("recent")))
+    section = page[page.index("Segment migration") :]
+    assert 'class="lifecycle-segment-heatmap" data-segment="recent"' in section
+    assert "not_member" in section
+    assert "days_since_last_login" in section
+    assert "per rule family" in section
+    text = "\n".join(lifecycle_lines(replace(make_results(), lifecycle=_with_segments("recent"))))
+    assert "recent: not_member → member" in text
+    evil = render_html(replace(make_results(), lifecycle=_with_segments(EVIL)))
+    assert EVIL not in evil
+    assert "<svg" in evil[evil.index("Segment migration") :]
+    assert replace(_block(), segment_migration=()).segment_migration == ()
+    assert "Segment migration" not in render_html(replace(make_results(), lifecycle=_block()))

@@ -158,3 +158,32 @@ def test_segments_split_the_all_counts(data):
     for curve in counts.events:  # lifecycle segments are exclusive and cover everyone
         np.testing.assert_array_equal(counts.events[curve][1:].sum(axis=0), counts.events[curve][0])
     np.testing.assert_allclose(counts.spend[:, 1:].sum(axis=1)[:3], counts.spend[:3, 0])
+
+
+def test_login_masks_are_the_login_days_also_without_bit_or():
+    """The masks hold exactly the login days (over two words), with BIT_OR and with the
+    distinct-sum fallback of engines without it (Spark), against a Python set per user."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    import ibis
+    from ibis.common.exceptions import OperationNotDefinedError
+
+    from experiment.engine.lifecycle_events import WORD, login_masks
+
+    rng = np.random.default_rng(0)
+    users = rng.choice(list("abcdefgh"), 300)
+    frame = pd.DataFrame({"user_id": users, "k": rng.integers(0, 70, 300)})
+    con = ibis.duckdb.connect()
+    events = con.create_table("e", frame)
+
+    def refuse(_: object) -> None:
+        raise OperationNotDefinedError("BitOr")
+
+    for backend in (con, SimpleNamespace(compile=refuse)):
+        dataset: Any = SimpleNamespace(con=backend)
+        got = con.execute(login_masks(dataset, events, 70))
+        assert len(got) == 8
+        for row in got.to_dict("records"):
+            days = {k for k in range(70) if int(row[f"__w{k // WORD}__"]) >> (k % WORD) & 1}
+            assert days == set(frame.k[frame.user_id == row["user_id"]])

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from experiment.stats.survival import (
+    expected_events,
     kaplan_meier,
     pointwise_interval,
     survival_difference,
@@ -104,3 +105,26 @@ def test_survival_difference_is_a_z_test_on_greenwood_variances():
     low, high = pointwise_interval(c, alpha=0.1)
     assert np.all((low <= c.survival + 1e-15) | np.isnan(c.survival))
     assert np.nanmax(high) <= 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_expected_events_are_the_log_rank_expectations_of_a_per_user_loop(seed):
+    """Mantel's E_a(t): per time, arm a's users at risk times the pooled event share."""
+    tc, ec, window = _data(seed)
+    tt, et, _ = _data(seed + 10, n=300)
+    got_c, got_t = expected_events(
+        kaplan_meier(*_counts(tc, ec, window)), kaplan_meier(*_counts(tt, et, window))
+    )
+    frame = pd.DataFrame({"t": np.r_[tc, tt], "e": np.r_[ec, et], "arm": [0] * 400 + [1] * 300})
+    want = np.zeros((2, window + 1))
+    for t in range(window + 1):
+        risk = frame[frame.t >= t]
+        d = int(((risk.t == t) & risk.e).sum())
+        for arm in (0, 1):
+            want[arm, t] = (risk.arm == arm).sum() * d / len(risk) if len(risk) else 0.0
+    np.testing.assert_allclose(got_c, np.cumsum(want[0]), rtol=1e-12)
+    np.testing.assert_allclose(got_t, np.cumsum(want[1]), rtol=1e-12)
+    # one event time: K · n_a / N, the 2x2 table's expected count
+    none_c = kaplan_meier([0, 5, 0], [0, 0, 95])
+    none_t = kaplan_meier([0, 1, 0], [0, 0, 49])
+    assert expected_events(none_c, none_t)[1][-1] == pytest.approx(6 * 50 / 150)
