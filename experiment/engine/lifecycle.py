@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.engine.fetch import arrow
 from experiment.engine.lifecycle_events import lapse_time, last_login_before, per_user_events
 from experiment.engine.lifecycle_migration import member_columns, plan_segments, rolling
 from segments.compile import Compiler, compile_segments
@@ -176,7 +177,8 @@ def _user_table(
 
 
 def _rows(expr: ir.Table) -> dict[str, NDArray[Any]]:
-    table = expr.to_pyarrow()
+    """Each column of ``expr``'s result as a numpy array (fetched without pandas)."""
+    table = arrow(expr)
     return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
 
