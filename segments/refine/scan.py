@@ -50,6 +50,9 @@ _N, _SY, _SYY, _SX, _SXX, _SXY, _VY, _VX, _COV = (
 
 FloatArray = NDArray[np.float64]
 
+_EXACT = 2.0**26
+"""Below it, ``n * n / n`` is exactly ``n`` in float64."""
+
 
 def plain_values(table: ir.Table, columns: Sequence[str]) -> bool:
     """Whether ``columns`` of ``table`` hold no null, NaN or infinity (one scalar query)."""
@@ -83,20 +86,23 @@ def power_aggs(
     y: ir.NumericColumn,
     x: ir.NumericColumn | None,
     flags: Sequence[ir.BooleanColumn | None],
+    *,
+    binary: bool = False,
 ) -> dict[str, ir.Scalar]:
     """Count and power sums of ``y`` (and ``x``) per group ``i`` of ``flags`` (``None``: all rows).
 
     Members' values times a 0/1 flag: non-members add exact zeros (the values are
     finite, :func:`plain_values`), so the sums are those of the members.
+    ``binary``: ``y`` is 0 or 1, so ``Σy²`` is ``Σy`` and is not asked for.
     """
     fsum = _summer(table)
-    yy = y * y
     aggs: dict[str, ir.Scalar] = {}
     for i, flag in enumerate(flags):
         one = None if flag is None else flag.cast("int32").cast("float64")
         aggs[_N.format(i)] = table.count() if flag is None else flag.cast("int32").sum()
         aggs[_SY.format(i)] = fsum(y if one is None else one * y)
-        aggs[_SYY.format(i)] = fsum(yy if one is None else one * y * y)
+        if not binary:
+            aggs[_SYY.format(i)] = fsum(y * y if one is None else one * y * y)
         if x is not None:
             aggs[_SX.format(i)] = fsum(x if one is None else one * x)
             aggs[_SXX.format(i)] = fsum(x * x if one is None else one * x * x)
@@ -121,13 +127,20 @@ def welford_aggs(
     return aggs
 
 
-def cancelling(column: Callable[[str], FloatArray], groups: int, *, joint: bool) -> list[int]:
-    """The groups with a cell where the power sums cancel (the engine reads Welford's there)."""
+def cancelling(
+    column: Callable[[str], FloatArray], groups: int, *, joint: bool, binary: bool = False
+) -> list[int]:
+    """The groups with a cell where the power sums cancel (the engine reads Welford's there).
+
+    Cells whose Welford moments are known to be exactly the power sums' need no
+    query: one member (every moment 0 both ways), and a binary ``y`` that is all
+    ones (``m2 = n - n²/n = 0``, exactly, as Welford's).
+    """
     out = []
     with np.errstate(over="ignore", invalid="ignore"):
         for i in range(groups):
             n = _zero(column(_N.format(i)))
-            (_, m2_y, bad_y) = _centred(column, _SY.format(i), _SYY.format(i), n)
+            (_, m2_y, bad_y) = _centred(column, _SY.format(i), _s2(i, binary), n, binary=binary)
             bad = bad_y
             if joint:
                 (_, m2_x, bad_x) = _centred(column, _SX.format(i), _SXX.format(i), n)
@@ -142,6 +155,7 @@ def read_power_sums(
     groups: int,
     *,
     joint: bool,
+    binary: bool = False,
     welford: Callable[[str], FloatArray] | None = None,
 ) -> list[MeanSums | JointSums]:
     """Each group's centred sums from :func:`power_aggs`' columns, as the engine reads them.
@@ -155,7 +169,7 @@ def read_power_sums(
     with np.errstate(over="ignore", invalid="ignore"):
         for i in range(groups):
             n = _zero(column(_N.format(i)))
-            mean_y, m2_y = _moments(column, welford, i, n, "y")
+            mean_y, m2_y = _moments(column, welford, i, n, "y", binary=binary)
             if not joint:
                 out.append(MeanSums(n=n, mean=mean_y, m2=m2_y))
                 continue
@@ -188,10 +202,16 @@ def _moments(
     i: int,
     n: FloatArray,
     part: str,
+    *,
+    binary: bool = False,
 ) -> tuple[FloatArray, FloatArray]:
     """Mean and ``m2`` of ``y`` or ``x`` of group ``i`` (Welford's where the sums cancel)."""
-    s1, s2, var = (_SY, _SYY, _VY) if part == "y" else (_SX, _SXX, _VX)
-    mean, m2, bad = _centred(column, s1.format(i), s2.format(i), n)
+    if part == "y":
+        mean, m2, bad = _centred(column, _SY.format(i), _s2(i, binary), n, binary=binary)
+        var = _VY
+    else:
+        mean, m2, bad = _centred(column, _SX.format(i), _SXX.format(i), n)
+        var = _VX
     if np.any(bad):
         m2 = np.where(bad, _welford(welford, var.format(i)) * n, m2)
     return mean, np.where(n > 0, m2, 0.0)
@@ -202,17 +222,31 @@ def _zero(values: FloatArray) -> FloatArray:
     return np.where(np.isnan(values), 0.0, values)
 
 
+def _s2(i: int, binary: bool) -> str:
+    """The column of ``Σy²`` of group ``i``: ``Σy`` itself for a binary ``y``."""
+    return (_SY if binary else _SYY).format(i)
+
+
 def _centred(
-    column: Callable[[str], FloatArray], s1_name: str, s2_name: str, n: FloatArray
+    column: Callable[[str], FloatArray],
+    s1_name: str,
+    s2_name: str,
+    n: FloatArray,
+    *,
+    binary: bool = False,
 ) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
-    """Mean, ``m2`` from ``Σ`` and ``Σ²``, and the cells where they cancel."""
+    """Mean, ``m2`` from ``Σ`` and ``Σ²``, and the cells where the engine reads Welford's.
+
+    Not where Welford's ``m2`` is exactly this one, 0: one member, or all ones.
+    """
     some = n > 0
     safe = np.where(some, n, 1.0)
     s1, s2 = _zero(column(s1_name)), _zero(column(s2_name))
     mean = np.where(some, s1 / safe, np.nan)
     shift = s1 * s1 / safe
     m2 = np.maximum(s2 - shift, 0.0)
-    return mean, m2, shift > CANCEL * m2
+    exact = (n == 1) | (binary & (s1 == n) & (n < _EXACT))
+    return mean, m2, (shift > CANCEL * m2) & ~exact
 
 
 def _co_moment(
@@ -224,4 +258,4 @@ def _co_moment(
     c_xy = _zero(column(_SXY.format(i))) - s_y * s_x / safe
     scale = np.sqrt((s_y**2 / safe + np.abs(m2_y)) * (s_x**2 / safe + np.abs(m2_x)))
     bad = scale > CANCEL * np.maximum(np.sqrt(m2_y * m2_x), np.finfo(float).tiny)
-    return c_xy, bad & (n > 0)
+    return c_xy, bad & (n > 1)  # one member: c_xy is 0 both ways

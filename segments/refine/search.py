@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from experiment.engine import count_agg, moment_aggs, read_count, read_sums, stack_sums
+from experiment.plan import kind_plan
 from experiment.sums import JointSums, MeanSums
 from segments.refine.scan import (
     cancelling,
@@ -78,7 +79,7 @@ class Sample:
     (a segment, or a threshold proposal's base rule); ``ratio``: the metric has a
     second column (a ratio's denominator, or the CUPED covariate when ``cuped``),
     so its sums are joint. ``plain``: the metric's values are all finite (no null),
-    so scans read power sums (:mod:`segments.refine.scan`).
+    so scans read power sums (:mod:`segments.refine.scan`); ``binary``: ``y`` is 0 or 1.
     """
 
     table: ir.Table
@@ -86,6 +87,7 @@ class Sample:
     ratio: bool
     cuped: bool = False
     plain: bool = False
+    binary: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,8 @@ def sample_table(
     cuped = joint and metric.cuped is not None
     cached = s.cache()
     plain = plain_values(cached, [Y, X] if joint else [Y])
-    return Sample(table=cached, flags=flags, ratio=joint, cuped=cuped, plain=plain)
+    binary = kind_plan(metric.kind).binary
+    return Sample(table=cached, flags=flags, ratio=joint, cuped=cuped, plain=plain, binary=binary)
 
 
 def bin_expr(column: ir.Value, attribute: Attribute) -> ir.Value:
@@ -231,15 +234,17 @@ def _power_scan(
     flags = [None if g == 0 else t[sample.flags[g]] for g in groups]
     x = t[X] if sample.ratio else None
     keys = [ARM, HALF, BIN]
-    table = t.group_by(keys).aggregate(**power_aggs(t, t[Y], x, flags)).to_pyarrow()
+    aggs = power_aggs(t, t[Y], x, flags, binary=sample.binary)
+    table = t.group_by(keys).aggregate(**aggs).to_pyarrow()
     bins, index = _bins(table, attribute)
     column = _scatter(table, index, len(bins))
     welford = None
-    bad = cancelling(column, len(groups), joint=sample.ratio)
+    layout = {"joint": sample.ratio, "binary": sample.binary}
+    bad = cancelling(column, len(groups), **layout)
     if bad:
         aggs = welford_aggs(t[Y], x, {i: flags[i] for i in bad})
         welford = _scatter(t.group_by(keys).aggregate(**aggs).to_pyarrow(), index, len(bins))
-    found = read_power_sums(column, len(groups), joint=sample.ratio, welford=welford)
+    found = read_power_sums(column, len(groups), **layout, welford=welford)
     sums = stack_sums(found, axis=-1)
     return Scan(attribute=attribute, bins=bins, control=sums[0], treatment=sums[1])
 
