@@ -46,9 +46,9 @@ def _bin(cols: dict[str, Any], attribute: Attribute | None) -> np.ndarray:
     if attribute is None:
         return np.zeros(len(cols[Y]), dtype=np.int64)
     if attribute.name == "c":
-        return np.searchsorted(["p", "q", "r"], cols["c"])
+        return np.asarray(np.searchsorted(["p", "q", "r"], cols["c"]), dtype=np.int64)
     a = cols["a"].to_numpy(zero_copy_only=False)
-    return np.where(np.isnan(a), -1, np.searchsorted(EDGES, a, side="right"))
+    return np.asarray(np.where(np.isnan(a), -1, np.searchsorted(EDGES, a, side="right")))
 
 
 def _reference(
@@ -56,7 +56,7 @@ def _reference(
 ) -> None:
     """Every cell's count, means and centred moments against numpy on the raw rows."""
     bins = _bin(cols, attribute)
-    y, x = cols[Y], cols.get(X)
+    y, x = cols[Y], cols.get(X, cols[Y])
     for arm, sums in ((0, scan.control), (1, scan.treatment)):
         for half in (0, 1):
             for b in range(len(scan.bins)):
@@ -67,6 +67,8 @@ def _reference(
                     if not rows.any():
                         continue
                     yy = y[rows]
+                    got: tuple[Any, ...]
+                    want: tuple[Any, ...]
                     if isinstance(sums, JointSums):
                         xx = x[rows]
                         got = (sums.mean_y, sums.mean_x, sums.m2_y, sums.m2_x, sums.c_xy)
