@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import norm
+from scipy import special
 
 from experiment.stats import LiftResult, cuped_ttest, ratio_ttest, welch_ttest
 from experiment.sums import JointSums, MeanSums
@@ -166,8 +166,12 @@ def log_lift(control: Sums, treatment: Sums) -> tuple[FloatArray, FloatArray]:
 
 
 def two_sided_p(z: FloatArray) -> FloatArray:
-    """Two-sided normal p-value of a z statistic."""
-    return np.asarray(2.0 * norm.sf(np.abs(z)), dtype=np.float64)
+    """Two-sided normal p-value of a z statistic.
+
+    ``special.ndtr(-x)`` is what ``scipy.stats.norm.sf(x)`` computes, without the
+    start-up cost of importing ``scipy.stats``.
+    """
+    return np.asarray(2.0 * special.ndtr(-np.abs(z)), dtype=np.float64)
 
 
 def equivalence_p(a: LiftResult, b: LiftResult, margin: float) -> FloatArray:
@@ -180,6 +184,6 @@ def equivalence_p(a: LiftResult, b: LiftResult, margin: float) -> FloatArray:
     d = a.lift_rel - b.lift_rel
     with np.errstate(invalid="ignore"):
         se = np.sqrt(a.se_rel**2 + b.se_rel**2)
-        lower = norm.sf((d + margin) / se)
-        upper = norm.cdf((d - margin) / se)
+        lower = special.ndtr(-((d + margin) / se))  # norm.sf
+        upper = special.ndtr((d - margin) / se)  # norm.cdf
     return np.asarray(np.maximum(lower, upper), dtype=np.float64)

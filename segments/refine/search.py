@@ -21,7 +21,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from experiment.engine import count_agg, moment_aggs, read_count, read_sums, stack_sums
+from experiment.plan import kind_plan
 from experiment.sums import JointSums, MeanSums
+from segments.refine.scan import (
+    cancelling,
+    plain_values,
+    power_aggs,
+    read_power_sums,
+    welford_aggs,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -70,13 +78,16 @@ class Sample:
     ``flags[i]`` names the column that marks members of searched group ``i``
     (a segment, or a threshold proposal's base rule); ``ratio``: the metric has a
     second column (a ratio's denominator, or the CUPED covariate when ``cuped``),
-    so its sums are joint.
+    so its sums are joint. ``plain``: the metric's values are all finite (no null),
+    so scans read power sums (:mod:`segments.refine.scan`); ``binary``: ``y`` is 0 or 1.
     """
 
     table: ir.Table
     flags: tuple[str, ...]
     ratio: bool
     cuped: bool = False
+    plain: bool = False
+    binary: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,10 @@ def sample_table(
     flags = tuple(FLAG.format(i) for i in range(len(users.segments) + len(base)))
     joint = len(metric_cols) == 2
     cuped = joint and metric.cuped is not None
-    return Sample(table=s.cache(), flags=flags, ratio=joint, cuped=cuped)
+    cached = s.cache()
+    plain = plain_values(cached, [Y, X] if joint else [Y])
+    binary = kind_plan(metric.kind).binary
+    return Sample(table=cached, flags=flags, ratio=joint, cuped=cuped, plain=plain, binary=binary)
 
 
 def bin_expr(column: ir.Value, attribute: Attribute) -> ir.Value:
@@ -188,7 +202,9 @@ def bin_sums(sample: Sample, attribute: Attribute | None, groups: Sequence[int])
 
     Rows whose attribute is null fall in no bin. ``attribute=None`` gives one bin
     holding every row (each group's totals per half). Axis 2 of the result
-    follows ``groups``.
+    follows ``groups``. A plain sample is scanned for power sums
+    (:mod:`segments.refine.scan`); where those would cancel, and for other
+    samples, the engine's FILTER-ed moment columns are read.
     """
     import ibis
 
@@ -198,6 +214,8 @@ def bin_sums(sample: Sample, attribute: Attribute | None, groups: Sequence[int])
     else:
         col = t[attribute.name]
         t = t.filter(col.notnull()).mutate(**{BIN: bin_expr(col, attribute)})
+    if sample.plain:
+        return _power_scan(sample, t, attribute, groups)
     aggs: dict[str, Any] = {}
     x = t[X] if sample.ratio else None
     for i, g in enumerate(groups):
@@ -205,40 +223,64 @@ def bin_sums(sample: Sample, attribute: Attribute | None, groups: Sequence[int])
         aggs.update(count_agg(t, key=(i,), where=m))
         aggs.update(moment_aggs(t[Y], x, key=(i,), where=m))
     table = t.group_by([ARM, HALF, BIN]).aggregate(**aggs).to_pyarrow()
-    keys = table.column(BIN).to_pylist()
+    bins, index = _bins(table, attribute)
+    return _read(_scatter(table, index, len(bins)), bins, attribute, len(groups), sample.ratio)
+
+
+def _power_scan(
+    sample: Sample, t: ir.Table, attribute: Attribute | None, groups: Sequence[int]
+) -> Scan:
+    """:func:`bin_sums` of a plain sample from power sums (one more query where they cancel)."""
+    flags = [None if g == 0 else t[sample.flags[g]] for g in groups]
+    x = t[X] if sample.ratio else None
+    keys = [ARM, HALF, BIN]
+    aggs = power_aggs(t, t[Y], x, flags, binary=sample.binary)
+    table = t.group_by(keys).aggregate(**aggs).to_pyarrow()
+    bins, index = _bins(table, attribute)
+    column = _scatter(table, index, len(bins))
+    welford = None
+    layout = {"joint": sample.ratio, "binary": sample.binary}
+    bad = cancelling(column, len(groups), **layout)
+    if bad:
+        aggs = welford_aggs(t[Y], x, {i: flags[i] for i in bad})
+        welford = _scatter(t.group_by(keys).aggregate(**aggs).to_pyarrow(), index, len(bins))
+    found = read_power_sums(column, len(groups), **layout, welford=welford)
+    sums = stack_sums(found, axis=-1)
+    return Scan(attribute=attribute, bins=bins, control=sums[0], treatment=sums[1])
+
+
+def _bins(table: Any, attribute: Attribute | None) -> tuple[tuple[Any, ...], dict[Any, int]]:
+    """The bins of a scan (see :class:`Scan`) and each bin key's position."""
     bins: tuple[Any, ...]
     if attribute is None:
         bins = (0,)
     elif attribute.kind == "numeric":
         bins = tuple(range(len(attribute.edges) + 1))
     else:
-        bins = tuple(sorted(set(keys), key=str))
-    return _read(table, keys, attribute, bins, len(groups), ratio=sample.ratio)
+        bins = tuple(sorted(set(table.column(BIN).to_pylist()), key=str))
+    return bins, {b: k for k, b in enumerate(bins)}
 
 
-def _read(
-    table: Any,
-    keys: list[Any],
-    attribute: Attribute | None,
-    bins: tuple[Any, ...],
-    groups: int,
-    *,
-    ratio: bool,
-) -> Scan:
-    """Scatter the GROUP BY rows into ``(arm, half, bin, group)`` arrays."""
-    index = {b: k for k, b in enumerate(bins)}
+def _scatter(table: Any, index: dict[Any, int], bins: int) -> Any:
+    """A reader of the GROUP BY's columns as ``(arm, half, bin)`` arrays (``nan``: no row)."""
     arm = table.column(ARM).to_numpy(zero_copy_only=False).astype(np.int64)
     half = table.column(HALF).to_numpy(zero_copy_only=False).astype(np.int64)
-    rows = np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+    rows = np.array([index.get(k, -1) for k in table.column(BIN).to_pylist()], dtype=np.int64)
     keep = rows >= 0
-    shape = (2, 2, len(bins))
 
     def column(name: str) -> NDArray[np.float64]:
-        out = np.full(shape, np.nan)
+        out = np.full((2, 2, bins), np.nan)
         vals = np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
         out[arm[keep], half[keep], rows[keep]] = vals[keep]  # nulls arrive as nan
         return out
 
+    return column
+
+
+def _read(
+    column: Any, bins: tuple[Any, ...], attribute: Attribute | None, groups: int, ratio: bool
+) -> Scan:
+    """The engine's moment columns of each group as ``(arm, half, bin, group)`` sums."""
     parts = []
     for i in range(groups):
         n = read_count(column, key=(i,))
