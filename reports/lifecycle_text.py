@@ -7,15 +7,31 @@ go through :func:`reports.format.terminal_text`.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from reports.format import DASH, fmt_num, fmt_p, fmt_pct, terminal_text
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from experiment.results import AnalysisResults
     from experiment.results.lifecycle import Lifecycle
 
 __all__ = ["lifecycle_lines"]
+
+
+class _Moved(Protocol):
+    """A migration row (a stage's or a rule segment's): its day, significance and adjusted p."""
+
+    @property
+    def day(self) -> int: ...
+    @property
+    def significant(self) -> bool: ...
+    @property
+    def p_adjusted(self) -> float: ...
+
+
+_Row = TypeVar("_Row", bound=_Moved)
 
 
 def _pp(value: float) -> str:
@@ -23,10 +39,15 @@ def _pp(value: float) -> str:
     return f"{value * 100:+.1f} pp" if math.isfinite(value) else DASH
 
 
-def _migration_lines(block: Lifecycle, limit: int) -> list[str]:
+def _at_end(block: Lifecycle, rows: Sequence[_Row]) -> tuple[int, list[_Row], list[_Row]]:
+    """The last day shown, its rows, and the significant ones, most significant first."""
     end = block.days[-1] if block.days else block.window_days
-    rows = [r for r in block.migration if r.day == end]
-    moved = sorted((r for r in rows if r.significant), key=lambda r: r.p_adjusted)
+    at_end = [r for r in rows if r.day == end]
+    return end, at_end, sorted((r for r in at_end if r.significant), key=lambda r: r.p_adjusted)
+
+
+def _migration_lines(block: Lifecycle, limit: int) -> list[str]:
+    end, rows, moved = _at_end(block, block.migration)
     head = (
         f"[bold]migration by day {end}[/] (stage at the start → stage at day {end}, treatment − "
         f"control; {terminal_text(block.correction)} {block.migration_family})"
@@ -45,9 +66,7 @@ def _migration_lines(block: Lifecycle, limit: int) -> list[str]:
 def _segment_lines(block: Lifecycle, limit: int) -> list[str]:
     if not block.segment_migration:
         return []
-    end = block.days[-1] if block.days else block.window_days
-    rows = [r for r in block.segment_migration if r.day == end]
-    moved = sorted((r for r in rows if r.significant), key=lambda r: r.p_adjusted)
+    end, rows, moved = _at_end(block, block.segment_migration)
     head = (
         f"[bold]segment migration by day {end}[/] (rule re-evaluated on the behaviour up to day "
         f"{end}; {terminal_text(block.correction)} {block.segment_migration_family})"

@@ -126,14 +126,6 @@ def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[
     """
     if cap_quantiles(users, config) is None:
         return _cell_rows(users, config)
-    import os
-
-    if os.environ.get("SPD_INLINE"):
-        t = users.table.drop("user_id")
-        caps = cap_quantiles(replace(users, table=t), config)
-        if os.environ.get("SPD_SQL"):
-            print(t.cross_join(caps).compile())
-        return _cell_rows(replace(users, table=t.cross_join(caps)), config)
     with users.table.drop("user_id").cache() as cached:
         caps = cap_quantiles(replace(users, table=cached), config)
         t = cached if caps is None else cached.cross_join(caps)
