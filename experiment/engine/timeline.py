@@ -58,6 +58,7 @@ from experiment.engine.timeline_query import (
     sum_columns,
     timeline_query,
 )
+from experiment.engine.timeline_regression import regression_columns, regression_sums
 from experiment.sums import CellSums, JointSums, MeanSums
 
 if TYPE_CHECKING:
@@ -154,7 +155,11 @@ def _days(
         return np.cumsum(out, axis=2)
 
     n = cube(N)
-    sums = {c: cube(c) for c in sum_columns(config)}
+    sums = {c: cube(c) for c in (*sum_columns(config), *regression_columns(users, config))}
+    names = {
+        m: tuple(users.regressors.names[k] for k in ks)
+        for m, ks in users.regressors.by_metric.items()
+    }
     out = []
     for d in range(days):
         day_end = min(users.start + dt.timedelta(days=d + 1), users.end)
@@ -168,6 +173,10 @@ def _days(
             )
 
         metrics, cuped = metric_sums(config, read)
+
+        def column(name: str, d: int = d) -> NDArray[np.float64]:
+            return sums[name][..., d]
+
         cells = CellSums(
             segments=users.segments,
             arms=arms,
@@ -176,6 +185,8 @@ def _days(
             window_start=users.start,
             window_end=day_end,
             cuped=cuped,
+            regression=regression_sums(column, n[..., d], metrics, users, config),
+            regression_names=names,
         )
         out.append(((users.start + dt.timedelta(days=d)).date().isoformat(), cells))
     return tuple(out)

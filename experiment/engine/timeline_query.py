@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from experiment.engine.events import event_value, invalid, selects
 from experiment.engine.moments import fsum
+from experiment.engine.timeline_regression import (
+    regression_changes,
+    regression_columns,
+    regression_starts,
+    regressor_values,
+)
 from experiment.engine.users import COVARIATE
 from experiment.plan import kind_plan
 
@@ -79,7 +85,8 @@ def analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list
         masks[name] = masks[name] + term if name in masks else term
     covariates = [COVARIATE.format(k) for k in range(len(users.covariates))]
     key = {_UID: ibis.row_number().cast("int64"), DAY: first.cast("int64")}
-    who = t.select("user_id", "assigned_at", "arm", *covariates, **key, **masks)
+    regs = regressor_values(t, users, config)
+    who = t.select("user_id", "assigned_at", "arm", *covariates, **key, **masks, **regs)
     return who, list(masks)
 
 
@@ -140,12 +147,12 @@ def _changes(
         if metric.cuped is not None:  # the covariate: the same before and after
             now[f"x{mi}"] = before[f"x{mi}"] = users.metric_columns(metric, j)[1]
     deltas = _power_sums(now, before, users, config, shifts)
+    deltas.update(regression_changes(j, deltas, users, config))
     t = j.select("arm", DAY, *_masks(j), **deltas)
     g = t.group_by(["arm", DAY, *_masks(t)]).aggregate(**{c: _sum(t[c]) for c in deltas})
-    zero = ibis.literal(0, type="int64")
-    return g.select(
-        "arm", DAY, *_masks(g), **{N: zero}, **{c: g[c].cast("float64") for c in deltas}
-    )
+    zero, nothing = ibis.literal(0, type="int64"), ibis.literal(0.0, type="float64")
+    sums = {c: g[c].cast("float64") if c in deltas else nothing for c in _columns(users, config)}
+    return g.select("arm", DAY, *_masks(g), **{N: zero}, **sums)
 
 
 def _metric_values(
@@ -174,7 +181,7 @@ def _starts(who: ir.Table, users: UserTable, config: ExperimentConfig, shifts: S
     t = who.mutate(**{c: ibis.literal(0, type="int64") for c in users.measure_cols.values()})
     now = _metric_values(t, users, config.metrics, "")
     at_zero: dict[str, Any] = {}
-    aggs: dict[str, Any] = {N: t.count()}
+    aggs: dict[str, Any] = {N: t.count(), **regression_starts(t, None, users, config)}
     for mi, metric in enumerate(config.metrics):
         k_y, k_x = shifts[mi]
         aggs[f"y{mi}"] = (now[f"y{mi}"] - k_y).max()
@@ -199,7 +206,9 @@ def _starts(who: ir.Table, users: UserTable, config: ExperimentConfig, shifts: S
             continue
         at_zero.update({COL.format("x", mi): sx, COL.format("xx", mi): sxx})
         at_zero[COL.format("xy", mi)] = sx * y
-    return g.select("arm", DAY, *_masks(g), N, **{k: v.cast("float64") for k, v in at_zero.items()})
+    at_zero.update(regression_starts(t, g, users, config))
+    sums = {c: at_zero[c].cast("float64") for c in _columns(users, config)}
+    return g.select("arm", DAY, *_masks(g), N, **sums)
 
 
 def _power_sums(
@@ -268,7 +277,7 @@ def timeline_query(
     """
     uncached, masks = analysed(users, config)
     who = uncached if who is None else who
-    sums = (N, *sum_columns(config))
+    sums = (N, *_columns(users, config))
     daily = _daily(dataset, users, config, who)
     rows = _starts(who, users, config, shifts)
     rows = rows.union(_changes(daily, who, users, config, shifts))
@@ -294,6 +303,11 @@ def _by_segment(g: ir.Table, n_segments: int, sums: tuple[str, ...]) -> Any:
 def _sum(col: ir.NumericColumn) -> ir.NumericScalar:
     """An integer column's exact sum; a float one's compensated (the same bits every run)."""
     return col.sum() if col.type().is_integer() else fsum(col)
+
+
+def _columns(users: UserTable, config: ExperimentConfig) -> list[str]:
+    """Every summed column but the count: power sums, then regression sums."""
+    return [*sum_columns(config), *regression_columns(users, config)]
 
 
 def sum_columns(config: ExperimentConfig) -> list[str]:
