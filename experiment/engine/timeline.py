@@ -22,7 +22,9 @@ over the days into power sums and centres them into one
 :class:`~experiment.sums.CellSums` per day. Quantile caps are the final
 analysis's caps. The analysed users go to a temporary table once, keyed by row
 number, so that the window and the joins use an integer key. The query is
-built in :mod:`experiment.engine.timeline_query`.
+built in :mod:`experiment.engine.timeline_query`. A metric with a list of
+covariates (``cuped: [a, b]``) also gets its regression sums on every day
+(:mod:`experiment.engine.timeline_regression`).
 
 Power sums cancel when a mean is large relative to the spread (``Σy² - (Σy)²/n``),
 so every value is shifted first by a per-metric constant ``K``: the final
