@@ -64,7 +64,8 @@ def child(what: str, folder: Path, out: Path) -> None:
 
 def command(what: str, python: str, folder: Path, out: Path) -> list[str]:
     """The command line of one contender, run by the interpreter ``python``."""
-    exp = [python, "-c", "import sys; from experiment.cli import app; sys.exit(app())"]
+    # -P: not the current folder first on sys.path (a checkout there would shadow ``python``'s)
+    exp = [python, "-P", "-c", "import sys; from experiment.cli import app; sys.exit(app())"]
     yaml = str(folder / "experiment.yaml")
     if what.startswith("cli"):
         return [*exp, "analyze", str(folder), "-e", yaml, "--out", str(out), *what.split()[1:]]

@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from segments.definitions import SegmentSet
     from segments.rules import Node
 
-__all__ = ["absent_categories", "duplicates", "fingerprints", "membership"]
+__all__ = [
+    "FP_HASHES",
+    "absent_categories",
+    "category_counts",
+    "duplicates",
+    "fingerprint_hashes",
+    "fingerprints",
+    "membership",
+]
 
 
 def membership(
@@ -77,29 +85,47 @@ def _literals(node: Node | None) -> Iterator[tuple[str, str]]:
                 yield column.name, value
 
 
-def absent_categories(table: ir.Table, segment_set: SegmentSet) -> tuple[str, ...]:
-    """One warning per text constant of a rule that no customer has in that column.
+def category_counts(table: ir.Table, segment_set: SegmentSet) -> dict[str, Any]:
+    """The aggregates :func:`absent_categories` reads: a count per text constant of a rule.
 
-    ``loyalty_tier in ['bronz']`` compiles and silently matches no one; this names
-    the segment, the value, a close match and the values present. One aggregate
-    counts every constant; the values of a column are read only when one is absent.
+    A caller that scans the customers anyway adds them to its own aggregate and
+    passes the row on (one scan instead of two).
     """
-    import difflib
+    ordered = _category_tests(table, segment_set)
+    return {f"absent_c{k}": (table[c] == v).sum() for k, (_, c, v) in enumerate(ordered)}
 
+
+def _category_tests(table: ir.Table, segment_set: SegmentSet) -> list[tuple[str, str, str]]:
+    """``(segment, column, text constant)`` of every rule test on a text column, sorted."""
     tests = {
         (entry.name, column, value)
         for entry in segment_set.segments
         for column, value in _literals(entry.rule)
         if column in table.columns and table[column].type().is_string()
     }
-    if not tests:
+    return sorted(tests)
+
+
+def absent_categories(
+    table: ir.Table, segment_set: SegmentSet, row: dict[str, Any] | None = None
+) -> tuple[str, ...]:
+    """One warning per text constant of a rule that no customer has in that column.
+
+    ``loyalty_tier in ['bronz']`` compiles and silently matches no one; this names
+    the segment, the value, a close match and the values present. One aggregate
+    counts every constant (:func:`category_counts`; ``row``, its result when the
+    caller ran it); the values of a column are read only when one is absent.
+    """
+    import difflib
+
+    ordered = _category_tests(table, segment_set)
+    if not ordered:
         return ()
-    ordered = sorted(tests)
-    aggs = {f"c{k}": (table[c] == v).sum() for k, (_, c, v) in enumerate(ordered)}
-    row = table.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    if row is None:
+        row = table.aggregate(**category_counts(table, segment_set)).to_pyarrow().to_pylist()[0]
     out: list[str] = []
     for k, (name, column, value) in enumerate(ordered):
-        if row[f"c{k}"]:
+        if row[f"absent_c{k}"]:
             continue
         counts = table[column].value_counts().to_pyarrow()
         present = sorted(str(v) for v in counts.column(0).to_pylist() if v is not None)
@@ -113,19 +139,43 @@ def absent_categories(table: ir.Table, segment_set: SegmentSet) -> tuple[str, ..
     return tuple(out)
 
 
+FP_HASHES = ("__fp_a__", "__fp_b__")
+"""The hash columns of :func:`fingerprint_hashes`, which :func:`fingerprints` reads if present."""
+
+
+def fingerprint_hashes(table: ir.Table) -> dict[str, ir.IntegerValue]:
+    """The two 31-bit hashes of the user id :func:`fingerprints` sums, by column name.
+
+    A caller that projects them once (``table.mutate(**fingerprint_hashes(table))``)
+    spares the engine hashing every id once per segment and sum: about half the
+    cost of the customers' scan with 20 segments.
+    """
+    uid = table.user_id.cast("string")
+    first, second = uid.hash() % 2_147_483_647, (uid + "#").hash() % 2_147_483_629
+    return dict(zip(FP_HASHES, (first, second), strict=True))
+
+
 def fingerprints(table: ir.Table, masks: dict[str, ir.BooleanValue]) -> dict[str, Any]:
     """Aggregates whose values are equal for two masks with exactly the same members.
 
     Per mask: its size and two sums of independent 31-bit hashes of the user id;
     two different member sets agree on all three with probability about 2⁻⁶².
+    The hashes are ``table``'s columns :data:`FP_HASHES` where it has them
+    (:func:`fingerprint_hashes`). Sums of ``CASE WHEN mask THEN hash ELSE 0``
+    rather than ``FILTER``-ed sums: half the engine's time, and the same numbers
+    (an empty mask sums to 0 instead of null; :func:`duplicates` reads both as 0).
     """
-    uid = table.user_id.cast("string")
-    first, second = uid.hash() % 2_147_483_647, (uid + "#").hash() % 2_147_483_629
+    import ibis
+
+    if all(c in table.columns for c in FP_HASHES):
+        first, second = (table[c] for c in FP_HASHES)
+    else:
+        first, second = fingerprint_hashes(table).values()
     aggs: dict[str, Any] = {}
     for i, mask in enumerate(masks.values()):
         aggs[f"fp_n{i}"] = mask.sum()
-        aggs[f"fp_a{i}"] = first.sum(where=mask)
-        aggs[f"fp_b{i}"] = second.sum(where=mask)
+        aggs[f"fp_a{i}"] = ibis.ifelse(mask, first, 0).sum()
+        aggs[f"fp_b{i}"] = ibis.ifelse(mask, second, 0).sum()
     return aggs
 
 

@@ -14,7 +14,10 @@ The queries are portable Ibis: the same code runs on DuckDB, Spark and PostgreSQ
 (``tests/engines/`` compares every number of results.json) and compiles for
 Snowflake and BigQuery. The one engine-specific choice is made from the tables'
 backend when a query is built: DuckDB's compensated ``fsum``
-(:func:`~experiment.engine.moments.fsum`).
+(:func:`~experiment.engine.moments.fsum`). Results come back through
+:mod:`~experiment.engine.fetch` (Arrow without importing pandas); the analysis
+window and the assignments' ids and times are checked in
+:mod:`~experiment.engine.window`.
 """
 
 from experiment.engine.caps import cap_quantiles, with_quantile_caps

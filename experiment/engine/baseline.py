@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from experiment.engine import Dataset, aggregate
 from experiment.engine.connection import release
+from experiment.engine.fetch import rows, scalar
 from experiment.engine.source import DataSource, first_assignment, open_source_pre_launch
 from experiment.errors import DataError
 
@@ -56,7 +57,7 @@ class BaselineSums:
 
 def _has_assignments(dataset: Dataset, config: ExperimentConfig) -> bool:
     a = dataset.assignments
-    count = a.count(where=a.experiment == config.name).to_pyarrow().as_py()
+    count = scalar(a.count(where=a.experiment == config.name))
     return bool(count)
 
 
@@ -69,7 +70,7 @@ def _all_users(dataset: Dataset, config: ExperimentConfig) -> Dataset:
 
     start = config.window.start
     if start is None:
-        last = dataset.events.ts.max().to_pyarrow().as_py()
+        last = scalar(dataset.events.ts.max())
         if last is None:
             raise DataError(f"{dataset.path}: events table is empty; no baseline to estimate")
         start = last - dt.timedelta(days=config.window.days)
@@ -89,8 +90,8 @@ def _assigned_span(dataset: Dataset, config: ExperimentConfig) -> tuple[dt.datet
     """The first and last ``assigned_at`` of the experiment's assignments."""
     a = dataset.assignments
     a = a.filter(a.experiment == config.name)
-    row = a.aggregate(first=a.assigned_at.min(), last=a.assigned_at.max()).to_pyarrow()
-    return row.column("first")[0].as_py(), row.column("last")[0].as_py()
+    row = rows(a.aggregate(first=a.assigned_at.min(), last=a.assigned_at.max()))[0]
+    return row["first"], row["last"]
 
 
 def _utc(ts: dt.datetime) -> dt.datetime:
@@ -100,7 +101,7 @@ def _utc(ts: dt.datetime) -> dt.datetime:
 def _data_days(dataset: Dataset, exposed: dt.datetime) -> float | None:
     """Whole days (rounded up) from the first exposure (or the first event) to the last event."""
     ts = dataset.events.ts
-    row = dataset.events.aggregate(first=ts.min(), last=ts.max()).to_pyarrow().to_pylist()[0]
+    row = rows(dataset.events.aggregate(first=ts.min(), last=ts.max()))[0]
     if row["last"] is None:
         return None
     start = max(_utc(exposed), _utc(row["first"]))
@@ -133,7 +134,7 @@ def _baseline(
     source = data if assigned else _all_users(data, config)
     cells = aggregate(source, config, segment_set)
     if not assigned:
-        start = source.assignments.assigned_at.min().to_pyarrow().as_py()
+        start = scalar(source.assignments.assigned_at.min())
         return BaselineSums(cells=cells, assigned=False, data_days=_data_days(data, start))
     first, last = _assigned_span(data, config)
     exposed = first if config.window.start is None else max(_utc(first), _utc(config.window.start))

@@ -11,6 +11,8 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from experiment.engine.fetch import rows
+
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
@@ -65,6 +67,6 @@ def with_quantile_caps(users: UserTable, config: ExperimentConfig) -> UserTable:
         return users
     names = {CAP.format(mi): m.name for mi, m in enumerate(config.metrics)}
     caps = dict(users.caps)
-    for key, value in query.to_pyarrow().to_pylist()[0].items():
+    for key, value in rows(query)[0].items():
         caps[names[key]] = math.nan if value is None else float(value)
     return replace(users, caps=caps)

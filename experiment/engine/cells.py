@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from experiment.engine.balance import balance_aggs, read_balance
 from experiment.engine.caps import CAP, cap_quantiles
+from experiment.engine.fetch import rows
 from experiment.engine.moments import (
     count_agg,
     metric_sums,
@@ -125,6 +126,14 @@ def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[
     """
     if cap_quantiles(users, config) is None:
         return _cell_rows(users, config)
+    import os
+
+    if os.environ.get("SPD_INLINE"):
+        t = users.table.drop("user_id")
+        caps = cap_quantiles(replace(users, table=t), config)
+        if os.environ.get("SPD_SQL"):
+            print(t.cross_join(caps).compile())
+        return _cell_rows(replace(users, table=t.cross_join(caps)), config)
     with users.table.drop("user_id").cache() as cached:
         caps = cap_quantiles(replace(users, table=cached), config)
         t = cached if caps is None else cached.cross_join(caps)
@@ -176,13 +185,13 @@ def _cell_rows(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[s
 
     A column ``CAP.format(mi)`` of the table, where present, caps metric ``mi``.
     """
-    rows = cell_query(users, config).to_pyarrow().to_pylist()
+    found = rows(cell_query(users, config))
     caps = dict(users.caps)
-    for r in rows:
+    for r in found:
         for mi, metric in enumerate(config.metrics):
             if r[_SI] < 0 and f"cap{mi}" in r:
                 caps[metric.name] = math.nan if r[f"cap{mi}"] is None else float(r[f"cap{mi}"])
-    return rows, caps
+    return found, caps
 
 
 def cell_query(users: UserTable, config: ExperimentConfig) -> Any:

@@ -14,9 +14,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from experiment.engine.events import event_value, invalid
+from experiment.engine.fetch import arrow, rows
 from experiment.errors import DataError
 from experiment.sums import QualityCounts
-from segments.membership import absent_categories, duplicates, fingerprints
+from segments.membership import (
+    absent_categories,
+    category_counts,
+    duplicates,
+    fingerprint_hashes,
+    fingerprints,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -143,14 +150,12 @@ def table_checks(
         is_event = inside & (ev.event == measure.event)
         aggs[f"bad{k}"] = ev.count(where=is_event & invalid(value))
         aggs[f"seen{k}"] = ev.count(where=is_event & value.notnull())
-    counts = ev.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    counts = rows(ev.aggregate(**aggs))[0]
     for k, kind in enumerate(kinds):
         if not counts[f"kind{k}"]:
             _unknown_event(dataset, config, kind)
     _check_arms(dataset, config)
-    fp = fingerprints(cust, segments[1]) if segments else {}
-    row = cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique(), **fp)
-    row = row.to_pyarrow().to_pylist()[0]
+    row = _customer_counts(cust, segments)
     return TableCounts(
         segment_warnings=_segment_warnings(cust, segments, row) if segments else (),
         events=int(counts["events"] or 0),
@@ -160,6 +165,23 @@ def table_checks(
         bad=sum(int(counts[f"bad{k}"] or 0) for k in range(len(pairs))),
         seen=sum(int(counts[f"seen{k}"] or 0) for k in range(len(pairs))),
     )
+
+
+def _customer_counts(
+    cust: ir.Table, segments: tuple[SegmentSet, dict[str, ir.BooleanValue]] | None
+) -> dict[str, Any]:
+    """One scan of the customers: rows, distinct ids, segment fingerprints, rule constants.
+
+    The segment masks and the id hashes are projected once, so the engine
+    evaluates each rule and hashes each id once per row, not once per aggregate.
+    """
+    if segments is None:
+        return rows(cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()))[0]
+    masks = {f"__fp_s{i}__": m for i, m in enumerate(segments[1].values())}
+    flags = cust.mutate(**fingerprint_hashes(cust), **masks)
+    fp = fingerprints(flags, {name: flags[c] for name, c in zip(segments[1], masks, strict=True)})
+    fp |= category_counts(flags, segments[0])
+    return rows(flags.aggregate(rows=flags.count(), ids=flags.user_id.nunique(), **fp))[0]
 
 
 def _segment_warnings(
@@ -175,7 +197,7 @@ def _segment_warnings(
             "(a duplicate under another name: its rows repeat those of the first)"
             for name, first in twins.items()
         ),
-        *absent_categories(customers, segment_set),
+        *absent_categories(customers, segment_set, row),
     )
 
 
@@ -185,7 +207,7 @@ def _present(column: ir.Column, limit: int = 200) -> list[str]:
     Messages show them with ``repr``: a value from the data never reaches a
     terminal as a control character.
     """
-    counts = column.value_counts().to_pyarrow()
+    counts = arrow(column.value_counts())
     pairs = zip(counts.column(0).to_pylist(), counts.column(1).to_pylist(), strict=True)
     ranked = sorted(pairs, key=lambda p: (-int(p[1]), str(p[0])))[:limit]
     return sorted(str(v) for v, _ in ranked if v is not None)

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from experiment.engine.fetch import rows
 from experiment.engine.moments import as_float
 from experiment.errors import ConfigError
 
@@ -101,7 +102,7 @@ def _shifts(customers: ir.Table, specs: list[_Regressor]) -> tuple[float, ...]:
     if not numeric:
         return tuple(0.0 for _ in specs)
     aggs = {f"m{k}": _clean(customers, col).mean() for k, col in numeric.items()}
-    row = customers.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    row = rows(customers.aggregate(**aggs))[0]
     out = []
     for k in range(len(specs)):
         mean = row.get(f"m{k}")
@@ -134,7 +135,7 @@ def _expand(customers: ir.Table, metric: str, col: str) -> list[_Regressor]:
             "is a numeric, boolean or text (categorical) column, e.g. days since signup "
             "computed beforehand"
         )
-    counts = customers[col].value_counts().to_pyarrow().to_pylist()
+    counts = rows(customers[col].value_counts())
     ranked = sorted(
         ((r[col], int(r[f"{col}_count"])) for r in counts if r[col] is not None),
         key=lambda level: (-level[1], str(level[0])),

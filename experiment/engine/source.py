@@ -27,6 +27,7 @@ from experiment.engine.dataset import (
     open_dataset,
     open_pre_launch,
 )
+from experiment.engine.fetch import scalar
 from experiment.engine.warehouse import engine_tables
 from experiment.errors import ConfigError
 from experiment.tablenames import ROLES, TableNames, table_names
@@ -249,7 +250,7 @@ def first_assignment(source: str | Path | DataSource) -> dt.datetime | None:
             return None
         table = tables["assignments"]
     try:
-        first: dt.datetime | None = table.assigned_at.min().to_pyarrow().as_py()
+        first: dt.datetime | None = scalar(table.assigned_at.min())
     finally:
         release(con)
     return first

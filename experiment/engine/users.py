@@ -22,7 +22,8 @@ from experiment.engine.events import event_value, invalid, selects
 from experiment.engine.moments import as_float, fsum
 from experiment.engine.quality import NCUST, QUALITY_COLUMNS, Q, table_checks
 from experiment.engine.regressors import Regressors, regressor_columns, regressors
-from experiment.errors import ConfigError, DataError
+from experiment.engine.window import analysis_window
+from experiment.errors import ConfigError
 from experiment.plan import kind_plan
 from segments.compile import compile_segments
 
@@ -139,7 +140,7 @@ def user_table(
             names a segment the segments file lacks.
     """
     units = _units(dataset, config)
-    start, end = _window(units, dataset, config)
+    start, end = analysis_window(units, dataset, config)
     per_user, measure_cols, value_columns = _per_user_measures(
         dataset, units, config.metrics, start, end
     )
@@ -223,40 +224,6 @@ def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
         arms_seen=ibis.ifelse(per_user.arm == per_user.last_arm, 1, 2),
         assigned_at=per_user.assigned_at,
     )
-
-
-def _window(units: ir.Table, dataset: Dataset, config: ExperimentConfig) -> tuple[Any, Any]:
-    found = units.aggregate(
-        first=units.assigned_at.min(where=units.arms_seen == 1),
-        no_time=units.assigned_at.isnull().sum(),
-        no_id=units.user_id.isnull().sum(),
-    ).to_pyarrow()
-    first, no_time, no_id = (found.column(k)[0].as_py() for k in ("first", "no_time", "no_id"))
-    if no_time or no_id:  # a user without a time would be analysed with no events at all
-        raise DataError(
-            f"{dataset.path}: assignments of experiment {config.name!r}: "
-            f"{no_time or 0:,} users with a null assigned_at, {no_id or 0:,} rows with a null "
-            "user_id; every assignment needs a user_id and an assigned_at"
-        )
-    start = config.window.start
-    if start is None:
-        if first is None:
-            present = dataset.assignments.experiment.value_counts().to_pyarrow()
-            names = sorted(str(v) for v in present.column(0).to_pylist())
-            if config.name in names:  # rows exist, but none in an arm of the file
-                raise DataError(
-                    f"{dataset.path}: assignments: no row of experiment {config.name!r} has "
-                    f"an arm of the experiment file ({', '.join(map(repr, config.arms))}) "
-                    "and a single arm per user; check the arm column (nulls, other names)"
-                )
-            raise DataError(
-                f"{dataset.path}: no assignments for experiment {config.name!r}; "
-                f"experiments present: {', '.join(names) or 'none'}"
-            )
-        start = first
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=dt.UTC)
-    return start, start + dt.timedelta(days=config.window.days)
 
 
 def _per_user_measures(

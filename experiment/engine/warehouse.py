@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from experiment.engine.fetch import scalar
 from experiment.engine.schema import CONTRACT, EXPECTED, Kind, fits, kind_of
 from experiment.errors import DataError
 from experiment.tablenames import TableNames, split_table_name
@@ -108,7 +109,7 @@ def _check(table: ir.Table, where: str, required: dict[str, Kind]) -> None:
         dtype = schema[column]
         if not fits(dtype.to_pyarrow(), kind):
             raise DataError(f"{where}: column {column!r}: found {dtype}, expected {EXPECTED[kind]}")
-    if not table.limit(1).count().to_pyarrow().as_py():
+    if not scalar(table.limit(1).count()):
         raise DataError(f"{where} is empty (0 rows); expected at least one row")
 
 
