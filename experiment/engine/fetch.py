@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["arrow", "rows", "scalar"]
+__all__ = ["arrow", "column_values", "rows", "scalar"]
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -43,7 +43,7 @@ def rows(expr: ir.Table) -> list[dict[str, Any]]:
     """Every row of ``expr`` as a dict of Python values (``to_pyarrow().to_pylist()``)."""
     table = arrow(expr)
     names = table.column_names
-    columns = [_values(table.column(i)) for i in range(len(names))]
+    columns = [column_values(table.column(i)) for i in range(len(names))]
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
@@ -53,11 +53,11 @@ def scalar(expr: ir.Scalar) -> Any:
     import pyarrow as pa
 
     if pa.types.is_timestamp(value.type):
-        return _values(pa.array([value.value], pa.int64()), value.type)[0]
+        return column_values(pa.array([value.value], pa.int64()), value.type)[0]
     return value.as_py()
 
 
-def _values(column: Any, ts_type: Any = None) -> list[Any]:
+def column_values(column: Any, ts_type: Any = None) -> list[Any]:
     """A column's Python values; timestamps (or int64 ticks of ``ts_type``) without pandas."""
     import pyarrow as pa
 

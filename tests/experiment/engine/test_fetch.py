@@ -9,8 +9,9 @@ from pathlib import Path
 
 import ibis
 import pyarrow as pa
+import pytest
 
-from experiment.engine.fetch import rows, scalar
+from experiment.engine.fetch import column_values, rows, scalar
 
 
 def _table() -> ibis.Table:
@@ -62,3 +63,13 @@ def test_an_analysis_imports_neither_pandas_nor_matplotlib(dataset_dir: Path) ->
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Etc/UTC", "+01:00", "-05:30", "Europe/Paris", None])
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_timestamps_become_the_datetimes_pyarrow_gives(tz: str | None, unit: str) -> None:
+    ticks = {"s": 1_767_225_600, "ms": 1_767_225_600_123, "us": 1_767_225_600_123_456}[unit]
+    column = pa.array([ticks, None, -ticks], pa.timestamp(unit, tz=tz))
+    mine, theirs = column_values(column), column.to_pylist()
+    assert mine == theirs
+    assert [repr(v.tzinfo) for v in mine if v] == [repr(v.tzinfo) for v in theirs if v]
