@@ -19,7 +19,7 @@ from experiment.errors import ConfigError
 from experiment.filemodel import FileModel, format_validation_error
 from experiment.lifecyclespec import LifecycleAnalysis
 from experiment.metricspec import Cap, Guardrail, Measure, MetricSpec
-from experiment.plan import MetricKind, kind_plan
+from experiment.plan import MetricKind
 from experiment.tablenames import table_names
 from experiment.textfile import read_yaml_mapping
 
@@ -206,17 +206,6 @@ class ExperimentConfig(_Frozen):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"metric names must be unique; repeated: {dupes}")
-        listed = [m for m in self.metrics if m.covariates is not None]
-        if self.sequential and listed:
-            fix = (
-                "leave 'cuped' out of the ratio metric"
-                if kind_plan(listed[0].kind).ratio
-                else "use one numeric column (cuped: COLUMN)"
-            )
-            raise ValueError(
-                f"metric {listed[0].name!r}: a 'cuped' list (regression adjustment; on a ratio "
-                f"metric any 'cuped') is not supported yet with 'sequential: true'; {fix}"
-            )
         for m in self.metrics:  # the retention day must fit in the analysis window
             if m.day is not None and m.day >= self.window.days:
                 raise ValueError(

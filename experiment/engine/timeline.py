@@ -9,15 +9,22 @@ covariate) since the user's previous event day (its assignment, where every
 value is 0). Each analysed user adds one more row on its first day (its
 assignment day; the window's first day for users assigned before it, its last
 day for users assigned after it, so the last day is the final analysis): a
-count of 1 and its starting values. Those rows are grouped by (arm, day, the
-user's segment memberships as bit masks), and each group is repeated once per
+count of 1 and its starting values, which are constants (a CUPED covariate
+aside), so the starts are counted per group rather than summed per user. Both
+are grouped by (arm, day, the user's segment memberships as bit masks); the
+changes of integer-valued measures (counts, 0/1, integer caps: the shifts are
+integers) are summed as int64, exact and cheaper than a compensated float sum.
+Each group is repeated once per
 segment of its masks and grouped by (segment, arm, day), as in
 :mod:`experiment.engine.cells` (users sharing memberships are summed before the
 repetition: about 10 times fewer rows). Numpy then cumulates the small result
 over the days into power sums and centres them into one
 :class:`~experiment.sums.CellSums` per day. Quantile caps are the final
 analysis's caps. The analysed users go to a temporary table once, keyed by row
-number, so that the window and the joins use an integer key.
+number, so that the window and the joins use an integer key. The query is
+built in :mod:`experiment.engine.timeline_query`. A metric with a list of
+covariates (``cuped: [a, b]``) also gets its regression sums on every day
+(:mod:`experiment.engine.timeline_regression`).
 
 Power sums cancel when a mean is large relative to the spread (``Σy² - (Σy)²/n``),
 so every value is shifted first by a per-metric constant ``K``: the final
@@ -35,37 +42,37 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from experiment.engine.events import event_value, invalid, selects
-from experiment.engine.moments import fsum, metric_sums
-from experiment.engine.users import COVARIATE
-from experiment.plan import kind_plan
+from experiment.engine.moments import metric_sums
+from experiment.engine.timeline_query import (
+    COL,
+    DAY,
+    SI,
+    SUMS,
+    N,
+    Shifts,
+    analysed,
+    sum_columns,
+    timeline_query,
+)
+from experiment.engine.timeline_regression import regression_columns, regression_sums
 from experiment.sums import CellSums, JointSums, MeanSums
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator
 
-    import ibis.expr.types as ir
     from numpy.typing import NDArray
 
-    from experiment.config import ExperimentConfig, MetricSpec
+    from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
 
 __all__ = ["timeline", "timeline_query"]
-
-# Engine-side column names (indices only, never user text).
-_DAY, _SI, _N, _UID = "__day__", "__si__", "__n__", "__uid__"
-_MASK = "__mask{}__"  # segment bit mask number k
-_BITS = 62  # segments per mask (int64, sign bit unused)
-_INC = "__inc{}__"  # a measure's increment on the day
-_SUMS = ("y", "yy", "x", "xx", "xy")  # the power sums of one metric, ``x`` where it has one
-_COL = "__d_{}_{}__"  # sum, metric index
-_Shifts = list[tuple[float, float]]  # per metric, the shifts K_y and K_x
 
 
 def timeline(
@@ -81,7 +88,7 @@ def timeline(
     return _days(table, users, config, shifts)
 
 
-def _shifts(final: CellSums, config: ExperimentConfig) -> _Shifts:
+def _shifts(final: CellSums, config: ExperimentConfig) -> Shifts:
     """Per metric, ``(K_y, K_x)``: the final means over all analysed users, rounded.
 
     Integers keep integer data exact; 0 where ``all`` is empty.
@@ -100,160 +107,7 @@ def _shifts(final: CellSums, config: ExperimentConfig) -> _Shifts:
     return out
 
 
-def _day_of(ts: ir.TimestampValue, start: Any, days: int) -> ir.IntegerValue:
-    """The window day of ``ts``, clipped to ``[0, days - 1]`` (exact to the microsecond).
-
-    A search of the day bounds (comparisons with constants) rather than a date
-    difference, which DuckDB computes an order of magnitude slower.
-    """
-    import ibis
-
-    bounds = [start + dt.timedelta(days=d + 1) for d in range(days - 1)]
-    if not bounds:  # a one-day window
-        return ibis.literal(0, type="int64")
-    day: ir.IntegerValue = ibis.cases(
-        *((ts < bound, d) for d, bound in enumerate(bounds)), else_=days - 1
-    )
-    return day.cast("int64")
-
-
-def _analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list[str]]:
-    """One row per analysed user: arm, first counted day, segment bit masks, covariates.
-
-    The first day is the assignment day, clipped to the window (users assigned
-    after it count on its last day, as in the final analysis). Segment ``si > 0``
-    is bit ``(si - 1) % 62`` of mask ``(si - 1) // 62``: users with the same
-    memberships share a group before the segments are unnested.
-    """
-    import ibis
-
-    u, m = users.units, users.members
-    t = u.left_join(m, u.user_id == m.user_id).drop("user_id_right")
-    t = t.filter(users.valid(t))
-    first = _day_of(t.assigned_at, users.start, config.window.days)
-    masks: dict[str, Any] = {}
-    for si in range(1, len(users.segments)):
-        k, bit = divmod(si - 1, _BITS)
-        one = ibis.literal(1 << bit, type="int64")
-        term = ibis.ifelse(users.member(si, t), one, ibis.literal(0, type="int64"))
-        name = _MASK.format(k)
-        masks[name] = masks[name] + term if name in masks else term
-    covariates = [COVARIATE.format(k) for k in range(len(users.covariates))]
-    key = {_UID: ibis.row_number().cast("int64"), _DAY: first.cast("int64")}
-    who = t.select("user_id", "assigned_at", "arm", *covariates, **key, **masks)
-    return who, list(masks)
-
-
-def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig, who: ir.Table) -> ir.Table:
-    """Per (user, day) with a metric event: each measure's count or value sum that day.
-
-    Post-exposure, in-window events only, read as the per-user table reads them.
-    """
-    ev = dataset.events
-    kinds = sorted({measure.event for metric in config.metrics for measure in metric.measures})
-    ev = ev.filter((ev.ts >= users.start) & (ev.ts < users.end) & ev.event.isin(kinds))
-    ev = ev.inner_join(who.select("user_id", "assigned_at", _UID), "user_id")
-    ev = ev.filter(ev.ts >= ev.assigned_at)
-    ev = ev.mutate(**{_DAY: _day_of(ev.ts, users.start, config.window.days)})
-    aggs: dict[str, Any] = {}
-    for metric in config.metrics:
-        for measure in metric.measures:
-            name = users.measure_cols[measure]
-            if name in aggs:
-                continue
-            is_event = selects(ev, measure)
-            if measure.value is None:
-                aggs[name] = ev.count(where=is_event)
-            else:
-                value = event_value(ev, measure, metric)
-                aggs[name] = fsum(value, where=is_event & ~invalid(value)).fill_null(0.0)
-    return ev.group_by([_UID, _DAY]).aggregate(**aggs)
-
-
-def _changes(
-    daily: ir.Table, who: ir.Table, users: UserTable, config: ExperimentConfig, shifts: _Shifts
-) -> ir.Table:
-    """Per analysed user's event day: the change of each shifted power sum since its last.
-
-    A window per user (on the narrow daily table) cumulates the measures; the
-    values before the day are those of the cumulative less the day's own
-    increments. A CUPED covariate does not change.
-    """
-    import ibis
-
-    per_user = ibis.window(group_by=daily[_UID], order_by=daily[_DAY], preceding=None, following=0)
-    measures = list(dict.fromkeys(users.measure_cols.values()))
-    t = daily.select(
-        _UID,
-        _DAY,
-        **{_INC.format(k): daily[c] for k, c in enumerate(measures)},
-        **{c: daily[c].sum().over(per_user) for c in measures},
-    )
-    plain = [metric.model_copy(update={"cuped": None}) for metric in config.metrics]
-    t = t.mutate(**_metric_values(t, users, plain, ""))
-    old = t.mutate(**{c: t[c] - t[_INC.format(k)] for k, c in enumerate(measures)})
-    old = old.mutate(**_metric_values(old, users, plain, "_0"))
-    j = old.drop(*(_INC.format(k) for k in range(len(measures))))
-    j = j.inner_join(who.drop("user_id", "assigned_at"), _UID)
-    now = {c: j[c] for c in _metric_values(j, users, plain, "")}
-    before = {c: j[c + "_0"] for c in now}
-    for mi, metric in enumerate(config.metrics):
-        if metric.cuped is not None:  # the covariate: the same before and after
-            now[f"x{mi}"] = before[f"x{mi}"] = users.metric_columns(metric, j)[1]
-    zero = ibis.literal(0, type="int64")
-    deltas = _power_sums(now, config, shifts, before)
-    return j.select("arm", _DAY, *_masks(j), **{_N: zero}, **deltas)
-
-
-def _metric_values(
-    t: ir.Table, users: UserTable, metrics: Sequence[MetricSpec], suffix: str
-) -> dict[str, Any]:
-    """``y{mi}`` and ``x{mi}`` (ratio or CUPED) of each metric on ``t``, names suffixed."""
-    out: dict[str, Any] = {}
-    for mi, metric in enumerate(metrics):
-        for part, col in zip("yx", users.metric_columns(metric, t), strict=False):
-            out[f"{part}{mi}{suffix}"] = col
-    return out
-
-
-def _masks(t: ir.Table) -> list[str]:
-    return [c for c in t.columns if c.startswith("__mask")]
-
-
-def _starts(who: ir.Table, users: UserTable, config: ExperimentConfig, shifts: _Shifts) -> ir.Table:
-    """Per analysed user, on its first day: a count of 1 and its power sums at no events."""
-    import ibis
-
-    t = who.mutate(**{c: ibis.literal(0, type="int64") for c in users.measure_cols.values()})
-    now = _metric_values(t, users, config.metrics, "")
-    one = ibis.literal(1, type="int64")
-    return t.select("arm", _DAY, *_masks(t), **{_N: one}, **_power_sums(now, config, shifts))
-
-
-def _power_sums(
-    now: dict[str, Any],
-    config: ExperimentConfig,
-    shifts: _Shifts,
-    before: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Shifted ``y, y², x, x², x·y`` of each metric: now, less ``before`` where given."""
-    out: dict[str, Any] = {}
-    for mi in range(len(config.metrics)):
-        k_y, k_x = shifts[mi]
-        pairs = [(now, 1.0)] + ([(before, -1.0)] if before is not None else [])
-        for values, sign in pairs:
-            y = values[f"y{mi}"] - k_y
-            terms = {"y": y, "yy": y * y}
-            if f"x{mi}" in values:
-                x = values[f"x{mi}"] - k_x
-                terms.update(x=x, xx=x * x, xy=x * y)
-            for name, term in terms.items():
-                key = _COL.format(name, mi)
-                out[key] = term if sign > 0 else out[key] - term
-    return {k: v.cast("float64") for k, v in out.items()}
-
-
-def _query(dataset: Dataset, users: UserTable, config: ExperimentConfig, shifts: _Shifts) -> Any:
+def _query(dataset: Dataset, users: UserTable, config: ExperimentConfig, shifts: Shifts) -> Any:
     """One query: the changes of the power sums per (segment, arm, day), as Arrow.
 
     Rows: one per analysed user (its start) and one per (user, day) with a metric
@@ -261,78 +115,53 @@ def _query(dataset: Dataset, users: UserTable, config: ExperimentConfig, shifts:
     spreads the groups over their segments). The analysed users are written once
     to a temporary table: the query reads them thrice, keyed by row number.
     """
-    uncached, _ = _analysed(users, config)
-    with uncached.cache() as who:
+    uncached, _ = analysed(users, config)
+    with uncached.cache() as who, _users_built(dataset):
         return timeline_query(dataset, users, config, shifts, who=who).to_pyarrow()
 
 
-def timeline_query(
-    dataset: Dataset,
-    users: UserTable,
-    config: ExperimentConfig,
-    shifts: _Shifts,
-    *,
-    who: ir.Table | None = None,
-) -> Any:
-    """The timeline's query as an Ibis table; ``who`` is the analysed users (cached or not).
+@contextlib.contextmanager
+def _users_built(dataset: Dataset) -> Iterator[None]:
+    """On DuckDB, hash joins keep the side the query names last as their build side.
 
-    ``shifts`` gives each metric's ``(K_y, K_x)`` (zeros are valid: only precision
-    depends on them).
+    DuckDB picks a join's build side from estimated sizes, and a filtered Parquet
+    scan's estimate (a fixed selectivity) is often below the users table's exact
+    count: it would then hash the events (millions of rows) instead of the users,
+    several times slower. The setting is restored afterwards.
     """
-    uncached, masks = _analysed(users, config)
-    who = uncached if who is None else who
-    sums = (_N, *_sum_columns(config))
-    daily = _daily(dataset, users, config, who)
-    rows = _starts(who, users, config, shifts)
-    rows = rows.union(_changes(daily, who, users, config, shifts))
-    g = rows.group_by(["arm", _DAY, *masks]).aggregate(**{c: _sum(rows[c]) for c in sums})
-    return _by_segment(g, len(users.segments), sums)
-
-
-def _by_segment(g: ir.Table, n_segments: int, sums: tuple[str, ...]) -> Any:
-    """Each (arm, day, masks) group repeated once per segment of its masks, summed."""
-    import ibis
-
-    segs = [ibis.literal(0, type="int16")]
-    for si in range(1, n_segments):
-        k, bit = divmod(si - 1, _BITS)
-        has = (g[_MASK.format(k)] & ibis.literal(1 << bit, type="int64")) != 0
-        segs.append(ibis.ifelse(has, si, None).cast("int16"))
-    long = g.select("arm", _DAY, *sums, **{_SI: ibis.array(segs).unnest()})
-    long = long.filter(long[_SI].notnull())
-    aggs = {c: _sum(long[c]) for c in sums}
-    return long.group_by([_SI, "arm", _DAY]).aggregate(**aggs)
-
-
-def _sum(col: ir.NumericColumn) -> ir.NumericScalar:
-    """A count's exact sum; a float power sum's compensated one (the same bits every run)."""
-    return col.sum() if col.get_name() == _N else fsum(col)
-
-
-def _sum_columns(config: ExperimentConfig) -> list[str]:
-    """The power-sum columns of the query, in metric order."""
-    out = []
-    for mi, metric in enumerate(config.metrics):
-        joint = kind_plan(metric.kind).ratio or metric.cuped is not None
-        out += [_COL.format(s, mi) for s in (_SUMS if joint else _SUMS[:2])]
-    return out
+    if dataset.con.name != "duckdb":
+        yield
+        return
+    con = dataset.con
+    row = con.raw_sql("SELECT current_setting('disabled_optimizers')").fetchone()
+    old = str(row[0] or "") if row else ""
+    off = ",".join(x for x in (old, "build_side_probe_side") if x)
+    con.raw_sql(f"SET disabled_optimizers = '{off}'").fetchall()
+    try:
+        yield
+    finally:
+        con.raw_sql(f"SET disabled_optimizers = '{old}'").fetchall()
 
 
 def _days(
-    table: Any, users: UserTable, config: ExperimentConfig, shifts: _Shifts
+    table: Any, users: UserTable, config: ExperimentConfig, shifts: Shifts
 ) -> tuple[tuple[str, CellSums], ...]:
     """Cumulate the per-(segment, arm, day) changes over the days; one CellSums per day."""
     arms, days = tuple(config.arms), config.window.days
     arm = np.array([arms.index(a) for a in table.column("arm").to_pylist()], dtype=np.int64)
-    index = (table.column(_SI).to_numpy().astype(np.int64), arm, table.column(_DAY).to_numpy())
+    index = (table.column(SI).to_numpy().astype(np.int64), arm, table.column(DAY).to_numpy())
 
     def cube(name: str) -> NDArray[np.float64]:
         out = np.zeros((len(users.segments), len(arms), days))
         out[index] = table.column(name).to_numpy(zero_copy_only=False)
         return np.cumsum(out, axis=2)
 
-    n = cube(_N)
-    sums = {c: cube(c) for c in _sum_columns(config)}
+    n = cube(N)
+    sums = {c: cube(c) for c in (*sum_columns(config), *regression_columns(users, config))}
+    names = {
+        m: tuple(users.regressors.names[k] for k in ks)
+        for m, ks in users.regressors.by_metric.items()
+    }
     out = []
     for d in range(days):
         day_end = min(users.start + dt.timedelta(days=d + 1), users.end)
@@ -340,12 +169,16 @@ def _days(
         def read(mi: int, joint: bool, d: int = d) -> MeanSums | JointSums:
             return _centred(
                 n[..., d],
-                {s: sums[_COL.format(s, mi)][..., d] for s in _SUMS if _COL.format(s, mi) in sums},
+                {s: sums[COL.format(s, mi)][..., d] for s in SUMS if COL.format(s, mi) in sums},
                 shifts[mi],
                 joint=joint,
             )
 
         metrics, cuped = metric_sums(config, read)
+
+        def column(name: str, d: int = d) -> NDArray[np.float64]:
+            return sums[name][..., d]
+
         cells = CellSums(
             segments=users.segments,
             arms=arms,
@@ -354,6 +187,8 @@ def _days(
             window_start=users.start,
             window_end=day_end,
             cuped=cuped,
+            regression=regression_sums(column, n[..., d], metrics, users, config),
+            regression_names=names,
         )
         out.append(((users.start + dt.timedelta(days=d)).date().isoformat(), cells))
     return tuple(out)
