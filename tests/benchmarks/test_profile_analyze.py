@@ -1,4 +1,4 @@
-"""benchmarks/profile.py: a main-thread stack counts for the part a reader would name."""
+"""benchmarks/profile_analyze.py: a main-thread stack counts for the part a reader would name."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def _frame(name: str, path: str, line: int = 1) -> str:
 
 
 def test_a_query_counts_for_the_caller_of_the_fetch_helper() -> None:
-    profile = load_benchmark("profile")
+    profile = load_benchmark("profile_analyze")
     stack = [
         _frame("<module>", "<string>"),
         _frame("user_table", f"{ROOT}/experiment/engine/users.py"),
@@ -27,7 +27,7 @@ def test_a_query_counts_for_the_caller_of_the_fetch_helper() -> None:
 
 
 def test_an_import_counts_for_its_package() -> None:
-    profile = load_benchmark("profile")
+    profile = load_benchmark("profile_analyze")
     stack = [
         _frame("<module>", "<string>"),
         _frame("open_dataset", f"{ROOT}/experiment/engine/dataset.py"),

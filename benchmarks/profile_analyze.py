@@ -8,8 +8,8 @@ terminal tables. DuckDB's own threads are native: their work shows as the main
 thread waiting in the query that started them, so the parts add up to the
 process's wall time, not to its CPU time.
 
-    python benchmarks/profile.py --users 200000
-    python benchmarks/profile.py --users 200000 --python /path/to/other/venv/bin/python
+    python benchmarks/profile_analyze.py --users 200000
+    python benchmarks/profile_analyze.py --users 200000 --python /path/to/other/venv/bin/python
 """
 
 from __future__ import annotations
