@@ -124,13 +124,18 @@ def user_table(
     segment_set: SegmentSet | None,
     *,
     quantile_caps: bool = True,
+    counts: bool = True,
 ) -> UserTable:
     """Build the per-user table of an experiment (one scalar query for quantile caps).
 
     ``quantile_caps=False`` skips that query and leaves quantile caps out of
     ``caps`` (fixed caps stay): the caller joins
     :func:`~experiment.engine.caps.cap_quantiles` into its own query, as
-    :func:`experiment.engine.aggregate` does.
+    :func:`experiment.engine.aggregate` does. ``counts=False`` skips the
+    data-quality counts that only the analysis reports (see
+    :func:`~experiment.engine.quality.table_checks`): ``outside``, ``invalid_values``,
+    ``values``, ``events``, ``before_window`` are then 0 and ``segment_warnings``
+    empty; ``surplus`` and the checks that raise stay.
 
     Raises:
         DataError: no assignments for the experiment.
@@ -148,7 +153,7 @@ def user_table(
     check_allocation(config, list(seg_exprs))
     strata = ("", *(s for s in seg_exprs if s in config.allocation))
     segments = (segment_set, seg_exprs) if segment_set is not None else None
-    counts = table_checks(dataset, config, start, end, segments)
+    checked = table_checks(dataset, config, start, end, segments, counts=counts)
     covariates = _covariates(dataset.customers, config.metrics)
     balance = balance_columns(dataset.customers, config, segment_set)
     extra = {k: c for k, c in enumerate(balance) if c not in covariates}
@@ -157,7 +162,7 @@ def user_table(
         dataset.customers,
         seg_exprs,
         strata,
-        duplicates=counts.surplus > 0,
+        duplicates=checked.surplus > 0,
         covariates=covariates,
         balance=extra,
         regressors=regressor_columns(dataset.customers, regs),
@@ -174,13 +179,13 @@ def user_table(
         caps=fixed_caps(config),
         start=start,
         end=end,
-        outside=counts.outside,
-        surplus=counts.surplus,
-        invalid_values=counts.bad,
-        values=counts.seen,
-        events=counts.events,
-        before_window=counts.before_window,
-        segment_warnings=counts.segment_warnings,
+        outside=checked.outside,
+        surplus=checked.surplus,
+        invalid_values=checked.bad,
+        values=checked.seen,
+        events=checked.events,
+        before_window=checked.before_window,
+        segment_warnings=checked.segment_warnings,
         balance=balance,
         regressors=regs,
     )

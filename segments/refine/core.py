@@ -129,7 +129,7 @@ def refine(
     size = _min_size(min_size, segment_set)
     plain = config.model_copy(update={"metrics": [spec]})
     kinds = attribute_kinds(dataset.customers, attributes)
-    users = user_table(dataset, plain, segment_set, quantile_caps=False)
+    users = user_table(dataset, plain, segment_set, quantile_caps=False, counts=False)
     parents = parent_rules(segment_set, users.segments)
     searched = [i for i, s in enumerate(users.segments) if s in parents]
     every = attribute_kinds(dataset.customers, None)

@@ -106,7 +106,7 @@ def target(
         budget=budget,
         report=progress or (lambda done, total, label: None),
     )
-    built = user_table(dataset, plain, segment_set, quantile_caps=False)
+    built = user_table(dataset, plain, segment_set, quantile_caps=False, counts=False)
     full = built.table.cache()  # every sample below reads the per-user table once built
     try:
         return _target(

@@ -140,3 +140,19 @@ def test_ibis_unnest_of_nullable_array_keeps_nulls_as_rows():
     arr = ibis.array([ibis.literal(-1), ibis.ifelse(t.f, 1, None)])
     out = t.select(si=arr.unnest()).to_pyarrow().column("si").to_pylist()
     assert sorted(out, key=lambda v: (v is None, v)) == [-1, -1, 1, None]
+
+
+def test_user_table_without_counts_keeps_surplus_and_the_same_table(folder):
+    """``counts=False`` (refine, target) skips the reported counts, not the surplus rows."""
+    config = load_experiment(folder / "experiment.yaml")
+    assert config.segments is not None
+    dataset, segment_set = open_dataset(folder), load_segments(config.segments)
+    full = user_table(dataset, config, segment_set)
+    lean = user_table(dataset, config, segment_set, counts=False)
+    assert lean.surplus == full.surplus == 7
+    assert full.events > 0
+    assert (lean.events, lean.outside, lean.values) == (0, 0, 0)
+    assert lean.segment_warnings == ()
+    got = lean.table.to_pyarrow().sort_by("user_id")
+    want = full.table.to_pyarrow().sort_by("user_id")
+    assert got.equals(want)
