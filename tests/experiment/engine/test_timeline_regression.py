@@ -20,22 +20,13 @@ from experiment.config import load_experiment
 from experiment.engine import aggregate
 from experiment.engine.dataset import open_dataset
 from segments import load_segments
+from tests.experiment.engine.test_regression_engine import EXPERIMENT as REGRESSION_EXPERIMENT
 
-EXPERIMENT = """\
-name: exp1
-salt: exp1-salt
-segments: segments.yaml
-window: {days: 14}
-sequential: true
-metrics:
-  - {name: conversion, kind: proportion, event: purchase,
-     cuped: [orders_90d, days_since_last_login, device]}
-  - {name: revenue, kind: mean, event: purchase, value: revenue,
-     cuped: [device, orders_90d, days_since_last_login]}
-  - {name: sessions, kind: mean, event: session, cuped: orders_90d}
-  - {name: ctr, kind: ratio, numerator: {event: click}, denominator: {event: impression},
-     cuped: [orders_90d, days_since_last_login, device]}
-"""
+# the regression engine tests' experiment, with the daily timeline
+EXPERIMENT = REGRESSION_EXPERIMENT.replace(
+    "window: {days: 14}\n", "window: {days: 14}\nsequential: true\n"
+)
+assert "sequential: true" in EXPERIMENT
 LISTED = ("conversion", "revenue", "ctr")
 
 
