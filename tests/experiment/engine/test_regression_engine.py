@@ -17,21 +17,9 @@ from experiment.engine.dataset import open_dataset
 from experiment.errors import ConfigError
 from segments import load_segments
 from tests.fixtures.dataset import per_user_reference as _per_user_reference
+from tests.fixtures.regression import REGRESSION_EXPERIMENT
 
-EXPERIMENT = """\
-name: exp1
-salt: exp1-salt
-segments: segments.yaml
-window: {days: 14}
-metrics:
-  - {name: conversion, kind: proportion, event: purchase,
-     cuped: [orders_90d, days_since_last_login, device]}
-  - {name: revenue, kind: mean, event: purchase, value: revenue,
-     cuped: [device, orders_90d, days_since_last_login]}
-  - {name: sessions, kind: mean, event: session, cuped: orders_90d}
-  - {name: ctr, kind: ratio, numerator: {event: click}, denominator: {event: impression},
-     cuped: [orders_90d, days_since_last_login, device]}
-"""
+EXPERIMENT = REGRESSION_EXPERIMENT
 
 
 @pytest.fixture(scope="module")

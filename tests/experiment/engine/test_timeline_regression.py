@@ -20,7 +20,7 @@ from experiment.config import load_experiment
 from experiment.engine import aggregate
 from experiment.engine.dataset import open_dataset
 from segments import load_segments
-from tests.experiment.engine.test_regression_engine import EXPERIMENT as REGRESSION_EXPERIMENT
+from tests.fixtures.regression import REGRESSION_EXPERIMENT
 
 # the regression engine tests' experiment, with the daily timeline
 EXPERIMENT = REGRESSION_EXPERIMENT.replace(
