@@ -16,7 +16,7 @@ from experiment.errors import DataError
 from experiment.results.balance import Balance, balance_from_json
 from experiment.results.display import Display
 from experiment.results.heterogeneity import HeterogeneityTests, heterogeneity_tests_from_json
-from experiment.results.jsonvalue import json_ready
+from experiment.results.jsonvalue import field_value, json_ready
 from experiment.results.lifecycle import Lifecycle, lifecycle_from_json
 from experiment.results.quality import DataQuality, DataQualityCheck
 from experiment.results.row import ResultRow
@@ -282,7 +282,9 @@ def _lists(doc: dict[str, list[str]] | None) -> dict[str, tuple[str, ...]]:
 
 def _rows(docs: Any) -> tuple[ResultRow, ...]:
     return tuple(
-        ResultRow(**{f.name: _num(r.get(f.name, _default(f)), f.type) for f in fields(ResultRow)})
+        ResultRow(
+            **{f.name: field_value(r.get(f.name, _default(f)), f.type) for f in fields(ResultRow)}
+        )
         for r in docs
     )
 
@@ -294,7 +296,7 @@ def _known(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _typed(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:
-    return {f.name: _num(doc.get(f.name), f.type) for f in fields(cls)}
+    return {f.name: field_value(doc.get(f.name), f.type) for f in fields(cls)}
 
 
 def _default(f: Field[Any]) -> Any:
@@ -304,16 +306,6 @@ def _default(f: Field[Any]) -> Any:
 
 def _nan(value: Any) -> float:
     return math.nan if value is None else float(value)
-
-
-def _num(value: Any, typ: Any) -> Any:
-    if typ in ("float", float):
-        return _nan(value)
-    if typ in ("int", int):
-        return int(value) if value is not None else 0
-    if typ in ("bool", bool):
-        return bool(value)
-    return "" if value is None else value
 
 
 def load_results(path: Path) -> AnalysisResults:

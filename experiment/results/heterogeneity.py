@@ -9,9 +9,10 @@ scale, exclusive sets only) keeps its meaning beside it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any
+
+from experiment.results.jsonvalue import field_value
 
 __all__ = ["HeterogeneityTests", "SegmentInteraction", "heterogeneity_tests_from_json"]
 
@@ -64,18 +65,8 @@ class HeterogeneityTests:
     tests: tuple[SegmentInteraction, ...] = ()
 
 
-def _value(value: Any, typ: Any) -> Any:
-    if typ in ("float", float):
-        return math.nan if value is None else float(value)
-    if typ in ("int", int):
-        return 0 if value is None else int(value)
-    if typ in ("bool", bool):
-        return bool(value)
-    return "" if value is None else value
-
-
 def _flat(cls: Any, doc: dict[str, Any]) -> dict[str, Any]:
-    return {f.name: _value(doc.get(f.name), f.type) for f in fields(cls) if f.name != "tests"}
+    return {f.name: field_value(doc.get(f.name), f.type) for f in fields(cls) if f.name != "tests"}
 
 
 def heterogeneity_tests_from_json(docs: Any) -> tuple[HeterogeneityTests, ...]:

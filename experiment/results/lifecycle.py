@@ -6,9 +6,10 @@ analysis"); files without it load with ``lifecycle: null``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any
+
+from experiment.results.jsonvalue import field_value
 
 __all__ = [
     "MEMBERSHIP",
@@ -158,22 +159,8 @@ class Lifecycle:
     segment_migration: tuple[SegmentMigrationRow, ...] = ()
 
 
-def _num(value: Any, typ: Any) -> Any:
-    if typ in ("float", float):
-        return math.nan if value is None else float(value)
-    if typ in ("int", int):
-        return 0 if value is None else int(value)
-    if typ in ("bool", bool):
-        return bool(value)
-    if typ in ("tuple[float, ...]",):
-        return tuple(math.nan if v is None else float(v) for v in value or ())
-    if typ in ("tuple[str, ...]",):
-        return tuple(str(v) for v in value or ())
-    return "" if value is None else value
-
-
 def _build(cls: Any, doc: dict[str, Any]) -> Any:
-    return cls(**{f.name: _num(doc.get(f.name), f.type) for f in fields(cls)})
+    return cls(**{f.name: field_value(doc.get(f.name), f.type) for f in fields(cls)})
 
 
 def lifecycle_from_json(doc: dict[str, Any] | None) -> Lifecycle | None:
