@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from experiment.stats._dist import norm_isf, norm_sf
+from experiment.stats._difference import NormalDifference, normal_difference
 
 __all__ = ["ValueDifference", "ValueProjection", "project_value", "value_difference"]
 
@@ -105,29 +105,13 @@ def project_value(sums: ArrayLike, *, window: int, horizon: int) -> ValueProject
     )
 
 
-@dataclass(frozen=True)
-class ValueDifference:
-    """Treatment minus control projected value, normal interval and two-sided p-value."""
-
-    effect: FloatArray
-    se: FloatArray
-    ci_low: FloatArray
-    ci_high: FloatArray
-    p_value: FloatArray
+ValueDifference = NormalDifference  # treatment minus control projected value
 
 
 def value_difference(
     control: ValueProjection, treatment: ValueProjection, *, alpha: float = 0.05
 ) -> ValueDifference:
     """The treatment effect on the projected value (independent arms)."""
-    effect = treatment.value - control.value
-    se = np.sqrt(control.variance + treatment.variance)
-    se = np.where(se > 0, se, np.nan)
-    crit = float(norm_isf(alpha / 2))
-    return ValueDifference(
-        effect=effect,
-        se=se,
-        ci_low=effect - crit * se,
-        ci_high=effect + crit * se,
-        p_value=2 * norm_sf(np.abs(effect / se)),
+    return normal_difference(
+        control.value, control.variance, treatment.value, treatment.variance, alpha=alpha
     )

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from experiment.stats._dist import norm_isf, norm_sf
+from experiment.stats._difference import NormalDifference, normal_difference
+from experiment.stats._dist import norm_isf
 
 __all__ = [
     "MIN_EXPECTED",
@@ -99,15 +100,7 @@ def kaplan_meier(events: ArrayLike, exits: ArrayLike) -> SurvivalCurve:
     )
 
 
-@dataclass(frozen=True)
-class SurvivalDifference:
-    """Treatment minus control survival at chosen times (normal approximation)."""
-
-    effect: FloatArray
-    se: FloatArray
-    ci_low: FloatArray
-    ci_high: FloatArray
-    p_value: FloatArray
+SurvivalDifference = NormalDifference  # treatment minus control survival at chosen times
 
 
 def survival_difference(
@@ -117,18 +110,8 @@ def survival_difference(
 
     ``nan`` where either curve is undefined or both variances are 0.
     """
-    effect = treatment.survival - control.survival
-    se = np.sqrt(control.variance + treatment.variance)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(se > 0, effect / se, np.nan)
-    se = np.where(se > 0, se, np.nan)
-    crit = float(norm_isf(alpha / 2))
-    return SurvivalDifference(
-        effect=effect,
-        se=se,
-        ci_low=effect - crit * se,
-        ci_high=effect + crit * se,
-        p_value=2 * norm_sf(np.abs(z)),
+    return normal_difference(
+        control.survival, control.variance, treatment.survival, treatment.variance, alpha=alpha
     )
 
 
