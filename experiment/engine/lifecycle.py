@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from experiment.engine.fetch import arrow
 from experiment.engine.lifecycle_events import lapse_time, last_login_before, per_user_events
 from experiment.engine.lifecycle_migration import member_columns, plan_segments, rolling
+from experiment.engine.moments import stable_sum
 from segments.compile import Compiler, compile_segments
 from segments.lifecycle import STAGES, LifecycleConfig, lifecycle_column, vip_threshold
 from segments.rules import parse_rule
@@ -254,15 +255,17 @@ def _spend(t: ir.Table, arms: tuple[str, ...], window: int, n_segments: int) -> 
     y1, y2 = full.y1, full.y2
     flags = [f"__seg{i}__" for i in range(n_segments - 1)]
     names = ("n", "s1", "s2", "s11", "s22", "s12")
-    rows = _rows(
-        full.group_by(["arm", *flags]).aggregate(
+    rows = _rows(  # ordered: numpy adds the patterns' float sums in the same order every run
+        full.group_by(["arm", *flags])
+        .aggregate(
             n=full.count(),
-            s1=y1.sum(),
-            s2=y2.sum(),
-            s11=(y1 * y1).sum(),
-            s22=(y2 * y2).sum(),
-            s12=(y1 * y2).sum(),
+            s1=stable_sum(y1),
+            s2=stable_sum(y2),
+            s11=stable_sum(y1 * y1),
+            s22=stable_sum(y2 * y2),
+            s12=stable_sum(y1 * y2),
         )
+        .order_by(["arm", *flags])
     )
     out = np.zeros((6, n_segments, len(arms)))
     arm = np.asarray([arms.index(a) for a in rows["arm"]], dtype=np.intp)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from experiment.engine.moments import stable_sum
 from experiment.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -70,8 +71,8 @@ def per_user_events(
     value = j.value.fill_null(0.0)
     buys = j.group_by("user_id").aggregate(
         first=_days(j.ts, j.assigned_at).min(),
-        y1=value.sum(where=seconds < half),
-        y2=value.sum(where=(seconds >= half) & (seconds < 2 * half)),
+        y1=stable_sum(value, where=seconds < half),
+        y2=stable_sum(value, where=(seconds >= half) & (seconds < 2 * half)),
     )
     return logins, buys
 

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from experiment.engine.moments import stable_sum
 from experiment.errors import ConfigError, RuleError
 from experiment.lifecyclespec import RollingFeature
 from segments.compile import Compiler
@@ -218,7 +219,7 @@ def rolling(
             signed = ibis.ifelse(added, value, 0.0)
             if left is not None:
                 signed = ibis.ifelse(left, -value, signed)
-            aggs[f"__f{j}_{i}__"] = signed.sum(where=e.event == f.event)
+            aggs[f"__f{j}_{i}__"] = stable_sum(signed, where=e.event == f.event)
             names[key].append(f"__f{j}_{i}__")
     changes = e.group_by("user_id").aggregate(**aggs)
     return t.left_join(changes, "user_id").drop("user_id_right"), names

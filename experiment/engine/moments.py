@@ -97,6 +97,11 @@ def fsum(col: ir.NumericValue, *, where: ir.BooleanValue | None = None) -> ir.Fl
     return value.sum(where=where)
 
 
+def stable_sum(col: ir.NumericValue, *, where: ir.BooleanValue | None = None) -> ir.NumericScalar:
+    """An integer column's exact sum; a float one's :func:`fsum` (the same bits every run)."""
+    return col.sum(where=where) if col.type().is_integer() else fsum(col, where=where)
+
+
 def plain_sums(expr: ir.Table) -> ir.Table:
     """``expr`` with DuckDB's ``fsum`` as a plain ``SUM``: the query another engine runs.
 

@@ -14,7 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from experiment.engine.events import event_value, invalid, selects
-from experiment.engine.moments import fsum
+from experiment.engine.moments import fsum, stable_sum
 from experiment.engine.timeline_regression import (
     regression_changes,
     regression_columns,
@@ -149,7 +149,7 @@ def _changes(
     deltas = _power_sums(now, before, users, config, shifts)
     deltas.update(regression_changes(j, deltas, users, config))
     t = j.select("arm", DAY, *_masks(j), **deltas)
-    g = t.group_by(["arm", DAY, *_masks(t)]).aggregate(**{c: _sum(t[c]) for c in deltas})
+    g = t.group_by(["arm", DAY, *_masks(t)]).aggregate(**{c: stable_sum(t[c]) for c in deltas})
     zero, nothing = ibis.literal(0, type="int64"), ibis.literal(0.0, type="float64")
     sums = {c: g[c].cast("float64") if c in deltas else nothing for c in _columns(users, config)}
     return g.select("arm", DAY, *_masks(g), **{N: zero}, **sums)
@@ -281,7 +281,7 @@ def timeline_query(
     daily = _daily(dataset, users, config, who)
     rows = _starts(who, users, config, shifts)
     rows = rows.union(_changes(daily, who, users, config, shifts))
-    g = rows.group_by(["arm", DAY, *masks]).aggregate(**{c: _sum(rows[c]) for c in sums})
+    g = rows.group_by(["arm", DAY, *masks]).aggregate(**{c: stable_sum(rows[c]) for c in sums})
     return _by_segment(g, len(users.segments), sums)
 
 
@@ -296,13 +296,8 @@ def _by_segment(g: ir.Table, n_segments: int, sums: tuple[str, ...]) -> Any:
         segs.append(ibis.ifelse(has, si, None).cast("int16"))
     long = g.select("arm", DAY, *sums, **{SI: ibis.array(segs).unnest()})
     long = long.filter(long[SI].notnull())
-    aggs = {c: _sum(long[c]) for c in sums}
+    aggs = {c: stable_sum(long[c]) for c in sums}
     return long.group_by([SI, "arm", DAY]).aggregate(**aggs)
-
-
-def _sum(col: ir.NumericColumn) -> ir.NumericScalar:
-    """An integer column's exact sum; a float one's compensated (the same bits every run)."""
-    return col.sum() if col.type().is_integer() else fsum(col)
 
 
 def _columns(users: UserTable, config: ExperimentConfig) -> list[str]:
