@@ -264,8 +264,8 @@ def cached_dataset(users: int, data: Path) -> Path:
     return folder
 
 
-def run_on_cached(doc: str, measure: Callable[[Path, int], None]) -> None:
-    """The command line of a script that times ``measure(folder, repeats)`` on the cached data."""
+def cached_parser(doc: str) -> argparse.ArgumentParser:
+    """``--users``, ``--repeats`` and ``--data`` (the dataset cache) for the scripts using it."""
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -275,24 +275,19 @@ def run_on_cached(doc: str, measure: Callable[[Path, int], None]) -> None:
         "--data",
         type=Path,
         default=Path(tempfile.gettempdir()) / "seglift-bench",
-        help="cache folder shared with benchmarks/analyze.py (DATA/users-N)",
+        help="cache folder; the dataset lives in DATA/users-N (default: TMPDIR/seglift-bench)",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def run_on_cached(doc: str, measure: Callable[[Path, int], None]) -> None:
+    """The command line of a script that times ``measure(folder, repeats)`` on the cached data."""
+    args = cached_parser(doc).parse_args()
     measure(cached_dataset(args.users, args.data), args.repeats)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--users", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / "seglift-bench",
-        help="cache folder; the dataset lives in DATA/users-N (default: TMPDIR/seglift-bench)",
-    )
+    parser = cached_parser(__doc__ or "")
     parser.add_argument(
         "--filter-baseline",
         action="store_true",
