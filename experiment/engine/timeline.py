@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from experiment.engine.moments import metric_sums
+from experiment.engine.timeline_local import local_changes
 from experiment.engine.timeline_query import (
     COL,
     DAY,
@@ -57,10 +58,10 @@ from experiment.engine.timeline_query import (
     N,
     Shifts,
     analysed,
-    sum_columns,
+    columns,
     timeline_query,
 )
-from experiment.engine.timeline_regression import regression_columns, regression_sums
+from experiment.engine.timeline_regression import regression_sums
 from experiment.sums import CellSums, JointSums, MeanSums
 
 if TYPE_CHECKING:
@@ -72,7 +73,11 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
 
-__all__ = ["timeline", "timeline_query"]
+__all__ = ["LOCAL", "timeline", "timeline_query"]
+
+# Engines whose data is in this process: the timeline cumulates their event rows in
+# numpy (:mod:`experiment.engine.timeline_local`); the others run the engine query.
+LOCAL = frozenset({"duckdb"})
 
 
 def timeline(
@@ -84,8 +89,11 @@ def timeline(
     final analysis's sums (their means give the shifts).
     """
     shifts = _shifts(final, config)
-    table = _query(dataset, users, config, shifts)
-    return _days(table, users, config, shifts)
+    if dataset.con.name in LOCAL:
+        changes = local_changes(dataset, users, config, shifts, lambda: _users_built(dataset))
+    else:
+        changes = _scattered(_query(dataset, users, config, shifts), users, config)
+    return _days(changes, users, config, shifts)
 
 
 def _shifts(final: CellSums, config: ExperimentConfig) -> Shifts:
@@ -143,21 +151,30 @@ def _users_built(dataset: Dataset) -> Iterator[None]:
         con.raw_sql(f"SET disabled_optimizers = '{old}'").fetchall()
 
 
-def _days(
-    table: Any, users: UserTable, config: ExperimentConfig, shifts: Shifts
-) -> tuple[tuple[str, CellSums], ...]:
-    """Cumulate the per-(segment, arm, day) changes over the days; one CellSums per day."""
+def _scattered(
+    table: Any, users: UserTable, config: ExperimentConfig
+) -> dict[str, NDArray[np.float64]]:
+    """The engine query's (segment, arm, day) rows as one (segment, arm, day) array per column."""
     arms, days = tuple(config.arms), config.window.days
     arm = np.array([arms.index(a) for a in table.column("arm").to_pylist()], dtype=np.int64)
     index = (table.column(SI).to_numpy().astype(np.int64), arm, table.column(DAY).to_numpy())
+    out = {}
+    for name in (N, *columns(users, config)):
+        out[name] = np.zeros((len(users.segments), len(arms), days))
+        out[name][index] = table.column(name).to_numpy(zero_copy_only=False)
+    return out
 
-    def cube(name: str) -> NDArray[np.float64]:
-        out = np.zeros((len(users.segments), len(arms), days))
-        out[index] = table.column(name).to_numpy(zero_copy_only=False)
-        return np.cumsum(out, axis=2)
 
-    n = cube(N)
-    sums = {c: cube(c) for c in (*sum_columns(config), *regression_columns(users, config))}
+def _days(
+    changes: dict[str, NDArray[np.float64]],
+    users: UserTable,
+    config: ExperimentConfig,
+    shifts: Shifts,
+) -> tuple[tuple[str, CellSums], ...]:
+    """Cumulate the per-(segment, arm, day) changes over the days; one CellSums per day."""
+    arms, days = tuple(config.arms), config.window.days
+    n = np.cumsum(changes[N], axis=2)
+    sums = {c: np.cumsum(changes[c], axis=2) for c in columns(users, config)}
     names = {
         m: tuple(users.regressors.names[k] for k in ks)
         for m, ks in users.regressors.by_metric.items()

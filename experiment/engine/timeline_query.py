@@ -33,10 +33,24 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
 
-__all__ = ["COL", "DAY", "SI", "SUMS", "N", "Shifts", "analysed", "sum_columns", "timeline_query"]
+__all__ = [
+    "COL",
+    "DAY",
+    "SI",
+    "SUMS",
+    "UID",
+    "N",
+    "Shifts",
+    "analysed",
+    "columns",
+    "event_rows",
+    "segment_bit",
+    "sum_columns",
+    "timeline_query",
+]
 
 # Engine-side column names (indices only, never user text).
-DAY, SI, N, _UID = "__day__", "__si__", "__n__", "__uid__"
+DAY, SI, N, UID = "__day__", "__si__", "__n__", "__uid__"
 _MASK = "__mask{}__"  # segment bit mask number k
 _BITS = 62  # segments per mask (int64, sign bit unused)
 _INC = "__inc{}__"  # a measure's increment on the day
@@ -65,6 +79,8 @@ def _day_of(ts: ir.TimestampValue, start: Any, days: int) -> ir.IntegerValue:
 def analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list[str]]:
     """One row per analysed user: arm, first counted day, segment bit masks, covariates.
 
+    The user key ``__uid__`` numbers the rows from 0 (in no particular order).
+
     The first day is the assignment day, clipped to the window (users assigned
     after it count on its last day, as in the final analysis). Segment ``si > 0``
     is bit ``(si - 1) % 62`` of mask ``(si - 1) // 62``: users with the same
@@ -78,29 +94,62 @@ def analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list
     first = _day_of(t.assigned_at, users.start, config.window.days)
     masks: dict[str, Any] = {}
     for si in range(1, len(users.segments)):
-        k, bit = divmod(si - 1, _BITS)
+        name, bit = segment_bit(si)
         one = ibis.literal(1 << bit, type="int64")
         term = ibis.ifelse(users.member(si, t), one, ibis.literal(0, type="int64"))
-        name = _MASK.format(k)
         masks[name] = masks[name] + term if name in masks else term
     covariates = [COVARIATE.format(k) for k in range(len(users.covariates))]
-    key = {_UID: ibis.row_number().cast("int64"), DAY: first.cast("int64")}
+    key = {UID: ibis.row_number().cast("int64"), DAY: first.cast("int64")}
     regs = regressor_values(t, users, config)
     who = t.select("user_id", "assigned_at", "arm", *covariates, **key, **masks, **regs)
     return who, list(masks)
 
 
-def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig, who: ir.Table) -> ir.Table:
-    """Per (user, day) with a metric event: each measure's count or value sum that day.
+def _joined(
+    dataset: Dataset, users: UserTable, config: ExperimentConfig, who: ir.Table
+) -> ir.Table:
+    """The analysed users' post-exposure, in-window events of a metric, with user key and day.
 
-    Post-exposure, in-window events only, read as the per-user table reads them.
+    Read as the per-user table reads them.
     """
     ev = dataset.events
     kinds = sorted({measure.event for metric in config.metrics for measure in metric.measures})
     ev = ev.filter((ev.ts >= users.start) & (ev.ts < users.end) & ev.event.isin(kinds))
-    ev = ev.inner_join(who.select("user_id", "assigned_at", _UID), "user_id")
+    ev = ev.inner_join(who.select("user_id", "assigned_at", UID), "user_id")
     ev = ev.filter(ev.ts >= ev.assigned_at)
-    ev = ev.mutate(**{DAY: _day_of(ev.ts, users.start, config.window.days)})
+    return ev.mutate(**{DAY: _day_of(ev.ts, users.start, config.window.days)})
+
+
+def event_rows(
+    dataset: Dataset, users: UserTable, config: ExperimentConfig, who: ir.Table
+) -> ir.Table:
+    """Per event of :func:`_joined`: user key, day, and each measure's weight on the row.
+
+    A count measure weighs 1 on its events (int8), a value measure its valid value
+    (0.0 elsewhere, and for null or invalid values), so that summing the rows per
+    (user, day) gives :func:`_daily`'s columns.
+    """
+    import ibis
+
+    ev = _joined(dataset, users, config, who)
+    weights: dict[str, Any] = {}
+    for metric in config.metrics:
+        for measure in metric.measures:
+            name = users.measure_cols[measure]
+            if name in weights:
+                continue
+            is_event = selects(ev, measure)
+            if measure.value is None:
+                weights[name] = is_event.cast("int8")
+            else:
+                value = event_value(ev, measure, metric)
+                weights[name] = ibis.ifelse(is_event & ~invalid(value), value, 0.0).fill_null(0.0)
+    return ev.select(ev[UID].cast("int64").name(UID), ev[DAY].cast("int16").name(DAY), **weights)
+
+
+def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig, who: ir.Table) -> ir.Table:
+    """Per (user, day) with a metric event: each measure's count or value sum that day."""
+    ev = _joined(dataset, users, config, who)
     aggs: dict[str, Any] = {}
     for metric in config.metrics:
         for measure in metric.measures:
@@ -113,7 +162,7 @@ def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig, who: ir
             else:
                 value = event_value(ev, measure, metric)
                 aggs[name] = fsum(value, where=is_event & ~invalid(value)).fill_null(0.0)
-    return ev.group_by([_UID, DAY]).aggregate(**aggs)
+    return ev.group_by([UID, DAY]).aggregate(**aggs)
 
 
 def _changes(
@@ -127,10 +176,10 @@ def _changes(
     """
     import ibis
 
-    per_user = ibis.window(group_by=daily[_UID], order_by=daily[DAY], preceding=None, following=0)
+    per_user = ibis.window(group_by=daily[UID], order_by=daily[DAY], preceding=None, following=0)
     measures = list(dict.fromkeys(users.measure_cols.values()))
     t = daily.select(
-        _UID,
+        UID,
         DAY,
         **{_INC.format(k): daily[c] for k, c in enumerate(measures)},
         **{c: daily[c].sum().over(per_user) for c in measures},
@@ -140,7 +189,7 @@ def _changes(
     old = t.mutate(**{c: t[c] - t[_INC.format(k)] for k, c in enumerate(measures)})
     old = old.mutate(**_metric_values(old, users, plain, "_0"))
     j = old.drop(*(_INC.format(k) for k in range(len(measures))))
-    j = j.inner_join(who.drop("user_id", "assigned_at"), _UID)
+    j = j.inner_join(who.drop("user_id", "assigned_at"), UID)
     now = {c: j[c] for c in _metric_values(j, users, plain, "")}
     before = {c: j[c + "_0"] for c in now}
     for mi, metric in enumerate(config.metrics):
@@ -151,7 +200,7 @@ def _changes(
     t = j.select("arm", DAY, *_masks(j), **deltas)
     g = t.group_by(["arm", DAY, *_masks(t)]).aggregate(**{c: stable_sum(t[c]) for c in deltas})
     zero, nothing = ibis.literal(0, type="int64"), ibis.literal(0.0, type="float64")
-    sums = {c: g[c].cast("float64") if c in deltas else nothing for c in _columns(users, config)}
+    sums = {c: g[c].cast("float64") if c in deltas else nothing for c in columns(users, config)}
     return g.select("arm", DAY, *_masks(g), **{N: zero}, **sums)
 
 
@@ -207,7 +256,7 @@ def _starts(who: ir.Table, users: UserTable, config: ExperimentConfig, shifts: S
         at_zero.update({COL.format("x", mi): sx, COL.format("xx", mi): sxx})
         at_zero[COL.format("xy", mi)] = sx * y
     at_zero.update(regression_starts(t, g, users, config))
-    sums = {c: at_zero[c].cast("float64") for c in _columns(users, config)}
+    sums = {c: at_zero[c].cast("float64") for c in columns(users, config)}
     return g.select("arm", DAY, *_masks(g), N, **sums)
 
 
@@ -277,7 +326,7 @@ def timeline_query(
     """
     uncached, masks = analysed(users, config)
     who = uncached if who is None else who
-    sums = (N, *_columns(users, config))
+    sums = (N, *columns(users, config))
     daily = _daily(dataset, users, config, who)
     rows = _starts(who, users, config, shifts)
     rows = rows.union(_changes(daily, who, users, config, shifts))
@@ -291,8 +340,8 @@ def _by_segment(g: ir.Table, n_segments: int, sums: tuple[str, ...]) -> Any:
 
     segs = [ibis.literal(0, type="int16")]
     for si in range(1, n_segments):
-        k, bit = divmod(si - 1, _BITS)
-        has = (g[_MASK.format(k)] & ibis.literal(1 << bit, type="int64")) != 0
+        name, bit = segment_bit(si)
+        has = (g[name] & ibis.literal(1 << bit, type="int64")) != 0
         segs.append(ibis.ifelse(has, si, None).cast("int16"))
     long = g.select("arm", DAY, *sums, **{SI: ibis.array(segs).unnest()})
     long = long.filter(long[SI].notnull())
@@ -300,7 +349,13 @@ def _by_segment(g: ir.Table, n_segments: int, sums: tuple[str, ...]) -> Any:
     return long.group_by([SI, "arm", DAY]).aggregate(**aggs)
 
 
-def _columns(users: UserTable, config: ExperimentConfig) -> list[str]:
+def segment_bit(si: int) -> tuple[str, int]:
+    """The mask column and bit of segment ``si > 0`` (see :func:`analysed`)."""
+    k, bit = divmod(si - 1, _BITS)
+    return _MASK.format(k), bit
+
+
+def columns(users: UserTable, config: ExperimentConfig) -> list[str]:
     """Every summed column but the count: power sums, then regression sums."""
     return [*sum_columns(config), *regression_columns(users, config)]
 

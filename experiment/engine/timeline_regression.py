@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from experiment.engine.users import UserTable
 
 __all__ = [
+    "R1",
+    "R2",
+    "RD",
+    "RY",
     "listed",
     "regression_changes",
     "regression_columns",
@@ -48,10 +52,10 @@ __all__ = [
 ]
 
 # Engine-side column names (indices only, never user text).
-_R1 = "__t_r1_{}__"  # regressor k: Σx̃_k
-_R2 = "__t_r2_{}_{}__"  # regressors k <= l: Σx̃_k x̃_l
-_RY = "__t_ry_{}_{}__"  # metric, regressor k: Σx̃_k ỹ
-_RD = "__t_rd_{}_{}__"  # ratio metric, regressor k: Σx̃_k x̃ (its denominator)
+R1 = "__t_r1_{}__"  # regressor k: Σx̃_k
+R2 = "__t_r2_{}_{}__"  # regressors k <= l: Σx̃_k x̃_l
+RY = "__t_ry_{}_{}__"  # metric, regressor k: Σx̃_k ỹ
+RD = "__t_rd_{}_{}__"  # ratio metric, regressor k: Σx̃_k x̃ (its denominator)
 _Y, _X, _YY, _XX, _XY = (f"__d_{s}_{{}}__" for s in ("y", "x", "yy", "xx", "xy"))  # the timeline's
 
 
@@ -76,10 +80,10 @@ def regression_columns(users: UserTable, config: ExperimentConfig) -> list[str]:
     metrics = listed(users, config)
     used = sorted({k for ks in metrics.values() for k in ks})
     pairs = sorted({(min(k, l_), max(k, l_)) for ks in metrics.values() for k in ks for l_ in ks})
-    out = [_R1.format(k) for k in used] + [_R2.format(k, l_) for k, l_ in pairs]
+    out = [R1.format(k) for k in used] + [R2.format(k, l_) for k, l_ in pairs]
     for mi, ks in metrics.items():
-        out += [_RY.format(mi, k) for k in ks]
-        out += [_RD.format(mi, k) for k in ks] if _ratio(config, mi) else []
+        out += [RY.format(mi, k) for k in ks]
+        out += [RD.format(mi, k) for k in ks] if _ratio(config, mi) else []
     return out
 
 
@@ -105,9 +109,9 @@ def regression_starts(
     out = {c: g[c] for c in columns if c.startswith(("__t_r1_", "__t_r2_"))}
     for mi, ks in listed(users, config).items():
         for k in ks:
-            out[_RY.format(mi, k)] = g[f"y{mi}"] * g[_R1.format(k)]
+            out[RY.format(mi, k)] = g[f"y{mi}"] * g[R1.format(k)]
             if _ratio(config, mi):
-                out[_RD.format(mi, k)] = g[f"x{mi}"] * g[_R1.format(k)]
+                out[RD.format(mi, k)] = g[f"x{mi}"] * g[R1.format(k)]
     return out
 
 
@@ -119,9 +123,9 @@ def regression_changes(
     for mi, ks in listed(users, config).items():
         for k in ks:
             x = j[REG.format(k)]
-            out[_RY.format(mi, k)] = x * deltas[_Y.format(mi)].cast("float64")
+            out[RY.format(mi, k)] = x * deltas[_Y.format(mi)].cast("float64")
             if _ratio(config, mi):
-                out[_RD.format(mi, k)] = x * deltas[_X.format(mi)].cast("float64")
+                out[RD.format(mi, k)] = x * deltas[_X.format(mi)].cast("float64")
     return out
 
 
@@ -146,15 +150,15 @@ def regression_sums(
         name = config.metrics[mi].name
         sums = metrics[name]
         y = sums.y if isinstance(sums, JointSums) else sums
-        s_x = [column(_R1.format(k)) for k in ks]
-        s_xy = [column(_RY.format(mi, k)) for k in ks]
+        s_x = [column(R1.format(k)) for k in ks]
+        s_xy = [column(RY.format(mi, k)) for k in ks]
         shifts = [users.regressors.shift(k) for k in ks]
-        s_xx = [[column(_R2.format(min(k, l_), max(k, l_))) for l_ in ks] for k in ks]
+        s_xx = [[column(R2.format(min(k, l_), max(k, l_))) for l_ in ks] for k in ks]
         if isinstance(sums, JointSums):  # the denominator, last (shift: the mean back)
             s_d = column(_X.format(mi))
             for row, k in zip(s_xx, ks, strict=True):
-                row.append(column(_RD.format(mi, k)))
-            s_xx.append([*(column(_RD.format(mi, k)) for k in ks), column(_XX.format(mi))])
+                row.append(column(RD.format(mi, k)))
+            s_xx.append([*(column(RD.format(mi, k)) for k in ks), column(_XX.format(mi))])
             s_x.append(s_d)
             s_xy.append(column(_XY.format(mi)))
             shifts.append(0.0)

@@ -298,3 +298,63 @@ def test_timeline_sums_equal_pandas_per_user_cumulative_values(edge_dataset):
                             arm,
                             name,
                         )
+
+
+def test_numpy_walk_equals_the_engine_query(edge_dataset, monkeypatch):
+    """On DuckDB the timeline cumulates the event rows in numpy; Spark and PostgreSQL run
+    the engine query. Both give the same daily sums on the edge cases (late and two-arm
+    users, a duplicated customer, invalid revenue, a quantile cap, CUPED, retention)."""
+    import experiment.engine.timeline as timeline_module
+
+    folder, config, local = edge_dataset
+    assert "duckdb" in timeline_module.LOCAL  # the fixture ran the numpy walk
+    monkeypatch.setattr(timeline_module, "LOCAL", frozenset())
+    engine = aggregate(open_dataset(folder), config, load_segments(config.segments))
+    assert [d for d, _ in engine.timeline] == [d for d, _ in local.timeline]
+    for (_, a), (_, b) in zip(local.timeline, engine.timeline, strict=True):
+        np.testing.assert_array_equal(a.units, b.units)
+        for name in config.metrics:
+            for field in ("n", "mean", "m2", "mean_y", "mean_x", "m2_y", "m2_x", "c_xy"):
+                got = getattr(a.metrics[name.name], field, None)
+                if got is not None:
+                    want = getattr(b.metrics[name.name], field)
+                    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+        for name, sums in a.cuped.items():
+            np.testing.assert_allclose(sums.c_xy, b.cuped[name].c_xy, rtol=1e-12, atol=1e-9)
+            np.testing.assert_allclose(sums.m2_x, b.cuped[name].m2_x, rtol=1e-12, atol=1e-9)
+
+
+def test_numpy_walk_gives_the_same_bits_in_any_row_order_and_user_keys(edge_dataset):
+    """Users are summed in the order of a hash of their id, a day's values in (user,
+    value) order: the engine's row order and user numbering (which vary with its
+    threads) do not change a bit of the timeline."""
+    from dataclasses import replace
+
+    import pyarrow.compute as pc
+
+    from experiment.engine.timeline import _shifts, _users_built
+    from experiment.engine.timeline_local import fetch, walk
+    from experiment.engine.timeline_query import UID
+    from experiment.engine.users import user_table
+
+    folder, config, final = edge_dataset
+    dataset = open_dataset(folder)
+    users = user_table(dataset, config, load_segments(config.segments))
+    users = replace(users, caps=final.caps)
+    shifts = _shifts(final, config)
+    people, rows, masks = fetch(dataset, users, config, lambda: _users_built(dataset))
+    kw = {"masks": masks, "users": users, "config": config, "shifts": shifts}
+    before = walk(people, rows, **kw)
+    gen = np.random.default_rng(3)
+    relabel = pa.array(gen.permutation(people.num_rows))  # new user keys, same users
+
+    def shuffled(table):
+        table = table.take(pa.array(gen.permutation(table.num_rows)))
+        keys = pc.take(relabel, table.column(UID))
+        return table.set_column(table.schema.get_field_index(UID), UID, keys)
+
+    after = walk(shuffled(people), shuffled(rows), **kw)
+    assert any(rows.column(c).type == pa.float64() for c in rows.column_names)  # values
+    assert before.keys() == after.keys()
+    for name in before:
+        np.testing.assert_array_equal(before[name], after[name], err_msg=name)

@@ -134,3 +134,20 @@ def test_middle_day_equals_statsmodels_on_truncated_events(analysed, metric, seg
     assert res.se_abs[si] == pytest.approx(se, rel=0.01)
     final = compare(cells, metric, 0, 1, config.alpha)
     assert res.lift_abs[si] != pytest.approx(final.lift_abs[si], rel=1e-6)  # a different day
+
+
+def test_numpy_walk_equals_the_engine_query(analysed, monkeypatch):
+    """The regression sums of DuckDB's numpy walk equal those of the engine query (the
+    path of Spark and PostgreSQL) on every day."""
+    import experiment.engine.timeline as timeline_module
+
+    folder, config, local, _ = analysed
+    monkeypatch.setattr(timeline_module, "LOCAL", frozenset())
+    engine = aggregate(open_dataset(folder), config, load_segments(config.segments))
+    for (_, a), (_, b) in zip(local.timeline, engine.timeline, strict=True):
+        for name in LISTED:
+            x, y = a.regression[name], b.regression[name]
+            for field in ("n", "mean_y", "m2_y", "mean_x", "c_xx", "c_xy"):
+                np.testing.assert_allclose(
+                    getattr(x, field), getattr(y, field), rtol=1e-11, atol=1e-8, err_msg=field
+                )

@@ -1,0 +1,341 @@
+"""The sequential timeline on the embedded engine: event rows cumulated in numpy.
+
+On DuckDB the data already sits in this process, so the timeline asks the
+engine only for what it does fast, scans and one hash join: the analysed
+users (key, arm, first counted day, segment masks, covariates and regressors)
+and, per metric event, the user's key, its window day and each measure's
+weight (:func:`~experiment.engine.timeline_query.event_rows`). Numpy then
+walks the days: a day's rows are summed per user (``bincount``), the users
+with a change get their cumulative measures before and after it, and the
+change of every shifted power sum (``y``, ``y²``, ``x``, ``x²``, ``x·y``, the
+regression cross sums) is summed per (arm, membership pattern); each user
+adds its starting values on its first day, as in the engine query. The
+patterns are spread over their segments at the end. This replaces the engine
+query's ``GROUP BY user, day``, its window per user and its grouping by
+(arm, day, masks): about half the timeline's cost at 1M users (see README
+"Benchmarks").
+
+Same values as the engine query to the last bits of a float sum: the users are
+numbered in ``user_id`` order and a day's value rows are added in (user,
+value) order, so a run gives the same sums every time. Memory: the event rows
+(a key, a day and a weight per measure: about 20 bytes a row) and a few arrays
+per user.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from experiment.engine.regressors import REG
+from experiment.engine.timeline_query import (
+    COL,
+    DAY,
+    UID,
+    N,
+    Shifts,
+    analysed,
+    columns,
+    event_rows,
+    segment_bit,
+)
+from experiment.engine.timeline_regression import R1, R2, RD, RY, listed
+from experiment.plan import kind_plan
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+
+    import pyarrow as pa
+    from numpy.typing import NDArray
+
+    from experiment.config import ExperimentConfig, MetricSpec
+    from experiment.engine.dataset import Dataset
+    from experiment.engine.users import UserTable
+
+__all__ = ["fetch", "local_changes", "walk"]
+
+_X = "__x{}__"  # the CUPED covariate of metric ``mi``, as the per-user table reads it
+_HASH = "__hash__"  # a hash of the user id: the users' order in every sum
+
+
+def local_changes(
+    dataset: Dataset,
+    users: UserTable,
+    config: ExperimentConfig,
+    shifts: Shifts,
+    built: Callable[[], AbstractContextManager[None]],
+) -> dict[str, NDArray[np.float64]]:
+    """Per summed column (and ``N``), its change on each day, shaped (segment, arm, day).
+
+    ``built`` is the context that keeps DuckDB hashing the users in the join.
+    """
+    people, rows, masks = fetch(dataset, users, config, built)
+    return walk(people, rows, masks=masks, users=users, config=config, shifts=shifts)
+
+
+def fetch(
+    dataset: Dataset,
+    users: UserTable,
+    config: ExperimentConfig,
+    built: Callable[[], AbstractContextManager[None]],
+) -> tuple[pa.Table, pa.Table, list[str]]:
+    """The analysed users and their event rows from the engine, and the mask columns."""
+    import ibis
+
+    who, masks = analysed(users, config)
+    regs = sorted({REG.format(k) for ks in listed(users, config).values() for k in ks})
+    zero = ibis.literal(0, type="int64")
+    with who.cache() as cached, built():
+        measured = cached.mutate(**dict.fromkeys(users.measure_cols.values(), zero))
+        cuped = {
+            _X.format(mi): users.metric_columns(metric, measured)[1]
+            for mi, metric in enumerate(config.metrics)
+            if metric.cuped is not None
+        }
+        order = {_HASH: measured.user_id.hash()}
+        people = measured.select(UID, "arm", DAY, *masks, *regs, **cuped, **order).to_pyarrow()
+        rows = event_rows(dataset, users, config, cached).to_pyarrow()
+    return people, rows, masks
+
+
+def walk(
+    people: pa.Table,
+    rows: pa.Table,
+    *,
+    masks: list[str],
+    users: UserTable,
+    config: ExperimentConfig,
+    shifts: Shifts,
+) -> dict[str, NDArray[np.float64]]:
+    """:func:`local_changes` from the fetched tables (in any row order, any user keys)."""
+    walker = _Walk.of(people, masks, users, config, shifts)
+    return _by_segment(walker.days(rows), walker.patterns, len(config.arms), config.window.days)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Walk:
+    """The analysed users' arrays, by user key, and the day-by-day walk over their events.
+
+    Users are indexed in the order of a hash of their id (``rank`` maps the
+    engine's key to it), so that every sum adds them in one order every run.
+    ``key`` is a user's arm x membership pattern (``-1``: an arm the experiment
+    does not list), ``first`` its first counted day; ``patterns`` the segments of
+    each pattern; ``per_user`` its CUPED covariates and regressors.
+    """
+
+    rank: NDArray[np.int64]
+    key: NDArray[np.int64]
+    first: NDArray[np.int64]
+    patterns: NDArray[np.bool_]
+    per_user: dict[str, NDArray[np.float64]]
+    users: UserTable
+    config: ExperimentConfig
+    shifts: Shifts
+
+    @classmethod
+    def of(
+        cls,
+        people: pa.Table,
+        masks: list[str],
+        users: UserTable,
+        config: ExperimentConfig,
+        shifts: Shifts,
+    ) -> _Walk:
+        """Arrays indexed by user key from the analysed users' Arrow table."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        uid = people.column(UID).to_numpy()
+        order = np.argsort(people.column(_HASH).to_numpy(), kind="stable")
+        rank = np.empty(len(uid), dtype=np.int64)
+        rank[uid[order]] = np.arange(len(uid))
+
+        def by_key(values: NDArray[Any]) -> NDArray[Any]:
+            out = np.zeros(len(uid), dtype=values.dtype)
+            out[rank[uid]] = values
+            return out
+
+        arms = pa.array(list(config.arms))
+        arm = pc.index_in(people.column("arm"), value_set=arms).fill_null(-1).to_numpy()
+        bits = [people.column(m).to_numpy() for m in masks]
+        stacked = np.stack(bits, axis=1) if bits else np.zeros((len(uid), 1), dtype=np.int64)
+        if stacked.shape[1] == 1:  # up to 62 segments: one mask, a plain (fast) unique
+            flat, pattern = np.unique(stacked[:, 0], return_inverse=True)
+            unique = flat.reshape(-1, 1)
+        else:
+            unique, pattern = np.unique(stacked, axis=0, return_inverse=True)
+        member = np.ones((len(unique), len(users.segments)), dtype=bool)
+        for si in range(1, len(users.segments)):
+            name, bit = segment_bit(si)
+            member[:, si] = (unique[:, masks.index(name)] >> bit) & 1 == 1
+        key = np.where(arm >= 0, arm * len(unique) + pattern.reshape(-1), -1)
+        per_user = {
+            c: by_key(np.nan_to_num(people.column(c).to_numpy(zero_copy_only=False)))
+            for c in people.column_names
+            if c.startswith(("__x", "__reg"))
+        }
+        return cls(
+            rank=rank,
+            key=by_key(key.astype(np.int64)),
+            first=by_key(people.column(DAY).to_numpy().astype(np.int64)),
+            patterns=member,
+            per_user=per_user,
+            users=users,
+            config=config,
+            shifts=shifts,
+        )
+
+    @property
+    def cells(self) -> int:
+        return len(self.config.arms) * len(self.patterns)
+
+    def days(self, rows: pa.Table) -> dict[str, NDArray[np.float64]]:
+        """The change of every column per (arm x pattern, day): starts, then each day's events."""
+        size, days = len(self.key), self.config.window.days
+        measures = list(dict.fromkeys(self.users.measure_cols.values()))
+        out = {c: np.zeros((self.cells, days)) for c in (N, *columns(self.users, self.config))}
+        counted = self.key >= 0
+        everyone = np.flatnonzero(counted)
+        at_start = self.terms({m: np.zeros(len(everyone)) for m in measures}, everyone)
+        at_start.update(self.constants(everyone))
+        start_bin = self.key[everyone] * days + self.first[everyone]
+        for c in out:
+            summed = np.bincount(start_bin, weights=at_start.get(c), minlength=self.cells * days)
+            out[c] += summed.reshape(self.cells, days)
+        day = rows.column(DAY).to_numpy()
+        by_day_order = np.argsort(day, kind="stable")  # a radix sort of int16 days
+        uid = self.rank[rows.column(UID).to_numpy()[by_day_order]]
+        day = day[by_day_order]
+        by_day = [_Sorted.of(uid, day, rows.column(m), by_day_order, days) for m in measures]
+        cum = {m: np.zeros(size) for m in measures}
+        for d in range(days):
+            incs = {m: s.day_sums(d, size) for m, s in zip(measures, by_day, strict=True)}
+            some = [inc for inc in incs.values() if inc is not None]
+            if not some:
+                continue
+            moved = np.flatnonzero(np.logical_or.reduce([inc != 0 for inc in some]) & counted)
+            before = {m: cum[m][moved] for m in measures}
+            after = dict(before)
+            for m, inc in incs.items():
+                if inc is not None:
+                    after[m] = before[m] + inc[moved]
+                    cum[m][moved] = after[m]
+            now, then = self.terms(after, moved), self.terms(before, moved)
+            cell = self.key[moved]
+            for c, value in now.items():
+                change = value - then[c]
+                out[c][:, d] += np.bincount(cell, weights=change, minlength=self.cells)
+        return out
+
+    def constants(self, who: NDArray[np.int64]) -> dict[str, NDArray[np.float64]]:
+        """The regressors' own terms (``x_k``, ``x_k x_l``), counted on a user's first day."""
+        out: dict[str, NDArray[np.float64]] = {}
+        for ks in listed(self.users, self.config).values():
+            for k in ks:
+                r = self.per_user[REG.format(k)][who]
+                out[R1.format(k)] = r
+                for l_ in ks:
+                    lo, hi = min(k, l_), max(k, l_)
+                    out[R2.format(lo, hi)] = r * self.per_user[REG.format(l_)][who]
+        return out
+
+    def terms(
+        self, measures: dict[str, NDArray[np.float64]], who: NDArray[np.int64]
+    ) -> dict[str, NDArray[np.float64]]:
+        """Per summed column, each user's shifted power term at these cumulative measures.
+
+        ``who`` are the users' keys (covariates and regressors are read there).
+        The regressors' own sums never change: :meth:`constants`.
+        """
+        out: dict[str, NDArray[np.float64]] = {}
+        regs = listed(self.users, self.config)
+        for mi, metric in enumerate(self.config.metrics):
+            values = _metric_values(metric, measures, self.users)
+            if metric.cuped is not None:
+                values.append(self.per_user[_X.format(mi)][who])
+            k_y, k_x = self.shifts[mi]
+            y = values[0] - k_y
+            out[COL.format("y", mi)], out[COL.format("yy", mi)] = y, y * y
+            x = values[1] - k_x if len(values) > 1 else None
+            if x is not None:
+                out[COL.format("x", mi)] = x
+                out[COL.format("xx", mi)], out[COL.format("xy", mi)] = x * x, x * y
+            for k in regs.get(mi, ()):
+                r = self.per_user[REG.format(k)][who]
+                out[RY.format(mi, k)] = r * y
+                if x is not None and kind_plan(metric.kind).ratio:
+                    out[RD.format(mi, k)] = r * x
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Sorted:
+    """One measure's nonzero event rows sorted by day, and each day's bounds.
+
+    Values (not counts, which add exactly) are also sorted by (user, value) within
+    the day, so that a user's values on a day are added in one order every run.
+    """
+
+    uid: NDArray[np.int64]
+    weight: NDArray[np.float64]
+    bounds: NDArray[np.int64]
+
+    @classmethod
+    def of(
+        cls,
+        uid: NDArray[np.int64],
+        day: NDArray[np.int64],
+        column: pa.ChunkedArray,
+        order: NDArray[np.intp],
+        days: int,
+    ) -> _Sorted:
+        """From rows already sorted by day (``uid``, ``day``; ``order`` sorts ``column``)."""
+        values = column.to_numpy(zero_copy_only=False)[order]
+        keep = np.flatnonzero(values != 0)
+        u, d, w = uid[keep], day[keep], values[keep].astype(np.float64)
+        if not np.issubdtype(values.dtype, np.integer):
+            within = np.lexsort((w, u, d))
+            u, d, w = u[within], d[within], w[within]
+        return cls(uid=u, weight=w, bounds=np.searchsorted(d, np.arange(days + 1)))
+
+    def day_sums(self, day: int, size: int) -> NDArray[np.float64] | None:
+        """The measure's sum per user key on ``day`` (None: no row that day)."""
+        lo, hi = self.bounds[day], self.bounds[day + 1]
+        if lo == hi:
+            return None
+        sums = np.bincount(self.uid[lo:hi], weights=self.weight[lo:hi], minlength=size)
+        return sums.astype(np.float64, copy=False)  # float already (weighted): no copy
+
+
+def _metric_values(
+    metric: MetricSpec, measures: dict[str, NDArray[np.float64]], users: UserTable
+) -> list[NDArray[np.float64]]:
+    """``[y]`` or ``[y, x]`` (ratio) from cumulative measures, as the per-user table's values.
+
+    The numpy twin of :meth:`UserTable.metric_columns` (without the CUPED covariate):
+    a 0/1 metric is ``y > 0``, a cap is ``min(y, cap)``.
+    """
+    cols = [measures[users.measure_cols[m]] for m in metric.measures]
+    if kind_plan(metric.kind).binary:
+        cols = [(cols[0] > 0).astype(np.float64)]
+    cap = users.caps.get(metric.name, math.inf)
+    if math.isfinite(cap):
+        cols = [np.minimum(cols[0], cap), *cols[1:]]
+    return cols
+
+
+def _by_segment(
+    changes: dict[str, NDArray[np.float64]], patterns: NDArray[np.bool_], arms: int, days: int
+) -> dict[str, NDArray[np.float64]]:
+    """(arm x pattern, day) changes summed over each segment's patterns: (segment, arm, day)."""
+    out = {}
+    for c, values in changes.items():
+        by_pattern = values.reshape(arms, len(patterns), days)
+        out[c] = np.stack(
+            [by_pattern[:, patterns[:, si], :].sum(axis=1) for si in range(patterns.shape[1])]
+        )
+    return out
