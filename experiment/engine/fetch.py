@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["arrow", "column_values", "rows", "scalar"]
+__all__ = ["arrow", "column_values", "numpy_columns", "rows", "scalar"]
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -37,6 +37,22 @@ def arrow(expr: ir.Expr) -> Any:
 
     table = backend._to_duckdb_relation(expr).to_arrow_table()
     return expr.__pyarrow_result__(table, data_mapper=PyArrowData)
+
+
+def numpy_columns(expr: ir.Table) -> dict[str, Any]:
+    """Every column of ``expr`` as a numpy array (numbers only: no nulls, no text).
+
+    DuckDB hands them over directly (``fetchnumpy``); PyArrow's ``to_numpy``
+    would import pandas. Other engines go through ``to_pyarrow``.
+    """
+    backend = expr._find_backend(use_default=True)
+    if getattr(backend, "name", None) != "duckdb" or not hasattr(backend, "_to_duckdb_relation"):
+        table = expr.to_pyarrow()
+        return {name: table.column(name).to_numpy() for name in table.column_names}
+    import numpy as np
+
+    found = backend._to_duckdb_relation(expr).fetchnumpy()
+    return {name: np.asarray(values) for name, values in found.items()}
 
 
 def rows(expr: ir.Table) -> list[dict[str, Any]]:

@@ -44,10 +44,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from experiment.engine.fetch import arrow, scalar
 from experiment.engine.moments import metric_sums
 from experiment.engine.timeline_local import local_changes
 from experiment.engine.timeline_query import (
@@ -73,11 +75,12 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
 
-__all__ = ["LOCAL", "timeline", "timeline_query"]
+__all__ = ["LOCAL", "ROW_BYTES", "timeline", "timeline_query"]
 
 # Engines whose data is in this process: the timeline cumulates their event rows in
 # numpy (:mod:`experiment.engine.timeline_local`); the others run the engine query.
 LOCAL = frozenset({"duckdb"})
+ROW_BYTES = 64  # the walk's memory per metric event: fetched columns, sorted copies, keys
 
 
 def timeline(
@@ -89,11 +92,36 @@ def timeline(
     final analysis's sums (their means give the shifts).
     """
     shifts = _shifts(final, config)
-    if dataset.con.name in LOCAL:
+    if dataset.con.name in LOCAL and _fits(dataset):
         changes = local_changes(dataset, users, config, shifts, lambda: _users_built(dataset))
     else:
         changes = _scattered(_query(dataset, users, config, shifts), users, config)
     return _days(changes, users, config, shifts)
+
+
+def _fits(dataset: Dataset) -> bool:
+    """Whether the numpy walk's event rows fit in the engine's memory bound.
+
+    The walk holds every metric event of the window in this process (about
+    :data:`ROW_BYTES` each, counting its copies), outside DuckDB's memory limit; past
+    that bound the engine query, which spills to disk, runs instead. The events
+    table's row count (Parquet metadata) bounds the rows from above.
+    """
+    found = dataset.con.raw_sql("SELECT current_setting('memory_limit')").fetchall()
+    limit = _bytes(str(found[0][0])) if found else None
+    if limit is None:
+        return True
+    return int(scalar(dataset.events.count())) * ROW_BYTES <= limit
+
+
+def _bytes(size: str) -> float | None:
+    """DuckDB's memory setting (``1.5 GiB``, ``800.0 MiB``, ``4GB``) in bytes; None if unbounded."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?)B\s*", size, re.IGNORECASE)
+    if found is None:
+        return None
+    number, prefix, binary = found.groups()
+    base = 1024 if binary else 1000
+    return float(number) * float(base ** "_KMGTP".index(prefix.upper() or "_"))
 
 
 def _shifts(final: CellSums, config: ExperimentConfig) -> Shifts:
@@ -125,7 +153,7 @@ def _query(dataset: Dataset, users: UserTable, config: ExperimentConfig, shifts:
     """
     uncached, _ = analysed(users, config)
     with uncached.cache() as who, _users_built(dataset):
-        return timeline_query(dataset, users, config, shifts, who=who).to_pyarrow()
+        return arrow(timeline_query(dataset, users, config, shifts, who=who))
 
 
 @contextlib.contextmanager

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from experiment.engine.fetch import numpy_columns
 from experiment.engine.regressors import REG
 from experiment.engine.timeline_query import (
     COL,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from contextlib import AbstractContextManager
 
-    import pyarrow as pa
     from numpy.typing import NDArray
 
     from experiment.config import ExperimentConfig, MetricSpec
@@ -60,6 +60,8 @@ __all__ = ["fetch", "local_changes", "walk"]
 
 _X = "__x{}__"  # the CUPED covariate of metric ``mi``, as the per-user table reads it
 _HASH = "__hash__"  # a hash of the user id: the users' order in every sum
+_ARM = "__arm__"  # the index of the user's arm in the experiment's arms (-1: none of them)
+Columns = dict[str, "NDArray[Any]"]  # a query's result, one numpy array per column
 
 
 def local_changes(
@@ -82,7 +84,7 @@ def fetch(
     users: UserTable,
     config: ExperimentConfig,
     built: Callable[[], AbstractContextManager[None]],
-) -> tuple[pa.Table, pa.Table, list[str]]:
+) -> tuple[Columns, Columns, list[str]]:
     """The analysed users and their event rows from the engine, and the mask columns."""
     import ibis
 
@@ -96,15 +98,16 @@ def fetch(
             for mi, metric in enumerate(config.metrics)
             if metric.cuped is not None
         }
-        order = {_HASH: measured.user_id.hash()}
-        people = measured.select(UID, "arm", DAY, *masks, *regs, **cuped, **order).to_pyarrow()
-        rows = event_rows(dataset, users, config, cached).to_pyarrow()
+        arm = ibis.cases(*((measured.arm == a, i) for i, a in enumerate(config.arms)), else_=-1)
+        extra = {_ARM: arm.cast("int64"), _HASH: measured.user_id.hash(), **cuped}
+        people = numpy_columns(measured.select(UID, DAY, *masks, *regs, **extra))
+        rows = numpy_columns(event_rows(dataset, users, config, cached))
     return people, rows, masks
 
 
 def walk(
-    people: pa.Table,
-    rows: pa.Table,
+    people: Columns,
+    rows: Columns,
     *,
     masks: list[str],
     users: UserTable,
@@ -139,18 +142,15 @@ class _Walk:
     @classmethod
     def of(
         cls,
-        people: pa.Table,
+        people: Columns,
         masks: list[str],
         users: UserTable,
         config: ExperimentConfig,
         shifts: Shifts,
     ) -> _Walk:
-        """Arrays indexed by user key from the analysed users' Arrow table."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        uid = people.column(UID).to_numpy()
-        order = np.argsort(people.column(_HASH).to_numpy(), kind="stable")
+        """Arrays indexed by user key from the analysed users' columns."""
+        uid = people[UID]
+        order = np.argsort(people[_HASH], kind="stable")
         rank = np.empty(len(uid), dtype=np.int64)
         rank[uid[order]] = np.arange(len(uid))
 
@@ -159,9 +159,8 @@ class _Walk:
             out[rank[uid]] = values
             return out
 
-        arms = pa.array(list(config.arms))
-        arm = pc.index_in(people.column("arm"), value_set=arms).fill_null(-1).to_numpy()
-        bits = [people.column(m).to_numpy() for m in masks]
+        arm = people[_ARM]
+        bits = [people[m] for m in masks]
         stacked = np.stack(bits, axis=1) if bits else np.zeros((len(uid), 1), dtype=np.int64)
         if stacked.shape[1] == 1:  # up to 62 segments: one mask, a plain (fast) unique
             flat, pattern = np.unique(stacked[:, 0], return_inverse=True)
@@ -174,14 +173,14 @@ class _Walk:
             member[:, si] = (unique[:, masks.index(name)] >> bit) & 1 == 1
         key = np.where(arm >= 0, arm * len(unique) + pattern.reshape(-1), -1)
         per_user = {
-            c: by_key(np.nan_to_num(people.column(c).to_numpy(zero_copy_only=False)))
-            for c in people.column_names
+            c: by_key(np.nan_to_num(values.astype(np.float64)))
+            for c, values in people.items()
             if c.startswith(("__x", "__reg"))
         }
         return cls(
             rank=rank,
             key=by_key(key.astype(np.int64)),
-            first=by_key(people.column(DAY).to_numpy().astype(np.int64)),
+            first=by_key(people[DAY].astype(np.int64)),
             patterns=member,
             per_user=per_user,
             users=users,
@@ -193,42 +192,45 @@ class _Walk:
     def cells(self) -> int:
         return len(self.config.arms) * len(self.patterns)
 
-    def days(self, rows: pa.Table) -> dict[str, NDArray[np.float64]]:
+    def days(self, rows: Columns) -> dict[str, NDArray[np.float64]]:
         """The change of every column per (arm x pattern, day): starts, then each day's events."""
         size, days = len(self.key), self.config.window.days
         measures = list(dict.fromkeys(self.users.measure_cols.values()))
         out = {c: np.zeros((self.cells, days)) for c in (N, *columns(self.users, self.config))}
         counted = self.key >= 0
         everyone = np.flatnonzero(counted)
-        at_start = self.terms({m: np.zeros(len(everyone)) for m in measures}, everyone)
-        at_start.update(self.constants(everyone))
+        zeros = {m: np.zeros(len(everyone)) for m in measures}
+        at_start = self.constants(everyone)
+        for mi in range(len(self.config.metrics)):
+            at_start.update(self.terms(mi, zeros, everyone))
         start_bin = self.key[everyone] * days + self.first[everyone]
         for c in out:
             summed = np.bincount(start_bin, weights=at_start.get(c), minlength=self.cells * days)
             out[c] += summed.reshape(self.cells, days)
-        day = rows.column(DAY).to_numpy()
-        by_day_order = np.argsort(day, kind="stable")  # a radix sort of int16 days
-        uid = self.rank[rows.column(UID).to_numpy()[by_day_order]]
-        day = day[by_day_order]
-        by_day = [_Sorted.of(uid, day, rows.column(m), by_day_order, days) for m in measures]
+        by_day = {m: _Sorted.of(rows[UID], rows[DAY], rows[m], self.rank, days) for m in measures}
         cum = {m: np.zeros(size) for m in measures}
         for d in range(days):
-            incs = {m: s.day_sums(d, size) for m, s in zip(measures, by_day, strict=True)}
-            some = [inc for inc in incs.values() if inc is not None]
-            if not some:
-                continue
-            moved = np.flatnonzero(np.logical_or.reduce([inc != 0 for inc in some]) & counted)
-            before = {m: cum[m][moved] for m in measures}
-            after = dict(before)
+            incs = {m: s.day_sums(d, size) for m, s in by_day.items()}
+            for mi, metric in enumerate(self.config.metrics):
+                own = {self.users.measure_cols[x] for x in metric.measures}
+                changed = [incs[m] != 0 for m in own if incs[m] is not None]
+                if not changed:
+                    continue
+                moved = np.flatnonzero(np.logical_or.reduce(changed) & counted)
+                before = {m: cum[m][moved] for m in own}
+                after = dict(before)
+                for m in own:
+                    inc = incs[m]
+                    if inc is not None:
+                        after[m] = before[m] + inc[moved]
+                now, then = self.terms(mi, after, moved), self.terms(mi, before, moved)
+                cell = self.key[moved]
+                for c, value in now.items():
+                    change = value - then[c]
+                    out[c][:, d] += np.bincount(cell, weights=change, minlength=self.cells)
             for m, inc in incs.items():
                 if inc is not None:
-                    after[m] = before[m] + inc[moved]
-                    cum[m][moved] = after[m]
-            now, then = self.terms(after, moved), self.terms(before, moved)
-            cell = self.key[moved]
-            for c, value in now.items():
-                change = value - then[c]
-                out[c][:, d] += np.bincount(cell, weights=change, minlength=self.cells)
+                    cum[m] += inc
         return out
 
     def constants(self, who: NDArray[np.int64]) -> dict[str, NDArray[np.float64]]:
@@ -244,31 +246,30 @@ class _Walk:
         return out
 
     def terms(
-        self, measures: dict[str, NDArray[np.float64]], who: NDArray[np.int64]
+        self, mi: int, measures: dict[str, NDArray[np.float64]], who: NDArray[np.int64]
     ) -> dict[str, NDArray[np.float64]]:
-        """Per summed column, each user's shifted power term at these cumulative measures.
+        """Metric ``mi``'s summed columns: each user's shifted power terms at these measures.
 
-        ``who`` are the users' keys (covariates and regressors are read there).
-        The regressors' own sums never change: :meth:`constants`.
+        ``measures`` are cumulative, of the users ``who`` (their keys: covariates and
+        regressors are read there). The regressors' own sums never change
+        (:meth:`constants`).
         """
-        out: dict[str, NDArray[np.float64]] = {}
-        regs = listed(self.users, self.config)
-        for mi, metric in enumerate(self.config.metrics):
-            values = _metric_values(metric, measures, self.users)
-            if metric.cuped is not None:
-                values.append(self.per_user[_X.format(mi)][who])
-            k_y, k_x = self.shifts[mi]
-            y = values[0] - k_y
-            out[COL.format("y", mi)], out[COL.format("yy", mi)] = y, y * y
-            x = values[1] - k_x if len(values) > 1 else None
-            if x is not None:
-                out[COL.format("x", mi)] = x
-                out[COL.format("xx", mi)], out[COL.format("xy", mi)] = x * x, x * y
-            for k in regs.get(mi, ()):
-                r = self.per_user[REG.format(k)][who]
-                out[RY.format(mi, k)] = r * y
-                if x is not None and kind_plan(metric.kind).ratio:
-                    out[RD.format(mi, k)] = r * x
+        metric = self.config.metrics[mi]
+        values = _metric_values(metric, measures, self.users)
+        if metric.cuped is not None:
+            values.append(self.per_user[_X.format(mi)][who])
+        k_y, k_x = self.shifts[mi]
+        y = values[0] - k_y
+        out = {COL.format("y", mi): y, COL.format("yy", mi): y * y}
+        x = values[1] - k_x if len(values) > 1 else None
+        if x is not None:
+            out[COL.format("x", mi)] = x
+            out[COL.format("xx", mi)], out[COL.format("xy", mi)] = x * x, x * y
+        for k in listed(self.users, self.config).get(mi, ()):
+            r = self.per_user[REG.format(k)][who]
+            out[RY.format(mi, k)] = r * y
+            if x is not None and kind_plan(metric.kind).ratio:
+                out[RD.format(mi, k)] = r * x
         return out
 
 
@@ -289,17 +290,18 @@ class _Sorted:
         cls,
         uid: NDArray[np.int64],
         day: NDArray[np.int64],
-        column: pa.ChunkedArray,
-        order: NDArray[np.intp],
+        column: NDArray[Any],
+        rank: NDArray[np.int64],
         days: int,
     ) -> _Sorted:
-        """From rows already sorted by day (``uid``, ``day``; ``order`` sorts ``column``)."""
-        values = column.to_numpy(zero_copy_only=False)[order]
-        keep = np.flatnonzero(values != 0)
-        u, d, w = uid[keep], day[keep], values[keep].astype(np.float64)
-        if not np.issubdtype(values.dtype, np.integer):
-            within = np.lexsort((w, u, d))
-            u, d, w = u[within], d[within], w[within]
+        """From the event rows (``uid`` the engine's user keys, ``rank`` their order)."""
+        keep = np.flatnonzero(column != 0)
+        u, d, w = rank[uid[keep]], day[keep], column[keep].astype(np.float64)
+        if np.issubdtype(column.dtype, np.integer):
+            order = np.argsort(d, kind="stable")  # a radix sort of small integers
+        else:
+            order = np.lexsort((w, u, d))
+        u, d, w = u[order], d[order], w[order]
         return cls(uid=u, weight=w, bounds=np.searchsorted(d, np.arange(days + 1)))
 
     def day_sums(self, day: int, size: int) -> NDArray[np.float64] | None:

@@ -330,8 +330,6 @@ def test_numpy_walk_gives_the_same_bits_in_any_row_order_and_user_keys(edge_data
     threads) do not change a bit of the timeline."""
     from dataclasses import replace
 
-    import pyarrow.compute as pc
-
     from experiment.engine.timeline import _shifts, _users_built
     from experiment.engine.timeline_local import fetch, walk
     from experiment.engine.timeline_query import UID
@@ -346,15 +344,37 @@ def test_numpy_walk_gives_the_same_bits_in_any_row_order_and_user_keys(edge_data
     kw = {"masks": masks, "users": users, "config": config, "shifts": shifts}
     before = walk(people, rows, **kw)
     gen = np.random.default_rng(3)
-    relabel = pa.array(gen.permutation(people.num_rows))  # new user keys, same users
+    relabel = gen.permutation(len(people[UID]))  # new user keys, same users
 
     def shuffled(table):
-        table = table.take(pa.array(gen.permutation(table.num_rows)))
-        keys = pc.take(relabel, table.column(UID))
-        return table.set_column(table.schema.get_field_index(UID), UID, keys)
+        order = gen.permutation(len(table[UID]))
+        out = {name: values[order] for name, values in table.items()}
+        out[UID] = relabel[out[UID]]
+        return out
 
     after = walk(shuffled(people), shuffled(rows), **kw)
-    assert any(rows.column(c).type == pa.float64() for c in rows.column_names)  # values
+    assert any(values.dtype == np.float64 for values in rows.values())  # values, not counts
     assert before.keys() == after.keys()
     for name in before:
         np.testing.assert_array_equal(before[name], after[name], err_msg=name)
+
+
+def test_engine_query_runs_where_the_event_rows_would_not_fit(edge_dataset, monkeypatch):
+    """Past DuckDB's memory bound the numpy walk would hold the event rows outside it:
+    the engine query (which spills) runs instead, with the same sums."""
+    import experiment.engine.timeline as timeline_module
+
+    folder, config, local = edge_dataset
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the numpy walk ran")
+
+    monkeypatch.setattr(timeline_module, "local_changes", refuse)
+    monkeypatch.setattr(timeline_module, "ROW_BYTES", 10**15)
+    engine = aggregate(open_dataset(folder), config, load_segments(config.segments))
+    _, a = local.timeline[-1]
+    _, b = engine.timeline[-1]
+    np.testing.assert_allclose(a.metrics["sessions"].m2, b.metrics["sessions"].m2, rtol=1e-12)  # type: ignore[union-attr]
+    monkeypatch.setattr(timeline_module, "ROW_BYTES", 64)
+    with pytest.raises(AssertionError, match="numpy walk"):
+        aggregate(open_dataset(folder), config, load_segments(config.segments))
