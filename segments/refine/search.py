@@ -21,10 +21,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from experiment.engine import count_agg, moment_aggs, read_count, read_sums, stack_sums
+from experiment.engine.fetch import arrow
 from experiment.plan import kind_plan
 from experiment.sums import JointSums, MeanSums
 from segments.refine.scan import (
+    binary_columns,
     cancelling,
+    count_aggs,
     plain_values,
     power_aggs,
     read_power_sums,
@@ -222,7 +225,7 @@ def bin_sums(sample: Sample, attribute: Attribute | None, groups: Sequence[int])
         m = t[sample.flags[g]]
         aggs.update(count_agg(t, key=(i,), where=m))
         aggs.update(moment_aggs(t[Y], x, key=(i,), where=m))
-    table = t.group_by([ARM, HALF, BIN]).aggregate(**aggs).to_pyarrow()
+    table = arrow(t.group_by([ARM, HALF, BIN]).aggregate(**aggs))
     bins, index = _bins(table, attribute)
     return _read(_scatter(table, index, len(bins)), bins, attribute, len(groups), sample.ratio)
 
@@ -230,20 +233,28 @@ def bin_sums(sample: Sample, attribute: Attribute | None, groups: Sequence[int])
 def _power_scan(
     sample: Sample, t: ir.Table, attribute: Attribute | None, groups: Sequence[int]
 ) -> Scan:
-    """:func:`bin_sums` of a plain sample from power sums (one more query where they cancel)."""
+    """:func:`bin_sums` of a plain sample from power sums (one more query where they cancel).
+
+    A 0/1 metric's scan is grouped by ``y`` too and counts (:func:`count_aggs`).
+    """
     flags = [None if g == 0 else t[sample.flags[g]] for g in groups]
     x = t[X] if sample.ratio else None
     keys = [ARM, HALF, BIN]
-    aggs = power_aggs(t, t[Y], x, flags, binary=sample.binary)
-    table = t.group_by(keys).aggregate(**aggs).to_pyarrow()
-    bins, index = _bins(table, attribute)
-    column = _scatter(table, index, len(bins))
+    if sample.binary and x is None:
+        table = arrow(t.group_by([*keys, Y]).aggregate(**count_aggs(t, flags)))
+        bins, index = _bins(table, attribute)
+        column = binary_columns(_scatter(table, index, len(bins), by_y=True), len(groups))
+    else:
+        aggs = power_aggs(t, t[Y], x, flags, binary=sample.binary)
+        table = arrow(t.group_by(keys).aggregate(**aggs))
+        bins, index = _bins(table, attribute)
+        column = _scatter(table, index, len(bins))
     welford = None
     layout = {"joint": sample.ratio, "binary": sample.binary}
     bad = cancelling(column, len(groups), **layout)
     if bad:
         aggs = welford_aggs(t[Y], x, {i: flags[i] for i in bad})
-        welford = _scatter(t.group_by(keys).aggregate(**aggs).to_pyarrow(), index, len(bins))
+        welford = _scatter(arrow(t.group_by(keys).aggregate(**aggs)), index, len(bins))
     found = read_power_sums(column, len(groups), **layout, welford=welford)
     sums = stack_sums(found, axis=-1)
     return Scan(attribute=attribute, bins=bins, control=sums[0], treatment=sums[1])
@@ -261,17 +272,25 @@ def _bins(table: Any, attribute: Attribute | None) -> tuple[tuple[Any, ...], dic
     return bins, {b: k for k, b in enumerate(bins)}
 
 
-def _scatter(table: Any, index: dict[Any, int], bins: int) -> Any:
-    """A reader of the GROUP BY's columns as ``(arm, half, bin)`` arrays (``nan``: no row)."""
+def _scatter(table: Any, index: dict[Any, int], bins: int, *, by_y: bool = False) -> Any:
+    """A reader of the GROUP BY's columns as ``(arm, half, bin)`` arrays (``nan``: no row).
+
+    ``by_y``: the GROUP BY has a 0/1 ``y`` key too, read as a last axis of length 2.
+    """
     arm = table.column(ARM).to_numpy(zero_copy_only=False).astype(np.int64)
     half = table.column(HALF).to_numpy(zero_copy_only=False).astype(np.int64)
     rows = np.array([index.get(k, -1) for k in table.column(BIN).to_pylist()], dtype=np.int64)
     keep = rows >= 0
+    at: tuple[Any, ...] = (arm[keep], half[keep], rows[keep])
+    shape: tuple[int, ...] = (2, 2, bins)
+    if by_y:
+        y = table.column(Y).to_numpy(zero_copy_only=False).astype(np.int64)
+        at, shape = (*at, y[keep]), (*shape, 2)
 
     def column(name: str) -> NDArray[np.float64]:
-        out = np.full((2, 2, bins), np.nan)
+        out = np.full(shape, np.nan)
         vals = np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
-        out[arm[keep], half[keep], rows[keep]] = vals[keep]  # nulls arrive as nan
+        out[at] = vals[keep]  # nulls arrive as nan
         return out
 
     return column
