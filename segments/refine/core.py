@@ -30,7 +30,8 @@ from segments.refine.propose import parent_rules, rule_families, unparse
 from segments.refine.search import bin_sums, sample_table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    import datetime as dt
+    from collections.abc import Callable, Mapping, Sequence
 
     import ibis.expr.types as ir
 
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from segments.refine.search import Attribute, Sample, Scan
 
 __all__ = ["MIN_EVENTS", "cached_sample", "metric_spec", "refine"]
+
+_ATTR, _BASE = "__attr__{}__", "__base__{}__"  # customers columns the per-user table carries
 
 MIN_EVENTS = 20.0
 """Fewest events (conversions, a ratio's numerator) per arm and side on the discovery
@@ -129,13 +132,37 @@ def refine(
     size = _min_size(min_size, segment_set)
     plain = config.model_copy(update={"metrics": [spec]})
     kinds = attribute_kinds(dataset.customers, attributes)
-    users = user_table(dataset, plain, segment_set, quantile_caps=False, counts=False)
+    every = attribute_kinds(dataset.customers, None)
+    found = _threshold_candidates(segment_set, every)
+    wanted = tuple(dict.fromkeys([*kinds, *(b.column for b in found)]))
+    carried = {a: _ATTR.format(k) for k, a in enumerate(wanted)}
+
+    def customer_columns(start: dt.datetime) -> dict[str, ir.Value]:
+        cols: dict[str, ir.Value] = {carried[a]: dataset.customers[a] for a in wanted}
+        exprs = base_exprs(dataset, segment_set, found, start)
+        cols.update(
+            {
+                _BASE.format(k): e
+                for k, (b, e) in enumerate(zip(found, exprs, strict=True))
+                if b.rest is not None
+            }
+        )
+        return cols
+
+    users = user_table(
+        dataset,
+        plain,
+        segment_set,
+        quantile_caps=False,
+        counts=False,
+        customer_columns=customer_columns,
+    )
     parents = parent_rules(segment_set, users.segments)
     searched = [i for i, s in enumerate(users.segments) if s in parents]
-    every = attribute_kinds(dataset.customers, None)
-    bases = _bases(segment_set, every, parents, first=len(users.segments))
+    used = [k for k, b in enumerate(found) if b.segment in parents]
+    first = len(users.segments)
+    bases = {first + j: found[k] for j, k in enumerate(used)}
     scan_kinds = {**kinds, **{b.column: every[b.column] for b in bases.values()}}
-    exprs = base_exprs(dataset, segment_set, tuple(bases.values()), users.start)
     sample = cached_sample(
         dataset,
         users,
@@ -143,7 +170,11 @@ def refine(
         arm=arm,
         seed=seed,
         attributes=tuple(scan_kinds),
-        base=dict(zip(bases, exprs, strict=True)),
+        base={
+            first + j: None if found[k].rest is None else _BASE.format(k)
+            for j, k in enumerate(used)
+        },
+        carried=carried,
     )
     try:
         attrs, totals, best = _discover(
@@ -242,18 +273,17 @@ def _discover(
     return attrs, totals, best
 
 
-def _bases(
-    segment_set: SegmentSet | None, every: dict[str, str], parents: dict[str, str], *, first: int
-) -> dict[int, ThresholdBase]:
-    """The rule thresholds searched, by group index from ``first`` on.
+def _threshold_candidates(
+    segment_set: SegmentSet | None, every: dict[str, str]
+) -> tuple[ThresholdBase, ...]:
+    """The rule thresholds of an overlapping segments file (numeric comparisons in rules).
 
-    They are the numeric comparisons in the rules of an overlapping segments file.
+    Those of segments a rule can name (``parent_rules``) are searched.
     """
     if segment_set is None or segment_set.exclusive:
-        return {}
+        return ()
     numeric = {c for c, k in every.items() if k != "categorical"}
-    found = [b for b in threshold_bases(segment_set, numeric) if b.segment in parents]
-    return {first + k: b for k, b in enumerate(found)}
+    return threshold_bases(segment_set, numeric)
 
 
 def cached_sample(
@@ -264,7 +294,8 @@ def cached_sample(
     arm: str,
     seed: int,
     attributes: tuple[str, ...],
-    base: dict[int, ir.BooleanValue],
+    base: Mapping[int, ir.BooleanValue | str | None],
+    carried: Mapping[str, str] | None = None,
 ) -> Sample:
     """The cached sample table of the one metric of ``plain`` (see :func:`sample_table`).
 
@@ -284,6 +315,7 @@ def cached_sample(
             seed=seed,
             attributes=attributes,
             base=base,
+            carried=carried,
         )
     finally:
         if full is not None:

@@ -137,9 +137,7 @@ def power_aggs(
     return aggs
 
 
-def count_aggs(
-    table: ir.Table, flags: Sequence[ir.BooleanColumn | None]
-) -> dict[str, ir.Scalar]:
+def count_aggs(table: ir.Table, flags: Sequence[ir.BooleanColumn | None]) -> dict[str, ir.Scalar]:
     """Each group's count of rows (``None``: all rows), for a scan grouped by a 0/1 ``y`` too.
 
     A 0/1 metric's power sums are counts: ``n`` is the group's rows at ``y = 0`` and
@@ -149,14 +147,11 @@ def count_aggs(
     """
     count = _counter(table)
     return {
-        _C.format(i): table.count() if flag is None else count(flag)
-        for i, flag in enumerate(flags)
+        _C.format(i): table.count() if flag is None else count(flag) for i, flag in enumerate(flags)
     }
 
 
-def binary_columns(
-    counts: Callable[[str], FloatArray], groups: int
-) -> Callable[[str], FloatArray]:
+def binary_columns(counts: Callable[[str], FloatArray], groups: int) -> Callable[[str], FloatArray]:
     """:func:`power_aggs`' ``n`` and ``Σy`` columns from :func:`count_aggs`' counts.
 
     ``counts`` reads a count column in the caller's cell shape with a last axis for

@@ -35,7 +35,7 @@ from segments.refine.scan import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     import ibis.expr.types as ir
 
@@ -79,14 +79,15 @@ class Sample:
     """The cached sample table and what its columns mean.
 
     ``flags[i]`` names the column that marks members of searched group ``i``
-    (a segment, or a threshold proposal's base rule); ``ratio``: the metric has a
+    (a segment, or a threshold proposal's base rule; ``None``: every user, as
+    ``all``); ``ratio``: the metric has a
     second column (a ratio's denominator, or the CUPED covariate when ``cuped``),
     so its sums are joint. ``plain``: the metric's values are all finite (no null),
     so scans read power sums (:mod:`segments.refine.scan`); ``binary``: ``y`` is 0 or 1.
     """
 
     table: ir.Table
-    flags: tuple[str, ...]
+    flags: tuple[str | None, ...]
     ratio: bool
     cuped: bool = False
     plain: bool = False
@@ -133,9 +134,14 @@ def sample_table(
     salt: str,
     seed: int,
     attributes: tuple[str, ...],
-    base: dict[int, ir.BooleanValue],
+    base: Mapping[int, ir.BooleanValue | str | None],
+    carried: Mapping[str, str] | None = None,
 ) -> Sample:
     """Build and cache the sample table (analysed users of ``control`` and ``arm`` only).
+
+    Columns the per-user table already carries (``carried``, ``base`` names) are
+    read from it; the others come from one more join with ``customers``. A group of
+    every user has no column (its flag is ``None``), nor has ``all``.
 
     Args:
         users: The per-user table of the one metric refined.
@@ -147,8 +153,12 @@ def sample_table(
         seed: The refine seed.
         attributes: Customers columns to carry.
         base: Extra group index (after the segments of ``users``, ``0`` being ``all``)
-            → its membership as an expression on ``customers``.
+            → its membership: an expression on ``customers``, the name of a
+            boolean column of ``users.table``, or ``None`` (every user).
+        carried: Attribute → the column of ``users.table`` that holds it
+            (:func:`experiment.engine.user_table`'s ``customer_columns``).
     """
+    carried = carried or {}
     t = users.table
     t = t.filter(users.valid(t) & t.arm.isin([control, arm]))
     metric_cols = users.metric_columns(metric, t)
@@ -162,19 +172,28 @@ def sample_table(
     }
     if len(metric_cols) == 2:
         cols[X] = metric_cols[1]
-    for i in range(len(users.segments)):
+    for i in range(1, len(users.segments)):
         cols[FLAG.format(i)] = users.member(i, t)
+    cols.update({a: t[carried[a]] for a in attributes if a in carried})
+    cols.update(
+        {FLAG.format(i): t[e].fill_null(False) for i, e in base.items() if isinstance(e, str)}
+    )
     s = t.select(**cols)
-    feats: dict[str, Any] = {a: customers[a] for a in attributes}
-    feats.update({FLAG.format(i): e.fill_null(False) for i, e in base.items()})
+    feats: dict[str, Any] = {a: customers[a] for a in attributes if a not in carried}
+    joined = {i: e for i, e in base.items() if e is not None and not isinstance(e, str)}
+    feats.update({FLAG.format(i): e.fill_null(False) for i, e in joined.items()})
     if feats:
         f = customers.select(__uid__=customers.user_id.cast("string"), **feats)
         if users.surplus > 0:  # duplicated customers are not analysed; any row will do
             f = f.group_by("__uid__").aggregate(**{c: f[c].arbitrary() for c in feats})
         s = s.left_join(f, s.user_id == f["__uid__"]).drop("__uid__")
-        s = s.mutate(**{FLAG.format(i): s[FLAG.format(i)].fill_null(False) for i in base})
+        s = s.mutate(**{FLAG.format(i): s[FLAG.format(i)].fill_null(False) for i in joined})
     s = s.drop("user_id")
-    flags = tuple(FLAG.format(i) for i in range(len(users.segments) + len(base)))
+    segments = (None, *(FLAG.format(i) for i in range(1, len(users.segments))))
+    first = len(users.segments)
+    flags = segments + tuple(
+        None if base[i] is None else FLAG.format(i) for i in range(first, first + len(base))
+    )
     joint = len(metric_cols) == 2
     cuped = joint and metric.cuped is not None
     cached = s.cache()
@@ -222,7 +241,8 @@ def bin_sums(sample: Sample, attribute: Attribute | None, groups: Sequence[int])
     aggs: dict[str, Any] = {}
     x = t[X] if sample.ratio else None
     for i, g in enumerate(groups):
-        m = t[sample.flags[g]]
+        flag = sample.flags[g]
+        m = None if flag is None else t[flag]
         aggs.update(count_agg(t, key=(i,), where=m))
         aggs.update(moment_aggs(t[Y], x, key=(i,), where=m))
     table = arrow(t.group_by([ARM, HALF, BIN]).aggregate(**aggs))
@@ -237,7 +257,7 @@ def _power_scan(
 
     A 0/1 metric's scan is grouped by ``y`` too and counts (:func:`count_aggs`).
     """
-    flags = [None if g == 0 else t[sample.flags[g]] for g in groups]
+    flags = [None if sample.flags[g] is None else t[sample.flags[g]] for g in groups]
     x = t[X] if sample.ratio else None
     keys = [ARM, HALF, BIN]
     if sample.binary and x is None:
@@ -277,23 +297,30 @@ def _scatter(table: Any, index: dict[Any, int], bins: int, *, by_y: bool = False
 
     ``by_y``: the GROUP BY has a 0/1 ``y`` key too, read as a last axis of length 2.
     """
-    arm = table.column(ARM).to_numpy(zero_copy_only=False).astype(np.int64)
-    half = table.column(HALF).to_numpy(zero_copy_only=False).astype(np.int64)
+    arm = _values(table, ARM).astype(np.int64)
+    half = _values(table, HALF).astype(np.int64)
     rows = np.array([index.get(k, -1) for k in table.column(BIN).to_pylist()], dtype=np.int64)
     keep = rows >= 0
     at: tuple[Any, ...] = (arm[keep], half[keep], rows[keep])
     shape: tuple[int, ...] = (2, 2, bins)
     if by_y:
-        y = table.column(Y).to_numpy(zero_copy_only=False).astype(np.int64)
-        at, shape = (*at, y[keep]), (*shape, 2)
+        at, shape = (*at, _values(table, Y).astype(np.int64)[keep]), (*shape, 2)
 
     def column(name: str) -> NDArray[np.float64]:
         out = np.full(shape, np.nan)
-        vals = np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
-        out[at] = vals[keep]  # nulls arrive as nan
+        out[at] = _values(table, name)[keep]
         return out
 
     return column
+
+
+def _values(table: Any, name: str) -> NDArray[np.float64]:
+    """A result column as float64, nulls as ``nan``.
+
+    Through Python values: PyArrow's ``to_numpy`` imports pandas (0.3 s), and a
+    scan's result has a few hundred rows.
+    """
+    return np.array(table.column(name).to_pylist(), dtype=np.float64)
 
 
 def _read(
