@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from experiment.engine import cap_quantiles, user_table, with_quantile_caps
+from experiment.engine import cap_quantiles, with_quantile_caps
 from experiment.errors import ConfigError
 from experiment.plan import kind_plan
 from experiment.results.refinement import Refinement
@@ -17,20 +17,14 @@ from segments.refine.build import (
     split_proposal,
     threshold_proposal,
 )
-from segments.refine.candidates import (
-    attribute_kinds,
-    attributes_of,
-    base_exprs,
-    same_cut,
-    threshold_bases,
-)
+from segments.refine.candidates import attribute_kinds, attributes_of, same_cut
+from segments.refine.carried import carried_users, searched_bases
 from segments.refine.choose import Best, Window, best_cuts
 from segments.refine.distinct import distinct
 from segments.refine.propose import parent_rules, rule_families, unparse
 from segments.refine.search import bin_sums, sample_table
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Callable, Mapping, Sequence
 
     import ibis.expr.types as ir
@@ -43,8 +37,6 @@ if TYPE_CHECKING:
     from segments.refine.search import Attribute, Sample, Scan
 
 __all__ = ["MIN_EVENTS", "cached_sample", "metric_spec", "refine"]
-
-_ATTR, _BASE = "__attr__{}__", "__base__{}__"  # customers columns the per-user table carries
 
 MIN_EVENTS = 20.0
 """Fewest events (conversions, a ratio's numerator) per arm and side on the discovery
@@ -133,35 +125,11 @@ def refine(
     plain = config.model_copy(update={"metrics": [spec]})
     kinds = attribute_kinds(dataset.customers, attributes)
     every = attribute_kinds(dataset.customers, None)
-    found = _threshold_candidates(segment_set, every)
-    wanted = tuple(dict.fromkeys([*kinds, *(b.column for b in found)]))
-    carried = {a: _ATTR.format(k) for k, a in enumerate(wanted)}
-
-    def customer_columns(start: dt.datetime) -> dict[str, ir.Value]:
-        cols: dict[str, ir.Value] = {carried[a]: dataset.customers[a] for a in wanted}
-        exprs = base_exprs(dataset, segment_set, found, start)
-        cols.update(
-            {
-                _BASE.format(k): e
-                for k, (b, e) in enumerate(zip(found, exprs, strict=True))
-                if b.rest is not None
-            }
-        )
-        return cols
-
-    users = user_table(
-        dataset,
-        plain,
-        segment_set,
-        quantile_caps=False,
-        counts=False,
-        customer_columns=customer_columns,
-    )
+    carried = carried_users(dataset, plain, segment_set, kinds=kinds, every=every)
+    users = carried.users
     parents = parent_rules(segment_set, users.segments)
     searched = [i for i, s in enumerate(users.segments) if s in parents]
-    used = [k for k, b in enumerate(found) if b.segment in parents]
-    first = len(users.segments)
-    bases = {first + j: found[k] for j, k in enumerate(used)}
+    bases, flags = searched_bases(carried, parents)
     scan_kinds = {**kinds, **{b.column: every[b.column] for b in bases.values()}}
     sample = cached_sample(
         dataset,
@@ -170,11 +138,8 @@ def refine(
         arm=arm,
         seed=seed,
         attributes=tuple(scan_kinds),
-        base={
-            first + j: None if found[k].rest is None else _BASE.format(k)
-            for j, k in enumerate(used)
-        },
-        carried=carried,
+        base=flags,
+        carried=carried.columns,
     )
     try:
         attrs, totals, best = _discover(
@@ -271,19 +236,6 @@ def _discover(
         progress=progress,
     )
     return attrs, totals, best
-
-
-def _threshold_candidates(
-    segment_set: SegmentSet | None, every: dict[str, str]
-) -> tuple[ThresholdBase, ...]:
-    """The rule thresholds of an overlapping segments file (numeric comparisons in rules).
-
-    Those of segments a rule can name (``parent_rules``) are searched.
-    """
-    if segment_set is None or segment_set.exclusive:
-        return ()
-    numeric = {c for c, k in every.items() if k != "categorical"}
-    return threshold_bases(segment_set, numeric)
 
 
 def cached_sample(
