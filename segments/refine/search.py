@@ -4,11 +4,12 @@ The per-user table of :func:`experiment.engine.user_table` (built for the one me
 is narrowed to the analysed users of the two arms compared, given a sample half
 (an md5 hash of the user id, salted with the experiment's salt and the refine
 seed: ``0`` discovery, ``1`` estimation), a flag per searched segment, the
-metric's per-user values and the candidate attribute columns, and cached once.
-Each attribute then costs one ``group_by([arm, half, bin])`` with FILTER-ed
-aggregates per segment: the engine's moment columns (count, mean and population
-variance, and the ratio metric's denominator moments and covariance), named and
-read back by :mod:`experiment.engine.moments` into the centred moments of
+metric's per-user values and the candidate attribute columns (carried by the
+per-user table, :mod:`segments.refine.carried`, or joined), and cached once.
+Each attribute then costs one ``group_by([arm, half, bin])`` with each searched
+group's sums: power sums (:mod:`segments.refine.scan`; counts per ``y`` for a 0/1
+metric) on a sample of finite values, else FILTER-ed engine moment columns read
+back by :mod:`experiment.engine.moments`, into the centred moments of
 :mod:`experiment.sums`; no Python loop touches a user.
 """
 
