@@ -28,6 +28,8 @@ from experiment.plan import kind_plan
 from segments.compile import compile_segments
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig, Measure, MetricSpec
@@ -125,6 +127,7 @@ def user_table(
     *,
     quantile_caps: bool = True,
     counts: bool = True,
+    customer_columns: Callable[[dt.datetime], Mapping[str, ir.Value]] | None = None,
 ) -> UserTable:
     """Build the per-user table of an experiment (one scalar query for quantile caps).
 
@@ -135,7 +138,11 @@ def user_table(
     data-quality counts that only the analysis reports (see
     :func:`~experiment.engine.quality.table_checks`): ``outside``, ``invalid_values``,
     ``values``, ``events``, ``before_window`` are then 0 and ``segment_warnings``
-    empty; ``surplus`` and the checks that raise stay.
+    empty; ``surplus`` and the checks that raise stay. ``customer_columns`` gives,
+    from the window's start (the as-of time of segment rules), more columns of
+    ``dataset.customers`` (dunder names) that the per-user table carries from the
+    same join as the segment flags (null without a customer row, any row's value
+    for a duplicated id): ``exp refine``'s attributes, without a second join.
 
     Raises:
         DataError: no assignments for the experiment.
@@ -166,6 +173,7 @@ def user_table(
         covariates=covariates,
         balance=extra,
         regressors=regressor_columns(dataset.customers, regs),
+        extra=customer_columns(start) if customer_columns is not None else None,
     )
     users = UserTable(
         table=_joined(units, per_user, members, (*measure_cols.values(), *QUALITY_COLUMNS)),
@@ -306,10 +314,12 @@ def _members(
     covariates: tuple[str, ...] = (),
     balance: dict[int, str] | None = None,
     regressors: dict[str, Any] | None = None,
+    extra: Mapping[str, ir.Value] | None = None,
 ) -> ir.Table:
     """One row per customer id: rows per id, segment flags, allocation stratum, covariates.
 
-    ``balance`` names the balance covariates that are not CUPED covariates, by index.
+    ``balance`` names the balance covariates that are not CUPED covariates, by index;
+    ``extra`` holds more columns (any row's value for a duplicated id).
     """
     import ibis
 
@@ -323,6 +333,7 @@ def _members(
         value = as_float(customers[col])
         cols[name] = ibis.ifelse(value.isnan() | value.isinf(), 0.0, value)
     cols.update(regressors or {})
+    cols.update(extra or {})
     m = customers.select(user_id=customers.user_id.cast("string"), **cols)
     if not duplicates:  # the common case: no GROUP BY over the customers
         return m.mutate(**{NCUST: ibis.literal(1)})
@@ -330,6 +341,9 @@ def _members(
     for name in cols:
         # duplicated customers are excluded from every aggregate; any value will do
         numeric = name == STRATUM or name.startswith(("__covariate__", "__balance__", "__reg__"))
+        if extra and name in extra:
+            aggs[name] = m[name].arbitrary()
+            continue
         aggs[name] = m[name].max() if numeric else m[name].any()
     return m.group_by("user_id").aggregate(**aggs)
 

@@ -129,8 +129,10 @@ def attributes_of(
         ConfigError: an explicitly requested categorical attribute has more than
             :data:`MAX_LEVELS` values.
     """
+    from experiment.engine.fetch import rows, scalar
+
     disc = table[HALF] == 0
-    n = int(table.count().to_pyarrow().as_py())
+    n = int(scalar(table.count()))
     digits = min(16, math.ceil(16 * 2 * QUANTILE_USERS / max(n, 1)))
     sub = disc if digits >= 16 else disc & (table[SUB] < "0123456789abcdef"[digits])
     aggs: dict[str, Any] = {}
@@ -140,7 +142,7 @@ def attributes_of(
             aggs[f"a{k}"] = col.cast("float64").quantile(_PERCENTILES, where=sub)
         else:
             aggs[f"a{k}"] = col.nunique(where=disc)
-    row = table.aggregate(**aggs).to_pyarrow().to_pylist()[0] if aggs else {}
+    row = rows(table.aggregate(**aggs))[0] if aggs else {}
     out = []
     for k, (name, kind) in enumerate(kinds.items()):
         value = row[f"a{k}"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from experiment.engine import cap_quantiles, user_table, with_quantile_caps
+from experiment.engine import cap_quantiles, with_quantile_caps
 from experiment.errors import ConfigError
 from experiment.plan import kind_plan
 from experiment.results.refinement import Refinement
@@ -17,20 +17,15 @@ from segments.refine.build import (
     split_proposal,
     threshold_proposal,
 )
-from segments.refine.candidates import (
-    attribute_kinds,
-    attributes_of,
-    base_exprs,
-    same_cut,
-    threshold_bases,
-)
+from segments.refine.candidates import attribute_kinds, attributes_of, same_cut
+from segments.refine.carried import carried_users, searched_bases
 from segments.refine.choose import Best, Window, best_cuts
 from segments.refine.distinct import distinct
 from segments.refine.propose import parent_rules, rule_families, unparse
 from segments.refine.search import bin_sums, sample_table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import ibis.expr.types as ir
 
@@ -129,13 +124,13 @@ def refine(
     size = _min_size(min_size, segment_set)
     plain = config.model_copy(update={"metrics": [spec]})
     kinds = attribute_kinds(dataset.customers, attributes)
-    users = user_table(dataset, plain, segment_set, quantile_caps=False, counts=False)
+    every = attribute_kinds(dataset.customers, None)
+    carried = carried_users(dataset, plain, segment_set, kinds=kinds, every=every)
+    users = carried.users
     parents = parent_rules(segment_set, users.segments)
     searched = [i for i, s in enumerate(users.segments) if s in parents]
-    every = attribute_kinds(dataset.customers, None)
-    bases = _bases(segment_set, every, parents, first=len(users.segments))
+    bases, flags = searched_bases(carried, parents)
     scan_kinds = {**kinds, **{b.column: every[b.column] for b in bases.values()}}
-    exprs = base_exprs(dataset, segment_set, tuple(bases.values()), users.start)
     sample = cached_sample(
         dataset,
         users,
@@ -143,7 +138,8 @@ def refine(
         arm=arm,
         seed=seed,
         attributes=tuple(scan_kinds),
-        base=dict(zip(bases, exprs, strict=True)),
+        base=flags,
+        carried=carried.columns,
     )
     try:
         attrs, totals, best = _discover(
@@ -242,20 +238,6 @@ def _discover(
     return attrs, totals, best
 
 
-def _bases(
-    segment_set: SegmentSet | None, every: dict[str, str], parents: dict[str, str], *, first: int
-) -> dict[int, ThresholdBase]:
-    """The rule thresholds searched, by group index from ``first`` on.
-
-    They are the numeric comparisons in the rules of an overlapping segments file.
-    """
-    if segment_set is None or segment_set.exclusive:
-        return {}
-    numeric = {c for c, k in every.items() if k != "categorical"}
-    found = [b for b in threshold_bases(segment_set, numeric) if b.segment in parents]
-    return {first + k: b for k, b in enumerate(found)}
-
-
 def cached_sample(
     dataset: Dataset,
     users: UserTable,
@@ -264,7 +246,8 @@ def cached_sample(
     arm: str,
     seed: int,
     attributes: tuple[str, ...],
-    base: dict[int, ir.BooleanValue],
+    base: Mapping[int, ir.BooleanValue | str | None],
+    carried: Mapping[str, str] | None = None,
 ) -> Sample:
     """The cached sample table of the one metric of ``plain`` (see :func:`sample_table`).
 
@@ -284,6 +267,7 @@ def cached_sample(
             seed=seed,
             attributes=attributes,
             base=base,
+            carried=carried,
         )
     finally:
         if full is not None:

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANCEL",
+    "binary_columns",
     "cancelling",
+    "count_aggs",
     "plain_values",
     "power_aggs",
     "read_power_sums",
@@ -44,8 +46,8 @@ __all__ = [
 CANCEL = 1e6
 """Largest ``(Σy)²/n ÷ m2`` read from power sums; as :mod:`experiment.engine.moments`."""
 
-_N, _SY, _SYY, _SX, _SXX, _SXY, _VY, _VX, _COV = (
-    f"__p{k}__{{}}__" for k in ("n", "y", "yy", "x", "xx", "xy", "vy", "vx", "cov")
+_N, _SY, _SYY, _SX, _SXX, _SXY, _VY, _VX, _COV, _C = (
+    f"__p{k}__{{}}__" for k in ("n", "y", "yy", "x", "xx", "xy", "vy", "vx", "cov", "c")
 )
 
 FloatArray = NDArray[np.float64]
@@ -56,12 +58,14 @@ _EXACT = 2.0**26
 
 def plain_values(table: ir.Table, columns: Sequence[str]) -> bool:
     """Whether ``columns`` of ``table`` hold no null, NaN or infinity (one scalar query)."""
+    from experiment.engine.fetch import rows
+
     if not columns:
         return True
     cols = [table[c] for c in columns]
     bad = [(c.isnull() | c.isnan() | c.isinf()).fill_null(True) for c in cols]
     found = table.aggregate(**{f"bad{k}": b.cast("int32").sum() for k, b in enumerate(bad)})
-    return not any(found.to_pyarrow().to_pylist()[0].values())
+    return not any(rows(found)[0].values())
 
 
 def _summer(table: ir.Table) -> Callable[[ir.NumericValue], ir.Scalar]:
@@ -81,6 +85,29 @@ def _summer(table: ir.Table) -> Callable[[ir.NumericValue], ir.Scalar]:
     return builtin
 
 
+def _counter(table: ir.Table) -> Callable[[ir.BooleanColumn], ir.Scalar]:
+    """The count of true flags: DuckDB's ``COUNT_IF``, else ``SUM`` of the flag as 0/1.
+
+    On DuckDB ``COUNT_IF`` is about twice as fast as ``SUM(CAST(flag AS INT))``
+    and four times ``COUNT(*) FILTER (WHERE flag)``; the counts are the same integers.
+    """
+    import ibis
+
+    from experiment.engine.moments import engine_name
+
+    if engine_name(table) != "duckdb":
+        return lambda flag: flag.cast("int32").sum()
+
+    def count_if(arg: bool) -> int:  # pragma: no cover - a signature: the engine runs it
+        """DuckDB's count of true values."""
+        raise NotImplementedError
+
+    builtin: Callable[[ir.BooleanColumn], ir.Scalar] = ibis.udf.agg.builtin(name="count_if")(
+        count_if
+    )
+    return builtin
+
+
 def power_aggs(
     table: ir.Table,
     y: ir.NumericColumn,
@@ -95,11 +122,11 @@ def power_aggs(
     finite, :func:`plain_values`), so the sums are those of the members.
     ``binary``: ``y`` is 0 or 1, so ``Σy²`` is ``Σy`` and is not asked for.
     """
-    fsum = _summer(table)
+    fsum, count = _summer(table), _counter(table)
     aggs: dict[str, ir.Scalar] = {}
     for i, flag in enumerate(flags):
         one = None if flag is None else flag.cast("int32").cast("float64")
-        aggs[_N.format(i)] = table.count() if flag is None else flag.cast("int32").sum()
+        aggs[_N.format(i)] = table.count() if flag is None else count(flag)
         aggs[_SY.format(i)] = fsum(y if one is None else one * y)
         if not binary:
             aggs[_SYY.format(i)] = fsum(y * y if one is None else one * y * y)
@@ -108,6 +135,35 @@ def power_aggs(
             aggs[_SXX.format(i)] = fsum(x * x if one is None else one * x * x)
             aggs[_SXY.format(i)] = fsum(y * x if one is None else one * y * x)
     return aggs
+
+
+def count_aggs(table: ir.Table, flags: Sequence[ir.BooleanColumn | None]) -> dict[str, ir.Scalar]:
+    """Each group's count of rows (``None``: all rows), for a scan grouped by a 0/1 ``y`` too.
+
+    A 0/1 metric's power sums are counts: ``n`` is the group's rows at ``y = 0`` and
+    ``y = 1``, and ``Σy`` (``= Σy²``) its rows at ``y = 1``. Grouped by ``y``, a scan
+    asks one count per group instead of a count and a compensated sum; the sums are
+    the same integers (:func:`binary_columns` reads them).
+    """
+    count = _counter(table)
+    return {
+        _C.format(i): table.count() if flag is None else count(flag) for i, flag in enumerate(flags)
+    }
+
+
+def binary_columns(counts: Callable[[str], FloatArray], groups: int) -> Callable[[str], FloatArray]:
+    """:func:`power_aggs`' ``n`` and ``Σy`` columns from :func:`count_aggs`' counts.
+
+    ``counts`` reads a count column in the caller's cell shape with a last axis for
+    ``y`` (0, 1), ``nan`` where a cell has no row; a cell with rows at neither value
+    stays ``nan``.
+    """
+    out: dict[str, FloatArray] = {}
+    for i in range(groups):
+        c = counts(_C.format(i))
+        out[_N.format(i)] = np.where(np.isnan(c).all(axis=-1), np.nan, np.nansum(c, axis=-1))
+        out[_SY.format(i)] = c[..., 1]
+    return out.__getitem__
 
 
 def welford_aggs(

@@ -241,3 +241,40 @@ def test_refine_reports_progress_per_attribute(planted: Path) -> None:
     assert [c[2] for c in calls[1:]] == ["z", "tier", "x"]  # x: low_x's rule threshold
     assert result.attributes == ("z", "tier")
     assert result.candidates == sum(p.candidates for p in result.proposals)
+
+
+def test_duplicated_customers_are_left_out_as_if_absent(planted: Path, tmp_path: Path) -> None:
+    """Users with two customer rows (different attributes) are not analysed.
+
+    The attributes ride on the per-user table's customers join; for a duplicated id
+    any row's values are carried, and the user is filtered out: the refinement is
+    the one of the data without those users at all.
+    """
+    customers = pd.read_parquet(planted / "customers.parquet")
+    assignments = pd.read_parquet(planted / "assignments.parquet")
+    events = pd.read_parquet(planted / "events.parquet")
+    dup_ids = customers.user_id.iloc[::7]
+    twins = customers[customers.user_id.isin(dup_ids)].copy()
+    twins["x"] = 1.0 - twins["x"]
+    twins["tier"] = "c"
+    runs = []
+    for name, cust, asg, ev in (
+        ("dup", pd.concat([customers, twins]), assignments, events),
+        (
+            "absent",
+            customers[~customers.user_id.isin(dup_ids)],
+            assignments[~assignments.user_id.isin(dup_ids)],
+            events[~events.user_id.isin(dup_ids)],
+        ),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        for f in ("experiment.yaml", "segments.yaml"):
+            (folder / f).write_bytes((planted / f).read_bytes())
+        cust.to_parquet(folder / "customers.parquet")
+        asg.to_parquet(folder / "assignments.parquet")
+        ev.to_parquet(folder / "events.parquet")
+        runs.append(_run(folder, min_size=10))
+    dup, absent = runs
+    assert dup.discovery_users + dup.estimation_users < len(customers)
+    assert dup.to_json() == absent.to_json()

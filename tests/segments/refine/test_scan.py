@@ -135,3 +135,19 @@ def test_sample_with_non_finite_values_is_not_plain() -> None:
         table = con.create_table("t", pa.table({Y: values, X: [1.0, 2.0, 3.0]}), overwrite=True)
         assert not plain_values(table, [Y, X])
         assert plain_values(table, [X])
+
+
+@pytest.mark.parametrize(("plain", "binary"), [(True, True), (True, False), (False, False)])
+def test_group_of_every_user_needs_no_flag_column(plain: bool, binary: bool) -> None:
+    """A ``None`` flag (``all``, a threshold base of everyone) scans as a column of all true."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    y = (rng.random(n) < 0.3).astype(np.float64) if binary else rng.exponential(5.0, n)
+    cols = _table(y, None, rng)
+    con = ibis.duckdb.connect()
+    table = con.create_table("sample", pa.table(cols))
+    with_column = Sample(table=table, flags=FLAGS, ratio=False, plain=plain, binary=binary)
+    without = Sample(table=table, flags=(None, *FLAGS[1:]), ratio=False, plain=plain, binary=binary)
+    for attribute in ATTRIBUTES:
+        _same(bin_sums(without, attribute, [0, 1, 2]), bin_sums(with_column, attribute, [0, 1, 2]))
+        _reference(cols, bin_sums(without, attribute, [0, 1, 2]), attribute)
