@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from simulators.outcomes import PotentialOutcomes
     from simulators.population import Traits
 
-__all__ = ["MAX_CHANNELS", "MAX_USERS", "DayEvents", "DayRows", "World", "take_ids"]
+__all__ = ["MAX_CHANNELS", "MAX_USERS", "DayEvents", "DayRows", "World", "take_ids", "time_order"]
 
 _INDEX_BITS = 26  # events per day < 2**26; µs of a day < 2**37; 26 + 37 = 63 bits
 _USER_MASK = (1 << 27) - 1  # packed rows: user 27 bits | event 4 | channel 4 | revenue row 28
@@ -170,7 +170,7 @@ class DayRows:
             rows = slice(offset, offset + amounts.size)
             packed[rows] |= np.arange(1, amounts.size + 1, dtype=np.int64) << 35
         if ordered:
-            order, ts = _time_order(ts)
+            order, ts = time_order(ts)
             packed = packed[order]
         # unpacked with in-place shifts and casting writes: few passes, few temporaries
         user = np.empty(ts.size, dtype=np.int32)
@@ -203,7 +203,7 @@ class DayRows:
         return ts, packed
 
 
-def _time_order(ts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def time_order(ts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The stable sort order of ``ts`` (one day's timestamps) and the sorted timestamps.
 
     Two steps, both linear or nearly so on this CPU, where numpy's ``sort`` has no

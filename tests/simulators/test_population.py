@@ -3,16 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulators.population import _ranked
+from simulators.population import cut_by_rank
 
 
-def _ranked_by_argsort(
-    rng: np.random.Generator, shares: dict[str, float], score: np.ndarray
-) -> np.ndarray:
-    """The definition: rank every customer by the noisy score, cut the ranks at the shares."""
-    noisy = score + rng.standard_normal(score.size)
-    rank = np.empty(score.size)
-    rank[np.argsort(noisy)] = (np.arange(score.size) + 0.5) / score.size
+def _cut_by_argsort(values: np.ndarray, shares: dict[str, float]) -> np.ndarray:
+    """The definition: rank every value, cut the ranks at the shares' edges."""
+    rank = np.empty(values.size)
+    rank[np.argsort(values)] = (np.arange(values.size) + 0.5) / values.size
     edges = np.cumsum(np.asarray(list(shares.values())) / sum(shares.values()))[:-1]
     return np.searchsorted(edges, rank, side="right")
 
@@ -29,10 +26,6 @@ def _ranked_by_argsort(
         {"a": 1.0, "b": 0.0},
     ],
 )
-def test_ranked_categories_are_those_of_the_full_ranking(n: int, shares: dict[str, float]):
-    score = np.random.default_rng(n).standard_normal(n)
-    names, codes = _ranked(np.random.default_rng(7), shares, score)
-    assert names == tuple(shares)
-    np.testing.assert_array_equal(
-        codes, _ranked_by_argsort(np.random.default_rng(7), shares, score)
-    )
+def test_cut_by_rank_gives_the_categories_of_the_full_ranking(n: int, shares: dict[str, float]):
+    values = np.random.default_rng(n).standard_normal(n)
+    np.testing.assert_array_equal(cut_by_rank(values, shares), _cut_by_argsort(values, shares))
