@@ -218,12 +218,16 @@ def time_order(ts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int
     if ts.size >= 1 << _INDEX_BITS or span >= 1 << (63 - _INDEX_BITS):  # not one day's rows
         order: NDArray[np.int64] = np.argsort(ts, kind="stable")
         return order, ts[order]
-    rel = np.subtract(ts, low)
     shift = max(0, span.bit_length() - 16)
-    by_bucket = np.argsort(np.right_shift(rel, shift).astype(np.uint16), kind="stable")
-    key = rel[by_bucket]
+    bucket = np.subtract(ts, low)
+    bucket >>= shift
+    by_bucket = np.argsort(bucket.astype(np.uint16), kind="stable")
+    del bucket  # a day's arrays are large: hold as few at once as possible
+    key = ts[by_bucket]
+    key -= low
     key <<= _INDEX_BITS
     key |= by_bucket  # row indices < 2**26: unique keys, ties broken by row
+    del by_bucket
     key.sort(kind="stable")
     order = key & ((1 << _INDEX_BITS) - 1)
     key >>= _INDEX_BITS
