@@ -16,7 +16,7 @@ runs of two versions.
 
 ``--floor`` also times, in the same process and after the run, the floor of
 issue 21: writing as many random rows of the events schema with pyarrow (numpy
-draws, one row group per million rows, the simulator's Parquet settings), and
+draws, one row group per million rows, the simulator's schema and Parquet settings), and
 prints simulate's time as a ratio of it (CPU and wall). ``--json`` prints one JSON
 line of the figures last (for ``benchmarks/suite.py``).
 """
@@ -45,7 +45,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from simulators import simulate  # noqa: E402
 from simulators.history import user_ids  # noqa: E402
 from simulators.run import EVENTS_PARQUET  # noqa: E402
-from simulators.schema import EVENTS, TIMESTAMP  # noqa: E402
+from simulators.schema import EVENTS, TIMESTAMP, events_schema  # noqa: E402
 
 _FLOOR_CHUNK = 1_000_000
 
@@ -59,22 +59,21 @@ def floor(rows: int, users: int, path: Path) -> tuple[float, float]:
     for start in range(0, rows, _FLOOR_CHUNK):
         n = min(_FLOOR_CHUNK, rows - start)
         revenue = np.where(rng.random(n) < 0.01, rng.lognormal(3.7, 0.8, n), np.nan)
-        table = pa.table(
-            {
-                "user_id": ids.take(pa.array(rng.integers(0, users, n))),
-                "ts": pa.array(np.sort(rng.integers(0, 86_400_000_000, n))).cast(TIMESTAMP),
-                "event": pa.DictionaryArray.from_arrays(
-                    pa.array(rng.integers(0, len(EVENTS), n, dtype=np.int8)), EVENTS
-                ),
-                "channel": pa.DictionaryArray.from_arrays(
-                    pa.array(rng.integers(0, 4, n, dtype=np.int8)), ["web", "app", "email", "ads"]
-                ),
-                "device": pa.DictionaryArray.from_arrays(
-                    pa.array(rng.integers(0, 3, n, dtype=np.int8)), ["mobile", "desktop", "tablet"]
-                ),
-                "revenue": pa.array(revenue, from_pandas=True),
-            }
-        )
+        columns = [
+            ids.take(pa.array(rng.integers(0, users, n))),
+            pa.array(np.sort(rng.integers(0, 86_400_000_000, n))).cast(TIMESTAMP),
+            pa.DictionaryArray.from_arrays(
+                pa.array(rng.integers(0, len(EVENTS), n, dtype=np.int8)), EVENTS
+            ),
+            pa.DictionaryArray.from_arrays(
+                pa.array(rng.integers(0, 4, n, dtype=np.int8)), ["web", "app", "email", "ads"]
+            ),
+            pa.DictionaryArray.from_arrays(
+                pa.array(rng.integers(0, 3, n, dtype=np.int8)), ["mobile", "desktop", "tablet"]
+            ),
+            pa.array(revenue, from_pandas=True),
+        ]
+        table = pa.Table.from_arrays(columns, schema=events_schema(c.type for c in columns))
         if writer is None:
             writer = pq.ParquetWriter(path, table.schema, **EVENTS_PARQUET)
         writer.write_table(table)

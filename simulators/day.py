@@ -18,13 +18,13 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from simulators.schema import EVENTS, TIMESTAMP
+from simulators.schema import EVENTS, TIMESTAMP, events_schema
 
 if TYPE_CHECKING:
     from simulators.outcomes import PotentialOutcomes
     from simulators.population import Traits
 
-__all__ = ["MAX_CHANNELS", "MAX_USERS", "DayEvents", "DayRows", "World", "take_ids"]
+__all__ = ["MAX_CHANNELS", "MAX_USERS", "DayEvents", "DayRows", "World", "take_ids", "time_order"]
 
 _INDEX_BITS = 26  # events per day < 2**26; µs of a day < 2**37; 26 + 37 = 63 bits
 _USER_MASK = (1 << 27) - 1  # packed rows: user 27 bits | event 4 | channel 4 | revenue row 28
@@ -83,22 +83,17 @@ class DayEvents:
         dictionaries; readers (DuckDB, pyarrow) see plain strings.
         """
         device = traits.device.astype(np.int8)[self.user]
-        return pa.table(
-            {
-                "user_id": take_ids(user_ids, self.user),
-                "ts": pa.array(self.ts, pa.int64()).cast(TIMESTAMP),
-                "event": pa.DictionaryArray.from_arrays(
-                    pa.array(self.event), pa.array(EVENTS, pa.string())
-                ),
-                "channel": pa.DictionaryArray.from_arrays(
-                    pa.array(self.channel), pa.array(channels, pa.string())
-                ),
-                "device": pa.DictionaryArray.from_arrays(
-                    pa.array(device), pa.array(traits.device_names, pa.string())
-                ),
-                "revenue": pa.array(self.revenue, pa.float64(), from_pandas=True),
-            }
-        )
+        columns = [
+            take_ids(user_ids, self.user),
+            pa.array(self.ts, pa.int64()).cast(TIMESTAMP),
+            pa.DictionaryArray.from_arrays(pa.array(self.event), pa.array(EVENTS, pa.string())),
+            pa.DictionaryArray.from_arrays(pa.array(self.channel), pa.array(channels, pa.string())),
+            pa.DictionaryArray.from_arrays(
+                pa.array(device), pa.array(traits.device_names, pa.string())
+            ),
+            pa.array(self.revenue, pa.float64(), from_pandas=True),
+        ]
+        return pa.Table.from_arrays(columns, schema=events_schema(c.type for c in columns))
 
 
 @dataclass(kw_only=True)
@@ -175,7 +170,7 @@ class DayRows:
             rows = slice(offset, offset + amounts.size)
             packed[rows] |= np.arange(1, amounts.size + 1, dtype=np.int64) << 35
         if ordered:
-            order, ts = _time_order(ts)
+            order, ts = time_order(ts)
             packed = packed[order]
         # unpacked with in-place shifts and casting writes: few passes, few temporaries
         user = np.empty(ts.size, dtype=np.int32)
@@ -208,20 +203,32 @@ class DayRows:
         return ts, packed
 
 
-def _time_order(ts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def time_order(ts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The stable sort order of ``ts`` (one day's timestamps) and the sorted timestamps.
 
-    Sorting unique ``(ts << 26) | index`` keys with an unstable (SIMD) sort gives
-    the same order as a stable argsort, faster, on every CPU.
+    Two steps, both linear or nearly so on this CPU, where numpy's ``sort`` has no
+    SIMD kernel (~65 ns per row of a 3M-row day): a stable radix argsort of the
+    top 16 bits (numpy sorts 16-bit keys by radix) puts the rows in buckets of ~1/65,536
+    of the day, then a stable sort (timsort, which finds the buckets' nearly sorted
+    runs) of the unique ``(ts << 26) | index`` keys orders each bucket. The order is
+    the stable argsort's, ~30% faster (``benchmarks/simulate.py``).
     """
-    if ts.size >= 1 << _INDEX_BITS:  # pragma: no cover - beyond ~30M users per run
+    low, high = (int(ts.min()), int(ts.max())) if ts.size else (0, 0)
+    span = high - low
+    if ts.size >= 1 << _INDEX_BITS or span >= 1 << (63 - _INDEX_BITS):  # not one day's rows
         order: NDArray[np.int64] = np.argsort(ts, kind="stable")
         return order, ts[order]
-    low = int(ts.min()) if ts.size else 0
-    key = np.subtract(ts, low)
+    shift = max(0, span.bit_length() - 16)
+    bucket = np.subtract(ts, low)
+    bucket >>= shift
+    by_bucket = np.argsort(bucket.astype(np.uint16), kind="stable")
+    del bucket  # a day's arrays are large: hold as few at once as possible
+    key = ts[by_bucket]
+    key -= low
     key <<= _INDEX_BITS
-    key |= np.arange(ts.size, dtype=np.int64)
-    key.sort()
+    key |= by_bucket  # row indices < 2**26: unique keys, ties broken by row
+    del by_bucket
+    key.sort(kind="stable")
     order = key & ((1 << _INDEX_BITS) - 1)
     key >>= _INDEX_BITS
     key += low

@@ -119,8 +119,10 @@ def _sessions(
     user, world = _thinned(rng, rate, mult, everyone)
     hour = np.searchsorted(profile.hour_cdf, rng.random(user.size), side="right")
     ts = day_start + ((hour + rng.random(user.size)) * 3_600 * _US).astype(np.int64)
-    cdf = profile.channel_cdf[traits.device[user]]
-    channel = (rng.random(user.size)[:, None] >= cdf).sum(axis=1).astype(np.int8)
+    u, device = rng.random(user.size), traits.device[user]
+    channel = np.zeros(user.size, dtype=np.int8)
+    for cdf in profile.channel_cdf.T:  # the channel is the number of cdf edges at or below u
+        channel += u >= cdf[device]  # (a loop over the few edges: no (n, channels) array)
     return user, world, ts, channel
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["PotentialOutcomes"]
 
 _VALUE_EVENT = {"revenue": "purchase"}  # value column -> the event that carries it
+_SPARSE = 16  # fewer rows than n_users / 16: summed per distinct user, not by a full bincount
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,23 @@ class PotentialOutcomes:
             return
         code = EVENTS.index(event)
         target = self.counts[:, code] if arm is None else self.counts[arm, code]
+        if users.size * _SPARSE < self.n_users:  # a few events (purchases): no n_users pass
+            seen, count = np.unique(users, return_counts=True)
+            target[..., seen] += count.astype(target.dtype)
+            return
         target += np.bincount(users, minlength=self.n_users)
 
     def add_revenue(self, arm: int, users: NDArray[np.intp], amounts: NDArray[np.float64]) -> None:
-        """Add purchase amounts to the users' revenue in one arm's world."""
-        self.revenue[arm] += np.bincount(users, weights=amounts, minlength=self.n_users)
+        """Add purchase amounts to the users' revenue in one arm's world.
+
+        Each buyer's amounts are summed in their given order, then added: the same
+        floating-point sums as a full ``bincount``, without a pass over every customer.
+        """
+        if users.size * _SPARSE >= self.n_users:
+            self.revenue[arm] += np.bincount(users, weights=amounts, minlength=self.n_users)
+            return
+        seen, where = np.unique(users, return_inverse=True)
+        self.revenue[arm, seen] += np.bincount(where, weights=amounts, minlength=seen.size)
 
     def measure(self, measure: Measure, arm: int) -> NDArray[np.float64]:
         """The per-user value of a metric measure in one arm's world.

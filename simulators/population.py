@@ -7,6 +7,7 @@ the dataset: an analysis sees only their consequences.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from simulators.scenario import FunnelSpec, PopulationSpec
 
-__all__ = ["Traits", "draw_traits"]
+__all__ = ["Traits", "cut_by_rank", "draw_traits"]
 
 
 @dataclass(frozen=True)
@@ -118,12 +119,31 @@ def _ranked(
     rng: np.random.Generator, shares: dict[str, float], score: NDArray[np.float64]
 ) -> tuple[tuple[str, ...], NDArray[np.intp]]:
     """Categories listed low to high, given to customers by the rank of a noisy ``score``."""
-    names = tuple(shares)
-    noisy = score + rng.standard_normal(score.size)
-    rank = np.empty(score.size, dtype=np.float64)
-    rank[np.argsort(noisy)] = (np.arange(score.size) + 0.5) / score.size  # no ties
+    return tuple(shares), cut_by_rank(score + rng.standard_normal(score.size), shares)
+
+
+def cut_by_rank(values: NDArray[np.float64], shares: dict[str, float]) -> NDArray[np.intp]:
+    """The category of each value when the values, ranked, are cut at the shares' edges.
+
+    The value at position ``k`` of the ascending order has rank ``(k + 0.5) / n``
+    and the category of the share edges at or below it. Only the order statistics
+    at the edges are needed, so a partition (linear) finds them instead of a full
+    argsort (~10x the time at 1M customers); the categories are the same (the
+    values are continuous: no ties).
+
+    Examples:
+        >>> cut_by_rank(np.array([0.3, -1.0, 2.0, 0.1]), {"low": 0.5, "high": 0.5}).tolist()
+        [1, 0, 1, 0]
+    """
+    n = values.size
     edges = np.cumsum(np.asarray(list(shares.values())) / sum(shares.values()))[:-1]
-    return names, np.searchsorted(edges, rank, side="right").astype(np.intp)
+    rank = (np.arange(n) + 0.5) / n  # the rank of each position of the ascending order
+    first = np.searchsorted(rank, edges, side="left")  # first position at or past each edge
+    inside = np.unique(first[first < n])
+    value = dict(zip(inside.tolist(), np.partition(values, inside)[inside].tolist(), strict=True))
+    cuts = np.asarray([value.get(int(k), np.inf) for k in first], dtype=np.float64)
+    codes: NDArray[np.intp] = np.searchsorted(cuts, values, side="right").astype(np.intp)
+    return codes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,15 +204,20 @@ def _draw_behaviour(
     tenure_high = np.asarray([s.tenure[1] for s in stages], dtype=np.int64)[stage]
     tenure = _uniform_days(rng, tenure_low, tenure_high)
     ps_a, ps_b = population.price_sensitivity
-    price_sensitivity = _ranked_like(rng.beta(ps_a, ps_b, n_users), price)
     shape = population.activity_shape
-    gamma = _ranked_like(rng.gamma(shape, 1.0 / shape, n_users), engagement)  # mean 1
-    weekly = gamma * per_stage([s.sessions_per_week for s in stages])
-    lapsed = rng.random(n_users) < per_stage([s.lapsed for s in stages])
-    ctr_a = funnel.ctr_mean * funnel.ctr_concentration
-    ctr = rng.beta(ctr_a, funnel.ctr_concentration - ctr_a, n_users)
-    ps_centre = ps_a / (ps_a + ps_b)
-    purchase = _purchase_rate(rng, funnel, purchase_base, price_sensitivity, ps_centre)
+    # the rank matchings (sorts) run on two threads while the next traits are drawn;
+    # the draws keep their order, so the traits do not depend on the threads
+    with ThreadPoolExecutor(2) as pool:
+        ranked_price = pool.submit(_ranked_like, rng.beta(ps_a, ps_b, n_users), price)
+        activity = rng.gamma(shape, 1.0 / shape, n_users)  # mean 1
+        gamma = pool.submit(_ranked_like, activity, engagement)
+        lapsed = rng.random(n_users) < per_stage([s.lapsed for s in stages])
+        ctr_a = funnel.ctr_mean * funnel.ctr_concentration
+        ctr = rng.beta(ctr_a, funnel.ctr_concentration - ctr_a, n_users)
+        price_sensitivity = ranked_price.result()
+        ps_centre = ps_a / (ps_a + ps_b)
+        purchase = _purchase_rate(rng, funnel, purchase_base, price_sensitivity, ps_centre)
+        weekly = gamma.result() * per_stage([s.sessions_per_week for s in stages])
     value_log_mean = (
         np.log(funnel.order_value_median)
         + per_stage([s.value for s in stages])

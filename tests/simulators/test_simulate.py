@@ -85,12 +85,12 @@ def test_simulate_tables_match_the_data_contract(simulated: Simulated):
     assert customers.field("price_sensitivity").type == pa.float64()
     assert simulated.events.schema == pa.schema(
         [
-            ("user_id", pa.string()),
-            ("ts", TS),
-            ("event", pa.string()),
-            ("channel", pa.string()),
-            ("device", pa.string()),
-            ("revenue", pa.float64()),
+            pa.field("user_id", pa.string(), nullable=False),
+            pa.field("ts", TS, nullable=False),
+            pa.field("event", pa.string(), nullable=False),
+            pa.field("channel", pa.string(), nullable=False),
+            pa.field("device", pa.string(), nullable=False),
+            ("revenue", pa.float64()),  # null off purchases
         ]
     )
     assert simulated.assignments.schema == pa.schema(
