@@ -1,12 +1,16 @@
 """Data access: reduce a dataset to sufficient statistics per (segment, arm, metric).
 
 Everything heavy happens in the query engine. Segment rules and metric
-definitions compile to Ibis expressions; one query repeats each user's row once
-per segment it belongs to and groups by (segment, arm), scanning the per-user
-table once, and returns a handful of numbers per cell: the moment columns of
-:mod:`experiment.engine.moments` (count, means, population variances and, for
-ratio metrics, the covariance of each per-user metric). Those become centred
-moments in :mod:`experiment.sums`; no Python loop touches a user or an event.
+definitions compile to Ibis expressions; one query scans the per-user table
+once, sums the users of each membership pattern (the same arm and the same
+segments: some thousands of groups), repeats each group once per segment it
+belongs to and groups by (segment, arm), and returns a handful of numbers per
+cell: the moment columns of :mod:`experiment.engine.moments` (counts and
+compensated power sums of each per-user metric, and of a ratio's two parts).
+Those become centred moments in :mod:`experiment.sums`; no Python loop touches a
+user or an event. Where power sums cancel (a mean a million times its spread),
+the engine's own variances are needed, which groups' sums cannot give: the
+one-level query (each user's row repeated per segment) then runs instead.
 The same query counts what the data-quality checks report per user
 (:mod:`experiment.engine.quality`) and the units per allocation stratum for the
 per-segment SRM.
@@ -40,7 +44,9 @@ from experiment.engine.balance import balance_aggs, read_balance
 from experiment.engine.caps import CAP, cap_quantiles
 from experiment.engine.fetch import rows
 from experiment.engine.moments import (
+    VarianceNeededError,
     count_agg,
+    merged_agg,
     metric_sums,
     moment_aggs,
     read_count,
@@ -59,10 +65,14 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from segments.definitions import SegmentSet
 
-__all__ = ["aggregate", "cell_query"]
+__all__ = ["aggregate", "cell_query", "pattern_query"]
 
 _SI = "__si__"  # the segment index a row of the long table counts for
 _AT = "__assigned__"  # a user's first assignment time, for the assignment span
+_FIRST, _LAST = "__first__", "__last__"  # the first and last assignment time of a cell
+_VALID = "__valid__"  # whether a user is analysed (a key of the pattern query's groups)
+_MASK = "__mask{}__"  # segment bit mask number k (bits of segments 62k + 1 .. 62k + 62)
+_BITS = 62  # segments per mask (int64, sign bit unused)
 Rows = list[dict[str, Any]]
 
 
@@ -80,8 +90,7 @@ def aggregate(
     """
     _tune(dataset)
     users = user_table(dataset, config, segment_set, quantile_caps=False)
-    rows, caps = _cell_table(users, config)
-    cells = _read_cells(rows, users, config)
+    rows, caps, cells = _cell_table(users, config)
     if config.sequential:  # the timeline caps at the final analysis's caps
         timed = timeline(dataset, replace(users, caps=caps), config, cells)
         cells = replace(cells, timeline=timed)
@@ -109,14 +118,15 @@ def _tune(dataset: Dataset) -> None:
         dataset.con.raw_sql("SET preserve_insertion_order = false").fetchall()
 
 
-def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[str, float]]:
+def _cell_table(
+    users: UserTable, config: ExperimentConfig
+) -> tuple[Rows, dict[str, float], CellSums]:
     """The main query: every cell's sums, quality and stratum counts; and the caps.
 
-    Each user's row is repeated once per segment it belongs to (an unnested list
-    of segment indices: ``0`` for ``all``, ``-1`` for every assigned user, valid or
-    not, which carries the quality counts), then one plain ``GROUP BY segment,
-    arm`` computes count, means, variances and covariances: no per-segment
-    ``FILTER`` re-evaluates the metric expressions. One row per (segment, arm).
+    Users are summed per membership pattern first, then each pattern's sums are
+    repeated once per segment it belongs to and summed per (segment, arm)
+    (:func:`pattern_query`); where the power sums of a cell cancel, the one-level
+    query (:func:`cell_query`) runs instead, for the engine's own variances.
 
     A quantile cap needs every user's value before any capped sum. Inlined, it is
     a window over the whole per-user query (DuckDB then holds every row and column
@@ -125,20 +135,40 @@ def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[
     one-row cap query cross joined to it, and dropped.
     """
     if cap_quantiles(users, config) is None:
-        return _cell_rows(users, config)
+        return _measured(users, config)
     with users.table.drop("user_id").cache() as cached:
         caps = cap_quantiles(replace(users, table=cached), config)
         t = cached if caps is None else cached.cross_join(caps)
-        return _cell_rows(replace(users, table=t), config)
+        return _measured(replace(users, table=t), config)
 
 
-def _long_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[str, Any]]:
-    """One row per (user, segment it counts for), with the per-user columns the query sums.
+def _measured(
+    users: UserTable, config: ExperimentConfig
+) -> tuple[Rows, dict[str, float], CellSums]:
+    """The rows, caps and cells of :func:`pattern_query`, or of :func:`cell_query` if needed.
 
-    Columns: ``arm``, the segment index, ``cap{mi}`` (the cap of metric ``mi``,
-    where the table has ``CAP.format(mi)``), ``y{mi}``/``x{mi}`` (its per-user
-    values, capped), ``stratum{k}`` (0/1) and the quality columns; and those
-    columns but the quality ones, by name.
+    The pattern query has no variance columns (variances of groups cannot be
+    merged into one); :func:`~experiment.engine.moments.read_sums` needs them only
+    where the power sums cancel (a mean a million times its spread) in a cell
+    whose values are not all equal, and then the one-level query, which has them,
+    runs instead.
+    """
+    try:
+        rows, caps = _cell_rows(pattern_query(users, config), users, config)
+        return rows, caps, _read_cells(rows, users, config)
+    except VarianceNeededError:
+        rows, caps = _cell_rows(cell_query(users, config), users, config)
+        return rows, caps, _read_cells(rows, users, config)
+
+
+def _user_columns(
+    users: UserTable, config: ExperimentConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The per-user columns the query sums, by name; and the quality columns.
+
+    ``cap{mi}`` (the cap of metric ``mi``, where the table has ``CAP.format(mi)``),
+    ``y{mi}``/``x{mi}`` (its per-user values, capped), ``balance{k}``, ``reg{k}``,
+    ``stratum{k}`` (0/1); then :func:`~experiment.engine.quality.quality_columns`.
     """
     import ibis
 
@@ -159,25 +189,39 @@ def _long_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[s
     one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
     for k in range(1, len(strata)):
         cols[f"stratum{k}"] = ibis.ifelse(t[STRATUM] == k, one, zero)
+    return cols, quality_columns(users, t)
+
+
+def _long_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[str, Any]]:
+    """One row per (user, segment it counts for), with the per-user columns the query sums.
+
+    Columns: ``arm``, the segment index, the assignment time and the columns of
+    :func:`_user_columns`; and those columns but the quality ones, by name.
+    """
+    import ibis
+
+    t = users.table
+    cols, quality = _user_columns(users, config)
     valid = users.valid(t)
     member = [ibis.literal(-1, type="int16"), ibis.ifelse(valid, 0, None).cast("int16")]
     member += [
         ibis.ifelse(users.in_segment(si, t), si, None).cast("int16")
         for si in range(1, len(users.segments))
     ]
-    quality = quality_columns(users, t)
     long = t.select(
         "arm", **{_SI: ibis.array(member).unnest(), _AT: t.assigned_at}, **cols, **quality
     )
     return long.filter(long[_SI].notnull()), cols
 
 
-def _cell_rows(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[str, float]]:
-    """The query of :func:`_cell_table` on ``users.table``: its rows, and the caps.
+def _cell_rows(
+    query: Any, users: UserTable, config: ExperimentConfig
+) -> tuple[Rows, dict[str, float]]:
+    """The rows of :func:`cell_query` or :func:`pattern_query`, and the caps.
 
     A column ``CAP.format(mi)`` of the table, where present, caps metric ``mi``.
     """
-    found = rows(cell_query(users, config))
+    found = rows(query)
     caps = dict(users.caps)
     for r in found:
         for mi, metric in enumerate(config.metrics):
@@ -187,17 +231,88 @@ def _cell_rows(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[s
 
 
 def cell_query(users: UserTable, config: ExperimentConfig) -> Any:
-    """The main query of :func:`aggregate` as an Ibis table (one row per segment and arm).
+    """The one-level main query as an Ibis table (one row per segment and arm).
 
-    A column ``CAP.format(mi)`` of ``users.table``, where present, caps metric ``mi``.
+    Each user's row is repeated once per segment it belongs to (an unnested list
+    of segment indices: ``0`` for ``all``, ``-1`` for every assigned user, valid or
+    not, which carries the quality counts), then one plain ``GROUP BY segment,
+    arm`` computes count, means, variances and covariances: no per-segment
+    ``FILTER`` re-evaluates the metric expressions. A column ``CAP.format(mi)`` of
+    ``users.table``, where present, caps metric ``mi``.
     """
     long, cols = _long_table(users, config)
+    return long.group_by([_SI, "arm"]).aggregate(**_aggs(long, cols, users, config))
+
+
+def pattern_query(users: UserTable, config: ExperimentConfig) -> Any:
+    """The main query summed per membership pattern first (one row per segment and arm).
+
+    Analysed users with the same arm and the same segments (bit ``(si - 1) % 62`` of
+    mask ``(si - 1) // 62``; other users: no bits) share a group, whose counts and
+    compensated sums are one row: some thousands of rows instead of a row per
+    user and segment. Each group is then repeated once per segment of its masks
+    (and as ``-1``, every assigned user) and its sums summed per (segment, arm),
+    as :func:`cell_query` does per user, without the variance columns. Counts and
+    integer sums are exact either way; a float sum is the sum of its groups'
+    compensated sums (equal to :func:`cell_query`'s within a few roundings).
+    """
+    import ibis
+
+    t = users.table
+    cols, quality = _user_columns(users, config)
+    masks: dict[str, Any] = {}
+    for si in range(1, len(users.segments)):
+        k, bit = divmod(si - 1, _BITS)
+        term = ibis.ifelse(
+            users.in_segment(si, t),
+            ibis.literal(1 << bit, type="int64"),
+            ibis.literal(0, type="int64"),
+        )
+        name = _MASK.format(k)
+        masks[name] = masks[name] + term if name in masks else term
+    wide = t.select(
+        "arm", **{_VALID: users.valid(t), _AT: t.assigned_at}, **masks, **cols, **quality
+    )
+    first = _aggs(wide, cols, users, config, welford=False)
+    g = wide.group_by(["arm", _VALID, *masks]).aggregate(**first)
+    segs = [ibis.literal(-1, type="int16"), ibis.ifelse(g[_VALID], 0, None).cast("int16")]
+    for si in range(1, len(users.segments)):
+        k, bit = divmod(si - 1, _BITS)
+        has = (g[_MASK.format(k)] & ibis.literal(1 << bit, type="int64")) != 0
+        segs.append(ibis.ifelse(has, si, None).cast("int16"))
+    long = g.select("arm", *first, **{_SI: ibis.array(segs).unnest()})
+    long = long.filter(long[_SI].notnull())
+    return long.group_by([_SI, "arm"]).aggregate(**{c: _merged(c, long[c]) for c in first})
+
+
+def _merged(name: str, col: Any) -> Any:
+    """The aggregate of groups' partial aggregates: min, max, or an exact/compensated sum."""
+    if name == _FIRST:
+        return col.min()
+    if name == _LAST or name.startswith("cap"):
+        return col.max()
+    return merged_agg(name, col)
+
+
+def _aggs(
+    long: Any,
+    cols: dict[str, Any],
+    users: UserTable,
+    config: ExperimentConfig,
+    *,
+    welford: bool = True,
+) -> dict[str, Any]:
+    """Every aggregate of the main query over the rows of ``long`` (per user or group).
+
+    ``welford=False`` leaves out the engine's variances and covariances
+    (:func:`~experiment.engine.moments.moment_aggs`).
+    """
     aggs: dict[str, Any] = count_agg(long, key=())
     for mi in range(len(config.metrics)):
         x = long[f"x{mi}"] if f"x{mi}" in cols else None
-        aggs.update(moment_aggs(long[f"y{mi}"], x, key=(mi,)))
+        aggs.update(moment_aggs(long[f"y{mi}"], x, key=(mi,), welford=welford))
     balance = {int(c[len("balance") :]): long[c] for c in cols if c.startswith("balance")}
-    aggs.update(balance_aggs(balance))
+    aggs.update(balance_aggs(balance, welford=welford))
     regs = {int(c[len("reg") :]): long[c] for c in cols if c.startswith("reg")}
     listed = {}
     for mi, m in enumerate(config.metrics):
@@ -211,8 +326,8 @@ def cell_query(users: UserTable, config: ExperimentConfig) -> Any:
     aggs.update({c: long[c].sum() for c in QUALITY_SUMS})
     aggs.update({c: long[c].sum() for c in cols if c.startswith("stratum")})
     aggs.update({c: long[c].max() for c in cols if c.startswith("cap")})
-    aggs.update(__first__=long[_AT].min(), __last__=long[_AT].max())
-    return long.group_by([_SI, "arm"]).aggregate(**aggs)
+    aggs.update({_FIRST: long[_AT].min(), _LAST: long[_AT].max()})
+    return aggs
 
 
 def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellSums:
@@ -283,8 +398,8 @@ def _assignment_days(rows: Rows) -> float:
     0 when they share one timestamp (a customer base assigned at once); ``nan``
     without users. Read off the main query's ``all`` rows: no extra query.
     """
-    firsts = [r["__first__"] for r in rows if r[_SI] == 0 and r["__first__"] is not None]
-    lasts = [r["__last__"] for r in rows if r[_SI] == 0 and r["__last__"] is not None]
+    firsts = [r[_FIRST] for r in rows if r[_SI] == 0 and r[_FIRST] is not None]
+    lasts = [r[_LAST] for r in rows if r[_SI] == 0 and r[_LAST] is not None]
     if not firsts or not lasts:
         return math.nan
     return float((max(lasts) - min(firsts)).total_seconds()) / 86_400
