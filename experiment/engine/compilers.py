@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-__all__ = ["lazy_compilers"]
+__all__ = ["compiler_modules", "lazy_compilers"]
 
 _PACKAGE = "ibis.backends.sql.compilers"
 
@@ -37,7 +37,7 @@ def lazy_compilers() -> None:
     spec = importlib.util.find_spec(_PACKAGE)
     if spec is None or spec.origin is None or not spec.submodule_search_locations:
         return  # pragma: no cover - not the package Ibis ships
-    names = _compiler_modules(Path(spec.origin).read_text(encoding="utf-8"))
+    names = compiler_modules(Path(spec.origin).read_text(encoding="utf-8"))
     if names is None:
         return  # pragma: no cover - another Ibis: loaded as usual
     module = importlib.util.module_from_spec(spec)
@@ -67,7 +67,7 @@ def _loader(module: ModuleType, names: dict[str, str]) -> Callable[[str], object
     return __getattr__
 
 
-def _compiler_modules(source: str) -> dict[str, str] | None:
+def compiler_modules(source: str) -> dict[str, str] | None:
     """Each exported compiler's submodule, if the package only imports and lists them."""
     exported: list[str] | None = None
     found: dict[str, str] = {}

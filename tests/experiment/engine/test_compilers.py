@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from experiment.engine.compilers import _compiler_modules
+from experiment.engine.compilers import compiler_modules
 
 
 def test_other_compilers_still_load_when_asked_for(dataset_dir: Path) -> None:
@@ -26,13 +26,13 @@ def test_other_compilers_still_load_when_asked_for(dataset_dir: Path) -> None:
     assert out.stdout.split() == ["False", "True", "True", "True", "True"]
 
 
-def test_compiler_modules_reads_only_the_form_ibis_ships() -> None:
+def testcompiler_modules_reads_only_the_form_ibis_ships() -> None:
     shipped = (
         '"""Doc."""\nfrom __future__ import annotations\n__all__ = ["ACompiler", "BCompiler"]\n'
         "from ibis.backends.sql.compilers.a import ACompiler\n"
         "from ibis.backends.sql.compilers.bee import BCompiler\n"
     )
-    assert _compiler_modules(shipped) == {"ACompiler": "a", "BCompiler": "bee"}
-    assert _compiler_modules(shipped + "REGISTRY = {}\n") is None  # anything else: as usual
-    assert _compiler_modules(shipped.replace(', "BCompiler"', "")) is None  # __all__ differs
-    assert _compiler_modules(shipped.replace("import BCompiler", "import BCompiler as B")) is None
+    assert compiler_modules(shipped) == {"ACompiler": "a", "BCompiler": "bee"}
+    assert compiler_modules(shipped + "REGISTRY = {}\n") is None  # anything else: as usual
+    assert compiler_modules(shipped.replace(', "BCompiler"', "")) is None  # __all__ differs
+    assert compiler_modules(shipped.replace("import BCompiler", "import BCompiler as B")) is None
