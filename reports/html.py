@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from experiment.files import write_text_atomic
 from experiment.plan import KINDS, kind_plan
@@ -24,6 +24,7 @@ from experiment.results.decision import RULE, decisions, is_suppressed
 from experiment.results.refinement import Refinement
 from experiment.results.verdict import verdict
 from reports.charts import ForestRow, RowState, Series, forest_svg, timeline_svg
+from reports.environment import environment
 from reports.format import DASH, fmt_count, fmt_num, fmt_p, fmt_pct, fmt_pct_interval
 from reports.heterogeneity import heterogeneity_context
 from reports.lifecycle_html import lifecycle_context
@@ -32,10 +33,6 @@ from reports.outlook import outlooks
 from reports.pairs import pair_context
 from reports.refinement import refinement_context
 from reports.script import CSP, TABLES_JS
-
-if TYPE_CHECKING:
-    import jinja2
-    from markupsafe import Markup
 
 __all__ = ["render_html", "write_html"]
 
@@ -65,13 +62,6 @@ class _Row:
     is_all: bool
     suppressed: bool
     underpowered: bool
-
-
-def _breakable(text: str) -> Markup:
-    """Escaped text that may wrap after an underscore (long snake_case names in narrow cells)."""
-    from markupsafe import Markup, escape
-
-    return escape(text).replace("_", Markup("_<wbr>"))
 
 
 def _definition(segment: SegmentInfo) -> tuple[str, str]:
@@ -312,24 +302,11 @@ def _methods(results: AnalysisResults) -> dict[str, Any]:
     }
 
 
-def _environment() -> jinja2.Environment:
-    """Jinja2 with autoescaping and strict undefined names, templates from the package."""
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("reports", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["breakable"] = _breakable
-    return env
-
-
 def render_html(results: AnalysisResults, refinement: Refinement | None = None) -> str:
     """The report as one HTML string; with ``refinement``, a Refinements section too."""
     from markupsafe import Markup
 
-    env = _environment()
+    env = environment()
     confidence = f"{results.confidence_level:.0%}"
     multi_arm = len({row.arm for row in results.results}) > 1
     sections = _sections(results, multi_arm=multi_arm, confidence=confidence)

@@ -5,7 +5,8 @@ source, :mod:`~experiment.engine.source`), builds the per-user table
 (:mod:`~experiment.engine.users`, with :mod:`~experiment.engine.caps` and the
 data-quality counts of :mod:`~experiment.engine.quality`) and reduces it to
 sufficient statistics per (segment, arm, metric) in one query
-(:mod:`~experiment.engine.cells`; a sequential experiment adds
+(:mod:`~experiment.engine.cells`, which sums the users of each membership pattern
+first, :mod:`~experiment.engine.cellquery`; a sequential experiment adds
 :mod:`~experiment.engine.timeline`). Every query names and reads its moment
 columns through :mod:`~experiment.engine.moments`. Nothing here tests anything:
 the sums go to :mod:`experiment.analysis`.
@@ -14,7 +15,8 @@ The queries are portable Ibis: the same code runs on DuckDB, Spark and PostgreSQ
 (``tests/engines/`` compares every number of results.json) and compiles for
 Snowflake and BigQuery. The one engine-specific choice is made from the tables'
 backend when a query is built: DuckDB's compensated ``fsum``
-(:func:`~experiment.engine.moments.fsum`). Results come back through
+(:func:`~experiment.engine.fsum.fsum`). On DuckDB, Ibis loads only DuckDB's SQL
+compiler (:mod:`~experiment.engine.compilers`). Results come back through
 :mod:`~experiment.engine.fetch` (Arrow without importing pandas); the analysis
 window and the assignments' ids and times are checked in
 :mod:`~experiment.engine.window`.

@@ -64,11 +64,16 @@ def _key(k: int) -> tuple[int, int]:
     return (-1, k)
 
 
-def balance_aggs(values: dict[int, ir.NumericColumn]) -> dict[str, ir.Scalar]:
-    """Mean and population variance of each balance covariate ``k`` (its per-user column)."""
+def balance_aggs(
+    values: dict[int, ir.NumericColumn], *, welford: bool = True
+) -> dict[str, ir.Scalar]:
+    """Mean and population variance of each balance covariate ``k`` (its per-user column).
+
+    ``welford``: as :func:`~experiment.engine.moments.moment_aggs`.
+    """
     aggs: dict[str, ir.Scalar] = {}
     for k, value in values.items():
-        aggs.update(moment_aggs(value, key=_key(k)))
+        aggs.update(moment_aggs(value, key=_key(k), welford=welford))
     return aggs
 
 

@@ -1,12 +1,16 @@
 """Data access: reduce a dataset to sufficient statistics per (segment, arm, metric).
 
 Everything heavy happens in the query engine. Segment rules and metric
-definitions compile to Ibis expressions; one query repeats each user's row once
-per segment it belongs to and groups by (segment, arm), scanning the per-user
-table once, and returns a handful of numbers per cell: the moment columns of
-:mod:`experiment.engine.moments` (count, means, population variances and, for
-ratio metrics, the covariance of each per-user metric). Those become centred
-moments in :mod:`experiment.sums`; no Python loop touches a user or an event.
+definitions compile to Ibis expressions; one query scans the per-user table
+once, sums the users of each membership pattern (the same arm and the same
+segments: some thousands of groups), repeats each group once per segment it
+belongs to and groups by (segment, arm), and returns a handful of numbers per
+cell: the moment columns of :mod:`experiment.engine.moments` (counts and
+compensated power sums of each per-user metric, and of a ratio's two parts).
+Those become centred moments in :mod:`experiment.sums`; no Python loop touches a
+user or an event. Where power sums cancel (a mean a million times its spread),
+the engine's own variances are needed, which groups' sums cannot give: the
+one-level query (each user's row repeated per segment) then runs instead.
 The same query counts what the data-quality checks report per user
 (:mod:`experiment.engine.quality`) and the units per allocation stratum for the
 per-segment SRM.
@@ -36,22 +40,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from experiment.engine.balance import balance_aggs, read_balance
-from experiment.engine.caps import CAP, cap_quantiles
+from experiment.engine.balance import read_balance
+from experiment.engine.caps import cap_quantiles
+from experiment.engine.cellquery import FIRST, LAST, SI, cell_query, pattern_query
 from experiment.engine.fetch import rows
 from experiment.engine.moments import (
-    count_agg,
+    VarianceNeededError,
     metric_sums,
-    moment_aggs,
     read_count,
     read_regression,
     read_sums,
-    regression_aggs,
 )
-from experiment.engine.quality import QUALITY_SUMS, quality_columns, quality_counts
-from experiment.engine.regressors import REG, Regressors
+from experiment.engine.quality import QUALITY_SUMS, quality_counts
+from experiment.engine.regressors import Regressors
 from experiment.engine.timeline import timeline
-from experiment.engine.users import STRATUM, UserTable, user_table
+from experiment.engine.users import UserTable, user_table
 from experiment.sums import CellSums, JointSums, MeanSums
 
 if TYPE_CHECKING:
@@ -59,10 +62,9 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from segments.definitions import SegmentSet
 
-__all__ = ["aggregate", "cell_query"]
+__all__ = ["aggregate", "cell_query", "pattern_query"]
 
-_SI = "__si__"  # the segment index a row of the long table counts for
-_AT = "__assigned__"  # a user's first assignment time, for the assignment span
+
 Rows = list[dict[str, Any]]
 
 
@@ -80,12 +82,11 @@ def aggregate(
     """
     _tune(dataset)
     users = user_table(dataset, config, segment_set, quantile_caps=False)
-    rows, caps = _cell_table(users, config)
-    cells = _read_cells(rows, users, config)
+    rows, caps, cells = _cell_table(users, config)
     if config.sequential:  # the timeline caps at the final analysis's caps
         timed = timeline(dataset, replace(users, caps=caps), config, cells)
         cells = replace(cells, timeline=timed)
-    totals = {c: sum(int(r[c] or 0) for r in rows if r[_SI] < 0) for c in QUALITY_SUMS}
+    totals = {c: sum(int(r[c] or 0) for r in rows if r[SI] < 0) for c in QUALITY_SUMS}
     strata = users.strata
     strata_units = _strata_units(rows, cells, strata) if len(strata) > 1 else None
     return replace(
@@ -109,14 +110,15 @@ def _tune(dataset: Dataset) -> None:
         dataset.con.raw_sql("SET preserve_insertion_order = false").fetchall()
 
 
-def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[str, float]]:
+def _cell_table(
+    users: UserTable, config: ExperimentConfig
+) -> tuple[Rows, dict[str, float], CellSums]:
     """The main query: every cell's sums, quality and stratum counts; and the caps.
 
-    Each user's row is repeated once per segment it belongs to (an unnested list
-    of segment indices: ``0`` for ``all``, ``-1`` for every assigned user, valid or
-    not, which carries the quality counts), then one plain ``GROUP BY segment,
-    arm`` computes count, means, variances and covariances: no per-segment
-    ``FILTER`` re-evaluates the metric expressions. One row per (segment, arm).
+    Users are summed per membership pattern first, then each pattern's sums are
+    repeated once per segment it belongs to and summed per (segment, arm)
+    (:func:`pattern_query`); where the power sums of a cell cancel, the one-level
+    query (:func:`cell_query`) runs instead, for the engine's own variances.
 
     A quantile cap needs every user's value before any capped sum. Inlined, it is
     a window over the whole per-user query (DuckDB then holds every row and column
@@ -125,103 +127,53 @@ def _cell_table(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[
     one-row cap query cross joined to it, and dropped.
     """
     if cap_quantiles(users, config) is None:
-        return _cell_rows(users, config)
+        return _measured(users, config)
     with users.table.drop("user_id").cache() as cached:
         caps = cap_quantiles(replace(users, table=cached), config)
         t = cached if caps is None else cached.cross_join(caps)
-        return _cell_rows(replace(users, table=t), config)
+        return _measured(replace(users, table=t), config)
 
 
-def _long_table(users: UserTable, config: ExperimentConfig) -> tuple[Any, dict[str, Any]]:
-    """One row per (user, segment it counts for), with the per-user columns the query sums.
+def _measured(
+    users: UserTable, config: ExperimentConfig
+) -> tuple[Rows, dict[str, float], CellSums]:
+    """The rows, caps and cells of :func:`pattern_query`, or of :func:`cell_query` if needed.
 
-    Columns: ``arm``, the segment index, ``cap{mi}`` (the cap of metric ``mi``,
-    where the table has ``CAP.format(mi)``), ``y{mi}``/``x{mi}`` (its per-user
-    values, capped), ``stratum{k}`` (0/1) and the quality columns; and those
-    columns but the quality ones, by name.
+    The pattern query has no variance columns (variances of groups cannot be
+    merged into one); :func:`~experiment.engine.moments.read_sums` needs them only
+    where the power sums cancel (a mean a million times its spread) in a cell
+    whose values are not all equal, and then the one-level query, which has them,
+    runs instead.
     """
-    import ibis
-
-    t, strata = users.table, users.strata
-    cols: dict[str, Any] = {}
-    for mi, metric in enumerate(config.metrics):
-        values = users.metric_columns(metric, t)
-        if CAP.format(mi) in t.columns:
-            values[0] = ibis.least(values[0], t[CAP.format(mi)])
-            cols[f"cap{mi}"] = t[CAP.format(mi)]
-        for part, col in zip("yx", values, strict=False):
-            cols[f"{part}{mi}"] = col
-    for k, name in enumerate(users.balance):  # pre-exposure covariates (CUPED ones: above)
-        if name not in users.covariates:
-            cols[f"balance{k}"] = users.balance_value(k, t)
-    for k in range(len(users.regressors.specs)):  # ``cuped: [a, b]`` lists; no row: 0
-        cols[f"reg{k}"] = t[REG.format(k)].fill_null(-users.regressors.shift(k))
-    one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
-    for k in range(1, len(strata)):
-        cols[f"stratum{k}"] = ibis.ifelse(t[STRATUM] == k, one, zero)
-    valid = users.valid(t)
-    member = [ibis.literal(-1, type="int16"), ibis.ifelse(valid, 0, None).cast("int16")]
-    member += [
-        ibis.ifelse(users.in_segment(si, t), si, None).cast("int16")
-        for si in range(1, len(users.segments))
-    ]
-    quality = quality_columns(users, t)
-    long = t.select(
-        "arm", **{_SI: ibis.array(member).unnest(), _AT: t.assigned_at}, **cols, **quality
-    )
-    return long.filter(long[_SI].notnull()), cols
+    try:
+        rows, caps = _cell_rows(pattern_query(users, config), users, config)
+        return rows, caps, _read_cells(rows, users, config)
+    except VarianceNeededError:
+        rows, caps = _cell_rows(cell_query(users, config), users, config)
+        return rows, caps, _read_cells(rows, users, config)
 
 
-def _cell_rows(users: UserTable, config: ExperimentConfig) -> tuple[Rows, dict[str, float]]:
-    """The query of :func:`_cell_table` on ``users.table``: its rows, and the caps.
+def _cell_rows(
+    query: Any, users: UserTable, config: ExperimentConfig
+) -> tuple[Rows, dict[str, float]]:
+    """The rows of :func:`cell_query` or :func:`pattern_query`, and the caps.
 
     A column ``CAP.format(mi)`` of the table, where present, caps metric ``mi``.
     """
-    found = rows(cell_query(users, config))
+    found = rows(query)
     caps = dict(users.caps)
     for r in found:
         for mi, metric in enumerate(config.metrics):
-            if r[_SI] < 0 and f"cap{mi}" in r:
+            if r[SI] < 0 and f"cap{mi}" in r:
                 caps[metric.name] = math.nan if r[f"cap{mi}"] is None else float(r[f"cap{mi}"])
     return found, caps
-
-
-def cell_query(users: UserTable, config: ExperimentConfig) -> Any:
-    """The main query of :func:`aggregate` as an Ibis table (one row per segment and arm).
-
-    A column ``CAP.format(mi)`` of ``users.table``, where present, caps metric ``mi``.
-    """
-    long, cols = _long_table(users, config)
-    aggs: dict[str, Any] = count_agg(long, key=())
-    for mi in range(len(config.metrics)):
-        x = long[f"x{mi}"] if f"x{mi}" in cols else None
-        aggs.update(moment_aggs(long[f"y{mi}"], x, key=(mi,)))
-    balance = {int(c[len("balance") :]): long[c] for c in cols if c.startswith("balance")}
-    aggs.update(balance_aggs(balance))
-    regs = {int(c[len("reg") :]): long[c] for c in cols if c.startswith("reg")}
-    listed = {}
-    for mi, m in enumerate(config.metrics):
-        if m.name in users.regressors.by_metric:
-            ks = users.regressors.by_metric[m.name]
-            if f"x{mi}" in cols:  # a ratio: its denominator is one more regressor, last
-                regs[users.regressors.denominator(mi)] = long[f"x{mi}"]
-                ks = (*ks, users.regressors.denominator(mi))
-            listed[mi] = (long[f"y{mi}"], ks)
-    aggs.update(regression_aggs(regs, listed))
-    aggs.update({c: long[c].sum() for c in QUALITY_SUMS})
-    aggs.update({c: long[c].sum() for c in cols if c.startswith("stratum")})
-    aggs.update({c: long[c].max() for c in cols if c.startswith("cap")})
-    aggs.update(__first__=long[_AT].min(), __last__=long[_AT].max())
-    return long.group_by([_SI, "arm"]).aggregate(**aggs)
 
 
 def _read_cells(rows: Rows, users: UserTable, config: ExperimentConfig) -> CellSums:
     """The (segment, arm) rows of :func:`_cell_rows` as :class:`CellSums` (no quality yet)."""
     arms = tuple(config.arms)
     shape = (len(users.segments), len(arms))
-    cell_rows = [
-        (r[_SI], arms.index(r["arm"]), r) for r in rows if r[_SI] >= 0 and r["arm"] in arms
-    ]
+    cell_rows = [(r[SI], arms.index(r["arm"]), r) for r in rows if r[SI] >= 0 and r["arm"] in arms]
 
     def column(name: str) -> NDArray[np.float64]:
         out = np.full(shape, np.nan)
@@ -283,8 +235,8 @@ def _assignment_days(rows: Rows) -> float:
     0 when they share one timestamp (a customer base assigned at once); ``nan``
     without users. Read off the main query's ``all`` rows: no extra query.
     """
-    firsts = [r["__first__"] for r in rows if r[_SI] == 0 and r["__first__"] is not None]
-    lasts = [r["__last__"] for r in rows if r[_SI] == 0 and r["__last__"] is not None]
+    firsts = [r[FIRST] for r in rows if r[SI] == 0 and r[FIRST] is not None]
+    lasts = [r[LAST] for r in rows if r[SI] == 0 and r[LAST] is not None]
     if not firsts or not lasts:
         return math.nan
     return float((max(lasts) - min(firsts)).total_seconds()) / 86_400
@@ -294,9 +246,9 @@ def _strata_units(rows: Rows, cells: CellSums, strata: tuple[str, ...]) -> NDArr
     """Units per (segment, stratum, arm); stratum 0 is what the allocations leave."""
     out = np.zeros((len(cells.segments), len(strata), len(cells.arms)))
     for r in rows:
-        if r[_SI] >= 0 and r["arm"] in cells.arms:
+        if r[SI] >= 0 and r["arm"] in cells.arms:
             j = cells.arms.index(r["arm"])
             for k in range(1, len(strata)):
-                out[r[_SI], k, j] = r[f"stratum{k}"] or 0
+                out[r[SI], k, j] = r[f"stratum{k}"] or 0
     out[:, 0, :] = cells.units - out[:, 1:, :].sum(axis=1)
     return out

@@ -148,6 +148,9 @@ def _duckdb(url: str, shown: str, *, read_only: bool) -> ibis.BaseBackend:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"--engine {shown!r}: DuckDB database file {file} not found")
+    from experiment.engine.compilers import lazy_compilers
+
+    lazy_compilers()
     return ibis.duckdb.connect(str(file), read_only=read_only)
 
 

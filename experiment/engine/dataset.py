@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from experiment.engine.compilers import lazy_compilers
 from experiment.engine.schema import CONTRACT, TableFiles, check_columns, check_ids, inspect_table
 from experiment.errors import ConfigError, DataError
 
@@ -136,6 +137,7 @@ def open_dataset(path: Path, *, memory_limit: str | None = None) -> Dataset:
     if not folder.is_dir():
         raise DataError(f"{folder}: dataset folder not found")
     files = _checked(folder, tuple(CONTRACT))
+    lazy_compilers()  # DuckDB's SQL compiler alone, not all twenty
     con = ibis.duckdb.connect()
     tune_duckdb(con, memory_limit)
     tables = {name: _register(con, found, name) for name, found in files.items()}
@@ -159,6 +161,7 @@ def open_pre_launch(folder: Path) -> tuple[Dataset, bool]:
     if not Path(folder).is_dir() or find_table(Path(folder), "assignments") is not None:
         return open_dataset(folder), True
     files = _checked(Path(folder), ("customers", "events"))
+    lazy_compilers()
     con = ibis.duckdb.connect()
     tables = {name: _register(con, found, name) for name, found in files.items()}
     return Dataset(
@@ -181,6 +184,7 @@ def open_customers(folder: Path) -> ir.Table:
     if found is None:
         raise DataError(f"{folder}: no customers.parquet (or customers/ folder) found")
     check_columns(found, CONTRACT["customers"])
+    lazy_compilers()
     return _register(ibis.duckdb.connect(), found, "customers")
 
 

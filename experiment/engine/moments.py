@@ -24,7 +24,10 @@ come from these sums (``m2 = Σy² − (Σy)²/n``), which is exact enough while
 mean is not far larger than the spread (the compensated sums lose nothing to
 the number of rows); when it is (cancellation beyond :data:`_CANCEL`), the
 engine's own ``var_pop``/``covar_pop`` (Welford, accurate but summed in thread
-order) is read instead, as before.
+order) is read instead, as before. A query that sums groups of users first
+(``moment_aggs(..., welford=False)``, :func:`merged_agg`) has no such column:
+there a cell whose values are all equal has variance 0 (its least and greatest
+value tell), and any other cancelling cell raises :class:`VarianceNeededError`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from experiment.engine.fsum import as_float, engine_name, fsum, plain_sums, stable_sum
 from experiment.plan import kind_plan
 from experiment.sums import CovariateSums, JointSums, MeanSums
 
@@ -47,10 +51,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Key",
+    "VarianceNeededError",
     "as_float",
     "count_agg",
     "engine_name",
     "fsum",
+    "merged_agg",
     "metric_sums",
     "moment_aggs",
     "plain_sums",
@@ -58,6 +64,7 @@ __all__ = [
     "read_regression",
     "read_sums",
     "regression_aggs",
+    "stable_sum",
     "stack_sums",
 ]
 
@@ -73,98 +80,14 @@ _COV = "__cov__{}__"
 _S1 = "__s1__{}__{}__"  # key, y|x: compensated Σ
 _S2 = "__s2__{}__{}__"  # key, yy|xx|xy: compensated Σ of products
 _CNT = "__c__{}__{}__"  # key, y|x: non-null count
+_LO = "__lo__{}__{}__"  # key, y|x: least value (without the engine's variance)
+_HI = "__hi__{}__{}__"  # key, y|x: greatest value
 _R1 = "__r1__{}__"  # regressor k: compensated Σx_k
 _R2 = "__r2__{}__{}__"  # regressors k, l: compensated Σx_k x_l
 _RY = "__ry__{}__{}__"  # metric, regressor k: compensated Σx_k y
 
 _CANCEL = 1e6
 """Largest ``(Σy)²/n ÷ m2`` read from the power sums (at most ~6 digits lost of ~16)."""
-
-
-def fsum(col: ir.NumericValue, *, where: ir.BooleanValue | None = None) -> ir.FloatingScalar:
-    """The float64 sum of ``col``: compensated on DuckDB (same bits whatever the order).
-
-    The engine is the one ``col``'s tables live on; DuckDB gets its ``fsum``
-    builtin, every other engine (or an expression bound to none) a plain ``sum``.
-
-    References:
-        DuckDB ``fsum`` (Kahan-Babuska summation):
-        https://duckdb.org/docs/sql/functions/aggregates#fsumarg
-    """
-    value = col.cast("float64")
-    if engine_name(col) == "duckdb":
-        return _fsum(value, where=where)
-    return value.sum(where=where)
-
-
-def stable_sum(col: ir.NumericValue, *, where: ir.BooleanValue | None = None) -> ir.NumericScalar:
-    """An integer column's exact sum; a float one's :func:`fsum` (the same bits every run)."""
-    return col.sum(where=where) if col.type().is_integer() else fsum(col, where=where)
-
-
-def plain_sums(expr: ir.Table) -> ir.Table:
-    """``expr`` with DuckDB's ``fsum`` as a plain ``SUM``: the query another engine runs.
-
-    :func:`fsum` picks the sum when a query is built, from the tables' backend; this
-    turns a query built on DuckDB into the one Spark, PostgreSQL, Snowflake or
-    BigQuery would get, e.g. to compile it for them (``ibis.to_sql``).
-    """
-    import ibis.expr.operations as ops
-
-    def swap(node: Any, kwargs: dict[str, Any] | None) -> Any:
-        if kwargs is None:
-            kwargs = dict(zip(node.__argnames__, node.__args__, strict=True))
-        if isinstance(node, ops.AggUDF) and node.__func_name__ == "fsum":
-            return ops.Sum(kwargs["arg"], where=kwargs["where"])
-        return node.__recreate__(kwargs)
-
-    return expr.op().replace(swap).to_expr()
-
-
-def as_float(col: ir.Value) -> ir.FloatingValue:
-    """``col`` as float64; a boolean as 1.0/0.0 (null stays null), which PostgreSQL cannot cast."""
-    import ibis
-
-    if col.type().is_boolean():
-        return ibis.cases((col, 1), (~col, 0)).cast("float64")
-    return col.cast("float64")
-
-
-def engine_name(expr: ir.Expr) -> str:
-    """The name of the backend ``expr``'s tables are bound to (``""`` when unbound).
-
-    Raises:
-        RuntimeError: ``expr`` mixes tables of two connections.
-    """
-    from ibis.common.exceptions import IbisError
-
-    backends, _ = expr._find_backends()
-    if len(backends) > 1:
-        raise RuntimeError("An engine query mixes tables of two connections.")
-    try:
-        return str(backends[0].name) if backends else ""
-    except IbisError:  # pragma: no cover - a backend without a name
-        return ""
-
-
-def _builtin_fsum() -> Any:
-    import ibis
-
-    def fsum(arg: float) -> float:  # pragma: no cover - a signature: the engine runs it
-        """DuckDB's compensated sum."""
-        raise NotImplementedError
-
-    return ibis.udf.agg.builtin(name="fsum")(fsum)
-
-
-def _fsum(col: ir.NumericValue, *, where: ir.BooleanValue | None) -> ir.FloatingScalar:
-    global _FSUM  # noqa: PLW0603 - built once, lazily (ibis loads only when a query is built)
-    if _FSUM is None:
-        _FSUM = _builtin_fsum()
-    return _FSUM(col, where=where)
-
-
-_FSUM: Any = None
 
 
 def _name(template: str, key: Key, *rest: str) -> str:
@@ -184,6 +107,7 @@ def moment_aggs(
     *,
     key: Key,
     where: ir.BooleanValue | None = None,
+    welford: bool = True,
 ) -> dict[str, ir.Scalar]:
     """Mean and population variance of ``y`` (and ``x``, and their covariance), under ``key``.
 
@@ -192,6 +116,12 @@ def moment_aggs(
         x: The ratio's denominator or the CUPED covariate, if any.
         key: Names the group; :func:`read_sums` reads it back with the same key.
         where: Rows aggregated (all rows when ``None``): a FILTER on each aggregate.
+        welford: The engine's own variance and covariance, which :func:`read_sums`
+            reads only where the power sums cancel. ``False`` asks for each part's
+            least and greatest value instead (a query that sums groups of users
+            first merges these, :func:`merged_agg`, and no variance): where the
+            sums cancel, :func:`read_sums` then knows the variance only of a
+            constant part (0), and raises :class:`VarianceNeededError` otherwise.
     """
     aggs: dict[str, ir.Scalar] = {}
     for part, col in (("y", y), ("x", x)):
@@ -199,11 +129,34 @@ def moment_aggs(
             aggs[_name(_CNT, key, part)] = col.count(where=where)
             aggs[_name(_S1, key, part)] = fsum(col, where=where)
             aggs[_name(_S2, key, part * 2)] = fsum(col * col, where=where)
-            aggs[_name(_VAR, key, part)] = col.var(how="pop", where=where)
+            if welford:
+                aggs[_name(_VAR, key, part)] = col.var(how="pop", where=where)
+            else:
+                aggs[_name(_LO, key, part)] = col.min(where=where)
+                aggs[_name(_HI, key, part)] = col.max(where=where)
     if x is not None:
         aggs[_name(_S2, key, "xy")] = fsum(y * x, where=where)
-        aggs[_name(_COV, key)] = y.cov(x, how="pop", where=where)
+        if welford:
+            aggs[_name(_COV, key)] = y.cov(x, how="pop", where=where)
     return aggs
+
+
+def merged_agg(name: str, col: ir.NumericColumn) -> ir.Scalar:
+    """The aggregate of one column of groups' partial aggregates, by the column's name.
+
+    Counts and sums add (integers exactly, floats with :func:`stable_sum`); the
+    least and greatest values of ``moment_aggs(..., welford=False)`` take the
+    least and the greatest.
+    """
+    if name.startswith("__lo__"):
+        return col.min()
+    if name.startswith("__hi__"):
+        return col.max()
+    return stable_sum(col)
+
+
+class VarianceNeededError(LookupError):
+    """Power sums cancel in a cell whose query has no variance of the engine's."""
 
 
 def read_count(column: Callable[[str], NDArray[np.float64]], *, key: Key) -> NDArray[np.float64]:
@@ -249,15 +202,11 @@ def _joint(
     safe = np.where(n > 0, n, 1.0)
     c_xy = _null_as_zero(column(_name(_S2, key, "xy"))) - s_y * s_x / safe
     scale = np.sqrt((s_y**2 / safe + np.abs(m2_y)) * (s_x**2 / safe + np.abs(m2_x)))
-    bad = scale > _CANCEL * np.maximum(np.sqrt(m2_y * m2_x), np.finfo(float).tiny)
-    welford = _null_as_zero(column(_name(_COV, key))) * n
+    bad = (scale > _CANCEL * np.maximum(np.sqrt(m2_y * m2_x), np.finfo(float).tiny)) & (n > 0)
+    if np.any(bad):  # read only when needed: a query by membership pattern has none
+        c_xy = np.where(bad, _welford(column, _name(_COV, key), key, "yx", bad) * n, c_xy)
     return JointSums(
-        n=n,
-        mean_y=mean_y,
-        mean_x=mean_x,
-        m2_y=m2_y,
-        m2_x=m2_x,
-        c_xy=np.where(n > 0, np.where(bad, welford, c_xy), 0.0),
+        n=n, mean_y=mean_y, mean_x=mean_x, m2_y=m2_y, m2_x=m2_x, c_xy=np.where(n > 0, c_xy, 0.0)
     )
 
 
@@ -278,9 +227,39 @@ def _centred(
     mean = np.where(some, s1 / safe, np.nan)
     shift = s1 * s1 / safe
     m2 = np.maximum(s2 - shift, 0.0)
-    welford = _null_as_zero(column(_name(_VAR, key, part))) * n
-    m2 = np.where(shift > _CANCEL * m2, welford, m2)
+    cancels = shift > _CANCEL * m2
+    if np.any(cancels):  # read only when needed: a query by membership pattern has none
+        m2 = np.where(cancels, _welford(column, _name(_VAR, key, part), key, part, cancels) * n, m2)
     return mean, np.where(some, m2, 0.0)
+
+
+def _welford(
+    column: Callable[[str], NDArray[np.float64]],
+    name: str,
+    key: Key,
+    parts: str,
+    needed: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """The engine's variance (or covariance) column ``name``, null as 0.
+
+    A query without it (``moment_aggs(..., welford=False)``) has each part's least and
+    greatest value: a part that is constant in a cell has variance (and covariance)
+    exactly 0, as the engine's would be.
+
+    Raises:
+        VarianceNeededError: the query has no column ``name`` and a ``needed`` cell
+            is not constant.
+    """
+    try:
+        return _null_as_zero(column(name))
+    except KeyError:
+        pass
+    constant = np.zeros(needed.shape, dtype=bool)
+    for part in parts:
+        constant |= column(_name(_LO, key, part)) == column(_name(_HI, key, part))
+    if np.any(needed & ~constant):
+        raise VarianceNeededError(name)
+    return np.zeros(needed.shape)
 
 
 def stack_sums(parts: Sequence[_S], *, axis: int = 0) -> _S:

@@ -3,9 +3,10 @@
 Two sources. The main (segment, arm) query sums, over every assigned user, the
 per-user flags of :func:`quality_columns` (users seen in two arms, with duplicate
 or no customer rows, events before assignment). One scan of the events
-(:func:`table_checks`) counts the events outside the window and the invalid
-metric values; kept out of the per-user aggregate, these counts do not widen its
-hash table. :func:`quality_counts` puts both into :class:`QualityCounts`.
+(:func:`table_checks`, a ``GROUP BY`` event type and position against the window)
+counts the events outside the window and the invalid metric values; kept out of
+the per-user aggregate, these counts do not widen its hash table.
+:func:`quality_counts` puts both into :class:`QualityCounts`.
 """
 
 from __future__ import annotations
@@ -138,8 +139,7 @@ def table_checks(
     """
     ev, cust = dataset.events, dataset.customers
     kinds = sorted({m.event for metric in config.metrics for m in metric.measures})
-    aggs, pairs = _event_aggs(ev, config, kinds, start, end, counts=counts)
-    found = rows(ev.aggregate(**aggs))[0]
+    found = _event_counts(ev, config, kinds, start, end, counts=counts)
     for k, kind in enumerate(kinds):
         if not found[f"kind{k}"]:
             _unknown_event(dataset, config, kind)
@@ -148,46 +148,80 @@ def table_checks(
     row = _customer_counts(cust, segments)
     return TableCounts(
         segment_warnings=_segment_warnings(cust, segments, row) if segments else (),
-        events=int(found.get("events") or 0),
-        outside=int(found.get("outside") or 0),
-        before_window=int(found.get("before") or 0),
+        events=found["events"],
+        outside=found["outside"],
+        before_window=found["before"],
         surplus=int(row["rows"] or 0) - int(row["ids"] or 0),
-        bad=sum(int(found[f"bad{k}"] or 0) for k in range(pairs)),
-        seen=sum(int(found[f"seen{k}"] or 0) for k in range(pairs)),
+        bad=found["bad"],
+        seen=found["seen"],
     )
 
 
-def _event_aggs(
-    ev: ir.Table, config: ExperimentConfig, kinds: list[str], start: Any, end: Any, *, counts: bool
-) -> tuple[dict[str, Any], int]:
-    """The aggregates of :func:`table_checks`' events scan, and how many value pairs it checks.
+_BEFORE, _INSIDE, _AFTER = 0, 1, 2  # where an event falls against the window (null: no time)
 
-    Always each metric event's count (``kind{k}``); with ``counts``, also the events
-    outside and before the window and each value pair's invalid and non-null values.
+
+def _event_counts(
+    ev: ir.Table, config: ExperimentConfig, kinds: list[str], start: Any, end: Any, *, counts: bool
+) -> dict[str, int]:
+    """The counts of :func:`table_checks`' events scan.
+
+    Always each metric event's count (``kind{k}``); with ``counts``, also every
+    event (``events``), those outside and before the window, and the invalid and
+    the non-null values among the window's events of each ``(event, value
+    column)`` pair of the metrics (``bad``, ``seen``: summed over the pairs).
+    One ``GROUP BY`` event type and position against the window, with a count and
+    two per value column: a few rows, read in Python, and cheaper than a
+    ``FILTER``-ed count per check (0.42 s against 0.70 s of CPU for 9.7M events).
     """
-    aggs: dict[str, Any] = {
-        f"kind{k}": ev.count(where=ev.event == kind) for k, kind in enumerate(kinds)
-    }
-    if not counts:
-        return aggs, 0
-    inside = (ev.ts >= start) & (ev.ts < end)
-    aggs |= {
-        "events": ev.count(),
-        "outside": ev.count(where=~inside),
-        "before": ev.count(where=ev.ts < start),
-    }
+    import ibis
+
     pairs = {
         (m.event, m.value): (m, metric)
         for metric in config.metrics
         for m in metric.measures
         if m.value
     }
-    for k, (measure, metric) in enumerate(pairs.values()):
-        value = event_value(ev, measure, metric)
-        is_event = inside & (ev.event == measure.event)
-        aggs[f"bad{k}"] = ev.count(where=is_event & invalid(value))
-        aggs[f"seen{k}"] = ev.count(where=is_event & value.notnull())
-    return aggs, len(pairs)
+    values: dict[str, Any] = {}  # value column -> its float64 expression
+    keys: dict[str, Any] = {"event": ev.event}
+    aggs: dict[str, Any] = {"n": ev.count()}
+    if counts:
+        for measure, metric in pairs.values():
+            values.setdefault(str(measure.value), event_value(ev, measure, metric))
+        keys["pos"] = ibis.cases(
+            (ev.ts < start, _BEFORE), (ev.ts < end, _INSIDE), (ev.ts >= end, _AFTER)
+        )
+        for c, value in enumerate(values.values()):
+            aggs[f"bad{c}"] = ev.count(where=invalid(value))
+            aggs[f"seen{c}"] = value.count()
+    grouped = rows(ev.group_by(**keys).aggregate(**aggs))
+    out = {f"kind{k}": _total(grouped, "n", event=kind) for k, kind in enumerate(kinds)}
+    if not counts:
+        return out | dict.fromkeys(("events", "outside", "before", "bad", "seen"), 0)
+    column = {name: c for c, name in enumerate(values)}
+    checked = [(event, column[str(value)]) for event, value in pairs]
+    out |= {
+        "events": _total(grouped, "n"),
+        "outside": _total(grouped, "n", pos=(_BEFORE, _AFTER)),
+        "before": _total(grouped, "n", pos=(_BEFORE,)),
+        "bad": sum(_total(grouped, f"bad{c}", event=e, pos=(_INSIDE,)) for e, c in checked),
+        "seen": sum(_total(grouped, f"seen{c}", event=e, pos=(_INSIDE,)) for e, c in checked),
+    }
+    return out
+
+
+def _total(
+    grouped: list[dict[str, Any]],
+    name: str,
+    *,
+    event: str | None = None,
+    pos: tuple[int, ...] | None = None,
+) -> int:
+    """Column ``name`` summed over the groups of one event type and window positions."""
+    return sum(
+        int(r[name] or 0)
+        for r in grouped
+        if (event is None or r["event"] == event) and (pos is None or r["pos"] in pos)
+    )
 
 
 def _customer_counts(

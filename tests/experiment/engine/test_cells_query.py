@@ -13,7 +13,9 @@ import pytest
 from experiment.analysis.bayes import threaded_beta_binomial
 from experiment.config import load_experiment
 from experiment.engine import aggregate, cell_aggs, to_cells
+from experiment.engine.cells import cell_query, pattern_query
 from experiment.engine.dataset import open_dataset
+from experiment.engine.fetch import rows
 from experiment.engine.users import STRATUM, user_table
 from experiment.stats import bayes_beta_binomial
 from experiment.sums import MeanSums
@@ -156,3 +158,24 @@ def test_user_table_without_counts_keeps_surplus_and_the_same_table(folder):
     got = lean.table.to_pyarrow().sort_by("user_id")
     want = full.table.to_pyarrow().sort_by("user_id")
     assert got.equals(want)
+
+
+def test_pattern_query_equals_the_per_user_query(folder):
+    """Summing users per membership pattern first changes no count and no sum beyond 1e-12."""
+    config = load_experiment(folder / "experiment.yaml")
+    assert config.segments is not None
+    users = user_table(open_dataset(folder), config, load_segments(config.segments))
+    key = ("__si__", "arm")
+    per_user = {tuple(r[k] for k in key): r for r in rows(cell_query(users, config))}
+    by_pattern = {tuple(r[k] for k in key): r for r in rows(pattern_query(users, config))}
+    assert set(by_pattern) == set(per_user)
+    assert {si for si, _ in by_pattern} == set(range(-1, len(users.segments)))
+    shared = set(next(iter(by_pattern.values()))) & set(next(iter(per_user.values())))
+    assert len(shared) > 30  # counts, sums, strata, quality, caps, assignment span
+    for cell, row in per_user.items():
+        for name in shared:
+            got, want = by_pattern[cell][name], row[name]
+            if isinstance(want, float):
+                assert got == pytest.approx(want, rel=1e-12, abs=1e-9), (cell, name)
+            else:
+                assert got == want, (cell, name)

@@ -16,7 +16,7 @@ import pytest
 
 from experiment.config import load_experiment
 from experiment.engine.caps import cap_quantiles
-from experiment.engine.cells import cell_query
+from experiment.engine.cells import cell_query, pattern_query
 from experiment.engine.dataset import open_dataset
 from experiment.engine.moments import plain_sums
 from experiment.engine.timeline import timeline_query
@@ -69,6 +69,8 @@ def queries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "caps": caps,
         "cells": cell_query(capped, config),  # quantile cap: the cap query cross joined
         "cells_fixed_cap": cell_query(final, config),  # the cap as a constant
+        "patterns": pattern_query(capped, config),  # the main query, per membership pattern
+        "patterns_fixed_cap": pattern_query(final, config),
         "timeline": timeline_query(dataset, final, config, shifts),
     }
 
@@ -79,6 +81,9 @@ def queries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         ("snowflake", "cells"),
         ("snowflake", "cells_fixed_cap"),
         ("snowflake", "timeline"),
+        ("snowflake", "patterns"),
+        ("snowflake", "patterns_fixed_cap"),
+        ("bigquery", "patterns_fixed_cap"),
         ("bigquery", "cells_fixed_cap"),  # no exact quantile there: see the last test
         ("bigquery", "timeline"),
     ],

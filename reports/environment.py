@@ -1,0 +1,54 @@
+"""The Jinja2 environment of the HTML reports: escaping, strict names, a bytecode cache."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import jinja2
+    from markupsafe import Markup
+
+__all__ = ["environment"]
+
+
+def environment() -> jinja2.Environment:
+    """Jinja2 with autoescaping and strict undefined names, templates from the package.
+
+    Compiling report.html costs about 0.05 s of CPU on every run; Jinja2's bytecode
+    cache (its per-user folder in the system temp folder) keeps the compiled
+    template between runs, and is skipped when that folder cannot be used.
+    """
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        bytecode_cache=_bytecode_cache(),
+    )
+    env.filters["breakable"] = _breakable
+    return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Jinja2's file cache of compiled templates, failing silently (a cache only)."""
+    import contextlib
+
+    import jinja2
+
+    class _Cache(jinja2.FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    try:
+        return _Cache()
+    except (OSError, RuntimeError):  # no temp folder, or one another user owns
+        return None
+
+
+def _breakable(text: str) -> Markup:
+    """Escaped text that may wrap after an underscore (long snake_case names in narrow cells)."""
+    from markupsafe import Markup, escape
+
+    return escape(text).replace("_", Markup("_<wbr>"))
