@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
 
-__all__ = ["LOCAL", "ROW_BYTES", "timeline", "timeline_query"]
+__all__ = ["LOCAL", "ROW_BYTES", "final_shifts", "timeline", "timeline_query", "users_built"]
 
 # Engines whose data is in this process: the timeline cumulates their event rows in
 # numpy (:mod:`experiment.engine.timeline_local`); the others run the engine query.
@@ -91,9 +91,9 @@ def timeline(
     ``users.caps`` must hold every cap (the final analysis's); ``final`` is the
     final analysis's sums (their means give the shifts).
     """
-    shifts = _shifts(final, config)
+    shifts = final_shifts(final, config)
     if dataset.con.name in LOCAL and _fits(dataset):
-        changes = local_changes(dataset, users, config, shifts, lambda: _users_built(dataset))
+        changes = local_changes(dataset, users, config, shifts, lambda: users_built(dataset))
     else:
         changes = _scattered(_query(dataset, users, config, shifts), users, config)
     return _days(changes, users, config, shifts)
@@ -124,7 +124,7 @@ def _bytes(size: str) -> float | None:
     return float(number) * float(base ** "_KMGTP".index(prefix.upper() or "_"))
 
 
-def _shifts(final: CellSums, config: ExperimentConfig) -> Shifts:
+def final_shifts(final: CellSums, config: ExperimentConfig) -> Shifts:
     """Per metric, ``(K_y, K_x)``: the final means over all analysed users, rounded.
 
     Integers keep integer data exact; 0 where ``all`` is empty.
@@ -152,12 +152,12 @@ def _query(dataset: Dataset, users: UserTable, config: ExperimentConfig, shifts:
     to a temporary table: the query reads them thrice, keyed by row number.
     """
     uncached, _ = analysed(users, config)
-    with uncached.cache() as who, _users_built(dataset):
+    with uncached.cache() as who, users_built(dataset):
         return arrow(timeline_query(dataset, users, config, shifts, who=who))
 
 
 @contextlib.contextmanager
-def _users_built(dataset: Dataset) -> Iterator[None]:
+def users_built(dataset: Dataset) -> Iterator[None]:
     """On DuckDB, hash joins keep the side the query names last as their build side.
 
     DuckDB picks a join's build side from estimated sizes, and a filtered Parquet

@@ -330,7 +330,7 @@ def test_numpy_walk_gives_the_same_bits_in_any_row_order_and_user_keys(edge_data
     threads) do not change a bit of the timeline."""
     from dataclasses import replace
 
-    from experiment.engine.timeline import _shifts, _users_built
+    from experiment.engine.timeline import final_shifts, users_built
     from experiment.engine.timeline_local import fetch, walk
     from experiment.engine.timeline_query import UID
     from experiment.engine.users import user_table
@@ -339,8 +339,8 @@ def test_numpy_walk_gives_the_same_bits_in_any_row_order_and_user_keys(edge_data
     dataset = open_dataset(folder)
     users = user_table(dataset, config, load_segments(config.segments))
     users = replace(users, caps=final.caps)
-    shifts = _shifts(final, config)
-    people, rows, masks = fetch(dataset, users, config, lambda: _users_built(dataset))
+    shifts = final_shifts(final, config)
+    people, rows, masks = fetch(dataset, users, config, lambda: users_built(dataset))
     kw = {"masks": masks, "users": users, "config": config, "shifts": shifts}
     before = walk(people, rows, **kw)
     gen = np.random.default_rng(3)
