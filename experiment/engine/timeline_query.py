@@ -25,7 +25,7 @@ from experiment.engine.users import COVARIATE
 from experiment.plan import kind_plan
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     import ibis.expr.types as ir
 
@@ -133,17 +133,11 @@ def event_rows(
 
     ev = _joined(dataset, users, config, who)
     weights: dict[str, Any] = {}
-    for metric in config.metrics:
-        for measure in metric.measures:
-            name = users.measure_cols[measure]
-            if name in weights:
-                continue
-            is_event = selects(ev, measure)
-            if measure.value is None:
-                weights[name] = is_event.cast("int8")
-            else:
-                value = event_value(ev, measure, metric)
-                weights[name] = ibis.ifelse(is_event & ~invalid(value), value, 0.0).fill_null(0.0)
+    for name, is_event, value in _measures(ev, users, config):
+        if value is None:
+            weights[name] = is_event.cast("int8")
+        else:
+            weights[name] = ibis.ifelse(is_event & ~invalid(value), value, 0.0).fill_null(0.0)
     return ev.select(ev[UID].cast("int64").name(UID), ev[DAY].cast("int16").name(DAY), **weights)
 
 
@@ -151,18 +145,26 @@ def _daily(dataset: Dataset, users: UserTable, config: ExperimentConfig, who: ir
     """Per (user, day) with a metric event: each measure's count or value sum that day."""
     ev = _joined(dataset, users, config, who)
     aggs: dict[str, Any] = {}
+    for name, is_event, value in _measures(ev, users, config):
+        if value is None:
+            aggs[name] = ev.count(where=is_event)
+        else:
+            aggs[name] = fsum(value, where=is_event & ~invalid(value)).fill_null(0.0)
+    return ev.group_by([UID, DAY]).aggregate(**aggs)
+
+
+def _measures(
+    ev: ir.Table, users: UserTable, config: ExperimentConfig
+) -> Iterator[tuple[str, ir.BooleanValue, ir.FloatingValue | None]]:
+    """Each measure column once: its name, its rows of ``ev``, its value (None: a count)."""
+    seen: set[str] = set()
     for metric in config.metrics:
         for measure in metric.measures:
             name = users.measure_cols[measure]
-            if name in aggs:
-                continue
-            is_event = selects(ev, measure)
-            if measure.value is None:
-                aggs[name] = ev.count(where=is_event)
-            else:
-                value = event_value(ev, measure, metric)
-                aggs[name] = fsum(value, where=is_event & ~invalid(value)).fill_null(0.0)
-    return ev.group_by([UID, DAY]).aggregate(**aggs)
+            if name not in seen:
+                seen.add(name)
+                value = None if measure.value is None else event_value(ev, measure, metric)
+                yield name, selects(ev, measure), value
 
 
 def _changes(
