@@ -16,10 +16,12 @@ query's ``GROUP BY user, day``, its window per user and its grouping by
 "Benchmarks").
 
 Same values as the engine query to the last bits of a float sum: the users are
-numbered in ``user_id`` order and a day's value rows are added in (user,
-value) order, so a run gives the same sums every time. Memory: the event rows
-(a key, a day and a weight per measure: about 20 bytes a row) and a few arrays
-per user.
+summed in the order of a hash of their id and a day's value rows in (user,
+value) order, so a run gives the same sums every time, whatever the engine's
+row order. Memory: the event rows (a key, a day and a weight per measure), their
+sorted copies and a few arrays per user, outside DuckDB's memory limit; the
+caller runs the engine query instead where they would not fit under it
+(:data:`experiment.engine.timeline.ROW_BYTES`).
 """
 
 from __future__ import annotations
@@ -209,10 +211,10 @@ class _Walk:
             out[c] += summed.reshape(self.cells, days)
         by_day = {m: _Sorted.of(rows[UID], rows[DAY], rows[m], self.rank, days) for m in measures}
         cum = {m: np.zeros(size) for m in measures}
+        owned = [{self.users.measure_cols[x] for x in m.measures} for m in self.config.metrics]
         for d in range(days):
             incs = {m: s.day_sums(d, size) for m, s in by_day.items()}
-            for mi, metric in enumerate(self.config.metrics):
-                own = {self.users.measure_cols[x] for x in metric.measures}
+            for mi, own in enumerate(owned):
                 changed = [incs[m] != 0 for m in own if incs[m] is not None]
                 if not changed:
                     continue
