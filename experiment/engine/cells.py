@@ -33,6 +33,7 @@ table that both queries read. A sequential experiment costs one more query
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -53,7 +54,8 @@ from experiment.engine.moments import (
 )
 from experiment.engine.quality import QUALITY_SUMS, quality_counts
 from experiment.engine.regressors import Regressors
-from experiment.engine.timeline import timeline
+from experiment.engine.timeline import keyed, timeline
+from experiment.engine.timeline_query import UID
 from experiment.engine.users import UserTable, user_table
 from experiment.sums import CellSums, JointSums, MeanSums
 
@@ -82,9 +84,13 @@ def aggregate(
     """
     _tune(dataset)
     users = user_table(dataset, config, segment_set, quantile_caps=False)
-    rows, caps, cells = _cell_table(users, config)
-    if config.sequential:  # the timeline caps at the final analysis's caps
-        timed = timeline(dataset, replace(users, caps=caps), config, cells)
+    if not config.sequential:
+        rows, caps, cells = _cell_table(users, config)
+    else:  # one keyed temporary table for both queries, where the timeline can use it
+        with keyed(dataset, users) as users:
+            rows, caps, cells = _cell_table(users, config, cached=UID in users.table.columns)
+            # the timeline caps at the final analysis's caps
+            timed = timeline(dataset, replace(users, caps=caps), config, cells)
         cells = replace(cells, timeline=timed)
     totals = {c: sum(int(r[c] or 0) for r in rows if r[SI] < 0) for c in QUALITY_SUMS}
     strata = users.strata
@@ -111,7 +117,7 @@ def _tune(dataset: Dataset) -> None:
 
 
 def _cell_table(
-    users: UserTable, config: ExperimentConfig
+    users: UserTable, config: ExperimentConfig, *, cached: bool = False
 ) -> tuple[Rows, dict[str, float], CellSums]:
     """The main query: every cell's sums, quality and stratum counts; and the caps.
 
@@ -124,13 +130,15 @@ def _cell_table(
     a window over the whole per-user query (DuckDB then holds every row and column
     in memory) and Ibis repeats that query rather than share it; so with quantile
     caps the per-user table is written once to a temporary table, read by a
-    one-row cap query cross joined to it, and dropped.
+    one-row cap query cross joined to it, and dropped (``cached``: the per-user
+    table is a temporary table already, :func:`~experiment.engine.timeline.keyed`).
     """
     if cap_quantiles(users, config) is None:
         return _measured(users, config)
-    with users.table.drop("user_id").cache() as cached:
-        caps = cap_quantiles(replace(users, table=cached), config)
-        t = cached if caps is None else cached.cross_join(caps)
+    written = contextlib.nullcontext(users.table) if cached else users.table.drop("user_id").cache()
+    with written as table:
+        caps = cap_quantiles(replace(users, table=table), config)
+        t = table if caps is None else table.cross_join(caps)
         return _measured(replace(users, table=t), config)
 
 

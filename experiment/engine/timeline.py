@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,6 +58,7 @@ from experiment.engine.timeline_query import (
     DAY,
     SI,
     SUMS,
+    UID,
     N,
     Shifts,
     analysed,
@@ -75,7 +77,15 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from experiment.engine.users import UserTable
 
-__all__ = ["LOCAL", "ROW_BYTES", "final_shifts", "timeline", "timeline_query", "users_built"]
+__all__ = [
+    "LOCAL",
+    "ROW_BYTES",
+    "final_shifts",
+    "keyed",
+    "timeline",
+    "timeline_query",
+    "users_built",
+]
 
 # Engines whose data is in this process: the timeline cumulates their event rows in
 # numpy (:mod:`experiment.engine.timeline_local`); the others run the engine query.
@@ -97,6 +107,24 @@ def timeline(
     else:
         changes = _scattered(_query(dataset, users, config, shifts), users, config)
     return _days(changes, users, config, shifts)
+
+
+@contextlib.contextmanager
+def keyed(dataset: Dataset, users: UserTable) -> Iterator[UserTable]:
+    """The per-user table, written once to a temporary table with a user key ``__uid__``.
+
+    Where the numpy walk runs, the main query and the timeline both read that
+    table: the analysed users (arm, first day, segments, covariates) and the key
+    that the event rows join on come from it, instead of a second join of the
+    assignments and the customers written to a temporary table of its own (about
+    1 s of CPU at 1M users). Elsewhere, the per-user table as it is. The table is
+    dropped on exit.
+    """
+    if dataset.con.name not in LOCAL or not _fits(dataset):
+        yield users
+        return
+    with users.table.cache() as cached:  # the key: the row's id, free (no window)
+        yield replace(users, table=cached.mutate(**{UID: cached.rowid()}))
 
 
 def _fits(dataset: Dataset) -> bool:

@@ -26,6 +26,7 @@ caller runs the engine query instead where they would not fit under it
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -93,7 +94,9 @@ def fetch(
     who, masks = analysed(users, config)
     regs = sorted({REG.format(k) for ks in listed(users, config).values() for k in ks})
     zero = ibis.literal(0, type="int64")
-    with who.cache() as cached, built():
+    # a keyed per-user table is a temporary table already: its rows keep their keys
+    users_of = contextlib.nullcontext(who) if UID in users.table.columns else who.cache()
+    with users_of as cached, built():
         measured = cached.mutate(**dict.fromkeys(users.measure_cols.values(), zero))
         cuped = {
             _X.format(mi): users.metric_columns(metric, measured)[1]
@@ -153,7 +156,8 @@ class _Walk:
         """Arrays indexed by user key from the analysed users' columns."""
         uid = people[UID]
         order = np.argsort(people[_HASH], kind="stable")
-        rank = np.empty(len(uid), dtype=np.int64)
+        # keys need not be dense: a keyed per-user table numbers the users not analysed too
+        rank = np.zeros(int(uid.max()) + 1 if len(uid) else 0, dtype=np.int64)
         rank[uid[order]] = np.arange(len(uid))
 
         def by_key(values: NDArray[Any]) -> NDArray[Any]:

@@ -79,7 +79,10 @@ def _day_of(ts: ir.TimestampValue, start: Any, days: int) -> ir.IntegerValue:
 def analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list[str]]:
     """One row per analysed user: arm, first counted day, segment bit masks, covariates.
 
-    The user key ``__uid__`` numbers the rows from 0 (in no particular order).
+    The user key ``__uid__`` numbers the rows from 0 (in no particular order): the
+    per-user table's own key where it has one
+    (:func:`~experiment.engine.timeline.keyed`), so that the users need no
+    temporary table of their own.
 
     The first day is the assignment day, clipped to the window (users assigned
     after it count on its last day, as in the final analysis). Segment ``si > 0``
@@ -88,8 +91,11 @@ def analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list
     """
     import ibis
 
-    u, m = users.units, users.members
-    t = u.left_join(m, u.user_id == m.user_id).drop("user_id_right")
+    if UID in users.table.columns:  # the per-user table, keyed already
+        t = users.table
+    else:
+        u, m = users.units, users.members
+        t = u.left_join(m, u.user_id == m.user_id).drop("user_id_right")
     t = t.filter(users.valid(t))
     first = _day_of(t.assigned_at, users.start, config.window.days)
     masks: dict[str, Any] = {}
@@ -99,7 +105,8 @@ def analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list
         term = ibis.ifelse(users.member(si, t), one, ibis.literal(0, type="int64"))
         masks[name] = masks[name] + term if name in masks else term
     covariates = [COVARIATE.format(k) for k in range(len(users.covariates))]
-    key = {UID: ibis.row_number().cast("int64"), DAY: first.cast("int64")}
+    number = t[UID] if UID in t.columns else ibis.row_number()
+    key = {UID: number.cast("int64"), DAY: first.cast("int64")}
     regs = regressor_values(t, users, config)
     who = t.select("user_id", "assigned_at", "arm", *covariates, **key, **masks, **regs)
     return who, list(masks)
