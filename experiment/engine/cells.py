@@ -54,12 +54,13 @@ from experiment.engine.moments import (
 )
 from experiment.engine.quality import QUALITY_SUMS, quality_counts
 from experiment.engine.regressors import Regressors
-from experiment.engine.timeline import keyed, timeline
-from experiment.engine.timeline_query import UID
+from experiment.engine.timeline import shared, timeline
 from experiment.engine.users import UserTable, user_table
 from experiment.sums import CellSums, JointSums, MeanSums
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from experiment.config import ExperimentConfig
     from experiment.engine.dataset import Dataset
     from segments.definitions import SegmentSet
@@ -83,15 +84,21 @@ def aggregate(
             names a segment the segments file lacks.
     """
     _tune(dataset)
-    users = user_table(dataset, config, segment_set, quantile_caps=False)
-    if not config.sequential:
-        rows, caps, cells = _cell_table(users, config)
-    else:  # one keyed temporary table for both queries, where the timeline can use it
-        with keyed(dataset, users) as users:
-            rows, caps, cells = _cell_table(users, config, cached=UID in users.table.columns)
-            # the timeline caps at the final analysis's caps
+    with contextlib.ExitStack() as written:
+        once = shared(dataset, config)  # tables written once, dropped on exit
+
+        def write(table: ir.Table) -> ir.Table:
+            return written.enter_context(table.cache())
+
+        users = user_table(
+            dataset, config, segment_set, quantile_caps=False, written=write if once else None
+        )
+        if once:
+            users = replace(users, table=write(users.table))
+        rows, caps, cells = _cell_table(users, config, cached=once)
+        if config.sequential:  # the timeline caps at the final analysis's caps
             timed = timeline(dataset, replace(users, caps=caps), config, cells)
-        cells = replace(cells, timeline=timed)
+            cells = replace(cells, timeline=timed)
     totals = {c: sum(int(r[c] or 0) for r in rows if r[SI] < 0) for c in QUALITY_SUMS}
     strata = users.strata
     strata_units = _strata_units(rows, cells, strata) if len(strata) > 1 else None
@@ -131,7 +138,7 @@ def _cell_table(
     in memory) and Ibis repeats that query rather than share it; so with quantile
     caps the per-user table is written once to a temporary table, read by a
     one-row cap query cross joined to it, and dropped (``cached``: the per-user
-    table is a temporary table already, :func:`~experiment.engine.timeline.keyed`).
+    table is a temporary table already, :func:`~experiment.engine.timeline.shared`).
     """
     if cap_quantiles(users, config) is None:
         return _measured(users, config)

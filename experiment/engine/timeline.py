@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,7 +57,6 @@ from experiment.engine.timeline_query import (
     DAY,
     SI,
     SUMS,
-    UID,
     N,
     Shifts,
     analysed,
@@ -81,7 +79,7 @@ __all__ = [
     "LOCAL",
     "ROW_BYTES",
     "final_shifts",
-    "keyed",
+    "shared",
     "timeline",
     "timeline_query",
     "users_built",
@@ -109,22 +107,17 @@ def timeline(
     return _days(changes, users, config, shifts)
 
 
-@contextlib.contextmanager
-def keyed(dataset: Dataset, users: UserTable) -> Iterator[UserTable]:
-    """The per-user table, written once to a temporary table with a user key ``__uid__``.
+def shared(dataset: Dataset, config: ExperimentConfig) -> bool:
+    """Whether the per-user table and its events are written once for the timeline too.
 
-    Where the numpy walk runs, the main query and the timeline both read that
-    table: the analysed users (arm, first day, segments, covariates) and the key
-    that the event rows join on come from it, instead of a second join of the
-    assignments and the customers written to a temporary table of its own (about
-    1 s of CPU at 1M users). Elsewhere, the per-user table as it is. The table is
-    dropped on exit.
+    Where the numpy walk runs (a sequential experiment on an in-process engine whose
+    memory bound holds the event rows), the units and their in-window events are
+    written to temporary tables (``user_table(written=...)``), and so is the
+    per-user table: the main query and the timeline then read the same tables, and
+    the timeline neither scans and joins the events nor joins the assignments and
+    the customers a second time.
     """
-    if dataset.con.name not in LOCAL or not _fits(dataset):
-        yield users
-        return
-    with users.table.cache() as cached:  # the key: the row's id, free (no window)
-        yield replace(users, table=cached.mutate(**{UID: cached.rowid()}))
+    return config.sequential and dataset.con.name in LOCAL and _fits(dataset)
 
 
 def _fits(dataset: Dataset) -> bool:

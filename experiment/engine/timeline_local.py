@@ -205,38 +205,53 @@ class _Walk:
         out = {c: np.zeros((self.cells, days)) for c in (N, *columns(self.users, self.config))}
         counted = self.key >= 0
         everyone = np.flatnonzero(counted)
-        zeros = {m: np.zeros(len(everyone)) for m in measures}
+        zeros = {m: np.zeros(1) for m in measures}  # broadcast: one value for everyone
         at_start = self.constants(everyone)
         for mi in range(len(self.config.metrics)):
             at_start.update(self.terms(mi, zeros, everyone))
         start_bin = self.key[everyone] * days + self.first[everyone]
+        starts = np.bincount(start_bin, minlength=self.cells * days).astype(np.float64)
         for c in out:
-            summed = np.bincount(start_bin, weights=at_start.get(c), minlength=self.cells * days)
+            value = at_start.get(c)
+            if value is None:  # the count
+                summed = starts
+            elif value.size == 1:  # the same for every user (no covariate): counted
+                summed = starts * value[0]
+            else:
+                weighted = np.bincount(start_bin, weights=value, minlength=self.cells * days)
+                summed = weighted.astype(np.float64, copy=False)  # float already: no copy
             out[c] += summed.reshape(self.cells, days)
-        by_day = {m: _Sorted.of(rows[UID], rows[DAY], rows[m], self.rank, days) for m in measures}
         cum = {m: np.zeros(size) for m in measures}
         owned = [{self.users.measure_cols[x] for x in m.measures} for m in self.config.metrics]
+        seen = np.zeros(size, dtype=bool)  # scratch: the users with a row on the day
+        place = np.zeros(size, dtype=np.int64)  # scratch: their places among those users
         for d in range(days):
-            incs = {m: s.day_sums(d, size) for m, s in by_day.items()}
+            rows_of = _day_rows(rows, d, self.rank, measures)
+            for u, _ in rows_of.values():
+                seen[u] = True
+            today = np.flatnonzero(seen)  # in hash order: the order of every sum
+            seen[today] = False
+            place[today] = np.arange(len(today))
+            incs = {
+                m: np.bincount(place[u], weights=w, minlength=len(today))
+                for m, (u, w) in rows_of.items()
+            }
+            held = {m: cum[m][today] for m in measures}
             for mi, own in enumerate(owned):
-                changed = [incs[m] != 0 for m in own if incs[m] is not None]
+                changed = [incs[m] != 0 for m in own if m in incs]
                 if not changed:
                     continue
-                moved = np.flatnonzero(np.logical_or.reduce(changed) & counted)
-                before = {m: cum[m][moved] for m in own}
-                after = dict(before)
-                for m in own:
-                    inc = incs[m]
-                    if inc is not None:
-                        after[m] = before[m] + inc[moved]
+                idx = np.flatnonzero(np.logical_or.reduce(changed) & counted[today])
+                moved = today[idx]
+                before = {m: held[m][idx] for m in own}
+                after = {m: before[m] + incs[m][idx] if m in incs else before[m] for m in own}
                 now, then = self.terms(mi, after, moved), self.terms(mi, before, moved)
                 cell = self.key[moved]
                 for c, value in now.items():
                     change = value - then[c]
                     out[c][:, d] += np.bincount(cell, weights=change, minlength=self.cells)
             for m, inc in incs.items():
-                if inc is not None:
-                    cum[m] += inc
+                cum[m][today] = held[m] + inc
         return out
 
     def constants(self, who: NDArray[np.int64]) -> dict[str, NDArray[np.float64]]:
@@ -279,44 +294,30 @@ class _Walk:
         return out
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Sorted:
-    """One measure's nonzero event rows sorted by day, and each day's bounds.
+def _day_rows(
+    rows: Columns, day: int, rank: NDArray[np.int64], measures: list[str]
+) -> dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]]:
+    """Per measure with a nonzero row on ``day``: those rows' users (hash places), weights.
 
-    Values (not counts, which add exactly) are also sorted by (user, value) within
-    the day, so that a user's values on a day are added in one order every run.
+    The day's rows are found by a scan (no sort of every row by day: its gathers
+    cost more than fourteen scans). Values (not counts, which add exactly) are
+    sorted by (user, value), so that a user's values on a day are added in one
+    order every run.
     """
-
-    uid: NDArray[np.int64]
-    weight: NDArray[np.float64]
-    bounds: NDArray[np.int64]
-
-    @classmethod
-    def of(
-        cls,
-        uid: NDArray[np.int64],
-        day: NDArray[np.int64],
-        column: NDArray[Any],
-        rank: NDArray[np.int64],
-        days: int,
-    ) -> _Sorted:
-        """From the event rows (``uid`` the engine's user keys, ``rank`` their order)."""
-        keep = np.flatnonzero(column != 0)
-        u, d, w = rank[uid[keep]], day[keep], column[keep].astype(np.float64)
-        if np.issubdtype(column.dtype, np.integer):
-            order = np.argsort(d, kind="stable")  # a radix sort of small integers
-        else:
-            order = np.lexsort((w, u, d))
-        u, d, w = u[order], d[order], w[order]
-        return cls(uid=u, weight=w, bounds=np.searchsorted(d, np.arange(days + 1)))
-
-    def day_sums(self, day: int, size: int) -> NDArray[np.float64] | None:
-        """The measure's sum per user key on ``day`` (None: no row that day)."""
-        lo, hi = self.bounds[day], self.bounds[day + 1]
-        if lo == hi:
-            return None
-        sums = np.bincount(self.uid[lo:hi], weights=self.weight[lo:hi], minlength=size)
-        return sums.astype(np.float64, copy=False)  # float already (weighted): no copy
+    at = np.flatnonzero(rows[DAY] == day)
+    users = rank[rows[UID][at]]
+    out = {}
+    for m in measures:
+        column = rows[m][at]
+        keep = np.flatnonzero(column)
+        if not len(keep):
+            continue
+        u, w = users[keep], column[keep].astype(np.float64)
+        if not np.issubdtype(column.dtype, np.integer):
+            order = np.lexsort((w, u))
+            u, w = u[order], w[order]
+        out[m] = (u, w)
+    return out
 
 
 def _metric_values(

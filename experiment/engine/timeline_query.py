@@ -21,7 +21,7 @@ from experiment.engine.timeline_regression import (
     regression_starts,
     regressor_values,
 )
-from experiment.engine.users import COVARIATE
+from experiment.engine.users import COVARIATE, UID
 from experiment.plan import kind_plan
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 # Engine-side column names (indices only, never user text).
-DAY, SI, N, UID = "__day__", "__si__", "__n__", "__uid__"
+DAY, SI, N = "__day__", "__si__", "__n__"
 _MASK = "__mask{}__"  # segment bit mask number k
 _BITS = 62  # segments per mask (int64, sign bit unused)
 _INC = "__inc{}__"  # a measure's increment on the day
@@ -117,12 +117,16 @@ def _joined(
 ) -> ir.Table:
     """The analysed users' post-exposure, in-window events of a metric, with user key and day.
 
-    Read as the per-user table reads them.
+    Read as the per-user table reads them: from the events it summed, where it
+    wrote them (``users.exposed``, keyed like ``who``), else from the events table.
     """
-    ev = dataset.events
-    kinds = sorted({measure.event for metric in config.metrics for measure in metric.measures})
-    ev = ev.filter((ev.ts >= users.start) & (ev.ts < users.end) & ev.event.isin(kinds))
-    ev = ev.inner_join(who.select("user_id", "assigned_at", UID), "user_id")
+    if users.exposed is not None:
+        ev = users.exposed.inner_join(who.select(UID), UID)
+    else:
+        ev = dataset.events
+        kinds = sorted({m.event for metric in config.metrics for m in metric.measures})
+        ev = ev.filter((ev.ts >= users.start) & (ev.ts < users.end) & ev.event.isin(kinds))
+        ev = ev.inner_join(who.select("user_id", "assigned_at", UID), "user_id")
     ev = ev.filter(ev.ts >= ev.assigned_at)
     return ev.mutate(**{DAY: _day_of(ev.ts, users.start, config.window.days)})
 
