@@ -27,8 +27,9 @@ and variance in the same aggregate (``CellSums.balance``). A metric with a
 quantile ``cap`` gets its cap
 (the quantile over all analysed users) from a one-row query over the per-user
 table (:mod:`experiment.engine.caps`), which is then written once to a temporary
-table that both queries read. A sequential experiment costs one more query
-(:mod:`experiment.engine.timeline`).
+table that both queries read. A sequential experiment adds the timeline
+(:mod:`experiment.engine.timeline`); on DuckDB its units, their events and the
+per-user table are then written once, for both (:func:`~experiment.engine.timeline.shared`).
 """
 
 from __future__ import annotations

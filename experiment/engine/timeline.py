@@ -1,6 +1,10 @@
 """The sequential timeline: the cell sums per window day, cumulated up to each day's end.
 
-A sequential experiment costs one query beyond the main one, and no users × days
+On DuckDB (where the event rows fit under its memory bound) the timeline is a
+numpy walk over the analysed users' metric events
+(:mod:`experiment.engine.timeline_local`), read from the tables the main query
+wrote and summed (:func:`shared`): the events are scanned and joined once per
+run. Elsewhere it costs one engine query beyond the main one, and no users × days
 grid. Only the (user, day) pairs with a metric event exist: a window per user
 over them gives the user's cumulative measures, hence its (capped) metric values,
 at each of its event days, and the change of every per-user quantity a cell sum
@@ -88,7 +92,7 @@ __all__ = [
 # Engines whose data is in this process: the timeline cumulates their event rows in
 # numpy (:mod:`experiment.engine.timeline_local`); the others run the engine query.
 LOCAL = frozenset({"duckdb"})
-ROW_BYTES = 64  # the walk's memory per metric event: fetched columns, sorted copies, keys
+ROW_BYTES = 64  # per metric event: the walk's columns and a day's copies, the events written
 
 
 def timeline(

@@ -5,11 +5,13 @@ engine only for what it does fast, scans and one hash join: the analysed
 users (key, arm, first counted day, segment masks, covariates and regressors)
 and, per metric event, the user's key, its window day and each measure's
 weight (:func:`~experiment.engine.timeline_query.event_rows`). Numpy then
-walks the days: a day's rows are summed per user (``bincount``), the users
+walks the days: a day's rows (found by a scan, not a sort) are summed per
+user over that day's users only (``bincount``), the users
 with a change get their cumulative measures before and after it, and the
 change of every shifted power sum (``y``, ``y²``, ``x``, ``x²``, ``x·y``, the
 regression cross sums) is summed per (arm, membership pattern); each user
-adds its starting values on its first day, as in the engine query. The
+adds its starting values on its first day (constants, counted per group, a
+CUPED covariate aside), as in the engine query. The
 patterns are spread over their segments at the end. This replaces the engine
 query's ``GROUP BY user, day``, its window per user and its grouping by
 (arm, day, masks): about half the timeline's cost at 1M users (see README
@@ -18,8 +20,8 @@ query's ``GROUP BY user, day``, its window per user and its grouping by
 Same values as the engine query to the last bits of a float sum: the users are
 summed in the order of a hash of their id and a day's value rows in (user,
 value) order, so a run gives the same sums every time, whatever the engine's
-row order. Memory: the event rows (a key, a day and a weight per measure), their
-sorted copies and a few arrays per user, outside DuckDB's memory limit; the
+row order. Memory: the event rows (a key, a day and a weight per measure), a
+day's copies and a few arrays per user, outside DuckDB's memory limit; the
 caller runs the engine query instead where they would not fit under it
 (:data:`experiment.engine.timeline.ROW_BYTES`).
 """

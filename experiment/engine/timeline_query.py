@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from experiment.engine.events import event_value, invalid, selects
+from experiment.engine.exposed import UID
 from experiment.engine.moments import fsum, stable_sum
 from experiment.engine.timeline_regression import (
     regression_changes,
@@ -21,7 +22,7 @@ from experiment.engine.timeline_regression import (
     regression_starts,
     regressor_values,
 )
-from experiment.engine.users import COVARIATE, UID
+from experiment.engine.users import COVARIATE
 from experiment.plan import kind_plan
 
 if TYPE_CHECKING:

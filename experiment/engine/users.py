@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from experiment.config import check_allocation
 from experiment.engine.balance import balance_columns
 from experiment.engine.caps import fixed_caps, with_quantile_caps
-from experiment.engine.events import event_value, invalid, selects
-from experiment.engine.moments import as_float, fsum
-from experiment.engine.quality import NCUST, QUALITY_COLUMNS, Q, table_checks
+from experiment.engine.exposed import UID, exposed_events, key_of, per_user_measures
+from experiment.engine.moments import as_float
+from experiment.engine.quality import NCUST, QUALITY_COLUMNS, table_checks
 from experiment.engine.regressors import Regressors, regressor_columns, regressors
 from experiment.engine.window import analysis_window
 from experiment.errors import ConfigError
@@ -42,11 +42,9 @@ ALL = "all"
 
 # Column names of the per-user table (dunder names cannot clash with a user's columns).
 SEG = "__seg__{}__"
-MEASURE = "__measure__{}__"
 STRATUM = "__stratum__"
 COVARIATE = "__covariate__{}__"  # index into the covariate columns
 BALANCE = "__balance__{}__"  # index into the balance columns (those not CUPED covariates)
-UID = "__uid__"  # a user's key: the row id of the units' temporary table (``written`` only)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,15 +158,12 @@ def user_table(
             covariate that is not a numeric customers column, or an allocation
             names a segment the segments file lacks.
     """
-    units = _units(dataset, config)
-    if written is not None:
-        units = written(units)
-        units = units.mutate(**{UID: units.rowid()})
+    units = _units(dataset, config, written)
     start, end = analysis_window(units, dataset, config)
-    exposed, measure_cols, value_columns = _exposed(dataset, units, config.metrics, start, end)
-    if written is not None:
-        exposed = written(exposed)
-    per_user = _per_user_measures(exposed, measure_cols, config.metrics)
+    exposed, measure_cols, value_columns = exposed_events(
+        dataset, units, config.metrics, (start, end), written
+    )
+    per_user = per_user_measures(exposed, measure_cols, config.metrics)
     seg_exprs = compile_segments(segment_set, dataset.customers, as_of=start) if segment_set else {}
     check_allocation(config, list(seg_exprs))
     strata = ("", *(s for s in seg_exprs if s in config.allocation))
@@ -220,7 +215,7 @@ def _joined(
     """Every unit with its measures (0 without events) and its segment memberships."""
     import ibis
 
-    key = _key(units)
+    key = key_of(units)
     t = units.left_join(per_user, units[key] == per_user[key]).select(
         "user_id",
         "arm",
@@ -232,8 +227,15 @@ def _joined(
     return t.left_join(members, t.user_id == members.user_id).drop("user_id_right")
 
 
-def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
+def _units(
+    dataset: Dataset,
+    config: ExperimentConfig,
+    written: Callable[[ir.Table], ir.Table] | None = None,
+) -> ir.Table:
     """One row per user of this experiment: arm, number of arms seen, first assignment.
+
+    ``written`` writes them once, keyed by their row id (``__uid__``), which the
+    per-user table then carries.
 
     Users seen in several arms stay in the table (``arms_seen > 1``) so that the
     main query counts them; every aggregate excludes them. ``arms_seen`` is 1 or
@@ -247,78 +249,16 @@ def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
     per_user = a.group_by("user_id").aggregate(
         arm=a.arm.min(), last_arm=a.arm.max(), assigned_at=a.assigned_at.min()
     )
-    return per_user.select(
+    units = per_user.select(
         user_id=per_user.user_id.cast("string"),
         arm=per_user.arm,
         arms_seen=ibis.ifelse(per_user.arm == per_user.last_arm, 1, 2),
         assigned_at=per_user.assigned_at,
     )
-
-
-def _exposed(
-    dataset: Dataset, units: ir.Table, metrics: list[MetricSpec], start: Any, end: Any
-) -> tuple[ir.Table, dict[Measure, str], tuple[str, ...]]:
-    """The units' in-window events of the metrics' types, with the assignment time.
-
-    An INNER JOIN: users without such events have no row. Only the columns the
-    measures read are kept (the user's key too, where the units have one). Also
-    each measure's column name in the per-user table and the value columns read.
-    """
-    ev = dataset.events
-    # Only the metrics' event types are read: the rest (page views, ...) cannot change a
-    # metric, and skipping them spares the join a third of its rows on typical data.
-    kinds = sorted({measure.event for metric in metrics for measure in metric.measures})
-    ev = ev.filter((ev.ts >= start) & (ev.ts < end) & ev.event.isin(kinds))
-    names: dict[Measure, str] = {}
-    columns: list[str] = []
-    for metric in metrics:
-        for measure in metric.measures:
-            if measure in names:
-                continue
-            names[measure] = MEASURE.format(len(names))
-            if measure.value is not None:
-                event_value(ev, measure, metric)  # the column must be the events table's
-                columns += [measure.value] if measure.value not in columns else []
-    key = _key(units)
-    exposed = ev.inner_join(
-        units.select(*dict.fromkeys(("user_id", "assigned_at", key))), "user_id"
-    )
-    return exposed.select(key, "assigned_at", "ts", "event", *columns), names, tuple(columns)
-
-
-def _key(units: ir.Table) -> str:
-    """The column that identifies a user: the units' key where they have one (an integer)."""
-    return UID if UID in units.columns else "user_id"
-
-
-def _per_user_measures(
-    exposed: ir.Table, names: dict[Measure, str], metrics: list[MetricSpec]
-) -> ir.Table:
-    """Per-user metric measures (post-exposure, in-window) and events before assignment.
-
-    One ``GROUP BY`` user over :func:`_exposed`: users without events have no
-    row here, and :func:`user_table` LEFT JOINs this table to the units. The
-    exposure test sits in each aggregate's filter, so events before assignment
-    are counted, not dropped. Arm and ``arms_seen`` stay out of this hash table:
-    keeping it narrow (a key and a few counts) is what lets DuckDB run it under a
-    tight memory limit without spilling much; as grouping keys or ``any_value``
-    columns they cost much more time (see README "Benchmarks").
-    """
-    post = exposed.ts >= exposed.assigned_at
-    aggs: dict[str, Any] = {}
-    for metric in metrics:
-        for measure in metric.measures:
-            if names[measure] in aggs:
-                continue
-            is_event = selects(exposed, measure) & post
-            if measure.value is None:
-                aggs[names[measure]] = exposed.count(where=is_event)
-                continue
-            value = event_value(exposed, measure, metric)
-            bad = invalid(value)
-            aggs[names[measure]] = fsum(value, where=is_event & ~bad)  # same bits every run
-    aggs[Q.format("events_before_assignment")] = exposed.count(where=~post)
-    return exposed.group_by(_key(exposed)).aggregate(**aggs)
+    if written is None:
+        return units
+    units = written(units)
+    return units.mutate(**{UID: units.rowid()})
 
 
 def _covariates(customers: ir.Table, metrics: list[MetricSpec]) -> tuple[str, ...]:
