@@ -10,6 +10,7 @@ process's wall time, not to its CPU time.
 
     python benchmarks/profile_analyze.py --users 200000
     python benchmarks/profile_analyze.py --users 200000 --python /path/to/other/venv/bin/python
+    python benchmarks/profile_analyze.py --users 1000000 --segments 100
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--users", type=int, default=200_000)
+    parser.add_argument("--segments", type=int, default=20, help="the dataset's (suite.py's)")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument(
         "--data",
@@ -104,7 +106,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs to average (a noisy machine)")
     parser.add_argument("--args", default="", help="extra exp analyze options, e.g. --no-html")
     args = parser.parse_args()
-    folder = args.data / f"users-{args.users}"
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from analyze import folder_name  # a benchmark script of this folder
+
+    folder = args.data / folder_name(args.users, args.segments)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     seconds: collections.Counter[str] = collections.Counter()
     for _ in range(args.repeat):
