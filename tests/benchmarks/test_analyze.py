@@ -23,7 +23,7 @@ def bench() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def folder(bench: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("bench") / bench.folder_name(3000, 100)
+    path: Path = tmp_path_factory.mktemp("bench") / bench.folder_name(3000, 100)
     bench.build(path, 3000, 100)
     return path
 
