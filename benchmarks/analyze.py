@@ -13,9 +13,10 @@ Parquet files:
   counts) + ``analyze_cells`` (every test, Holm, Bayes, MDE, SRM), i.e. what
   ``exp analyze`` computes before writing its files.
 
-20 overlapping segments (plus ``all``) x 4 metrics: conversion (proportion), CTR
-(clicks / impressions, ratio), revenue per user (mean, capped at its 99th
-percentile) and sessions per user (mean).
+20 overlapping segments (plus ``all``; ``--segments N`` for up to 100, in
+``DATA/users-N-segments-S``) x 4 metrics: conversion (proportion), CTR (clicks /
+impressions, ratio), revenue per user (mean, capped at its 99th percentile) and
+sessions per user (mean).
 
 The dataset is not simulated (``simulators`` would take long and much memory at
 10M users): DuckDB SQL writes it straight to Parquet from hash-based uniforms
@@ -76,6 +77,50 @@ SEGMENTS: tuple[tuple[str, str], ...] = (
     ("mobile_us", "device == 'mobile' and country == 'US'"),
 )
 
+# Values of the customers' categorical columns (as ``build`` writes them) and
+# thresholds of their numeric ones, from which ``segment_rules`` makes more segments.
+_VALUES = {
+    "device": ("mobile", "desktop", "tablet"),
+    "country": ("US", "DE", "FR", "GB", "BR", "IN", "JP"),
+    "channel": ("search", "social", "email", "direct"),
+    "plan": ("free", "pro", "team"),
+}
+_CROSSES = (("device", "country"), ("plan", "channel"), ("device", "plan"), ("country", "channel"))
+_THRESHOLDS = (
+    ("days_since_last_login", ">", (14, 30, 60, 180)),
+    ("sessions_30d", ">=", (5, 10, 40)),
+    ("orders_90d", ">=", (2, 5)),
+    ("revenue_90d", ">=", (50, 300)),
+)
+MAX_SEGMENTS = 100
+
+
+def segment_rules(count: int = len(SEGMENTS)) -> tuple[tuple[str, str], ...]:
+    """``count`` overlapping segments: the 20 of ``SEGMENTS``, then generated ones.
+
+    The generated ones cross two categorical columns (``device == 'desktop' and
+    country == 'DE'``), then put thresholds on numeric ones (``sessions_30d >= 10``):
+    69 + 11, so at most 100 in all. Constants, not user text, like ``SEGMENTS``.
+    """
+    if not 1 <= count <= MAX_SEGMENTS:
+        raise ValueError(f"segments: 1 to {MAX_SEGMENTS}, not {count}")
+    rules = dict(SEGMENTS)
+    for a, b in _CROSSES:
+        for va in _VALUES[a]:
+            for vb in _VALUES[b]:
+                rules.setdefault(f"{va}_{vb}".lower(), f"{a} == '{va}' and {b} == '{vb}'")
+    for column, op, cuts in _THRESHOLDS:
+        for cut in cuts:
+            rules[f"{column}_{'gt' if op == '>' else 'ge'}_{cut}"] = f"{column} {op} {cut}"
+    return tuple(rules.items())[:count]
+
+
+def folder_name(users: int, segments: int = len(SEGMENTS)) -> str:
+    """The dataset folder of ``users`` users with ``segments`` segments (20: ``users-N``)."""
+    tail = "" if segments == len(SEGMENTS) else f"-segments-{segments}"
+    return f"users-{users}{tail}"
+
+
 EXPERIMENT_YAML = f"""\
 name: {EXPERIMENT}
 control: control
@@ -97,7 +142,7 @@ def sql_rule(rule: str) -> str:
     return rule
 
 
-def build(folder: Path, users: int) -> None:
+def build(folder: Path, users: int, segments: int = len(SEGMENTS)) -> None:
     """Write customers, assignments and events Parquet files and the YAML files."""
     import duckdb
 
@@ -166,7 +211,7 @@ def build(folder: Path, users: int) -> None:
       FROM p
     ) TO '{folder}/events.parquet' (FORMAT parquet, COMPRESSION zstd)""")
     lines = ["segments:"]
-    lines += [f'  - {{name: {name}, where: "{rule}"}}' for name, rule in SEGMENTS]
+    lines += [f'  - {{name: {name}, where: "{rule}"}}' for name, rule in segment_rules(segments)]
     (folder / "segments.yaml").write_text("\n".join(lines) + "\n")
     (folder / "experiment.yaml").write_text(EXPERIMENT_YAML)
     (folder / "done").write_text("ok\n")
@@ -209,17 +254,18 @@ def _stats(f: str, suffix: str) -> list[str]:
     ]
 
 
-def baseline_filter_sql(folder: Path) -> str:
+def baseline_filter_sql(folder: Path, segments: int = len(SEGMENTS)) -> str:
     """``GROUP BY arm`` with one ``FILTER`` per segment (one pass over the users)."""
     aggs = _stats("", "_all")
-    for i, (_, rule) in enumerate(SEGMENTS):
+    for i, (_, rule) in enumerate(segment_rules(segments)):
         aggs += _stats(f"FILTER (WHERE {sql_rule(rule)})", str(i))
     return f"WITH {_per_user(folder)} SELECT arm, {', '.join(aggs)} FROM t GROUP BY arm"
 
 
-def baseline_group_sql(folder: Path) -> str:
-    """``GROUP BY segment, arm`` over each user's unnested segment memberships."""
-    flags = ", ".join(["'all'"] + [f"CASE WHEN {sql_rule(r)} THEN '{n}' END" for n, r in SEGMENTS])
+def baseline_group_sql(folder: Path, segments: int = len(SEGMENTS)) -> str:
+    """``GROUP BY segment, arm`` over each user's unnested memberships of ``segments`` segments."""
+    rules = segment_rules(segments)
+    flags = ", ".join(["'all'"] + [f"CASE WHEN {sql_rule(r)} THEN '{n}' END" for n, r in rules])
     return f"""WITH {_per_user(folder)},
     m AS (SELECT t.*, unnest(list_filter([{flags}], lambda x: x IS NOT NULL)) AS segment FROM t)
     SELECT segment, arm, {", ".join(_stats("", ""))} FROM m GROUP BY segment, arm"""
@@ -251,13 +297,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cached_dataset(users: int, data: Path) -> Path:
-    """``DATA/users-N``, built once by a child ``analyze.py --build-only`` when not cached."""
-    folder = data / f"users-{users}"
+def cached_dataset(users: int, data: Path, segments: int = len(SEGMENTS)) -> Path:
+    """``DATA/folder_name(...)``, built once by a child ``analyze.py --build-only``."""
+    folder = data / folder_name(users, segments)
     if not (folder / "done").exists():
         print(f"building {users:,} users into {folder} (child process) ...", flush=True)
         started = time.perf_counter()
         child = [sys.executable, __file__, "--build-only", "--users", str(users)]
+        child += ["--segments", str(segments)]
         subprocess.run([*child, "--data", str(data)], check=True)  # noqa: S603 (this script)
         size = sum(p.stat().st_size for p in folder.glob("*.parquet")) / 1e9
         print(f"  built in {time.perf_counter() - started:.1f} s ({size:.2f} GB of Parquet)")
@@ -272,6 +319,12 @@ def cached_parser(doc: str) -> argparse.ArgumentParser:
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
+        "--segments",
+        type=int,
+        default=len(SEGMENTS),
+        help=f"overlapping segments besides 'all', 1 to {MAX_SEGMENTS} (default: 20)",
+    )
+    parser.add_argument(
         "--data",
         type=Path,
         default=Path(tempfile.gettempdir()) / "seglift-bench",
@@ -283,7 +336,7 @@ def cached_parser(doc: str) -> argparse.ArgumentParser:
 def run_on_cached(doc: str, measure: Callable[[Path, int], None]) -> None:
     """The command line of a script that times ``measure(folder, repeats)`` on the cached data."""
     args = cached_parser(doc).parse_args()
-    measure(cached_dataset(args.users, args.data), args.repeats)
+    measure(cached_dataset(args.users, args.data, args.segments), args.repeats)
 
 
 def main() -> None:
@@ -300,17 +353,28 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    folder = args.data / f"users-{args.users}"
+    folder = args.data / folder_name(args.users, args.segments)
     if args.build_only:
-        build(folder, args.users)
+        build(folder, args.users, args.segments)
         return
-    cached_dataset(args.users, args.data)
+    cached_dataset(args.users, args.data, args.segments)
     measure(
-        folder, args.repeats, filter_baseline=args.filter_baseline, memory_limit=args.memory_limit
+        folder,
+        args.repeats,
+        filter_baseline=args.filter_baseline,
+        memory_limit=args.memory_limit,
+        segments=args.segments,
     )
 
 
-def measure(folder: Path, repeats: int, *, filter_baseline: bool, memory_limit: str | None) -> None:
+def measure(
+    folder: Path,
+    repeats: int,
+    *,
+    filter_baseline: bool,
+    memory_limit: str | None,
+    segments: int = len(SEGMENTS),
+) -> None:
     """Time seglift, then the baseline(s), in this process; print times, ratios, peak RSS."""
     import duckdb
 
@@ -350,19 +414,17 @@ def measure(folder: Path, repeats: int, *, filter_baseline: bool, memory_limit: 
     t_stats, _ = best_of(5, lambda: analyze_cells(box["cells"], config, segment_set))
     rss_ours = peak_rss_mb()
 
-    sql_group = baseline_group_sql(folder)
+    sql_group = baseline_group_sql(folder, segments)
     base = {"GROUP BY segment, arm (unnest)": best_of(repeats, lambda: run(con, sql_group))}
     if filter_baseline:
-        sql_filter = baseline_filter_sql(folder)
+        sql_filter = baseline_filter_sql(folder, segments)
         base["GROUP BY arm + FILTER/segment"] = best_of(repeats, lambda: run(con, sql_filter))
     con.close()
     t_base = min(w for w, _ in base.values())
     c_base = min(c for _, c in base.values())
     rss_base = peak_rss_mb()
-    segments = len(segment_set.segments) + 1
-
     print(
-        f"dataset: {n_users:,} users, {n_events:,} events, {segments} segments (all "
+        f"dataset: {n_users:,} users, {n_events:,} events, {segments + 1} segments (all "
         f"included) x {len(config.metrics)} metrics; best of {repeats}; seglift's DuckDB "
         f"memory_limit: {memory_limit or 'default (40% of RAM, at most 1.5 GiB)'}"
     )

@@ -10,13 +10,24 @@ process's wall time, not to its CPU time.
 
     python benchmarks/profile_analyze.py --users 200000
     python benchmarks/profile_analyze.py --users 200000 --python /path/to/other/venv/bin/python
+    python benchmarks/profile_analyze.py --users 1000000 --segments 100
+
+``--cpu`` (no py-spy needed) counts CPU time instead, DuckDB's threads included:
+the child process times each engine query (by the seglift function that runs it,
+its Ibis compilation included), the temporary per-user table, the statistics,
+results.json, the report and the terminal output with ``getrusage``, each part
+without the parts inside it; the rest is Python (imports, building expressions).
+
+    python benchmarks/profile_analyze.py --users 1000000 --segments 100 --cpu
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -76,6 +87,106 @@ def part(frames: list[str]) -> str:  # noqa: PLR0911 (one return per part)
     return f"other: {names[-1]} ({files[-1]})"
 
 
+def query_part(frames: list[tuple[str, str]]) -> str:
+    """The part a query counts for: the innermost seglift function but the fetch helper.
+
+    ``frames`` are ``(function, file)``, outermost first.
+    """
+    for name, path in reversed(frames):
+        rel = _relative(path)
+        if rel.startswith(OURS) and rel != FETCH:
+            return f"query: {name} ({rel})"
+    return "query: other"
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_child(argv: list[str]) -> None:
+    """Run ``exp analyze argv`` here, timing its parts; print ``part<TAB>seconds`` lines."""
+    import inspect
+
+    import ibis.backends.duckdb
+    import rich.console
+
+    import experiment.api
+    import experiment.engine.fetch
+    import experiment.results
+    import reports.html
+    from experiment.cli import app
+
+    seconds: collections.Counter[str] = collections.Counter()
+    inner = [0.0]  # CPU of timed parts inside the one running
+
+    def timed(owner: object, attr: str, label: str | None) -> None:
+        original = getattr(owner, attr)
+
+        @functools.wraps(original)
+        def wrapper(*a: object, **k: object) -> object:
+            name = label
+            if name is None:
+                stack = [(f.function, f.filename) for f in inspect.stack(0)[1:]]
+                name = query_part(stack[::-1])
+            outer, inner[0], started = inner[0], 0.0, _cpu()
+            try:
+                return original(*a, **k)
+            finally:
+                spent = _cpu() - started
+                seconds[name] += spent - inner[0]
+                inner[0] = outer + spent
+
+        setattr(owner, attr, wrapper)
+
+    for helper in ("arrow", "numpy_columns"):
+        original = getattr(experiment.engine.fetch, helper)
+        timed(experiment.engine.fetch, helper, None)
+        for module in list(sys.modules.values()):  # modules that imported the helper by name
+            ours = module.__name__.startswith(("experiment.", "segments.", "reports."))
+            if ours and getattr(module, helper, None) is original:
+                setattr(module, helper, getattr(experiment.engine.fetch, helper))
+    timed(ibis.backends.duckdb.Backend, "create_table", "temporary per-user table")
+    timed(experiment.api, "analyze_sums", "statistics (analyze_sums)")
+    timed(experiment.results.AnalysisResults, "to_json", "results.json text")
+    timed(reports.html, "render_html", "HTML report")
+    timed(rich.console.Console, "print", "terminal output")
+    seconds["interpreter start-up and imports"] = _cpu()
+    sys.argv = ["exp", "analyze", *argv]
+    try:
+        app()
+    except SystemExit as done:
+        if done.code:
+            raise
+    seconds["Python: the rest (expressions, CLI, ...)"] = _cpu() - sum(seconds.values())
+    for name, s in seconds.items():
+        print(f"{name}\t{s}", file=sys.stderr)
+
+
+def cpu_parts(python: str, folder: Path, extra: list[str]) -> collections.Counter[str]:
+    """The CPU seconds of each part of one ``exp analyze`` run (:func:`cpu_child`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        exp = [str(folder), "-e", str(folder / "experiment.yaml"), "--out", tmp, *extra]
+        cmd = [python, "-P", str(Path(__file__).resolve()), "--cpu-child", "--", *exp]
+        env = {**os.environ, "COLUMNS": "160"}
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)  # noqa: S603
+    parts: collections.Counter[str] = collections.Counter()
+    for line in done.stderr.splitlines():
+        if "\t" in line:
+            name, value = line.rsplit("\t", 1)
+            parts[name] += float(value)
+    return parts
+
+
+def _table(title: str, kind: str, seconds: collections.Counter[str]) -> None:
+    """The parts, largest first, as a Markdown table with their shares."""
+    total = sum(seconds.values())
+    print(f"{title}: {total:.2f} s of {kind} (mean of the runs)")
+    print("| share | seconds | part |\n|---|---|---|")
+    for name, s in seconds.most_common():
+        print(f"| {100 * s / total:.1f}% | {s:.2f} | {name} |")
+
+
 def summarise(raw: Path) -> list[tuple[str, float]]:
     """Seconds per part, largest first."""
     seconds: collections.Counter[str] = collections.Counter()
@@ -93,6 +204,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--users", type=int, default=200_000)
+    parser.add_argument("--segments", type=int, default=20, help="the dataset's (suite.py's)")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument(
         "--data",
@@ -103,8 +215,23 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs to average (a noisy machine)")
     parser.add_argument("--args", default="", help="extra exp analyze options, e.g. --no-html")
-    args = parser.parse_args()
-    folder = args.data / f"users-{args.users}"
+    parser.add_argument("--cpu", action="store_true", help="CPU time per part (no py-spy)")
+    parser.add_argument("--cpu-child", action="store_true", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.cpu_child:
+        cpu_child([a for a in rest if a != "--"])
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from analyze import folder_name  # a benchmark script of this folder
+
+    folder = args.data / folder_name(args.users, args.segments)
+    if args.cpu:
+        cpu: collections.Counter[str] = collections.Counter()
+        for _ in range(args.repeat):
+            for name, s in cpu_parts(args.python, folder, args.args.split()).items():
+                cpu[name] += s / args.repeat
+        _table(f"exp analyze, {args.users:,} users, {args.segments} segments", "CPU", cpu)
+        return
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     seconds: collections.Counter[str] = collections.Counter()
     for _ in range(args.repeat):

@@ -1,8 +1,9 @@
 """Benchmark suite: every contender a whole process, as a ratio of a bare DuckDB floor.
 
 For each ``--users`` size it reuses (or builds) ``benchmarks/analyze.py``'s synthetic
-dataset (20 overlapping segments plus ``all`` x 4 metrics: conversion, CTR as a
-ratio, revenue capped at its 99th percentile, sessions), then runs, round-robin for
+dataset (20 overlapping segments, or ``--segments N`` up to 100, plus ``all`` x 4
+metrics: conversion, CTR as a ratio, revenue capped at its 99th percentile,
+sessions), then runs, round-robin for
 ``--rounds`` rounds (so that a slow spell of the shared machine hits every
 contender of a round alike):
 
@@ -25,6 +26,7 @@ commit) in the same rounds, for before/after figures from one run.
 
     python benchmarks/suite.py --quick                 # 200k and 1M users, 3 rounds
     python benchmarks/suite.py --users 10000000 --rounds 1 --only floor,api,cli
+    python benchmarks/suite.py --users 1000000 --segments 100   # issue 21's 100 segments
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ ALL_CONTENDERS = ("floor", "api", "cli", "cli --no-html", "sequential", "validat
 DEFAULT = ("floor", "api", "cli", "cli --no-html")
 
 
-def child(what: str, folder: Path, out: Path) -> None:
+def child(what: str, folder: Path, out: Path, segments: int) -> None:
     """The work of one contender that runs Python code of this file (``--child``)."""
     if what == "floor":
         import duckdb
@@ -53,7 +55,7 @@ def child(what: str, folder: Path, out: Path) -> None:
 
         con = duckdb.connect()
         con.execute("SET preserve_insertion_order = false")
-        con.execute(baseline_group_sql(folder)).fetchall()
+        con.execute(baseline_group_sql(folder, segments)).fetchall()
         return
     import experiment
 
@@ -62,7 +64,7 @@ def child(what: str, folder: Path, out: Path) -> None:
     (out / "results.json").write_text(results.to_json())
 
 
-def command(what: str, python: str, folder: Path, out: Path) -> list[str]:
+def command(what: str, python: str, folder: Path, out: Path, segments: int) -> list[str]:
     """The command line of one contender, run by the interpreter ``python``."""
     # -P: not the current folder first on sys.path (a checkout there would shadow ``python``'s)
     exp = [python, "-P", "-c", "import sys; from experiment.cli import app; sys.exit(app())"]
@@ -82,6 +84,8 @@ def command(what: str, python: str, folder: Path, out: Path) -> list[str]:
         str(folder),
         "--out",
         str(out),
+        "--segments",
+        str(segments),
     ]
 
 
@@ -99,20 +103,24 @@ def run(cmd: list[str]) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def ensure(data: Path, users: int) -> Path:
+def ensure(data: Path, users: int, segments: int) -> Path:
     """The dataset folder of ``users`` users (built once), with a sequential twin of the file."""
-    folder = data / f"users-{users}"
+    sys.path.insert(0, str(HERE))
+    from analyze import folder_name  # a benchmark script of this folder
+
+    folder = data / folder_name(users, segments)
     if not (folder / "done").exists():
         print(f"building {users:,} users into {folder} ...", flush=True)
-        build = [sys.executable, str(HERE / "analyze.py"), "--build-only"]
-        subprocess.run([*build, "--users", str(users), "--data", str(data)], check=True)  # noqa: S603
+        build = [sys.executable, str(HERE / "analyze.py"), "--build-only", "--data", str(data)]
+        build += ["--users", str(users), "--segments", str(segments)]
+        subprocess.run(build, check=True)  # noqa: S603
     text = (folder / "experiment.yaml").read_text()
     (folder / "experiment-seq.yaml").write_text(text + "sequential: true\n")
     return folder
 
 
 def measure(
-    folder: Path, contenders: list[str], pythons: dict[str, str], rounds: int
+    folder: Path, contenders: list[str], pythons: dict[str, str], rounds: int, segments: int
 ) -> dict[str, list[tuple[float, float, float]]]:
     """Run every (interpreter, contender) once per round, round-robin; the raw figures."""
     runs: dict[str, list[tuple[float, float, float]]] = {}
@@ -125,7 +133,7 @@ def measure(
                     key = what if what == "floor" else f"{what} [{label}]"
                     out = Path(tmp) / key.replace(" ", "_")
                     out.mkdir(exist_ok=True)
-                    got = run(command(what, python, folder, out))
+                    got = run(command(what, python, folder, out, segments))
                     runs.setdefault(key, []).append(got)
                     print(
                         f"  round {r + 1} {key:28} {got[0]:7.2f} s wall {got[1]:7.2f} s CPU "
@@ -135,13 +143,16 @@ def measure(
     return runs
 
 
-def report(users: int, runs: dict[str, list[tuple[float, float, float]]]) -> None:
+def report(users: int, segments: int, runs: dict[str, list[tuple[float, float, float]]]) -> None:
     """One table: each contender's median same-round CPU and wall ratio to the floor, RSS."""
     floor = runs["floor"]
     wall0 = statistics.median(w for w, _, _ in floor)
     cpu0 = statistics.median(c for _, c, _ in floor)
     rss0 = max(m for _, _, m in floor)
-    print(f"\n{users:,} users: floor {cpu0:.2f} s CPU, {wall0:.2f} s wall, {rss0:.0f} MB peak RSS")
+    print(
+        f"\n{users:,} users, {segments} segments: floor {cpu0:.2f} s CPU, {wall0:.2f} s wall, "
+        f"{rss0:.0f} MB peak RSS"
+    )
     print("| contender | CPU ratio | wall ratio | CPU s | peak RSS MB |")
     print("|---|---|---|---|---|")
     for key, got in runs.items():
@@ -161,6 +172,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200k and 1M users")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
+        "--segments", type=int, default=20, help="overlapping segments besides 'all' (1 to 100)"
+    )
+    parser.add_argument(
         "--only", help="comma-separated contenders (default: " + ",".join(DEFAULT) + ")"
     )
     parser.add_argument(
@@ -179,7 +193,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.folder, args.out)
+        child(args.child, args.folder, args.out, args.segments)
         return
     sizes = args.users or ([200_000, 1_000_000] if args.quick or not args.users else [])
     chosen = args.only.split(",") if args.only else [*DEFAULT]
@@ -194,8 +208,9 @@ def main() -> None:
         pythons["base"] = args.base
     print(f"load average at start: {os.getloadavg()}; {os.cpu_count()} cores", flush=True)
     for users in sizes:
-        folder = ensure(args.data, users)
-        report(users, measure(folder, chosen, pythons, args.rounds))
+        folder = ensure(args.data, users, args.segments)
+        runs = measure(folder, chosen, pythons, args.rounds, args.segments)
+        report(users, args.segments, runs)
     print(f"load average at end: {os.getloadavg()}")
 
 

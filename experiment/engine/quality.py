@@ -19,11 +19,11 @@ from experiment.engine.fetch import arrow, rows
 from experiment.errors import DataError
 from experiment.sums import QualityCounts
 from segments.membership import (
+    FP_HASHES,
     absent_categories,
     category_counts,
     duplicates,
     fingerprint_hashes,
-    fingerprints,
 )
 
 if TYPE_CHECKING:
@@ -227,18 +227,41 @@ def _total(
 def _customer_counts(
     cust: ir.Table, segments: tuple[SegmentSet, dict[str, ir.BooleanValue]] | None
 ) -> dict[str, Any]:
-    """One scan of the customers: rows, distinct ids, segment fingerprints, rule constants.
+    """The customers' rows, distinct ids and rule constants; and the segment fingerprints.
 
-    The segment masks and the id hashes are projected once, so the engine
-    evaluates each rule and hashes each id once per row, not once per aggregate.
+    The fingerprints (:func:`segments.membership.fingerprints`) come from their own
+    query, :func:`_fingerprints`.
     """
     if segments is None:
         return rows(cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()))[0]
-    masks = {f"__fp_s{i}__": m for i, m in enumerate(segments[1].values())}
-    flags = cust.mutate(**fingerprint_hashes(cust), **masks)
-    fp = fingerprints(flags, {name: flags[c] for name, c in zip(segments[1], masks, strict=True)})
-    fp |= category_counts(flags, segments[0])
-    return rows(flags.aggregate(rows=flags.count(), ids=flags.user_id.nunique(), **fp))[0]
+    counts = category_counts(cust, segments[0])
+    row = rows(cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique(), **counts))[0]
+    return row | _fingerprints(cust, list(segments[1].values()))
+
+
+def _fingerprints(cust: ir.Table, masks: list[ir.BooleanValue]) -> dict[str, int]:
+    """The values of :func:`segments.membership.fingerprints`, summed per membership pattern first.
+
+    Customers with the same segments (a ``GROUP BY`` of the masks) share one row of
+    their count and their two id-hash sums; each pattern is then repeated once per
+    segment it belongs to and summed per segment. Integer sums, so the same numbers
+    as one sum per mask over every customer, at a third of the aggregates' cost and
+    half the CPU with 100 segments (a sum per mask and hash is 300 aggregates).
+    """
+    import ibis
+
+    flags = {f"__fp_s{i}__": mask for i, mask in enumerate(masks)}
+    t = cust.select(**fingerprint_hashes(cust), **flags)
+    sums = {"n": t.count(), "a": t[FP_HASHES[0]].sum(), "b": t[FP_HASHES[1]].sum()}
+    g = t.group_by(list(flags)).aggregate(**sums)
+    index = [ibis.ifelse(g[c], ibis.literal(i, type="int32"), None) for i, c in enumerate(flags)]
+    long = g.select(*sums, __i__=ibis.array(index).unnest())
+    long = long.filter(long.__i__.notnull())
+    per = rows(long.group_by("__i__").aggregate(**{k: long[k].sum() for k in sums}))
+    out = {f"fp_{k}{i}": 0 for i in range(len(masks)) for k in sums}  # no member: 0
+    for r in per:
+        out |= {f"fp_{k}{r['__i__']}": int(r[k] or 0) for k in sums}
+    return out
 
 
 def _segment_warnings(

@@ -35,3 +35,17 @@ def test_an_import_counts_for_its_package() -> None:
         _frame("<module>", f"{SITE}/sqlglot/__init__.py"),
     ]
     assert profile.part(stack) == "import ibis"
+
+
+def test_a_query_counts_for_the_innermost_seglift_caller_but_the_fetch_helper() -> None:
+    profile = load_benchmark("profile_analyze")
+    frames = [
+        ("<module>", "<string>"),
+        ("aggregate", f"{ROOT}/experiment/engine/cells.py"),
+        ("table_checks", f"{ROOT}/experiment/engine/quality.py"),
+        ("_fingerprints", f"{ROOT}/experiment/engine/quality.py"),
+        ("rows", f"{ROOT}/experiment/engine/fetch.py"),
+        ("arrow", f"{ROOT}/experiment/engine/fetch.py"),
+    ]
+    assert profile.query_part(frames) == "query: _fingerprints (experiment/engine/quality.py)"
+    assert profile.query_part(frames[:1]) == "query: other"
