@@ -336,7 +336,8 @@ def compile_segments(
                     f"{segment_set.source}: segment {entry.name!r} generates {name!r}, "
                     "which another segment already uses"
                 )
-            compiled[name] = expr.fill_null(False)
+            # a rule segment's expression is filled already (Compiler.segment)
+            compiled[name] = expr if entry.kind == "rule" else expr.fill_null(False)
     if not segment_set.exclusive:
         return compiled
     exclusive: dict[str, ir.BooleanValue] = {}
