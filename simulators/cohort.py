@@ -20,11 +20,11 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from experiment.errors import ConfigError
-from segments import membership
 from simulators.arms import arm_index
-from simulators.effects import Multipliers, build_multipliers, has_novelty, where_masks
+from simulators.effects import Multipliers, build_multipliers, has_novelty
 from simulators.history import customers_table, user_ids
 from simulators.journeys import simulate_day
+from simulators.masks import connect, customer_masks
 from simulators.population import Traits, draw_traits
 from simulators.pre_counts import draw_pre_period
 from simulators.pre_period import Sink, simulate_pre_period
@@ -174,17 +174,31 @@ def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -
     """
     config, exp = scenario.config, scenario.experiment
     ids = user_ids(users)
-    with ThreadPoolExecutor(1) as pool:  # DuckDB hashes the arms while numpy draws
-        hashing = pool.submit(_assignments, scenario, ids, config.start)
-        traits = draw_traits(
-            config.population, config.funnel, users, rng=_stream(seed, _POPULATION)
+    # DuckDB hashes the arms and opens the masks' connection while numpy draws
+    with ThreadPoolExecutor(1) as side:
+        hashing = side.submit(_assignments, scenario, ids, config.start)
+        opening = side.submit(connect)
+        try:
+            traits = draw_traits(
+                config.population, config.funnel, users, rng=_stream(seed, _POPULATION)
+            )
+            pre = _pre_period(traits, config, seed, ids, sink)
+            customers = customers_table(
+                traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY)
+            )
+        except BaseException:
+            opening.result().disconnect()
+            raise
+        masks = customer_masks(
+            customers,
+            scenario.segment_set,
+            config.effects,
+            as_of=config.start,
+            con=opening.result(),
         )
-        pre = _pre_period(traits, config, seed, ids, sink)
-        customers = customers_table(traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY))
         assignments, arm = hashing.result()
-    members = {"all": np.ones(users, dtype=np.bool_)}
-    members.update(membership(customers, scenario.segment_set, as_of=config.start))
-    where = where_masks(config.effects, customers, scenario.segment_set, as_of=config.start)
+    members = {"all": np.ones(users, dtype=np.bool_), **masks.members}
+    where = masks.where
     multipliers = build_multipliers(
         config.effects,
         members,
