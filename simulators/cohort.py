@@ -11,6 +11,7 @@ how many days follow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from numpy.typing import NDArray
 from experiment.errors import ConfigError
 from simulators.arms import arm_index
 from simulators.effects import Multipliers, build_multipliers, has_novelty
-from simulators.history import customers_table, user_ids
+from simulators.history import customers_table, draw_attributes, user_ids
 from simulators.journeys import simulate_day
 from simulators.masks import connect, customer_masks
 from simulators.population import Traits, draw_traits
@@ -41,12 +42,14 @@ if TYPE_CHECKING:
     from simulators.pre_period import PrePeriod
     from simulators.scenario import ScenarioConfig
 
-__all__ = ["MAX_DAYS", "Churn", "Cohort", "build_cohort", "check_int", "cohort_day"]
+__all__ = ["MAX_DAYS", "Churn", "Cohort", "Save", "build_cohort", "check_int", "cohort_day"]
 
 MAX_DAYS = 3650
 """Most days one run can simulate (the experiment file's window limit)."""
 _POPULATION, _HISTORY, _EVENTS, _CHURN, _PRE, _PRE_DRAW = 0, 1, 2, 3, 4, 5  # see _stream
 _US_PER_DAY = 86_400_000_000
+Save = Callable[[str, pa.Table], None]
+"""``save(name, table)``: queue a table of the dataset for writing (``name`` without suffix)."""
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -158,8 +161,20 @@ def _pre_period(
     )
 
 
-def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -> Cohort:
+def build_cohort(
+    scenario: Scenario,
+    users: int,
+    seed: int,
+    sink: Sink | None,
+    *,
+    save: Save | None = None,
+) -> Cohort:
     """Draw the customers of a run, simulate their pre-period and assign them.
+
+    While numpy draws the traits and the pre-period on the main thread (and its
+    pool), a side thread hashes the arms in DuckDB, opens the masks' connection and
+    builds the customers' columns that the pre-period does not change; each table
+    goes to ``save`` as soon as it exists, so a caller writes it while the rest is built.
 
     Args:
         scenario: The loaded scenario.
@@ -168,27 +183,39 @@ def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -
         sink: Called with each pre-period day's events table, to write them (the
             pre-period is then simulated day by day and counted); None to draw only
             its counters, in the same law (:mod:`simulators.pre_counts`).
+        save: Called as ``save(name, table)`` with ``"assignments"`` (from the side
+            thread) and ``"customers"``; it should return at once (queue the writing).
 
     Returns:
         The cohort at the start.
     """
     config, exp = scenario.config, scenario.experiment
     ids = user_ids(users)
-    # DuckDB hashes the arms and opens the masks' connection while numpy draws
+
+    def assign() -> tuple[pa.Table, NDArray[np.intp]]:
+        table, index = _assignments(scenario, ids, config.start)
+        if save is not None:
+            save("assignments", table)
+        return table, index
+
     with ThreadPoolExecutor(1) as side:
-        hashing = side.submit(_assignments, scenario, ids, config.start)
-        opening = side.submit(connect)
+        hashing, opening = side.submit(assign), side.submit(connect)
         try:
             traits = draw_traits(
                 config.population, config.funnel, users, rng=_stream(seed, _POPULATION)
             )
+            attributes = side.submit(
+                draw_attributes, traits, config, ids=ids, rng=_stream(seed, _HISTORY)
+            )
             pre = _pre_period(traits, config, seed, ids, sink)
             customers = customers_table(
-                traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY)
+                traits, config, ids=ids, pre=pre, attributes=attributes.result()
             )
         except BaseException:
             opening.result().disconnect()
             raise
+        if save is not None:
+            save("customers", customers)
         masks = customer_masks(
             customers,
             scenario.segment_set,
