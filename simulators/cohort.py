@@ -12,7 +12,7 @@ how many days follow.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,7 @@ from simulators.pre_period import Sink, simulate_pre_period
 from simulators.schema import ASSIGNMENTS_SCHEMA, to_micros
 
 if TYPE_CHECKING:
-    import datetime as dt
+    import ibis
 
     from simulators.catalog import Scenario
     from simulators.day import DayEvents
@@ -83,24 +83,33 @@ def check_int(value: object, name: str, *, low: int, high: int | None = None) ->
     return int(value)
 
 
-def _assignments(
-    scenario: Scenario, ids: pa.Array, start: dt.datetime
+def _assign(
+    scenario: Scenario,
+    ids: Future[pa.Array],
+    con: Future[ibis.BaseBackend],
+    save: Save | None,
 ) -> tuple[pa.Table, NDArray[np.intp]]:
-    """The assignments table and each user's arm as an index into the experiment's arms."""
+    """The assignments table (handed to ``save``) and each user's arm, an index into the arms.
+
+    Runs on the side thread after the ids and the connection (same thread, in order).
+    """
     exp = scenario.experiment
-    index = arm_index(ids, salt=exp.assignment_salt, arms=exp.arms)
-    n = len(ids)
+    names = ids.result()
+    index = arm_index(names, salt=exp.assignment_salt, arms=exp.arms, con=con.result())
+    n = len(names)
     table = pa.table(
         {
-            "user_id": ids,
+            "user_id": names,
             "experiment": pa.repeat(pa.scalar(exp.name, pa.string()), n),
             "arm": pa.array(list(exp.arms), pa.string()).take(pa.array(index)),
-            "assigned_at": pa.array(np.full(n, to_micros(start))).cast(
+            "assigned_at": pa.array(np.full(n, to_micros(scenario.config.start))).cast(
                 ASSIGNMENTS_SCHEMA.field("assigned_at").type
             ),
         },
         schema=ASSIGNMENTS_SCHEMA,
     )
+    if save is not None:
+        save("assignments", table)
     return table, index
 
 
@@ -172,9 +181,10 @@ def build_cohort(
     """Draw the customers of a run, simulate their pre-period and assign them.
 
     While numpy draws the traits and the pre-period on the main thread (and its
-    pool), a side thread hashes the arms in DuckDB, opens the masks' connection and
-    builds the customers' columns that the pre-period does not change; each table
-    goes to ``save`` as soon as it exists, so a caller writes it while the rest is built.
+    pool), a side thread makes the ids, opens a DuckDB connection, hashes the arms
+    on it and builds the customers' columns that the pre-period does not change;
+    the segments are then evaluated on the same connection. Each table goes to
+    ``save`` as soon as it exists, so a caller writes it while the rest is built.
 
     Args:
         scenario: The loaded scenario.
@@ -190,20 +200,14 @@ def build_cohort(
         The cohort at the start.
     """
     config, exp = scenario.config, scenario.experiment
-    ids = user_ids(users)
-
-    def assign() -> tuple[pa.Table, NDArray[np.intp]]:
-        table, index = _assignments(scenario, ids, config.start)
-        if save is not None:
-            save("assignments", table)
-        return table, index
-
     with ThreadPoolExecutor(1) as side:
-        hashing, opening = side.submit(assign), side.submit(connect)
+        naming, opening = side.submit(user_ids, users), side.submit(connect)
+        hashing = side.submit(_assign, scenario, naming, opening, save)
         try:
             traits = draw_traits(
                 config.population, config.funnel, users, rng=_stream(seed, _POPULATION)
             )
+            ids = naming.result()
             attributes = side.submit(
                 draw_attributes, traits, config, ids=ids, rng=_stream(seed, _HISTORY)
             )
@@ -211,19 +215,18 @@ def build_cohort(
             customers = customers_table(
                 traits, config, ids=ids, pre=pre, attributes=attributes.result()
             )
-        except BaseException:
+            if save is not None:
+                save("customers", customers)
+            assignments, arm = hashing.result()  # the side thread is done with the connection
+            masks = customer_masks(
+                customers,
+                scenario.segment_set,
+                config.effects,
+                as_of=config.start,
+                con=opening.result(),
+            )
+        finally:
             opening.result().disconnect()
-            raise
-        if save is not None:
-            save("customers", customers)
-        masks = customer_masks(
-            customers,
-            scenario.segment_set,
-            config.effects,
-            as_of=config.start,
-            con=opening.result(),
-        )
-        assignments, arm = hashing.result()
     members = {"all": np.ones(users, dtype=np.bool_), **masks.members}
     where = masks.where
     multipliers = build_multipliers(

@@ -6,8 +6,9 @@ needs the segments and the effects' rules once, before its first day, so
 :func:`customer_masks` evaluates the same compiled rules (the segments'
 :func:`segments.compile_segments`, the effects' :func:`simulators.effects.where_rule`)
 as one projection of a view on the Arrow table (no copy), on a connection the caller
-may open ahead of time (:func:`connect`, on a side thread while numpy draws). Row
-order is kept: DuckDB preserves insertion order in a projection of one table.
+may open ahead of time (:func:`connect`, on a side thread while numpy draws) and
+hash the arms on first (:func:`simulators.arms.arm_index`). Row order is kept:
+DuckDB preserves insertion order in a projection of one table.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def customer_masks(
         segment_set: The scenario's segments (also for ``segment("name")`` references).
         effects: The scenario's planted effects.
         as_of: The simulation start, the reference time of ``days_since()`` and ``lifecycle``.
-        con: A DuckDB connection from :func:`connect` to run on (and close); None opens one.
+        con: A DuckDB connection from :func:`connect` to run on (left open); None opens
+            and closes one.
 
     Returns:
         The masks; the segments' are those :func:`segments.membership` gives.
@@ -79,7 +81,8 @@ def customer_masks(
     """
     import ibis
 
-    con = con if con is not None else connect()
+    own = con is None
+    con = connect() if con is None else con
     try:
         # a view on the Arrow table, bound to this connection: compile-time queries
         # (lifecycle thresholds, models) run here too, and no row is copied
@@ -100,7 +103,8 @@ def customer_masks(
                 for name in columns
             }
     finally:
-        con.disconnect()
+        if own:
+            con.disconnect()
     return Masks(
         members={name: out[f"s{k}"] for k, name in enumerate(segments)},
         where=tuple(out.get(f"w{i}") for i in range(len(effects))),
