@@ -200,6 +200,59 @@ def _write_events(
     return sink.rows
 
 
+def _write_dataset(
+    stage: Staging,
+    loaded: Scenario,
+    *,
+    users: int,
+    days: int,
+    seed: int,
+    pre_period_events: bool,
+    report: Progress,
+) -> tuple[int, int]:
+    """Stage every file of a run; returns the events file's rows and, of them, the pre-period's.
+
+    The customers and assignments are written on a side thread as soon as they
+    exist (while the pre-period is drawn, the segments evaluated, the days simulated).
+    """
+    exp = loaded.experiment
+    outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked_events(exp))
+    log = new_log(exp, users, days)
+    sink = _Sink(stage.path("events.parquet"))
+    files = {name: stage.path(f"{name}.parquet") for name in ("customers", "assignments")}
+    written: list[Future[None]] = []
+    with ThreadPoolExecutor(1) as side:
+        try:
+            cohort = build_cohort(
+                loaded,
+                users,
+                seed,
+                sink.write if pre_period_events else None,
+                save=lambda name, table: written.append(
+                    side.submit(write_parquet, table, files[name])
+                ),
+            )
+            n_pre = sink.rows
+            report(0, days)
+            n_events = _write_events(
+                sink,
+                loaded,
+                cohort,
+                outcomes,
+                days=days,
+                seed=seed,
+                on_day=lambda day: report(day + 1, days),
+                log=log,
+                last=lambda: _write_truth_and_files(
+                    stage, loaded, outcomes, cohort, log, users=users, days=days, seed=seed
+                ),
+            )
+            _ = [table.result() for table in written]  # their errors too
+        finally:
+            sink.close()
+    return n_events, n_pre
+
+
 def _sizes(users: object, days: object, seed: object) -> tuple[int, int, int]:
     """The run's users, days and seed, checked (ConfigError on a bad one)."""
     n = check_int(users, "users", low=1)
@@ -259,46 +312,18 @@ def simulate(
     users, days, seed = _sizes(users, days, seed)
     report = progress if progress is not None else (lambda done, total: None)
     loaded = load_scenario(scenario)
-    exp = loaded.experiment
     if pre_period_events is None:
         pre_period_events = loaded.config.pre_period_events
-    outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked_events(exp))
-    log = new_log(exp, users, days)
     with Staging(out) as stage:
-        sink = _Sink(stage.path("events.parquet"))
-        files = {name: stage.path(f"{name}.parquet") for name in ("customers", "assignments")}
-        written: list[Future[None]] = []
-        # the customers and assignments are written on a side thread as soon as they
-        # exist: while the pre-period is drawn, the segments evaluated, the days simulated
-        with ThreadPoolExecutor(1) as side:
-            try:
-                cohort = build_cohort(
-                    loaded,
-                    users,
-                    seed,
-                    sink.write if pre_period_events else None,
-                    save=lambda name, table: written.append(
-                        side.submit(write_parquet, table, files[name])
-                    ),
-                )
-                n_pre = sink.rows
-                report(0, days)
-                n_events = _write_events(
-                    sink,
-                    loaded,
-                    cohort,
-                    outcomes,
-                    days=days,
-                    seed=seed,
-                    on_day=lambda day: report(day + 1, days),
-                    log=log,
-                    last=lambda: _write_truth_and_files(
-                        stage, loaded, outcomes, cohort, log, users=users, days=days, seed=seed
-                    ),
-                )
-                _ = [table.result() for table in written]  # their errors too
-            finally:
-                sink.close()
+        n_events, n_pre = _write_dataset(
+            stage,
+            loaded,
+            users=users,
+            days=days,
+            seed=seed,
+            pre_period_events=pre_period_events,
+            report=report,
+        )
         paths = stage.commit()
     return SimulationSummary(
         scenario=loaded.name,
