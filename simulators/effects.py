@@ -97,7 +97,11 @@ def build_multipliers(
         KeyError: an effect names a segment missing from ``members``.
         ValueError: an effect has a ``where:`` rule but no mask in ``where``.
     """
-    table = {stage: np.ones((len(arms), n_users)) for stage in get_args(Stage)}
+    # stages no effect changes share one read-only array of ones: a fresh array per
+    # stage costs more (page faults) than every effect's update together
+    ones = np.ones((len(arms), n_users))
+    ones.flags.writeable = False
+    table = dict.fromkeys(get_args(Stage), ones)
     everyone = np.ones(n_users, dtype=np.bool_)
     for i, effect in enumerate(effects):
         decay = 1.0
@@ -112,10 +116,13 @@ def build_multipliers(
         targets = [effect.arm] if effect.arm is not None else [a for a in arms if a != control]
         for arm in targets:
             row = list(arms).index(arm)
-            for stage, rows in table.items():
+            for stage in table:
                 change = float(getattr(effect, stage)) * (decay if stage not in _CHAIN else 1.0)
                 if change != 0.0:
-                    rows[row, mask] *= max(1.0 + change, 0.0)
+                    if table[stage] is ones:
+                        table[stage] = np.ones((len(arms), n_users))
+                    rows = table[stage][row]
+                    np.multiply(rows, max(1.0 + change, 0.0), out=rows, where=mask)
     return Multipliers(**table)
 
 
