@@ -207,7 +207,7 @@ def customers_table(
     columns = {
         **attributes.columns,
         "loyalty_tier": _names(LOYALTY_TIERS, tier.astype(np.intp)),
-        **{k: pa.array(v.astype(np.int64)) for k, v in activity.items()},
+        **{k: pa.array(v.astype(np.int64, copy=False)) for k, v in activity.items()},
         "revenue_90d": pa.array(revenue),
     }
     return pa.table({f.name: columns[f.name] for f in CUSTOMERS_SCHEMA}, schema=CUSTOMERS_SCHEMA)
