@@ -11,7 +11,8 @@ how many days follow.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -20,18 +21,18 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from experiment.errors import ConfigError
-from segments import membership
 from simulators.arms import arm_index
-from simulators.effects import Multipliers, build_multipliers, has_novelty, where_masks
-from simulators.history import customers_table, user_ids
+from simulators.effects import Multipliers, build_multipliers, has_novelty
+from simulators.history import customers_table, draw_attributes, user_ids
 from simulators.journeys import simulate_day
+from simulators.masks import connect, customer_masks
 from simulators.population import Traits, draw_traits
 from simulators.pre_counts import draw_pre_period
 from simulators.pre_period import Sink, simulate_pre_period
 from simulators.schema import ASSIGNMENTS_SCHEMA, to_micros
 
 if TYPE_CHECKING:
-    import datetime as dt
+    import ibis
 
     from simulators.catalog import Scenario
     from simulators.day import DayEvents
@@ -41,12 +42,14 @@ if TYPE_CHECKING:
     from simulators.pre_period import PrePeriod
     from simulators.scenario import ScenarioConfig
 
-__all__ = ["MAX_DAYS", "Churn", "Cohort", "build_cohort", "check_int", "cohort_day"]
+__all__ = ["MAX_DAYS", "Churn", "Cohort", "Save", "build_cohort", "check_int", "cohort_day"]
 
 MAX_DAYS = 3650
 """Most days one run can simulate (the experiment file's window limit)."""
 _POPULATION, _HISTORY, _EVENTS, _CHURN, _PRE, _PRE_DRAW = 0, 1, 2, 3, 4, 5  # see _stream
 _US_PER_DAY = 86_400_000_000
+Save = Callable[[str, pa.Table], None]
+"""``save(name, table)``: queue a table of the dataset for writing (``name`` without suffix)."""
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -80,24 +83,33 @@ def check_int(value: object, name: str, *, low: int, high: int | None = None) ->
     return int(value)
 
 
-def _assignments(
-    scenario: Scenario, ids: pa.Array, start: dt.datetime
+def _assign(
+    scenario: Scenario,
+    ids: Future[pa.Array],
+    con: Future[ibis.BaseBackend],
+    save: Save | None,
 ) -> tuple[pa.Table, NDArray[np.intp]]:
-    """The assignments table and each user's arm as an index into the experiment's arms."""
+    """The assignments table (handed to ``save``) and each user's arm, an index into the arms.
+
+    Runs on the side thread after the ids and the connection (same thread, in order).
+    """
     exp = scenario.experiment
-    index = arm_index(ids, salt=exp.assignment_salt, arms=exp.arms)
-    n = len(ids)
+    names = ids.result()
+    index = arm_index(names, salt=exp.assignment_salt, arms=exp.arms, con=con.result())
+    n = len(names)
     table = pa.table(
         {
-            "user_id": ids,
+            "user_id": names,
             "experiment": pa.repeat(pa.scalar(exp.name, pa.string()), n),
             "arm": pa.array(list(exp.arms), pa.string()).take(pa.array(index)),
-            "assigned_at": pa.array(np.full(n, to_micros(start))).cast(
+            "assigned_at": pa.array(np.full(n, to_micros(scenario.config.start))).cast(
                 ASSIGNMENTS_SCHEMA.field("assigned_at").type
             ),
         },
         schema=ASSIGNMENTS_SCHEMA,
     )
+    if save is not None:
+        save("assignments", table)
     return table, index
 
 
@@ -158,8 +170,21 @@ def _pre_period(
     )
 
 
-def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -> Cohort:
+def build_cohort(
+    scenario: Scenario,
+    users: int,
+    seed: int,
+    sink: Sink | None,
+    *,
+    save: Save | None = None,
+) -> Cohort:
     """Draw the customers of a run, simulate their pre-period and assign them.
+
+    While numpy draws the traits and the pre-period on the main thread (and its
+    pool), a side thread makes the ids, opens a DuckDB connection, hashes the arms
+    on it and builds the customers' columns that the pre-period does not change;
+    the segments are then evaluated on the same connection. Each table goes to
+    ``save`` as soon as it exists, so a caller writes it while the rest is built.
 
     Args:
         scenario: The loaded scenario.
@@ -168,23 +193,42 @@ def build_cohort(scenario: Scenario, users: int, seed: int, sink: Sink | None) -
         sink: Called with each pre-period day's events table, to write them (the
             pre-period is then simulated day by day and counted); None to draw only
             its counters, in the same law (:mod:`simulators.pre_counts`).
+        save: Called as ``save(name, table)`` with ``"assignments"`` (from the side
+            thread) and ``"customers"``; it should return at once (queue the writing).
 
     Returns:
         The cohort at the start.
     """
     config, exp = scenario.config, scenario.experiment
-    ids = user_ids(users)
-    with ThreadPoolExecutor(1) as pool:  # DuckDB hashes the arms while numpy draws
-        hashing = pool.submit(_assignments, scenario, ids, config.start)
-        traits = draw_traits(
-            config.population, config.funnel, users, rng=_stream(seed, _POPULATION)
-        )
-        pre = _pre_period(traits, config, seed, ids, sink)
-        customers = customers_table(traits, config, ids=ids, pre=pre, rng=_stream(seed, _HISTORY))
-        assignments, arm = hashing.result()
-    members = {"all": np.ones(users, dtype=np.bool_)}
-    members.update(membership(customers, scenario.segment_set, as_of=config.start))
-    where = where_masks(config.effects, customers, scenario.segment_set, as_of=config.start)
+    with ThreadPoolExecutor(1) as side:
+        naming, opening = side.submit(user_ids, users), side.submit(connect)
+        hashing = side.submit(_assign, scenario, naming, opening, save)
+        try:
+            traits = draw_traits(
+                config.population, config.funnel, users, rng=_stream(seed, _POPULATION)
+            )
+            ids = naming.result()
+            attributes = side.submit(
+                draw_attributes, traits, config, ids=ids, rng=_stream(seed, _HISTORY)
+            )
+            pre = _pre_period(traits, config, seed, ids, sink)
+            customers = customers_table(
+                traits, config, ids=ids, pre=pre, attributes=attributes.result()
+            )
+            if save is not None:
+                save("customers", customers)
+            assignments, arm = hashing.result()  # the side thread is done with the connection
+            masks = customer_masks(
+                customers,
+                scenario.segment_set,
+                config.effects,
+                as_of=config.start,
+                con=opening.result(),
+            )
+        finally:
+            opening.result().disconnect()
+    members = {"all": np.ones(users, dtype=np.bool_), **masks.members}
+    where = masks.where
     multipliers = build_multipliers(
         config.effects,
         members,

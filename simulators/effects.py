@@ -31,7 +31,7 @@ __all__ = [
     "build_multipliers",
     "check_where",
     "has_novelty",
-    "where_masks",
+    "where_rule",
 ]
 
 Stage = Literal[
@@ -88,7 +88,7 @@ def build_multipliers(
         n_users: Number of customers.
         day: Days since the start of the experiment, for effects with a novelty part.
         where: Per effect, the customers matching its ``where:`` rule (None: no rule);
-            see :func:`where_masks`. Omitted: no effect has a rule.
+            see :func:`simulators.masks.customer_masks`. Omitted: no effect has a rule.
 
     Returns:
         The multipliers.
@@ -97,7 +97,11 @@ def build_multipliers(
         KeyError: an effect names a segment missing from ``members``.
         ValueError: an effect has a ``where:`` rule but no mask in ``where``.
     """
-    table = {stage: np.ones((len(arms), n_users)) for stage in get_args(Stage)}
+    # stages no effect changes share one read-only array of ones: a fresh array per
+    # stage costs more (page faults) than every effect's update together
+    ones = np.ones((len(arms), n_users))
+    ones.flags.writeable = False
+    table = dict.fromkeys(get_args(Stage), ones)
     everyone = np.ones(n_users, dtype=np.bool_)
     for i, effect in enumerate(effects):
         decay = 1.0
@@ -112,10 +116,13 @@ def build_multipliers(
         targets = [effect.arm] if effect.arm is not None else [a for a in arms if a != control]
         for arm in targets:
             row = list(arms).index(arm)
-            for stage, rows in table.items():
+            for stage in table:
                 change = float(getattr(effect, stage)) * (decay if stage not in _CHAIN else 1.0)
                 if change != 0.0:
-                    rows[row, mask] *= max(1.0 + change, 0.0)
+                    if table[stage] is ones:
+                        table[stage] = np.ones((len(arms), n_users))
+                    rows = table[stage][row]
+                    np.multiply(rows, max(1.0 + change, 0.0), out=rows, where=mask)
     return Multipliers(**table)
 
 
@@ -124,9 +131,10 @@ def has_novelty(effects: Sequence[EffectSpec]) -> bool:
     return any(e.novelty is not None and e.novelty.boost > 0 for e in effects)
 
 
-def _rule(
+def where_rule(
     effect: EffectSpec, table: ir.Table, segment_set: SegmentSet, as_of: dt.datetime | None
 ) -> ir.BooleanValue:
+    """The effect's ``where:`` rule compiled on ``table``, nulls as no match (a boolean column)."""
     from segments.compile import Compiler
 
     if effect.where is None:  # pragma: no cover - callers pass effects with a rule only
@@ -154,52 +162,6 @@ def check_where(
         return
     import ibis
 
-    _rule(
+    where_rule(
         effect, ibis.table(ibis.Schema.from_pyarrow(schema), name="customers"), segment_set, as_of
-    )
-
-
-def where_masks(
-    effects: Sequence[EffectSpec],
-    customers: pa.Table,
-    segment_set: SegmentSet,
-    *,
-    as_of: dt.datetime | None,
-) -> tuple[NDArray[np.bool_] | None, ...]:
-    """Per effect, which customers match its ``where:`` rule (None for an effect without one).
-
-    Rules compile with :mod:`segments.compile` and run on an embedded DuckDB, exactly
-    like segment membership (:func:`segments.membership`): a customer with a null in
-    a compared column does not match.
-
-    Args:
-        effects: Planted effects from the scenario.
-        customers: The customers table.
-        segment_set: The scenario's segments, for ``segment("name")`` references.
-        as_of: The simulation start, the reference time of ``days_since()``.
-
-    Returns:
-        One mask (aligned with the rows of ``customers``) or None per effect.
-
-    Raises:
-        RuleError: a rule is not valid for the table.
-    """
-    rules = [i for i, e in enumerate(effects) if e.where is not None]
-    if not rules:
-        return tuple(None for _ in effects)
-    import ibis
-
-    con = ibis.duckdb.connect()
-    try:
-        t = con.create_table("customers", customers)
-        exprs = {f"w{i}": _rule(effects[i], t, segment_set, as_of) for i in rules}
-        # row order of a projection of one table is preserved by DuckDB (as in membership)
-        result = t.select(**exprs).to_pyarrow()
-    finally:
-        con.disconnect()
-    return tuple(
-        result.column(f"w{i}").to_numpy(zero_copy_only=False).astype(np.bool_)
-        if i in rules
-        else None
-        for i in range(len(effects))
     )

@@ -17,6 +17,7 @@ The pre-period is written to ``events.parquet`` only with ``pre_period_events``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from simulators.pre_period import PrePeriod
     from simulators.scenario import ScenarioConfig
 
-__all__ = ["LOYALTY_TIERS", "customers_table", "user_ids"]
+__all__ = ["LOYALTY_TIERS", "Attributes", "customers_table", "draw_attributes", "user_ids"]
 
 LOYALTY_TIERS = ("none", "bronze", "silver", "gold")
 _TIER_EDGES = (0.0, 100.0, 250.0)  # revenue_90d: 0 | (0, 100) | [100, 250) | >= 250
@@ -96,11 +97,9 @@ def _no_login_days(
     return capped
 
 
-def _activity(
-    rng: np.random.Generator, traits: Traits, config: ScenarioConfig, pre: PrePeriod
-) -> dict[str, NDArray[np.int64]]:
+def _activity(no_login_days: NDArray[np.int64], pre: PrePeriod) -> dict[str, NDArray[np.int64]]:
     """The behavioural columns, counted from the simulated pre-period."""
-    dsl = np.where(pre.last_login > 0, pre.last_login - 1, _no_login_days(rng, traits, config))
+    dsl = np.where(pre.last_login > 0, pre.last_login - 1, no_login_days)
     carts_30, orders_30 = pre.count("add_to_cart", 30), pre.count("purchase", 30)
     return {
         "logins_7d": pre.count("login", 7),
@@ -120,30 +119,44 @@ def _names(names: tuple[str, ...], codes: NDArray[np.intp]) -> pa.Array:
     return pa.array(names, pa.string()).take(pa.array(codes))
 
 
-def customers_table(
+@dataclass(frozen=True, kw_only=True)
+class Attributes:
+    """What the customers table holds that the pre-period does not change.
+
+    Drawn apart (:func:`draw_attributes`), so that a run builds it on a side
+    thread while the pre-period's counters are drawn.
+
+    Attributes:
+        columns: The id, signup and demographic, firmographic, psychographic and
+            contextual columns (by name).
+        no_login_days: Days since the last login of each customer, were there no
+            login in the simulated history (:func:`_no_login_days`).
+    """
+
+    columns: dict[str, pa.Array]
+    no_login_days: NDArray[np.int64]
+
+
+def draw_attributes(
     traits: Traits,
     config: ScenarioConfig,
     *,
     ids: pa.Array,
-    pre: PrePeriod,
     rng: int | np.random.Generator | None = None,
-) -> pa.Table:
-    """The customers table of the data contract, one row per customer.
+) -> Attributes:
+    """The customers' columns that do not depend on the pre-period.
 
     Args:
         traits: Latent traits of the customers.
-        config: The scenario (funnel rates, stage recency ranges, start date).
+        config: The scenario (stage recency ranges, start date).
         ids: User ids aligned with ``traits``.
-        pre: The simulated pre-period the behavioural columns are counted from.
-        rng: Seed or generator (signup times and the no-login rule).
+        rng: Seed or generator (the no-login rule, then signup times).
 
     Returns:
-        A table with :data:`simulators.schema.CUSTOMERS_SCHEMA`.
+        The columns, and the draws of the no-login rule.
     """
     rng = np.random.default_rng(rng)
-    activity = _activity(rng, traits, config, pre)
-    revenue = pre.revenue_90d
-    tier = np.where(revenue > 0, np.searchsorted(_TIER_EDGES, revenue, side="right"), 0)
+    no_login_days = _no_login_days(rng, traits, config)
     start_us = to_micros(config.start)
     age_us = (traits.tenure_days + rng.random(traits.n_users)) * _US_PER_DAY
     signup = pa.array(start_us - np.ceil(age_us).astype(np.int64), pa.int64())
@@ -157,9 +170,44 @@ def customers_table(
         "device": _names(traits.device_names, traits.device),
         "channel": _names(traits.channel_names, traits.channel),
         "interest": _names(traits.interest_names, traits.interest),
-        "loyalty_tier": _names(LOYALTY_TIERS, tier.astype(np.intp)),
-        **{k: pa.array(v.astype(np.int64)) for k, v in activity.items()},
-        "revenue_90d": pa.array(revenue),
         "price_sensitivity": pa.array(traits.price_sensitivity),
+    }
+    return Attributes(columns=columns, no_login_days=no_login_days)
+
+
+def customers_table(
+    traits: Traits,
+    config: ScenarioConfig,
+    *,
+    ids: pa.Array,
+    pre: PrePeriod,
+    rng: int | np.random.Generator | None = None,
+    attributes: Attributes | None = None,
+) -> pa.Table:
+    """The customers table of the data contract, one row per customer.
+
+    Args:
+        traits: Latent traits of the customers.
+        config: The scenario (funnel rates, stage recency ranges, start date).
+        ids: User ids aligned with ``traits``.
+        pre: The simulated pre-period the behavioural columns are counted from.
+        rng: Seed or generator (signup times and the no-login rule), unless
+            ``attributes`` were drawn already.
+        attributes: :func:`draw_attributes` of the same traits, ids and ``rng``
+            (None draws them here): the same table either way.
+
+    Returns:
+        A table with :data:`simulators.schema.CUSTOMERS_SCHEMA`.
+    """
+    if attributes is None:
+        attributes = draw_attributes(traits, config, ids=ids, rng=rng)
+    activity = _activity(attributes.no_login_days, pre)
+    revenue = pre.revenue_90d
+    tier = np.where(revenue > 0, np.searchsorted(_TIER_EDGES, revenue, side="right"), 0)
+    columns = {
+        **attributes.columns,
+        "loyalty_tier": _names(LOYALTY_TIERS, tier.astype(np.intp)),
+        **{k: pa.array(v.astype(np.int64, copy=False)) for k, v in activity.items()},
+        "revenue_90d": pa.array(revenue),
     }
     return pa.table({f.name: columns[f.name] for f in CUSTOMERS_SCHEMA}, schema=CUSTOMERS_SCHEMA)

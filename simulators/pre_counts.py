@@ -95,15 +95,20 @@ def _active_range(
     return first, last
 
 
+def _channel_shares(traits: Traits, profile: TimeProfile) -> NDArray[np.float64]:
+    """Each customer's share of sessions per channel, shape ``(n_channels, n)``."""
+    cdf = profile.channel_cdf[traits.device]  # (n, n_channels - 1)
+    share: NDArray[np.float64] = np.diff(cdf, axis=1, prepend=0.0, append=1.0).T
+    return share
+
+
 def _block_sessions(
     rng: np.random.Generator,
     traits: Traits,
-    profile: TimeProfile,
+    share: NDArray[np.float64],
     weight: NDArray[np.float64],
 ) -> NDArray[np.int64]:
-    """Sessions of a block per channel, shape ``(n_channels, n)``."""
-    cdf = profile.channel_cdf[traits.device]  # (n, n_channels - 1)
-    share = np.diff(cdf, axis=1, prepend=0.0, append=1.0).T
+    """Sessions of a block per channel, shape ``(n_channels, n)``, given the channel shares."""
     rate = traits.sessions_per_day * traits.past_activity * weight
     return np.stack([_poisson(rng, rate * s) for s in share])
 
@@ -186,12 +191,13 @@ def _draw_chunk(
     """Draw the counters of a slice of the customers into ``out`` (views of that slice)."""
     cum = _day_weights(config, profile)
     active_first, active_last = _active_range(traits, config)
+    share = _channel_shares(traits, profile)  # the same in every block
     running = np.zeros((traits.n_users, _K), dtype=np.int64)
     revenue = np.zeros(traits.n_users)
     for (start, end), window in zip(_BLOCKS, WINDOWS, strict=True):
         first, last = np.maximum(active_first, start), np.minimum(active_last, end)
         weight = np.where(first <= last, cum[np.maximum(last, first - 1)] - cum[first - 1], 0.0)
-        sessions = _block_sessions(rng, traits, profile, weight)
+        sessions = _block_sessions(rng, traits, share, weight)
         counts, logins = _funnel(rng, traits, config, profile, sessions)
         revenue += _revenue_cents(rng, traits, config, counts[:, _E["purchase"]])
         seen = np.flatnonzero((out.last_login == 0) & (logins > 0))

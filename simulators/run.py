@@ -139,6 +139,7 @@ def _write_events(
     seed: int,
     on_day: Callable[[int], None],
     log: LifecycleLog | None = None,
+    last: Callable[[], None] = lambda: None,
 ) -> int:
     """Simulate day by day, appending each day's events as a row group; returns the file's rows.
 
@@ -147,7 +148,8 @@ def _write_events(
     ``d`` adds its potential outcomes to accumulator ``d % 2``, and only consecutive
     days are in flight, so no two threads touch one accumulator and the sums are
     the same on every run. At most three days are held, so memory does not grow
-    with the number of days.
+    with the number of days. Once the last day is simulated the outcomes are merged
+    and ``last`` runs (the truth) while that day is written.
     """
     profile = TimeProfile.from_funnel(scenario.config.funnel, cohort.traits.device_names)
     churn = Churn(scenario, cohort.traits, seed, cohort.multipliers)
@@ -185,6 +187,8 @@ def _write_events(
                     pending.result()
                 pending = write_pool.submit(sink.write, table)
                 on_day(day)
+            outcomes.merge(odd)  # every day is simulated: the outcomes are final
+            last()
             if pending is not None:
                 pending.result()
         finally:
@@ -193,8 +197,60 @@ def _write_events(
             if pending is not None:
                 pending.exception()  # let the last write finish before closing
             sink.close()
-    outcomes.merge(odd)
     return sink.rows
+
+
+def _write_dataset(
+    stage: Staging,
+    loaded: Scenario,
+    *,
+    users: int,
+    days: int,
+    seed: int,
+    pre_period_events: bool,
+    report: Progress,
+) -> tuple[int, int]:
+    """Stage every file of a run; returns the events file's rows and, of them, the pre-period's.
+
+    The customers and assignments are written on a side thread as soon as they
+    exist (while the pre-period is drawn, the segments evaluated, the days simulated).
+    """
+    exp = loaded.experiment
+    outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked_events(exp))
+    log = new_log(exp, users, days)
+    sink = _Sink(stage.path("events.parquet"))
+    files = {name: stage.path(f"{name}.parquet") for name in ("customers", "assignments")}
+    written: list[Future[None]] = []
+    with ThreadPoolExecutor(1) as side:
+        try:
+            cohort = build_cohort(
+                loaded,
+                users,
+                seed,
+                sink.write if pre_period_events else None,
+                save=lambda name, table: written.append(
+                    side.submit(write_parquet, table, files[name])
+                ),
+            )
+            n_pre = sink.rows
+            report(0, days)
+            n_events = _write_events(
+                sink,
+                loaded,
+                cohort,
+                outcomes,
+                days=days,
+                seed=seed,
+                on_day=lambda day: report(day + 1, days),
+                log=log,
+                last=lambda: _write_truth_and_files(
+                    stage, loaded, outcomes, cohort, log, users=users, days=days, seed=seed
+                ),
+            )
+            _ = [table.result() for table in written]  # their errors too
+        finally:
+            sink.close()
+    return n_events, n_pre
 
 
 def _sizes(users: object, days: object, seed: object) -> tuple[int, int, int]:
@@ -256,39 +312,17 @@ def simulate(
     users, days, seed = _sizes(users, days, seed)
     report = progress if progress is not None else (lambda done, total: None)
     loaded = load_scenario(scenario)
-    exp = loaded.experiment
     if pre_period_events is None:
         pre_period_events = loaded.config.pre_period_events
-    outcomes = PotentialOutcomes.zeros(len(exp.arms), users, tracked=tracked_events(exp))
-    log = new_log(exp, users, days)
     with Staging(out) as stage:
-        sink = _Sink(stage.path("events.parquet"))
-        try:
-            cohort = build_cohort(loaded, users, seed, sink.write if pre_period_events else None)
-            n_pre = sink.rows
-            report(0, days)
-            with ThreadPoolExecutor(1) as side:  # written while the days are simulated
-                tables = [
-                    side.submit(write_parquet, cohort.customers, stage.path("customers.parquet")),
-                    side.submit(
-                        write_parquet, cohort.assignments, stage.path("assignments.parquet")
-                    ),
-                ]
-                n_events = _write_events(
-                    sink,
-                    loaded,
-                    cohort,
-                    outcomes,
-                    days=days,
-                    seed=seed,
-                    on_day=lambda day: report(day + 1, days),
-                    log=log,
-                )
-                _ = [table.result() for table in tables]  # their errors too
-        finally:
-            sink.close()
-        _write_truth_and_files(
-            stage, loaded, outcomes, cohort, log, users=users, days=days, seed=seed
+        n_events, n_pre = _write_dataset(
+            stage,
+            loaded,
+            users=users,
+            days=days,
+            seed=seed,
+            pre_period_events=pre_period_events,
+            report=report,
         )
         paths = stage.commit()
     return SimulationSummary(

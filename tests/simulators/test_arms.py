@@ -9,6 +9,7 @@ import pytest
 from experiment.assignment import assign_many
 from simulators.arms import arm_index
 from simulators.history import user_ids
+from simulators.masks import connect
 
 
 @pytest.mark.parametrize(
@@ -35,3 +36,18 @@ def test_arm_index_of_other_ids():
     np.testing.assert_array_equal(
         np.asarray(list(arms))[arm_index(ids, salt="winback", arms=arms)], expected
     )
+
+
+def test_arm_index_on_a_given_connection_leaves_it_open_for_the_next_query():
+    ids = user_ids(5_000)
+    arms = {"control": 1.0, "treatment": 1.0}
+    con = connect()
+    try:
+        first = arm_index(ids, salt="s1", arms=arms, con=con)
+        second = arm_index(ids, salt="s2", arms=arms, con=con)  # the view is replaced
+        assert con.raw_sql("SELECT 1").fetchall() == [(1,)]
+    finally:
+        con.disconnect()
+    names = np.asarray(list(arms))
+    np.testing.assert_array_equal(names[first], assign_many(ids.to_pylist(), salt="s1", arms=arms))
+    np.testing.assert_array_equal(names[second], assign_many(ids.to_pylist(), salt="s2", arms=arms))

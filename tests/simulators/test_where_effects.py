@@ -16,7 +16,8 @@ from segments import SegmentSet, membership, parse_segments
 from segments.rules import Column, Compare, Const, parse_rule
 from simulators import load_scenario, simulate
 from simulators.catalog import BUILTIN_DIR
-from simulators.effects import build_multipliers, where_masks
+from simulators.effects import build_multipliers
+from simulators.masks import customer_masks
 from simulators.scenario import EffectSpec
 
 AS_OF = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
@@ -63,7 +64,7 @@ def test_where_masks_match_segment_membership_of_the_same_rule():
         EffectSpec(segment="engaged", where=rule, purchase=0.5),
     ]
     table = _customers()
-    masks = where_masks(effects, table, _segment_set(), as_of=AS_OF)
+    masks = customer_masks(table, _segment_set(), effects, as_of=AS_OF).where
     expected = membership(table, _segment_set(rule), as_of=AS_OF)["check"]
     assert masks[0] is None
     assert masks[1] is not None
@@ -73,7 +74,7 @@ def test_where_masks_match_segment_membership_of_the_same_rule():
 
 def test_where_masks_without_rules_evaluate_nothing():
     effects = [EffectSpec(segment="engaged", purchase=0.5)]
-    assert where_masks(effects, _customers(), _segment_set(), as_of=AS_OF) == (None,)
+    assert customer_masks(_customers(), _segment_set(), effects, as_of=AS_OF).where == (None,)
 
 
 def test_build_multipliers_applies_a_where_effect_only_inside_segment_and_rule():
