@@ -5,8 +5,8 @@ engine only for what it does fast, scans and one hash join: the analysed
 users (key, arm, first counted day, segment masks, covariates and regressors)
 and, per metric event, the user's key, its window day and each measure's
 weight (:func:`~experiment.engine.timeline_query.event_rows`). Numpy then
-walks the days: a day's rows (found by a scan, not a sort) are summed per
-user over that day's users only (``bincount``), the users
+walks the days: a day's rows (placed by one radix argsort of the day column)
+are summed per user over that day's users only (``bincount``), the users
 with a change get their cumulative measures before and after it, and the
 change of every shifted power sum (``y``, ``y²``, ``x``, ``x²``, ``x·y``, the
 regression cross sums) is summed per (arm, membership pattern); each user
