@@ -5,8 +5,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import simulators
-from segments import REST, load_segments, membership, parse_segments
-from tests.fixtures.rules import reference_membership
+from segments import load_segments, membership, parse_segments
+from tests.fixtures.rules import exclusive_reference
 
 EXTRA = {
     "segments": [
@@ -23,19 +23,6 @@ EXTRA = {
 }
 
 
-def _reference(df, segment_set, as_of):
-    ref = reference_membership(df, segment_set, as_of)
-    if not segment_set.exclusive:
-        return ref
-    taken = np.zeros(len(df), bool)
-    out = {}
-    for name, mask in ref.items():
-        out[name] = mask & ~taken
-        taken |= mask
-    out[REST] = ~taken
-    return out
-
-
 @pytest.mark.parametrize("scenario", simulators.builtin_scenarios())
 def test_membership_equals_pandas_reference_on_scenario(scenario, tmp_path):
     summary = simulators.simulate(scenario, users=1500, days=1, seed=3, out=tmp_path)
@@ -50,7 +37,7 @@ def test_membership_equals_pandas_reference_on_scenario(scenario, tmp_path):
         if kinds - {"rule", "cross"}:
             pytest.skip("model segments are covered by test_models")
         got = membership(customers, segment_set, as_of=as_of)
-        ref = _reference(df, segment_set, as_of)
+        ref = exclusive_reference(df, segment_set, as_of)
         assert set(got) == set(ref), segment_set.source
         assert got, segment_set.source
         for name in ref:

@@ -10,24 +10,14 @@ import pytest
 
 import simulators
 from experiment.errors import RuleError
-from segments import REST, parse_segments
+from segments import parse_segments
 from simulators.catalog import load_scenario
 from simulators.cohort import build_cohort
 from simulators.masks import connect, customer_masks
 from simulators.scenario import EffectSpec
-from tests.fixtures.rules import reference_membership
+from tests.fixtures.rules import exclusive_reference
 
 AS_OF = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
-
-
-def _exclusive_reference(ref: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-    taken = np.zeros(n, bool)
-    out = {}
-    for name, mask in ref.items():
-        out[name] = mask & ~taken
-        taken |= mask
-    out[REST] = ~taken
-    return out
 
 
 @pytest.mark.parametrize("scenario", simulators.builtin_scenarios())
@@ -38,9 +28,7 @@ def test_cohort_members_equal_a_pandas_reference_on_every_scenario(scenario):
     if {s.kind for s in segment_set.segments} - {"rule", "cross"}:
         pytest.skip("model segments are covered by tests/segments/test_models.py")
     df = cohort.customers.to_pandas()
-    ref = reference_membership(df, segment_set, loaded.config.start)
-    if segment_set.exclusive:
-        ref = _exclusive_reference(ref, len(df))
+    ref = exclusive_reference(df, segment_set, loaded.config.start)
     assert list(cohort.members) == ["all", *ref]
     assert cohort.members["all"].all()
     for name, mask in ref.items():
