@@ -98,7 +98,10 @@ def aggregate(
             users = replace(users, table=write(users.table))
         rows, caps, cells = _cell_table(users, config, cached=once)
         if config.sequential:  # the timeline caps at the final analysis's caps
-            timed = timeline(dataset, replace(users, caps=caps), config, cells)
+            # the written tables go once the timeline has its rows (less peak memory)
+            timed = timeline(
+                dataset, replace(users, caps=caps), config, cells, fetched=written.close
+            )
             cells = replace(cells, timeline=timed)
     totals = {c: sum(int(r[c] or 0) for r in rows if r[SI] < 0) for c in QUALITY_SUMS}
     strata = users.strata

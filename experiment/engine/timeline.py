@@ -71,7 +71,7 @@ from experiment.engine.timeline_regression import regression_sums
 from experiment.sums import CellSums, JointSums, MeanSums
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from numpy.typing import NDArray
 
@@ -96,18 +96,26 @@ ROW_BYTES = 64  # per metric event: the walk's columns and a day's copies, the e
 
 
 def timeline(
-    dataset: Dataset, users: UserTable, config: ExperimentConfig, final: CellSums
+    dataset: Dataset,
+    users: UserTable,
+    config: ExperimentConfig,
+    final: CellSums,
+    *,
+    fetched: Callable[[], object] = lambda: None,
 ) -> tuple[tuple[str, CellSums], ...]:
     """Per window day (ISO date), the cell sums cumulated up to that day's end.
 
     ``users.caps`` must hold every cap (the final analysis's); ``final`` is the
-    final analysis's sums (their means give the shifts).
+    final analysis's sums (their means give the shifts). ``fetched`` runs once the
+    engine has done its part: the caller may drop the tables it wrote then.
     """
     shifts = final_shifts(final, config)
     if dataset.con.name in LOCAL and _fits(dataset):
-        changes = local_changes(dataset, users, config, shifts, lambda: users_built(dataset))
+        built = lambda: users_built(dataset)  # noqa: E731
+        changes = local_changes(dataset, users, config, shifts, built, fetched=fetched)
     else:
         changes = _scattered(_query(dataset, users, config, shifts), users, config)
+        fetched()
     return _days(changes, users, config, shifts)
 
 

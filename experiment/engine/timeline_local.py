@@ -75,12 +75,17 @@ def local_changes(
     config: ExperimentConfig,
     shifts: Shifts,
     built: Callable[[], AbstractContextManager[None]],
+    *,
+    fetched: Callable[[], object] = lambda: None,
 ) -> dict[str, NDArray[np.float64]]:
     """Per summed column (and ``N``), its change on each day, shaped (segment, arm, day).
 
-    ``built`` is the context that keeps DuckDB hashing the users in the join.
+    ``built`` is the context that keeps DuckDB hashing the users in the join;
+    ``fetched`` runs once the engine's part is done (the caller's temporary tables
+    can go before the walk's arrays are made).
     """
     people, rows, masks = fetch(dataset, users, config, built)
+    fetched()
     return walk(people, rows, masks=masks, users=users, config=config, shifts=shifts)
 
 
