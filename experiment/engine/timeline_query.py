@@ -14,7 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from experiment.engine.events import event_value, invalid, selects
-from experiment.engine.exposed import UID
+from experiment.engine.exposed import UID, exposed_events
 from experiment.engine.moments import fsum, stable_sum
 from experiment.engine.timeline_regression import (
     regression_changes,
@@ -80,10 +80,10 @@ def _day_of(ts: ir.TimestampValue, start: Any, days: int) -> ir.IntegerValue:
 def analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list[str]]:
     """One row per analysed user: arm, first counted day, segment bit masks, covariates.
 
-    The user key ``__uid__`` numbers the rows from 0 (in no particular order): the
-    per-user table's own key where it has one
-    (:func:`~experiment.engine.timeline.keyed`), so that the users need no
-    temporary table of their own.
+    The user key ``__uid__``: the per-user table's own key where it has one (the
+    units' row id, :func:`~experiment.engine.timeline.shared`; users not analysed
+    hold keys too), so that the users need no temporary table of their own; else
+    the rows numbered from 0, in no particular order.
 
     The first day is the assignment day, clipped to the window (users assigned
     after it count on its last day, as in the final analysis). Segment ``si > 0``
@@ -118,16 +118,14 @@ def _joined(
 ) -> ir.Table:
     """The analysed users' post-exposure, in-window events of a metric, with user key and day.
 
-    Read as the per-user table reads them: from the events it summed, where it
-    wrote them (``users.exposed``, keyed like ``who``), else from the events table.
+    Read as the per-user table reads them (:func:`~experiment.engine.exposed.exposed_events`):
+    from the events it summed, where it wrote them (``users.exposed``, keyed like
+    ``who``), else joined to ``who`` afresh.
     """
     if users.exposed is not None:
         ev = users.exposed.inner_join(who.select(UID), UID)
     else:
-        ev = dataset.events
-        kinds = sorted({m.event for metric in config.metrics for m in metric.measures})
-        ev = ev.filter((ev.ts >= users.start) & (ev.ts < users.end) & ev.event.isin(kinds))
-        ev = ev.inner_join(who.select("user_id", "assigned_at", UID), "user_id")
+        ev, _, _ = exposed_events(dataset, who, config.metrics, (users.start, users.end))
     ev = ev.filter(ev.ts >= ev.assigned_at)
     return ev.mutate(**{DAY: _day_of(ev.ts, users.start, config.window.days)})
 
