@@ -127,7 +127,8 @@ def walk(
     shifts: Shifts,
 ) -> dict[str, NDArray[np.float64]]:
     """:func:`local_changes` from the fetched tables (in any row order, any user keys)."""
-    walker = _Walk.of(people, masks, users, config, shifts)
+    keys = max((int(k.max()) + 1 for k in (people[UID], rows[UID]) if len(k)), default=0)
+    walker = _Walk.of(people, masks, users, config, shifts, keys=keys)
     return _by_segment(walker.days(rows), walker.patterns, len(config.arms), config.window.days)
 
 
@@ -159,12 +160,18 @@ class _Walk:
         users: UserTable,
         config: ExperimentConfig,
         shifts: Shifts,
+        *,
+        keys: int,
     ) -> _Walk:
-        """Arrays indexed by user key from the analysed users' columns."""
+        """Arrays indexed by user key from the analysed users' columns.
+
+        ``keys`` bounds every user key of ``people`` and of the event rows: keys need
+        not be dense (a keyed per-user table numbers the units not analysed too, and
+        their event rows may come), and ``rank`` is -1 at a key not analysed.
+        """
         uid = people[UID]
         order = np.argsort(people[_HASH], kind="stable")
-        # keys need not be dense: a keyed per-user table numbers the users not analysed too
-        rank = np.zeros(int(uid.max()) + 1 if len(uid) else 0, dtype=np.int64)
+        rank = np.full(keys, -1, dtype=np.int64)
         rank[uid[order]] = np.arange(len(uid))
 
         def by_key(values: NDArray[Any]) -> NDArray[Any]:
@@ -308,16 +315,18 @@ def _day_rows(
 ) -> dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]]:
     """Per measure with a nonzero row among a day's rows ``at``: their users and weights.
 
-    ``at`` is in increasing order; users are their hash places. Only the day's
-    rows are gathered (no copy of every row in day order: those random gathers
-    cost more). Values (not counts, which add exactly) are sorted by (user,
-    value), so that a user's values on a day are added in one order every run.
+    ``at`` is in increasing order; users are their hash places (rows of a user
+    not analysed, place -1, are dropped). Only the day's rows are gathered (no copy
+    of every row in day order: those random gathers cost more). Values (not
+    counts, which add exactly) are sorted by (user, value), so that a user's
+    values on a day are added in one order every run.
     """
     users = rank[rows[UID][at]]
+    analysed = users >= 0
     out = {}
     for m in measures:
         column = rows[m][at]
-        keep = np.flatnonzero(column)
+        keep = np.flatnonzero((column != 0) & analysed)
         if not len(keep):
             continue
         u, w = users[keep], column[keep].astype(np.float64)

@@ -114,16 +114,23 @@ def analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list
 
 
 def _joined(
-    dataset: Dataset, users: UserTable, config: ExperimentConfig, who: ir.Table
+    dataset: Dataset,
+    users: UserTable,
+    config: ExperimentConfig,
+    who: ir.Table,
+    *,
+    every_unit: bool = False,
 ) -> ir.Table:
     """The analysed users' post-exposure, in-window events of a metric, with user key and day.
 
     Read as the per-user table reads them (:func:`~experiment.engine.exposed.exposed_events`):
     from the events it summed, where it wrote them (``users.exposed``, keyed like
-    ``who``), else joined to ``who`` afresh.
+    ``who``), else joined to ``who`` afresh. ``every_unit`` reads the written events
+    of every unit as they are, those of units not analysed too (no join: the
+    caller drops the keys ``who`` lacks).
     """
     if users.exposed is not None:
-        ev = users.exposed.inner_join(who.select(UID), UID)
+        ev = users.exposed if every_unit else users.exposed.inner_join(who.select(UID), UID)
     else:
         ev, _, _ = exposed_events(dataset, who, config.metrics, (users.start, users.end))
     ev = ev.filter(ev.ts >= ev.assigned_at)
@@ -137,11 +144,14 @@ def event_rows(
 
     A count measure weighs 1 on its events (int8), a value measure its valid value
     (0.0 elsewhere, and for null or invalid values), so that summing the rows per
-    (user, day) gives :func:`_daily`'s columns.
+    (user, day) gives :func:`_daily`'s columns. Where the per-user table's events
+    were written (``users.exposed``), the rows of units that ``who`` does not
+    analyse come too, with their own keys: the reader drops them (a join of every
+    event row to ``who`` costs more, about 0.1-0.3 s of CPU at 1M users).
     """
     import ibis
 
-    ev = _joined(dataset, users, config, who)
+    ev = _joined(dataset, users, config, who, every_unit=True)
     weights: dict[str, Any] = {}
     for name, is_event, value in _measures(ev, users, config):
         if value is None:
