@@ -183,9 +183,8 @@ def _summary(rows: list[Row], low: float = 0.94, high: float = 0.96) -> None:
     fieller = {(r.population, r.n): r for r in rows if r.method == "fieller"}
     for r in over:
         f = fieller[r.population, r.n]
-        print(
-            f"    {r.population:<31} {r.n:>5}: test {r.test_acceptance:.4f}, fieller {f.coverage:.4f}"
-        )
+        test, cover = r.test_acceptance, f.coverage
+        print(f"    {r.population:<31} {r.n:>5}: test {test:.4f}, fieller {cover:.4f}")
     rest = [fieller[r.population, r.n] for r in welch if r.test_acceptance <= high]
     inside = sum(low <= r.coverage <= high for r in rest)
     print(f"  fieller in the band on {inside}/{len(rest)} of the other cells")
