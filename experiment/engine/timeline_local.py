@@ -240,7 +240,8 @@ class _Walk:
         seen = np.zeros(size, dtype=bool)  # scratch: the users with a row on the day
         place = np.zeros(size, dtype=np.int64)  # scratch: their places among those users
         by_day = np.argsort(rows[DAY], kind="stable")  # a radix sort; a day's rows keep their order
-        bounds = np.searchsorted(rows[DAY], np.arange(days + 1), sorter=by_day)
+        # each day's rows in by_day: from counts (a search with ``sorter`` checks every index)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(rows[DAY], minlength=days))])
         for d in range(days):
             rows_of = _day_rows(rows, by_day[bounds[d] : bounds[d + 1]], self.rank, measures)
             for u, _ in rows_of.values():
