@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from experiment.engine.balance import balance_aggs
 from experiment.engine.caps import CAP
 from experiment.engine.moments import count_agg, merged_agg, moment_aggs, regression_aggs
-from experiment.engine.quality import QUALITY_SUMS, quality_columns
+from experiment.engine.quality import FINGERPRINT_SUMS, QUALITY_SUMS, quality_columns
 from experiment.engine.regressors import REG
 from experiment.engine.users import STRATUM
 
@@ -169,7 +169,7 @@ def _aggs(
                 ks = (*ks, users.regressors.denominator(mi))
             listed[mi] = (long[f"y{mi}"], ks)
     aggs.update(regression_aggs(regs, listed))
-    aggs.update({c: long[c].sum() for c in QUALITY_SUMS})
+    aggs.update({c: long[c].sum() for c in (*QUALITY_SUMS, *FINGERPRINT_SUMS) if c in long.columns})
     aggs.update({c: long[c].sum() for c in cols if c.startswith("stratum")})
     aggs.update({c: long[c].max() for c in cols if c.startswith("cap")})
     aggs.update({FIRST: long[_AT].min(), LAST: long[_AT].max()})

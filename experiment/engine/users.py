@@ -26,6 +26,7 @@ from experiment.engine.window import analysis_window
 from experiment.errors import ConfigError
 from experiment.plan import kind_plan
 from segments.compile import compile_segments
+from segments.membership import fingerprint_hashes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -183,8 +184,9 @@ def user_table(
         regressors=regressor_columns(dataset.customers, regs),
         extra=customer_columns(start) if customer_columns is not None else None,
     )
+    joined = _joined(units, per_user, members, measure_cols, hashed=counts and len(seg_exprs) > 1)
     users = UserTable(
-        table=_joined(units, per_user, members, (*measure_cols.values(), *QUALITY_COLUMNS)),
+        table=joined,
         units=units,
         members=members,
         segments=(ALL, *seg_exprs),
@@ -210,11 +212,21 @@ def user_table(
 
 
 def _joined(
-    units: ir.Table, per_user: ir.Table, members: ir.Table, measures: tuple[str, ...]
+    units: ir.Table,
+    per_user: ir.Table,
+    members: ir.Table,
+    measure_cols: dict[Measure, str],
+    *,
+    hashed: bool = False,
 ) -> ir.Table:
-    """Every unit with its measures (0 without events) and its segment memberships."""
+    """Every unit with its measures (0 without events) and its segment memberships.
+
+    ``hashed`` adds the two id hashes whose sums per segment tell segments with the
+    same analysed users apart (:func:`~experiment.engine.quality.quality_columns`).
+    """
     import ibis
 
+    measures = (*measure_cols.values(), *QUALITY_COLUMNS)
     key = key_of(units)
     t = units.left_join(per_user, units[key] == per_user[key]).select(
         "user_id",
@@ -223,6 +235,7 @@ def _joined(
         "assigned_at",
         *([UID] if UID in units.columns else []),
         *[ibis.coalesce(per_user[c], 0).name(c) for c in measures],
+        **(fingerprint_hashes(units) if hashed else {}),
     )
     return t.left_join(members, t.user_id == members.user_id).drop("user_id_right")
 

@@ -61,7 +61,7 @@ def test_analyze_prints_segment_warnings_first_and_keeps_them(data, tmp_path):
     assert max(warned) < table  # on top of the tables
     text = " ".join(result.stdout.split())
     assert "segment(s) 'bronz' have no assigned users" in text
-    assert "'buyers_again' has exactly the members of 'buyers'" in text
+    assert "'buyers_again' has exactly the analysed users of 'buyers'" in text
     assert "value 'mobil' never occurs in column 'device'; did you mean 'mobile'?" in text
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     warnings = [c for c in doc["data_quality"]["checks"] if c["severity"] == "warning"]
