@@ -378,3 +378,33 @@ def test_engine_query_runs_where_the_event_rows_would_not_fit(edge_dataset, monk
     monkeypatch.setattr(timeline_module, "ROW_BYTES", 64)
     with pytest.raises(AssertionError, match="numpy walk"):
         aggregate(open_dataset(folder), config, load_segments(config.segments))
+
+
+def test_walk_runs_without_numpy_huge_pages_and_restores_the_setting(sequential, monkeypatch):
+    """Numpy's huge-page advice is off while the timeline walks (its arrays are short-lived)
+    and back to what it was afterwards, on and off alike: a process-wide setting."""
+    from numpy._core import multiarray
+
+    import experiment.engine.timeline_local as local
+
+    switch = multiarray._set_madvise_hugepage
+    seen = []
+    walk = local.walk
+
+    def spying(*args, **kwargs):
+        state = switch(False)  # returns the setting in force; False is the walk's own
+        seen.append(state)
+        return walk(*args, **kwargs)
+
+    monkeypatch.setattr(local, "walk", spying)
+    folder, config, _, _ = sequential
+    segment_set = load_segments(config.segments)
+    original = switch(True)
+    try:
+        for setting in (True, False):
+            switch(setting)
+            aggregate(open_dataset(folder), config, segment_set)
+            assert switch(setting) is setting  # restored
+    finally:
+        switch(original)
+    assert seen == [False, False]
