@@ -387,7 +387,7 @@ def test_walk_runs_without_numpy_huge_pages_and_restores_the_setting(sequential,
 
     import experiment.engine.timeline_local as local
 
-    switch = multiarray._set_madvise_hugepage
+    switch = multiarray._set_madvise_hugepage  # type: ignore[attr-defined]
     seen = []
     walk = local.walk
 
