@@ -317,8 +317,8 @@ class QualityCounts:
             user's, assigned or not: a check of the events table).
         revenue_values: Non-null metric values examined (the share's denominator).
         value_columns: The ``value`` columns examined.
-        segment_warnings: Segments with the same members as an earlier one, and rule
-            values no customer has (one message each).
+        segment_warnings: Segments with the same analysed users as an earlier one,
+            and rule values no customer has (one message each).
     """
 
     multiple_arms: int = 0

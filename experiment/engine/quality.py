@@ -150,13 +150,14 @@ def table_checks(
     window's events of every user, the values each ``(event, value column)`` pair of
     the metrics sums: invalid ones (NaN, ±inf, negative) and non-null ones; and
     how often each metric event occurs at all. With ``segments`` (the set and its
-    compiled masks), the customers' scan also finds segments with the same members
-    and rule values no customer has (:mod:`segments.membership`): warnings.
+    compiled masks), the customers' scan also finds rule values no customer has
+    (:mod:`segments.membership`): warnings. (Segments with the same analysed users
+    are the main query's finding, :func:`segment_twins`.)
 
     ``counts=False`` keeps the checks that raise and the surplus customer rows, and
     skips the rest (left 0, no warnings): ``exp refine`` and ``exp segments target``
-    report none of them, and at 1M users the segment fingerprints and value
-    counts cost about a tenth of their CPU.
+    report none of them, and at 1M users the value counts cost a few percent of
+    their CPU.
 
     Raises:
         DataError: a metric's event never occurs in the events table (a typo, or
