@@ -260,9 +260,9 @@ def check_allocation(config: ExperimentConfig, segment_names: list[str]) -> None
             f"experiment {config.name!r}: field 'allocation' needs a 'segments' file "
             "to define its segments"
         )
-    raise ConfigError(
-        f"{config.segments}: field 'allocation' names unknown segment {unknown[0]!r}; "
-        f"segments are: {', '.join(segment_names) or 'none'}"
+    raise ConfigError(  # the field is the experiment file's; the names, the segments file's
+        f"experiment {config.name!r}: field 'allocation' names unknown segment {unknown[0]!r}; "
+        f"segments are: {', '.join(segment_names) or 'none'} (in {config.segments})"
     )
 
 
