@@ -132,6 +132,21 @@ def _check_halves(primary: Sampled, control: str) -> None:
                 )
 
 
+def _check_finite(metric: Sampled) -> None:
+    """Each arm's discovery mean and its variance must be numbers: else every value is noise.
+
+    Raises:
+        DataError: names the metric and the likely causes.
+    """
+    overall = metric.moments.discovery_overall
+    if not (np.isfinite(overall.mean).all() and np.isfinite(overall.var_mean).all()):
+        raise DataError(
+            f"events: metric {metric.metric.name!r}: an arm's mean or variance is not finite "
+            "(values too large to add up, e.g. 1e308, or a ratio whose denominator is 0 in "
+            "an arm); values must be finite numbers in a summable range"
+        )
+
+
 @dataclass(frozen=True)
 class _Options:
     size: int
@@ -165,6 +180,8 @@ def _target(
         for m in [primary, *(m for m in plain.metrics if m.name != name)]
     ]
     _check_halves(sampled[0], plain.control)
+    for s in sampled:
+        _check_finite(s)
     opts.report(1, 1, "valued")
     written = tuple(Cell(c.name, inline(c.rule, segment_set), c.parent) for c in cells)
     return build_targeting(
