@@ -68,6 +68,27 @@ class Window(_Frozen):
     start: dt.datetime | None = None
     days: int = Field(default=14, gt=0, le=3650)
 
+    @field_validator("start")
+    @classmethod
+    def _in_utc(cls, start: dt.datetime | None) -> dt.datetime | None:
+        # the engines know zone names, not bare offsets such as +02:00 (DuckDB refuses them)
+        if start is None or start.tzinfo is None or start.utcoffset() == dt.timedelta(0):
+            return start
+        try:
+            return start.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValueError(f"{start} is not a time in UTC years 1 to 9999") from None
+
+    @model_validator(mode="after")
+    def _end_is_a_date(self) -> Window:
+        if self.start is not None and self.start.replace(tzinfo=None) > dt.datetime.max - (
+            dt.timedelta(days=self.days)
+        ):
+            raise ValueError(
+                f"start {self.start:%Y-%m-%d} plus {self.days} days ends after the year 9999"
+            )
+        return self
+
 
 class Allocation(_Frozen):
     """A segment's own split: arm weights and/or traffic share overriding the experiment's."""
@@ -239,9 +260,9 @@ def check_allocation(config: ExperimentConfig, segment_names: list[str]) -> None
             f"experiment {config.name!r}: field 'allocation' needs a 'segments' file "
             "to define its segments"
         )
-    raise ConfigError(
-        f"{config.segments}: field 'allocation' names unknown segment {unknown[0]!r}; "
-        f"segments are: {', '.join(segment_names) or 'none'}"
+    raise ConfigError(  # the field is the experiment file's; the names, the segments file's
+        f"experiment {config.name!r}: field 'allocation' names unknown segment {unknown[0]!r}; "
+        f"segments are: {', '.join(segment_names) or 'none'} (in {config.segments})"
     )
 
 

@@ -1,4 +1,9 @@
-"""The Jinja2 environment of the HTML reports: escaping, strict names, a bytecode cache."""
+r"""The Jinja2 environment of the HTML reports: escaping, strict names, a bytecode cache.
+
+Every value a template prints is HTML-escaped (autoescape) and has its control
+characters shown as ``\xNN`` text (:func:`reports.format.page_text`), which
+escaping alone leaves in place.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ def environment() -> jinja2.Environment:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         bytecode_cache=_bytecode_cache(),
+        finalize=_without_controls,
     )
     env.filters["breakable"] = _breakable
     return env
@@ -42,9 +48,22 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
                 super().dump_bytecode(bucket)
 
     try:
-        return _Cache()
+        # the compiled code depends on the environment's options (finalize), not only on
+        # the template's source: a new name for every change of them
+        return _Cache(pattern="__seglift_page_text_%s.cache")
     except (OSError, RuntimeError):  # no temp folder, or one another user owns
         return None
+
+
+def _without_controls(value: object) -> object:
+    """A printed value with its control characters shown as text; markup stays markup."""
+    from markupsafe import Markup
+
+    from reports.format import page_text
+
+    if isinstance(value, Markup):  # our own markup (charts): removing characters opens no tag
+        return Markup(page_text(value))  # noqa: S704
+    return page_text(value) if isinstance(value, str) else value
 
 
 def _breakable(text: str) -> Markup:

@@ -17,6 +17,7 @@ __all__ = [
     "fmt_pct_interval",
     "fmt_seconds",
     "fmt_signed",
+    "page_text",
     "plain_text",
     "terminal_text",
 ]
@@ -150,6 +151,8 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069
 # What rich reads as a tag (rich.markup.escape's pattern; rich is not imported here).
 _TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 _VISIBLE = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+# What HTML may not hold as text (C0 but tab, newline, CR; DEL; C1) and bidi overrides.
+_PAGE_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def plain_text(value: object) -> str:
@@ -165,6 +168,20 @@ def plain_text(value: object) -> str:
     """
     text = _SEQUENCE.sub("", str(value))
     return _CONTROL.sub(lambda m: _VISIBLE.get(m[0], f"\\x{ord(m[0]):02x}"), text)
+
+
+def page_text(text: str) -> str:
+    r"""``text`` for an HTML page: each control character as visible ``\xNN`` text.
+
+    HTML escaping leaves control characters in place; they are not valid HTML and
+    reach a terminal when the page is printed (``cat report.html``). Tabs and line
+    breaks stay: they are layout, and the page's own markup holds them.
+
+    Examples:
+        >>> page_text("tr\x1b[31meat\x07\n")
+        'tr\\x1b[31meat\\x07\n'
+    """
+    return _PAGE_CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
 def terminal_text(value: object) -> str:

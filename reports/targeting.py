@@ -18,7 +18,7 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct
+from reports.format import fmt_count, fmt_num, fmt_p, fmt_pct, page_text
 from reports.proposals import dump_yaml
 
 if TYPE_CHECKING:
@@ -181,7 +181,10 @@ def gain_svg(targeting: Targeting, width: int = 480, height: int = 260) -> str:
 
 def targeting_html(targeting: Targeting) -> str:
     """A standalone HTML page: recommendation, values, cells, gain curve, method."""
-    e = html.escape
+
+    def e(text: str) -> str:
+        return html.escape(page_text(text))
+
     rows = "".join(
         f"<tr><td>{e(v.metric)}{' (guardrail)' if v.guardrail else ''}</td><td>{e(v.policy)}</td>"
         f"<td>{e(v.value)}</td><td>{e(v.ci)}</td><td>{e(v.p_value)}</td><td>{e(v.share_treated)}</td></tr>"

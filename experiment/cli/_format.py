@@ -1,9 +1,11 @@
-"""``--format table|json|csv``: what a results-printing command writes to standard output.
+r"""``--format table|json|csv``: what a results-printing command writes to standard output.
 
 ``table`` (the default) is for people: rich tables sized to the terminal. ``json``
 is the command's whole document, and ``csv`` its rows, one per line with a header,
 for other tools to read from a pipe: nothing else goes to standard output then
-(progress, warnings and the SRM line go to standard error).
+(progress, warnings and the SRM line go to standard error). JSON escapes control
+characters itself; a CSV field holding one (an arm or segment name from the data)
+shows it as ``\xNN`` text, as the terminal tables do, so none reaches a terminal.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+
+from reports.format import plain_text
 
 __all__ = ["Format", "FormatOption", "csv_text", "emit", "resolve_format"]
 
@@ -46,14 +50,17 @@ def resolve_format(fmt: Format, *, as_json: bool = False) -> Format:
 
 
 def _cell(value: Any) -> str:
-    """A CSV field: empty for null or NaN, a list as ``a;b``, numbers as Python writes them."""
+    """A CSV field: empty for null or NaN, a list as ``a;b``, numbers as Python writes them.
+
+    Text is :func:`~reports.format.plain_text`: no control character reaches a terminal.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, list | tuple) and all(not isinstance(v, Mapping | list) for v in value):
         return ";".join(_cell(v) for v in value)
     if isinstance(value, Mapping | list | tuple):
         return json.dumps(value, allow_nan=False, default=str)
-    return str(value)
+    return plain_text(value)
 
 
 def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,7 +85,7 @@ def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
         header += [k for k in row if k not in header]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow([plain_text(k) for k in header])
     for row in rows:
         writer.writerow([_cell(row.get(k)) for k in header])
     return out.getvalue()

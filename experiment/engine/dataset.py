@@ -20,6 +20,7 @@ from experiment.errors import ConfigError, DataError
 if TYPE_CHECKING:
     import ibis
     import ibis.expr.types as ir
+    import pyarrow as pa
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -87,7 +88,25 @@ def _register(con: ibis.BaseBackend, files: TableFiles, name: str) -> ir.Table:
         raise DataError(f"{files.source}: cannot read as Parquet ({first})") from None
     if "user_id" in table.columns and not table.user_id.type().is_string():
         table = table.mutate(user_id=table.user_id.cast("string"))
-    return table
+    return _microseconds(table, files.schema)
+
+
+def _microseconds(table: ir.Table, schema: pa.Schema) -> ir.Table:
+    """Nanosecond timestamps as microseconds (same zone), which compare with the window.
+
+    DuckDB reads zoned ones as ``TIMESTAMPTZ_NS``, a type Ibis does not know, and
+    refuses to compare plain ``TIMESTAMP_NS`` with a zoned time: any filter on
+    such a ``ts`` would fail.
+    """
+    import ibis.expr.datatypes as dt
+    import pyarrow as pa
+
+    zoned = {
+        f.name: table[f.name].cast(dt.Timestamp(timezone=f.type.tz, scale=6))
+        for f in schema
+        if pa.types.is_timestamp(f.type) and f.type.unit == "ns" and f.name in table.columns
+    }
+    return table.mutate(**zoned) if zoned else table
 
 
 def read_table(con: ibis.BaseBackend, source: str, name: str) -> ir.Table:

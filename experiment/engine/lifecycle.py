@@ -38,6 +38,7 @@ from experiment.engine.fetch import arrow
 from experiment.engine.lifecycle_events import lapse_time, last_login_before, per_user_events
 from experiment.engine.lifecycle_migration import member_columns, plan_segments, rolling
 from experiment.engine.moments import stable_sum
+from experiment.errors import ConfigError
 from segments.compile import Compiler, compile_segments
 from segments.lifecycle import STAGES, LifecycleConfig, lifecycle_column, vip_threshold
 from segments.rules import parse_rule
@@ -101,6 +102,25 @@ def _units(dataset: Dataset, config: ExperimentConfig) -> ir.Table:
     return per.select(user_id=per.user_id.cast("string"), arm=per.arm, assigned_at=per.assigned_at)
 
 
+def _check_stage_columns(
+    customers: ir.Table, lc: LifecycleConfig, segment_set: SegmentSet | None
+) -> None:
+    """The customers columns the lifecycle stages read, before any query joins others in.
+
+    Raises:
+        ConfigError: a column is missing; names the segments file's ``lifecycle:`` field.
+    """
+    where = segment_set.source if segment_set is not None else "experiment"
+    for field in ("signup_column", "recency_column", "value_column"):
+        name = getattr(lc, field)
+        if name not in customers.columns:
+            raise ConfigError(
+                f"{where}: lifecycle_analysis needs the customers column {name!r} "
+                f"(lifecycle.{field} of the segments file); set lifecycle.{field} to one of: "
+                f"{', '.join(c for c in customers.columns if c != 'user_id')}"
+            )
+
+
 def _stage(
     t: ir.Table,
     segment_set: SegmentSet | None,
@@ -138,6 +158,7 @@ def _user_table(
     window = config.window.days
     end = start + dt.timedelta(days=window)
     customers = dataset.customers
+    _check_stage_columns(customers, lc, segment_set)
     flags = compile_segments(segment_set, customers, as_of=start) if segment_set else {}
     cut = vip_threshold(customers, lc)
     rolled = sorted({col for p in plans for col in p.rolling})

@@ -63,7 +63,14 @@ def analysis_window(units: ir.Table, dataset: Dataset, config: ExperimentConfig)
                 f"experiments present: {', '.join(names) or 'none'}"
             )
         start = first
-    return _span(start, config.window.days)
+    try:
+        return _span(start, config.window.days)
+    except OverflowError:  # an assigned_at in the year 9999 leaves no room for the window
+        raise DataError(
+            f"{dataset.path}: assignments of experiment {config.name!r}: the first assigned_at "
+            f"({start:%Y-%m-%d}) plus the {config.window.days}-day window ends after the year "
+            "9999; check the assigned_at column, or set window.start in the experiment file"
+        ) from None
 
 
 def _span(start: dt.datetime, days: int) -> tuple[dt.datetime, dt.datetime]:

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from experiment.engine import cap_quantiles, with_quantile_caps
-from experiment.errors import ConfigError
+from experiment.errors import ConfigError, DataError
 from experiment.plan import kind_plan
 from experiment.results.refinement import Refinement
 from segments.definitions import DEFAULT_MIN_SIZE
@@ -155,6 +155,7 @@ def refine(
         )
     finally:
         sample.table.release()
+    _check_halves(totals, config.control, arm)
     ctx = _context(config, spec, arm, segment_set, users.segments)
     proposals = _proposals(
         best,
@@ -166,6 +167,23 @@ def refine(
     )
     scanned = tuple(a.name for a in attrs if a.name in kinds)
     return _refinement(ctx, seed=seed, totals=totals, attributes=scanned, proposals=proposals)
+
+
+def _check_halves(totals: Scan, control: str, arm: str) -> None:
+    """Both arms need two users or more in each half, or no lift has a variance.
+
+    Raises:
+        DataError: names the arm, the half and its users.
+    """
+    for name, sums in ((control, totals.control), (arm, totals.treatment)):
+        for half, label in enumerate(("discovery", "estimation")):
+            n = float(sums.n[half, 0, 0])
+            if not n >= 2:
+                raise DataError(
+                    f"assignments: arm {name!r} has {n:,.0f} user(s) in the {label} half; "
+                    "exp refine needs at least 2 per arm in each half (about 4 in all) to "
+                    "measure a lift"
+                )
 
 
 def _proposals(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from experiment.engine import user_table
-from experiment.errors import ConfigError
+from experiment.errors import ConfigError, DataError
 from experiment.plan import kind_plan
 from segments.definitions import DEFAULT_MIN_SIZE
 from segments.refine.candidates import attribute_kinds, attributes_of
@@ -116,6 +116,37 @@ def target(
         full.release()
 
 
+def _check_halves(primary: Sampled, control: str) -> None:
+    """Every arm needs two users or more in each half: one cannot show a variance.
+
+    Raises:
+        DataError: names the arm, the half and its users.
+    """
+    for half, name in enumerate(("discovery", "held-out")):
+        for arm, n in zip((control, *primary.arms), primary.moments.arm_users[half], strict=True):
+            if n < 2:
+                raise DataError(
+                    f"assignments: arm {arm!r} has {int(n)} user(s) in the {name} half; "
+                    "exp target needs at least 2 per arm in each half (about 4 in all) to "
+                    "learn and value a policy"
+                )
+
+
+def _check_finite(metric: Sampled) -> None:
+    """Each arm's discovery mean and its variance must be numbers: else every value is noise.
+
+    Raises:
+        DataError: names the metric and the likely causes.
+    """
+    overall = metric.moments.discovery_overall
+    if not (np.isfinite(overall.mean).all() and np.isfinite(overall.var_mean).all()):
+        raise DataError(
+            f"events: metric {metric.metric.name!r}: an arm's mean or variance is not finite "
+            "(values too large to add up, e.g. 1e308, or a ratio whose denominator is 0 in "
+            "an arm); values must be finite numbers in a summable range"
+        )
+
+
 @dataclass(frozen=True)
 class _Options:
     size: int
@@ -148,6 +179,9 @@ def _target(
         )
         for m in [primary, *(m for m in plain.metrics if m.name != name)]
     ]
+    _check_halves(sampled[0], plain.control)
+    for s in sampled:
+        _check_finite(s)
     opts.report(1, 1, "valued")
     written = tuple(Cell(c.name, inline(c.rule, segment_set), c.parent) for c in cells)
     return build_targeting(

@@ -36,6 +36,7 @@ class HalfMoments:
     held: Moments
     discovery_overall: Moments
     users: np.ndarray  # shape (2 halves, cells + 1): everyone first
+    arm_users: np.ndarray  # shape (2 halves, arms + 1): control first, everyone in the arm
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ def moments(scans: list[Scan]) -> HalfMoments:
         held=_half(scans, ESTIMATION, cells),
         discovery_overall=_half(scans, DISCOVERY, [0]),
         users=np.asarray(users, dtype=np.float64),
+        arm_users=np.stack(
+            [scans[0].control.n[:, 0, 0]] + [s.treatment.n[:, 0, 0] for s in scans], axis=1
+        ).astype(np.float64),
     )
 
 

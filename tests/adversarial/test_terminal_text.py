@@ -20,7 +20,7 @@ from experiment.cli import app
 from tests.fixtures.dataset import write_dataset
 
 NAME = "x\x1b]0;owned\x07[/]\x1b[2J [bold]y\r"
-ARM = "tr[/]eat\x1b[31m"
+ARM = "tr[/]eat\x1b[31m\x07"
 VALUE = 'tab"let\n\t\x1b]8;;http://evil\x1b\\[red]'
 FOLDER = "d\x1b]0;t\x07[/]ir"
 _CONTROL = ("\x1b", "\x07", "\r", "\x9b", "\x9d")
@@ -98,3 +98,32 @@ def test_errors_quoting_hostile_names_print_no_control_characters(hostile, tmp_p
     argv = ["analyze", str(hostile), "-e", str(tmp_path / "e.yaml"), "--out", str(tmp_path / "r")]
     shown = _check(argv, (2,))
     assert len([line for line in shown.splitlines() if line.strip()]) == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_csv_and_json_on_standard_output_hold_no_control_characters(hostile, tmp_path, fmt):
+    """Machine formats are printed to a terminal too when not piped: the arm is text."""
+    argv = ["analyze", str(hostile), *_exp(hostile), "--out", str(tmp_path / "r")]
+    shown = _check([*argv, "--format", fmt])
+    assert "tr[/]eat" in shown
+    segments = str(hostile / "segments.yaml")
+    _check(["segments", "show", segments, "--data", str(hostile), "--format", fmt])
+
+
+def test_target_prints_and_writes_no_control_characters(hostile, tmp_path):
+    page = tmp_path / "t.html"
+    argv = ["target", str(hostile), *_exp(hostile), "--out", str(tmp_path / "p.yaml")]
+    _check([*argv, "--report", str(page)])
+    _check([*argv, "--report", str(page), "--format", "csv"])
+    assert not any(ch in page.read_text() for ch in ("\x00", *_CONTROL))
+
+
+def test_html_reports_hold_no_control_characters(hostile, tmp_path):
+    """Control characters are not valid HTML text, and reach a terminal through ``cat``."""
+    out = tmp_path / "r"
+    _check(["analyze", str(hostile), *_exp(hostile), "--out", str(out)])
+    _check(["report", str(out / "results.json"), "--out", str(tmp_path / "page.html")])
+    for page in (out / "report.html", tmp_path / "page.html"):
+        html = page.read_text()
+        assert "tr[/]eat" in html
+        assert not any(ch in html for ch in _CONTROL), page

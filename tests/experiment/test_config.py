@@ -115,8 +115,10 @@ def test_check_allocation_names_unknown_segments(tmp_path):
     with pytest.raises(ConfigError, match="needs a 'segments' file"):
         check_allocation(cfg, [])
     cfg = _load(tmp_path, BASE + "segments: s.yaml\nallocation: {vipp: {traffic: 0.5}}\n")
-    with pytest.raises(ConfigError, match="unknown segment 'vipp'; segments are: vip"):
+    with pytest.raises(ConfigError, match="unknown segment 'vipp'; segments are: vip") as err:
         check_allocation(cfg, ["vip"])
+    # the field is in the experiment file, not in the segments file
+    assert str(err.value).startswith("experiment 'e': field 'allocation'")
     check_allocation(cfg, ["vip", "vipp"])
 
 

@@ -6,6 +6,7 @@ over the assignments; the window, the sums and the errors must not change.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -64,3 +65,58 @@ def test_null_ids_or_times_are_refused_with_a_start_in_the_file(
     pq.write_table(table.set_column(i, table.schema.field(column), nulls), path)
     with pytest.raises(DataError, match=phrase):
         compute_sums(fixed, fixed / "experiment.yaml")
+
+
+def _assert_same_sums(given: object, found: object) -> None:
+    np.testing.assert_array_equal(given.units, found.units)  # type: ignore[attr-defined]
+    for name, sums in found.metrics.items():  # type: ignore[attr-defined]
+        for field, value in vars(sums).items():
+            np.testing.assert_array_equal(getattr(given.metrics[name], field), value)  # type: ignore[attr-defined]
+
+
+def test_a_start_with_a_utc_offset_is_the_same_instant_in_utc(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    # DuckDB knows zone names, not bare offsets: "+02:00" used to fail in the engine
+    first = pc.min(pq.read_table(dataset_dir / "assignments.parquet")["assigned_at"]).as_py()
+    utc = _with_start(dataset_dir, tmp_path / "utc", first.isoformat())
+    shifted = first.astimezone(dt.timezone(dt.timedelta(hours=2)))
+    offset = _with_start(dataset_dir, tmp_path / "offset", shifted.isoformat())
+    assert "+02:00" in (offset / "experiment.yaml").read_text()
+    given = compute_sums(offset, offset / "experiment.yaml")
+    found = compute_sums(utc, utc / "experiment.yaml")
+    assert given.window_start == found.window_start
+    _assert_same_sums(given, found)
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "tz"),
+    [("events", "ts", "UTC"), ("events", "ts", None), ("assignments", "assigned_at", "UTC")],
+)
+def test_nanosecond_timestamps_give_the_same_sums_as_microseconds(
+    dataset_dir: Path, tmp_path: Path, table: str, column: str, tz: str | None
+) -> None:
+    # DuckDB reads them as TIMESTAMPTZ_NS (unknown to Ibis) or TIMESTAMP_NS (not comparable)
+    ns = tmp_path / "ns"
+    shutil.copytree(dataset_dir, ns)
+    path = ns / f"{table}.parquet"
+    data = pq.read_table(path)
+    i = data.schema.get_field_index(column)
+    data = data.set_column(i, column, pc.cast(data[column], pa.timestamp("ns", tz=tz)))
+    pq.write_table(data, path)
+    _assert_same_sums(
+        compute_sums(ns, ns / "experiment.yaml"),
+        compute_sums(dataset_dir, dataset_dir / "experiment.yaml"),
+    )
+
+
+def test_an_assignment_in_the_year_9999_is_a_data_error(dataset_dir: Path, tmp_path: Path) -> None:
+    late = tmp_path / "late"
+    shutil.copytree(dataset_dir, late)
+    path = late / "assignments.parquet"
+    data = pq.read_table(path)
+    i = data.schema.get_field_index("assigned_at")
+    end = pa.array([dt.datetime(9999, 12, 31, tzinfo=dt.UTC)] * data.num_rows, data[i].type)
+    pq.write_table(data.set_column(i, "assigned_at", end), path)
+    with pytest.raises(DataError, match="ends after the year 9999"):
+        compute_sums(late, late / "experiment.yaml")
