@@ -183,6 +183,17 @@ class ExperimentConfig(_Frozen):
             return [(a, b) for i, a in enumerate(treatments) for b in treatments[i + 1 :]]
         return list(dict.fromkeys(self.comparisons or []))
 
+    @field_validator("segments", mode="before")
+    @classmethod
+    def _segments_path(cls, value: object) -> object:
+        # '' is the experiment file's own folder once resolved: name the field instead
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                "empty; give the segments file's path (relative to this file), or leave the "
+                "field out to analyse 'all' only"
+            )
+        return value
+
     @field_validator("engine")
     @classmethod
     def _engine_url(cls, engine: str | None) -> str | None:

@@ -64,6 +64,8 @@ def _kind(dtype: Any) -> str:
         return "string"
     if dtype.is_timestamp() or dtype.is_date():
         return "timestamp"
+    if dtype.is_null() or "NULL" in str(dtype):  # an all-null Parquet column has no type
+        return "column of nulls with no type (every value missing)"
     return str(dtype)
 
 

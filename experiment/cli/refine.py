@@ -54,7 +54,8 @@ _Results = Annotated[
 ]
 
 
-def _attributes(text: str | None) -> list[str] | None:
+def attribute_names(text: str | None) -> list[str] | None:
+    """The column names of ``--attributes`` (None: not given); an empty list is an error."""
     if text is None:
         return None
     names = [a.strip() for a in text.split(",") if a.strip()]
@@ -225,7 +226,7 @@ def refine(
     from reports.html import render_html
     from reports.proposals import write_proposals
 
-    names = _attributes(attributes)
+    names = attribute_names(attributes)
     config, source, segment_set, loaded = _inputs(
         experiment, out, report=report, results=results, dataset=dataset, engine=engine, table=table
     )

@@ -12,6 +12,7 @@ import typer
 from experiment.cli._app import app, console, user_errors
 from experiment.cli._format import Format, FormatOption, emit
 from experiment.cli._source import EngineOption, TableOption
+from experiment.cli.refine import attribute_names
 
 if TYPE_CHECKING:
     from experiment.config import ExperimentConfig
@@ -150,10 +151,8 @@ def target(
     from experiment.config import load_experiment
     from segments import load_segments
 
-    names: list[str] | None = None
-    if attributes is not None:
-        names = [a.strip() for a in attributes.split(",") if a.strip()]
-        names = [] if names == ["none"] else names
+    names = attribute_names(attributes)  # "" or ",,," is an error, as in exp refine
+    names = [] if names == ["none"] else names
     config = load_experiment(experiment)
     source = data_source(dataset, engine=engine, table=table, config=config)
     _check(experiment, config, out, report, source)
