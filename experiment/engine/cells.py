@@ -53,7 +53,7 @@ from experiment.engine.moments import (
     read_regression,
     read_sums,
 )
-from experiment.engine.quality import FINGERPRINT_SUMS, QUALITY_SUMS, quality_counts, segment_twins
+from experiment.engine.quality import QUALITY_SUMS, quality_counts, segment_twins
 from experiment.engine.regressors import Regressors
 from experiment.engine.timeline import shared, timeline
 from experiment.engine.users import UserTable, user_table
@@ -108,20 +108,9 @@ def aggregate(
     strata_units = _strata_units(rows, cells, strata) if len(strata) > 1 else None
     quality = quality_counts(totals, users)
     if segment_set is not None:  # segment twins first, then the rule values nobody has
-        twins = segment_twins(_fingerprints(rows), users.segments, segment_set.source)
+        twins = segment_twins(((r[SI], r) for r in rows), users.segments, segment_set.source)
         quality = replace(quality, segment_warnings=(*twins, *quality.segment_warnings))
     return replace(cells, strata=strata, strata_units=strata_units, quality=quality, caps=caps)
-
-
-def _fingerprints(rows: Rows) -> dict[int, dict[str, int]]:
-    """Per segment index, its fingerprint sums over the arms (none without the hashes)."""
-    out: dict[int, dict[str, int]] = {}
-    for r in rows:
-        if r[SI] > 0 and FINGERPRINT_SUMS[0] in r:
-            sums = out.setdefault(r[SI], dict.fromkeys(FINGERPRINT_SUMS, 0))
-            for c in FINGERPRINT_SUMS:
-                sums[c] += int(r[c] or 0)
-    return out
 
 
 def _tune(dataset: Dataset) -> None:

@@ -21,6 +21,8 @@ from experiment.sums import QualityCounts
 from segments.membership import FP_HASHES, absent_categories, category_counts, duplicates
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     import ibis.expr.types as ir
 
     from experiment.config import ExperimentConfig
@@ -81,25 +83,26 @@ def quality_columns(users: UserTable, t: ir.Table) -> dict[str, ir.IntegerValue]
 
 
 def segment_twins(
-    fingerprints: dict[int, dict[str, int]], names: tuple[str, ...], source: str
+    cell_rows: Iterable[tuple[int, Mapping[str, Any]]], names: tuple[str, ...], source: str
 ) -> tuple[str, ...]:
     """One warning per segment with exactly the analysed users of an earlier one.
 
-    ``fingerprints`` maps a segment's index in ``names`` (``all`` first, never
-    compared) to its sums of :data:`FINGERPRINT_SUMS` over the main query's rows.
-    Such a segment's rows repeat those of the first, whatever the customers outside
-    the experiment: two sets of analysed users agree on the count and both sums
-    with probability about 2⁻⁶² (:func:`segments.membership.fingerprints`).
+    ``cell_rows`` are the main query's rows with their segment index in ``names`` (``all``
+    first, never compared); a segment's :data:`FINGERPRINT_SUMS` are summed over its
+    arms. Such a segment's rows repeat those of the first, whatever the customers
+    outside the experiment: two sets of analysed users agree on the count and both
+    sums with probability about 2⁻⁶² (:func:`segments.membership.fingerprints`).
+    Rows without the sums (no hashes in the per-user table) give no warning.
     """
-    row = {
-        f"fp_{k}{si - 1}": int(fingerprints.get(si, {}).get(c, 0))
-        for si in range(1, len(names))
-        for k, c in zip("nab", FINGERPRINT_SUMS, strict=True)
-    }
+    sums = dict.fromkeys((f"fp_{k}{si - 1}" for si in range(1, len(names)) for k in "nab"), 0)
+    for si, row in cell_rows:
+        if si > 0 and FINGERPRINT_SUMS[0] in row:
+            for k, c in zip("nab", FINGERPRINT_SUMS, strict=True):
+                sums[f"fp_{k}{si - 1}"] += int(row[c] or 0)
     return tuple(
         f"{source}: segment {name!r} has exactly the analysed users of {first!r} "
         "(a duplicate under another name: its rows repeat those of the first)"
-        for name, first in duplicates(list(names[1:]), row).items()
+        for name, first in duplicates(list(names[1:]), sums).items()
     )
 
 
