@@ -143,7 +143,7 @@ def table_checks(
     config: ExperimentConfig,
     start: Any,
     end: Any,
-    segments: tuple[SegmentSet, dict[str, ir.BooleanValue]] | None = None,
+    segment_set: SegmentSet | None = None,
     *,
     counts: bool = True,
 ) -> TableCounts:
@@ -152,8 +152,8 @@ def table_checks(
     One scan of the events counts the events outside the window and, among the
     window's events of every user, the values each ``(event, value column)`` pair of
     the metrics sums: invalid ones (NaN, ±inf, negative) and non-null ones; and
-    how often each metric event occurs at all. With ``segments`` (the set and its
-    compiled masks), the customers' scan also finds rule values no customer has
+    how often each metric event occurs at all. With a ``segment_set``, the
+    customers' scan also finds rule values no customer has
     (:mod:`segments.membership`): warnings. (Segments with the same analysed users
     are the main query's finding, :func:`segment_twins`.)
 
@@ -173,10 +173,10 @@ def table_checks(
         if not found[f"kind{k}"]:
             _unknown_event(dataset, config, kind)
     _check_arms(dataset, config)
-    segments = segments if counts else None
-    row = _customer_counts(cust, segments)
+    segment_set = segment_set if counts else None
+    row = _customer_counts(cust, segment_set)
     return TableCounts(
-        segment_warnings=_segment_warnings(cust, segments, row) if segments else (),
+        segment_warnings=absent_categories(cust, segment_set, row) if segment_set else (),
         events=found["events"],
         outside=found["outside"],
         before_window=found["before"],
@@ -253,28 +253,17 @@ def _total(
     )
 
 
-def _customer_counts(
-    cust: ir.Table, segments: tuple[SegmentSet, dict[str, ir.BooleanValue]] | None
-) -> dict[str, Any]:
+def _customer_counts(cust: ir.Table, segment_set: SegmentSet | None) -> dict[str, Any]:
     """The customers' rows, distinct ids and rule constants.
 
     Segments with the same members are found among the analysed users instead, by
     the main query (:func:`segment_twins`): the rules are not evaluated over every
     customer a second time (about 1 s of CPU with 100 segments at 1M customers).
     """
-    if segments is None:
+    if segment_set is None:
         return rows(cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique()))[0]
-    counts = category_counts(cust, segments[0])
+    counts = category_counts(cust, segment_set)
     return rows(cust.aggregate(rows=cust.count(), ids=cust.user_id.nunique(), **counts))[0]
-
-
-def _segment_warnings(
-    customers: ir.Table,
-    segments: tuple[SegmentSet, dict[str, ir.BooleanValue]],
-    row: dict[str, Any],
-) -> tuple[str, ...]:
-    """Rule values no customer has (segment twins: :func:`segment_twins`)."""
-    return absent_categories(customers, segments[0], row)
 
 
 def _present(column: ir.Column, limit: int = 200) -> list[str]:

@@ -168,8 +168,7 @@ def user_table(
     seg_exprs = compile_segments(segment_set, dataset.customers, as_of=start) if segment_set else {}
     check_allocation(config, list(seg_exprs))
     strata = ("", *(s for s in seg_exprs if s in config.allocation))
-    segments = (segment_set, seg_exprs) if segment_set is not None else None
-    checked = table_checks(dataset, config, start, end, segments, counts=counts)
+    checked = table_checks(dataset, config, start, end, segment_set, counts=counts)
     covariates = _covariates(dataset.customers, config.metrics)
     balance = balance_columns(dataset.customers, config, segment_set)
     extra = {k: c for k, c in enumerate(balance) if c not in covariates}
