@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from markupsafe import Markup, escape
+
+from reports.format import page_text
+
 if TYPE_CHECKING:
     import jinja2
-    from markupsafe import Markup
 
 __all__ = ["environment"]
 
@@ -56,11 +59,11 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
 
 
 def _without_controls(value: object) -> object:
-    """A printed value with its control characters shown as text; markup stays markup."""
-    from markupsafe import Markup
+    """A printed value with its control characters shown as text; markup stays markup.
 
-    from reports.format import page_text
-
+    Jinja2 calls it for every value a template prints: its imports sit at the top of
+    the module (loaded with Jinja2 for a report anyway), not in this call.
+    """
     if isinstance(value, Markup):  # our own markup (charts): removing characters opens no tag
         return Markup(page_text(value))  # noqa: S704
     return page_text(value) if isinstance(value, str) else value
@@ -68,6 +71,4 @@ def _without_controls(value: object) -> object:
 
 def _breakable(text: str) -> Markup:
     """Escaped text that may wrap after an underscore (long snake_case names in narrow cells)."""
-    from markupsafe import Markup, escape
-
     return escape(text).replace("_", Markup("_<wbr>"))
