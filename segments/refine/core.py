@@ -6,10 +6,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from experiment.engine import cap_quantiles, with_quantile_caps
-from experiment.errors import ConfigError, DataError
+from experiment.errors import ConfigError
 from experiment.plan import kind_plan
 from experiment.results.refinement import Refinement
 from segments.definitions import DEFAULT_MIN_SIZE
+from segments.halves import check_users_per_half
 from segments.refine.build import (
     Context,
     finish,
@@ -117,7 +118,8 @@ def refine(
     Raises:
         ConfigError: unknown metric, arm or attribute, or an attribute that cannot be cut.
         RuleError: a segment rule does not fit the customers table.
-        DataError: no assignments for the experiment.
+        DataError: no assignments for the experiment, or an arm with fewer than 2
+            users in a half (:func:`segments.halves.check_users_per_half`).
     """
     spec = _refined_spec(config, metric)
     arm = _arm(config, arm)
@@ -170,20 +172,16 @@ def refine(
 
 
 def _check_halves(totals: Scan, control: str, arm: str) -> None:
-    """Both arms need two users or more in each half, or no lift has a variance.
-
-    Raises:
-        DataError: names the arm, the half and its users.
-    """
-    for name, sums in ((control, totals.control), (arm, totals.treatment)):
-        for half, label in enumerate(("discovery", "estimation")):
-            n = float(sums.n[half, 0, 0])
-            if not n >= 2:
-                raise DataError(
-                    f"assignments: arm {name!r} has {n:,.0f} user(s) in the {label} half; "
-                    "exp refine needs at least 2 per arm in each half (about 4 in all) to "
-                    "measure a lift"
-                )
+    """Both arms need two users or more in each half, or no lift has a variance."""
+    check_users_per_half(
+        (
+            (name, label, float(sums.n[half, 0, 0]))
+            for name, sums in ((control, totals.control), (arm, totals.treatment))
+            for half, label in enumerate(("discovery", "estimation"))
+        ),
+        command="exp refine",
+        purpose="measure a lift",
+    )
 
 
 def _proposals(

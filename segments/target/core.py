@@ -26,6 +26,7 @@ from experiment.engine import user_table
 from experiment.errors import ConfigError, DataError
 from experiment.plan import kind_plan
 from segments.definitions import DEFAULT_MIN_SIZE
+from segments.halves import check_users_per_half
 from segments.refine.candidates import attribute_kinds, attributes_of
 from segments.refine.choose import best_cuts
 from segments.refine.core import MIN_EVENTS, cached_sample, metric_spec
@@ -90,7 +91,8 @@ def target(
     Raises:
         ConfigError: unknown metric or attribute, or a bad cost or budget.
         RuleError: a segment rule does not fit the customers table.
-        DataError: no assignments for the experiment.
+        DataError: no assignments for the experiment, or an arm with fewer than 2
+            users in a half (:func:`segments.halves.check_users_per_half`).
     """
     _check(cost, budget)
     spec = metric_spec(config, metric)
@@ -117,19 +119,18 @@ def target(
 
 
 def _check_halves(primary: Sampled, control: str) -> None:
-    """Every arm needs two users or more in each half: one cannot show a variance.
-
-    Raises:
-        DataError: names the arm, the half and its users.
-    """
-    for half, name in enumerate(("discovery", "held-out")):
-        for arm, n in zip((control, *primary.arms), primary.moments.arm_users[half], strict=True):
-            if n < 2:
-                raise DataError(
-                    f"assignments: arm {arm!r} has {int(n)} user(s) in the {name} half; "
-                    "exp target needs at least 2 per arm in each half (about 4 in all) to "
-                    "learn and value a policy"
-                )
+    """Every arm needs two users or more in each half: one cannot show a variance."""
+    check_users_per_half(
+        (
+            (arm, name, float(n))
+            for half, name in enumerate(("discovery", "held-out"))
+            for arm, n in zip(
+                (control, *primary.arms), primary.moments.arm_users[half], strict=True
+            )
+        ),
+        command="exp target",
+        purpose="learn and value a policy",
+    )
 
 
 def _check_finite(metric: Sampled) -> None:
