@@ -9,6 +9,11 @@ contender of a round alike):
 
 * ``floor``: a Python process that imports DuckDB and runs the hand-written
   ``GROUP BY segment, arm`` query of ``benchmarks/analyze.py`` (the same sums);
+* ``floor + stack``: the same process after importing the libraries an ``exp
+  analyze`` run loads (:data:`STACK`: Ibis with its DuckDB backend, pyarrow,
+  scipy.special, typer, pydantic, Jinja2, rich, PyYAML). No program built on
+  that stack can cost less, so its ratio is the lowest any seglift contender
+  can reach at that size;
 * ``api``: a Python process calling ``experiment.analyze(folder, experiment.yaml)``;
 * ``cli``: ``exp analyze`` (results.json, report.html, the terminal tables);
 * ``cli --no-html``: the same without the report;
@@ -23,6 +28,11 @@ same round); wall ratios likewise. CPU ratios barely move when other processes
 share the cores; wall ratios do. ``--base PYTHON`` also runs every seglift
 contender with another interpreter (e.g. a venv on a checkout of an older
 commit) in the same rounds, for before/after figures from one run.
+
+Before the first round each interpreter's copy of the project is compiled to
+bytecode (``compileall``), as ``pip install`` does for an installed package: with
+``PYTHONDONTWRITEBYTECODE`` set, an editable install would otherwise compile its
+140 modules from source in every run (about 0.1 s of CPU).
 
     python benchmarks/suite.py --quick                 # 200k and 1M users, 3 rounds
     python benchmarks/suite.py --users 10000000 --rounds 1 --only floor,api,cli
@@ -41,14 +51,42 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ALL_CONTENDERS = ("floor", "api", "cli", "cli --no-html", "sequential", "validate", "refine")
-DEFAULT = ("floor", "api", "cli", "cli --no-html")
+ALL_CONTENDERS = (
+    "floor",
+    "floor + stack",
+    "api",
+    "cli",
+    "cli --no-html",
+    "sequential",
+    "validate",
+    "refine",
+)
+DEFAULT = ("floor", "floor + stack", "api", "cli", "cli --no-html")
+STACK = (  # what `exp analyze` imports beyond DuckDB and the standard library
+    "numpy",
+    "pyarrow",
+    "pyarrow.parquet",
+    "ibis",
+    "ibis.backends.duckdb",
+    "scipy.special",
+    "typer",
+    "pydantic",
+    "jinja2",
+    "rich.console",
+    "yaml",
+)
+PACKAGES = ("experiment", "segments", "reports", "simulators")
 
 
 def child(what: str, folder: Path, out: Path, segments: int) -> None:
     """The work of one contender that runs Python code of this file (``--child``)."""
-    if what == "floor":
+    if what.startswith("floor"):
+        import importlib
+
         import duckdb
+
+        for name in STACK if what == "floor + stack" else ():
+            importlib.import_module(name)
 
         sys.path.insert(0, str(HERE))
         from analyze import baseline_group_sql  # a benchmark script of this folder
@@ -103,6 +141,19 @@ def run(cmd: list[str]) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
+def compile_project(python: str) -> None:
+    """Compile the project that ``python`` imports to bytecode, as an installed package is."""
+    where = [
+        python,
+        "-P",
+        "-c",
+        "import experiment, os; print(os.path.dirname(experiment.__path__[0]))",
+    ]
+    root = Path(subprocess.run(where, check=True, capture_output=True, text=True).stdout.strip())  # noqa: S603
+    dirs = [str(root / p) for p in PACKAGES if (root / p).is_dir()]
+    subprocess.run([python, "-m", "compileall", "-q", *dirs], check=True)  # noqa: S603
+
+
 def ensure(data: Path, users: int, segments: int) -> Path:
     """The dataset folder of ``users`` users (built once), with a sequential twin of the file."""
     sys.path.insert(0, str(HERE))
@@ -128,9 +179,9 @@ def measure(
         for r in range(rounds):
             for what in contenders:
                 for label, python in pythons.items():
-                    if what == "floor" and label != "new":
+                    if what.startswith("floor") and label != "new":
                         continue
-                    key = what if what == "floor" else f"{what} [{label}]"
+                    key = what if what.startswith("floor") else f"{what} [{label}]"
                     out = Path(tmp) / key.replace(" ", "_")
                     out.mkdir(exist_ok=True)
                     got = run(command(what, python, folder, out, segments))
@@ -206,6 +257,8 @@ def main() -> None:
     pythons = {"new": str(bindir / "python")}
     if args.base:
         pythons["base"] = args.base
+    for python in pythons.values():
+        compile_project(python)
     print(f"load average at start: {os.getloadavg()}; {os.cpu_count()} cores", flush=True)
     for users in sizes:
         folder = ensure(args.data, users, args.segments)
