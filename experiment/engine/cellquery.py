@@ -27,7 +27,6 @@ SI = "__si__"  # the segment index a row counts for (-1: every assigned user)
 FIRST, LAST = "__first__", "__last__"  # the first and last assignment time of a cell
 _AT = "__assigned__"  # a user's first assignment time, for the assignment span
 _VALID = "__valid__"  # whether a user is analysed (a key of the pattern query's groups)
-_FLAG = "__member{}__"  # whether a user's customer row matches segment si (a group key)
 
 
 def _user_columns(
@@ -100,7 +99,7 @@ def cell_query(users: UserTable, config: ExperimentConfig) -> Any:
 def pattern_query(users: UserTable, config: ExperimentConfig) -> Any:
     """The main query summed per membership pattern first (one row per segment and arm).
 
-    Users with the same arm, validity and segments (their segment flags, the keys of
+    Users with the same arm, validity and segments (their segment masks, the keys of
     a ``GROUP BY``) share a group, whose counts and compensated sums are one row:
     some thousands of rows instead of a row per user and segment. Each group of
     analysed users is then repeated once per segment it belongs to (and every group
@@ -109,23 +108,23 @@ def pattern_query(users: UserTable, config: ExperimentConfig) -> Any:
     integer sums are exact either way; a float sum is the sum of its groups'
     compensated sums (equal to :func:`cell_query`'s within a few roundings).
 
-    The flags themselves are the keys, not bit masks built from them: with 100
-    segments the masks' hundred ``CASE`` terms per user cost more than hashing the
-    hundred flags (1.8-2.0 s against 2.0-2.4 s of CPU for the query at 1M users).
+    The keys are the per-user table's segment bit masks (one ``int64`` per 62
+    segments, built in the customers' scan, :func:`~experiment.engine.users.segment_bit`),
+    so a group is found by hashing 1-2 integers, not a flag per segment.
     """
     import ibis
 
     t = users.table
     cols, quality = _user_columns(users, config)
-    flags = {_FLAG.format(si): users.member(si, t) for si in range(1, len(users.segments))}
+    masks = users.masks(t)
     wide = t.select(
-        "arm", **{_VALID: users.valid(t), _AT: t.assigned_at}, **flags, **cols, **quality
+        "arm", **{_VALID: users.valid(t), _AT: t.assigned_at}, **masks, **cols, **quality
     )
     first = _aggs(wide, cols, users, config, welford=False)
-    g = wide.group_by(["arm", _VALID, *flags]).aggregate(**first)
+    g = wide.group_by(["arm", _VALID, *masks]).aggregate(**first)
     segs = [ibis.literal(-1, type="int16"), ibis.ifelse(g[_VALID], 0, None).cast("int16")]
-    for si, flag in enumerate(flags, start=1):
-        segs.append(ibis.ifelse(g[_VALID] & g[flag], si, None).cast("int16"))
+    for si in range(1, len(users.segments)):
+        segs.append(ibis.ifelse(g[_VALID] & users.member(si, g), si, None).cast("int16"))
     long = g.select("arm", *first, **{SI: ibis.array(segs).unnest()})
     long = long.filter(long[SI].notnull())
     return long.group_by([SI, "arm"]).aggregate(**{c: _merged(c, long[c]) for c in first})

