@@ -19,6 +19,7 @@ from experiment.config import load_experiment
 from experiment.engine import aggregate
 from experiment.engine.dataset import open_dataset
 from experiment.engine.users import mask_names, segment_bit
+from experiment.sums import MeanSums
 from segments import load_segments
 from tests.fixtures.dataset import EXPERIMENT_YAML, per_user_reference
 
@@ -84,6 +85,7 @@ def test_every_segment_counts_the_users_pandas_counts(folder, sequential):
     assert (beyond < expected_n[0].sum()).sum() >= 60
     np.testing.assert_array_equal(cells.units, expected_n)
     conversion = cells.metrics["conversion"]
+    assert isinstance(conversion, MeanSums)
     buyers = np.nan_to_num(conversion.mean * conversion.n)  # an empty cell: mean nan
     np.testing.assert_allclose(buyers, expected_buyers, atol=1e-9)
     if sequential:  # the last day of the timeline holds every user, as the final analysis
