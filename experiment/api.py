@@ -13,6 +13,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from experiment.arguments import (
+    columns_arg,
+    data_arg,
+    got,
+    moment_arg,
+    names_arg,
+    number_arg,
+    path_arg,
+)
+from experiment.errors import ConfigError
+
 if TYPE_CHECKING:
     from experiment.analysis.power import Traffic
     from experiment.config import ExperimentConfig
@@ -42,13 +53,14 @@ __all__ = [
 ]
 
 
-def _load_config(experiment: str | Path | ExperimentConfig) -> ExperimentConfig:
+def _load_config(experiment: object) -> ExperimentConfig:
     """An experiment config from a YAML path, or the config itself."""
     from experiment.config import ExperimentConfig, load_experiment
 
     if isinstance(experiment, ExperimentConfig):
         return experiment
-    return load_experiment(Path(experiment))
+    wanted = "the experiment YAML file's path or an ExperimentConfig"
+    return load_experiment(path_arg(experiment, "experiment", wanted))
 
 
 def _load_segment_set(
@@ -61,16 +73,22 @@ def _load_segment_set(
     if isinstance(segments, SegmentSet):
         return segments
     if segments is not None:
-        return load_segments(Path(segments))
+        return load_segments(path_arg(segments, "segments", _SEGMENTS))
     if config is not None and config.segments is not None:
         return load_segments(config.segments)
     return None
 
 
+_SEGMENTS = "the segments YAML file's path or a SegmentSet"
+
+
 def _segment_file(segments: str | Path | SegmentSet) -> SegmentSet:
     from segments import load_segments
+    from segments.definitions import SegmentSet
 
-    return segments if not isinstance(segments, str | Path) else load_segments(Path(segments))
+    if isinstance(segments, SegmentSet):
+        return segments
+    return load_segments(path_arg(segments, "segments", _SEGMENTS))
 
 
 def compute_sums(
@@ -100,9 +118,10 @@ def compute_sums(
     from experiment.engine.dataset import memory_bound
     from experiment.engine.source import opened
 
+    data_in = data_arg(dataset)
     config = _load_config(experiment)
     segment_set = _load_segment_set(segments, config)
-    with memory_bound(memory_limit), opened(dataset, memory_limit=memory_limit) as data:
+    with memory_bound(memory_limit), opened(data_in, memory_limit=memory_limit) as data:
         return aggregate(data, config, segment_set)
 
 
@@ -132,6 +151,7 @@ def analyze(
     from experiment.analysis import analyze_cells
     from experiment.analysis.lifecycle_run import with_lifecycle
 
+    dataset = data_arg(dataset)
     config = _load_config(experiment)
     segment_set = _load_segment_set(segments, config)
     cells = compute_sums(dataset, config, segments=segment_set, memory_limit=memory_limit)
@@ -177,9 +197,12 @@ def analyze_sums(
     from experiment.analysis import analyze_cells
     from experiment.results.sums import read_sums
     from experiment.results.sums_fit import check_fit
+    from experiment.sums import CellSums
 
-    source = sums if isinstance(sums, str | Path) else "sums"
-    cells = read_sums(Path(sums)) if isinstance(sums, str | Path) else sums
+    if not isinstance(sums, CellSums):
+        sums = path_arg(sums, "sums", "a sums.parquet path (exp analyze --save-sums) or CellSums")
+    source = sums if isinstance(sums, Path) else "sums"
+    cells = read_sums(sums) if isinstance(sums, Path) else sums
     config = _load_config(experiment)
     segment_set = _load_segment_set(segments, config)
     names = _segment_names(segment_set, cells.segments, source)
@@ -227,8 +250,16 @@ def plan_power(
     from experiment.engine.baseline import baseline_sums
     from experiment.engine.dataset import engine_errors
 
+    dataset = data_arg(dataset)
+    number_arg(lift, "lift", 1e-6, 100.0)
+    number_arg(power, "power", 0.5, 0.999)
+    if users_per_day is not None:
+        number_arg(users_per_day, "users_per_day", 1e-9)
+    if traffic not in (None, "base", "daily"):
+        raise ConfigError(f"traffic: expected 'base', 'daily' or None, not {got(traffic)}")
     config = _load_config(experiment)
     if days is not None:
+        days = int(number_arg(days, "days", 1, 3650, whole=True))
         config = config.model_copy(
             update={"window": config.window.model_copy(update={"days": days})}
         )
@@ -240,7 +271,7 @@ def plan_power(
 
 
 def assign_dataset(
-    dataset: str | Path,
+    dataset: str | Path | DataSource,
     experiment: str | Path | ExperimentConfig,
     *,
     now: dt.datetime | None = None,
@@ -249,16 +280,24 @@ def assign_dataset(
 
     The same arms as :func:`experiment.assign` gives one user at request time.
     Users who keep their arm keep their ``assigned_at``; others get ``now``
-    (default: the current time). Other experiments' rows are kept.
+    (default: the current time; without a zone, UTC). Other experiments' rows are kept.
     """
     from experiment.engine.assign import assign_customers
     from experiment.engine.dataset import engine_errors
+    from experiment.engine.source import DataSource
 
+    folder = dataset.folder if isinstance(dataset, DataSource) else dataset
+    if folder is None:  # a DataSource of an engine: assign_in_engine writes there
+        raise ConfigError(
+            "dataset: assign_dataset assigns a dataset folder; for an engine use "
+            "experiment.engine.assign.assign_in_engine (exp assign --engine)"
+        )
+    folder = path_arg(folder, "dataset", "a dataset folder (str or Path) or its DataSource")
+    when = moment_arg(now, "now") or dt.datetime.now(dt.UTC)
     config = _load_config(experiment)
     segment_set = _load_segment_set(None, config)
-    when = now if now is not None else dt.datetime.now(dt.UTC)
     with engine_errors():
-        return assign_customers(Path(dataset), config, segment_set, now=when)
+        return assign_customers(folder, config, segment_set, now=when)
 
 
 def refine(
@@ -290,6 +329,12 @@ def refine(
     from experiment.engine.source import opened
     from segments.refine import refine as run_refine
 
+    dataset = data_arg(dataset)
+    number_arg(seed, "seed", 0, whole=True)
+    for name, value in (("metric", metric), ("arm", arm)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{name}: expected a name (str) or None, not {got(value)}")
+    attributes = None if attributes is None else names_arg(attributes, "attributes")
     config = _load_config(experiment)
     segment_set = _load_segment_set(None, config)
     with engine_errors(), opened(dataset) as data:
@@ -341,6 +386,15 @@ def validate_segments(
     from segments.pre_period import baselines_from_cells
     from segments.validate import arm_shares, validate
 
+    dataset = data_arg(dataset, opened_ok=False)
+    as_of = moment_arg(as_of, "as_of")
+    metrics, cuped = columns_arg(metrics, "metrics"), columns_arg(cuped, "cuped")
+    if alpha is not None:
+        number_arg(alpha, "alpha", 1e-6, 0.5)
+    number_arg(power, "power", 0.5, 0.999)
+    number_arg(target_lift, "target_lift", 1e-4)
+    if traffic is not None:
+        number_arg(traffic, "traffic", 1e-6, 1.0)
     segment_set = _segment_file(segments)
     config = _load_config(experiment) if experiment is not None else None
     start = analysis_start(dataset, as_of, config)
@@ -382,6 +436,9 @@ def show_segments(
     from experiment.engine.source import customers_of
     from segments.validate import segment_profiles
 
+    dataset = data_arg(dataset, opened_ok=False)
+    as_of = moment_arg(as_of, "as_of")
+    sample = int(number_arg(sample, "sample", 0, 50, whole=True))
     segment_set = _segment_file(segments)
     start = analysis_start(dataset, as_of, None)
     with customers_of(dataset) as customers:
@@ -397,4 +454,6 @@ def fit_segments(
     """
     from segments.validate import fit_in_folder
 
+    dataset = data_arg(dataset, opened_ok=False)
+    as_of = moment_arg(as_of, "as_of")
     return fit_in_folder(_segment_file(segments), dataset, as_of=as_of)

@@ -74,8 +74,12 @@ def kind_of(dtype: pa.DataType) -> Kind | None:
 
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
-        return "text"
+    if (
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_string_view(dtype)
+    ):
+        return "text"  # string_view: Polars' strings, as the file's Arrow schema records them
     if pa.types.is_integer(dtype):
         return "id"
     if pa.types.is_timestamp(dtype):
@@ -109,6 +113,15 @@ def _unreadable(path: Path, exc: Exception) -> DataError:
     return DataError(f"{path}: cannot read as Parquet: {why}")
 
 
+def _is_part(name: str) -> bool:
+    """A part of a table folder: ``*.parquet`` (any case), not hidden.
+
+    Names starting with ``.`` or ``_`` are skipped, as Spark, Hive and
+    ``pyarrow.dataset`` skip them: macOS's ``._part-0.parquet`` copies, ``_SUCCESS``.
+    """
+    return name.lower().endswith(".parquet") and not name.startswith((".", "_"))
+
+
 def _locate(folder: Path, name: str) -> tuple[str, tuple[Path, ...]] | None:
     """The DuckDB source and the files of table ``name``, or ``None`` when it is absent."""
     single = folder / f"{name}.parquet"
@@ -126,7 +139,7 @@ def _locate(folder: Path, name: str) -> tuple[str, tuple[Path, ...]] | None:
     if not parts.is_dir():
         return None
     try:
-        files = tuple(sorted(parts.glob("*.parquet")))
+        files = tuple(sorted(p for p in parts.iterdir() if _is_part(p.name)))
     except OSError as exc:
         raise _unreadable(parts, exc) from None
     if not files:
@@ -137,12 +150,31 @@ def _locate(folder: Path, name: str) -> tuple[str, tuple[Path, ...]] | None:
     return str(parts / "*.parquet"), files
 
 
+def _check_names(path: Path, names: list[str]) -> None:
+    """Column names must differ other than by case: DuckDB reads them case-insensitively.
+
+    It would rename the second of ``user_id`` and ``USER_ID`` to ``USER_ID_1``: a
+    contract column could vanish and a rule would name a column the file lacks.
+    """
+    seen: dict[str, str] = {}
+    for column in names:
+        first = seen.get(column.lower())
+        seen.setdefault(column.lower(), column)
+        if first is not None:
+            how = "twice" if first == column else f"as {first!r} and {column!r}"
+            raise DataError(
+                f"{path}: column {first!r} appears {how}; column names must differ other "
+                "than by upper/lower case (DuckDB reads them case-insensitively): rename or "
+                "drop one"
+            )
+
+
 def inspect_table(folder: Path, name: str) -> TableFiles | None:
     """Read the footer of every file of table ``name``; ``None`` when the table is absent.
 
     Raises:
-        DataError: a file cannot be read, a folder has no parts, or the parts'
-            column types differ.
+        DataError: a file cannot be read, a folder has no parts, two column names
+            differ only by case, or the parts' columns or their types differ.
     """
     import pyarrow.parquet as pq
 
@@ -159,9 +191,16 @@ def inspect_table(folder: Path, name: str) -> TableFiles | None:
         except Exception as exc:  # pyarrow's errors: ArrowInvalid, OSError, ...
             raise _unreadable(path, exc) from None
         rows += meta.num_rows
+        _check_names(path, part.names)
         if schema is None:
             schema = part
             continue
+        lacking = [c for c in schema.names if c not in part.names]
+        if lacking:  # DuckDB would fail on it mid-query
+            raise DataError(
+                f"{path}: lacks column(s) {', '.join(map(repr, lacking))} that {files[0].name} "
+                f"has (every part of {name}/ must have the same columns)"
+            )
         for field in part:
             if field.name in schema.names and schema.field(field.name).type != field.type:
                 raise DataError(
