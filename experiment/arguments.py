@@ -101,7 +101,11 @@ def data_arg(dataset: object, *, opened_ok: bool = True) -> Any:
     from experiment.engine.dataset import Dataset
     from experiment.engine.source import DataSource
 
-    if isinstance(dataset, DataSource) or (opened_ok and isinstance(dataset, Dataset)):
+    if isinstance(dataset, DataSource):
         return dataset
+    if opened_ok and isinstance(dataset, Dataset):  # perhaps built by hand: check it
+        from experiment.engine.warehouse import check_dataset
+
+        return check_dataset(dataset)
     kinds = ", a DataSource or an opened Dataset" if opened_ok else " or a DataSource"
     return path_arg(dataset, "dataset", f"a dataset folder (str or Path){kinds}")
