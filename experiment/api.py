@@ -15,14 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from experiment.arguments import (
     columns_arg,
+    config_arg,
     data_arg,
-    got,
+    folder_arg,
     moment_arg,
+    name_arg,
     names_arg,
     number_arg,
-    path_arg,
+    power_args,
+    segment_file_arg,
+    segments_arg,
+    sums_arg,
+    validation_args,
 )
-from experiment.errors import ConfigError
 
 if TYPE_CHECKING:
     from experiment.analysis.power import Traffic
@@ -53,44 +58,6 @@ __all__ = [
 ]
 
 
-def _load_config(experiment: object) -> ExperimentConfig:
-    """An experiment config from a YAML path, or the config itself."""
-    from experiment.config import ExperimentConfig, load_experiment
-
-    if isinstance(experiment, ExperimentConfig):
-        return experiment
-    wanted = "the experiment YAML file's path or an ExperimentConfig"
-    return load_experiment(path_arg(experiment, "experiment", wanted))
-
-
-def _load_segment_set(
-    segments: str | Path | SegmentSet | None, config: ExperimentConfig | None
-) -> SegmentSet | None:
-    """A segments file from a path, the set itself, or (``None``) the experiment's file."""
-    from segments import load_segments
-    from segments.definitions import SegmentSet
-
-    if isinstance(segments, SegmentSet):
-        return segments
-    if segments is not None:
-        return load_segments(path_arg(segments, "segments", _SEGMENTS))
-    if config is not None and config.segments is not None:
-        return load_segments(config.segments)
-    return None
-
-
-_SEGMENTS = "the segments YAML file's path or a SegmentSet"
-
-
-def _segment_file(segments: str | Path | SegmentSet) -> SegmentSet:
-    from segments import load_segments
-    from segments.definitions import SegmentSet
-
-    if isinstance(segments, SegmentSet):
-        return segments
-    return load_segments(path_arg(segments, "segments", _SEGMENTS))
-
-
 def compute_sums(
     dataset: Data,
     experiment: str | Path | ExperimentConfig,
@@ -119,8 +86,8 @@ def compute_sums(
     from experiment.engine.source import opened
 
     data_in = data_arg(dataset)
-    config = _load_config(experiment)
-    segment_set = _load_segment_set(segments, config)
+    config = config_arg(experiment)
+    segment_set = segments_arg(segments, config)
     with memory_bound(memory_limit), opened(data_in, memory_limit=memory_limit) as data:
         return aggregate(data, config, segment_set)
 
@@ -152,8 +119,8 @@ def analyze(
     from experiment.analysis.lifecycle_run import with_lifecycle
 
     dataset = data_arg(dataset)
-    config = _load_config(experiment)
-    segment_set = _load_segment_set(segments, config)
+    config = config_arg(experiment)
+    segment_set = segments_arg(segments, config)
     cells = compute_sums(dataset, config, segments=segment_set, memory_limit=memory_limit)
     results = analyze_cells(cells, config, segment_set)
     return with_lifecycle(results, dataset, config, segment_set, memory_limit=memory_limit)
@@ -197,26 +164,19 @@ def analyze_sums(
     from experiment.analysis import analyze_cells
     from experiment.results.sums import read_sums
     from experiment.results.sums_fit import check_fit
-    from experiment.sums import CellSums
-
-    if not isinstance(sums, CellSums):
-        sums = path_arg(sums, "sums", "a sums.parquet path (exp analyze --save-sums) or CellSums")
-    source = sums if isinstance(sums, Path) else "sums"
-    cells = read_sums(sums) if isinstance(sums, Path) else sums
-    config = _load_config(experiment)
-    segment_set = _load_segment_set(segments, config)
-    names = _segment_names(segment_set, cells.segments, source)
-    check_fit(cells, config, names, source=source)
-    return analyze_cells(cells, config, segment_set)
-
-
-def _segment_names(
-    segment_set: SegmentSet | None, measured: Sequence[str], source: Path | str
-) -> list[str]:
-    """The segments the engine measures from this file, beside ``all`` (in sums order)."""
     from segments.describe import measured_names
 
-    return [] if segment_set is None else measured_names(segment_set, measured, source=source)
+    sums = sums_arg(sums)
+    source = sums if isinstance(sums, Path) else "sums"
+    cells = read_sums(sums) if isinstance(sums, Path) else sums
+    config = config_arg(experiment)
+    segment_set = segments_arg(segments, config)
+    # the segments the engine measures from this file, beside ``all`` (in sums order)
+    names = (
+        [] if segment_set is None else measured_names(segment_set, cells.segments, source=source)
+    )
+    check_fit(cells, config, names, source=source)
+    return analyze_cells(cells, config, segment_set)
 
 
 def plan_power(
@@ -251,19 +211,13 @@ def plan_power(
     from experiment.engine.dataset import engine_errors
 
     dataset = data_arg(dataset)
-    number_arg(lift, "lift", 1e-6, 100.0)
-    number_arg(power, "power", 0.5, 0.999)
-    if users_per_day is not None:
-        number_arg(users_per_day, "users_per_day", 1e-9)
-    if traffic not in (None, "base", "daily"):
-        raise ConfigError(f"traffic: expected 'base', 'daily' or None, not {got(traffic)}")
-    config = _load_config(experiment)
+    days = power_args(lift=lift, power=power, days=days, per_day=users_per_day, traffic=traffic)
+    config = config_arg(experiment)
     if days is not None:
-        days = int(number_arg(days, "days", 1, 3650, whole=True))
         config = config.model_copy(
             update={"window": config.window.model_copy(update={"days": days})}
         )
-    segment_set = _load_segment_set(segments, config)
+    segment_set = segments_arg(segments, config)
     with engine_errors():  # a damaged page, found mid-query, is one line
         base = baseline_sums(dataset, config, segment_set)
     rate = users_per_day
@@ -284,18 +238,11 @@ def assign_dataset(
     """
     from experiment.engine.assign import assign_customers
     from experiment.engine.dataset import engine_errors
-    from experiment.engine.source import DataSource
 
-    folder = dataset.folder if isinstance(dataset, DataSource) else dataset
-    if folder is None:  # a DataSource of an engine: assign_in_engine writes there
-        raise ConfigError(
-            "dataset: assign_dataset assigns a dataset folder; for an engine use "
-            "experiment.engine.assign.assign_in_engine (exp assign --engine)"
-        )
-    folder = path_arg(folder, "dataset", "a dataset folder (str or Path) or its DataSource")
+    folder = folder_arg(dataset)
     when = moment_arg(now, "now") or dt.datetime.now(dt.UTC)
-    config = _load_config(experiment)
-    segment_set = _load_segment_set(None, config)
+    config = config_arg(experiment)
+    segment_set = segments_arg(None, config)
     with engine_errors():
         return assign_customers(folder, config, segment_set, now=when)
 
@@ -331,12 +278,10 @@ def refine(
 
     dataset = data_arg(dataset)
     number_arg(seed, "seed", 0, whole=True)
-    for name, value in (("metric", metric), ("arm", arm)):
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{name}: expected a name (str) or None, not {got(value)}")
+    name_arg(metric, "metric"), name_arg(arm, "arm")
     attributes = None if attributes is None else names_arg(attributes, "attributes")
-    config = _load_config(experiment)
-    segment_set = _load_segment_set(None, config)
+    config = config_arg(experiment)
+    segment_set = segments_arg(None, config)
     with engine_errors(), opened(dataset) as data:
         return run_refine(
             data,
@@ -389,14 +334,9 @@ def validate_segments(
     dataset = data_arg(dataset, opened_ok=False)
     as_of = moment_arg(as_of, "as_of")
     metrics, cuped = columns_arg(metrics, "metrics"), columns_arg(cuped, "cuped")
-    if alpha is not None:
-        number_arg(alpha, "alpha", 1e-6, 0.5)
-    number_arg(power, "power", 0.5, 0.999)
-    number_arg(target_lift, "target_lift", 1e-4)
-    if traffic is not None:
-        number_arg(traffic, "traffic", 1e-6, 1.0)
-    segment_set = _segment_file(segments)
-    config = _load_config(experiment) if experiment is not None else None
+    validation_args(alpha=alpha, power=power, target_lift=target_lift, traffic=traffic)
+    segment_set = segment_file_arg(segments)
+    config = config_arg(experiment) if experiment is not None else None
     start = analysis_start(dataset, as_of, config)
     control, treatment, share = arm_shares(config, traffic)
     baselines = None
@@ -439,7 +379,7 @@ def show_segments(
     dataset = data_arg(dataset, opened_ok=False)
     as_of = moment_arg(as_of, "as_of")
     sample = int(number_arg(sample, "sample", 0, 50, whole=True))
-    segment_set = _segment_file(segments)
+    segment_set = segment_file_arg(segments)
     start = analysis_start(dataset, as_of, None)
     with customers_of(dataset) as customers:
         return segment_profiles(customers, segment_set, as_of=start, sample=sample)
@@ -456,4 +396,4 @@ def fit_segments(
 
     dataset = data_arg(dataset, opened_ok=False)
     as_of = moment_arg(as_of, "as_of")
-    return fit_in_folder(_segment_file(segments), dataset, as_of=as_of)
+    return fit_in_folder(segment_file_arg(segments), dataset, as_of=as_of)

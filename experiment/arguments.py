@@ -16,18 +16,31 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from experiment.errors import ConfigError
 
+if TYPE_CHECKING:
+    from experiment.config import ExperimentConfig
+    from experiment.sums import CellSums
+    from segments.definitions import SegmentSet
+
 __all__ = [
     "columns_arg",
+    "config_arg",
     "data_arg",
+    "folder_arg",
     "got",
     "moment_arg",
+    "name_arg",
     "names_arg",
     "number_arg",
     "path_arg",
+    "power_args",
+    "segment_file_arg",
+    "segments_arg",
+    "sums_arg",
+    "validation_args",
 ]
 
 
@@ -109,3 +122,93 @@ def data_arg(dataset: object, *, opened_ok: bool = True) -> Any:
         return check_dataset(dataset)
     kinds = ", a DataSource or an opened Dataset" if opened_ok else " or a DataSource"
     return path_arg(dataset, "dataset", f"a dataset folder (str or Path){kinds}")
+
+
+def config_arg(experiment: object) -> ExperimentConfig:
+    """An experiment config from a YAML path, or the config itself."""
+    from experiment.config import ExperimentConfig, load_experiment
+
+    if isinstance(experiment, ExperimentConfig):
+        return experiment
+    wanted = "the experiment YAML file's path or an ExperimentConfig"
+    return load_experiment(path_arg(experiment, "experiment", wanted))
+
+
+def segments_arg(segments: object, config: ExperimentConfig | None) -> SegmentSet | None:
+    """A segments file from a path, the set itself, or (``None``) the experiment's file."""
+    from segments import load_segments
+    from segments.definitions import SegmentSet
+
+    if isinstance(segments, SegmentSet):
+        return segments
+    if segments is not None:
+        return load_segments(path_arg(segments, "segments", _SEGMENTS))
+    if config is not None and config.segments is not None:
+        return load_segments(config.segments)
+    return None
+
+
+_SEGMENTS = "the segments YAML file's path or a SegmentSet"
+
+
+def segment_file_arg(segments: object) -> SegmentSet:
+    """A segments file from a path, or the set itself (required)."""
+    from segments import load_segments
+    from segments.definitions import SegmentSet
+
+    if isinstance(segments, SegmentSet):
+        return segments
+    return load_segments(path_arg(segments, "segments", _SEGMENTS))
+
+
+def name_arg(value: object, name: str) -> str | None:
+    """A name (a metric's, an arm's) or ``None``."""
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a name (str) or None, not {got(value)}")
+    return value
+
+
+def power_args(
+    *, lift: object, power: object, days: object, per_day: object, traffic: object
+) -> int | None:
+    """:func:`experiment.api.plan_power`'s options, within ``exp power``'s bounds; the days."""
+    number_arg(lift, "lift", 1e-6, 100.0)
+    number_arg(power, "power", 0.5, 0.999)
+    if per_day is not None:
+        number_arg(per_day, "users_per_day", 1e-9)
+    if traffic not in (None, "base", "daily"):
+        raise ConfigError(f"traffic: expected 'base', 'daily' or None, not {got(traffic)}")
+    return None if days is None else int(number_arg(days, "days", 1, 3650, whole=True))
+
+
+def folder_arg(dataset: object) -> Path:
+    """A dataset folder, or a DataSource of one (``assign_dataset`` writes into it)."""
+    from experiment.engine.source import DataSource
+
+    if isinstance(dataset, DataSource):
+        if dataset.folder is None:  # an engine: assign_in_engine writes there
+            raise ConfigError(
+                "dataset: assign_dataset assigns a dataset folder; for an engine use "
+                "experiment.engine.assign.assign_in_engine (exp assign --engine)"
+            )
+        dataset = dataset.folder
+    return path_arg(dataset, "dataset", "a dataset folder (str or Path) or its DataSource")
+
+
+def validation_args(*, alpha: object, power: object, target_lift: object, traffic: object) -> None:
+    """:func:`experiment.api.validate_segments`' options, within ``exp segments validate``'s."""
+    if alpha is not None:
+        number_arg(alpha, "alpha", 1e-6, 0.5)
+    number_arg(power, "power", 0.5, 0.999)
+    number_arg(target_lift, "target_lift", 1e-4)
+    if traffic is not None:
+        number_arg(traffic, "traffic", 1e-6, 1.0)
+
+
+def sums_arg(sums: object) -> CellSums | Path:
+    """Kept sums, or the path of a sums file."""
+    from experiment.sums import CellSums
+
+    if isinstance(sums, CellSums):
+        return sums
+    return path_arg(sums, "sums", "a sums.parquet path (exp analyze --save-sums) or CellSums")
