@@ -157,7 +157,7 @@ def test_assign_dataset_takes_a_folder_source_and_refuses_an_engine(tmp_path, da
     assert dt.datetime(2026, 3, 1, tzinfo=dt.UTC) in stamped
     with pytest.raises(ConfigError, match="assign_in_engine"):
         experiment.assign_dataset(DataSource(engine="duckdb:///x.db"), exp)
-    with pytest.raises(ConfigError, match="now: expected a datetime.datetime"):
+    with pytest.raises(ConfigError, match=r"now: expected a datetime\.datetime"):
         experiment.assign_dataset(folder, exp, now="2026-03-01")
 
 
