@@ -76,7 +76,23 @@ def engine_table(
             f"file's 'tables:' or with --table {role}=SCHEMA.TABLE"
         ) from None
     _check(table, f"{where}: {label}", CONTRACT[role])
-    return table
+    return _microseconds(table)
+
+
+def _microseconds(table: ir.Table) -> ir.Table:
+    """Nanosecond timestamps as microseconds (same zone), as for Parquet files.
+
+    DuckDB refuses to compare a ``TIMESTAMP_NS`` column with the (zoned) window:
+    every filter on such a ``ts`` would fail mid-query.
+    """
+    import ibis.expr.datatypes as dt
+
+    finer = {
+        name: table[name].cast(dt.Timestamp(timezone=dtype.timezone, scale=6))
+        for name, dtype in table.schema().items()
+        if dtype.is_timestamp() and (dtype.scale or 0) > 6
+    }
+    return table.mutate(**finer) if finer else table
 
 
 def _spark_table(
