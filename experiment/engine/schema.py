@@ -12,6 +12,7 @@ costs milliseconds, and no query ever starts on a file that would fail halfway.
 from __future__ import annotations
 
 import errno
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -99,6 +100,10 @@ def fits(dtype: pa.DataType, kind: Kind) -> bool:
     return found == kind
 
 
+class _NotAFile(OSError):
+    """A path that is not a regular file: a FIFO, a socket, a device."""
+
+
 def _unreadable(path: Path, exc: Exception) -> DataError:
     """One line for a file the footer reader refused, by cause."""
     if isinstance(exc, PermissionError):
@@ -107,6 +112,8 @@ def _unreadable(path: Path, exc: Exception) -> DataError:
         why = "symlink loop; point the link at a Parquet file"
     elif isinstance(exc, IsADirectoryError):
         why = "is a folder; a table is NAME.parquet or a folder NAME/ of .parquet parts"
+    elif isinstance(exc, _NotAFile):
+        why = "not a regular file (a named pipe, socket or device); copy the data into a file"
     else:
         first = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:160]
         why = f"not a readable Parquet file, truncated or another format ({first})"
@@ -186,6 +193,8 @@ def inspect_table(folder: Path, name: str) -> TableFiles | None:
     rows = 0
     for path in files:
         try:
+            if not stat.S_ISREG(path.stat().st_mode):  # a pipe would block the read forever
+                raise _NotAFile(str(path))
             meta = pq.read_metadata(path)
             part = meta.schema.to_arrow_schema()
         except Exception as exc:  # pyarrow's errors: ArrowInvalid, OSError, ...

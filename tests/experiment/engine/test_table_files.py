@@ -6,7 +6,9 @@ differ only by case. Each result is compared with the same data in plain files
 (the reference), never with a pinned output of ours.
 """
 
+import os
 import shutil
+import threading
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -125,3 +127,28 @@ def test_a_part_with_a_column_more_is_read(data):
         t.append_column("extra", pc.cast(t["revenue"], pa.string())), parts / "part-2.parquet"
     )
     assert _units(data) == expected
+
+
+def test_a_named_pipe_is_refused_before_any_read(data):
+    path = data / "events.parquet"
+    path.unlink()
+    os.mkfifo(path)
+
+    def writer():  # without the check, the footer read takes these bytes (or waits forever)
+        with open(path, "wb") as out:
+            out.write(b"not parquet")
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    with pytest.raises(DataError, match=r"events.parquet: .* not a regular file \(a named pipe"):
+        inspect_table(data, "events")
+    with open(path, "rb") as pipe:  # let the writer finish
+        pipe.read()
+    thread.join()
+
+
+def test_a_device_is_refused(data):
+    (data / "customers.parquet").unlink()
+    (data / "customers.parquet").symlink_to(os.devnull)
+    with pytest.raises(DataError, match=r"customers\.parquet: .*not a regular file"):
+        open_dataset(data)
