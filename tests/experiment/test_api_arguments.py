@@ -75,11 +75,11 @@ def test_analyze_experiment_of_another_type(folder, value, phrase):
 
 def test_segments_and_sums_of_another_type(folder, exp):
     with pytest.raises(ConfigError, match=r"^segments: expected the segments YAML"):
-        experiment.analyze(folder, exp, segments={"a": 1})
+        experiment.analyze(folder, exp, segments={"a": 1})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"^segments: .* not NoneType None"):
-        experiment.validate_segments(None, folder)
+        experiment.validate_segments(None, folder)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"^sums: expected a sums.parquet path"):
-        experiment.analyze_sums(None, exp)
+        experiment.analyze_sums(None, exp)  # type: ignore[arg-type]
 
 
 def test_memory_limit_must_be_text(folder, exp):
@@ -158,7 +158,7 @@ def test_assign_dataset_takes_a_folder_source_and_refuses_an_engine(tmp_path, da
     with pytest.raises(ConfigError, match="assign_in_engine"):
         experiment.assign_dataset(DataSource(engine="duckdb:///x.db"), exp)
     with pytest.raises(ConfigError, match=r"now: expected a datetime\.datetime"):
-        experiment.assign_dataset(folder, exp, now="2026-03-01")
+        experiment.assign_dataset(folder, exp, now="2026-03-01")  # type: ignore[arg-type]
 
 
 def test_an_opened_dataset_twice_gives_the_same_results(folder, exp):
@@ -215,7 +215,7 @@ def test_assign_integer_ids_are_their_text(spec):  # as the engine casts integer
 
 def test_assign_refuses_another_spec_and_a_lone_segment_name(spec, exp):
     with pytest.raises(ConfigError, match="spec: expected an AssignmentSpec"):
-        experiment.assign("u1", {"salt": "x"})
+        experiment.assign("u1", {"salt": "x"})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="spec: expected an AssignmentSpec"):
         experiment.assign("u1", exp)
     with pytest.raises(ConfigError, match="segments: expected a list of segment names"):
