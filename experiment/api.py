@@ -13,6 +13,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from experiment.arguments import (
+    columns_arg,
+    config_arg,
+    data_arg,
+    folder_arg,
+    moment_arg,
+    name_arg,
+    names_arg,
+    number_arg,
+    power_args,
+    segment_file_arg,
+    segments_arg,
+    sums_arg,
+    validation_args,
+)
+
 if TYPE_CHECKING:
     from experiment.analysis.power import Traffic
     from experiment.config import ExperimentConfig
@@ -42,37 +58,6 @@ __all__ = [
 ]
 
 
-def _load_config(experiment: str | Path | ExperimentConfig) -> ExperimentConfig:
-    """An experiment config from a YAML path, or the config itself."""
-    from experiment.config import ExperimentConfig, load_experiment
-
-    if isinstance(experiment, ExperimentConfig):
-        return experiment
-    return load_experiment(Path(experiment))
-
-
-def _load_segment_set(
-    segments: str | Path | SegmentSet | None, config: ExperimentConfig | None
-) -> SegmentSet | None:
-    """A segments file from a path, the set itself, or (``None``) the experiment's file."""
-    from segments import load_segments
-    from segments.definitions import SegmentSet
-
-    if isinstance(segments, SegmentSet):
-        return segments
-    if segments is not None:
-        return load_segments(Path(segments))
-    if config is not None and config.segments is not None:
-        return load_segments(config.segments)
-    return None
-
-
-def _segment_file(segments: str | Path | SegmentSet) -> SegmentSet:
-    from segments import load_segments
-
-    return segments if not isinstance(segments, str | Path) else load_segments(Path(segments))
-
-
 def compute_sums(
     dataset: Data,
     experiment: str | Path | ExperimentConfig,
@@ -100,9 +85,10 @@ def compute_sums(
     from experiment.engine.dataset import memory_bound
     from experiment.engine.source import opened
 
-    config = _load_config(experiment)
-    segment_set = _load_segment_set(segments, config)
-    with memory_bound(memory_limit), opened(dataset, memory_limit=memory_limit) as data:
+    data_in = data_arg(dataset)
+    config = config_arg(experiment)
+    segment_set = segments_arg(segments, config)
+    with memory_bound(memory_limit), opened(data_in, memory_limit=memory_limit) as data:
         return aggregate(data, config, segment_set)
 
 
@@ -132,8 +118,9 @@ def analyze(
     from experiment.analysis import analyze_cells
     from experiment.analysis.lifecycle_run import with_lifecycle
 
-    config = _load_config(experiment)
-    segment_set = _load_segment_set(segments, config)
+    dataset = data_arg(dataset)
+    config = config_arg(experiment)
+    segment_set = segments_arg(segments, config)
     cells = compute_sums(dataset, config, segments=segment_set, memory_limit=memory_limit)
     results = analyze_cells(cells, config, segment_set)
     return with_lifecycle(results, dataset, config, segment_set, memory_limit=memory_limit)
@@ -177,23 +164,19 @@ def analyze_sums(
     from experiment.analysis import analyze_cells
     from experiment.results.sums import read_sums
     from experiment.results.sums_fit import check_fit
-
-    source = sums if isinstance(sums, str | Path) else "sums"
-    cells = read_sums(Path(sums)) if isinstance(sums, str | Path) else sums
-    config = _load_config(experiment)
-    segment_set = _load_segment_set(segments, config)
-    names = _segment_names(segment_set, cells.segments, source)
-    check_fit(cells, config, names, source=source)
-    return analyze_cells(cells, config, segment_set)
-
-
-def _segment_names(
-    segment_set: SegmentSet | None, measured: Sequence[str], source: Path | str
-) -> list[str]:
-    """The segments the engine measures from this file, beside ``all`` (in sums order)."""
     from segments.describe import measured_names
 
-    return [] if segment_set is None else measured_names(segment_set, measured, source=source)
+    sums = sums_arg(sums)
+    source = sums if isinstance(sums, Path) else "sums"
+    cells = read_sums(sums) if isinstance(sums, Path) else sums
+    config = config_arg(experiment)
+    segment_set = segments_arg(segments, config)
+    # the segments the engine measures from this file, beside ``all`` (in sums order)
+    names = (
+        [] if segment_set is None else measured_names(segment_set, cells.segments, source=source)
+    )
+    check_fit(cells, config, names, source=source)
+    return analyze_cells(cells, config, segment_set)
 
 
 def plan_power(
@@ -227,12 +210,14 @@ def plan_power(
     from experiment.engine.baseline import baseline_sums
     from experiment.engine.dataset import engine_errors
 
-    config = _load_config(experiment)
+    dataset = data_arg(dataset)
+    days = power_args(lift=lift, power=power, days=days, per_day=users_per_day, traffic=traffic)
+    config = config_arg(experiment)
     if days is not None:
         config = config.model_copy(
             update={"window": config.window.model_copy(update={"days": days})}
         )
-    segment_set = _load_segment_set(segments, config)
+    segment_set = segments_arg(segments, config)
     with engine_errors():  # a damaged page, found mid-query, is one line
         base = baseline_sums(dataset, config, segment_set)
     rate = users_per_day
@@ -240,7 +225,7 @@ def plan_power(
 
 
 def assign_dataset(
-    dataset: str | Path,
+    dataset: str | Path | DataSource,
     experiment: str | Path | ExperimentConfig,
     *,
     now: dt.datetime | None = None,
@@ -249,16 +234,17 @@ def assign_dataset(
 
     The same arms as :func:`experiment.assign` gives one user at request time.
     Users who keep their arm keep their ``assigned_at``; others get ``now``
-    (default: the current time). Other experiments' rows are kept.
+    (default: the current time; without a zone, UTC). Other experiments' rows are kept.
     """
     from experiment.engine.assign import assign_customers
     from experiment.engine.dataset import engine_errors
 
-    config = _load_config(experiment)
-    segment_set = _load_segment_set(None, config)
-    when = now if now is not None else dt.datetime.now(dt.UTC)
+    folder = folder_arg(dataset)
+    when = moment_arg(now, "now") or dt.datetime.now(dt.UTC)
+    config = config_arg(experiment)
+    segment_set = segments_arg(None, config)
     with engine_errors():
-        return assign_customers(Path(dataset), config, segment_set, now=when)
+        return assign_customers(folder, config, segment_set, now=when)
 
 
 def refine(
@@ -290,8 +276,12 @@ def refine(
     from experiment.engine.source import opened
     from segments.refine import refine as run_refine
 
-    config = _load_config(experiment)
-    segment_set = _load_segment_set(None, config)
+    dataset = data_arg(dataset)
+    number_arg(seed, "seed", 0, whole=True)
+    name_arg(metric, "metric"), name_arg(arm, "arm")
+    attributes = None if attributes is None else names_arg(attributes, "attributes")
+    config = config_arg(experiment)
+    segment_set = segments_arg(None, config)
     with engine_errors(), opened(dataset) as data:
         return run_refine(
             data,
@@ -341,8 +331,12 @@ def validate_segments(
     from segments.pre_period import baselines_from_cells
     from segments.validate import arm_shares, validate
 
-    segment_set = _segment_file(segments)
-    config = _load_config(experiment) if experiment is not None else None
+    dataset = data_arg(dataset, opened_ok=False)
+    as_of = moment_arg(as_of, "as_of")
+    metrics, cuped = columns_arg(metrics, "metrics"), columns_arg(cuped, "cuped")
+    validation_args(alpha=alpha, power=power, target_lift=target_lift, traffic=traffic)
+    segment_set = segment_file_arg(segments)
+    config = config_arg(experiment) if experiment is not None else None
     start = analysis_start(dataset, as_of, config)
     control, treatment, share = arm_shares(config, traffic)
     baselines = None
@@ -382,7 +376,10 @@ def show_segments(
     from experiment.engine.source import customers_of
     from segments.validate import segment_profiles
 
-    segment_set = _segment_file(segments)
+    dataset = data_arg(dataset, opened_ok=False)
+    as_of = moment_arg(as_of, "as_of")
+    sample = int(number_arg(sample, "sample", 0, 50, whole=True))
+    segment_set = segment_file_arg(segments)
     start = analysis_start(dataset, as_of, None)
     with customers_of(dataset) as customers:
         return segment_profiles(customers, segment_set, as_of=start, sample=sample)
@@ -397,4 +394,6 @@ def fit_segments(
     """
     from segments.validate import fit_in_folder
 
-    return fit_in_folder(_segment_file(segments), dataset, as_of=as_of)
+    dataset = data_arg(dataset, opened_ok=False)
+    as_of = moment_arg(as_of, "as_of")
+    return fit_in_folder(segment_file_arg(segments), dataset, as_of=as_of)

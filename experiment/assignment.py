@@ -44,6 +44,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from experiment.errors import ConfigError
+
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import numpy as np
@@ -209,7 +211,7 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def assign(user_id: str, spec: AssignmentSpec, *, segments: Iterable[str] = ()) -> str | None:
+def assign(user_id: str | int, spec: AssignmentSpec, *, segments: Iterable[str] = ()) -> str | None:
     """The arm of one user, at request time; equal to :func:`assignment_expr` in the engine.
 
     Args:
@@ -226,7 +228,23 @@ def assign(user_id: str, spec: AssignmentSpec, *, segments: Iterable[str] = ()) 
         ...     {"control": 1, "treatment": 1}, control="control", traffic=1.0))
         >>> assign("user-1", spec)
         'treatment'
+
+    Raises:
+        ConfigError: ``user_id`` is not text or an integer (``None`` would hash as
+            ``"None"``: every missing id one arm), ``spec`` is not an
+            :class:`AssignmentSpec`, or ``segments`` is one string (read letter by letter).
     """
+    if isinstance(user_id, bool) or not isinstance(user_id, str | int):
+        raise ConfigError(f"user_id: expected a str or int, not {type(user_id).__name__}")
+    if not isinstance(spec, AssignmentSpec):
+        raise ConfigError(
+            f"spec: expected an AssignmentSpec (AssignmentSpec.from_config(config)), "
+            f"not {type(spec).__name__}"
+        )
+    if isinstance(segments, str):
+        raise ConfigError(
+            f"segments: expected a list of segment names, not the str {segments!r:.60}"
+        )
     if spec.holdout and int(_md5(f"{spec.holdout_salt}:{user_id}")[:8], 16) < spec.holdout:
         return HOLDOUT
     member = set(segments)

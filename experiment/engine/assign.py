@@ -23,6 +23,7 @@ from experiment.engine.assign_write import (
     write_assignments,
 )
 from experiment.engine.dataset import find_table, read_table, require_table
+from experiment.engine.fetch import scalar
 from experiment.errors import ConfigError, DataError
 from experiment.results.assignment import NOT_ENTERED, AssignmentSummary
 from segments.compile import compile_segments
@@ -92,16 +93,28 @@ def _counts(assigned: ir.Table, names: list[str], columns: list[str]) -> dict[st
 
 
 def assigned_users(
-    customers: ir.Table, config: ExperimentConfig, segment_set: SegmentSet | None
+    customers: ir.Table,
+    config: ExperimentConfig,
+    segment_set: SegmentSet | None,
+    *,
+    where: str = "customers",
 ) -> Assignment:
     """Every customer's arm, on the engine ``customers`` lives in (any Ibis backend).
 
+    ``where`` names the table's file or engine in messages.
+
     Raises:
-        DataError: ``customers`` lacks ``user_id``.
+        DataError: ``customers`` lacks ``user_id``, or a row has none.
         ConfigError, RuleError: the experiment or segments file is invalid.
     """
     if "user_id" not in customers.columns:
-        raise DataError("table 'customers' lacks column user_id")
+        raise DataError(f"{where}: table 'customers' lacks column user_id")
+    missing = scalar(customers.user_id.isnull().sum())
+    if missing:  # grouped as one user, they would show as one 'not entered'
+        raise DataError(
+            f"{where}: table 'customers': {missing:,} row(s) with a null user_id; every "
+            "customer needs an id to get an arm: drop those rows or fill in their ids"
+        )
     users, names = _assigned(customers, config, segment_set)
     return Assignment(users=users, segments=tuple(names), experiment=config.name)
 
@@ -127,6 +140,7 @@ def assign_to(
     target: ParquetTarget | TableTarget,
     *,
     now: dt.datetime,
+    where: str = "customers",
 ) -> AssignmentSummary:
     """Assign every customer of ``customers`` (any engine) and write them to ``target``.
 
@@ -135,18 +149,19 @@ def assign_to(
     experiments' rows are kept as they are.
 
     Raises:
-        DataError: ``customers`` lacks ``user_id``.
+        DataError: ``customers`` lacks ``user_id``, or a row has none (``where``
+            names the table in the message).
         ConfigError, RuleError: the experiment or segments file is invalid.
     """
-    assignment = assigned_users(customers, config, segment_set)
+    assignment = assigned_users(customers, config, segment_set, where=where)
     columns = [*config.arms, *([HOLDOUT] if config.holdout else []), NOT_ENTERED]
     counts = _counts(assignment.users, list(assignment.segments), columns)
     rows = assignment_rows(assignment, now=now)
     write_assignments(rows, target, experiment=config.name)
-    where = target.path if isinstance(target, ParquetTarget) else target.label
+    written = target.path if isinstance(target, ParquetTarget) else target.label
     return AssignmentSummary(
         experiment=config.name,
-        path=where,
+        path=written,
         segments=("all", *assignment.segments),
         columns=tuple(columns),
         counts=counts,
@@ -177,7 +192,7 @@ def assign_customers(
     target = ParquetTarget(
         path=folder / "assignments.parquet", previous=find_table(folder, "assignments")
     )
-    return assign_to(customers, config, segment_set, target, now=now)
+    return assign_to(customers, config, segment_set, target, now=now, where=source)
 
 
 def assign_in_engine(
@@ -211,6 +226,7 @@ def assign_in_engine(
             raise ConfigError("with --engine give one of --to-table NAME or --out FILE.parquet")
         customers = engine_table(con, redact(url), names, "customers")
         assert customers is not None  # noqa: S101 (required: a missing table raises)
-        return assign_to(customers, config, segment_set, target, now=dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        return assign_to(customers, config, segment_set, target, now=now, where=redact(url))
     finally:
         release(con)

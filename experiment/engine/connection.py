@@ -194,6 +194,11 @@ def _spark(url: str, shown: str, kind: str) -> ibis.BaseBackend:
 
 def check_memory_limit(memory_limit: str | None) -> str | None:
     """``memory_limit`` stripped, when it is a size such as ``1.5GB``; else a ConfigError."""
+    if memory_limit is not None and not isinstance(memory_limit, str):  # 4_000_000_000?
+        raise ConfigError(
+            f"memory limit {memory_limit!r:.40}: expected a size as text, such as '1.5GB', "
+            "'800MiB' or '4GiB'"
+        )
     limit = None if memory_limit is None else memory_limit.strip()
     if limit is not None and not _SIZE.fullmatch(limit):
         raise ConfigError(

@@ -79,10 +79,22 @@ def require_table(folder: Path, name: str) -> str:
     return _require(Path(folder), name).source
 
 
+def _literal(path: Path) -> str:
+    """``path`` as a DuckDB glob that matches only itself.
+
+    DuckDB globs every path it reads: a folder ``run[1]`` would read ``run1``'s
+    files, ``runs*`` every ``runs...`` folder's. ``[x]`` matches ``x`` alone.
+    """
+    return "".join(f"[{c}]" if c in "[*?" else c for c in str(path))
+
+
 def _register(con: ibis.BaseBackend, files: TableFiles, name: str) -> ir.Table:
-    """Register checked files on the connection; integer user ids are compared as text."""
+    """Register checked files on the connection; integer user ids are compared as text.
+
+    DuckDB reads exactly the files whose footers were checked (not a glob of the folder).
+    """
     try:
-        table = con.read_parquet(files.source, table_name=name)
+        table = con.read_parquet([_literal(f.absolute()) for f in files.files], table_name=name)
     except Exception as exc:  # the engine's own error types vary by backend
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{files.source}: cannot read as Parquet ({first})") from None

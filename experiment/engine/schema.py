@@ -12,6 +12,7 @@ costs milliseconds, and no query ever starts on a file that would fail halfway.
 from __future__ import annotations
 
 import errno
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -74,8 +75,12 @@ def kind_of(dtype: pa.DataType) -> Kind | None:
 
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
-        return "text"
+    if (
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_string_view(dtype)
+    ):
+        return "text"  # string_view: Polars' strings, as the file's Arrow schema records them
     if pa.types.is_integer(dtype):
         return "id"
     if pa.types.is_timestamp(dtype):
@@ -95,6 +100,10 @@ def fits(dtype: pa.DataType, kind: Kind) -> bool:
     return found == kind
 
 
+class _NotAFile(OSError):
+    """A path that is not a regular file: a FIFO, a socket, a device."""
+
+
 def _unreadable(path: Path, exc: Exception) -> DataError:
     """One line for a file the footer reader refused, by cause."""
     if isinstance(exc, PermissionError):
@@ -103,10 +112,21 @@ def _unreadable(path: Path, exc: Exception) -> DataError:
         why = "symlink loop; point the link at a Parquet file"
     elif isinstance(exc, IsADirectoryError):
         why = "is a folder; a table is NAME.parquet or a folder NAME/ of .parquet parts"
+    elif isinstance(exc, _NotAFile):
+        why = "not a regular file (a named pipe, socket or device); copy the data into a file"
     else:
         first = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:160]
         why = f"not a readable Parquet file, truncated or another format ({first})"
     return DataError(f"{path}: cannot read as Parquet: {why}")
+
+
+def _is_part(name: str) -> bool:
+    """A part of a table folder: ``*.parquet`` (any case), not hidden.
+
+    Names starting with ``.`` or ``_`` are skipped, as Spark, Hive and
+    ``pyarrow.dataset`` skip them: macOS's ``._part-0.parquet`` copies, ``_SUCCESS``.
+    """
+    return name.lower().endswith(".parquet") and not name.startswith((".", "_"))
 
 
 def _locate(folder: Path, name: str) -> tuple[str, tuple[Path, ...]] | None:
@@ -126,7 +146,7 @@ def _locate(folder: Path, name: str) -> tuple[str, tuple[Path, ...]] | None:
     if not parts.is_dir():
         return None
     try:
-        files = tuple(sorted(parts.glob("*.parquet")))
+        files = tuple(sorted(p for p in parts.iterdir() if _is_part(p.name)))
     except OSError as exc:
         raise _unreadable(parts, exc) from None
     if not files:
@@ -137,12 +157,31 @@ def _locate(folder: Path, name: str) -> tuple[str, tuple[Path, ...]] | None:
     return str(parts / "*.parquet"), files
 
 
+def _check_names(path: Path, names: list[str]) -> None:
+    """Column names must differ other than by case: DuckDB reads them case-insensitively.
+
+    It would rename the second of ``user_id`` and ``USER_ID`` to ``USER_ID_1``: a
+    contract column could vanish and a rule would name a column the file lacks.
+    """
+    seen: dict[str, str] = {}
+    for column in names:
+        first = seen.get(column.lower())
+        seen.setdefault(column.lower(), column)
+        if first is not None:
+            how = "twice" if first == column else f"as {first!r} and {column!r}"
+            raise DataError(
+                f"{path}: column {first!r} appears {how}; column names must differ other "
+                "than by upper/lower case (DuckDB reads them case-insensitively): rename or "
+                "drop one"
+            )
+
+
 def inspect_table(folder: Path, name: str) -> TableFiles | None:
     """Read the footer of every file of table ``name``; ``None`` when the table is absent.
 
     Raises:
-        DataError: a file cannot be read, a folder has no parts, or the parts'
-            column types differ.
+        DataError: a file cannot be read, a folder has no parts, two column names
+            differ only by case, or the parts' columns or their types differ.
     """
     import pyarrow.parquet as pq
 
@@ -154,14 +193,23 @@ def inspect_table(folder: Path, name: str) -> TableFiles | None:
     rows = 0
     for path in files:
         try:
+            if not stat.S_ISREG(path.stat().st_mode):  # a pipe would block the read forever
+                raise _NotAFile(str(path))
             meta = pq.read_metadata(path)
             part = meta.schema.to_arrow_schema()
         except Exception as exc:  # pyarrow's errors: ArrowInvalid, OSError, ...
             raise _unreadable(path, exc) from None
         rows += meta.num_rows
+        _check_names(path, part.names)
         if schema is None:
             schema = part
             continue
+        lacking = [c for c in schema.names if c not in part.names]
+        if lacking:  # DuckDB would fail on it mid-query
+            raise DataError(
+                f"{path}: lacks column(s) {', '.join(map(repr, lacking))} that {files[0].name} "
+                f"has (every part of {name}/ must have the same columns)"
+            )
         for field in part:
             if field.name in schema.names and schema.field(field.name).type != field.type:
                 raise DataError(

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     import ibis
     import ibis.expr.types as ir
 
-__all__ = ["engine_table", "engine_tables"]
+    from experiment.engine.dataset import Dataset
+
+__all__ = ["check_dataset", "engine_table", "engine_tables"]
 
 _ABSENT = (
     "not found",
@@ -74,7 +76,23 @@ def engine_table(
             f"file's 'tables:' or with --table {role}=SCHEMA.TABLE"
         ) from None
     _check(table, f"{where}: {label}", CONTRACT[role])
-    return table
+    return _microseconds(table)
+
+
+def _microseconds(table: ir.Table) -> ir.Table:
+    """Nanosecond timestamps as microseconds (same zone), as for Parquet files.
+
+    DuckDB refuses to compare a ``TIMESTAMP_NS`` column with the (zoned) window:
+    every filter on such a ``ts`` would fail mid-query.
+    """
+    import ibis.expr.datatypes as dt
+
+    finer = {
+        name: table[name].cast(dt.Timestamp(timezone=dtype.timezone, scale=6))
+        for name, dtype in table.schema().items()
+        if dtype.is_timestamp() and (dtype.scale or 0) > 6
+    }
+    return table.mutate(**finer) if finer else table
 
 
 def _spark_table(
@@ -151,3 +169,30 @@ def _id_kind(table: ir.Table) -> str:
     """``string`` or ``integer``: the kind of a checked table's ``user_id`` column."""
     found = kind_of(table.schema()["user_id"].to_pyarrow())
     return "string" if found == "text" else "integer"
+
+
+def check_dataset(dataset: Dataset) -> Dataset:
+    """A :class:`Dataset` built by a caller (not opened by seglift), checked like any table.
+
+    Raises:
+        DataError: a table lacks a contract column, has one of the wrong type or no
+            rows, or the tables' ``user_id`` kinds differ (one line naming the table).
+    """
+    tables = {"customers": dataset.customers, "events": dataset.events}
+    tables["assignments"] = dataset.assignments
+    for role, table in tables.items():
+        where = f"{dataset.path}: table {role!r}"
+        try:
+            _check(table, where, CONTRACT[role])
+        except DataError:
+            raise
+        except Exception as exc:  # e.g. its connection was closed: each backend has its type
+            raise DataError(f"{where}: cannot read ({_first(exc)})") from None
+    kinds = {role: _id_kind(t) for role, t in tables.items()}
+    if len(set(kinds.values())) > 1:
+        listed = ", ".join(f"{role} {kind}" for role, kind in kinds.items())
+        raise DataError(
+            f"{dataset.path}: column 'user_id' has different types across tables ({listed}); "
+            "expected one type in every table (all string or all integer), or no user would match"
+        )
+    return dataset

@@ -52,6 +52,7 @@ def analysis_window(units: ir.Table, dataset: Dataset, config: ExperimentConfig)
         if first is None:
             present = arrow(dataset.assignments.experiment.value_counts())
             names = sorted(str(v) for v in present.column(0).to_pylist())
+            shown = ", ".join(map(_name, names))
             if config.name in names:  # rows exist, but none in an arm of the file
                 raise DataError(
                     f"{dataset.path}: assignments: no row of experiment {config.name!r} has "
@@ -60,7 +61,7 @@ def analysis_window(units: ir.Table, dataset: Dataset, config: ExperimentConfig)
                 )
             raise DataError(
                 f"{dataset.path}: no assignments for experiment {config.name!r}; "
-                f"experiments present: {', '.join(names) or 'none'}"
+                f"experiments present: {shown or 'none'}"
             )
         start = first
     try:
@@ -71,6 +72,12 @@ def analysis_window(units: ir.Table, dataset: Dataset, config: ExperimentConfig)
             f"({start:%Y-%m-%d}) plus the {config.window.days}-day window ends after the year "
             "9999; check the assigned_at column, or set window.start in the experiment file"
         ) from None
+
+
+def _name(name: str) -> str:
+    """An experiment name as data holds it: quoted when spaces at its ends would hide."""
+    plain = name and name == name.strip() and name.isprintable() and "," not in name
+    return name if plain else repr(name)
 
 
 def _span(start: dt.datetime, days: int) -> tuple[dt.datetime, dt.datetime]:
