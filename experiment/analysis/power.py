@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from experiment.analysis.mde import cell_mde
-from experiment.errors import ConfigError
+from experiment.errors import ConfigError, DataError
 from experiment.results.power import PowerPlan, PowerRow
 from experiment.stats import arm_moments, cuped_reduction, sample_size
 
@@ -69,6 +69,9 @@ def _sizes(
     return users, n_c, n_t, w_c, w_t
 
 
+_LONGEST_SPAN_DAYS = 3653.0  # ten years of assignments: beyond it, an outlier, not an inflow
+
+
 def traffic_model(
     base: BaselineSums, traffic: Traffic | None, users_per_day: float | None
 ) -> tuple[Traffic, float | None]:
@@ -77,6 +80,8 @@ def traffic_model(
     Raises:
         ConfigError: ``daily`` without a rate (no assignments, or one timestamp,
             and no ``users_per_day``).
+        DataError: ``daily`` from assignments that span more than ten years (an
+            outlying ``assigned_at``: the rate would be a few users a century).
     """
     if traffic is None:
         spread = base.assigned and not base.one_timestamp
@@ -90,6 +95,12 @@ def traffic_model(
         raise ConfigError(
             f"--traffic daily: {why}, so users per day cannot be measured; "
             "give --users-per-day N or use --traffic base"
+        )
+    if base.span_days > _LONGEST_SPAN_DAYS:
+        raise DataError(
+            f"assignments: the experiment's assigned_at values span {base.span_days:,.0f} days "
+            "(more than ten years), so they give no daily arrival rate; correct the outlying "
+            "assigned_at, give --users-per-day N or use --traffic base"
         )
     return "daily", float(base.cells.units[0].sum()) / base.span_days
 
