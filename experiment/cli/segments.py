@@ -49,7 +49,8 @@ _Experiment = Annotated[
     ),
 ]
 _TargetLift = Annotated[
-    float, typer.Option(help="UNDERPOWERED when the relative MDE exceeds this.", min=1e-4)
+    float,
+    typer.Option(help="UNDERPOWERED when the relative MDE exceeds this.", min=1e-4, max=100.0),
 ]
 _Traffic = Annotated[
     float | None,

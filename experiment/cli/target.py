@@ -98,7 +98,12 @@ _Attributes = Annotated[
     ),
 ]
 _Cost = Annotated[
-    float, typer.Option(help="Cost of treating one customer, in the metric's units.", min=0)
+    float,
+    typer.Option(
+        help="Cost of treating one customer, in the metric's units.",
+        min=0,
+        max=1e15,  # gains over their standard errors overflow near 1e308
+    ),
 ]
 _Budget = Annotated[
     float, typer.Option(help="Largest share of customers treated, in (0, 1] (1: no budget).", min=0)
