@@ -137,7 +137,8 @@ class ExperimentConfig(_Frozen):
     segments: Path | None = None
     window: Window = Field(default_factory=Window)
     metrics: list[MetricSpec] = Field(min_length=1)
-    alpha: float = Field(default=0.05, gt=0, lt=1)
+    # as the CLI's --alpha and --power: with power below alpha no sample size reaches it
+    alpha: float = Field(default=0.05, gt=0, le=0.5)
     correction: Correction = "holm"
     correction_scope: CorrectionScope = "primary_and_segments"
     correction_suppressed: SuppressedTests = "excluded"
@@ -149,8 +150,8 @@ class ExperimentConfig(_Frozen):
     allocation: dict[str, Allocation] = Field(default_factory=dict)
     invalid_revenue_threshold: float = Field(default=0.01, ge=0, le=1)
     sequential: bool = False
-    target_lift: float = Field(default=0.10, gt=0, le=100)
-    power: float = Field(default=0.8, gt=0, lt=1)
+    target_lift: float = Field(default=0.10, ge=1e-4, le=100)  # as validate's --target-lift
+    power: float = Field(default=0.8, ge=0.5, lt=1)
     sequential_tuning: float = Field(default=5000.0, gt=0, le=1e12)
     engine: str | None = Field(default=None, max_length=2000)
     tables: dict[str, str] | None = None
