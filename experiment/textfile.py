@@ -181,6 +181,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """Bytes, sets and pairs fit no field: a set's order would even vary between runs."""
+    short = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"the tag {short} is not accepted; write plain text, a list or a mapping",
+        node.start_mark,
+    )
+
+
+for _tag in ("binary", "set", "omap", "pairs"):
+    _UniqueKeyLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
+
+
 def _non_finite(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
     """The path of the first NaN or infinity in a loaded document (depth is capped)."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -50,6 +50,9 @@ def test_read_yaml_mapping_names_the_byte_offset_of_bad_utf8(tmp_path):
         (lambda p: p.symlink_to("/dev/zero"), "not a regular file"),
         (lambda p: (p.symlink_to(p.with_name("g")), p.with_name("g").symlink_to(p)), "symbolic"),
         (lambda p: p.write_bytes(b"a: 1\n\x00\n"), r"unacceptable character U\+0000"),
+        (lambda p: p.write_text("a: !!binary aGk=\n"), "4: the tag !!binary is not accepted"),
+        (lambda p: p.write_text("a: [!!set {x, y}]\n"), "the tag !!set is not accepted"),
+        (lambda p: p.write_text("a: !!pairs [{x: 1}]\n"), "the tag !!pairs is not accepted"),
     ],
 )
 def test_read_yaml_mapping_one_line_errors(tmp_path, setup, phrase):
