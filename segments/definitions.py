@@ -158,6 +158,14 @@ class _SegmentModel(_Frozen):
             raise ValueError(f"segment name {name!r} is reserved")
         return name
 
+    @field_validator("cross")
+    @classmethod
+    def _columns_once(cls, cross: list[str] | None) -> list[str] | None:
+        twice = sorted({c for c in cross or () if cross and cross.count(c) > 1})
+        if twice:
+            raise ValueError(f"cross lists column {twice[0]!r} twice; list each column once")
+        return cross
+
     @model_validator(mode="after")
     def _one_kind(self) -> _SegmentModel:
         kinds = [k for k in ("where", "cross", "cluster", "predict") if getattr(self, k)]
