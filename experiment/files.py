@@ -31,6 +31,7 @@ from experiment.errors import ConfigError
 __all__ = [
     "HTML_SUFFIXES",
     "Writer",
+    "check_companions",
     "check_output_file",
     "check_output_folder",
     "remove_temporaries",
@@ -127,6 +128,26 @@ def check_output_file(
         )
     _writable_folder(path.parent, option)
     return path
+
+
+def check_companions(out: Path, companions: Iterable[Path], *, option: str) -> None:
+    """Refuse a new ``out`` whose companion files (written beside it) exist already.
+
+    A run writing ``p.yaml`` also writes ``p.json``. While ``p.yaml`` is new, an
+    existing ``p.json`` is no earlier output of it but some other file, such as an
+    analysis's results.json for ``--out results.yaml``: it is not replaced.
+
+    Raises:
+        ConfigError: one line naming the option, ``out`` and the companion.
+    """
+    if Path(out).exists() or Path(out).is_symlink():
+        return
+    for companion in companions:
+        if Path(companion).exists():
+            raise ConfigError(
+                f"{option} {out}: would also write {companion}, which exists and is not from "
+                f"an earlier {Path(out).name}; give another name"
+            )
 
 
 def check_output_folder(path: Path, *, option: str, inputs: Iterable[Path] = ()) -> Path:

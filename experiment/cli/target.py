@@ -40,7 +40,7 @@ def _check(
     from experiment.cli._outputs import experiment_inputs
     from experiment.cli._source import source_inputs
     from experiment.errors import ConfigError
-    from experiment.files import HTML_SUFFIXES, check_output_file
+    from experiment.files import HTML_SUFFIXES, check_companions, check_output_file
 
     if out.suffix.lower() not in _SUFFIXES:
         raise typer.BadParameter(f"{out}: must end in .yaml or .yml", param_hint="--out")
@@ -49,6 +49,7 @@ def _check(
     for path in targets:
         option, kinds = ("--report", HTML_SUFFIXES) if path == report else ("--out", ())
         check_output_file(path, option=option, inputs=inputs, suffixes=kinds)
+    check_companions(out, [_paths(out)["rollout"], _paths(out)["evidence"]], option="--out")
     if report is not None and any(report.resolve() == p.resolve() for p in targets[:-1]):
         raise ConfigError(f"--report {report}: is also a file --out writes; give another path")
 
