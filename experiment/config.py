@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -301,4 +302,16 @@ def load_experiment(path: Path) -> ExperimentConfig:
         raise ConfigError(format_validation_error(path, exc)) from None
     if config.segments is not None and not config.segments.is_absolute():
         config = config.model_copy(update={"segments": path.parent / config.segments})
+    if config.segments is not None and _same_file(config.segments, path):
+        raise ConfigError(
+            f"{path}: field 'segments': {config.segments} is this experiment file; give the "
+            "segments file (segments: [...] of rules), or leave the field out"
+        )
     return config
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # missing, a link loop...: reported when the segments file is read
+        return False
