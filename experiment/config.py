@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -136,8 +137,10 @@ class ExperimentConfig(_Frozen):
     arms: dict[str, float] = Field(default_factory=lambda: {"control": 0.5, "treatment": 0.5})
     segments: Path | None = None
     window: Window = Field(default_factory=Window)
-    metrics: list[MetricSpec] = Field(min_length=1)
-    alpha: float = Field(default=0.05, gt=0, lt=1)
+    # 200 at most: 1,000 metrics took exp power 90 s, 5,000 past two minutes (a hostile file)
+    metrics: list[MetricSpec] = Field(min_length=1, max_length=200)
+    # as the CLI's --alpha and --power: with power below alpha no sample size reaches it
+    alpha: float = Field(default=0.05, gt=0, le=0.5)
     correction: Correction = "holm"
     correction_scope: CorrectionScope = "primary_and_segments"
     correction_suppressed: SuppressedTests = "excluded"
@@ -149,8 +152,8 @@ class ExperimentConfig(_Frozen):
     allocation: dict[str, Allocation] = Field(default_factory=dict)
     invalid_revenue_threshold: float = Field(default=0.01, ge=0, le=1)
     sequential: bool = False
-    target_lift: float = Field(default=0.10, gt=0, le=100)
-    power: float = Field(default=0.8, gt=0, lt=1)
+    target_lift: float = Field(default=0.10, ge=1e-4, le=100)  # as validate's --target-lift
+    power: float = Field(default=0.8, ge=0.5, lt=1)
     sequential_tuning: float = Field(default=5000.0, gt=0, le=1e12)
     engine: str | None = Field(default=None, max_length=2000)
     tables: dict[str, str] | None = None
@@ -300,4 +303,16 @@ def load_experiment(path: Path) -> ExperimentConfig:
         raise ConfigError(format_validation_error(path, exc)) from None
     if config.segments is not None and not config.segments.is_absolute():
         config = config.model_copy(update={"segments": path.parent / config.segments})
+    if config.segments is not None and _same_file(config.segments, path):
+        raise ConfigError(
+            f"{path}: field 'segments': {config.segments} is this experiment file; give the "
+            "segments file (segments: [...] of rules), or leave the field out"
+        )
     return config
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # missing, a link loop...: reported when the segments file is read
+        return False

@@ -114,10 +114,39 @@ def _given(value: Any) -> str:
     return f" (got {text[:60]}{'…' if len(text) > 60 else ''})"
 
 
+def _key_text(key: Any) -> str:
+    """A mapping key as the YAML that produced it (``yes`` loads as ``True``)."""
+    if isinstance(key, bool):
+        return f"{str(key).lower()} (YAML reads yes, no, on and off as booleans)"
+    if key is None:
+        return "null"
+    text = key.isoformat() if hasattr(key, "isoformat") else str(key)
+    return text[:60] + ("…" if len(text) > 60 else "")
+
+
+def _key_error(path: Path, first: Any) -> str | None:
+    """A mapping key that is not text (``yes:``, ``1:``, a date), named as the user wrote it."""
+    raw = tuple(first["loc"])
+    if first["type"] == "invalid_key":
+        key, parent = first["input"], raw[:-1]
+    elif raw[-1:] == ("[key]",) and len(raw) >= 2:
+        key, parent = first["input"], raw[:-2]
+    else:
+        return None
+    where = dotted(tuple(p for p in parent if not _tag(p)))
+    field = f"field '{where}'" if where else "top level"
+    return " ".join(
+        f"{path}: {field}: key {_key_text(key)} is not text; quote it, or fix the name".split()
+    )
+
+
 def format_validation_error(path: Path, error: ValidationError) -> str:
     """One line from pydantic's first error: ``file: field 'a[0].b': message (got x)``."""
     errors = error.errors()
     first = errors[0]
+    keyed = _key_error(path, first)
+    if keyed is not None:
+        return keyed
     loc = tuple(p for p in first["loc"] if not _tag(p))
     messages = [first["msg"]]
     for other in errors[1:]:  # a union's members fail at the same field: say each

@@ -29,7 +29,9 @@ from pathlib import Path
 from experiment.errors import ConfigError
 
 __all__ = [
+    "HTML_SUFFIXES",
     "Writer",
+    "check_companions",
     "check_output_file",
     "check_output_folder",
     "remove_temporaries",
@@ -38,6 +40,9 @@ __all__ = [
     "write_text_atomic",
     "write_together",
 ]
+
+HTML_SUFFIXES = (".html", ".htm")
+"""The names an HTML report may replace (:func:`check_output_file`'s ``suffixes``)."""
 
 _TEMPORARIES: set[Path] = set()
 _FOLDERS: set[Path] = set()
@@ -89,7 +94,9 @@ def _writable_folder(path: Path, option: str) -> None:
     probe.unlink(missing_ok=True)
 
 
-def check_output_file(path: Path, *, option: str, inputs: Iterable[Path] = ()) -> Path:
+def check_output_file(
+    path: Path, *, option: str, inputs: Iterable[Path] = (), suffixes: tuple[str, ...] = ()
+) -> Path:
     """Raise :class:`ConfigError` unless ``path`` can be written as a new or replaced file.
 
     Args:
@@ -97,6 +104,9 @@ def check_output_file(path: Path, *, option: str, inputs: Iterable[Path] = ()) -
         option: The option or argument naming it, for the message (``--out``).
         inputs: The run's input files and folders: the output may be none of them
             and lie inside none of the folders.
+        suffixes: The file kinds the run writes (``(".html", ".htm")``): an existing
+            file of another kind (a dataset's Parquet, an experiment file) is not
+            replaced. Empty: any.
 
     Returns:
         ``path``.
@@ -111,8 +121,33 @@ def check_output_file(path: Path, *, option: str, inputs: Iterable[Path] = ()) -
         raise ConfigError(
             f"{option} {path}: is an input of this run ({source}); write the output elsewhere"
         )
+    if suffixes and path.exists() and path.suffix.lower() not in suffixes:
+        raise ConfigError(
+            f"{option} {path}: an existing file that is not {' or '.join(suffixes)}; this run "
+            f"would replace it with a {suffixes[0]} file: give a new path or a {suffixes[0]} one"
+        )
     _writable_folder(path.parent, option)
     return path
+
+
+def check_companions(out: Path, companions: Iterable[Path], *, option: str) -> None:
+    """Refuse a new ``out`` whose companion files (written beside it) exist already.
+
+    A run writing ``p.yaml`` also writes ``p.json``. While ``p.yaml`` is new, an
+    existing ``p.json`` is no earlier output of it but some other file, such as an
+    analysis's results.json for ``--out results.yaml``: it is not replaced.
+
+    Raises:
+        ConfigError: one line naming the option, ``out`` and the companion.
+    """
+    if Path(out).exists() or Path(out).is_symlink():
+        return
+    for companion in companions:
+        if Path(companion).exists():
+            raise ConfigError(
+                f"{option} {out}: would also write {companion}, which exists and is not from "
+                f"an earlier {Path(out).name}; give another name"
+            )
 
 
 def check_output_folder(path: Path, *, option: str, inputs: Iterable[Path] = ()) -> Path:

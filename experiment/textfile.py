@@ -2,20 +2,23 @@
 
 Every configuration file (experiment, segments, scenario) and every results.json
 goes through here, so each hostile file fails the same way, with one line naming
-the file: missing, a folder, unreadable, not UTF-8 (with the byte offset), larger
-than the size cap, nested deeper than the depth cap (checked on the YAML event
-stream or the JSON brackets *before* anything recursive runs, so a file nested
-20,000 levels deep never reaches a ``RecursionError``), a YAML alias bomb ("billion
-laughs", counted as the nodes the aliases would expand to), a key given twice, or a
-top level that is not a mapping. Non-finite numbers (``.nan``, ``.inf``) are
-rejected at any depth with the dotted path of the field.
+the file: missing, a folder, a pipe or device (refused, never waited on),
+unreadable, not UTF-8 (with the byte offset), larger than the size cap, nested
+deeper than the depth cap (checked on the YAML event stream or the JSON brackets
+*before* anything recursive runs, so a file nested 20,000 levels deep never
+reaches a ``RecursionError``), a YAML alias bomb ("billion laughs", counted as
+the nodes the aliases would expand to), a key given twice, or a top level that
+is not a mapping. Non-finite numbers (``.nan``, ``.inf``) are rejected at any
+depth with the dotted path of the field.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -53,17 +56,29 @@ def read_text(path: Path, *, what: str, max_bytes: int, error: type[SegliftError
     """The UTF-8 text of a file of at most ``max_bytes``, or a one-line ``error``.
 
     Raises:
-        SegliftError: (the ``error`` class) missing, a folder, unreadable, too
+        SegliftError: (the ``error`` class) missing, a folder, not a regular file, unreadable, too
             large or not UTF-8; the message names the file.
     """
     path = Path(path)
-    if path.is_dir():
-        raise error(f"{path}: is a folder; give the {what} file itself")
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(max_bytes + 1)
+        # Non-blocking, so a FIFO opens at once (and is refused below) instead of
+        # waiting for a writer; the type is checked on the opened file, not the name.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise error(f"{path}: {what} file not found") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise error(f"{path}: is a folder; give the {what} file itself")
+        raise error(
+            f"{path}: not a regular file (a pipe, device or socket); give the {what} file itself"
+        )
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(max_bytes + 1)
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
     if len(raw) > max_bytes:
@@ -98,7 +113,9 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or ""
     if isinstance(exc, yaml.reader.ReaderError):
-        problem = f"unacceptable character U+{ord(str(exc.character)[:1] or ' '):04X}"
+        char = exc.character
+        code = char if isinstance(char, int) else ord(str(char)[:1] or " ")
+        problem = f"unacceptable character U+{code:04X}"
     position = getattr(exc, "position", None)
     if not where and position is not None:
         where = f" at character {position}"
@@ -162,6 +179,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """Bytes, sets and pairs fit no field: a set's order would even vary between runs."""
+    short = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"the tag {short} is not accepted; write plain text, a list or a mapping",
+        node.start_mark,
+    )
+
+
+for _tag in ("binary", "set", "omap", "pairs"):
+    _UniqueKeyLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
 
 
 def _non_finite(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:

@@ -58,6 +58,14 @@ class _Frozen(FileModel):
     """Frozen, no unknown field, finite numbers (:class:`experiment.filemodel.FileModel`)."""
 
 
+def _listed_once(columns: list[str], field: str) -> list[str]:
+    """``columns`` if none repeats (a repeat would weigh a feature twice or name cells twice)."""
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise ValueError(f"{field} lists column {twice[0]!r} twice; list each column once")
+    return columns
+
+
 class ClusterSpec(_Frozen):
     """k-means on standardised numeric features; ``k="auto"`` picks k by silhouette."""
 
@@ -66,6 +74,11 @@ class ClusterSpec(_Frozen):
     k_max: int = Field(default=8, ge=2, le=20)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     sample: int = Field(default=20_000, ge=100, le=_MAX_SAMPLE)
+
+    @field_validator("features")
+    @classmethod
+    def _features_once(cls, features: list[str]) -> list[str]:
+        return _listed_once(features, "features")
 
     @field_validator("k")
     @classmethod
@@ -120,10 +133,16 @@ class PredictSpec(_Frozen):
     bands: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"top_decile": (0.9, 1.0)}, min_length=1
     )
-    holdout: float = Field(default=0.3, gt=0, lt=1)
+    # 5% at least: a tinier share left no customer to score the model on (AUC nan)
+    holdout: float = Field(default=0.3, ge=0.05, lt=1)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     sample: int = Field(default=50_000, ge=200, le=_MAX_SAMPLE)
     l2: float = Field(default=1e-3, ge=0, le=10)
+
+    @field_validator("features")
+    @classmethod
+    def _features_once(cls, features: list[str]) -> list[str]:
+        return _listed_once(features, "features")
 
     @field_validator("bands")
     @classmethod
@@ -157,6 +176,11 @@ class _SegmentModel(_Frozen):
         if name in RESERVED_NAMES:
             raise ValueError(f"segment name {name!r} is reserved")
         return name
+
+    @field_validator("cross")
+    @classmethod
+    def _columns_once(cls, cross: list[str] | None) -> list[str] | None:
+        return None if cross is None else _listed_once(cross, "cross")
 
     @model_validator(mode="after")
     def _one_kind(self) -> _SegmentModel:

@@ -6,6 +6,10 @@ group class, catches every :class:`click.ClickException` of any command once, at
 the top, and prints the same one-line shape as every other bad input: the option or
 argument at fault, what is wrong and what is valid, on stderr, exit code 2. Help
 (``--help``, a group called without a command) is untouched.
+
+An empty path (``--out ""``, ``-e "$UNSET"``) is refused before parsing: click
+would read it as ``.``, the current folder, and write results (or a whole
+simulated dataset) there.
 """
 
 from __future__ import annotations
@@ -15,7 +19,13 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-__all__ = ["OneLineUsage", "usage_line"]
+__all__ = ["PATH_OPTIONS", "OneLineUsage", "usage_line"]
+
+PATH_OPTIONS = frozenset(
+    {"--out", "--experiment", "-e", "--from-sums", "--report", "--results", "--refinement"}
+    | {"--segments", "-s", "--data", "-d"}
+)
+"""Every option of any command whose value is a file or folder path."""
 
 
 def _is(exc: BaseException, name: str) -> bool:
@@ -87,6 +97,17 @@ def _one_line(exc: typer.TyperException) -> typer.Exit:
     return typer.Exit(code=exc.exit_code)
 
 
+def _empty_path(args: list[str]) -> str | None:
+    """The first path option given an empty (or blank) value, if any."""
+    for i, token in enumerate(args):
+        name, eq, value = token.partition("=")
+        if not eq or not token.startswith("--"):
+            name, value = (args[i - 1] if i else ""), token
+        if name in PATH_OPTIONS and not value.strip():
+            return name
+    return None
+
+
 class OneLineUsage(TyperGroup):
     """typer's group, with every click error of any command printed as one line."""
 
@@ -94,6 +115,13 @@ class OneLineUsage(TyperGroup):
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
         """Parse the top-level arguments; a usage error becomes one line and exit 2."""
+        empty = _empty_path(args)
+        if empty is not None:
+            typer.echo(
+                f"error: {empty}: empty path; give a file or folder ('.' for the current one)",
+                err=True,
+            )
+            raise typer.Exit(code=2)
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except typer.TyperException as exc:

@@ -235,7 +235,7 @@ def report(
     attach it to an e-mail. Also prints the per-segment decisions.
     """
     from experiment.errors import DataError
-    from experiment.files import check_output_file
+    from experiment.files import HTML_SUFFIXES, check_output_file
     from experiment.results import load_results
     from experiment.results.refinement import load_refinement
     from reports.format import terminal_text
@@ -243,7 +243,7 @@ def report(
     from reports.terminal import decision_table
 
     inputs = [results, *([refinement] if refinement is not None else [])]
-    check_output_file(out, option="--out", inputs=inputs)
+    check_output_file(out, option="--out", inputs=inputs, suffixes=HTML_SUFFIXES)
     loaded = load_results(results)
     found = load_refinement(refinement) if refinement is not None else None
     if found is not None and found.experiment != loaded.experiment:

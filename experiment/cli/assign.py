@@ -69,7 +69,7 @@ def assign(
     if engine is not None and (to_table is None) == (out is None):
         raise ConfigError("with --engine give one of --to-table NAME or --out FILE.parquet")
     if out is not None:
-        check_output_file(out, option="--out", inputs=inputs)
+        check_output_file(out, option="--out", inputs=inputs, suffixes=(".parquet",))
     if dataset is not None:
         check_output_file(dataset / "assignments.parquet", option="DATASET", inputs=inputs)
 

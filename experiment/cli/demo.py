@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from experiment.cli._app import app, user_errors
 from experiment.cli.analyze import run_analysis
 from experiment.cli.simulate import (
+    DATASET_FILES,
     DEMO_DAYS,
     DEMO_SEED,
     DEMO_USERS,
@@ -37,11 +39,32 @@ def demo(
     check_output_folder(out, option="--out")
     for name in ("results.json", "report.html"):
         check_output_file(out / name, option="--out")
+    from experiment.errors import SegliftError
+
     data = out / "data"
     check_dataset_folder(data, "ecommerce")
+    new = [p for p in (out, data, *(data / n for n in DATASET_FILES)) if not p.exists()]
     run_simulation("ecommerce", users, days, seed, data)
-    run_analysis(data, data / "experiment.yaml", out, html=True)
+    try:
+        run_analysis(data, data / "experiment.yaml", out, html=True)
+    except SegliftError as exc:
+        # too few users (or days) for the analysis: the data alone is no demo
+        _remove(new)
+        raise type(exc)(
+            f"--users {users}, --days {days}: the simulated data cannot be analysed "
+            f"(too few customers or days?): {exc}"
+        ) from None
     _next_steps(out, data)
+
+
+def _remove(new: list[Path]) -> None:
+    """Remove the files and (then empty) folders this run created, deepest first."""
+    for path in reversed(new):
+        with contextlib.suppress(OSError):
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _next_steps(out: Path, data: Path) -> None:

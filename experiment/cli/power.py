@@ -47,6 +47,7 @@ _UsersPerDay = Annotated[
         help="Users entering the experiment per day (default: from the assignments' "
         "assigned_at span).",
         min=1e-9,
+        max=1e10,  # more than the world's population every day; beyond it days overflow
     ),
 ]
 

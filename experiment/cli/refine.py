@@ -158,7 +158,7 @@ def _check_outputs(
     from experiment.cli._outputs import experiment_inputs
     from experiment.cli._source import source_inputs
     from experiment.errors import ConfigError
-    from experiment.files import check_output_file
+    from experiment.files import HTML_SUFFIXES, check_companions, check_output_file
     from segments.definitions import models_path
 
     inputs = [*experiment_inputs(experiment, config), *source_inputs(source)]
@@ -166,7 +166,9 @@ def _check_outputs(
     targets = [("--out", out), ("--out", out.with_suffix(".json")), ("--out", models_path(out))]
     targets += [("--report", report)] if report is not None else []
     for option, path in targets:
-        check_output_file(path, option=option, inputs=inputs)
+        kinds = HTML_SUFFIXES if option == "--report" else ()
+        check_output_file(path, option=option, inputs=inputs, suffixes=kinds)
+    check_companions(out, [out.with_suffix(".json")], option="--out")
     if report is not None and any(report.resolve() == p.resolve() for _, p in targets[:-1]):
         raise ConfigError(
             f"--report {report}: is also a file --out writes ({out}, its .json evidence or "

@@ -49,7 +49,8 @@ _Experiment = Annotated[
     ),
 ]
 _TargetLift = Annotated[
-    float, typer.Option(help="UNDERPOWERED when the relative MDE exceeds this.", min=1e-4)
+    float,
+    typer.Option(help="UNDERPOWERED when the relative MDE exceeds this.", min=1e-4, max=100.0),
 ]
 _Traffic = Annotated[
     float | None,
@@ -84,12 +85,22 @@ _Cuped = Annotated[
 def _metric_inputs(
     metric: list[str] | None, cuped: list[str] | None
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """``--metric`` and ``--cuped`` as dicts; a covariate must name a metric."""
+    """``--metric`` and ``--cuped`` as dicts; a covariate must name a metric, not its column.
+
+    A metric's own column as its covariate would "explain" all its variance: an
+    MDE of 0% that no experiment reaches.
+    """
     metrics, covariates = _metrics(metric or []), _metrics(cuped or [], hint="--cuped")
     unknown = sorted(set(covariates) - set(metrics))
     if unknown:
         known = sorted(metrics)
         raise ConfigError(f"--cuped {unknown[0]!r} is not a --metric; name one of {known}")
+    for name, column in covariates.items():
+        if column == metrics[name]:
+            raise ConfigError(
+                f"--cuped {name}={column}: the metric's own column; a covariate is another "
+                "numeric pre-period column that predicts it"
+            )
     return metrics, covariates
 
 
@@ -149,13 +160,7 @@ def validate(
     from experiment.config import load_experiment
     from reports.tables import validation_lines
 
-    metrics, covariates = _metrics(metric or []), _metrics(cuped or [], hint="--cuped")
-    unknown = sorted(set(covariates) - set(metrics))
-    if unknown:
-        raise ConfigError(
-            f"--cuped {unknown[0]!r} is not a --metric; name one of {sorted(metrics)}"
-        )
-
+    metrics, covariates = _metric_inputs(metric, cuped)
     config = load_experiment(experiment) if experiment is not None else None
     source = data_source(data, engine=engine, table=table, config=config, hint=_HINT)
     with console(stderr=True).status("checking segments…"):

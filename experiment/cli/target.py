@@ -40,14 +40,16 @@ def _check(
     from experiment.cli._outputs import experiment_inputs
     from experiment.cli._source import source_inputs
     from experiment.errors import ConfigError
-    from experiment.files import check_output_file
+    from experiment.files import HTML_SUFFIXES, check_companions, check_output_file
 
     if out.suffix.lower() not in _SUFFIXES:
         raise typer.BadParameter(f"{out}: must end in .yaml or .yml", param_hint="--out")
     inputs = [*experiment_inputs(experiment, config), *source_inputs(source)]
     targets = list(_paths(out).values()) + ([report] if report is not None else [])
     for path in targets:
-        check_output_file(path, option="--out" if path != report else "--report", inputs=inputs)
+        option, kinds = ("--report", HTML_SUFFIXES) if path == report else ("--out", ())
+        check_output_file(path, option=option, inputs=inputs, suffixes=kinds)
+    check_companions(out, [_paths(out)["rollout"], _paths(out)["evidence"]], option="--out")
     if report is not None and any(report.resolve() == p.resolve() for p in targets[:-1]):
         raise ConfigError(f"--report {report}: is also a file --out writes; give another path")
 
@@ -98,7 +100,12 @@ _Attributes = Annotated[
     ),
 ]
 _Cost = Annotated[
-    float, typer.Option(help="Cost of treating one customer, in the metric's units.", min=0)
+    float,
+    typer.Option(
+        help="Cost of treating one customer, in the metric's units.",
+        min=0,
+        max=1e15,  # gains over their standard errors overflow near 1e308
+    ),
 ]
 _Budget = Annotated[
     float, typer.Option(help="Largest share of customers treated, in (0, 1] (1: no budget).", min=0)

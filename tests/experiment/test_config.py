@@ -29,7 +29,7 @@ def test_load_experiment_defaults_and_relative_segments(tmp_path):
 @pytest.mark.parametrize(
     ("extra", "phrase"),
     [
-        ("alpha: 1.5\n", "field 'alpha': Input should be less than 1"),
+        ("alpha: 1.5\n", "field 'alpha': Input should be less than or equal to 0.5"),
         ("arms: {control: 1}\n", "needs at least two arms"),
         ("arms: {a: 0.5, b: 0.5}\n", "control arm 'control' is not one of arms"),
         ("arms: {control: 0.5, treatment: 0}\n", "arm weights must be > 0"),

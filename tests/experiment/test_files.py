@@ -96,6 +96,21 @@ def test_check_output_file_refuses(tmp_path, make, path, phrase):
         check_output_file(tmp_path / path, option="--out", inputs=[tmp_path / "in.yaml"])
 
 
+def test_check_output_file_replaces_only_a_file_of_its_kind(tmp_path):
+    from experiment.errors import ConfigError
+    from experiment.files import HTML_SUFFIXES, check_output_file
+
+    for name in ("customers.parquet", "experiment.yaml", "notes"):
+        (tmp_path / name).write_text("x")
+        with pytest.raises(ConfigError, match=rf"{name}: an existing file that is not \.html"):
+            check_output_file(tmp_path / name, option="--out", suffixes=HTML_SUFFIXES)
+    (tmp_path / "old.HTML").write_text("x")
+    for name in ("old.HTML", "new.txt"):  # the same kind, or a new file: written
+        assert check_output_file(tmp_path / name, option="--out", suffixes=HTML_SUFFIXES)
+    with pytest.raises(ConfigError, match=r"not \.parquet; this run would replace it"):
+        check_output_file(tmp_path / "notes", option="--out", suffixes=(".parquet",))
+
+
 def test_check_output_file_refuses_devices_and_unwritable_places():
     from experiment.errors import ConfigError
     from experiment.files import check_output_file

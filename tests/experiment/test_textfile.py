@@ -1,5 +1,7 @@
 import json
+import os
 import sys
+import threading
 
 import pytest
 import yaml
@@ -45,6 +47,12 @@ def test_read_yaml_mapping_names_the_byte_offset_of_bad_utf8(tmp_path):
         (lambda p: p.write_text("a: &x [*x]\n"), r"alias \*x refers to itself"),
         (lambda p: p.write_text("a: !!python/name:os.system\n"), "not valid YAML"),
         (lambda p: p.write_bytes("a: 1\n".encode("utf-16")), "UTF-16"),
+        (lambda p: p.symlink_to("/dev/zero"), "not a regular file"),
+        (lambda p: (p.symlink_to(p.with_name("g")), p.with_name("g").symlink_to(p)), "symbolic"),
+        (lambda p: p.write_bytes(b"a: 1\n\x00\n"), r"unacceptable character U\+0000"),
+        (lambda p: p.write_text("a: !!binary aGk=\n"), "4: the tag !!binary is not accepted"),
+        (lambda p: p.write_text("a: [!!set {x, y}]\n"), "the tag !!set is not accepted"),
+        (lambda p: p.write_text("a: !!pairs [{x: 1}]\n"), "the tag !!pairs is not accepted"),
     ],
 )
 def test_read_yaml_mapping_one_line_errors(tmp_path, setup, phrase):
@@ -116,3 +124,31 @@ def test_dotted_paths():
         dotted(("segments", 0, "predict", "bands", "top", 1)) == "segments[0].predict.bands.top[1]"
     )
     assert dotted(()) == ""
+
+
+def test_read_text_names_a_file_name_too_long_in_one_line(tmp_path):
+    path = tmp_path / ("x" * 5000)
+    with pytest.raises(ConfigError, match="cannot read the test file"):
+        read_yaml_mapping(path, what="test")
+
+
+def _release(path):
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # no reader waiting
+        return
+    os.close(fd)
+
+
+def test_read_yaml_mapping_refuses_a_fifo_without_waiting_for_a_writer(tmp_path):
+    # A blocking read would wait for a writer: one comes after 5 s and closes at
+    # once, so the read sees an empty file and the test fails instead of hanging.
+    path = tmp_path / "f.yaml"
+    os.mkfifo(path)
+    timer = threading.Timer(5, _release, args=(path,))
+    timer.start()
+    try:
+        with pytest.raises(ConfigError, match=r"not a regular file \(a pipe, device or socket\)"):
+            read_yaml_mapping(path, what="test")
+    finally:
+        timer.cancel()
