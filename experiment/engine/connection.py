@@ -200,11 +200,24 @@ def check_memory_limit(memory_limit: str | None) -> str | None:
             "'800MiB' or '4GiB'"
         )
     limit = None if memory_limit is None else memory_limit.strip()
-    if limit is not None and not _SIZE.fullmatch(limit):
+    size = None if limit is None else _SIZE.fullmatch(limit)
+    if limit is not None and (size is None or not _LEAST <= _bytes(size) <= _MOST):
         raise ConfigError(
-            f"memory limit {memory_limit!r}: expected a size such as 1.5GB, 800MiB or 4GiB"
+            f"memory limit {memory_limit!r:.60}: expected a size from 16MiB to 1024TiB, such as "
+            "1.5GB, 800MiB or 4GiB"
         )
     return limit
+
+
+_LEAST, _MOST = 16 * 2**20, 2**50  # below it DuckDB cannot run a query; above it no machine
+
+
+def _bytes(size: re.Match[str]) -> float:
+    """The bytes of a matched size: KB, MB, GB, TB are powers of 1000, KiB... of 1024."""
+    unit = size.group(2).upper()
+    base = 1024 if "I" in unit else 1000
+    scale: int = base ** ("KMGT".index(unit[0]) + 1)
+    return float(size.group(0)[: size.start(2)].strip()) * scale
 
 
 _DEFAULT_SHARE = 0.4  # of physical memory

@@ -90,15 +90,22 @@ def _kind(dtype: Any) -> str | None:
     return None
 
 
+def _dunder(name: str) -> bool:
+    """A ``__name__`` column: an index pandas or Dask wrote, or a clash with our own columns."""
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
 def attribute_kinds(customers: ir.Table, requested: Sequence[str] | None) -> dict[str, str]:
     """Candidate attribute → ``"integer"``, ``"numeric"`` or ``"categorical"``, from the schema.
 
     Raises:
-        ConfigError: a requested attribute is not a column, is ``user_id``, or has
-            a type that cannot be cut (timestamp, date, nested).
+        ConfigError: a requested attribute is not a column, is ``user_id``, is a
+            ``__name__`` column (never a candidate: pandas' ``__index_level_0__``, or a
+            name of the search's own columns), or has a type that cannot be cut
+            (timestamp, date, nested).
     """
     schema = customers.schema()
-    usable = {c: _kind(schema[c]) for c in customers.columns if c != "user_id"}
+    usable = {c: _kind(schema[c]) for c in customers.columns if c != "user_id" and not _dunder(c)}
     if requested is None:
         return {c: k for c, k in usable.items() if k is not None}
     out: dict[str, str] = {}
@@ -109,6 +116,8 @@ def attribute_kinds(customers: ir.Table, requested: Sequence[str] | None) -> dic
             what = "is not a customers column" if name not in usable else "cannot be cut"
             if name == "user_id":
                 what = "is the user id"
+            if _dunder(name) and name in customers.columns:
+                what = "is reserved (names in double underscores are internal columns)"
             raise ConfigError(
                 f"attributes: {name!r} {what}; numeric, string or boolean columns are: {valid}"
             )
