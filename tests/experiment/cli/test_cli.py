@@ -169,8 +169,8 @@ def test_simulate_pre_period_events_flag_writes_events_before_assignment(tmp_pat
 @pytest.mark.parametrize(
     ("limit", "phrase"),
     [
-        ("lots", "memory limit 'lots': expected a size such as 1.5GB"),
-        ("1KB", "--memory-limit 1KB: too small for this dataset"),
+        ("lots", "memory limit 'lots': expected a size from 16MiB to 1024TiB, such as 1.5GB"),
+        ("1KB", "memory limit '1KB': expected a size from 16MiB to 1024TiB"),
     ],
 )
 def test_analyze_bad_memory_limit_is_one_line_exit_2_and_writes_nothing(tmp_path, limit, phrase):
