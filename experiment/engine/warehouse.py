@@ -153,16 +153,21 @@ def engine_tables(
         if table is not None:
             found[role] = table
     kinds = {role: _id_kind(t) for role, t in found.items()}
-    if len(set(kinds.values())) > 1:
-        listed = ", ".join(f"{names.of(r)} {k}" for r, k in kinds.items())
-        raise DataError(
-            f"{where}: column 'user_id' has different types across tables ({listed}); "
-            "expected one type in every table (all string or all integer), or no user would match"
-        )
+    _one_id_kind(where, {names.of(r): k for r, k in kinds.items()})
     return {
         role: t if kinds[role] == "string" else t.mutate(user_id=t.user_id.cast("string"))
         for role, t in found.items()
     }
+
+
+def _one_id_kind(where: str, kinds: dict[str, str]) -> None:
+    """Raise a DataError unless every table (by name) has the same ``user_id`` kind."""
+    if len(set(kinds.values())) > 1:
+        listed = ", ".join(f"{name} {kind}" for name, kind in kinds.items())
+        raise DataError(
+            f"{where}: column 'user_id' has different types across tables ({listed}); "
+            "expected one type in every table (all string or all integer), or no user would match"
+        )
 
 
 def _id_kind(table: ir.Table) -> str:
@@ -188,11 +193,5 @@ def check_dataset(dataset: Dataset) -> Dataset:
             raise
         except Exception as exc:  # e.g. its connection was closed: each backend has its type
             raise DataError(f"{where}: cannot read ({_first(exc)})") from None
-    kinds = {role: _id_kind(t) for role, t in tables.items()}
-    if len(set(kinds.values())) > 1:
-        listed = ", ".join(f"{role} {kind}" for role, kind in kinds.items())
-        raise DataError(
-            f"{dataset.path}: column 'user_id' has different types across tables ({listed}); "
-            "expected one type in every table (all string or all integer), or no user would match"
-        )
+    _one_id_kind(str(dataset.path), {role: _id_kind(t) for role, t in tables.items()})
     return dataset
