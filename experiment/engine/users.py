@@ -1,8 +1,9 @@
 """The per-user table: one row per assigned user, the input of every engine aggregate.
 
 Each row holds the user's arm (and whether it was seen in several), its customer
-row count, its segment memberships as bit masks, the allocation stratum, CUPED covariates and the
-user's post-exposure, in-window measures (event counts and value sums). The
+row count, its segment memberships (bits of a few ``int64`` masks), the allocation
+stratum, CUPED covariates and the user's post-exposure, in-window measures (event
+counts and value sums). The
 analysis (:mod:`experiment.engine`) groups it by arm; ``exp refine`` groups it by
 arm, sample half and attribute bin. Everything stays an Ibis expression, so the
 engine does the work and nothing here touches a row in Python.
@@ -55,8 +56,8 @@ class UserTable:
 
     ``segments[0]`` is ``"all"``; segment ``i > 0`` is a bit of a mask column
     (:func:`segment_bit`). ``members`` is the customers side (masks, stratum,
-    covariates), kept for the
-    sequential timeline, which joins it to per-(user, day) rows. ``outside`` and
+    covariates), kept for the sequential timeline, which joins it to per-(user,
+    day) rows. ``outside`` and
     ``surplus`` are the events outside the window and the surplus customer rows;
     ``invalid_values`` and ``values`` the invalid and the non-null metric values
     among the window's events.
