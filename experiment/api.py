@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from experiment.arguments import (
+    SAMPLE,
     columns_arg,
     config_arg,
     data_arg,
@@ -378,7 +379,7 @@ def show_segments(
 
     dataset = data_arg(dataset, opened_ok=False)
     as_of = moment_arg(as_of, "as_of")
-    sample = int(number_arg(sample, "sample", 0, 50, whole=True))
+    sample = int(number_arg(sample, "sample", *SAMPLE, whole=True))
     segment_set = segment_file_arg(segments)
     start = analysis_start(dataset, as_of, None)
     with customers_of(dataset) as customers:

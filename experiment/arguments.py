@@ -26,6 +26,14 @@ if TYPE_CHECKING:
     from segments.definitions import SegmentSet
 
 __all__ = [
+    "ALPHA",
+    "DAYS",
+    "LIFT",
+    "POWER",
+    "SAMPLE",
+    "TARGET_LIFT",
+    "TRAFFIC_SHARE",
+    "USERS_PER_DAY",
     "columns_arg",
     "config_arg",
     "data_arg",
@@ -42,6 +50,16 @@ __all__ = [
     "sums_arg",
     "validation_args",
 ]
+
+# (lowest, highest) of the options the CLI and the API share: typer's min/max, number_arg's bounds
+LIFT = (1e-6, 100.0)  # a relative lift to detect (exp power --lift)
+POWER = (0.5, 0.999)  # below 0.5 a plan is no plan; 1 needs infinitely many users
+DAYS = (1, 3650)
+USERS_PER_DAY = (1e-9, 1e10)  # more than the world's population every day; beyond it days overflow
+ALPHA = (1e-6, 0.5)
+TARGET_LIFT = (1e-4, 100.0)
+TRAFFIC_SHARE = (1e-6, 1.0)  # the share of customers entering the experiment
+SAMPLE = (0, 50)  # anonymised profiles per segment
 
 
 def got(value: object) -> str:
@@ -172,13 +190,13 @@ def power_args(
     *, lift: object, power: object, days: object, per_day: object, traffic: object
 ) -> int | None:
     """:func:`experiment.api.plan_power`'s options, within ``exp power``'s bounds; the days."""
-    number_arg(lift, "lift", 1e-6, 100.0)
-    number_arg(power, "power", 0.5, 0.999)
+    number_arg(lift, "lift", *LIFT)
+    number_arg(power, "power", *POWER)
     if per_day is not None:
-        number_arg(per_day, "users_per_day", 1e-9)
+        number_arg(per_day, "users_per_day", *USERS_PER_DAY)
     if traffic not in (None, "base", "daily"):
         raise ConfigError(f"traffic: expected 'base', 'daily' or None, not {got(traffic)}")
-    return None if days is None else int(number_arg(days, "days", 1, 3650, whole=True))
+    return None if days is None else int(number_arg(days, "days", *DAYS, whole=True))
 
 
 def folder_arg(dataset: object) -> Path:
@@ -198,11 +216,11 @@ def folder_arg(dataset: object) -> Path:
 def validation_args(*, alpha: object, power: object, target_lift: object, traffic: object) -> None:
     """:func:`experiment.api.validate_segments`' options, within ``exp segments validate``'s."""
     if alpha is not None:
-        number_arg(alpha, "alpha", 1e-6, 0.5)
-    number_arg(power, "power", 0.5, 0.999)
-    number_arg(target_lift, "target_lift", 1e-4)
+        number_arg(alpha, "alpha", *ALPHA)
+    number_arg(power, "power", *POWER)
+    number_arg(target_lift, "target_lift", *TARGET_LIFT)
     if traffic is not None:
-        number_arg(traffic, "traffic", 1e-6, 1.0)
+        number_arg(traffic, "traffic", *TRAFFIC_SHARE)
 
 
 def sums_arg(sums: object) -> CellSums | Path:

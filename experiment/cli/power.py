@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from experiment.arguments import DAYS, LIFT, POWER, USERS_PER_DAY
 from experiment.cli._app import app, console, user_errors
 from experiment.cli._format import Format, FormatOption, emit, resolve_format
 from experiment.cli._source import EngineOption, TableOption
@@ -31,14 +32,15 @@ _TrafficOption = Annotated[
 
 
 _Lift = Annotated[
-    float, typer.Option(help="Relative lift to detect, e.g. 0.05 for +5%.", min=1e-6, max=100.0)
+    float,
+    typer.Option(help="Relative lift to detect, e.g. 0.05 for +5%.", min=LIFT[0], max=LIFT[1]),
 ]
 _Days = Annotated[
     int | None,
     typer.Option(
         help="Per-user measurement window in days (default: the experiment's window).",
-        min=1,
-        max=3650,
+        min=DAYS[0],
+        max=DAYS[1],
     ),
 ]
 _UsersPerDay = Annotated[
@@ -46,8 +48,8 @@ _UsersPerDay = Annotated[
     typer.Option(
         help="Users entering the experiment per day (default: from the assignments' "
         "assigned_at span).",
-        min=1e-9,
-        max=1e10,  # more than the world's population every day; beyond it days overflow
+        min=USERS_PER_DAY[0],
+        max=USERS_PER_DAY[1],
     ),
 ]
 
@@ -75,7 +77,9 @@ def power(
     traffic: _TrafficOption = None,
     power_: Annotated[
         float,
-        typer.Option("--power", help="Probability of detecting the lift.", min=0.5, max=0.999),
+        typer.Option(
+            "--power", help="Probability of detecting the lift.", min=POWER[0], max=POWER[1]
+        ),
     ] = 0.8,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     fmt: FormatOption = Format.TABLE,

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from experiment.arguments import ALPHA, POWER, SAMPLE, TARGET_LIFT, TRAFFIC_SHARE
 from experiment.cli._app import app, console, user_errors
 from experiment.cli._format import Format, FormatOption, emit, resolve_format
 from experiment.cli._source import EngineOption, TableOption
@@ -50,15 +51,19 @@ _Experiment = Annotated[
 ]
 _TargetLift = Annotated[
     float,
-    typer.Option(help="UNDERPOWERED when the relative MDE exceeds this.", min=1e-4, max=100.0),
+    typer.Option(
+        help="UNDERPOWERED when the relative MDE exceeds this.",
+        min=TARGET_LIFT[0],
+        max=TARGET_LIFT[1],
+    ),
 ]
 _Traffic = Annotated[
     float | None,
     typer.Option(
         help="Share of customers expected to enter the experiment during its window "
         "(default: the experiment's traffic × (1 − holdout), else 1).",
-        min=1e-6,
-        max=1.0,
+        min=TRAFFIC_SHARE[0],
+        max=TRAFFIC_SHARE[1],
     ),
 ]
 
@@ -138,10 +143,14 @@ def validate(
     alpha: Annotated[
         float | None,
         typer.Option(
-            help="Significance level (default: the experiment's, else 0.05).", min=1e-6, max=0.5
+            help="Significance level (default: the experiment's, else 0.05).",
+            min=ALPHA[0],
+            max=ALPHA[1],
         ),
     ] = None,
-    power: Annotated[float, typer.Option(help="Power for the MDE.", min=0.5, max=0.999)] = 0.8,
+    power: Annotated[
+        float, typer.Option(help="Power for the MDE.", min=POWER[0], max=POWER[1])
+    ] = 0.8,
     target_lift: _TargetLift = 0.10,
     traffic: _Traffic = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
@@ -198,7 +207,8 @@ def show(
     table: TableOption = None,
     as_of: AsOfOption = None,
     sample: Annotated[
-        int, typer.Option(help="Anonymised profiles to show per segment.", min=0, max=50)
+        int,
+        typer.Option(help="Anonymised profiles to show per segment.", min=SAMPLE[0], max=SAMPLE[1]),
     ] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     fmt: FormatOption = Format.TABLE,

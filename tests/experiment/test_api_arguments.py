@@ -100,6 +100,7 @@ def test_memory_limit_must_be_text(folder, exp):
         ({"days": True}, "days: expected an integer"),
         ({"users_per_day": -5}, "users_per_day: expected a number from 1e-09"),
         ({"users_per_day": float("inf")}, "users_per_day: expected a number"),
+        ({"users_per_day": 1e11}, "users_per_day: expected a number from 1e-09 to 1e+10"),
         ({"traffic": "weekly"}, "traffic: expected 'base', 'daily' or None"),
     ],
 )
@@ -116,6 +117,7 @@ def test_plan_power_options_out_of_bounds(folder, exp, options, phrase):
         ({"alpha": 2}, "alpha: expected a number from 1e-06 to 0.5"),
         ({"power": 0}, "power: expected a number from 0.5 to 0.999"),
         ({"target_lift": -1}, "target_lift: expected a number from 0.0001"),
+        ({"target_lift": 1000}, "target_lift: expected a number from 0.0001 to 100"),
         ({"traffic": 5}, "traffic: expected a number from 1e-06 to 1"),
         ({"as_of": "2026-01-01"}, "as_of: expected a datetime.datetime"),
     ],
