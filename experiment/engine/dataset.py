@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from experiment.engine.compilers import lazy_compilers
-from experiment.engine.schema import CONTRACT, TableFiles, check_columns, check_ids, inspect_table
+from experiment.engine.schema import (
+    CONTRACT,
+    TableFiles,
+    check_columns,
+    check_ids,
+    inspect_table,
+    microseconds,
+)
 from experiment.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -104,21 +111,18 @@ def _register(con: ibis.BaseBackend, files: TableFiles, name: str) -> ir.Table:
 
 
 def _microseconds(table: ir.Table, schema: pa.Schema) -> ir.Table:
-    """Nanosecond timestamps as microseconds (same zone), which compare with the window.
+    """Nanosecond timestamps of the files' schema as microseconds (:func:`microseconds`).
 
-    DuckDB reads zoned ones as ``TIMESTAMPTZ_NS``, a type Ibis does not know, and
-    refuses to compare plain ``TIMESTAMP_NS`` with a zoned time: any filter on
-    such a ``ts`` would fail.
+    The files' Arrow schema names them: Ibis sees DuckDB's ``TIMESTAMPTZ_NS`` as unknown.
     """
-    import ibis.expr.datatypes as dt
     import pyarrow as pa
 
-    zoned = {
-        f.name: table[f.name].cast(dt.Timestamp(timezone=f.type.tz, scale=6))
+    zones = {
+        f.name: f.type.tz
         for f in schema
         if pa.types.is_timestamp(f.type) and f.type.unit == "ns" and f.name in table.columns
     }
-    return table.mutate(**zoned) if zoned else table
+    return microseconds(table, zones)
 
 
 def read_table(con: ibis.BaseBackend, source: str, name: str) -> ir.Table:

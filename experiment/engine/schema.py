@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from experiment.errors import DataError
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
     import pyarrow as pa
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "fits",
     "inspect_table",
     "kind_of",
+    "microseconds",
 ]
 
 Kind = Literal["id", "text", "timestamp", "number"]
@@ -88,6 +90,19 @@ def kind_of(dtype: pa.DataType) -> Kind | None:
     if pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
         return "number"
     return None
+
+
+def microseconds(table: ir.Table, zones: dict[str, str | None]) -> ir.Table:
+    """``table`` with the nanosecond timestamp columns ``zones`` names as microseconds.
+
+    Each keeps its time zone (``None``: none). DuckDB refuses to compare a
+    ``TIMESTAMP_NS`` with the zoned window, and Ibis does not know its
+    ``TIMESTAMPTZ_NS``: any filter on such a ``ts`` would fail mid-query.
+    """
+    import ibis.expr.datatypes as dt
+
+    cast = {c: table[c].cast(dt.Timestamp(timezone=tz, scale=6)) for c, tz in zones.items()}
+    return table.mutate(**cast) if cast else table
 
 
 def fits(dtype: pa.DataType, kind: Kind) -> bool:

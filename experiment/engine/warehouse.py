@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from experiment.engine.fetch import scalar
-from experiment.engine.schema import CONTRACT, EXPECTED, Kind, fits, kind_of
+from experiment.engine.schema import CONTRACT, EXPECTED, Kind, fits, kind_of, microseconds
 from experiment.errors import DataError
 from experiment.tablenames import TableNames, split_table_name
 
@@ -80,19 +80,13 @@ def engine_table(
 
 
 def _microseconds(table: ir.Table) -> ir.Table:
-    """Nanosecond timestamps as microseconds (same zone), as for Parquet files.
-
-    DuckDB refuses to compare a ``TIMESTAMP_NS`` column with the (zoned) window:
-    every filter on such a ``ts`` would fail mid-query.
-    """
-    import ibis.expr.datatypes as dt
-
-    finer = {
-        name: table[name].cast(dt.Timestamp(timezone=dtype.timezone, scale=6))
+    """Nanosecond timestamps of an engine table as microseconds (:func:`microseconds`)."""
+    zones = {
+        name: dtype.timezone
         for name, dtype in table.schema().items()
         if dtype.is_timestamp() and (dtype.scale or 0) > 6
     }
-    return table.mutate(**finer) if finer else table
+    return microseconds(table, zones)
 
 
 def _spark_table(
