@@ -45,11 +45,12 @@ def _check(
     if out.suffix.lower() not in _SUFFIXES:
         raise typer.BadParameter(f"{out}: must end in .yaml or .yml", param_hint="--out")
     inputs = [*experiment_inputs(experiment, config), *source_inputs(source)]
-    targets = list(_paths(out).values()) + ([report] if report is not None else [])
+    written = _paths(out)
+    targets = list(written.values()) + ([report] if report is not None else [])
     for path in targets:
         option, kinds = ("--report", HTML_SUFFIXES) if path == report else ("--out", ())
         check_output_file(path, option=option, inputs=inputs, suffixes=kinds)
-    check_companions(out, [_paths(out)["rollout"], _paths(out)["evidence"]], option="--out")
+    check_companions(out, [written["rollout"], written["evidence"]], option="--out")
     if report is not None and any(report.resolve() == p.resolve() for p in targets[:-1]):
         raise ConfigError(f"--report {report}: is also a file --out writes; give another path")
 
